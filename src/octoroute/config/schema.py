@@ -1,0 +1,169 @@
+"""The validated, immutable configuration: what every other module receives.
+
+Structs here are frozen and carry no validation of their own; ``octoroute.config.load`` builds
+them only after every rule has passed, so holding a ``Config`` means holding a valid one.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
+
+
+class Secret:
+    """A credential that never shows itself in ``repr``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The raw value, for the one place that builds the upstream ``Authorization`` header."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One OpenAI-compatible upstream serving one model.
+
+    ``name`` is the model id sent upstream as ``model``. Two endpoints may share a name within a
+    tier (replicas on different hosts); they remain two endpoints with their own health.
+    ``base_url`` is stored without a trailing slash and always ends in ``/v1``.
+    """
+
+    tier: Tier
+    index: int
+    """Position within its tier in the file, so messages and ``/models`` can point at it."""
+    name: str
+    base_url: str
+    max_tokens: int
+    temperature: float = 0.7
+    weight: float = 1.0
+    priority: int = 1
+    api_key_env: str | None = None
+    api_key: Secret | None = None
+    """Resolved from ``api_key_env`` by the loader; ``None`` when no key is configured."""
+
+    @property
+    def key_path(self) -> str:
+        """Where this endpoint lives in the TOML file, e.g. ``models.fast[1]``."""
+        return f"models.{self.tier}[{self.index}]"
+
+
+class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The listening socket and request-wide limits."""
+
+    host: str
+    port: int
+    request_timeout_seconds: float = 30.0
+    max_request_bytes: int = 8 * 1024 * 1024
+
+
+class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
+    """A number of seconds for each tier (router timeouts)."""
+
+    fast: float = 10.0
+    balanced: float = 10.0
+    deep: float = 10.0
+
+    def for_tier(self, tier: Tier) -> float:
+        """The value configured for ``tier``."""
+        value: float = getattr(self, tier.value)
+        return value
+
+
+class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How ``model: auto`` requests pick a tier."""
+
+    strategy: Strategy
+    default_importance: Importance = Importance.NORMAL
+    router_tier: Tier = Tier.BALANCED
+    default_tier: Tier = Tier.BALANCED
+    """Where a request goes when no rule matches and no LLM decides (v1 silently used fast)."""
+    router_timeouts: TierSeconds = msgspec.field(default_factory=TierSeconds)
+
+
+class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Logging settings."""
+
+    log_level: str = "info"
+    log_format: LogFormat = LogFormat.TEXT
+
+
+class TimeoutsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-tier request timeouts in seconds; ``None`` falls back to the server-wide value."""
+
+    fast: float | None = None
+    balanced: float | None = None
+    deep: float | None = None
+
+
+class HealthConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Background probing and the failure threshold shared with real requests."""
+
+    interval_seconds: float = 30.0
+    failure_threshold: int = 3
+    probe_timeout_seconds: float = 5.0
+
+
+class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Bounds on a chat request's conversation; generous enough for long agent sessions."""
+
+    max_messages: int = 2048
+    max_content_chars: int = 2_000_000
+
+
+class ModelsConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The fleet: every tier has at least one endpoint."""
+
+    fast: tuple[EndpointConfig, ...]
+    balanced: tuple[EndpointConfig, ...]
+    deep: tuple[EndpointConfig, ...]
+
+    def for_tier(self, tier: Tier) -> tuple[EndpointConfig, ...]:
+        """The endpoints of ``tier`` in file order."""
+        endpoints: tuple[EndpointConfig, ...] = getattr(self, tier.value)
+        return endpoints
+
+    def all(self) -> tuple[EndpointConfig, ...]:
+        """Every endpoint, fast then balanced then deep, each tier in file order."""
+        return self.fast + self.balanced + self.deep
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole validated configuration, passed explicitly to whatever needs it."""
+
+    server: ServerConfig
+    models: ModelsConfig
+    routing: RoutingConfig
+    observability: ObservabilityConfig = msgspec.field(default_factory=ObservabilityConfig)
+    timeouts: TimeoutsConfig = msgspec.field(default_factory=TimeoutsConfig)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    source: str = "<memory>"
+    """The file this came from, for messages."""
+
+    def timeout_for(self, tier: Tier) -> float:
+        """The per-attempt timeout of ``tier``: its ``[timeouts]`` override, else the server's."""
+        override: float | None = getattr(self.timeouts, tier.value)
+        return self.server.request_timeout_seconds if override is None else override
+
+    def endpoint_names(self) -> tuple[str, ...]:
+        """Each distinct endpoint name once, in config order (fast, balanced, deep)."""
+        seen: dict[str, None] = {}
+        for tier in TIERS:
+            for endpoint in self.models.for_tier(tier):
+                seen.setdefault(endpoint.name, None)
+        return tuple(seen)

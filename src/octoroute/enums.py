@@ -1,0 +1,64 @@
+"""The closed vocabularies shared by config, routing, fleet and the API.
+
+They are ``StrEnum``s so that their values are exactly the lowercase strings that appear in
+TOML, JSON bodies, headers and metric labels; nothing needs a translation table.
+"""
+
+from enum import StrEnum
+
+
+class Tier(StrEnum):
+    """A model size class. Order matters: it is the order of cost, cheapest first."""
+
+    FAST = "fast"
+    BALANCED = "balanced"
+    DEEP = "deep"
+
+
+TIERS: tuple[Tier, ...] = (Tier.FAST, Tier.BALANCED, Tier.DEEP)
+"""Every tier, cheapest first: the order used for config walks, listings and metrics."""
+
+
+class Importance(StrEnum):
+    """How much the caller cares about quality over cost for one request."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class TaskType(StrEnum):
+    """What kind of work a request asks for; v1's six categories."""
+
+    CASUAL_CHAT = "casual_chat"
+    CODE = "code"
+    CREATIVE_WRITING = "creative_writing"
+    DEEP_ANALYSIS = "deep_analysis"
+    DOCUMENT_SUMMARY = "document_summary"
+    QUESTION_ANSWER = "question_answer"
+
+
+class Strategy(StrEnum):
+    """How ``model: auto`` requests are routed (``routing.strategy``)."""
+
+    RULE = "rule"
+    LLM = "llm"
+    HYBRID = "hybrid"
+
+
+class DecisionSource(StrEnum):
+    """Who made a routing decision: reported in ``x-octoroute-strategy`` and metric labels.
+
+    Never ``hybrid``: a hybrid router reports whichever of its halves decided.
+    """
+
+    RULE = "rule"
+    LLM = "llm"
+    DIRECT = "direct"
+
+
+class LogFormat(StrEnum):
+    """The shape of log lines on stderr."""
+
+    TEXT = "text"
+    JSON = "json"
