@@ -28,7 +28,9 @@ from __future__ import annotations
 import orjson
 
 
-def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> bytes:
+def error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> bytes:
     """The OpenAI error envelope, ``{"error": {"message", "type", "param", "code"}}``, as JSON bytes."""
     return orjson.dumps(
         {"error": {"message": message, "type": error_type, "param": param, "code": code}}

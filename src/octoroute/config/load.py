@@ -1,1 +1,350 @@
-"""Placeholder: being written."""
+"""Read a TOML file into a validated ``Config``, or explain everything that is wrong with it.
+
+The schema is v1's (``octoroute-v1.md`` §1.2) plus the optional keys of ``contract.md`` §2. Every
+table is walked with a ``Table`` reader, so one run reports every problem of the file, each
+prefixed by its key path; a ``Config`` exists only when there was none. Reading the file and the
+TOML syntax fail first, on their own, because nothing can be checked before they succeed.
+
+The environment is read here (``api_key_env``, resolved in ``endpoints``) and nowhere else in the
+library.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from octoroute.config import rules
+from octoroute.config.endpoints import check_models
+from octoroute.config.reader import Problems, Table
+from octoroute.config.schema import (
+    Config,
+    HealthConfig,
+    LimitsConfig,
+    ObservabilityConfig,
+    RoutingConfig,
+    ServerConfig,
+    TierSeconds,
+    TimeoutsConfig,
+)
+from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+MAX_REQUEST_BYTES_LIMIT: Final = 1024**3
+"""A request body limit above 1 GiB would let one client exhaust the router's memory."""
+
+_OBSERVABILITY_HINTS: Final = {
+    "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
+    "metrics_port": "metrics are served on the server port at GET /metrics; remove this key",
+}
+_TOML_POSITION = re.compile(
+    r"(?P<message>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)"
+)
+_TOML_DECLARED_TWICE = re.compile(r"Cannot declare \((?P<keys>.*)\) twice")
+_TOML_HINTS: Final = {
+    "Invalid value": "is a string missing its double quotes?",
+    "Cannot overwrite a value": "is a key set twice?",
+}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used: the file is unreadable, is not TOML, or breaks a rule.
+
+    ``source`` is the file path (``'<string>'`` for ``parse_config`` text) and ``problems`` holds
+    one line per problem, each ``'key.path: message'``. Raised for every problem we can foresee,
+    so callers print ``str(error)`` and never a traceback.
+    """
+
+    def __init__(self, source: str, problems: Sequence[str], *, file_level: bool = False) -> None:
+        self.source = source
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.file_level = file_level
+        """True when the file could not be read or parsed, so there is one problem without a key."""
+        super().__init__(source, self.problems)
+
+    def __str__(self) -> str:
+        if self.file_level and len(self.problems) == 1:
+            return f"{self.source}: {self.problems[0]}"
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        return "\n".join([f"{self.source}: {count} {noun}", *(f"  {p}" for p in self.problems)])
+
+
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """The validated configuration in the TOML file ``path``; ``Config.source`` is ``path``.
+
+    ``environ`` (default ``os.environ``) resolves ``api_key_env``. Raises ``ConfigError``.
+    """
+    source = os.fspath(path)
+    return parse_config(_read(source), source=source, environ=environ)
+
+
+def parse_config(
+    text: str, *, source: str = "<string>", environ: Mapping[str, str] | None = None
+) -> Config:
+    """The validated configuration in TOML ``text``; ``source`` names it in messages.
+
+    ``environ`` (default ``os.environ``) resolves ``api_key_env``. Raises ``ConfigError`` listing
+    every problem at once.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [_toml_problem(str(error), text)], file_level=True) from None
+    except ValueError:
+        # tomllib lets int()'s digit-count guard (CVE-2020-10735) escape as a bare ValueError.
+        problem = "invalid TOML: an integer has more digits than any setting could need"
+        raise ConfigError(source, [problem], file_level=True) from None
+    problems = Problems()
+    config = _config(Table(problems, data, ""), source, os.environ if environ is None else environ)
+    if problems.items or config is None:
+        raise ConfigError(source, problems.items)
+    return config
+
+
+def _read(source: str) -> str:
+    """The text of the file ``source``, or a ``ConfigError`` saying what to check."""
+    try:
+        data = Path(source).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(source, [_not_found(source)], file_level=True) from None
+    except IsADirectoryError:
+        message = (
+            f"is a directory; give the path of a TOML file, e.g. --config {source}/config.toml"
+        )
+        raise ConfigError(source, [message], file_level=True) from None
+    except PermissionError:
+        message = (
+            "permission denied; check that the user running octoroute can read the file "
+            "(chmod +r) and enter each parent directory (chmod +x)"
+        )
+        raise ConfigError(source, [message], file_level=True) from None
+    except OSError as error:
+        raise ConfigError(
+            source, [f"cannot read the file: {error.strerror}"], file_level=True
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        message = f"is not UTF-8 text (invalid byte at line {line}); TOML files must be UTF-8"
+        raise ConfigError(source, [message], file_level=True) from None
+
+
+def _not_found(source: str) -> str:
+    """Where we looked, and how to get a file there."""
+    where = "" if os.path.isabs(source) else f" (relative to the working directory {os.getcwd()})"
+    command = f"octoroute config -o {shlex.quote(source)}"
+    return f"file not found{where}; check the path, or create the file with: {command}"
+
+
+def _toml_problem(message: str, text: str) -> str:
+    """tomllib's message reworded as 'invalid TOML at line L, column C: ...'."""
+    match = _TOML_POSITION.fullmatch(message)
+    if match is None:
+        return f"invalid TOML: {message}"
+    what = match["message"]
+    if declared := _TOML_DECLARED_TWICE.fullmatch(what):
+        what = f"table [{_dotted(declared['keys'])}] is declared twice"
+    hint = _TOML_HINTS.get(what)
+    detail = what[:1].lower() + what[1:] + (f" ({hint})" if hint else "")
+    if match["line"] is None:
+        last_line = text.count("\n") + 1
+        return f"invalid TOML at the end of the file (line {last_line}): {detail}"
+    return f"invalid TOML at line {match['line']}, column {match['column']}: {detail}"
+
+
+def _dotted(keys: str) -> str:
+    """``'a', 'b'`` (a Python tuple's inside, as tomllib prints it) as the TOML header ``a.b``."""
+    try:
+        parts = ast.literal_eval(f"({keys})")
+    except (ValueError, SyntaxError):
+        return keys
+    return ".".join(parts) if isinstance(parts, tuple) else str(parts)
+
+
+def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | None:
+    """Every section checked, in schema order; ``None`` when any has a problem."""
+    server = _server(root)
+    models = check_models(root, environ)
+    routing = _routing(root)
+    observability = _observability(root)
+    timeouts = _timeouts(root)
+    health = _health(root)
+    limits = _limits(root)
+    root.close()
+    if (
+        server is None
+        or models is None
+        or routing is None
+        or observability is None
+        or timeouts is None
+        or health is None
+        or limits is None
+    ):
+        return None
+    return Config(
+        server=server,
+        models=models,
+        routing=routing,
+        observability=observability,
+        timeouts=timeouts,
+        health=health,
+        limits=limits,
+        source=source,
+    )
+
+
+def _server(root: Table) -> ServerConfig | None:
+    """``[server]``: where to listen, the request-wide timeout and the body size limit."""
+    table = root.table("server", required=True)
+    if table is None:
+        return None
+    host = table.string("host")
+    if host is not None and (problem := rules.host_problem(host)):
+        table.fail("host", problem)
+        host = None
+    port = table.integer("port", low=0, high=65535)
+    timeout = table.number(
+        "request_timeout_seconds", 30.0, bounds="a number of seconds from 1 to 300", low=1, high=300
+    )
+    max_bytes = table.integer(
+        "max_request_bytes", 8 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES_LIMIT
+    )
+    table.close()
+    if host is None or port is None or timeout is None or max_bytes is None:
+        return None
+    return ServerConfig(
+        host=host, port=port, request_timeout_seconds=timeout, max_request_bytes=max_bytes
+    )
+
+
+def _routing(root: Table) -> RoutingConfig | None:
+    """``[routing]``: the strategy and the tiers it falls back on."""
+    table = root.table("routing", required=True)
+    if table is None:
+        return None
+    strategy = table.choice(
+        "strategy",
+        Strategy,
+        rejected={"tool": "'tool' routing is not implemented; use 'rule', 'llm' or 'hybrid'"},
+    )
+    importance = table.choice(
+        "default_importance",
+        Importance,
+        Importance.NORMAL,
+        rejected={
+            "critical": "'critical' is not an importance level (v1's template listed it, but v1 "
+            "rejected it too); use 'low', 'normal' or 'high'"
+        },
+    )
+    router_tier = table.choice("router_tier", Tier, Tier.BALANCED)
+    default_tier = table.choice("default_tier", Tier, Tier.BALANCED)
+    router_timeouts = _router_timeouts(table)
+    table.close()
+    if (
+        strategy is None
+        or importance is None
+        or router_tier is None
+        or default_tier is None
+        or router_timeouts is None
+    ):
+        return None
+    return RoutingConfig(
+        strategy=strategy,
+        default_importance=importance,
+        router_tier=router_tier,
+        default_tier=default_tier,
+        router_timeouts=router_timeouts,
+    )
+
+
+def _router_timeouts(routing: Table) -> TierSeconds | None:
+    """``[routing.router_timeouts]``: how long the router model may answer; tiers may be absent."""
+    table = routing.table("router_timeouts")
+    if table is None:
+        return None
+    seconds = [
+        table.number(tier.value, 10.0, bounds="a positive number of seconds", low=0, low_open=True)
+        for tier in TIERS
+    ]
+    table.close()
+    fast, balanced, deep = seconds
+    if fast is None or balanced is None or deep is None:
+        return None
+    return TierSeconds(fast=fast, balanced=balanced, deep=deep)
+
+
+def _observability(root: Table) -> ObservabilityConfig | None:
+    """``[observability]``: log level and format."""
+    table = root.table("observability", hints=_OBSERVABILITY_HINTS)
+    if table is None:
+        return None
+    level = table.string("log_level", "info")
+    canonical = None if level is None else rules.normalize_log_level(level)
+    if level is not None and canonical is None:
+        table.fail("log_level", rules.log_level_problem(level))
+    log_format = table.choice("log_format", LogFormat, LogFormat.TEXT)
+    table.close()
+    if canonical is None or log_format is None:
+        return None
+    return ObservabilityConfig(log_level=canonical, log_format=log_format)
+
+
+def _timeouts(root: Table) -> TimeoutsConfig | None:
+    """``[timeouts]``: optional per-tier overrides of ``server.request_timeout_seconds``."""
+    table = root.table("timeouts")
+    if table is None:
+        return None
+    bounds = "a number of seconds from 1 to 300"
+    seconds = {
+        tier: table.number(tier.value, None, bounds=bounds, low=1, high=300) for tier in TIERS
+    }
+    table.close()
+    if any(tier.value in table.data and seconds[tier] is None for tier in TIERS):
+        return None
+    return TimeoutsConfig(
+        fast=seconds[Tier.FAST], balanced=seconds[Tier.BALANCED], deep=seconds[Tier.DEEP]
+    )
+
+
+def _health(root: Table) -> HealthConfig | None:
+    """``[health]``: how often endpoints are probed and when one counts as down."""
+    table = root.table("health")
+    if table is None:
+        return None
+    interval = table.number(
+        "interval_seconds", 30.0, bounds="a number of seconds of at least 0.1", low=0.1
+    )
+    threshold = table.integer("failure_threshold", 3, low=1)
+    probe_timeout = table.number(
+        "probe_timeout_seconds", 5.0, bounds="a positive number of seconds", low=0, low_open=True
+    )
+    table.close()
+    if interval is None or threshold is None or probe_timeout is None:
+        return None
+    return HealthConfig(
+        interval_seconds=interval, failure_threshold=threshold, probe_timeout_seconds=probe_timeout
+    )
+
+
+def _limits(root: Table) -> LimitsConfig | None:
+    """``[limits]``: bounds on one chat request's conversation."""
+    table = root.table("limits")
+    if table is None:
+        return None
+    max_messages = table.integer("max_messages", 2048, low=1)
+    max_chars = table.integer("max_content_chars", 2_000_000, low=1)
+    table.close()
+    if max_messages is None or max_chars is None:
+        return None
+    return LimitsConfig(max_messages=max_messages, max_content_chars=max_chars)

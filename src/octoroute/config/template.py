@@ -1,2 +1,116 @@
-"""Placeholder: being written."""
-TEMPLATE = ""
+"""The commented starting configuration printed by ``octoroute config``.
+
+It is a complete, valid file (a test parses it) that shows every section, including the optional
+ones at their defaults, so a user edits values instead of looking up key names. The endpoint
+URLs are placeholders with a numeric port because the loader checks ports.
+"""
+
+TEMPLATE = """\
+# Octoroute configuration
+#
+# Octoroute answers OpenAI-compatible requests and sends each one to one of three tiers of your
+# own models. Check this file with:  octoroute check --config config.toml
+# Every key is described in docs/configuration.md. Unknown keys are errors, so typos show up.
+
+# ---------------------------------------------------------------------------------------------
+# Server
+# ---------------------------------------------------------------------------------------------
+[server]
+host = "0.0.0.0"                   # interface to listen on: an IP ("127.0.0.1") or a host name
+port = 3000                        # TCP port; 0 picks a free one (logged at start-up)
+request_timeout_seconds = 30       # per-attempt upstream timeout, 1..300, unless [timeouts] says
+max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigger gets HTTP 413
+
+# ---------------------------------------------------------------------------------------------
+# Model tiers: every tier needs at least one endpoint
+#   fast     - small models (~8B) for chat and short questions: cheapest, quickest
+#   balanced - mid-size models (~30B) for code, summaries and explanations
+#   deep     - large models (120B+) for analysis, creative writing and hard reasoning
+# Each [[models.<tier>]] block is one OpenAI-compatible server (Ollama, LM Studio, llama.cpp,
+# vLLM, ...). Repeat a block to add replicas; within a tier the highest priority is used first,
+# and endpoints of equal priority share the load by weight.
+# ---------------------------------------------------------------------------------------------
+[[models.fast]]
+name = "your-8b-model"             # model id sent upstream as "model"
+base_url = "http://your-server:8000/v1"  # API root, must end with /v1
+max_tokens = 4096                  # used when a request does not set max_tokens
+temperature = 0.7                  # used when a request does not set temperature, 0..2
+weight = 1.0                       # share of traffic among endpoints of equal priority, > 0
+priority = 1                       # 0..255; higher is tried first, lower ones are fallbacks
+# api_key_env = "FAST_API_KEY"     # name of an environment variable holding a bearer key
+
+# A second fast replica (same model on another machine):
+# [[models.fast]]
+# name = "your-8b-model"
+# base_url = "http://another-server:8000/v1"
+# max_tokens = 4096
+# temperature = 0.7
+# weight = 1.0
+# priority = 1
+
+[[models.balanced]]
+name = "your-30b-model"
+base_url = "http://your-server:8000/v1"
+max_tokens = 8192
+temperature = 0.7
+weight = 1.0
+priority = 1
+
+[[models.deep]]
+name = "your-120b-model"
+base_url = "http://your-server:8000/v1"
+max_tokens = 16384
+temperature = 0.7
+weight = 1.0
+priority = 1
+# api_key_env = "DEEP_API_KEY"     # e.g. a vLLM server started with --api-key
+
+# ---------------------------------------------------------------------------------------------
+# Routing: how requests with model "auto" pick a tier
+#   rule   - keyword and size rules, instant (well under 1 ms)
+#   llm    - asks a model of router_tier to choose (one extra short call, ~250 ms)
+#   hybrid - rules first, the router model only when no rule is sure (recommended)
+# Clients can also name a tier ("fast", "balanced", "deep") or an endpoint name directly.
+# ---------------------------------------------------------------------------------------------
+[routing]
+strategy = "hybrid"
+default_importance = "normal"      # importance of requests that do not say: low, normal or high
+router_tier = "balanced"           # tier whose model makes llm/hybrid decisions
+default_tier = "balanced"          # tier used when no rule matches and no model decides
+
+[routing.router_timeouts]          # seconds the router model may take, per router tier
+fast = 10
+balanced = 10
+deep = 10
+
+# ---------------------------------------------------------------------------------------------
+# Observability: metrics are always served at GET /metrics
+# ---------------------------------------------------------------------------------------------
+[observability]
+log_level = "info"                 # debug, info, warning, error or critical
+log_format = "text"                # text for people, json for log collectors (one object a line)
+
+# ---------------------------------------------------------------------------------------------
+# Per-tier timeouts (optional): override server.request_timeout_seconds, 1..300 seconds
+# ---------------------------------------------------------------------------------------------
+[timeouts]
+fast = 15
+balanced = 30
+deep = 60
+
+# ---------------------------------------------------------------------------------------------
+# Health: endpoints are probed with GET {base_url}/models
+# ---------------------------------------------------------------------------------------------
+[health]
+interval_seconds = 30              # time between probes, at least 0.1
+failure_threshold = 3              # consecutive failures (probes or requests) before skipping
+probe_timeout_seconds = 5          # how long one probe may take
+
+# ---------------------------------------------------------------------------------------------
+# Limits on one chat request (long agent sessions need large values)
+# ---------------------------------------------------------------------------------------------
+[limits]
+max_messages = 2048                # messages per request
+max_content_chars = 2000000        # characters of message text per request
+"""
+"""A valid, commented config: every section, the optional ones at their defaults."""

@@ -1,0 +1,66 @@
+"""Operator endpoints: ``GET /metrics`` (Prometheus) and ``POST /route`` (routing dry run).
+
+``/route`` answers the routing decision for a body without generating anything, so a user can see
+why a prompt goes where it goes.
+"""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from octoroute.api.common import RUNTIME, decide, importance_of, read_json_body
+from octoroute.routing.strategy import Decision
+from octoroute.wire.legacy import parse_legacy_chat
+from octoroute.wire.messages import Message
+from octoroute.wire.requests import decode_json_object, parse_chat_request
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Every metric family in the Prometheus text format."""
+    body = request.app[RUNTIME].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _explain(decision: Decision) -> bytes:
+    meta = decision.metadata
+    return orjson.dumps(
+        {
+            "tier": decision.tier.value,
+            "strategy": decision.source.value,
+            "task_type": meta.task_type.value,
+            "importance": meta.importance.value,
+            "token_estimate": meta.token_estimate,
+            "reason": decision.reason,
+            "signals": list(meta.signals),
+            "fallback": decision.fallback,
+            "routing_ms": round(decision.routing_ms, 4),
+        }
+    )
+
+
+async def route(request: web.Request) -> web.Response:
+    """The decision ``/v1/chat/completions`` (``messages``) or ``/chat`` (``message``) would make."""
+    runtime = request.app[RUNTIME]
+    body = await read_json_body(request)
+    if "messages" in decode_json_object(body):
+        chat = parse_chat_request(body, runtime.config.limits)
+        choice = runtime.catalog.resolve(chat.model)
+        importance = importance_of(request, runtime.config.routing.default_importance)
+        decision = await decide(runtime, choice, chat.messages, importance)
+    else:
+        legacy = parse_legacy_chat(body)
+        importance = legacy.importance or importance_of(
+            request, runtime.config.routing.default_importance
+        )
+        decision = await runtime.router.route(
+            [Message(role="user", content=legacy.message)], importance, stated_task=legacy.task_type
+        )
+    return web.Response(body=_explain(decision), content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/route", route)

@@ -1,0 +1,134 @@
+"""Helpers every handler shares: the runtime key, bodies, error responses, decision headers."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from aiohttp import web
+
+from octoroute.catalog import ModelChoice
+from octoroute.enums import Importance
+from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError
+from octoroute.observability.logging import get_logger
+from octoroute.routing.strategy import Decision
+from octoroute.runtime import Runtime
+from octoroute.upstream.attempts import Scope
+from octoroute.upstream.forward import Outcome
+from octoroute.wire.media import check_json_content_type
+from octoroute.wire.messages import Message
+
+RUNTIME: Final = web.AppKey("octoroute_runtime", Runtime)
+IMPORTANCE_HEADER: Final = "x-octoroute-importance"
+_IMPORTANCE_VALUES: Final = {importance.value: importance for importance in Importance}
+
+log = get_logger("octoroute.request")
+
+
+def error_response(error: OctorouteError) -> web.Response:
+    """``error`` as the OpenAI envelope with its status."""
+    response = web.Response(
+        status=error.status, body=error.to_body(), content_type="application/json"
+    )
+    if isinstance(error, MethodNotAllowed) and error.allowed:
+        response.headers["Allow"] = ", ".join(error.allowed)
+    return response
+
+
+async def read_json_body(request: web.Request) -> bytes:
+    """The raw body of a JSON request; 415 for another content type, 413 over the size limit."""
+    check_json_content_type(request.headers.get("Content-Type"))
+    return await request.read()
+
+
+def importance_of(request: web.Request, default: Importance) -> Importance:
+    """The ``x-octoroute-importance`` header's value, else the configured default."""
+    raw = request.headers.get(IMPORTANCE_HEADER)
+    if raw is None:
+        return default
+    importance = _IMPORTANCE_VALUES.get(raw.strip().lower())
+    if importance is None:
+        raise InvalidRequest(
+            f"The {IMPORTANCE_HEADER} header must be low, normal or high, got {raw[:40]!r}.",
+            param=IMPORTANCE_HEADER,
+        )
+    return importance
+
+
+async def decide(
+    runtime: Runtime, choice: ModelChoice, messages: list[Message], importance: Importance
+) -> Decision:
+    """Who serves the request: the router for ``auto``, else the tier or model it named."""
+    if choice.is_auto:
+        return await runtime.router.route(messages, importance)
+    reason = "explicit_endpoint" if choice.name is not None else "explicit_tier"
+    assert choice.tier is not None
+    return runtime.router.direct(
+        choice.tier, reason=reason, messages=messages, importance=importance
+    )
+
+
+def scope_of(choice: ModelChoice, decision: Decision, runtime: Runtime) -> tuple[Scope, tuple]:  # type: ignore[type-arg]
+    """The endpoints that may serve the decision, and how messages name them."""
+    if choice.name is not None:
+        endpoints = choice.endpoints
+        return Scope(decision.tier, f"model '{choice.name}'", len(endpoints)), endpoints
+    endpoints = runtime.fleet.tiers[decision.tier]
+    return Scope(decision.tier, f"tier '{decision.tier.value}'", len(endpoints)), endpoints
+
+
+def record_decision(runtime: Runtime, decision: Decision) -> None:
+    """Count the request under its tier and decision source, and how long routing took."""
+    runtime.metrics.tiers[decision.tier].requests[decision.source].inc()
+    runtime.metrics.routing_by_source[decision.source].observe(decision.routing_ms)
+
+
+def decision_headers(request: web.Request, decision: Decision) -> dict[str, str]:
+    """Headers that tell the client how its request was routed."""
+    return {
+        "x-request-id": request["request_id"],
+        "x-octoroute-tier": decision.tier.value,
+        "x-octoroute-strategy": decision.source.value,
+        "x-octoroute-reason": decision.reason,
+    }
+
+
+def log_request(
+    *,
+    route: str,
+    model: str,
+    decision: Decision | None,
+    outcome: Outcome,
+    status: int,
+    started: float,
+    stream: bool,
+) -> None:
+    """The one info line per request: what was asked, who decided, who served, how it went.
+
+    Never message content: prompts are private.
+    """
+    fields: dict[str, object] = {
+        "route": route,
+        "model": model[:100],
+        "stream": stream,
+        "status": status,
+        "attempts": outcome.attempts,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    if decision is not None:
+        fields["strategy"] = decision.source.value
+        fields["tier"] = decision.tier.value
+        fields["reason"] = decision.reason
+        fields["routing_ms"] = round(decision.routing_ms, 3)
+        if decision.fallback is not None:
+            fields["routing_fallback"] = decision.fallback
+    if outcome.endpoint is not None:
+        fields["endpoint"] = outcome.endpoint.name
+        fields["instance"] = outcome.endpoint.id
+    if outcome.ttfb is not None:
+        fields["ttfb_ms"] = round(outcome.ttfb * 1000, 2)
+    if outcome.usage is not None:
+        fields["prompt_tokens"], fields["completion_tokens"] = outcome.usage
+    if outcome.error is not None:
+        fields["error"] = outcome.error
+    log.info("request", **fields)

@@ -1,0 +1,184 @@
+"""v1's native API, kept for existing clients: ``POST /chat``, ``GET /health``, ``GET /models``.
+
+``/chat`` takes one message (and optionally the caller's own task type and importance) and answers
+``{"content", "model_tier", "model_name", "routing_strategy", "warnings"?}``. Its errors use the
+same JSON envelope as the OpenAI routes (v1 answered validation errors with plain-text 422).
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import orjson
+from aiohttp import web
+
+from octoroute import __version__
+from octoroute.api.common import (
+    RUNTIME,
+    importance_of,
+    log_request,
+    read_json_body,
+    record_decision,
+)
+from octoroute.enums import TIERS
+from octoroute.errors import OctorouteError, UpstreamProtocolError, UpstreamStatusError
+from octoroute.routing.strategy import Decision
+from octoroute.upstream.attempts import Scope
+from octoroute.upstream.forward import Outcome
+from octoroute.wire.legacy import parse_legacy_chat
+from octoroute.wire.messages import Message
+from octoroute.wire.requests import parse_chat_request
+
+
+class _Content(msgspec.Struct):
+    content: str | None = None
+
+
+class _Choice(msgspec.Struct):
+    message: _Content
+
+
+class _Completion(msgspec.Struct):
+    choices: list[_Choice]
+
+
+_decode_completion = msgspec.json.Decoder(_Completion).decode
+
+
+def _answer_text(body: bytes, endpoint: str) -> str:
+    try:
+        choices = _decode_completion(body).choices
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise UpstreamProtocolError(
+            f"{endpoint} answered with something that is not a chat completion ({error})"
+        ) from error
+    return (choices[0].message.content or "") if choices else ""
+
+
+def _warnings(decision: Decision) -> list[str]:
+    if decision.fallback is None:
+        return []
+    return [f"The LLM router could not decide ({decision.fallback}); the rule decision was used."]
+
+
+async def chat(request: web.Request) -> web.Response:
+    """Route one message, ask the chosen tier, answer with v1's response shape."""
+    runtime = request.app[RUNTIME]
+    started = time.perf_counter()
+    outcome = Outcome()
+    decision: Decision | None = None
+    status = 500
+    try:
+        legacy = parse_legacy_chat(await read_json_body(request))
+        importance = legacy.importance or importance_of(
+            request, runtime.config.routing.default_importance
+        )
+        messages = [Message(role="user", content=legacy.message)]
+        decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
+        record_decision(runtime, decision)
+        upstream_request = parse_chat_request(
+            orjson.dumps(
+                {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
+            ),
+            runtime.config.limits,
+        )
+        endpoints = runtime.fleet.tiers[decision.tier]
+        scope = Scope(decision.tier, f"tier '{decision.tier.value}'", len(endpoints))
+        answer = await runtime.forwarder.complete(
+            scope, endpoints, upstream_request, runtime.config.timeout_for(decision.tier), outcome
+        )
+        if not answer.ok:
+            raise UpstreamStatusError(
+                f"{answer.endpoint.name} refused the request with HTTP {answer.status}: "
+                f"{answer.body[:500].decode(errors='replace')}",
+                endpoint=answer.endpoint.name,
+                upstream_status=answer.status,
+                body=answer.body,
+                content_type=answer.content_type,
+            )
+        body: dict[str, object] = {
+            "content": _answer_text(answer.body, answer.endpoint.name),
+            "model_tier": decision.tier.value,
+            "model_name": answer.endpoint.name,
+            "routing_strategy": decision.source.value,
+        }
+        warnings = _warnings(decision)
+        if warnings:
+            body["warnings"] = warnings
+        status = 200
+        return web.Response(
+            body=orjson.dumps(body),
+            content_type="application/json",
+            headers={
+                "x-octoroute-tier": decision.tier.value,
+                "x-octoroute-endpoint": answer.endpoint.name,
+                "x-octoroute-strategy": decision.source.value,
+                "x-octoroute-reason": decision.reason,
+            },
+        )
+    except OctorouteError as error:
+        status = error.status
+        raise
+    finally:
+        log_request(
+            route="chat",
+            model="auto",
+            decision=decision,
+            outcome=outcome,
+            status=status,
+            started=started,
+            stream=False,
+        )
+
+
+async def health(request: web.Request) -> web.Response:
+    """200 while the process serves, with v1's fields and each tier's healthy endpoint count."""
+    runtime = request.app[RUNTIME]
+    prober = runtime.prober
+    tiers = {
+        tier.value: {
+            "healthy": runtime.fleet.healthy_count(tier),
+            "total": len(runtime.fleet.tiers[tier]),
+        }
+        for tier in TIERS
+    }
+    body = {
+        "status": "OK",
+        "health_tracking_status": "operational",
+        "metrics_recording_status": "operational",
+        "background_task_status": prober.status,
+        "background_task_failures": prober.failures,
+        "version": __version__,
+        "uptime_seconds": round(runtime.uptime(), 3),
+        "tiers": tiers,
+    }
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def models(request: web.Request) -> web.Response:
+    """One entry per endpoint instance, with its health."""
+    runtime = request.app[RUNTIME]
+    entries = [
+        {
+            "id": endpoint.id,
+            "name": endpoint.name,
+            "tier": endpoint.tier.value,
+            "endpoint": endpoint.base_url,
+            "healthy": endpoint.healthy,
+            "last_check_seconds_ago": endpoint.seconds_since_check(),
+            "consecutive_failures": endpoint.consecutive_failures,
+            "last_error": endpoint.last_error,
+            "priority": endpoint.priority,
+            "weight": endpoint.weight,
+        }
+        for endpoint in runtime.fleet.all()
+    ]
+    return web.Response(body=orjson.dumps({"models": entries}), content_type="application/json")
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_post("/chat", chat)
+    app.router.add_get("/health", health)
+    app.router.add_get("/models", models)

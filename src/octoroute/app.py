@@ -1,0 +1,133 @@
+"""The aiohttp application: routes, middleware, and the runtime's start-up and clean-up.
+
+Middleware order matters: the request-context middleware runs outermost so that every response,
+errors included, carries ``x-request-id`` and every log line of the request carries its id; the
+error middleware inside it turns anything raised into the OpenAI error envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final
+
+import structlog
+from aiohttp import web
+
+from octoroute.api import admin, legacy, openai
+from octoroute.api.common import RUNTIME, error_response
+from octoroute.config.schema import Config
+from octoroute.errors import (
+    MethodNotAllowed,
+    OctorouteError,
+    PayloadTooLarge,
+    RouteNotFound,
+    error_body,
+)
+from octoroute.observability.logging import get_logger
+from octoroute.runtime import Runtime
+
+log = get_logger("octoroute.app")
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+"""Accepted incoming ids: printable, header- and log-safe, at most 128 characters."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    if incoming is not None and _WELL_FORMED_ID.fullmatch(incoming):
+        return incoming
+    return str(uuid.uuid4())
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request its id, in the log context and on the response."""
+    request_id = _request_id(request)
+    request["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    response = await handler(request)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+@web.middleware
+async def errors_as_envelopes(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every failure with the OpenAI error envelope, never a traceback or a bare 500."""
+    try:
+        return await handler(request)
+    except OctorouteError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        return error_response(_from_http_exception(request, exc))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error while answering a request", path=request.path)
+        return web.Response(
+            status=500,
+            body=error_body(
+                "The router hit an internal error while answering this request. It has been "
+                f"logged with request id {request.get('request_id', '?')}; please report it.",
+                "server_error",
+                None,
+                "internal_error",
+            ),
+            content_type="application/json",
+        )
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> OctorouteError:
+    if isinstance(exc, web.HTTPNotFound):
+        return RouteNotFound(
+            f"There is no {request.method} {request.path} on this router. It serves POST "
+            "/v1/chat/completions, GET /v1/models, POST /chat, POST /route, GET /health, "
+            "GET /models and GET /metrics."
+        )
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = tuple(sorted(exc.allowed_methods))
+        return MethodNotAllowed(
+            f"{request.path} does not accept {request.method}; use {' or '.join(allowed)}.",
+            allowed=allowed,
+        )
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app[RUNTIME].config.server.max_request_bytes
+        return PayloadTooLarge(
+            f"The request body is larger than this router's limit of {limit} bytes "
+            "(server.max_request_bytes)."
+        )
+    error = OctorouteError(exc.reason or "HTTP error")
+    error.status = exc.status
+    error.error_type = "invalid_request_error" if exc.status < 500 else "server_error"
+    error.code = None
+    return error
+
+
+def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Application:
+    """The router as an aiohttp application; the runtime is built when the app starts."""
+    app = web.Application(
+        client_max_size=config.server.max_request_bytes,
+        middlewares=[request_context, errors_as_envelopes],
+    )
+
+    runtime = Runtime(config, multiprocess_dir=multiprocess_dir)
+    app[RUNTIME] = runtime
+
+    async def runtime_context(app: web.Application) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("router ready", source=config.source, **runtime.summary())
+        yield
+        await runtime.stop()
+
+    app.cleanup_ctx.append(runtime_context)
+    openai.add_routes(app)
+    legacy.add_routes(app)
+    admin.add_routes(app)
+    return app

@@ -1,0 +1,203 @@
+"""The ``octoroute`` command: argument parsing and hand-off, no logic of its own.
+
+``octoroute`` alone (or ``octoroute serve``) runs the server; ``config`` writes a template,
+``check`` validates a file, ``demo`` runs the router in front of a simulated fleet, ``eval``
+measures routing quality on a labelled set. Heavy modules (aiohttp) are imported only by the
+subcommands that need them, so ``--version``, ``config`` and ``check`` answer instantly.
+
+Configuration problems are printed to stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from octoroute import __version__
+
+DEFAULT_CONFIG: Final = "config.toml"
+LOG_ENV: Final = "OCTOROUTE_LOG"
+EXIT_CONFIG_ERROR: Final = 2
+
+
+def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=argparse.SUPPRESS if suppress else DEFAULT_CONFIG,
+        help=f"configuration file (default: ./{DEFAULT_CONFIG})",
+    )
+    parser.add_argument("--host", default=default, help="listen address (overrides the file)")
+    parser.add_argument(
+        "--port", type=int, default=default, help="listen port (overrides the file)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default=default,
+        help=f"debug, info, warning or error (overrides ${LOG_ENV} and the file)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="octoroute",
+        description="An OpenAI-compatible router that sends each request to the cheapest "
+        "model tier of your own LLM fleet that will answer it well.",
+    )
+    parser.add_argument("--version", action="version", version=f"octoroute {__version__}")
+    _serve_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the router (the default command)")
+    _serve_options(serve, suppress=True)
+
+    config = commands.add_parser("config", help="print or write a commented config template")
+    config.add_argument("-o", "--output", help="write to this file (never overwrites)")
+
+    check = commands.add_parser("check", help="validate a config file and summarise it")
+    check.add_argument("-c", "--config", default=argparse.SUPPRESS, help="file to check")
+
+    demo = commands.add_parser("demo", help="run the router in front of a simulated fleet")
+    demo.add_argument("--port", type=int, default=8080, help="router port (default 8080)")
+    demo.add_argument(
+        "--strategy", choices=("rule", "llm", "hybrid"), default="hybrid", help="routing strategy"
+    )
+    demo.add_argument("--log-level", default=argparse.SUPPRESS, help="log level (default info)")
+
+    evaluate = commands.add_parser("eval", help="measure routing quality on a labelled set")
+    evaluate.add_argument("dataset", help="JSONL file of labelled requests")
+    evaluate.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    evaluate.add_argument(
+        "--strategy", choices=("rule", "llm", "hybrid"), help="override routing.strategy"
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def _log_level(args: argparse.Namespace, configured: str) -> str:
+    return getattr(args, "log_level", None) or os.environ.get(LOG_ENV) or configured
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from octoroute.config.template import TEMPLATE
+
+    if args.output is None:
+        sys.stdout.write(TEMPLATE)
+        return 0
+    path = Path(args.output)
+    try:
+        with path.open("x", encoding="utf-8") as out:
+            out.write(TEMPLATE)
+    except FileExistsError:
+        return _fail(f"octoroute: {path} already exists; not overwriting it. Choose another path.")
+    except OSError as error:
+        return _fail(f"octoroute: cannot write {path}: {error.strerror or error}")
+    print(f"Wrote a configuration template to {path}.", file=sys.stderr)
+    print(f"Edit its endpoints, then run: octoroute --config {path}", file=sys.stderr)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from octoroute.config import ConfigError, load_config
+    from octoroute.config.summary import summarize
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return _fail(str(error))
+    print(summarize(config))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from octoroute.config import ConfigError, load_config
+    from octoroute.observability.logging import configure_logging, parse_level
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return _fail(str(error))
+    overrides = {
+        key: value
+        for key, value in (("host", getattr(args, "host", None)), ("port", args.port))
+        if value is not None
+    }
+    if "port" in overrides and not 0 <= overrides["port"] <= 65535:
+        return _fail(f"octoroute: --port must be between 0 and 65535, got {overrides['port']}")
+    if overrides:
+        config = msgspec.structs.replace(
+            config, server=msgspec.structs.replace(config.server, **overrides)
+        )
+    level = _log_level(args, config.observability.log_level)
+    try:
+        parse_level(level)
+    except ValueError as error:
+        return _fail(f"octoroute: {error}")
+    configure_logging(level, config.observability.log_format)
+
+    from octoroute.server import serve
+
+    _run(serve(config))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from octoroute.demo import run_demo
+
+    _run(run_demo(port=args.port, strategy=args.strategy, log_level=_log_level(args, "info")))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from octoroute.config import ConfigError, load_config
+    from octoroute.evaluation import run_eval
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        return _fail(str(error))
+    try:
+        report = asyncio.run(run_eval(config, Path(args.dataset), strategy=args.strategy))
+    except (OSError, ValueError) as error:
+        return _fail(f"octoroute eval: {error}")
+    print(report)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    try:
+        handler = {
+            "serve": _cmd_serve,
+            "config": _cmd_config,
+            "check": _cmd_check,
+            "demo": _cmd_demo,
+            "eval": _cmd_eval,
+        }[command]
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,170 @@
+"""``[models]``: the three tiers and their endpoints, including the API keys they name.
+
+Split from ``load`` because endpoints carry most of the rules (URL, bounds, reserved and
+duplicate names, key resolution) while the other sections are a few bounded numbers each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from octoroute.config import rules
+from octoroute.config.reader import Table, show
+from octoroute.config.schema import EndpointConfig, ModelsConfig, Secret
+from octoroute.enums import TIERS, Tier
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+MAX_TOKENS_LIMIT: Final = 4_294_967_295
+"""v1 sent ``max_tokens`` as a u32; a larger value is a typo, not a wish."""
+
+RESERVED_NAMES: Final = frozenset({"auto", *(tier.value for tier in TIERS)})
+"""``model`` values clients use for routing; an endpoint with such a name could not be addressed."""
+
+_ENDPOINT_HINTS: Final = {
+    "api_key": "keys do not belong in the file; put the key in an environment variable and "
+    "give that variable's name in api_key_env",
+    "timeout": "per-tier request timeouts go in [timeouts] (fast, balanced, deep)",
+    "model": "the model id sent upstream is 'name'",
+    "url": "did you mean 'base_url'?",
+}
+
+
+def check_models(root: Table, environ: Mapping[str, str]) -> ModelsConfig | None:
+    """``[[models.<tier>]]``: every tier present with at least one valid endpoint."""
+    table = root.table("models")
+    if table is None:
+        return None
+    tiers: dict[Tier, tuple[EndpointConfig, ...]] = {}
+    names: list[tuple[Tier, str, str]] = []
+    for tier in TIERS:
+        endpoints = _tier(table, tier, environ, names)
+        if endpoints is not None:
+            tiers[tier] = endpoints
+    table.close()
+    _check_names_across_tiers(table, names)
+    if len(tiers) != len(TIERS):
+        return None
+    return ModelsConfig(fast=tiers[Tier.FAST], balanced=tiers[Tier.BALANCED], deep=tiers[Tier.DEEP])
+
+
+def _tier(
+    models: Table, tier: Tier, environ: Mapping[str, str], names: list[tuple[Tier, str, str]]
+) -> tuple[EndpointConfig, ...] | None:
+    """The endpoints of one tier; each valid name goes into ``names`` for the cross-tier check."""
+    missing = f"required tier is missing; add at least one [[models.{tier}]] endpoint"
+    tables = models.array_of_tables(tier.value, missing=missing, hints=_ENDPOINT_HINTS)
+    if tables is None:
+        return None
+    if not tables:
+        models.fail(tier.value, "needs at least one endpoint; the router may choose any tier")
+        return None
+    endpoints: list[EndpointConfig] = []
+    for index, table in enumerate(tables):
+        endpoint = _endpoint(table, tier, index, environ, names)
+        if endpoint is not None:
+            endpoints.append(endpoint)
+    return tuple(endpoints) if len(endpoints) == len(tables) else None
+
+
+def _endpoint(
+    table: Table,
+    tier: Tier,
+    index: int,
+    environ: Mapping[str, str],
+    names: list[tuple[Tier, str, str]],
+) -> EndpointConfig | None:
+    """One ``[[models.<tier>]]`` table: an upstream serving one model."""
+    name = _endpoint_name(table)
+    if name is not None:
+        names.append((tier, name, table.path))
+    base_url = table.string("base_url")
+    if base_url is not None and (problem := rules.base_url_problem(base_url)):
+        table.fail("base_url", problem)
+        base_url = None
+    max_tokens = table.integer("max_tokens", low=1, high=MAX_TOKENS_LIMIT)
+    temperature = table.number("temperature", 0.7, bounds="a number from 0 to 2", low=0, high=2)
+    weight = table.number("weight", 1.0, bounds="a positive number", low=0, low_open=True)
+    priority = table.integer("priority", 1, low=0, high=255)
+    key = _api_key(table, environ)
+    table.close()
+    if (
+        name is None
+        or base_url is None
+        or max_tokens is None
+        or temperature is None
+        or weight is None
+        or priority is None
+        or key is None
+    ):
+        return None
+    return EndpointConfig(
+        tier=tier,
+        index=index,
+        name=name,
+        base_url=rules.normalize_base_url(base_url),
+        max_tokens=max_tokens,
+        temperature=temperature,
+        weight=weight,
+        priority=priority,
+        api_key_env=key[0],
+        api_key=key[1],
+    )
+
+
+def _endpoint_name(table: Table) -> str | None:
+    """The model id: non-empty, and not a word clients use to ask for routing."""
+    name = table.string("name")
+    if name is None:
+        return None
+    if not name.strip():
+        table.fail("name", "must not be empty; it is the model id sent upstream")
+        return None
+    if name.casefold() in RESERVED_NAMES:
+        table.fail(
+            "name",
+            f"{show(name)} is reserved: clients send 'auto', 'fast', 'balanced' or 'deep' to ask "
+            "for routing, so an endpoint with that name could not be chosen by name",
+        )
+        return None
+    return name
+
+
+def _api_key(table: Table, environ: Mapping[str, str]) -> tuple[str | None, Secret | None] | None:
+    """``api_key_env`` and the key it names, or ``None`` after a problem. The key is never shown."""
+    env_name = table.string("api_key_env", None)
+    if env_name is None:
+        return None if "api_key_env" in table.data else (None, None)
+    if problem := rules.env_name_problem(env_name):
+        table.fail("api_key_env", problem)
+        return None
+    variable = (
+        f"environment variable {env_name}"
+        if rules.shows_env_name(env_name)
+        else ("the environment variable it names")
+    )
+    value = environ.get(env_name)
+    if value is None:
+        table.fail("api_key_env", f"{variable} is not set")
+        return None
+    if not value.strip():
+        table.fail("api_key_env", f"{variable} is empty")
+        return None
+    return env_name, Secret(value.strip())
+
+
+def _check_names_across_tiers(models: Table, names: list[tuple[Tier, str, str]]) -> None:
+    """Report a name used in a second tier, once per tier: a name must identify one tier."""
+    owner: dict[str, tuple[Tier, str]] = {}
+    reported: set[tuple[Tier, str]] = set()
+    for tier, name, path in names:
+        first_tier, first_path = owner.setdefault(name, (tier, path))
+        if first_tier == tier or (tier, name) in reported:
+            continue
+        reported.add((tier, name))
+        models.problems.add(
+            f"{path}.name",
+            f"{show(name)} is already used by {first_path}; a name may repeat within one tier "
+            "(replicas) but not across tiers",
+        )

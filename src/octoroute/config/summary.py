@@ -1,0 +1,90 @@
+"""A one-screen account of a loaded configuration, printed by ``octoroute check``.
+
+It shows what the loader understood (defaults filled in, URLs normalised) so a user can confirm
+the router will do what they meant. An endpoint's key is shown only as whether one is set and
+which variable it came from, never its value.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from octoroute.config.rules import shows_env_name
+from octoroute.enums import TIERS, Strategy
+
+if TYPE_CHECKING:
+    from octoroute.config.schema import Config, EndpointConfig
+
+_KIB = 1024
+_MIB = 1024 * 1024
+
+
+def summarize(config: Config) -> str:
+    """The configuration in ten lines plus one per endpoint, without a trailing newline."""
+    lines = [config.source, *_settings(config), ""]
+    endpoints = config.models.all()
+    name_width = max(len(endpoint.name) for endpoint in endpoints)
+    url_width = max(len(endpoint.base_url) for endpoint in endpoints)
+    for tier in TIERS:
+        tier_endpoints = config.models.for_tier(tier)
+        count = len(tier_endpoints)
+        plural = "endpoint" if count == 1 else "endpoints"
+        lines.append(f"  {tier} (timeout {_seconds(config.timeout_for(tier))}, {count} {plural})")
+        lines.extend(_endpoint_line(e, name_width, url_width) for e in tier_endpoints)
+    return "\n".join(lines)
+
+
+def _settings(config: Config) -> list[str]:
+    """One line for each section other than ``[models]``."""
+    server, routing, health, limits = config.server, config.routing, config.health, config.limits
+    if routing.strategy is Strategy.RULE:
+        router = ""
+    else:
+        timeout = _seconds(routing.router_timeouts.for_tier(routing.router_tier))
+        router = f", router tier {routing.router_tier} (timeout {timeout})"
+    return [
+        f"  server    {server.host}:{server.port}, request timeout "
+        f"{_seconds(server.request_timeout_seconds)}, "
+        f"max request body {_bytes(server.max_request_bytes)}",
+        f"  routing   strategy {routing.strategy}{router}",
+        f"            default tier {routing.default_tier}, "
+        f"default importance {routing.default_importance}",
+        f"  health    probe every {_seconds(health.interval_seconds)} (timeout "
+        f"{_seconds(health.probe_timeout_seconds)}), skipped after "
+        f"{health.failure_threshold} consecutive failures",
+        f"  limits    {limits.max_messages:,} messages, {limits.max_content_chars:,} "
+        "characters of content per request",
+        f"  logging   level {config.observability.log_level}, "
+        f"format {config.observability.log_format}",
+    ]
+
+
+def _endpoint_line(endpoint: EndpointConfig, name_width: int, url_width: int) -> str:
+    """One endpoint: position, name, URL, how it is selected and whether a key is sent."""
+    return (
+        f"    [{endpoint.index}] {endpoint.name:<{name_width}}  {endpoint.base_url:<{url_width}}"
+        f"  priority {endpoint.priority}, weight {endpoint.weight:g}, {_key_status(endpoint)}"
+    )
+
+
+def _key_status(endpoint: EndpointConfig) -> str:
+    """Whether a key is sent, and from which variable: enough to debug a 401, nothing to leak."""
+    if endpoint.api_key is None or endpoint.api_key_env is None:
+        return "no api key"
+    if shows_env_name(endpoint.api_key_env):
+        return f"api key from ${endpoint.api_key_env}"
+    return "api key set"
+
+
+def _seconds(value: float) -> str:
+    """``30 s``, ``0.5 s``: seconds without a pointless ``.0``."""
+    return f"{value:g} s"
+
+
+def _bytes(value: int) -> str:
+    """A byte count in the largest binary unit that divides it exactly."""
+    if value % _MIB == 0:
+        return f"{value // _MIB} MiB"
+    if value % _KIB == 0:
+        return f"{value // _KIB} KiB"
+    return f"{value:,} bytes"

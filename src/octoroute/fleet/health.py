@@ -1,0 +1,208 @@
+"""The background prober: checks every endpoint on a timer and feeds the health state machine.
+
+Differences from v1 (§3.5 of the v1 spec), all deliberate:
+
+* the first round runs at start-up, not one interval later, so a dead host is known early;
+* all endpoints are probed concurrently, each bounded by its own timeout, so one hanging host
+  delays nobody and a round takes at most ``timeout``;
+* the supervisor never gives up: a crashed loop is restarted after 1, 2, 4, 8, 8, ... seconds
+  (v1 stopped probing for good after its fifth failure, leaving health frozen).
+
+The probe itself is injected (the upstream client does ``GET {base_url}/models``), so this module
+needs asyncio only; it raises on failure and any ``Exception`` counts as one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from octoroute.fleet.endpoint import Endpoint
+
+TASK_NAME = "octoroute-health-prober"
+
+
+class ProbeTargets(Protocol):
+    """What the prober needs from the fleet; :class:`~octoroute.fleet.selector.Fleet` fits."""
+
+    def all(self) -> tuple[Endpoint, ...]:
+        """Every endpoint to probe."""
+        ...
+
+    def mark_success(self, endpoint: Endpoint) -> None:
+        """Record a passed probe."""
+        ...
+
+    def mark_failure(self, endpoint: Endpoint, reason: str) -> None:
+        """Record a failed probe."""
+        ...
+
+
+def default_backoff(crashes: int) -> float:
+    """Seconds to wait before restart number ``crashes`` (1-based): 1, 2, 4, 8, then 8 for ever.
+
+    Capped rather than growing, because probing must come back within seconds of whatever
+    transient fault killed the loop.
+    """
+    return float(2 ** (min(max(crashes, 1), 4) - 1))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short reason for ``last_error``: the exception type, and its message when it has one."""
+    message = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+class HealthProber:
+    """Probes every endpoint of ``fleet`` every ``interval`` seconds, supervised.
+
+    ``interval`` is the pause between the end of one round and the start of the next, so slow
+    probes never make rounds overlap. Each probe is cut after ``timeout`` seconds, which counts as
+    a failure. If the loop itself dies (a listener raising, a bug), the exception goes to
+    ``on_task_failure`` (to the event loop's exception handler when there is none), ``failures``
+    grows, ``status`` turns ``"degraded"`` for good, and the loop restarts after
+    ``backoff(n)`` seconds for the ``n``-th crash in a row; a completed round resets ``n``.
+    ``backoff`` and ``sleep`` are injectable so tests need not wait seconds.
+    """
+
+    def __init__(
+        self,
+        fleet: ProbeTargets,
+        probe: Callable[[Endpoint], Awaitable[None]],
+        *,
+        interval: float,
+        timeout: float,
+        on_task_failure: Callable[[BaseException], None] | None = None,
+        backoff: Callable[[int], float] = default_backoff,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._fleet = fleet
+        self._probe = probe
+        self._interval = interval
+        self._timeout = timeout
+        self._on_task_failure = on_task_failure
+        self._backoff = backoff
+        self._sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._failures = 0
+        self._crash_streak = 0
+        self._rounds = 0
+        self._round_done = asyncio.Event()
+
+    @property
+    def failures(self) -> int:
+        """How many times the probe loop has crashed since construction (never reset)."""
+        return self._failures
+
+    @property
+    def status(self) -> Literal["operational", "degraded"]:
+        """``"degraded"`` once the loop has crashed at least once, as v1's ``/health`` reports."""
+        return "degraded" if self._failures else "operational"
+
+    @property
+    def rounds(self) -> int:
+        """Completed rounds (every endpoint probed and marked) since construction."""
+        return self._rounds
+
+    @property
+    def running(self) -> bool:
+        """Whether :meth:`start` was called and :meth:`stop` has not been yet."""
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Start probing in the background; the first round begins on the next loop iteration.
+
+        It does not wait for that round, so start-up is never held up by a slow upstream; use
+        :meth:`wait_rounds` to wait for it.
+        """
+        if self.running:
+            raise RuntimeError("HealthProber is already running")
+        self._task = asyncio.create_task(self._supervise(), name=TASK_NAME)
+
+    async def stop(self) -> None:
+        """Cancel the background task and wait for it to finish; a no-op when not running.
+
+        In-flight probes are cancelled and leave health untouched. If the caller itself is being
+        cancelled, that cancellation is propagated rather than swallowed.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+
+    async def wait_rounds(self, n: int) -> None:
+        """Return once at least ``n`` rounds have completed in total (not ``n`` more).
+
+        Meant for tests and start-up code that want the first results; bound it with
+        ``asyncio.timeout`` (a stopped prober completes no more rounds).
+        """
+        while self._rounds < n:
+            await self._round_done.wait()
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self._run_rounds()
+                error: BaseException = RuntimeError("health probe loop ended unexpectedly")
+            except Exception as exc:
+                # A TaskGroup wraps a crashing probe task; the one inner error is the useful one.
+                error = exc
+                if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                    error = exc.exceptions[0]
+            self._failures += 1
+            self._crash_streak += 1
+            self._report(error)
+            await self._sleep(self._backoff(self._crash_streak))
+
+    def _report(self, error: BaseException) -> None:
+        loop = asyncio.get_running_loop()
+        context = {"message": "health probe loop crashed; restarting", "exception": error}
+        if self._on_task_failure is None:
+            loop.call_exception_handler(context)
+            return
+        try:
+            self._on_task_failure(error)
+        except Exception as exc:
+            # The supervisor must outlive a faulty metrics hook, but the fault must not vanish.
+            loop.call_exception_handler(
+                {"message": "health prober on_task_failure hook raised", "exception": exc}
+            )
+
+    async def _run_rounds(self) -> None:
+        while True:
+            async with asyncio.TaskGroup() as group:
+                for endpoint in self._fleet.all():
+                    group.create_task(self._probe_one(endpoint))
+            self._crash_streak = 0
+            self._rounds += 1
+            # Swap before setting, so a waiter woken now waits on the next round's event.
+            done, self._round_done = self._round_done, asyncio.Event()
+            done.set()
+            await self._sleep(self._interval)
+
+    async def _probe_one(self, endpoint: Endpoint) -> None:
+        try:
+            async with asyncio.timeout(self._timeout) as deadline:
+                await self._probe(endpoint)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and deadline.expired():
+                reason = f"probe timed out after {self._timeout:g} s"
+            else:
+                reason = describe_failure(exc)
+            self._fleet.mark_failure(endpoint, reason)
+        else:
+            self._fleet.mark_success(endpoint)

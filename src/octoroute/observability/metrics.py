@@ -1,0 +1,244 @@
+"""Prometheus metrics: every family defined once per application, label children bound up front.
+
+v1's families keep their names and labels so existing dashboards keep working; the rest answer
+"why is it slow" and "which box is failing". Label values are only tiers, strategies, configured
+endpoint names and fixed reasons, never request data, so cardinality is bounded by the config.
+
+Each application owns its registry (tests run several in one process). With ``--workers N`` the
+registry is backed by prometheus_client's multiprocess mode, set up by the CLI before any worker
+starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from octoroute.config.schema import EndpointConfig
+from octoroute.enums import TIERS, DecisionSource
+
+ROUTING_BUCKETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
+UPSTREAM_BUCKETS_S = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+STATUS_CLASSES = ("2xx", "4xx", "5xx", "error")
+RETRY_REASONS = ("connect", "timeout", "protocol", "status")
+FALLBACK_REASONS = (
+    "timeout",
+    "transport",
+    "unavailable",
+    "refusal",
+    "unparseable",
+    "empty",
+    "oversize",
+)
+RECORDING_OPERATIONS = ("record_request", "record_routing_duration", "record_model_invocation")
+HEALTH_ERROR_TYPES = ("unknown_endpoint", "http_client_failed", "invalid_url")
+
+
+def instance_label(endpoint: EndpointConfig) -> str:
+    """``host:port`` of an endpoint: tells replicas that share a model name apart."""
+    parts = urlsplit(endpoint.base_url)
+    return parts.netloc or endpoint.base_url
+
+
+class EndpointMetrics:
+    """The label children of one endpoint instance, bound once when the fleet is built."""
+
+    __slots__ = (
+        "duration",
+        "health",
+        "mid_stream_failures",
+        "responses",
+        "ttfb",
+    )
+
+    def __init__(self, metrics: Metrics, endpoint: EndpointConfig) -> None:
+        tier, name, instance = endpoint.tier.value, endpoint.name, instance_label(endpoint)
+        self.duration = metrics.upstream_duration.labels(tier, name, instance)
+        self.ttfb = metrics.upstream_ttfb.labels(tier, name, instance)
+        self.responses = {
+            cls: metrics.upstream_responses.labels(tier, name, instance, cls)
+            for cls in STATUS_CLASSES
+        }
+        self.health = metrics.endpoint_healthy.labels(tier, name, instance)
+        self.health.set(1)
+        self.mid_stream_failures = metrics.mid_stream_failures.labels(name)
+
+    def response(self, status: int | None) -> None:
+        """Count one upstream outcome by status class (``error`` when no status arrived)."""
+        if status is None:
+            self.responses["error"].inc()
+        elif status < 300:
+            self.responses["2xx"].inc()
+        elif status < 500:
+            self.responses["4xx"].inc()
+        else:
+            self.responses["5xx"].inc()
+
+
+class TierMetrics:
+    """The label children of one tier."""
+
+    __slots__ = ("failovers", "in_flight", "invocations", "requests", "retries", "tokens")
+
+    def __init__(self, metrics: Metrics, tier: str) -> None:
+        self.requests = {
+            source: metrics.requests.labels(tier, source.value) for source in DecisionSource
+        }
+        self.invocations = metrics.model_invocations.labels(tier)
+        self.in_flight = metrics.in_flight.labels(tier)
+        self.retries = {reason: metrics.retries.labels(tier, reason) for reason in RETRY_REASONS}
+        self.failovers = metrics.failovers.labels(tier)
+        self.tokens = {kind: metrics.tokens.labels(tier, kind) for kind in ("prompt", "completion")}
+
+
+class Metrics:
+    """All metric families of one application."""
+
+    def __init__(
+        self, endpoints: Sequence[EndpointConfig], *, multiprocess_dir: str | None = None
+    ) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._multiprocess = multiprocess_dir is not None
+        # In multiprocess mode the families write to files; scrapes read every worker's files.
+        reg = None if self._multiprocess else self.registry
+        if multiprocess_dir is not None:
+            multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)
+
+        self.requests = Counter(
+            "octoroute_requests_total",
+            "Chat requests by the tier they were sent to and who decided it (rule, llm, direct).",
+            ["tier", "strategy"],
+            registry=reg,
+        )
+        self.routing_duration = Histogram(
+            "octoroute_routing_duration_ms",
+            "Time spent deciding the tier, in milliseconds.",
+            ["strategy"],
+            buckets=ROUTING_BUCKETS_MS,
+            registry=reg,
+        )
+        self.model_invocations = Counter(
+            "octoroute_model_invocations_total",
+            "Successful model answers by tier (router-model calls not included).",
+            ["tier"],
+            registry=reg,
+        )
+        self.health_tracking_failures = Counter(
+            "octoroute_health_tracking_failures_total",
+            "Health bookkeeping errors by endpoint and error type (should stay 0).",
+            ["endpoint", "error_type"],
+            registry=reg,
+        )
+        self.recording_failures = Counter(
+            "octoroute_metrics_recording_failures_total",
+            "Metric recordings that failed, by operation (should stay 0).",
+            ["operation"],
+            registry=reg,
+        )
+        self.background_task_failures = Counter(
+            "octoroute_background_health_task_failures_total",
+            "Times the background health prober crashed and was restarted.",
+            registry=reg,
+        )
+        self.mid_stream_failures = Counter(
+            "octoroute_mid_stream_failures_total",
+            "Streams that failed after the first byte reached the client, by endpoint.",
+            ["endpoint"],
+            registry=reg,
+        )
+        instance_labels = ["tier", "endpoint", "instance"]
+        self.upstream_duration = Histogram(
+            "octoroute_upstream_request_duration_seconds",
+            "Duration of upstream attempts from send to the last byte, in seconds.",
+            instance_labels,
+            buckets=UPSTREAM_BUCKETS_S,
+            registry=reg,
+        )
+        self.upstream_ttfb = Histogram(
+            "octoroute_upstream_time_to_first_byte_seconds",
+            "Time from sending an upstream request to its first body byte, in seconds.",
+            instance_labels,
+            buckets=UPSTREAM_BUCKETS_S,
+            registry=reg,
+        )
+        self.upstream_responses = Counter(
+            "octoroute_upstream_responses_total",
+            "Upstream attempt outcomes by status class (error: no HTTP status at all).",
+            [*instance_labels, "status_class"],
+            registry=reg,
+        )
+        self.retries = Counter(
+            "octoroute_upstream_retries_total",
+            "Attempts that failed and were retried on another endpoint, by tier and reason.",
+            ["tier", "reason"],
+            registry=reg,
+        )
+        self.failovers = Counter(
+            "octoroute_failovers_total",
+            "Requests answered by an endpoint other than the first one tried, by tier.",
+            ["tier"],
+            registry=reg,
+        )
+        self.routing_fallbacks = Counter(
+            "octoroute_routing_fallbacks_total",
+            "LLM-router failures that fell back to the rule decision, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+        self.in_flight = Gauge(
+            "octoroute_in_flight_requests",
+            "Requests currently being answered, by tier.",
+            ["tier"],
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.endpoint_healthy = Gauge(
+            "octoroute_endpoint_healthy",
+            "1 while an endpoint instance is considered healthy, 0 while it is skipped.",
+            instance_labels,
+            registry=reg,
+            multiprocess_mode="min",
+        )
+        self.tokens = Counter(
+            "octoroute_tokens_total",
+            "Tokens reported by upstreams in `usage`, by tier and kind (prompt, completion).",
+            ["tier", "kind"],
+            registry=reg,
+        )
+
+        self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
+        self.routing_by_source = {
+            source: self.routing_duration.labels(source.value) for source in DecisionSource
+        }
+        self.fallbacks = {
+            reason: self.routing_fallbacks.labels(reason) for reason in FALLBACK_REASONS
+        }
+        for operation in RECORDING_OPERATIONS:
+            self.recording_failures.labels(operation)
+        for name in {endpoint.name for endpoint in endpoints}:
+            for error_type in HEALTH_ERROR_TYPES:
+                self.health_tracking_failures.labels(name, error_type)
+        self.endpoints = {
+            (endpoint.tier, endpoint.index): EndpointMetrics(self, endpoint)
+            for endpoint in endpoints
+        }
+
+    def fallback(self, reason: str) -> None:
+        """Count one routing fallback; an unexpected reason still counts, under ``unavailable``."""
+        child = self.fallbacks.get(reason) or self.fallbacks["unavailable"]
+        child.inc()
+
+    def render(self) -> bytes:
+        """The exposition text of every family (zero-valued where nothing happened yet)."""
+        return generate_latest(self.registry)

@@ -1,0 +1,127 @@
+"""Everything one running router owns, built at start-up and torn down at shutdown.
+
+Built inside the event loop (the upstream session needs it), passed to the handlers through the
+aiohttp application; no module-level mutable state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from octoroute.catalog import Catalog
+from octoroute.config.schema import Config
+from octoroute.fleet.endpoint import Endpoint
+from octoroute.fleet.health import HealthProber
+from octoroute.fleet.selector import Fleet
+from octoroute.observability.logging import get_logger
+from octoroute.observability.metrics import Metrics, instance_label
+from octoroute.routing.strategy import Router
+from octoroute.upstream.client import Target, UpstreamClient
+from octoroute.upstream.forward import Forwarder, Lane
+from octoroute.upstream.router_model import HttpRouterModel
+
+log = get_logger("octoroute.fleet")
+
+
+class _HealthEvents:
+    """Logs each health transition once and mirrors it in the ``octoroute_endpoint_healthy`` gauge."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[str, Lane] = {}
+
+    def on_unhealthy(self, endpoint: Endpoint, reason: str) -> None:
+        lane = self.lanes.get(endpoint.id)
+        if lane is not None:
+            lane.metrics.health.set(0)
+        log.warning(
+            "endpoint marked unhealthy",
+            endpoint=endpoint.name,
+            instance=instance_label(endpoint.config),
+            tier=endpoint.tier.value,
+            failures=endpoint.consecutive_failures,
+            reason=reason,
+        )
+
+    def on_recovered(self, endpoint: Endpoint) -> None:
+        lane = self.lanes.get(endpoint.id)
+        if lane is not None:
+            lane.metrics.health.set(1)
+        log.info(
+            "endpoint recovered",
+            endpoint=endpoint.name,
+            instance=instance_label(endpoint.config),
+            tier=endpoint.tier.value,
+        )
+
+
+class Runtime:
+    """The fleet, the routing, the upstream client and the background prober of one server."""
+
+    def __init__(self, config: Config, *, multiprocess_dir: str | None = None) -> None:
+        self.config = config
+        self.started_at = time.monotonic()
+        events = _HealthEvents()
+        self.fleet = Fleet(config, listener=events)
+        self.metrics = Metrics(config.models.all(), multiprocess_dir=multiprocess_dir)
+        self.catalog = Catalog(self.fleet, config.endpoint_names())
+        self.client = UpstreamClient()
+        self.lanes = {
+            endpoint.id: Lane(
+                endpoint,
+                Target(endpoint.config),
+                self.metrics.endpoints[(endpoint.tier, endpoint.config.index)],
+            )
+            for endpoint in self.fleet.all()
+        }
+        events.lanes = self.lanes
+        self.forwarder = Forwarder(self.fleet, self.client, self.metrics, self.lanes)
+        self.router = Router(
+            config.routing,
+            HttpRouterModel(config.routing, self.fleet, self.client, self.lanes),
+            on_fallback=self._on_fallback,
+        )
+        self.prober = HealthProber(
+            self.fleet,
+            self._probe,
+            interval=config.health.interval_seconds,
+            timeout=config.health.probe_timeout_seconds,
+            on_task_failure=self._on_prober_failure,
+        )
+
+    async def _probe(self, endpoint: Endpoint) -> None:
+        await self.client.probe(
+            self.lanes[endpoint.id].target, timeout=self.config.health.probe_timeout_seconds
+        )
+
+    def _on_prober_failure(self, error: BaseException) -> None:
+        self.metrics.background_task_failures.inc()
+        log.error("health prober crashed; restarting it", error=repr(error))
+
+    def _on_fallback(self, reason: str) -> None:
+        self.metrics.fallback(reason)
+
+    async def start(self) -> None:
+        """Open the upstream pool, then start probing: the first round runs now, not later."""
+        await self.client.open()
+        await self.prober.start()
+
+    async def stop(self) -> None:
+        """Stop the prober and close every upstream connection."""
+        await self.prober.stop()
+        await self.client.close()
+
+    def uptime(self) -> float:
+        """Seconds since this runtime was built."""
+        return time.monotonic() - self.started_at
+
+    def summary(self) -> dict[str, Any]:
+        """A start-up summary for the log: no URLs with credentials, no keys."""
+        return {
+            "strategy": self.config.routing.strategy.value,
+            "router_tier": self.config.routing.router_tier.value,
+            "default_tier": self.config.routing.default_tier.value,
+            "endpoints": {
+                tier.value: len(endpoints) for tier, endpoints in self.fleet.tiers.items()
+            },
+        }

@@ -1,0 +1,172 @@
+"""Several simulated models started together, and the octoroute config that points at them.
+
+``octoroute demo`` runs ``demo_fleet()`` and feeds ``fleet_config_toml(fleet)`` to the normal
+config loader, so the demo exercises exactly the code path of a real deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Self
+
+from octoroute.enums import TIERS, Tier
+from octoroute.simulator.behaviour import Behaviour
+from octoroute.simulator.server import SimulatedModel
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+_DEFAULT_MAX_TOKENS = {Tier.FAST: 2048, Tier.BALANCED: 4096, Tier.DEEP: 8192}
+
+
+class SimulatedFleet:
+    """The simulated models of the three tiers; a model without a label is labelled by its tier."""
+
+    def __init__(
+        self,
+        *,
+        fast: Sequence[SimulatedModel],
+        balanced: Sequence[SimulatedModel],
+        deep: Sequence[SimulatedModel],
+    ) -> None:
+        self._tiers: dict[Tier, tuple[SimulatedModel, ...]] = {
+            Tier.FAST: tuple(fast),
+            Tier.BALANCED: tuple(balanced),
+            Tier.DEEP: tuple(deep),
+        }
+        for tier, models in self._tiers.items():
+            for model in models:
+                model.label = model.label or tier.value
+
+    @property
+    def fast(self) -> tuple[SimulatedModel, ...]:
+        """The fast tier's models."""
+        return self._tiers[Tier.FAST]
+
+    @property
+    def balanced(self) -> tuple[SimulatedModel, ...]:
+        """The balanced tier's models."""
+        return self._tiers[Tier.BALANCED]
+
+    @property
+    def deep(self) -> tuple[SimulatedModel, ...]:
+        """The deep tier's models."""
+        return self._tiers[Tier.DEEP]
+
+    def tier(self, tier: Tier | str) -> tuple[SimulatedModel, ...]:
+        """The models of ``tier`` in config order."""
+        return self._tiers[Tier(tier)]
+
+    @property
+    def models(self) -> tuple[SimulatedModel, ...]:
+        """Every model, fast then balanced then deep."""
+        return self.fast + self.balanced + self.deep
+
+    async def start(self, host: str = "127.0.0.1") -> None:
+        """Start every model on its own ephemeral port; on any failure none is left running."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for model in self.models:
+                    group.create_task(model.start(host))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every model (those not running are skipped)."""
+        await asyncio.gather(*(model.stop() for model in self.models))
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _demo_behaviour(latency: float, first_token: float, gap: float) -> Behaviour:
+    return Behaviour(latency=latency, first_token_delay=first_token, token_gap=gap)
+
+
+def demo_fleet() -> SimulatedFleet:
+    """The built-in fleet of ``octoroute demo``, with realistic timing (bigger is slower).
+
+    Two ``sim-llama-8b`` replicas (one name, two ports, labelled ``fast #1``/``fast #2`` so the
+    demo shows load balancing), ``sim-qwen-32b`` (balanced, which also answers the LLM router's
+    prompts) and ``sim-gpt-oss-120b`` (deep).
+    """
+    fast = _demo_behaviour(0.01, 0.05, 0.02)
+    return SimulatedFleet(
+        fast=[
+            SimulatedModel("sim-llama-8b", label="fast #1", behaviour=fast),
+            SimulatedModel(
+                "sim-llama-8b", label="fast #2", behaviour=_demo_behaviour(0.01, 0.05, 0.02)
+            ),
+        ],
+        balanced=[
+            SimulatedModel("sim-qwen-32b", behaviour=_demo_behaviour(0.02, 0.15, 0.03)),
+        ],
+        deep=[
+            SimulatedModel("sim-gpt-oss-120b", behaviour=_demo_behaviour(0.03, 0.4, 0.05)),
+        ],
+    )
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
+        return json.dumps(value)
+    raise TypeError(f"cannot write {value!r} as a TOML value")
+
+
+def fleet_config_toml(
+    fleet: SimulatedFleet,
+    *,
+    strategy: str = "hybrid",
+    host: str = "127.0.0.1",
+    port: int = 0,
+    router_tier: str = "balanced",
+    default_importance: str | None = None,
+    request_timeout_seconds: float | None = None,
+    health_interval_seconds: float | None = None,
+    extra: str = "",
+) -> str:
+    """A valid octoroute TOML config whose endpoints are the fleet's (started) models.
+
+    Each model's ``config_keys`` are written into its endpoint table, so a test can give one
+    replica ``priority = 2``. ``extra`` is appended verbatim for any other section (not one
+    this function already wrote: TOML forbids defining a table twice).
+    """
+    lines = ["# Generated by octoroute.simulator.fleet_config_toml.", "[server]"]
+    lines += [f"host = {_toml_value(host)}", f"port = {port}"]
+    if request_timeout_seconds is not None:
+        lines.append(f"request_timeout_seconds = {_toml_value(request_timeout_seconds)}")
+    for tier in TIERS:
+        for model in fleet.tier(tier):
+            keys: dict[str, object] = {
+                "name": model.name,
+                "base_url": model.base_url,
+                "max_tokens": _DEFAULT_MAX_TOKENS[tier],
+            }
+            keys.update(model.config_keys)
+            lines += ["", f"[[models.{tier.value}]]"]
+            lines += [f"{key} = {_toml_value(value)}" for key, value in keys.items()]
+    lines += ["", "[routing]", f"strategy = {_toml_value(strategy)}"]
+    lines.append(f"router_tier = {_toml_value(router_tier)}")
+    if default_importance is not None:
+        lines.append(f"default_importance = {_toml_value(default_importance)}")
+    if health_interval_seconds is not None:
+        lines += ["", "[health]", f"interval_seconds = {_toml_value(health_interval_seconds)}"]
+    text = "\n".join(lines) + "\n"
+    return text + ("\n" + extra.strip() + "\n" if extra.strip() else "")

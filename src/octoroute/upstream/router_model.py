@@ -1,0 +1,105 @@
+"""The LLM router's model call over HTTP: the ``RouterModel`` the routing strategies ask.
+
+Two attempts on distinct endpoints of ``routing.router_tier``, each bounded by that tier's
+``[routing.router_timeouts]`` value. Only transport failures count against an endpoint's health;
+an answer the router cannot use is the model's fault, not the server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+import msgspec
+import orjson
+
+from octoroute.config.schema import RoutingConfig
+from octoroute.errors import RoutingError, UpstreamError, UpstreamStatusError, UpstreamTimeout
+from octoroute.fleet.endpoint import Endpoint
+from octoroute.fleet.selector import Fleet
+from octoroute.upstream.client import UpstreamClient
+from octoroute.upstream.forward import Lane
+
+ROUTER_ATTEMPTS: Final = 2
+ROUTER_BACKOFF_SECONDS: Final = 0.1
+ROUTER_MAX_TOKENS: Final = 32
+"""A tier name is one or two tokens; a small cap bounds the cost of a model that rambles."""
+
+
+class _AnswerMessage(msgspec.Struct):
+    content: str | None = None
+
+
+class _AnswerChoice(msgspec.Struct):
+    message: _AnswerMessage
+
+
+class _Answer(msgspec.Struct):
+    choices: list[_AnswerChoice]
+
+
+_decode_answer = msgspec.json.Decoder(_Answer).decode
+
+
+class HttpRouterModel:
+    """Asks the router tier's model, over the shared upstream client."""
+
+    def __init__(
+        self, routing: RoutingConfig, fleet: Fleet, client: UpstreamClient, lanes: dict[str, Lane]
+    ) -> None:
+        self._tier = routing.router_tier
+        self._timeout = routing.router_timeouts.for_tier(routing.router_tier)
+        self._fleet = fleet
+        self._client = client
+        self._lanes = lanes
+
+    async def ask(self, prompt: str) -> str:
+        """The router model's raw answer text; ``RoutingError`` when none could be had."""
+        tried: list[Endpoint] = []
+        last: UpstreamError | None = None
+        for attempt in range(1, ROUTER_ATTEMPTS + 1):
+            endpoint = self._fleet.select_tier(self._tier, tried)
+            if endpoint is None:
+                break
+            if attempt > 1:
+                await asyncio.sleep(ROUTER_BACKOFF_SECONDS)
+            tried.append(endpoint)
+            body = orjson.dumps(
+                {
+                    "model": endpoint.config.name,
+                    "messages": [{"role": "user", "content": prompt}],
+                    "max_tokens": min(ROUTER_MAX_TOKENS, endpoint.config.max_tokens),
+                    "temperature": 0,
+                    "stream": False,
+                }
+            )
+            lane = self._lanes[endpoint.id]
+            try:
+                answer = await self._client.send(lane.target, body, timeout=self._timeout)
+            except UpstreamStatusError as error:
+                if error.is_client_error:
+                    raise RoutingError(
+                        f"router model refused the request: {error.message}", reason="transport"
+                    ) from error
+                self._fleet.mark_failure(endpoint, error.reason)
+                last = error
+                continue
+            except UpstreamError as error:
+                self._fleet.mark_failure(endpoint, error.reason)
+                last = error
+                continue
+            self._fleet.mark_success(endpoint)
+            try:
+                choices = _decode_answer(answer.body).choices
+            except (msgspec.DecodeError, msgspec.ValidationError) as error:
+                raise RoutingError(
+                    f"router model answered something that is not a chat completion: {error}",
+                    reason="unparseable",
+                ) from error
+            return (choices[0].message.content or "") if choices else ""
+        if last is None:
+            raise RoutingError(
+                f"no healthy endpoint in router tier '{self._tier}'", reason="unavailable"
+            )
+        reason = "timeout" if isinstance(last, UpstreamTimeout) else "transport"
+        raise RoutingError(f"router model unreachable: {last.message}", reason=reason)

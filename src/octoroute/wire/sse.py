@@ -1,0 +1,221 @@
+"""Server-sent events: split an upstream byte stream into events, and frame our own.
+
+The relay forwards upstream events byte for byte; it only needs to know where each one ends (so
+that it never writes half an event before an error event) and to peek at a few of them
+(``[DONE]``, ``usage``). Framing follows the WHATWG SSE rules: a line ends at CRLF, LF or CR,
+and an event ends at an empty line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final
+
+import msgspec
+
+from octoroute.errors import error_body
+
+__all__ = [
+    "DONE_EVENT",
+    "KEEPALIVE_EVENT",
+    "SSESplitter",
+    "data_event",
+    "error_event",
+    "event_payload",
+    "is_done",
+    "usage_from_body",
+    "usage_from_event",
+]
+
+DONE_EVENT: Final = b"data: [DONE]\n\n"
+"""The OpenAI end-of-stream marker."""
+
+KEEPALIVE_EVENT: Final = b": keep-alive\n\n"
+"""A comment event: keeps idle connections (and proxies in between) from timing out."""
+
+_LF: Final = 0x0A
+_CR: Final = 0x0D
+_LINE_END: Final = re.compile(rb"[\r\n]")
+_LINE_SPLIT: Final = re.compile(rb"\r\n|\r|\n")
+
+
+class SSESplitter:
+    """Cuts a byte stream into complete SSE events, whatever the read boundaries.
+
+    Each event is returned exactly as received, its terminating empty line included, so the
+    events joined back together plus ``pending`` always equal the bytes fed. An empty line that
+    does not end any field lines is an event of its own (``b"\\n"``), as the SSE rules say.
+
+    A complete event whose last byte is a CR is held back until the next byte arrives: the CR may
+    be the first half of a CRLF whose LF belongs to the same event.
+    """
+
+    __slots__ = ("_buffer", "_line_empty", "_scan")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._scan = 0
+        """How far into ``_buffer`` the bytes have been examined."""
+        self._line_empty = True
+        """Whether the line that ``_scan`` is in has no bytes before ``_scan``."""
+
+    @property
+    def pending(self) -> bytes:
+        """The bytes of the event still incomplete (empty between events)."""
+        return bytes(self._buffer)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Take the next bytes of the stream; return the events they complete, in order."""
+        held = self._buffer
+        buffer: bytes | bytearray
+        if held:
+            held += data
+            buffer = held
+        elif data:
+            # The common case: nothing held, so events are sliced straight out of ``data``.
+            buffer = data
+        else:
+            return []
+        events: list[bytes] = []
+        start = 0
+        position = self._scan
+        empty = self._line_empty
+        end = len(buffer)
+        if buffer.find(b"\r", position) < 0:
+            # LF-only framing (every mainstream server): an event ends at the first "\n\n", or
+            # at a "\n" that opens a line.
+            while position < end:
+                if empty and buffer[position] == _LF:
+                    position += 1
+                else:
+                    found = buffer.find(b"\n\n", position)
+                    if found < 0:
+                        empty = buffer[end - 1] == _LF
+                        position = end
+                        break
+                    position = found + 2
+                    empty = True
+                events.append(buffer[start:position])  # type: ignore[arg-type]
+                start = position
+        else:
+            while True:
+                match = _LINE_END.search(buffer, position)
+                if match is None:
+                    if position < end:
+                        empty = False
+                    position = end
+                    break
+                found = match.start()
+                if found > position:
+                    empty = False
+                if buffer[found] == _CR:
+                    if found + 1 == end:
+                        position = found
+                        break
+                    position = found + 2 if buffer[found + 1] == _LF else found + 1
+                else:
+                    position = found + 1
+                if empty:
+                    events.append(buffer[start:position])  # type: ignore[arg-type]
+                    start = position
+                empty = True
+        if held:
+            if events:
+                events = [bytes(event) for event in events]
+                del held[:start]
+        elif start < end:
+            with memoryview(buffer) as view:
+                held += view[start:]
+        self._scan = position - start
+        self._line_empty = empty
+        return events
+
+
+def event_payload(event: bytes) -> bytes | None:
+    """The event's data: its ``data`` lines joined with LF, each without the one optional space
+    after the colon. ``None`` when the event has no data line (a comment or keep-alive)."""
+    if (
+        event.startswith(b"data: ")
+        and event.endswith(b"\n\n")
+        and event.find(b"\n", 6) == len(event) - 2
+        and event.find(b"\r") < 0
+    ):
+        # One "data: ...\n\n" line, as nearly every server frames its events.
+        return event[6:-2]
+    data: list[bytes] = []
+    for line in _LINE_SPLIT.split(event):
+        if line.startswith(b"data"):
+            field, _, value = line.partition(b":")
+            if field == b"data":
+                data.append(value[1:] if value.startswith(b" ") else value)
+    return b"\n".join(data) if data else None
+
+
+def is_done(event: bytes) -> bool:
+    """Whether the event is the ``data: [DONE]`` end-of-stream marker."""
+    if event == DONE_EVENT:
+        return True
+    if b"[DONE]" not in event:
+        return False
+    payload = event_payload(event)
+    return payload is not None and payload.strip() == b"[DONE]"
+
+
+def data_event(payload: bytes) -> bytes:
+    """An event carrying ``payload``; a multi-line payload becomes one ``data:`` line per line."""
+    if b"\n" in payload or b"\r" in payload:
+        lines = _LINE_SPLIT.split(payload)
+        return b"".join([b"data: " + line + b"\n" for line in lines]) + b"\n"
+    return b"".join((b"data: ", payload, b"\n\n"))
+
+
+def error_event(message: str, error_type: str, code: str | None) -> bytes:
+    """An OpenAI error envelope as an event, for failures after the stream has started.
+
+    ``{"error": {"message", "type", "param": null, "code"}}``, which the OpenAI SDKs raise as an
+    ``APIError`` when they meet it in a stream.
+    """
+    return data_event(error_body(message, error_type, None, code))
+
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _Usage(msgspec.Struct):
+    prompt_tokens: _Count
+    completion_tokens: _Count
+
+
+class _WithUsage(msgspec.Struct):
+    usage: _Usage | None = None
+
+
+_USAGE: Final = msgspec.json.Decoder(_WithUsage)
+
+
+def usage_from_body(body: bytes) -> tuple[int, int] | None:
+    """``(prompt_tokens, completion_tokens)`` from a JSON answer's ``usage`` object, if it has one.
+
+    Never raises: a body that is not JSON, or whose ``usage`` lacks either count or holds
+    something other than non-negative integers, gives ``None``.
+    """
+    # Only the last chunk of a stream carries usage; skip decoding every other one.
+    if b'"usage"' not in body:
+        return None
+    try:
+        usage = _USAGE.decode(body).usage
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if usage is None:
+        return None
+    return usage.prompt_tokens, usage.completion_tokens
+
+
+def usage_from_event(event: bytes) -> tuple[int, int] | None:
+    """``usage_from_body`` for an SSE event's payload; ``None`` for events without one."""
+    if b'"usage"' not in event:
+        return None
+    payload = event_payload(event)
+    if payload is None:
+        return None
+    return usage_from_body(payload)

@@ -1,0 +1,77 @@
+"""Shared test helpers: a simulated fleet and the router in front of it, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from octoroute.api.common import RUNTIME
+from octoroute.app import create_app
+from octoroute.config import Config, parse_config
+from octoroute.runtime import Runtime
+from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
+
+
+def standard_fleet() -> SimulatedFleet:
+    """Two fast replicas with distinct names, one balanced, one deep; no delays."""
+    return SimulatedFleet(
+        fast=[SimulatedModel("sim-fast-a"), SimulatedModel("sim-fast-b")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+    )
+
+
+@dataclass
+class RouterHandle:
+    """A running router: its URL and its runtime (fleet, metrics) for white-box assertions."""
+
+    url: str
+    runtime: Runtime
+    config: Config
+
+    @property
+    def v1(self) -> str:
+        """The base URL OpenAI clients use."""
+        return self.url + "/v1"
+
+
+@asynccontextmanager
+async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
+    """Serve ``config`` on an ephemeral loopback port for the duration of the block."""
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+    finally:
+        await runner.cleanup()
+
+
+def config_for(fleet: SimulatedFleet, **options: object) -> Config:
+    """A validated config pointing at ``fleet`` (options as for ``fleet_config_toml``)."""
+    text = fleet_config_toml(fleet, **options)  # type: ignore[arg-type]
+    return parse_config(text)
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll ``condition`` on the event loop until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+async def within(awaitable: Awaitable[object], seconds: float = 5.0) -> object:
+    """Await with a deadline so a hung test fails with a clear error instead of a timeout."""
+    return await asyncio.wait_for(awaitable, seconds)

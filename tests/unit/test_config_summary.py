@@ -1,0 +1,110 @@
+"""``summarize``: what ``octoroute check`` prints about a valid config."""
+
+from __future__ import annotations
+
+from octoroute.config import TEMPLATE, parse_config
+from octoroute.config.summary import summarize
+
+FLEET = """
+[server]
+host = "localhost"
+port = 8080
+max_request_bytes = 1048576
+
+[[models.fast]]
+name = "llama3.2:3b"
+base_url = "http://gpu-1:11434/v1"
+max_tokens = 2048
+priority = 2
+
+[[models.fast]]
+name = "llama3.2:3b"
+base_url = "http://gpu-2:11434/v1/"
+max_tokens = 2048
+weight = 0.5
+
+[[models.balanced]]
+name = "qwen2.5-coder:32b"
+base_url = "http://gpu-3:8080/v1"
+max_tokens = 8192
+
+[[models.deep]]
+name = "gpt-oss-120b"
+base_url = "https://vllm.example.com/v1"
+max_tokens = 16384
+api_key_env = "VLLM_API_KEY"
+
+[routing]
+strategy = "rule"
+default_tier = "fast"
+
+[timeouts]
+deep = 120
+"""
+
+KEY = "tok-a1b2c3d4e5f6"
+
+
+def summary() -> str:
+    config = parse_config(FLEET, source="fleet.toml", environ={"VLLM_API_KEY": KEY})
+    return summarize(config)
+
+
+def test_summary_starts_with_the_file() -> None:
+    assert summary().splitlines()[0] == "fleet.toml"
+
+
+def test_summary_lists_every_endpoint_with_its_normalised_url() -> None:
+    text = summary()
+
+    for url in (
+        "http://gpu-1:11434/v1",
+        "http://gpu-2:11434/v1",
+        "http://gpu-3:8080/v1",
+        "https://vllm.example.com/v1",
+    ):
+        assert url in text
+    assert "http://gpu-2:11434/v1/" not in text
+    assert text.count("llama3.2:3b") == 2
+    assert "qwen2.5-coder:32b" in text
+    assert "gpt-oss-120b" in text
+
+
+def test_summary_shows_selection_settings_and_key_status_per_endpoint() -> None:
+    lines = summary().splitlines()
+
+    gpu1 = next(line for line in lines if "gpu-1" in line)
+    gpu2 = next(line for line in lines if "gpu-2" in line)
+    deep = next(line for line in lines if "vllm.example.com" in line)
+    assert gpu1.endswith("priority 2, weight 1, no api key")
+    assert gpu2.endswith("priority 1, weight 0.5, no api key")
+    assert deep.endswith("api key from $VLLM_API_KEY")
+
+
+def test_summary_shows_the_strategy_tiers_and_timeouts() -> None:
+    text = summary()
+
+    assert "localhost:8080" in text
+    assert "max request body 1 MiB" in text
+    assert "strategy rule" in text
+    assert "router tier" not in text  # the rule strategy never asks a router model
+    assert "default tier fast" in text
+    assert "fast (timeout 30 s, 2 endpoints)" in text
+    assert "deep (timeout 120 s, 1 endpoint)" in text
+
+
+def test_summary_never_contains_the_key() -> None:
+    assert KEY not in summary()
+
+
+def test_summary_fits_one_screen() -> None:
+    lines = summarize(parse_config(TEMPLATE, environ={})).splitlines()
+
+    assert len(lines) <= 24
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_summary_names_the_router_tier_for_model_based_strategies() -> None:
+    text = summarize(parse_config(TEMPLATE, environ={}))
+
+    assert "strategy hybrid, router tier balanced (timeout 10 s)" in text
