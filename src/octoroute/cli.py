@@ -16,9 +16,13 @@ import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from octoroute import __version__
+
+if TYPE_CHECKING:
+    from octoroute.config import Config
+    from octoroute.workers import WorkerSpec
 
 DEFAULT_CONFIG: Final = "config.toml"
 LOG_ENV: Final = "OCTOROUTE_LOG"
@@ -57,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the router (the default command)")
     _serve_options(serve, suppress=True)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (SO_REUSEPORT); default 1",
+    )
 
     config = commands.add_parser("config", help="print or write a commented config template")
     config.add_argument("-o", "--output", help="write to this file (never overwrites)")
@@ -94,10 +104,6 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         uvloop.run(coro)
 
 
-def _log_level(args: argparse.Namespace, configured: str) -> str:
-    return getattr(args, "log_level", None) or os.environ.get(LOG_ENV) or configured
-
-
 def _cmd_config(args: argparse.Namespace) -> int:
     from octoroute.config.template import TEMPLATE
 
@@ -129,44 +135,83 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def _prepare_serving(
+    config_path: str, host: str | None, port: int | None, log_level: str | None
+) -> Config | int:
+    """Load the config with the CLI's overrides and configure logging; an exit code on failure."""
     import msgspec
 
     from octoroute.config import ConfigError, load_config
     from octoroute.observability.logging import configure_logging, parse_level
 
     try:
-        config = load_config(args.config)
+        config = load_config(config_path)
     except ConfigError as error:
         return _fail(str(error))
-    overrides = {
-        key: value
-        for key, value in (("host", getattr(args, "host", None)), ("port", args.port))
-        if value is not None
-    }
-    if "port" in overrides and not 0 <= overrides["port"] <= 65535:
-        return _fail(f"octoroute: --port must be between 0 and 65535, got {overrides['port']}")
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        if not 0 <= port <= 65535:
+            return _fail(f"octoroute: --port must be between 0 and 65535, got {port}")
+        overrides["port"] = port
     if overrides:
         config = msgspec.structs.replace(
             config, server=msgspec.structs.replace(config.server, **overrides)
         )
-    level = _log_level(args, config.observability.log_level)
+    level = log_level or os.environ.get(LOG_ENV) or config.observability.log_level
     try:
         parse_level(level)
     except ValueError as error:
         return _fail(f"octoroute: {error}")
     configure_logging(level, config.observability.log_format)
+    return config
 
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    workers: int = getattr(args, "workers", 1)
+    if workers < 1:
+        return _fail(f"octoroute: --workers must be at least 1, got {workers}")
+    prepared = _prepare_serving(args.config, args.host, args.port, args.log_level)
+    if isinstance(prepared, int):
+        return prepared
+    if workers > 1:
+        from octoroute.workers import run_workers
+
+        return run_workers(
+            workers,
+            config_path=args.config,
+            host=prepared.server.host,
+            port=prepared.server.port,
+            log_level=args.log_level,
+        )
     from octoroute.server import serve
 
-    _run(serve(config))
+    _run(serve(prepared))
+    return 0
+
+
+def serve_worker(spec: WorkerSpec) -> int:
+    """The body of one ``--workers`` process: the same server, sharing the port."""
+    prepared = _prepare_serving(spec.config_path, spec.host, spec.port, spec.log_level)
+    if isinstance(prepared, int):
+        return prepared
+    from octoroute.server import serve
+
+    _run(serve(prepared, reuse_port=True, multiprocess_dir=spec.multiprocess_dir))
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from octoroute.demo import run_demo
 
-    _run(run_demo(port=args.port, strategy=args.strategy, log_level=_log_level(args, "info")))
+    _run(
+        run_demo(
+            port=args.port,
+            strategy=args.strategy,
+            log_level=args.log_level or os.environ.get(LOG_ENV) or "info",
+        )
+    )
     return 0
 
 

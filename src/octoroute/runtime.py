@@ -100,6 +100,11 @@ class Runtime:
 
     def _on_fallback(self, reason: str) -> None:
         self.metrics.fallback(reason)
+        log.warning(
+            "LLM router could not decide; using the rule decision",
+            reason=reason,
+            router_tier=self.config.routing.router_tier.value,
+        )
 
     async def start(self) -> None:
         """Open the upstream pool, then start probing: the first round runs now, not later."""

@@ -48,7 +48,7 @@ async def route(request: web.Request) -> web.Response:
         chat = parse_chat_request(body, runtime.config.limits)
         choice = runtime.catalog.resolve(chat.model)
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = await decide(runtime, choice, chat.messages, importance)
+        decision = await decide(runtime, choice, chat.messages, importance, explain=True)
     else:
         legacy = parse_legacy_chat(body)
         importance = legacy.importance or importance_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Final
 
@@ -9,9 +10,11 @@ from aiohttp import web
 
 from octoroute.catalog import ModelChoice
 from octoroute.enums import Importance
+from octoroute.fleet.endpoint import Endpoint
 from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError
 from octoroute.observability.logging import get_logger
-from octoroute.routing.strategy import Decision
+from octoroute.routing.metadata import infer_metadata
+from octoroute.routing.strategy import Decision, direct
 from octoroute.runtime import Runtime
 from octoroute.upstream.attempts import Scope
 from octoroute.upstream.forward import Outcome
@@ -20,6 +23,8 @@ from octoroute.wire.messages import Message
 
 RUNTIME: Final = web.AppKey("octoroute_runtime", Runtime)
 IMPORTANCE_HEADER: Final = "x-octoroute-importance"
+PREVIEW_CHARS: Final = 120
+"""How much of a prompt a debug log line may show; nothing is shown at info or above."""
 _IMPORTANCE_VALUES: Final = {importance.value: importance for importance in Importance}
 
 log = get_logger("octoroute.request")
@@ -56,19 +61,37 @@ def importance_of(request: web.Request, default: Importance) -> Importance:
 
 
 async def decide(
-    runtime: Runtime, choice: ModelChoice, messages: list[Message], importance: Importance
+    runtime: Runtime,
+    choice: ModelChoice,
+    messages: list[Message],
+    importance: Importance,
+    *,
+    explain: bool = False,
 ) -> Decision:
-    """Who serves the request: the router for ``auto``, else the tier or model it named."""
-    if choice.is_auto:
+    """Who serves the request: the router for ``auto``, else the tier or model it named.
+
+    Explicit choices skip metadata inference on the hot path; ``explain`` (the ``/route`` dry
+    run) computes it anyway so the answer shows what routing would have seen.
+    """
+    if log.is_enabled_for(logging.DEBUG):
+        log.debug("routing", preview=message_preview(messages), messages=len(messages))
+    if choice.tier is None:
         return await runtime.router.route(messages, importance)
-    reason = "explicit_endpoint" if choice.name is not None else "explicit_tier"
-    assert choice.tier is not None
-    return runtime.router.direct(
-        choice.tier, reason=reason, messages=messages, importance=importance
-    )
+    metadata = infer_metadata(messages, importance) if explain else None
+    return direct(choice.tier, endpoint=choice.name is not None, metadata=metadata)
 
 
-def scope_of(choice: ModelChoice, decision: Decision, runtime: Runtime) -> tuple[Scope, tuple]:  # type: ignore[type-arg]
+def message_preview(messages: list[Message], limit: int = PREVIEW_CHARS) -> str:
+    """The start of the latest message's text, for debug logs only (prompts are private)."""
+    if not messages:
+        return ""
+    text = messages[-1].text()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def scope_of(
+    choice: ModelChoice, decision: Decision, runtime: Runtime
+) -> tuple[Scope, tuple[Endpoint, ...]]:
     """The endpoints that may serve the decision, and how messages name them."""
     if choice.name is not None:
         endpoints = choice.endpoints

@@ -113,7 +113,7 @@ class Metrics:
         # In multiprocess mode the families write to files; scrapes read every worker's files.
         reg = None if self._multiprocess else self.registry
         if multiprocess_dir is not None:
-            multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)
+            multiprocess.MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
 
         self.requests = Counter(
             "octoroute_requests_total",

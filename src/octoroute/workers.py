@@ -1,0 +1,128 @@
+"""``octoroute serve --workers N``: N server processes sharing one port through SO_REUSEPORT.
+
+Each worker is a full router (its own upstream pool and health prober); the kernel spreads new
+connections across them. Metrics go through prometheus_client's multiprocess mode so that
+``/metrics``, answered by whichever worker, reports the whole server. The directory must be known
+before ``prometheus_client`` is imported, so workers are *spawned* (fresh interpreters) with
+``PROMETHEUS_MULTIPROC_DIR`` in their environment.
+
+The parent supervises: a worker that dies is restarted after a short backoff; SIGINT/SIGTERM are
+passed on, and every worker drains its in-flight requests before exiting.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from types import FrameType
+from typing import Final
+
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+RESTART_BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
+STOP_WAIT_SECONDS: Final = 40.0
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to rebuild the same server: the config file and CLI overrides."""
+
+    config_path: str
+    host: str | None
+    port: int
+    log_level: str | None
+    multiprocess_dir: str
+
+
+def _worker_main(spec: WorkerSpec) -> None:  # runs in a spawned interpreter
+    from octoroute.cli import serve_worker
+
+    raise SystemExit(serve_worker(spec))
+
+
+def free_port(host: str) -> int:
+    """A port that is free now, so that every worker can bind the same one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_workers(
+    count: int, *, config_path: str, host: str, port: int, log_level: str | None
+) -> int:
+    """Run ``count`` workers until SIGINT/SIGTERM; returns the exit code."""
+    if port == 0:
+        port = free_port(host)
+    directory = tempfile.mkdtemp(prefix="octoroute-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    spec = WorkerSpec(config_path, host, port, log_level, directory)
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    workers: list[multiprocessing.process.BaseProcess] = []
+    restarts: list[int] = [0] * count
+    try:
+        for _ in range(count):
+            process = context.Process(target=_worker_main, args=(spec,), daemon=False)
+            process.start()
+            workers.append(process)
+        print(f"octoroute: {count} workers serving on http://{host}:{port}", file=sys.stderr)
+        while not stopping:
+            multiprocessing.connection.wait([w.sentinel for w in workers], timeout=0.5)
+            for index, worker in enumerate(workers):
+                if worker.exitcode is None or stopping:
+                    continue
+                _mark_dead(worker.pid)
+                if worker.exitcode == 2:  # a configuration problem: restarting cannot help
+                    stopping = True
+                    break
+                delay = RESTART_BACKOFF_SECONDS[
+                    min(restarts[index], len(RESTART_BACKOFF_SECONDS) - 1)
+                ]
+                restarts[index] += 1
+                print(
+                    f"octoroute: worker {worker.pid} exited with {worker.exitcode}; "
+                    f"restarting in {delay:g} s",
+                    file=sys.stderr,
+                )
+                time.sleep(delay)
+                replacement = context.Process(target=_worker_main, args=(spec,), daemon=False)
+                replacement.start()
+                workers[index] = replacement
+        for worker in workers:
+            if worker.exitcode is None and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                worker.kill()
+                worker.join()
+        codes = [worker.exitcode or 0 for worker in workers]
+        return max(codes, default=0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _mark_dead(pid: int | None) -> None:
+    if pid is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
