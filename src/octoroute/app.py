@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from octoroute.api import admin, legacy, openai
-from octoroute.api.common import RUNTIME, error_response
+from octoroute.api.common import REQUEST_ID, RUNTIME, error_response
 from octoroute.config.schema import Config
 from octoroute.errors import (
     MethodNotAllowed,
@@ -49,7 +49,7 @@ def _request_id(request: web.Request) -> str:
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request its id, in the log context and on the response."""
     request_id = _request_id(request)
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     response = await handler(request)
@@ -75,7 +75,7 @@ async def errors_as_envelopes(request: web.Request, handler: Handler) -> web.Str
             status=500,
             body=error_body(
                 "The router hit an internal error while answering this request. It has been "
-                f"logged with request id {request.get('request_id', '?')}; please report it.",
+                f"logged with request id {request.get(REQUEST_ID, '?')}; please report it.",
                 "server_error",
                 None,
                 "internal_error",

@@ -10,8 +10,8 @@ from aiohttp import web
 
 from octoroute.catalog import ModelChoice
 from octoroute.enums import Importance
-from octoroute.fleet.endpoint import Endpoint
 from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError
+from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
 from octoroute.routing.metadata import infer_metadata
 from octoroute.routing.strategy import Decision, direct
@@ -22,6 +22,7 @@ from octoroute.wire.media import check_json_content_type
 from octoroute.wire.messages import Message
 
 RUNTIME: Final = web.AppKey("octoroute_runtime", Runtime)
+REQUEST_ID: Final = web.RequestKey("octoroute_request_id", str)
 IMPORTANCE_HEADER: Final = "x-octoroute-importance"
 PREVIEW_CHARS: Final = 120
 """How much of a prompt a debug log line may show; nothing is shown at info or above."""
@@ -109,7 +110,7 @@ def record_decision(runtime: Runtime, decision: Decision) -> None:
 def decision_headers(request: web.Request, decision: Decision) -> dict[str, str]:
     """Headers that tell the client how its request was routed."""
     return {
-        "x-request-id": request["request_id"],
+        "x-request-id": request[REQUEST_ID],
         "x-octoroute-tier": decision.tier.value,
         "x-octoroute-strategy": decision.source.value,
         "x-octoroute-reason": decision.reason,
