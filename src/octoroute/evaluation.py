@@ -13,8 +13,8 @@ import msgspec
 
 from octoroute.config.schema import Config
 from octoroute.enums import Strategy
-from octoroute.routing.evaluate import format_report, load_dataset
 from octoroute.routing.evaluate import evaluate as evaluate_rows
+from octoroute.routing.evaluate import format_report, load_dataset
 from octoroute.runtime import Runtime
 
 

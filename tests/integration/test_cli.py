@@ -193,13 +193,15 @@ async def test_serve_logs_one_json_line_per_request_without_the_prompt(
 ) -> None:
     secret_prompt = "my bank password is hunter2"
     async with serve_process(_json_config(fleet, tmp_path)) as server:
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
                 server.url + "/v1/chat/completions",
                 json={"model": "fast", "messages": [{"role": "user", "content": secret_prompt}]},
                 headers={"x-request-id": "req-cli-1"},
-            ) as response:
-                assert response.status == 200
+            ) as response,
+        ):
+            assert response.status == 200
         line = await server.read_until("request")
         server.process.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(server.process.wait(), 15) == 0

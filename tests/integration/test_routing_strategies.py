@@ -66,21 +66,23 @@ async def test_llm_strategy_asks_the_router_model_for_every_auto_request(
     fleet: SimulatedFleet,
 ) -> None:
     fleet.balanced[0].behaviour.router_answer = "FAST"
-    async with running_router(config_for(fleet, strategy="llm")) as handle:
-        async with aiohttp.ClientSession() as session:
-            for prompt in ("hello", "Prove that sqrt(2) is irrational.", "Write a haiku"):
-                async with session.post(
-                    handle.v1 + "/chat/completions",
-                    json={"model": "auto", "messages": [{"role": "user", "content": prompt}]},
-                ) as response:
-                    assert response.status == 200
-                    assert response.headers["x-octoroute-strategy"] == "llm"
-                    assert response.headers["x-octoroute-tier"] == "fast"
+    async with (
+        running_router(config_for(fleet, strategy="llm")) as handle,
+        aiohttp.ClientSession() as session,
+    ):
+        for prompt in ("hello", "Prove that sqrt(2) is irrational.", "Write a haiku"):
             async with session.post(
                 handle.v1 + "/chat/completions",
-                json={"model": "deep", "messages": [{"role": "user", "content": "hello"}]},
+                json={"model": "auto", "messages": [{"role": "user", "content": prompt}]},
             ) as response:
-                assert response.headers["x-octoroute-strategy"] == "direct"
+                assert response.status == 200
+                assert response.headers["x-octoroute-strategy"] == "llm"
+                assert response.headers["x-octoroute-tier"] == "fast"
+        async with session.post(
+            handle.v1 + "/chat/completions",
+            json={"model": "deep", "messages": [{"role": "user", "content": "hello"}]},
+        ) as response:
+            assert response.headers["x-octoroute-strategy"] == "direct"
     assert routing_prompts(fleet.balanced[0]) == 3
 
 
@@ -150,13 +152,13 @@ async def test_a_slow_router_model_is_cut_at_its_router_timeout(fleet: Simulated
     config = config_for(
         fleet, strategy="hybrid", extra="[routing.router_timeouts]\nbalanced = 0.5\n"
     )
-    async with running_router(config) as handle:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(handle.url + "/route", json=AMBIGUOUS) as response,
-        ):
-            assert response.status == 200
-            decision = await response.json()
+    async with (
+        running_router(config) as handle,
+        aiohttp.ClientSession() as session,
+        session.post(handle.url + "/route", json=AMBIGUOUS) as response,
+    ):
+        assert response.status == 200
+        decision = await response.json()
     assert decision["strategy"] == "rule"
     assert decision["fallback"] == "timeout"
     # One attempt (a single router endpoint) bounded by 0.5 s, not the 10 s it would take.

@@ -92,6 +92,10 @@ class UpstreamStream:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_exception(exc, self._label) from exc
 
+    def at_eof(self) -> bool:
+        """Whether the whole body has been received and read."""
+        return self._response.content.at_eof()
+
     def close(self) -> None:
         """Drop the connection: a half-read response must not go back to the pool."""
         self._response.close()
@@ -120,8 +124,21 @@ def map_exception(exc: BaseException, label: str) -> UpstreamError:
     )
 
 
+async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    # ``StreamReader.read(n)`` returns what has arrived so far, not n bytes: loop to the end.
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = await response.content.read(limit - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 async def _status_error(response: aiohttp.ClientResponse, label: str) -> UpstreamStatusError:
-    body = await response.content.read(MAX_ERROR_BODY_BYTES)
+    body = await _read_capped(response, MAX_ERROR_BODY_BYTES)
     response.close()
     return UpstreamStatusError(
         f"{label}: answered HTTP {response.status}",
@@ -188,16 +205,23 @@ class UpstreamClient:
                     headers=target.headers,
                     timeout=self._timeout(min(timeout, CONNECT_TIMEOUT_SECONDS), None),
                 )
-                ttfb = time.perf_counter() - started
-                if response.status >= 300:
-                    raise await _status_error(response, target.label)
-                payload = await response.read()
+                try:
+                    ttfb = time.perf_counter() - started
+                    if response.status >= 300:
+                        raise await _status_error(response, target.label)
+                    payload = await response.read()
+                except BaseException:
+                    # A body cut by the timeout or a cancelled request: drop the connection now
+                    # so the upstream stops generating, rather than whenever it is collected.
+                    response.close()
+                    raise
+        except aiohttp.ClientError as exc:
+            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
+            raise map_exception(exc, target.label) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: no complete answer within {timeout:g} s", endpoint=target.label
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise map_exception(exc, target.label) from exc
         return BufferedResponse(
             response.status, response.headers.get("Content-Type", "application/json"), payload, ttfb
         )
@@ -219,13 +243,17 @@ class UpstreamClient:
                     timeout=self._timeout(min(timeout, CONNECT_TIMEOUT_SECONDS), read_timeout),
                 )
                 if response.status >= 300:
-                    raise await _status_error(response, target.label)
+                    try:
+                        raise await _status_error(response, target.label)
+                    finally:
+                        response.close()
+        except aiohttp.ClientError as exc:
+            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
+            raise map_exception(exc, target.label) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: no response within {timeout:g} s", endpoint=target.label
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise map_exception(exc, target.label) from exc
         return UpstreamStream(response, target.label)
 
     async def probe(self, target: Target, *, timeout: float) -> None:
@@ -241,9 +269,10 @@ class UpstreamClient:
                     if response.status >= 300:
                         raise await _status_error(response, target.label)
                     await response.read()
+        except aiohttp.ClientError as exc:
+            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
+            raise map_exception(exc, target.label) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise map_exception(exc, target.label) from exc

@@ -105,7 +105,8 @@ class Forwarder:
         return self._fleet.select(candidates, tried)
 
     def _failed(self, lane: Lane, error: UpstreamError, scope: Scope, outcome: Outcome) -> None:
-        self._fleet.mark_failure(lane.endpoint, error.reason)
+        # The message, not the metric label: it is what ``GET /models`` shows as ``last_error``.
+        self._fleet.mark_failure(lane.endpoint, error.message)
         status = error.upstream_status if isinstance(error, UpstreamStatusError) else None
         lane.metrics.response(status)
         outcome.error = error.reason
@@ -228,6 +229,7 @@ class Forwarder:
                 try:
                     payload = await upstream.read_rest()
                 except UpstreamError as error:
+                    upstream.close()
                     self._failed(lane, error, scope, outcome)
                     last_error = error
                     continue
@@ -278,7 +280,7 @@ class Forwarder:
             except UpstreamError as error:
                 outcome.error = f"mid_stream_{error.reason}"
                 lane.metrics.mid_stream_failures.inc()
-                self._fleet.mark_failure(lane.endpoint, error.reason)
+                self._fleet.mark_failure(lane.endpoint, f"mid-stream: {error.message}")
                 lane.metrics.response(None)
                 await response.write(
                     sse.error_event(
@@ -298,7 +300,9 @@ class Forwarder:
         except ConnectionResetError:
             outcome.error = "client_disconnected"
         finally:
-            if clean:
+            # Back to the pool only when the body was read to its end: a stream stopped at
+            # [DONE] before the upstream's terminator arrived would poison the connection.
+            if clean and relay.upstream.at_eof():
                 relay.upstream.release()
             else:
                 relay.upstream.close()
@@ -309,20 +313,33 @@ class _Relay:
     """Reads an upstream SSE body and hands over whole events only.
 
     Only complete events are written to the client, so an error event can always follow cleanly.
+    ``[DONE]`` ends the answer: nothing after it is relayed or read, so an upstream that drops
+    the connection (or never ends its body) after ``[DONE]`` cannot append an error to a
+    complete answer.
     """
 
-    __slots__ = ("splitter", "upstream", "usage")
+    __slots__ = ("done", "splitter", "upstream", "usage")
 
     def __init__(self, upstream: UpstreamStream) -> None:
         self.upstream = upstream
         self.splitter = sse.SSESplitter()
         self.usage: tuple[int, int] | None = None
+        self.done = False
+        """``[DONE]`` has been handed over."""
 
     def _take(self, chunk: bytes) -> bytes:
         events = self.splitter.feed(chunk)
         if not events:
             return b""
         data = events[0] if len(events) == 1 else b"".join(events)
+        if b"[DONE]" in data:
+            for index, event in enumerate(events):
+                if sse.is_done(event):
+                    self.done = True
+                    if index + 1 < len(events):
+                        events = events[: index + 1]
+                        data = b"".join(events)
+                    break
         if b'"usage"' in data:
             for event in events:
                 usage = sse.usage_from_event(event)
@@ -357,13 +374,13 @@ class _Relay:
             await response.write(rest.rstrip(b"\r\n") + b"\n\n")
 
     async def pump(self, response: web.StreamResponse) -> None:
-        """Relay events until the upstream ends its body; keep-alive comments while it is idle."""
+        """Relay events until ``[DONE]`` or the end of the body; keep-alive comments while idle."""
         loop = asyncio.get_running_loop()
         last_write = loop.time()
-        while True:
+        while not self.done:
             try:
                 async with asyncio.timeout_at(last_write + KEEPALIVE_INTERVAL_SECONDS):
-                    while True:
+                    while not self.done:
                         chunk = await self.upstream.next_chunk()
                         if not chunk:
                             await self._flush(response)

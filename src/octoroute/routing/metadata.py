@@ -1,0 +1,315 @@
+"""Routing metadata: a token estimate, the importance, a task type and the signals behind it.
+
+``infer_metadata`` is what ``model: auto`` requests get. v1 looked for English substrings in the
+last user message; here:
+
+* the **latest user turn decides** and earlier turns and the system prompt are context: a hard
+  thread that ends in "thanks!" is small talk, and a short follow-up ("why?", "what if p ≡ 3
+  mod 4 instead?") inherits the task of the turn it follows;
+* keywords match **whole words** in a dozen languages (substrings for CJK), with weighted
+  evidence so "postal code" is not code and "Python" alone is not a programming question;
+* code, stack traces, proofs, formulas, design/security/concurrency work, pasted text and
+  creative forms each have their own detector (:mod:`octoroute.routing.signals`);
+* the work is **bounded**: keywords are read from a turn's first and last few hundred
+  characters once it is long, the code detectors from 4 KiB at its two ends, and context only
+  when it can change the answer, so a 2 MB paste costs about what a 4 KiB one does.
+
+The signal names are a closed vocabulary (the ``SIGNAL_*`` constants of this module); the rules
+read them and :class:`RouteMetadata` carries them to ``reason`` and ``POST /route``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import msgspec
+
+from octoroute.enums import Importance, TaskType
+from octoroute.routing.signals import TextScan, scan_text
+from octoroute.wire.messages import Message
+
+CONTEXT_CHARS: Final = 512
+"""Characters read from each end of a non-user context message (for code evidence only)."""
+CONTEXT_MESSAGES: Final = 4
+"""How many messages before the latest user turn are scanned as context."""
+SHORT_WORDS: Final = 15
+PASTE_CHARS: Final = 1200
+LONG_TURN_CHARS: Final = 4096
+"""About 1024 tokens: v1's boundary between short and long code."""
+
+SMALLTALK: Final = "smalltalk"
+CODE: Final = "code"
+CODE_FENCE: Final = "code_fence"
+CODE_SYNTAX: Final = "code_syntax"
+STACK_TRACE: Final = "stack_trace"
+FILE_EXT: Final = "file_ext"
+CODE_HARD: Final = "code_hard"
+CONTEXT_CODE: Final = "context_code"
+PROOF: Final = "proof"
+MATH: Final = "math"
+MATH_HARD: Final = "math_hard"
+ARITHMETIC: Final = "arithmetic"
+DESIGN: Final = "design"
+SECURITY: Final = "security"
+CONCURRENCY: Final = "concurrency"
+CONCEPT: Final = "concept"
+ANALYSIS: Final = "analysis"
+SUMMARY: Final = "summary"
+CREATIVE: Final = "creative"
+CREATIVE_SHORT: Final = "creative_short"
+CREATIVE_LONG: Final = "creative_long"
+TRANSLATION: Final = "translation"
+EXPLAIN: Final = "explain"
+LOOKUP: Final = "lookup"
+DEPTH: Final = "depth"
+BRIEF: Final = "brief"
+URGENCY: Final = "urgency"
+MULTI_PART: Final = "multi_part"
+FOLLOWUP: Final = "followup"
+SHORT_TURN: Final = "short_turn"
+PASTED_TEXT: Final = "pasted_text"
+LONG_TURN: Final = "long_turn"
+
+TASK_SIGNALS: Final = frozenset(
+    {CODE, PROOF, MATH, MATH_HARD, DESIGN, SECURITY, CONCURRENCY, ANALYSIS, SUMMARY, CREATIVE,
+     CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, CODE_HARD, STACK_TRACE}
+)  # fmt: skip
+"""Signals that say what the work is; a turn with none of them may inherit its context's."""
+_INHERITED: Final = TASK_SIGNALS | {CODE_FENCE, CODE_SYNTAX, FILE_EXT, DEPTH, MULTI_PART}
+
+
+class RouteMetadata(msgspec.Struct, frozen=True):
+    """What the rules decide on. ``signals`` names what fired, in evaluation order."""
+
+    token_estimate: int
+    importance: Importance
+    task_type: TaskType
+    signals: tuple[str, ...] = ()
+
+
+def estimate_tokens(messages: Sequence[Message]) -> int:
+    """v1's estimate: characters of every message's text // 4 (text parts only, no separators)."""
+    total = 0
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            total += len(content)
+        elif content is not None:
+            total += sum(len(part.text) for part in content if part.text is not None)
+    return total // 4
+
+
+def stated_metadata(
+    messages: Sequence[Message], importance: Importance, task_type: TaskType
+) -> RouteMetadata:
+    """Metadata the client stated (legacy ``/chat``): taken as given, only tokens are counted."""
+    return RouteMetadata(estimate_tokens(messages), importance, task_type, ())
+
+
+def bounded(text: str, head: int, tail: int) -> str:
+    """``text`` if short, else its first ``head`` and last ``tail`` characters."""
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "\n" + text[len(text) - tail :]
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    task: TaskType
+    signals: tuple[str, ...]
+
+    @property
+    def substantive(self) -> bool:
+        return any(signal in TASK_SIGNALS for signal in self.signals)
+
+
+def _code_score(scan: TextScan) -> int:
+    count = scan.evidence.count
+    score = 2 * count("code_strong") + count("code_weak") + 2 * count("code_phrase")
+    score -= count("code_neg")
+    score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
+    score += 3 if scan.syntax >= 2 else scan.syntax
+    return score
+
+
+def _classify(scan: TextScan, chars: int, *, context_code: bool) -> _Turn:
+    """Name the signals of one turn and pick its task type (first matching family wins)."""
+    count = scan.evidence.count
+    out: list[str] = []
+    short = scan.words <= SHORT_WORDS
+
+    code_score = _code_score(scan)
+    is_code = code_score >= 3 or (context_code and code_score >= 1)
+    math_score = count("math") + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
+    hard_math = count("math_hard")
+    is_proof = count("proof") >= 1 and (
+        math_score + hard_math + count("math_context") + scan.arithmetic >= 1
+    )
+    areas = {
+        DESIGN: count("design"),
+        SECURITY: count("security"),
+        CONCURRENCY: count("concurrency"),
+    }
+    area_total = sum(areas.values())
+    writes = count("write_verb") >= 1
+    creative = writes and (count("creative") + count("creative_short") + count("creative_long")) > 0
+    hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
+
+    if is_code and creative and not hard_code_evidence:
+        is_code = False
+    if is_proof:
+        out.append(PROOF)
+    if is_code:
+        out.append(CODE)
+        out.extend(
+            name
+            for name, fired in (
+                (CODE_FENCE, scan.fence),
+                (CODE_SYNTAX, scan.syntax >= 2),
+                (STACK_TRACE, scan.trace),
+                (FILE_EXT, scan.file_ext),
+            )
+            if fired
+        )
+        if count("code_hard") >= 1 or count("code_perf") >= 2 or area_total >= 2 or hard_math >= 1:
+            out.append(CODE_HARD)
+    if hard_math >= 1 and not is_code:
+        out.append(MATH_HARD)
+    if area_total >= 2 and not is_code:
+        out.append(max(areas, key=lambda name: areas[name]))
+        if short and count("lookup") >= 1 and scan.evidence.first.get("lookup", 99) <= 1:
+            out.append(CONCEPT)
+    if creative:
+        if count("creative_long") >= 1 or scan.word_target >= 1000 or count("depth") >= 1:
+            out.append(CREATIVE_LONG)
+        elif count("creative_short") >= 1:
+            out.append(CREATIVE_SHORT)
+        else:
+            out.append(CREATIVE)
+    for name, fired in (
+        (ANALYSIS, count("analysis") >= 1),
+        (MATH, math_score >= 2 and not is_code),
+        (ARITHMETIC, scan.arithmetic),
+        (SUMMARY, count("summary") >= 1),
+        (TRANSLATION, count("translate") >= 1),
+        (EXPLAIN, count("explain") >= 1),
+        (LOOKUP, count("lookup") >= 1),
+        (DEPTH, count("depth") >= 1),
+        (BRIEF, count("brief") >= 1),
+        (URGENCY, count("urgency") >= 1),
+        (MULTI_PART, scan.list_items >= 4),
+        (SHORT_TURN, short),
+        (PASTED_TEXT, chars >= PASTE_CHARS),
+        (LONG_TURN, chars >= LONG_TURN_CHARS),
+    ):
+        if fired:
+            out.append(name)
+    return _Turn(_task_type(out), tuple(out))
+
+
+def _task_type(signals: Sequence[str]) -> TaskType:
+    present = set(signals)
+    if CODE in present:
+        return TaskType.CODE
+    if present & {PROOF, MATH_HARD, DESIGN, SECURITY, CONCURRENCY, ANALYSIS}:
+        return TaskType.DEEP_ANALYSIS
+    if present & {CREATIVE, CREATIVE_SHORT, CREATIVE_LONG}:
+        return TaskType.CREATIVE_WRITING
+    if SUMMARY in present:
+        return TaskType.DOCUMENT_SUMMARY
+    return TaskType.QUESTION_ANSWER
+
+
+def _is_smalltalk(scan: TextScan) -> bool:
+    evidence = scan.evidence
+    if evidence.count("greet") + evidence.count("thanks") + evidence.count("smalltalk") == 0:
+        return False
+    residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
+    return scan.words <= 12 and residual <= 1 and not scan.fence and not scan.math_symbols
+
+
+def infer_metadata(messages: Sequence[Message], importance: Importance) -> RouteMetadata:
+    """Infer the task of a ``model: auto`` conversation; never raises, bounded work."""
+    tokens = estimate_tokens(messages)
+    latest = _latest_user_index(messages)
+    if latest is None:
+        return RouteMetadata(tokens, importance, TaskType.QUESTION_ANSWER, (SHORT_TURN,))
+    turn_text = messages[latest].text()
+    scan = scan_text(turn_text)
+    earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
+    affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
+    if _is_smalltalk(scan) and not affirm_only:
+        return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
+    short = scan.words <= SHORT_WORDS
+    code_score = _code_score(scan)
+    # Context costs a scan per message, so it is read only when it can change the decision:
+    # for a short turn (a follow-up?) or a turn with a hint of code (in a coding thread?).
+    context_scans: list[tuple[str, TextScan]] = []
+    if earlier and (short or 1 <= code_score <= 2):
+        first_system = next((m for m in messages[:latest] if m.role == "system"), None)
+        context = [m for m in earlier if m is not first_system]
+        if first_system is not None:
+            context.insert(0, first_system)
+        context_scans = [
+            (m.role, scan_text(bounded(m.text(), CONTEXT_CHARS, CONTEXT_CHARS), keyword_full=0))
+            if m.role != "user"
+            else (m.role, scan_text(m.text()))
+            for m in context
+        ]
+    context_code = any(_code_score(s) >= 3 for _, s in context_scans)
+    turn = _classify(scan, len(turn_text), context_code=context_code)
+    signals = list(turn.signals)
+    task = turn.task
+    proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1
+    followup = short and (
+        affirm_only or proceed or scan.evidence.count("followup") >= 1 or not turn.substantive
+    )
+    if followup and context_scans:
+        previous = _previous_task(context_scans, context_code=context_code)
+        if previous is not None and previous.substantive:
+            signals.append(FOLLOWUP)
+            signals.extend(s for s in previous.signals if s in _INHERITED and s not in signals)
+            if not turn.substantive:
+                task = previous.task
+        elif context_code and not turn.substantive:
+            signals[:0] = [CODE, CONTEXT_CODE, FOLLOWUP]
+            task = TaskType.CODE
+    return RouteMetadata(tokens, importance, task, tuple(signals))
+
+
+def _latest_user_index(messages: Sequence[Message]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return index
+    return None
+
+
+def _only(scan: TextScan, group: str) -> bool:
+    evidence = scan.evidence
+    residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
+    return evidence.count(group) >= 1 and scan.words <= 6 and residual <= 2
+
+
+def _assistant_asked(earlier: Sequence[Message]) -> bool:
+    """Whether the last assistant message ends by asking something ("Shall I write it all?")."""
+    for message in reversed(earlier):
+        if message.role == "assistant":
+            return "?" in message.text()[-300:]
+    return False
+
+
+def _previous_task(
+    context_scans: Sequence[tuple[str, TextScan]], *, context_code: bool
+) -> _Turn | None:
+    """The most recent earlier user turn (up to three back) that asked for real work."""
+    seen = 0
+    for role, scan in reversed(context_scans):
+        if role != "user":
+            continue
+        seen += 1
+        turn = _classify(scan, 0, context_code=context_code)
+        if turn.substantive or seen >= 3:
+            return turn
+    return None

@@ -1,0 +1,122 @@
+"""The retry budget: backoff schedule and what the client is told once every attempt failed."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from octoroute.enums import Tier
+from octoroute.errors import (
+    NoHealthyEndpoint,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamTimeout,
+)
+from octoroute.upstream.attempts import (
+    BACKOFF_CAP_SECONDS,
+    MAX_ATTEMPTS,
+    Scope,
+    backoff_before,
+    exhausted,
+)
+
+FAST = Scope(Tier.FAST, "tier 'fast'", 2)
+LABEL = "sim-fast-a at http://127.0.0.1:9/v1"
+
+
+def test_three_attempts_at_most() -> None:
+    assert MAX_ATTEMPTS == 3
+
+
+@pytest.mark.parametrize(
+    ("attempt", "seconds"),
+    [(0, 0.0), (1, 0.0), (2, 0.1), (3, 0.2), (4, 0.4), (5, 0.8), (6, 1.6)],
+)
+def test_backoff_doubles_from_100_ms_after_an_immediate_first_attempt(
+    attempt: int, seconds: float
+) -> None:
+    assert backoff_before(attempt) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("attempt", [7, 8, 20, 1000])
+def test_backoff_is_capped(attempt: int) -> None:
+    assert backoff_before(attempt) == BACKOFF_CAP_SECONDS == 2.0
+
+
+def test_backoff_is_a_float() -> None:
+    assert all(type(backoff_before(n)) is float for n in range(1, 30))
+
+
+def test_nothing_tried_is_503_no_healthy_endpoint_naming_the_scope() -> None:
+    error = exhausted(Scope(Tier.DEEP, "tier 'deep'", 3), 0, None)
+    assert isinstance(error, NoHealthyEndpoint)
+    assert error.status == 503
+    assert error.code == "no_healthy_endpoint"
+    assert error.error_type == "api_error"
+    assert "tier 'deep'" in error.message
+    assert "all 3 configured endpoints" in error.message
+    assert "GET /models" in error.message
+
+
+def test_last_attempt_timed_out_is_504() -> None:
+    last = UpstreamTimeout(f"{LABEL}: no complete answer within 1 s", endpoint=LABEL)
+    error = exhausted(FAST, 2, last)
+    assert isinstance(error, UpstreamTimeout)
+    assert error.status == 504
+    assert error.code == "upstream_timeout"
+    assert error.endpoint == LABEL
+    assert error.message == (
+        "Every attempt on tier 'fast' failed (2 endpoints tried); "
+        f"last error: {LABEL}: no complete answer within 1 s"
+    )
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        UpstreamConnectError(f"{LABEL}: cannot connect (refused)", endpoint=LABEL),
+        UpstreamProtocolError(f"{LABEL}: response body cut short", endpoint=LABEL),
+        UpstreamStatusError(
+            f"{LABEL}: answered HTTP 500",
+            endpoint=LABEL,
+            upstream_status=500,
+            body=b"{}",
+            content_type="application/json",
+        ),
+        UpstreamStatusError(
+            f"{LABEL}: answered HTTP 429",
+            endpoint=LABEL,
+            upstream_status=429,
+            body=b"{}",
+            content_type="application/json",
+        ),
+    ],
+    ids=["connect", "protocol", "status-500", "status-429"],
+)
+def test_any_other_last_failure_is_502_upstream_failed(last: UpstreamError) -> None:
+    error = exhausted(FAST, 3, last)
+    assert type(error) is UpstreamError
+    assert error.status == 502
+    assert error.code == "upstream_failed"
+    assert error.endpoint == LABEL
+    assert error.message == (
+        f"Every attempt on tier 'fast' failed (3 endpoints tried); last error: {last.message}"
+    )
+
+
+def test_one_endpoint_tried_is_singular() -> None:
+    last = UpstreamConnectError(f"{LABEL}: closed the connection", endpoint=LABEL)
+    message = exhausted(Scope(Tier.FAST, "model 'same'", 1), 1, last).message
+    assert "model 'same'" in message
+    assert "(1 endpoint tried)" in message
+
+
+@pytest.mark.parametrize("last", [None, UpstreamTimeout("t"), UpstreamConnectError("c")])
+def test_exhausted_renders_as_the_openai_error_envelope(last: UpstreamError | None) -> None:
+    body = orjson.loads(exhausted(FAST, 0 if last is None else 1, last).to_body())
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["param"] is None
+    assert "Traceback" not in body["error"]["message"]
