@@ -522,6 +522,7 @@ async def test_replica_sharing_a_name_keeps_its_own_health_and_the_other_serves(
         for _ in range(12):
             status, headers, raw = await chat(session, router, "same")
             assert status == 200, raw
+            assert headers["x-octoroute-endpoint"] == "same"
             assert orjson.loads(raw)["choices"][0]["message"]["content"].startswith(
                 "[fast #2 · same]"
             )

@@ -6,7 +6,9 @@ forwarded as it came, apart from ``model`` and absent defaults (see ``wire.reque
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Final
 
 from aiohttp import web
 
@@ -24,6 +26,9 @@ from octoroute.errors import OctorouteError
 from octoroute.routing.strategy import Decision
 from octoroute.upstream.forward import Outcome
 from octoroute.wire.requests import parse_chat_request
+
+CLIENT_CLOSED_REQUEST: Final = 499
+"""Logged (never sent) when the client went away before its answer was complete."""
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -62,6 +67,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return response
     except OctorouteError as error:
         status = error.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED_REQUEST
+        outcome.error = outcome.error or "client_disconnected"
         raise
     finally:
         log_request(

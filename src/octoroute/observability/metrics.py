@@ -48,7 +48,11 @@ HEALTH_ERROR_TYPES = ("unknown_endpoint", "http_client_failed", "invalid_url")
 def instance_label(endpoint: EndpointConfig) -> str:
     """``host:port`` of an endpoint: tells replicas that share a model name apart."""
     parts = urlsplit(endpoint.base_url)
-    return parts.netloc or endpoint.base_url
+    # Never the userinfo part: a password in a base_url must not reach Prometheus.
+    host = parts.hostname or endpoint.base_url
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port is not None else host
 
 
 class EndpointMetrics:

@@ -51,8 +51,15 @@ class Target:
         if endpoint.api_key is not None:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         self.headers: Final = headers
-        self.label: Final = f"{endpoint.name} at {base}"
+        self.label: Final = f"{endpoint.name} at {_without_userinfo(base)}"
         """How messages name this endpoint: model name and URL, never the key."""
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` minus any ``user:password@``, so messages and logs never carry credentials."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 class BufferedResponse:

@@ -81,11 +81,11 @@ class HttpRouterModel:
                     raise RoutingError(
                         f"router model refused the request: {error.message}", reason="transport"
                     ) from error
-                self._fleet.mark_failure(endpoint, error.reason)
+                self._fleet.mark_failure(endpoint, error.message)
                 last = error
                 continue
             except UpstreamError as error:
-                self._fleet.mark_failure(endpoint, error.reason)
+                self._fleet.mark_failure(endpoint, error.message)
                 last = error
                 continue
             self._fleet.mark_success(endpoint)
