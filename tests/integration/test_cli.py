@@ -122,7 +122,7 @@ class ServerProcess:
                 if not raw:
                     raise AssertionError(f"process exited before logging {event!r}: {self.lines}")
                 try:
-                    line = json.loads(raw)
+                    line: dict[str, object] = json.loads(raw)
                 except json.JSONDecodeError:
                     raise AssertionError(f"not a JSON log line: {raw!r}") from None
                 self.lines.append(line)

@@ -3,7 +3,7 @@ should be, and a routing failure never fails the user's request."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import pytest
@@ -32,7 +32,7 @@ async def hybrid(fleet: SimulatedFleet) -> AsyncIterator[RouterHandle]:
         yield handle
 
 
-async def chat(handle: RouterHandle, body: dict[str, object]) -> dict[str, object]:
+async def chat(handle: RouterHandle, body: Mapping[str, object]) -> dict[str, object]:
     async with (
         aiohttp.ClientSession() as session,
         session.post(handle.url + "/chat", json=body) as response,
