@@ -30,8 +30,18 @@ _USER = (
 )
 
 
-def chat_body(model: str, *, stream: bool = False, pad_to: int = 1000) -> bytes:
-    """A realistic ~1 KB chat-completions request for ``model``, padded to ``pad_to`` bytes."""
+def chat_body(
+    model: str,
+    *,
+    stream: bool = False,
+    pad_to: int = 1000,
+    extra: dict[str, object] | None = None,
+) -> bytes:
+    """A realistic ~1 KB chat-completions request for ``model``, padded to ``pad_to`` bytes.
+
+    ``extra`` adds top-level fields, which a router must forward untouched (the SSE upstream reads
+    its stream shape from ``bench_events`` and ``bench_gap_ms``).
+    """
 
     def encode(user: str) -> bytes:
         return orjson.dumps(
@@ -44,6 +54,7 @@ def chat_body(model: str, *, stream: bool = False, pad_to: int = 1000) -> bytes:
                 "max_tokens": 128,
                 "temperature": 0.2,
                 "stream": stream,
+                **(extra or {}),
             }
         )
 
@@ -51,6 +62,11 @@ def chat_body(model: str, *, stream: bool = False, pad_to: int = 1000) -> bytes:
     if len(body) < pad_to:
         body = encode(_USER + "." * (pad_to - len(body)))
     return body
+
+
+def stream_body(model: str, events: int, gap_ms: float) -> bytes:
+    """A streaming request whose answer is ``events`` SSE events ``gap_ms`` apart (0: bulk)."""
+    return chat_body(model, stream=True, extra={"bench_events": events, "bench_gap_ms": gap_ms})
 
 
 def _completion(size: int) -> bytes:

@@ -18,6 +18,7 @@ from octoroute.fleet.selector import Fleet
 
 AUTO: Final = "auto"
 MAX_NAMES_IN_MESSAGE: Final = 20
+MAX_SHOWN_MODEL_CHARS: Final = 100
 
 
 class ModelChoice:
@@ -71,8 +72,12 @@ class Catalog:
         tier_choice = self._tiers.get(lowered)
         if tier_choice is not None:
             return tier_choice
+        # Echo at most MAX_SHOWN_MODEL_CHARS of what was sent: a client bug can send megabytes.
+        shown = (
+            model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
+        )
         raise ModelNotFound(
-            f"The model '{model}' does not exist on this router. Available models: "
+            f"The model '{shown}' does not exist on this router. Available models: "
             f"{self._available}.",
             param="model",
         )

@@ -42,9 +42,19 @@ def error_response(error: OctorouteError) -> web.Response:
 
 
 async def read_json_body(request: web.Request) -> bytes:
-    """The raw body of a JSON request; 415 for another content type, 413 over the size limit."""
+    """The raw body of a JSON request; 415 for another content type, 413 over the size limit,
+    400 for a body aiohttp cannot decode (one whose ``Content-Encoding`` does not match it)."""
     check_json_content_type(request.headers.get("Content-Type"))
-    return await request.read()
+    try:
+        return await request.read()
+    except web.RequestPayloadError as error:
+        # aiohttp raises this from read() with the parser's error as the cause; unhandled, it
+        # would be a 500 with a logged traceback for what is the client's malformed body.
+        detail = getattr(error.__cause__, "message", None) or "the body is malformed"
+        raise InvalidRequest(
+            f"The request body could not be read: {detail}. Send it uncompressed, or with a "
+            "Content-Encoding (gzip, deflate) that matches its bytes."
+        ) from None
 
 
 def importance_of(request: web.Request, default: Importance) -> Importance:

@@ -29,7 +29,7 @@ ZH: Final[dict[str, str]] = {
     "code_hard": ("高并发 | 分布式 | 从零"),
     "math": (
         "素数 | 质数 | 整数 | 方程 | 积分 | 导数 | 概率 | 矩阵 | 无穷 | 几何 | 三角形 | "
-        "无理数 | 平方根 | 数列 | 级数 | 极限"
+        "无理数 | 平方根 | 数列 | 级数 | 极限 | 整除 | 正整数 | 奇数 | 偶数"
     ),
     "math_hard": ("数论 | 群论 | 特征值 | 微分方程 | 拓扑 | 猜想"),
     "proof": ("证明 | 求证 | 推导"),
@@ -46,6 +46,7 @@ ZH: Final[dict[str, str]] = {
     "creative_long": ("长篇 | 章节 | 第一章"),
     "write_verb": ("写 | 创作 | 编一个 | 讲一个"),
     "translate": ("翻译"),
+    "area_strong": ("架构 | 并发 | 死锁 | 竞态 | 分布式 | 高并发"),
 }
 JA: Final[dict[str, str]] = {
     "greet": (
@@ -84,6 +85,7 @@ JA: Final[dict[str, str]] = {
     "creative_long": ("長編 | 第一章"),
     "write_verb": ("書いて | 作って | 作成 | 書く | 詠んで"),
     "translate": ("翻訳"),
+    "area_strong": ("アーキテクチャ | 分散システム | 競合状態 | デッドロック"),
 }
 KO_HI: Final[dict[str, str]] = {
     "greet": ("안녕 | 안녕하세요 | 반가워요 | 반갑습니다 | नमस्ते | नमस्कार"),
@@ -106,4 +108,5 @@ KO_HI: Final[dict[str, str]] = {
     "creative_short": ("농담 | 하이쿠"),
     "creative": ("이야기 | 소설 | 가사 | 동화"),
     "write_verb": ("써 줘 | 써줘 | 작성"),
+    "area_strong": ("아키텍처 | 동시성 | 교착"),
 }

@@ -59,7 +59,10 @@ EN: Final[dict[str, str]] = {
         "comprehensive | comprehensively | exhaustive | rigorous | rigorously | formally | "
         "formal proof | deep dive | from first principles | nuanced | critically | edge cases "
         "| production ready | production grade | at scale | trade {offs,off} | tradeoffs | "
-        "state of the art | justify | long term effects | with the math | carefully"
+        "state of the art | justify | long term effects | with the math | carefully | "
+        "research | current research | according to research | the evidence | studies show | "
+        "long term | long term health effects | methodology | walk me through a methodology | "
+        "rigorously | what is known"
     ),
     "lookup": (
         "what is | what s | what are | what was | what were | who is | who was | who wrote | "
@@ -114,7 +117,9 @@ EN: Final[dict[str, str]] = {
         "| codebase | localhost | stdout | stderr | argparse | gunicorn | useeffect | "
         "usestate | setstate | quicksort | mergesort | bubble sort | sorting algorithm | "
         "leetcode | cli | ide | vscode | typescript interface | data class | data classes | "
-        "dataframe | csv file | command line"
+        "dataframe | csv file | command line | f string | github actions | ci pipeline | heap "
+        "snapshot | heap snapshots | memory leak | garbage collection | modulenotfounderror | "
+        "importerror | npm install | pip install | callback | async await"
     ),
     "code_weak": (
         "python | java | rust | ruby | swift | code | coding | function | functions | method "
@@ -128,7 +133,10 @@ EN: Final[dict[str, str]] = {
         "string | integer | boolean | null | undefined | install | component | http | tests | "
         "testing | dependency | dependencies | runtime | build | compiles | push | commit | "
         "branch | thread | threads | idiomatic | cache | sort | sorting | algorithm | "
-        "algorithms | file | files | folder | directory"
+        "algorithms | file | files | folder | directory | slice | slices | int | ints | float "
+        "| floats | dict | tuple | scrape | scrapes | scraper | scraping | url | urls | node "
+        "| heap | regexes | spreadsheet macro | workflow | div | span | flexbox | selector | "
+        "stylesheet | element | elements | dom"
     ),
     "code_phrase": (
         "write a {function,script,program,class,method,query,regex,test,tests,parser} | write "
@@ -160,7 +168,10 @@ EN: Final[dict[str, str]] = {
         "from scratch | distributed | o 1 | o n | million | billion | production ready | "
         "scalable | optimize | optimise | performance | complexity | thread safe | concurrent "
         "| concurrency | atomic | throughput | latency | memory bounded | benchmark | "
-        "profiling | generic over"
+        "profiling | generic over | heap | leaks memory | memory leak | in production | "
+        "without downtime | simd | plugin system | sandboxing | untrusted | streaming api | "
+        "worker pool | rate limit | rate limits | graceful shutdown | real time | bounded | "
+        "backpressure | connection pool"
     ),
     "math": (
         "equation | equations | solve | integral | integrals | integrate | derivative | "
@@ -172,7 +183,9 @@ EN: Final[dict[str, str]] = {
         "| diverge | diverges | inequality | theorem | lemma | square root | sqrt | "
         "continuous | differentiable | bounded | monotone | recurrence | how many ways | "
         "combinatorics | permutations | combinations | expected value | uncountable | "
-        "countable | infinitely many | probability that"
+        "countable | infinitely many | probability that | commutative | associative | "
+        "idempotent | semilattice | lattice | monotonic | radicals | compound interest | "
+        "expected number | planar | equals | consecutive integers | diagonalizable"
     ),
     "math_context": (
         "graph | vertices | vertex | edges | function f | for all | for every | odd | even | "
@@ -193,7 +206,10 @@ EN: Final[dict[str, str]] = {
         "generating function | generating functions | asymptotic | closed form | closed "
         "formula | markov chain | black scholes | projective plane | cauchy schwarz | inner "
         "product | catalan numbers | uncountable | lagrangian | hamiltonian | tensor | "
-        "quantum field | general relativity | group of order | ring theory"
+        "quantum field | general relativity | group of order | ring theory | quintic | in "
+        "radicals | abel ruffini | solvable group | goldbach | twin prime | twin primes | "
+        "collatz | riemann hypothesis | planar graph | colorable | four color | harmonic "
+        "series | 5 colorable | ramsey | ramsey number"
     ),
     "proof": (
         "prove | proof | proofs | disprove | prove or disprove | show that | demonstrate that "
@@ -213,7 +229,18 @@ EN: Final[dict[str, str]] = {
         "rate limiting | rate limiter | backpressure | at scale | trade offs | tradeoffs | "
         "url shortener | key value store | migration | rebalance | effectively once | exactly "
         "once | design | designing | how would you | how should we | how would i | points per "
-        "second | quotas | gateway | time series | globally distributed"
+        "second | quotas | gateway | time series | globally distributed | network partition | "
+        "partition | partitions | sharded | region | regions | region loss | crdt | crdts | "
+        "replica | replicas | quorum | leader | split brain | million users | deduplication | "
+        "dedupe | sent twice | processed twice | at least once | idempotency key | plugin "
+        "system | plugin architecture | versioning | api surface | extensibility | roll out | "
+        "rollout | schema changes | audit log | multi tenant | tenant | tenants | high load | "
+        "under load | permissions model | role based access | ci cd | pipeline | monorepo | "
+        "canary | canary releases | blue green | deployment strategy | affected services | "
+        "services | ledger | distributed ledger | byzantine | central authority | offline "
+        "first | syncs | conflict resolution | resolves conflicts | real time | in real time "
+        "| million people | design the backend | design a backend | backend for | design the "
+        "architecture | matching | worker pool | rate limits"
     ),
     "security": (
         "security | secure | securely | vulnerability | vulnerabilities | vulnerable | "
@@ -223,7 +250,12 @@ EN: Final[dict[str, str]] = {
         "| md5 | sha1 | bcrypt | tls | ssl | certificate | pentest | penetration test | cve | "
         "privilege escalation | sandbox | api keys | api key | password | passwords | "
         "credentials | phishing | malware | ransomware | zero day | side channel | httponly | "
-        "cors | login flow | security flaws"
+        "cors | login flow | security flaws | sandboxing | untrusted | open redirect | "
+        "redirect | abuse | permissions | rbac | access control | audit log | hashing | hash "
+        "| salt | salting | argon2 | scrypt | pbkdf2 | credit card | credit card numbers | "
+        "plain text | plaintext | pci | gdpr | hipaa | compliance | compliant | breach | "
+        "remediation | encryption at rest | double spending | audit | audit this | risks | "
+        "injection risks | security audit | sanitize | sanitise | escaping"
     ),
     "concurrency": (
         "concurrency | concurrent | concurrently | race condition | race conditions | data "
@@ -232,7 +264,9 @@ EN: Final[dict[str, str]] = {
         "safety | multithreading | multithreaded | thread pool | parallelism | double checked "
         "locking | locking | synchronization | synchronized | lost update | lost updates | "
         "for update | serializable | isolation level | mvcc | optimistic locking | "
-        "pessimistic locking | at the same time | simultaneously | goroutines | asyncio"
+        "pessimistic locking | at the same time | simultaneously | goroutines | asyncio | "
+        "threads | two threads | shared counter | shared state | shared memory | thread | "
+        "increment | final value is wrong | lock | locks"
     ),
     "analysis": (
         "analyze | analyse | analysis | analyzing | analysing | compare | comparison | "
@@ -254,18 +288,41 @@ EN: Final[dict[str, str]] = {
         "poem | poems | poetry | sonnet | lyrics | song | story | stories | short story | "
         "tale | fable | fairy tale | bedtime story | screenplay | monologue | fiction | "
         "fanfic | fan fiction | novel | chapter | toast | verse | verses | rhyme | rhyming | "
-        "ballad | ode | villanelle | sestina | scene | creative | narrative | plot"
+        "ballad | ode | villanelle | sestina | scene | creative | narrative | plot | tragedy "
+        "| comedy | drama | play | character arcs | love letter"
     ),
     "creative_long": (
         "novel | novella | chapter | first chapter | screenplay | teleplay | stage play | "
         "epic | saga | trilogy | worldbuilding | world building | iambic pentameter | "
         "petrarchan | villanelle | sestina | volta | unreliable narrator | twist ending | "
         "subtext | foreshadowing | point of view characters | pov characters | multiple "
-        "perspectives"
+        "perspectives | character arcs | five act | three act | acts | eight characters"
     ),
     "write_verb": (
         "write | compose | tell | tell me | give me | make up | create | draft | pen | craft "
         "| invent | generate | come up with | i need"
     ),
+    "code_noun": (
+        "function | functions | script | program | class | method | query | regex | snippet | "
+        "api | endpoint | test | tests | module | library | cli | bot | scraper | parser | "
+        "compiler | interpreter | app | component | hook | plugin | extension | dockerfile | "
+        "makefile | workflow | migration script"
+    ),
+    "area_strong": (
+        "software architecture | system architecture | architect | architecting | system "
+        "design | distributed system | distributed systems | microservices | threat model | "
+        "threat modeling | race condition | race conditions | deadlock | deadlocks | data "
+        "race | lock free | vulnerability | vulnerabilities | exploit | sql injection | xss | "
+        "csrf | privilege escalation | sharding | consensus | concurrency | thread safety | "
+        "network partition | open redirect"
+    ),
     "translate": ("translate | translation | translated | into english | into german"),
+    "howto": (
+        "how do i | how can i | how should i | how to | best way to | best practices | tips "
+        "for | advice on | what should i do | how do we | how can we | what are my options"
+    ),
+    "topic_change": (
+        "anyway | by the way | btw | unrelated | different question | new question | off "
+        "topic | changing the subject | random question"
+    ),
 }

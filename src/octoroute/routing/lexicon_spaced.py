@@ -2,10 +2,8 @@
 
 Same groups and matching as :mod:`octoroute.routing.lexicon_en`. Accents are folded before
 matching (``explícame`` matches ``explicame``), so each phrase is listed once without them; that
-also catches users who type without accents. Spanish, German and French are covered in depth;
-Portuguese, Italian, Dutch, Swedish, Russian, Turkish and Arabic get the high-value groups
-(greetings, lookups, proofs, code, summaries, design), enough to keep their everyday traffic off
-the default tier.
+also catches users who type without accents. This file covers Spanish, German and French in
+depth; :mod:`octoroute.routing.lexicon_other` has the smaller sets for other languages.
 """
 
 from __future__ import annotations
@@ -59,7 +57,7 @@ ES: Final[dict[str, str]] = {
         "ecuacion | ecuaciones | resuelve | integral | derivada | probabilidad | matriz | "
         "polinomio | primo | primos | numeros primos | raiz cuadrada | irracional | racional "
         "| entero | enteros | triangulo | serie | sucesion | limite | infinitos | infinito | "
-        "divisible | numeros"
+        "divisible | numeros | impares | pares | impar | par | suma"
     ),
     "math_hard": (
         "teoria de numeros | teoria de grupos | autovalores | valores propios | ecuaciones "
@@ -71,7 +69,9 @@ ES: Final[dict[str, str]] = {
     "design": (
         "arquitectura | disena | diseno | escalable | escalabilidad | distribuido | sistema "
         "distribuido | microservicios | tolerancia a fallos | idempotencia | alta "
-        "disponibilidad | consistencia | replicacion | sistema de pagos"
+        "disponibilidad | consistencia | replicacion | sistema de pagos | alta carga | gran "
+        "escala | sistema de colas | cola de mensajes | colas | millones de | sin perder | "
+        "perder mensajes"
     ),
     "security": (
         "seguridad | vulnerabilidad | vulnerabilidades | ataque | ataques | autenticacion | "
@@ -93,6 +93,13 @@ ES: Final[dict[str, str]] = {
     "creative_long": ("novela | capitulo | primer capitulo | guion"),
     "write_verb": ("escribe | escribeme | compon | cuentame | inventa | crea | redacta | dame"),
     "translate": ("traduce | traducir | traduccion"),
+    "area_strong": (
+        "arquitectura de software | sistema distribuido | condicion de carrera | concurrencia "
+        "| microservicios"
+    ),
+    "code_noun": ("funcion | script | programa | clase | metodo | consulta"),
+    "howto": ("como puedo | como hago | como se hace | mejores practicas | consejos para"),
+    "topic_change": ("por cierto | otra pregunta | cambiando de tema"),
 }
 DE: Final[dict[str, str]] = {
     "greet": (
@@ -150,11 +157,14 @@ DE: Final[dict[str, str]] = {
         "architektur | entwerfe | entwerfen | entwurf | skalierbar | skalierbare | "
         "skalierbaren | skalierbarkeit | verteilt | verteiltes | verteilte | microservices | "
         "ausfallsicherheit | hochverfugbarkeit | konsistenz | event sourcing | kafka | "
-        "replikation"
+        "replikation | entwirf | entwickle | konzipiere | mandantenfahig | mandantenfahige | "
+        "mandantenfahigen | berechtigungskonzept | rollen und rechte | audit log | unter last "
+        "| hohe last | lastspitzen"
     ),
     "security": (
         "sicherheit | sicherheitslucke | schwachstelle | schwachstellen | angriff | angriffe "
-        "| authentifizierung | verschlusselung | passwort | passworter"
+        "| authentifizierung | verschlusselung | passwort | passworter | berechtigungen | "
+        "berechtigungskonzept | zugriffskontrolle"
     ),
     "concurrency": (
         "nebenlaufigkeit | nebenlaufig | parallelitat | deadlock | wettlaufsituation | race "
@@ -172,9 +182,17 @@ DE: Final[dict[str, str]] = {
     ),
     "creative_long": ("roman | kapitel | erstes kapitel | drehbuch"),
     "write_verb": (
-        "schreibe | schreib | verfasse | dichte | erzahle | erzahl | erfinde | erstelle | gib mir"
+        "schreibe | schreib | verfasse | dichte | erzahle | erzahl | erfinde | erstelle | gib "
+        "mir | entwirf"
     ),
     "translate": ("ubersetze | ubersetzen | ubersetzung"),
+    "area_strong": (
+        "architektur | nebenlaufigkeit | race condition | deadlock | verteiltes system | "
+        "berechtigungskonzept"
+    ),
+    "code_noun": ("funktion | skript | programm | klasse | methode | abfrage"),
+    "howto": ("wie kann ich | wie mache ich | tipps fur | best practices"),
+    "topic_change": ("ubrigens | andere frage"),
 }
 FR: Final[dict[str, str]] = {
     "greet": ("bonjour | salut | bonsoir | coucou | allo | bonne journee"),
@@ -238,7 +256,8 @@ FR: Final[dict[str, str]] = {
     "design": (
         "architecture | concevoir | conception | evolutive | distribue | distribuee | systeme "
         "distribue | microservices | tolerance aux pannes | haute disponibilite | coherence | "
-        "idempotence | replication"
+        "idempotence | replication | forte charge | a forte charge | haute charge | montee en "
+        "charge | systeme de reservation"
     ),
     "security": (
         "securite | securise | securisee | vulnerabilite | vulnerabilites | attaque | "
@@ -246,7 +265,8 @@ FR: Final[dict[str, str]] = {
     ),
     "concurrency": (
         "programmation concurrente | acces concurrents | interblocage | condition de course | "
-        "verrou | verrous | mutex"
+        "verrou | verrous | mutex | conditions de course | condition de concurrence | "
+        "conditions de concurrence | acces concurrent"
     ),
     "analysis": (
         "analyse | analyser | analysez | comparer | comparaison | evalue | evaluer | "
@@ -267,149 +287,10 @@ FR: Final[dict[str, str]] = {
         "donne moi"
     ),
     "translate": ("traduis | traduire | traduction | traduisez"),
-}
-PT_IT: Final[dict[str, str]] = {
-    "greet": ("ola | oi | bom dia | boa tarde | boa noite | ciao | buongiorno | buonasera | salve"),
-    "thanks": (
-        "obrigado | obrigada | muito obrigado | muito obrigada | valeu | grazie | grazie "
-        "mille | ti ringrazio"
+    "area_strong": (
+        "conditions de course | condition de course | systeme distribue | interblocage"
     ),
-    "smalltalk": (
-        "tudo bem | tudo bom | como vai | como voce esta | tchau | ate logo | ate mais | "
-        "beleza | de nada | come stai | come va | arrivederci | a presto | buonanotte | va "
-        "bene | perfetto | prego"
-    ),
-    "lookup": (
-        "qual e | quais sao | o que e | quem e | quem foi | onde fica | quantos | quantas | "
-        "capital do | capital da | quali sono | che cos e | cos e | chi e | chi era | dove si "
-        "trova | quanti | quante | capitale"
-    ),
-    "explain": (
-        "explique | explica | como funciona | por que | spiega | spiegami | come funziona | perche"
-    ),
-    "code_weak": (
-        "codigo | funcao | programa | implemente | codice | funzione | programma | implementa "
-        "| stringa"
-    ),
-    "code_phrase": (
-        "escreva uma funcao | em python | em java | scrivi una funzione | in java | in python"
-    ),
-    "math": (
-        "triangulo | angulos | soma | equacao | primos | raiz quadrada | irracional | inteiro "
-        "| derivada | probabilidade | equazione | numeri primi | radice quadrata | "
-        "irrazionale | triangolo | integrale | probabilita"
-    ),
-    "proof": (
-        "prove que | demonstre | demonstrar | provar | prova que | dimostra | dimostrare | "
-        "dimostrazione | prova che"
-    ),
-    "design": (
-        "arquitetura | escalavel | distribuido | microsservicos | architettura | scalabile | "
-        "distribuito | microservizi"
-    ),
-    "security": (
-        "seguranca | vulnerabilidade | autenticacao | sicurezza | vulnerabilita | autenticazione"
-    ),
-    "concurrency": ("concorrencia | concorrenza"),
-    "analysis": (
-        "analise | analisar | comparar | avalie | analizza | analizzare | confronta | valuta"
-    ),
-    "summary": ("resuma | resumo | riassumi | riassunto | riassumere | sintesi"),
-    "creative_short": ("piada | haicai | barzelletta"),
-    "creative": (
-        "poema | historia | conto | cancao | romance | poesia | racconto | storia | canzone | "
-        "romanzo | favola"
-    ),
-    "write_verb": (
-        "escreva | escreve | conte | crie | scrivi | scrivere | racconta | inventa | crea"
-    ),
-    "urgency": ("urgente | importante"),
-    "depth": (
-        "em detalhe | detalhado | passo a passo | in dettaglio | dettagliato | passo dopo "
-        "passo | approfondito"
-    ),
-}
-NORDIC_NL: Final[dict[str, str]] = {
-    "greet": (
-        "hoi | goedemorgen | goedemiddag | goedenavond | hej | hejsan | god morgon | god "
-        "kvall | tjena"
-    ),
-    "thanks": ("dank je | dank u | bedankt | dank je wel | tack | tack sa mycket | tusen tack"),
-    "smalltalk": ("hoe gaat het | tot ziens | doei | hur mar du | hur ar laget | hej da | vi ses"),
-    "lookup": (
-        "wat is | wie is | waar is | wanneer | hoeveel | hoofdstad | vad ar | vem ar | var "
-        "ligger | hur manga | huvudstad"
-    ),
-    "explain": ("leg uit | waarom | hoe werkt | varfor | forklara"),
-    "code_weak": ("functie | programma | kod | funktion"),
-    "proof": ("bewijs | bewijzen | toon aan | bevisa | bevis"),
-    "summary": ("vat samen | samenvatting | samenvatten | sammanfatta | sammanfattning"),
-    "creative": ("gedicht | verhaal | liedje | dikt | berattelse"),
-    "write_verb": ("schrijf | skriv"),
-    "analysis": ("analyseer | vergelijk | jamfor"),
-}
-RU: Final[dict[str, str]] = {
-    "greet": ("привет | здравствуйте | здравствуй | добрый день | доброе утро | добрый вечер"),
-    "thanks": ("спасибо | спасибо большое | благодарю"),
-    "smalltalk": (
-        "как дела | как ты | как поживаешь | пока | до свидания | до встречи | хорошо | "
-        "отлично | ладно | понятно"
-    ),
-    "filler": ("а | и | тебе | вам"),
-    "lookup": (
-        "что такое | кто такой | кто такая | кто написал | где находится | где | когда | "
-        "сколько | столица | какая | какой | какое | какие"
-    ),
-    "explain": ("объясни | объясните | почему | как работает | расскажи"),
-    "code_strong": ("программирование | на питоне"),
-    "code_weak": (
-        "код | функция | функцию | программа | программу | реализуй | реализовать | питон"
-    ),
-    "code_phrase": ("напиши функцию | на python"),
-    "math": (
-        "уравнение | интеграл | производная | вероятность | матрица | простые числа | простых "
-        "чисел | корень | корень из | иррационален | иррационально | иррациональное | целое | "
-        "треугольник | бесконечно много | число | числа | двух"
-    ),
-    "math_hard": (
-        "теория чисел | собственные значения | дифференциальные уравнения | топология | гипотеза"
-    ),
-    "proof": ("докажите | докажи | доказать | доказательство | покажите что"),
-    "design": (
-        "архитектура | архитектуру | масштабируемая | масштабируемый | распределенная | "
-        "распределенный | распределенной | микросервисы | отказоустойчивость"
-    ),
-    "security": ("безопасность | уязвимость | уязвимости | аутентификация | шифрование"),
-    "concurrency": (
-        "параллелизм | конкурентность | многопоточность | взаимоблокировка | гонка данных | дедлок"
-    ),
-    "analysis": (
-        "проанализируй | проанализируйте | анализ | сравни | сравните | сравнение | оцени"
-    ),
-    "summary": ("перескажи | кратко перескажи | резюмируй | краткое содержание | суммируй"),
-    "creative_short": ("шутку | анекдот | хайку | слоган"),
-    "creative": (
-        "стихотворение | стих | стихи | рассказ | историю | сказку | сказка | песню | роман"
-    ),
-    "write_verb": ("напиши | напишите | сочини | придумай"),
-    "urgency": ("срочно | важно | критично"),
-    "depth": ("подробно | детально | пошагово | строго"),
-    "translate": ("переведи | перевод"),
-}
-TR_AR: Final[dict[str, str]] = {
-    "greet": ("merhaba | selam | gunaydin | iyi aksamlar | مرحبا | السلام عليكم | أهلا | اهلا"),
-    "thanks": ("tesekkurler | tesekkur ederim | sagol | شكرا | شكرا جزيلا"),
-    "smalltalk": ("nasilsin | naber | hosca kal | gorusuruz"),
-    "lookup": (
-        "nedir | kimdir | nerede | ne zaman | kac | baskenti | ما هي | ما هو | من هو | أين | "
-        "متى | كم | عاصمة"
-    ),
-    "code_weak": ("kod | fonksiyon"),
-    "proof": ("kanitla | ispatla | kanit"),
-    "design": ("mimari | mimarisi | tasarla | tasarim | olceklenebilir | dagitik"),
-    "security": ("guvenli | guvenlik | saldiri | saldirilari | kimlik dogrulama"),
-    "analysis": ("analiz | karsilastir"),
-    "summary": ("ozetle | ozet"),
-    "creative": ("siir | hikaye"),
-    "write_verb": ("yaz"),
+    "code_noun": ("fonction | script | programme | classe | methode | requete"),
+    "howto": ("comment puis je | comment faire | conseils pour | bonnes pratiques"),
+    "topic_change": ("au fait | autre question | sinon"),
 }

@@ -14,8 +14,8 @@ last user message; here:
   characters once it is long, the code detectors from 4 KiB at its two ends, and context only
   when it can change the answer, so a 2 MB paste costs about what a 4 KiB one does.
 
-The signal names are a closed vocabulary (the ``SIGNAL_*`` constants of this module); the rules
-read them and :class:`RouteMetadata` carries them to ``reason`` and ``POST /route``.
+The signal names are a closed vocabulary (:data:`SIGNALS`); the rules read them and
+:class:`RouteMetadata` carries them to ``reason`` and ``POST /route``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ CONTEXT_CHARS: Final = 512
 CONTEXT_MESSAGES: Final = 4
 """How many messages before the latest user turn are scanned as context."""
 SHORT_WORDS: Final = 15
+TERSE_WORDS: Final = 8
+"""A short turn that is not a question must be this short to go to fast on length alone."""
+TERSE: Final = "terse_turn"
 PASTE_CHARS: Final = 1200
 LONG_TURN_CHARS: Final = 4096
 """About 1024 tokens: v1's boundary between short and long code."""
@@ -62,16 +65,27 @@ CREATIVE_SHORT: Final = "creative_short"
 CREATIVE_LONG: Final = "creative_long"
 TRANSLATION: Final = "translation"
 EXPLAIN: Final = "explain"
+HOWTO: Final = "howto"
 LOOKUP: Final = "lookup"
 DEPTH: Final = "depth"
 BRIEF: Final = "brief"
 URGENCY: Final = "urgency"
 MULTI_PART: Final = "multi_part"
 FOLLOWUP: Final = "followup"
+TECHNICAL: Final = "technical"
+QUESTION: Final = "question"
 SHORT_TURN: Final = "short_turn"
 PASTED_TEXT: Final = "pasted_text"
 LONG_TURN: Final = "long_turn"
 
+SIGNALS: Final = frozenset(
+    {SMALLTALK, CODE, CODE_FENCE, CODE_SYNTAX, STACK_TRACE, FILE_EXT, CODE_HARD, CONTEXT_CODE,
+     PROOF, MATH, MATH_HARD, ARITHMETIC, DESIGN, SECURITY, CONCURRENCY, CONCEPT, ANALYSIS,
+     SUMMARY, CREATIVE, CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, HOWTO, LOOKUP,
+     DEPTH, BRIEF, URGENCY, MULTI_PART, FOLLOWUP, TECHNICAL, QUESTION, SHORT_TURN, TERSE,
+     PASTED_TEXT, LONG_TURN}
+)  # fmt: skip
+"""Every name that can appear in :attr:`RouteMetadata.signals`."""
 TASK_SIGNALS: Final = frozenset(
     {CODE, PROOF, MATH, MATH_HARD, DESIGN, SECURITY, CONCURRENCY, ANALYSIS, SUMMARY, CREATIVE,
      CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, CODE_HARD, STACK_TRACE}
@@ -131,6 +145,8 @@ def _code_score(scan: TextScan) -> int:
     score -= count("code_neg")
     score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
     score += 3 if scan.syntax >= 2 else scan.syntax
+    if count("write_verb") and count("code_noun"):
+        score += 2  # "write a Go function", "build me a scraper": the noun needs no adjacency
     return score
 
 
@@ -141,7 +157,7 @@ def _classify(scan: TextScan, chars: int, *, context_code: bool) -> _Turn:
     short = scan.words <= SHORT_WORDS
 
     code_score = _code_score(scan)
-    is_code = code_score >= 3 or (context_code and code_score >= 1)
+    is_code = code_score >= 2 or (context_code and code_score >= 1)
     math_score = count("math") + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
     hard_math = count("math_hard")
     is_proof = count("proof") >= 1 and (
@@ -152,7 +168,7 @@ def _classify(scan: TextScan, chars: int, *, context_code: bool) -> _Turn:
         SECURITY: count("security"),
         CONCURRENCY: count("concurrency"),
     }
-    area_total = sum(areas.values())
+    area_total = sum(areas.values()) + count("area_strong")
     writes = count("write_verb") >= 1
     creative = writes and (count("creative") + count("creative_short") + count("creative_long")) > 0
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
@@ -195,12 +211,16 @@ def _classify(scan: TextScan, chars: int, *, context_code: bool) -> _Turn:
         (SUMMARY, count("summary") >= 1),
         (TRANSLATION, count("translate") >= 1),
         (EXPLAIN, count("explain") >= 1),
+        (HOWTO, count("howto") >= 1),
         (LOOKUP, count("lookup") >= 1),
         (DEPTH, count("depth") >= 1),
         (BRIEF, count("brief") >= 1),
         (URGENCY, count("urgency") >= 1),
         (MULTI_PART, scan.list_items >= 4),
+        (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
+        (QUESTION, scan.question or scan.evidence.first.get("lookup", 99) == 0),
         (SHORT_TURN, short),
+        (TERSE, scan.words <= TERSE_WORDS),
         (PASTED_TEXT, chars >= PASTE_CHARS),
         (LONG_TURN, chars >= LONG_TURN_CHARS),
     ):
@@ -235,7 +255,7 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     tokens = estimate_tokens(messages)
     latest = _latest_user_index(messages)
     if latest is None:
-        return RouteMetadata(tokens, importance, TaskType.QUESTION_ANSWER, (SHORT_TURN,))
+        return RouteMetadata(tokens, importance, TaskType.QUESTION_ANSWER, ())
     turn_text = messages[latest].text()
     scan = scan_text(turn_text)
     earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
@@ -247,7 +267,7 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a short turn (a follow-up?) or a turn with a hint of code (in a coding thread?).
     context_scans: list[tuple[str, TextScan]] = []
-    if earlier and (short or 1 <= code_score <= 2):
+    if earlier and (short or code_score == 1):
         first_system = next((m for m in messages[:latest] if m.role == "system"), None)
         context = [m for m in earlier if m is not first_system]
         if first_system is not None:
@@ -263,8 +283,12 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     signals = list(turn.signals)
     task = turn.task
     proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1
-    followup = short and (
-        affirm_only or proceed or scan.evidence.count("followup") >= 1 or not turn.substantive
+    # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
+    # never across a topic change ("anyway, ...").
+    followup = (
+        short
+        and scan.evidence.count("topic_change") == 0
+        and (affirm_only or proceed or scan.evidence.count("followup") >= 1)
     )
     if followup and context_scans:
         previous = _previous_task(context_scans, context_code=context_code)
@@ -303,7 +327,7 @@ def _assistant_asked(earlier: Sequence[Message]) -> bool:
 def _previous_task(
     context_scans: Sequence[tuple[str, TextScan]], *, context_code: bool
 ) -> _Turn | None:
-    """The most recent earlier user turn (up to three back) that asked for real work."""
+    """The most recent earlier user turn in the scanned context that asked for real work."""
     seen = 0
     for role, scan in reversed(context_scans):
         if role != "user":

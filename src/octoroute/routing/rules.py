@@ -42,7 +42,7 @@ REASONS: Final = frozenset(
         "signal:concurrency", "signal:creative_long", "signal:creative_short", "signal:creative",
         "signal:analysis_deep", "signal:analysis", "signal:brief", "signal:math_deep",
         "signal:math", "signal:summary", "signal:summary_short", "signal:translation",
-        "signal:translation_short", "signal:explain", "signal:arithmetic", "signal:lookup",
+        "signal:translation_short", "signal:explain", "signal:howto", "signal:technical", "signal:arithmetic", "signal:lookup",
         "rule:question_short", "rule:low_importance",
     }
 )  # fmt: skip
@@ -148,9 +148,16 @@ def _refined(meta: RouteMetadata) -> RuleDecision | None:
         return _fast("signal:translation_short") if short else _balanced("signal:translation")
     if m.EXPLAIN in s:
         return _fast("signal:brief") if brief else _balanced("signal:explain")
+    if m.HOWTO in s:
+        return _balanced("signal:howto")
     if m.ARITHMETIC in s and short:
         return _fast("signal:arithmetic")
-    if short:
+    # Length alone sends only plain questions and terse requests to fast: a 12-word imperative
+    # ("Write a Go function that merges two sorted slices") is a task, and asking for depth or
+    # research is a reason to stay off the small model.
+    if short and m.TECHNICAL in s:
+        return _balanced("signal:technical")
+    if short and m.DEPTH not in s and (m.QUESTION in s or m.TERSE in s):
         return _fast("signal:lookup" if m.LOOKUP in s else "rule:question_short")
     return None
 

@@ -25,7 +25,8 @@ from typing import Final
 
 from octoroute.routing.lexicon_cjk import JA, KO_HI, ZH
 from octoroute.routing.lexicon_en import EN
-from octoroute.routing.lexicon_spaced import DE, ES, FR, NORDIC_NL, PT_IT, RU, TR_AR
+from octoroute.routing.lexicon_other import NORDIC_NL, PT_IT, RU, TR_AR
+from octoroute.routing.lexicon_spaced import DE, ES, FR
 
 CONVERSATIONAL: Final = frozenset(
     {"greet", "thanks", "smalltalk", "filler", "urgency", "affirm", "proceed"}

@@ -25,13 +25,28 @@ from octoroute.enums import DecisionSource, Importance, Strategy, TaskType, Tier
 from octoroute.errors import RoutingError
 from octoroute.routing.llm import RouterModel, build_router_prompt, parse_router_answer
 from octoroute.routing.metadata import RouteMetadata, infer_metadata, stated_metadata
-from octoroute.routing.rules import decide_by_rules
+from octoroute.routing.rules import REASONS, decide_by_rules
 from octoroute.wire.messages import Message
 
 DEFAULT_REASON: Final = "default_tier"
 LLM_REASON: Final = "llm"
 EXPLICIT_TIER: Final = "explicit_tier"
 EXPLICIT_ENDPOINT: Final = "explicit_endpoint"
+DECISION_REASONS: Final = REASONS | {DEFAULT_REASON, LLM_REASON, EXPLICIT_TIER, EXPLICIT_ENDPOINT}
+"""Every :attr:`Decision.reason`: a closed set, safe to bind as metric label children."""
+FALLBACK_REASONS: Final = frozenset(
+    {
+        "timeout",
+        "transport",
+        "unavailable",
+        "empty",
+        "oversize",
+        "refusal",
+        "unparseable",
+        "internal",
+    }
+)
+"""Every :attr:`Decision.fallback` (``RoutingError`` reasons, plus ``internal`` for adapter bugs)."""
 _EMPTY_METADATA: Final = RouteMetadata(0, Importance.NORMAL, TaskType.QUESTION_ANSWER, ())
 
 
