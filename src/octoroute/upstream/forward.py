@@ -127,6 +127,34 @@ class Forwarder:
             tier_metrics.tokens["prompt"].inc(outcome.usage[0])
             tier_metrics.tokens["completion"].inc(outcome.usage[1])
 
+    async def _begin(
+        self,
+        attempt: int,
+        candidates: Sequence[Endpoint],
+        tried: list[Endpoint],
+        request: ChatRequest,
+        outcome: Outcome,
+    ) -> tuple[Lane, bytes] | None:
+        """Start attempt ``attempt``: pick an untried endpoint, back off, render its body.
+
+        ``None`` when no eligible endpoint is left; both forwarding paths share this so their
+        retry budget and bookkeeping cannot drift apart.
+        """
+        endpoint = self._pick(candidates, tried)
+        if endpoint is None:
+            return None
+        if attempt > 1:
+            await asyncio.sleep(backoff_before(attempt))
+        tried.append(endpoint)
+        outcome.attempts, outcome.endpoint = attempt, endpoint
+        body = render_upstream_body(
+            request,
+            model=endpoint.config.name,
+            default_max_tokens=endpoint.config.max_tokens,
+            default_temperature=endpoint.config.temperature,
+        )
+        return self._lanes[endpoint.id], body
+
     async def complete(
         self,
         scope: Scope,
@@ -139,20 +167,11 @@ class Forwarder:
         tried: list[Endpoint] = []
         last_error: UpstreamError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            endpoint = self._pick(candidates, tried)
-            if endpoint is None:
+            begun = await self._begin(attempt, candidates, tried, request, outcome)
+            if begun is None:
                 break
-            if attempt > 1:
-                await asyncio.sleep(backoff_before(attempt))
-            lane = self._lanes[endpoint.id]
-            tried.append(endpoint)
-            outcome.attempts, outcome.endpoint = attempt, endpoint
-            body = render_upstream_body(
-                request,
-                model=endpoint.config.name,
-                default_max_tokens=endpoint.config.max_tokens,
-                default_temperature=endpoint.config.temperature,
-            )
+            lane, body = begun
+            endpoint = lane.endpoint
             started = time.perf_counter()
             try:
                 answer = await self._client.send(lane.target, body, timeout=timeout)
@@ -191,20 +210,11 @@ class Forwarder:
         tried: list[Endpoint] = []
         last_error: UpstreamError | None = None
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            endpoint = self._pick(candidates, tried)
-            if endpoint is None:
+            begun = await self._begin(attempt, candidates, tried, request, outcome)
+            if begun is None:
                 break
-            if attempt > 1:
-                await asyncio.sleep(backoff_before(attempt))
-            lane = self._lanes[endpoint.id]
-            tried.append(endpoint)
-            outcome.attempts, outcome.endpoint = attempt, endpoint
-            body = render_upstream_body(
-                request,
-                model=endpoint.config.name,
-                default_max_tokens=endpoint.config.max_tokens,
-                default_temperature=endpoint.config.temperature,
-            )
+            lane, body = begun
+            endpoint = lane.endpoint
             started = time.perf_counter()
             try:
                 upstream = await self._client.open_stream(
