@@ -1,9 +1,9 @@
 """The only module that speaks HTTP to upstream model servers.
 
-One aiohttp ``ClientSession`` serves the whole process; each endpoint's URLs and headers are built
-once (``Target``). aiohttp's exceptions are mapped here, and only here, into ``octoroute.errors``,
-so the forwarding logic above reasons about *what* failed (connect, timeout, protocol, status),
-never about aiohttp.
+The wire work is ``upstream.http1``'s lean keep-alive client; this module gives it the interface
+the forwarding logic uses (buffered ``send``, streaming ``open_stream``, ``probe``) and maps its
+exceptions here, and only here, into ``octoroute.errors``, so the layers above reason about
+*what* failed (connect, timeout, protocol, status), never about sockets.
 
 Timeouts are explicit: a connect timeout and, for streams, a per-read idle timeout. There is no
 hidden total cap on a stream (v1 silently cut every call at 60 s).
@@ -12,11 +12,11 @@ hidden total cap on a stream (v1 silently cut every call at 60 s).
 from __future__ import annotations
 
 import asyncio
+import base64
+import ssl
 import time
 from typing import Final
-
-import aiohttp
-from yarl import URL
+from urllib.parse import unquote_to_bytes
 
 from octoroute import __version__
 from octoroute.config.schema import EndpointConfig
@@ -27,6 +27,15 @@ from octoroute.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from octoroute.upstream.http1 import (
+    Connection,
+    ConnectionClosed,
+    MalformedResponse,
+    Origin,
+    Pool,
+    ReadTimeout,
+    request_head,
+)
 
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 MAX_ERROR_BODY_BYTES: Final = 1024 * 1024
@@ -36,22 +45,30 @@ KEEPALIVE_SECONDS: Final = 4.0
 
 
 class Target:
-    """One endpoint's request line and headers, prepared at start-up."""
+    """One endpoint's origin and pre-rendered request heads, prepared at start-up."""
 
-    __slots__ = ("chat_url", "headers", "label", "models_url")
+    __slots__ = ("chat_head", "label", "models_head", "origin")
 
     def __init__(self, endpoint: EndpointConfig) -> None:
         base = endpoint.base_url
-        self.chat_url: Final = URL(base + "/chat/completions", encoded=False)
-        self.models_url: Final = URL(base + "/models", encoded=False)
+        self.origin: Final = Origin(base)
         headers = {
-            "Content-Type": "application/json",
             "User-Agent": f"octoroute/{__version__}",
+            "Accept": "*/*",
+            "Content-Type": "application/json",
         }
+        credentials = _userinfo(base)
         if endpoint.api_key is not None:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
-        self.headers: Final = headers
-        self.label: Final = f"{endpoint.name} at {_without_userinfo(base)}"
+        elif credentials:
+            # ``http://user:pass@host`` means HTTP basic auth, as every HTTP client reads it.
+            headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
+        plain = _without_userinfo(base)
+        self.chat_head: Final = request_head(
+            "POST", plain + "/chat/completions", self.origin, headers
+        )
+        self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
+        self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
 
 
@@ -60,6 +77,13 @@ def _without_userinfo(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     authority, slash, path = rest.partition("/")
     return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def _userinfo(url: str) -> bytes:
+    """The decoded ``user:password`` of ``url`` (empty when there is none)."""
+    authority = url.partition("://")[2].partition("/")[0]
+    userinfo, at, _host = authority.rpartition("@")
+    return unquote_to_bytes(userinfo) if at else b""
 
 
 class BufferedResponse:
@@ -77,82 +101,61 @@ class BufferedResponse:
 class UpstreamStream:
     """An open 2xx upstream response whose body is read chunk by chunk as it arrives."""
 
-    __slots__ = ("_label", "_response", "content_type", "status")
+    __slots__ = ("_connection", "_pool", "_target", "content_type", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, label: str) -> None:
-        self._response = response
-        self._label = label
-        self.status = response.status
-        self.content_type = response.headers.get("Content-Type", "")
+    def __init__(self, connection: Connection, pool: Pool, target: Target) -> None:
+        self._connection = connection
+        self._pool = pool
+        self._target = target
+        self.status = connection.status
+        self.content_type = connection.content_type
 
     async def next_chunk(self) -> bytes:
         """Whatever bytes have arrived (at least one), or ``b""`` at the end of the body."""
         try:
-            return await self._response.content.readany()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise map_exception(exc, self._label) from exc
+            return await self._connection.read_some()
+        except _WIRE_ERRORS as exc:
+            raise map_exception(exc, self._target.label, streaming=True) from exc
 
     async def read_rest(self) -> bytes:
         """The remaining body, for an upstream that answered JSON although asked to stream."""
         try:
-            return await self._response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise map_exception(exc, self._label) from exc
+            return await self._connection.read_all()
+        except _WIRE_ERRORS as exc:
+            raise map_exception(exc, self._target.label, streaming=True) from exc
 
     def at_eof(self) -> bool:
         """Whether the whole body has been received and read."""
-        return self._response.content.at_eof()
+        return self._connection.at_eof
 
     def close(self) -> None:
         """Drop the connection: a half-read response must not go back to the pool."""
-        self._response.close()
+        self._pool.discard(self._connection)
 
     def release(self) -> None:
         """Return a fully read response's connection to the pool."""
-        self._response.release()
+        self._pool.release(self._target.origin, self._connection)
 
 
-def map_exception(exc: BaseException, label: str) -> UpstreamError:
-    """Translate an aiohttp or timeout exception into our error tree."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return UpstreamTimeout(f"{label}: timed out while connecting", endpoint=label)
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+_WIRE_ERRORS: Final = (OSError, ConnectionClosed, MalformedResponse, ReadTimeout)
+
+
+def map_exception(exc: BaseException, label: str, *, streaming: bool = False) -> UpstreamError:
+    """Translate a wire-level exception into our error tree."""
+    if isinstance(exc, ReadTimeout):
         return UpstreamTimeout(f"{label}: timed out waiting for data", endpoint=label)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamConnectError(f"{label}: cannot connect ({exc.os_error})", endpoint=label)
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
+    if isinstance(exc, ConnectionClosed):
+        if streaming or exc.got_bytes:
+            return UpstreamProtocolError(f"{label}: response body cut short", endpoint=label)
         return UpstreamConnectError(f"{label}: closed the connection", endpoint=label)
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return UpstreamProtocolError(f"{label}: response body cut short", endpoint=label)
-    if isinstance(exc, aiohttp.ClientOSError):
+    if isinstance(exc, MalformedResponse):
+        return UpstreamProtocolError(f"{label}: {exc}", endpoint=label)
+    if isinstance(exc, ssl.SSLError):
+        return UpstreamConnectError(f"{label}: TLS error ({exc.reason})", endpoint=label)
+    if isinstance(exc, OSError):
         return UpstreamConnectError(f"{label}: connection error ({exc})", endpoint=label)
     return UpstreamProtocolError(
         f"{label}: invalid response ({type(exc).__name__})", endpoint=label
-    )
-
-
-async def _read_capped(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    # ``StreamReader.read(n)`` returns what has arrived so far, not n bytes: loop to the end.
-    parts: list[bytes] = []
-    size = 0
-    while size < limit:
-        part = await response.content.read(limit - size)
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    return b"".join(parts)
-
-
-async def _status_error(response: aiohttp.ClientResponse, label: str) -> UpstreamStatusError:
-    body = await _read_capped(response, MAX_ERROR_BODY_BYTES)
-    response.close()
-    return UpstreamStatusError(
-        f"{label}: answered HTTP {response.status}",
-        endpoint=label,
-        upstream_status=response.status,
-        body=body,
-        content_type=response.headers.get("Content-Type", "application/json"),
     )
 
 
@@ -160,42 +163,79 @@ class UpstreamClient:
     """Buffered and streaming chat calls, and health probes, over one shared connection pool."""
 
     def __init__(self) -> None:
-        self._session_or_none: aiohttp.ClientSession | None = None
-        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._pool_or_none: Pool | None = None
 
     @property
-    def _session(self) -> aiohttp.ClientSession:
-        session = self._session_or_none
-        if session is None:
+    def _pool(self) -> Pool:
+        pool = self._pool_or_none
+        if pool is None:
             raise RuntimeError("UpstreamClient.open() must be awaited before use")
-        return session
+        return pool
 
     async def open(self) -> None:
         """Create the process's one connection pool; called at start-up, inside the event loop."""
-        connector = aiohttp.TCPConnector(
-            limit=0, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE_SECONDS
-        )
-        self._session_or_none = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
-            skip_auto_headers=("Accept-Encoding", "User-Agent"),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_SECONDS),
-        )
+        self._pool_or_none = Pool(KEEPALIVE_SECONDS)
 
     async def close(self) -> None:
         """Close every pooled connection."""
-        if self._session_or_none is not None:
-            await self._session_or_none.close()
-            self._session_or_none = None
+        if self._pool_or_none is not None:
+            self._pool_or_none.close()
+            self._pool_or_none = None
 
-    def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
-        key = (connect, read)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-            self._timeouts[key] = timeout
-        return timeout
+    def idle_connections(self, target: Target) -> int:
+        """Open keep-alive connections to ``target``'s origin waiting in the pool."""
+        return self._pool.idle_count(target.origin)
+
+    async def _exchange(
+        self,
+        target: Target,
+        head: bytes,
+        body: bytes,
+        connect_timeout: float,
+        read_timeout: float | None,
+    ) -> Connection:
+        """Send one request and wait for its response head; the connection is the caller's.
+
+        A pooled connection the upstream closed at the moment we reused it is not retried here:
+        the upstream may have seen the request (a deliberate drop looks the same), and the
+        forwarder fails over to another endpoint instead. Keep-alive expiry below common
+        servers' own (``KEEPALIVE_SECONDS``) makes that race rare.
+        """
+        pool = self._pool
+        label = target.label
+        try:
+            connection = await pool.acquire(target.origin, connect_timeout)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{label}: timed out while connecting", endpoint=label) from exc
+        except OSError as exc:
+            raise UpstreamConnectError(f"{label}: cannot connect ({exc})", endpoint=label) from exc
+        try:
+            connection.send(head, body, read_timeout)
+            await connection.head()
+        except _WIRE_ERRORS as exc:
+            pool.discard(connection)
+            raise map_exception(exc, label) from exc
+        except BaseException:
+            # Timed out or cancelled (client gone): drop the connection so the upstream
+            # stops generating, rather than whenever it is collected.
+            pool.discard(connection)
+            raise
+        return connection
+
+    async def _status_error(self, connection: Connection, label: str) -> UpstreamStatusError:
+        try:
+            body = await connection.read_all(MAX_ERROR_BODY_BYTES)
+        except _WIRE_ERRORS:
+            body = b""
+        finally:
+            self._pool.discard(connection)
+        return UpstreamStatusError(
+            f"{label}: answered HTTP {connection.status}",
+            endpoint=label,
+            upstream_status=connection.status,
+            body=body,
+            content_type=connection.content_type or "application/json",
+        )
 
     async def send(self, target: Target, body: bytes, *, timeout: float) -> BufferedResponse:
         """POST a chat request and read the whole answer, all within ``timeout`` seconds.
@@ -206,31 +246,31 @@ class UpstreamClient:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                response = await self._session.post(
-                    target.chat_url,
-                    data=body,
-                    headers=target.headers,
-                    timeout=self._timeout(min(timeout, CONNECT_TIMEOUT_SECONDS), None),
+                connection = await self._exchange(
+                    target,
+                    target.chat_head,
+                    body,
+                    min(timeout, CONNECT_TIMEOUT_SECONDS),
+                    None,
                 )
+                ttfb = time.perf_counter() - started
+                if connection.status >= 300:
+                    raise await self._status_error(connection, target.label)
                 try:
-                    ttfb = time.perf_counter() - started
-                    if response.status >= 300:
-                        raise await _status_error(response, target.label)
-                    payload = await response.read()
+                    payload = await connection.read_all()
+                except _WIRE_ERRORS as exc:
+                    self._pool.discard(connection)
+                    raise map_exception(exc, target.label, streaming=True) from exc
                 except BaseException:
-                    # A body cut by the timeout or a cancelled request: drop the connection now
-                    # so the upstream stops generating, rather than whenever it is collected.
-                    response.close()
+                    self._pool.discard(connection)
                     raise
-        except aiohttp.ClientError as exc:
-            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
-            raise map_exception(exc, target.label) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: no complete answer within {timeout:g} s", endpoint=target.label
             ) from exc
+        self._pool.release(target.origin, connection)
         return BufferedResponse(
-            response.status, response.headers.get("Content-Type", "application/json"), payload, ttfb
+            connection.status, connection.content_type or "application/json", payload, ttfb
         )
 
     async def open_stream(
@@ -243,25 +283,20 @@ class UpstreamClient:
         """
         try:
             async with asyncio.timeout(timeout):
-                response = await self._session.post(
-                    target.chat_url,
-                    data=body,
-                    headers=target.headers,
-                    timeout=self._timeout(min(timeout, CONNECT_TIMEOUT_SECONDS), read_timeout),
+                connection = await self._exchange(
+                    target,
+                    target.chat_head,
+                    body,
+                    min(timeout, CONNECT_TIMEOUT_SECONDS),
+                    read_timeout,
                 )
-                if response.status >= 300:
-                    try:
-                        raise await _status_error(response, target.label)
-                    finally:
-                        response.close()
-        except aiohttp.ClientError as exc:
-            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
-            raise map_exception(exc, target.label) from exc
+                if connection.status >= 300:
+                    raise await self._status_error(connection, target.label)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: no response within {timeout:g} s", endpoint=target.label
             ) from exc
-        return UpstreamStream(response, target.label)
+        return UpstreamStream(connection, self._pool, target)
 
     async def probe(self, target: Target, *, timeout: float) -> None:
         """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
@@ -270,16 +305,19 @@ class UpstreamClient:
         """
         try:
             async with asyncio.timeout(timeout):
-                async with self._session.get(
-                    target.models_url, headers=target.headers, timeout=self._timeout(timeout, None)
-                ) as response:
-                    if response.status >= 300:
-                        raise await _status_error(response, target.label)
-                    await response.read()
-        except aiohttp.ClientError as exc:
-            # First: aiohttp's own timeouts (connect, read) are TimeoutErrors too, and say more.
-            raise map_exception(exc, target.label) from exc
+                connection = await self._exchange(target, target.models_head, b"", timeout, None)
+                if connection.status >= 300:
+                    raise await self._status_error(connection, target.label)
+                try:
+                    await connection.read_all()
+                except _WIRE_ERRORS as exc:
+                    self._pool.discard(connection)
+                    raise map_exception(exc, target.label, streaming=True) from exc
+                except BaseException:
+                    self._pool.discard(connection)
+                    raise
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label
             ) from exc
+        self._pool.release(target.origin, connection)
