@@ -140,23 +140,30 @@ class _Turn:
 
 
 def _code_score(scan: TextScan) -> int:
-    count = scan.evidence.count
-    score = 2 * count("code_strong") + count("code_weak") + 2 * count("code_phrase")
-    score -= count("code_neg")
+    get = scan.evidence.counts.get
+    score = 2 * get("code_strong", 0) + get("code_weak", 0) + 2 * get("code_phrase", 0)
+    score -= get("code_neg", 0)
     score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
     score += 3 if scan.syntax >= 2 else scan.syntax
-    if count("write_verb") and count("code_noun"):
+    if get("write_verb", 0) and get("code_noun", 0):
         score += 2  # "write a Go function", "build me a scraper": the noun needs no adjacency
     return score
 
 
-def _classify(scan: TextScan, chars: int, *, context_code: bool) -> _Turn:
+def _classify(
+    scan: TextScan, chars: int, *, context_code: bool, code_score: int | None = None
+) -> _Turn:
     """Name the signals of one turn and pick its task type (first matching family wins)."""
-    count = scan.evidence.count
+    counts = scan.evidence.counts
+
+    def count(group: str) -> int:
+        return counts.get(group, 0)
+
     out: list[str] = []
     short = scan.words <= SHORT_WORDS
 
-    code_score = _code_score(scan)
+    if code_score is None:
+        code_score = _code_score(scan)
     is_code = code_score >= 2 or (context_code and code_score >= 1)
     math_score = count("math") + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
     hard_math = count("math_hard")
@@ -279,7 +286,7 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
             for m in context
         ]
     context_code = any(_code_score(s) >= 3 for _, s in context_scans)
-    turn = _classify(scan, len(turn_text), context_code=context_code)
+    turn = _classify(scan, len(turn_text), context_code=context_code, code_score=code_score)
     signals = list(turn.signals)
     task = turn.task
     proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1

@@ -23,6 +23,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from octoroute.routing.detectors import (
+    ARITHMETIC,
+    CODE_DETECTORS,
+    CODE_SYMBOL,
+    EQUATION,
+    FENCE,
+    MODULAR,
+    SYNTAX,
+    TEXT_DETECTORS,
+    TRACE,
+    has_digit,
+    has_file_name,
+)
 from octoroute.routing.lexicon_cjk import JA, KO_HI, ZH
 from octoroute.routing.lexicon_en import EN
 from octoroute.routing.lexicon_other import NORDIC_NL, PT_IT, RU, TR_AR
@@ -32,6 +45,8 @@ CONVERSATIONAL: Final = frozenset(
     {"greet", "thanks", "smalltalk", "filler", "urgency", "affirm", "proceed"}
 )
 """Groups whose words do not carry a task: a turn made only of them is small talk."""
+POSITIONAL: Final = frozenset({"lookup"})
+"""Groups whose first position is recorded in :attr:`Evidence.first` (the rules read no other)."""
 
 _FOLD_GROUPS: Final = "aàáâãäåāă cçćč eèéêëēėę iìíîïīı nñń oòóôõöøō uùúûüū yýÿ sśšş gğ zžźż lł её"
 """Each word is a base letter followed by the accented letters folded onto it."""
@@ -56,12 +71,19 @@ _BRACE_RE: Final = re.compile(r"\{([^{}]*)\}")
 _SEPARATORS: Final = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\n\r\x0b\x0c\u00a0¡¿«»‘’“”„‹›–—…•·、。，！？：；（）【】「」『』《》〈〉～"
 _SPLIT: Final = str.maketrans(dict.fromkeys(_SEPARATORS, " "))
 """Punctuation to spaces: ``str.split`` after this tokenises ~4x faster than any regex."""
+_ASCII_SPLIT: Final = bytes(byte if chr(byte).isalnum() else 0x20 for byte in range(128)) + bytes(
+    [0x20] * 128
+)
+"""For ASCII text: letters and digits kept, everything else (controls too) to a space."""
 
 
 def tokenize(folded: str, *, unspaced: bool) -> list[str]:
     """The words of ``folded`` text, split at anything that is not a letter or digit."""
     if unspaced:
         return _WORD_RE.findall(folded)
+    if folded.isascii():
+        # the same words, ~3x faster: bytes.translate maps every ASCII non-alphanumeric to space
+        return folded.encode("ascii").translate(_ASCII_SPLIT).decode("ascii").split()
     raw = folded.translate(_SPLIT).split()
     if all(map(str.isalnum, raw)):
         return raw
@@ -76,6 +98,8 @@ def tokenize(folded: str, *, unspaced: bool) -> list[str]:
 
 def fold(text: str) -> str:
     """Lower-case and strip the common Latin diacritics, so ``Explícame`` matches ``explicame``."""
+    if text.isascii():
+        return text.lower()  # every character the fold table maps is outside ASCII
     return text.lower().translate(_FOLD)
 
 
@@ -93,110 +117,170 @@ def _expand(phrase: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Which keyword phrases occurred in one text, by group."""
+    """Which keyword groups occurred in one text, and how many of their distinct phrases."""
 
-    found: Mapping[str, frozenset[str]]
+    counts: Mapping[str, int]
+    """Group -> the number of distinct phrases of it that occurred (groups with none are absent)."""
     first: Mapping[str, int]
-    """Index of the first token (or character, for unspaced scripts) where a group matched."""
+    """For :data:`POSITIONAL` groups only: the index of the first token (or character, for
+    unspaced scripts) where the group matched."""
     tokens: int
     unspaced_chars: int
     covered: int
-    """Tokens plus unspaced characters covered by :data:`CONVERSATIONAL` phrases."""
+    """Tokens plus unspaced characters covered by :data:`CONVERSATIONAL` phrases (0 past 64
+    tokens, where no rule reads it)."""
 
     def count(self, group: str) -> int:
         """The number of distinct phrases of ``group`` that occurred."""
-        phrases = self.found.get(group)
-        return 0 if phrases is None else len(phrases)
+        return self.counts.get(group, 0)
+
+
+COVERED_MAX_TOKENS: Final = 64
+"""Coverage by conversational phrases is only computed for texts up to this many tokens."""
 
 
 class Lexicon:
     """A set of keyword groups compiled for whole-word (and CJK substring) lookup."""
 
-    def __init__(self, tables: Iterable[Mapping[str, str]]) -> None:
-        singles: dict[str, list[tuple[str, str]]] = {}
-        pairs: dict[tuple[str, str], list[tuple[tuple[str, ...], str, str]]] = {}
-        substrings: list[tuple[str, str]] = []
+    def __init__(
+        self, tables: Iterable[Mapping[str, str]], *, positional: Iterable[str] = POSITIONAL
+    ) -> None:
+        positional = frozenset(positional)
+        singles: dict[str, dict[str, set[str]]] = {}
+        pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], str, str], None]] = {}
+        substrings: dict[tuple[str, str], None] = {}
         for table in tables:
             for group, spec in table.items():
                 for raw in spec.split("|"):
                     for phrase in _expand(raw):
                         key = fold(phrase)
                         if _UNSPACED_RE.search(key):
-                            substrings.append((key, group))
+                            substrings[key, group] = None
                             continue
                         words = tuple(tokenize(key, unspaced=False))
                         if len(words) == 1:
-                            singles.setdefault(words[0], []).append((group, key))
+                            singles.setdefault(words[0], {}).setdefault(group, set()).add(key)
                         elif words:
                             entry = (words[2:], group, key)
-                            pairs.setdefault((words[0], words[1]), []).append(entry)
-        self._singles = {word: tuple(entries) for word, entries in singles.items()}
+                            pairs.setdefault((words[0], words[1]), {})[entry] = None
+        # A key has exactly one first word, so a group's count is the sum over the words that
+        # occur of how many of its keys each word is: no per-scan set of keys is needed.
+        self._singles = {
+            word: tuple((group, len(keys)) for group, keys in groups.items())
+            for word, groups in singles.items()
+        }
+        self._single_words = frozenset(self._singles)
+        self._positional = positional
+        self._positional_singles = {
+            word: tuple(group for group in groups if group in positional)
+            for word, groups in singles.items()
+            if positional.intersection(groups)
+        }
+        self._positional_words = frozenset(self._positional_singles)
         self._pairs = {pair: tuple(entries) for pair, entries in pairs.items()}
         self._pair_keys = frozenset(self._pairs)
-        self._single_words = frozenset(self._singles)
         self._conversational = frozenset(
-            word
-            for word, entries in self._singles.items()
-            if any(group in CONVERSATIONAL for group, _ in entries)
+            word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
         self._substrings = tuple(substrings)
+        # Each substring filed under one of its unspaced characters: only keys whose character
+        # occurs in the text are looked for (in table order, which decides ``first``).
+        by_char: dict[str, list[int]] = {}
+        for index, (key, _) in enumerate(self._substrings):
+            anchor = _UNSPACED_RE.search(key)
+            assert anchor is not None
+            by_char.setdefault(anchor.group(), []).append(index)
+        self._substrings_by_char = {char: tuple(found) for char, found in by_char.items()}
 
     def scan(self, folded: str, tokens: Sequence[str], *, unspaced: bool) -> Evidence:
         """Match every phrase against ``tokens`` (from ``folded``) and, if asked, substrings."""
-        found: dict[str, set[str]] = {}
+        counts: dict[str, int] = {}
         first_at: dict[str, int] = {}
         count = len(tokens)
-        covered = bytearray(count) if count <= 64 else None
-        # Set intersections run in C: single words against the word table, adjacent pairs
-        # against the first two words of every longer phrase. Positions are looked up (with
-        # list.index) only for the few hits.
-        for word in set(tokens) & self._single_words:
-            for group, key in self._singles[word]:
-                found.setdefault(group, set()).add(key)
-                if group not in first_at:
-                    first_at[group] = tokens.index(word)
-        if covered is not None:
+        positional = self._positional
+        # Set operations run in C: the words of the text against the word table, then its
+        # adjacent pairs against the first two words of every longer phrase. Positions are
+        # looked up (with list.index) only for the few hits that need one.
+        hits = self._single_words.intersection(tokens)
+        singles = self._singles
+        for word in hits:
+            for group, keys in singles[word]:
+                counts[group] = counts.get(group, 0) + keys
+        for word in self._positional_words.intersection(hits):
+            at = tokens.index(word)
+            for group in self._positional_singles[word]:
+                if at < first_at.get(group, count):
+                    first_at[group] = at
+        track_cover = count <= COVERED_MAX_TOKENS
+        spans: list[tuple[int, int]] = []
+        pair_hits = self._pair_keys.intersection(itertools.pairwise(tokens))
+        if pair_hits:
+            matched: set[tuple[str, str]] = set()
+            last = count - 1
+            for pair in pair_hits:
+                entries = self._pairs[pair]
+                head, second = pair
+                # every occurrence when positions matter, else the first is enough (it exists)
+                remaining = tokens.count(head) - (tokens[last] == head) if track_cover else last
+                at = -1
+                while remaining:
+                    at = tokens.index(head, at + 1, last)
+                    remaining -= 1
+                    if tokens[at + 1] == second:
+                        for rest, group, key in entries:
+                            end = at + 2 + len(rest)
+                            if rest and tuple(tokens[at + 2 : end]) != rest:
+                                continue
+                            matched.add((group, key))
+                            if group in positional and at < first_at.get(group, count):
+                                first_at[group] = at
+                            if track_cover and group in CONVERSATIONAL:
+                                spans.append((at, end))
+                        if not track_cover:
+                            break
+            for group, _ in matched:
+                counts[group] = counts.get(group, 0) + 1
+        covered_count = 0
+        if track_cover:
             conversational = self._conversational
-            for i, token in enumerate(tokens):
-                if token in conversational:
-                    covered[i] = 1
-        bigrams = list(itertools.pairwise(tokens))
-        for pair in set(bigrams) & self._pair_keys:
-            entries = self._pairs[pair]
-            at = -1
-            # every occurrence when positions matter, else the first is enough
-            occurrences = bigrams.count(pair) if covered is not None else 1
-            for _ in range(occurrences):
-                at = bigrams.index(pair, at + 1)
-                for rest, group, key in entries:
-                    end = at + 2 + len(rest)
-                    if rest and tuple(tokens[at + 2 : end]) != rest:
-                        continue
-                    found.setdefault(group, set()).add(key)
-                    first_at[group] = min(first_at.get(group, at), at)
-                    if covered is not None and group in CONVERSATIONAL:
-                        covered[at:end] = b"\x01" * (end - at)
-        covered_count = 0 if covered is None else sum(covered)
+            if spans:
+                covered = bytearray(map(conversational.__contains__, tokens))
+                for at, end in spans:
+                    covered[at:end] = b"\x01" * (end - at)
+                covered_count = sum(covered)
+            else:
+                covered_count = sum(map(conversational.__contains__, tokens))
         unspaced_chars = 0
         if unspaced:
-            unspaced_chars = len(_UNSPACED_RE.findall(folded))
-            marked = bytearray(len(folded)) if unspaced_chars <= 64 else None
-            for key, group in self._substrings:
+            characters = _UNSPACED_RE.findall(folded)
+            unspaced_chars = len(characters)
+            candidates: list[int] = []
+            index = self._substrings_by_char
+            for char in set(characters):
+                candidates.extend(index.get(char, ()))
+            candidates.sort()
+            marked = bytearray(len(folded)) if unspaced_chars <= COVERED_MAX_TOKENS else None
+            found: set[tuple[str, str]] = set()
+            for candidate in candidates:
+                key, group = self._substrings[candidate]
                 at = folded.find(key)
                 if at < 0:
                     continue
-                found.setdefault(group, set()).add(key)
-                first_at.setdefault(group, at)
+                found.add((key, group))
+                if group in positional:
+                    first_at.setdefault(group, at)
                 if marked is not None and group in CONVERSATIONAL:
                     while at >= 0:
                         marked[at : at + len(key)] = b"\x01" * len(key)
                         at = folded.find(key, at + len(key))
+            for _, group in found:
+                counts[group] = counts.get(group, 0) + 1
             if marked is not None:
                 covered_count += sum(
                     1 for at, flag in enumerate(marked) if flag and _UNSPACED_RE.match(folded, at)
                 )
         return Evidence(
-            found={group: frozenset(keys) for group, keys in found.items()},
+            counts=counts,
             first=first_at,
             tokens=count,
             unspaced_chars=unspaced_chars,
@@ -207,10 +291,7 @@ class Lexicon:
 LEXICON: Final = Lexicon((EN, ES, DE, FR, PT_IT, NORDIC_NL, RU, TR_AR, ZH, JA, KO_HI))
 """Every language's keyword groups in one table: a request may mix languages."""
 
-# --- regex detectors -------------------------------------------------------------------------
-# Every pattern starts with a literal (or an alternation of literals) so that ``re`` can skip
-# ahead with its fast prefix search; boundary checks come after the literal as look-behinds.
-# Line-start patterns look for "\n" (the scanned text always starts with one).
+# --- bounds -------------------------------------------------------------------------------
 
 KEYWORD_FULL_CHARS: Final = 1600
 """Turns up to this size are scanned whole for keywords; longer ones at their two ends only."""
@@ -219,100 +300,18 @@ KEYWORD_TAIL_CHARS: Final = 700
 DETECT_HEAD_CHARS: Final = 1536
 DETECT_TAIL_CHARS: Final = 1536
 
-
-_Pattern = tuple[str, "re.Pattern[str] | None"]
-
-
-def _compile(*patterns: str | tuple[str, str]) -> tuple[_Pattern, ...]:
-    """Patterns paired with a literal they must contain, checked first with ``in``.
-
-    A plain string is a literal needle alone; ``(needle, regex)`` runs the regex only when the
-    needle occurs. ``in`` costs tens of nanoseconds where even a failing ``re.search`` costs
-    half a microsecond, and most prompts contain none of the needles.
-    """
-    out: list[_Pattern] = []
-    for pattern in patterns:
-        if isinstance(pattern, str):
-            out.append((pattern, None))
-        else:
-            out.append((pattern[0], re.compile(pattern[1])))
-    return tuple(out)
-
-
-_SYNTAX: Final = (
-    _compile(("def ", r"def [A-Za-z_]\w{0,60} ?\(")),
-    _compile(("class ", r"class [A-Z]\w{0,60} ?[(:{<]")),
-    _compile(("function", r"function ?\w{0,60} ?\([^)\n]{0,120}\) ?\{")),
-    _compile("=>"),
-    _compile(("#include", r"#include ?[<\"]")),
-    _compile(
-        (" import ", r"from [\w.]{1,80} import "),
-        ("import ", r"\nimport [\w.]{1,80}[ \t]*;?[ \t]*\n"),
-    ),
-    _compile("console.log(", "System.out.print", "printf(", "println", "fmt.Print"),
-    _compile(("public ", r"public (?:static )?(?:class|void|int|String|final) ")),
-    _compile(("fn ", r"fn [a-z_]\w{0,60} ?[(<]")),
-    _compile(
-        *(
-            (f"{kw} ", rf"{kw} (?:mut )?[A-Za-z_]\w{{0,60}} ?(?:: ?[\w<>\[\]]{{1,40}} ?)?=")
-            for kw in ("let", "const", "var", "val")
-        )
-    ),
-    _compile((";", r";[ \t]*\n")),
-    _compile(("{", r"\{[ \t]*\n"), ("}", r"\n[ \t]*\}")),
-    _compile(("SELECT ", r"SELECT [^\n;]{1,200}? FROM "), "select * from "),
-    _compile(("<", r"</?[A-Za-z][\w-]{0,30}(?: [^<>\n]{0,200})?/?>")),
-    _compile(("$ ", r"\n[ \t]*\$ \S"), "\n>>> ", "\nPS> "),
-    _compile(("(", r"\.[a-z_]\w{0,60}\([^()\n]{0,80}\)")),
-    _compile("==", "!=", "&&", "||", "+=", "::", "->"),
-)
-_TRACE: Final = _compile(
-    "Traceback (most recent call last)",
-    ('File "', r"File \"[^\"\n]{1,300}\", line \d"),
-    (" at ", r"\n[ \t]+at [\w$.<>/]{1,200} ?\([^()\n]{0,200}:\d"),
-    "Exception in thread",
-    ("Error", r"Error(?<=[A-Za-z]{2}Error)(?::| \()"),
-    ("Exception", r"Exception(?<=[A-Za-z]{2}Exception)(?::| \()"),
-    ("error[E", r"error\[E\d{4}\]"),
-    "panicked at",
-    "\npanic: ",
-    ("goroutine ", r"goroutine \d{1,9} \["),
-    "Segmentation fault",
-    "SIGSEGV",
-    "core dumped",
-    "\nnpm ERR!",
-    "fatal error:",
-    "undefined reference to",
-    "WARNING: DATA RACE",
-    "CrashLoopBackOff",
-    "[Previous line repeated ",
-)
-_FENCE: Final = _compile(("```", r"\n[ \t]{0,3}```"), ("~~~", r"\n[ \t]{0,3}~~~"))
-_FILE_EXT: Final = _compile(
-    (
-        ".",
-        r"\.(?<=[\w*]\.)(?:py|js|mjs|ts|tsx|jsx|rs|go|java|kt|cpp|hpp|cc|cs|rb|php|swift|scala|"
-        r"sh|bash|ps1|sql|html|css|scss|json|ya?ml|toml|ipynb|lua|dart|exs?|erl|hs|clj|vue|svelte|"
-        r"tf|gradle|c|h)\b(?![.\w])",
-    ),
-    (" .", r" \.(?:py|js|ts|rs|go|java|cpp|sh|sql|json|ya?ml|toml|log|csv|jpe?g|png)\b"),
-)
-_CODE_SYMBOL: Final = _compile("c++", "c#", "f#", (".net", r"\.net\b"), "node.js", "objective-c")
 _MATH_SYMBOL_RE: Final = re.compile(r"[∑∫∂√∞≡≤≥≠∈∉⊂⊆∀∃∏∇±ℝℕℤℚℂΣ]")
+"""Only non-ASCII characters: ASCII text is not searched."""
 _LATEX_RE: Final = re.compile(
     r"\\(?:frac|sum|int|sqrt|lim|mathbb|forall|exists|infty|cdot|leq|geq|neq|binom|partial)\b"
 )
-_ARITH: Final = _compile(
-    (" ", r"\d ?[-+*/×÷] ?\(?-?\d"),
-    ("^", r"\^\d"),
-    ("% of ", r"% of \d"),
-    *((f" {word} ", rf" {word} \d") for word in ("times", "plus", "minus")),
-)
-_EQUATION: Final = _compile(("=", r"=(?<=[\w)]=) ?-?[\w(]"), (" =", r" =(?<=[\w)] =) ?-?[\w(]"))
-_MOD: Final = _compile(("mod", r"mod(?:ulo)? ?\(?\d"), ("k", r"k(?<=\dk) ?[-+] ?\d"))
 _WORD_TARGET_RE: Final = re.compile(
     r"(\d{1,3}(?:[,.]\d{3})+|\d{1,6}) ?-? ?(?:words?|palabras|worter|mots|parole|palavras|слов|字)"
 )
+_WORD_UNITS: Final = ("word", "palabras", "worter", "mots", "parole", "palavras", "слов", "字")
+"""Every unit of :data:`_WORD_TARGET_RE`, which only matches with a digit up to 4 characters
+before one."""
+_DIGIT_RE: Final = re.compile(r"\d")
 _LIST_ITEM_RE: Final = re.compile(r"\n[ \t]{0,8}(?:[-*•]|\d{1,2}[.)])[ \t]+\S")
 
 
@@ -339,11 +338,22 @@ class TextScan:
     question: bool
 
 
-def _any(patterns: Sequence[_Pattern], text: str) -> bool:
-    for needle, pattern in patterns:
-        if needle in text and (pattern is None or pattern.search(text) is not None):
-            return True
-    return False
+def _word_target(folded: str) -> int:
+    """The largest "N words" length asked for: 0 unless a digit closely precedes a unit."""
+    # The regex starts with a digit class ``re`` cannot skip to; the units are literals it can.
+    for unit in _WORD_UNITS:
+        at = folded.find(unit)
+        while at >= 0:
+            if _DIGIT_RE.search(folded, max(0, at - 4), at):
+                return max(
+                    (
+                        int(match.group(1).replace(",", "").replace(".", ""))
+                        for match in _WORD_TARGET_RE.finditer(folded)
+                    ),
+                    default=0,
+                )
+            at = folded.find(unit, at + 1)
+    return 0
 
 
 def _instruction(text: str) -> str:
@@ -379,31 +389,34 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     keyword_text = text if len(text) <= keyword_full else _instruction(text)
     detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
     folded = fold(keyword_text)
-    unspaced = _UNSPACED_RE.search(folded) is not None
+    unspaced = not folded.isascii() and _UNSPACED_RE.search(folded) is not None
     tokens = tokenize(folded, unspaced=unspaced)
     evidence = LEXICON.scan(folded, tokens, unspaced=unspaced)
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
         words = max(words, len(text) // 6)
     target = 0
-    if "word" in folded or unspaced or "palabra" in folded or "mot" in folded:
-        for match in _WORD_TARGET_RE.finditer(folded):
-            target = max(target, int(match.group(1).replace(",", "").replace(".", "")))
+    if (unspaced or has_digit(folded)) and (
+        unspaced or "word" in folded or "palabra" in folded or "mot" in folded
+    ):
+        target = _word_target(folded)
+    code = CODE_DETECTORS.run(detect_text)
+    text_hits = TEXT_DETECTORS.run(folded)
     return TextScan(
         evidence=evidence,
         words=words,
-        fence=_any(_FENCE, detect_text),
-        syntax=sum(1 for family in _SYNTAX if _any(family, detect_text)),
-        trace=_any(_TRACE, detect_text),
-        file_ext=_any(_FILE_EXT, detect_text),
-        code_symbol=_any(_CODE_SYMBOL, folded),
+        fence=bool(code & FENCE),
+        syntax=(code & SYNTAX).bit_count(),
+        trace=bool(code & TRACE),
+        file_ext=has_file_name(detect_text),
+        code_symbol=bool(text_hits & CODE_SYMBOL),
         math_symbols=(
-            _MATH_SYMBOL_RE.search(keyword_text) is not None
-            or _LATEX_RE.search(keyword_text) is not None
+            (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
+            or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None)
         ),
-        arithmetic=_any(_ARITH, folded),
-        equation=_any(_EQUATION, folded),
-        modular=_any(_MOD, folded),
+        arithmetic=bool(text_hits & ARITHMETIC),
+        equation=bool(text_hits & EQUATION),
+        modular=bool(text_hits & MODULAR),
         word_target=target,
         list_items=len(_LIST_ITEM_RE.findall(detect_text)),
         question="?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,

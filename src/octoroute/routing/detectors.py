@@ -1,0 +1,295 @@
+"""Regex detectors for code, stack traces, file names and formulas, gated by one-character checks.
+
+A *family* (``fence``, ``trace``, one per kind of code syntax, ...) fires when any of its *probes*
+matches. A probe is a literal ``needle`` that must occur in the text and, optionally, a regex that
+must then match too. Checking ~90 needles one after the other costs ~0.5 µs each on a 1 KB prompt
+(``str.__contains__`` reads the whole text every time), which made this the most expensive part of
+a routing decision. So every probe that can be is filed under a **gate**: one character that every
+one of its matches contains, chosen among punctuation that prose rarely has (``(``, ``=``, ``{``,
+``"``). Testing a one-character gate is a ``memchr`` (~35 ns), and a probe is tried only when its
+gate occurs; a family already fired is not tried again. Probes that need a decimal digit are tried
+only when the text has one. The rest (``Segmentation fault``, ``import``) are tried always.
+
+The gates make the work cheaper, never the answer different: a gate is derived from the needle, or
+stated next to a regex that cannot match without it (``def f(`` needs ``(``), and
+``tests/unit/test_routing_signals.py`` checks every family against an ungated evaluation.
+
+Every regex starts with a literal (or an alternation of literals), or for the arithmetic one a
+character class, so ``re`` can skip ahead with its prefix search; boundary checks come after the
+literal as look-behinds, and repetition is bounded, so none can backtrack catastrophically.
+Line-start patterns look for "\\n" (the scanned text always starts with one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Final, NamedTuple
+
+_GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
+"""Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
+DIGIT: Final = "0-9"
+"""The gate of a probe that cannot match without a decimal digit (``\\d``)."""
+
+
+class Probe(NamedTuple):
+    """A needle that must occur, an optional regex that must then match, and their gates."""
+
+    needle: str
+    pattern: re.Pattern[str] | None
+    gates: tuple[str, ...]
+    """Literals of which every match contains at least one (or :data:`DIGIT`); ``()``: none."""
+
+
+def probe(
+    needle: str, regex: str | None = None, *, gate: str | tuple[str, ...] | None = None
+) -> Probe:
+    """A probe. ``gate``: a literal every match contains, or a tuple of which each match has one;
+    by default the rarest gate character of ``needle``."""
+    if gate is None:
+        gate = next((char for char in _GATE_ORDER if char in needle), ())
+    return Probe(needle, None if regex is None else re.compile(regex), _gates(gate))
+
+
+def _gates(gate: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (gate,) if isinstance(gate, str) else gate
+
+
+_Entry = tuple[int, str, "re.Pattern[str] | None"]
+
+
+def _fires(entries: Sequence[_Entry], text: str, mask: int) -> int:
+    for bit, needle, pattern in entries:
+        if not mask & bit and needle in text and (pattern is None or pattern.search(text)):
+            mask |= bit
+    return mask
+
+
+def has_digit(text: str) -> bool:
+    """Whether ``text`` may contain a decimal digit (exact for ASCII, ``True`` otherwise)."""
+    if not text.isascii():
+        return True
+    return any(map(text.__contains__, "0123456789"))
+
+
+class Detectors:
+    """Named families of probes, evaluated together into a bit mask of the families that fired."""
+
+    def __init__(self, families: Sequence[tuple[str, Sequence[Probe]]]) -> None:
+        self._bits = {name: 1 << index for index, (name, _) in enumerate(families)}
+        gated: dict[str, list[_Entry]] = {}
+        digit: list[_Entry] = []
+        always: list[_Entry] = []
+        for name, probes in families:
+            bit = self._bits[name]
+            for needle, pattern, gates in probes:
+                entry = (bit, needle, pattern)
+                if not gates:
+                    always.append(entry)
+                elif gates == (DIGIT,):
+                    digit.append(entry)
+                else:
+                    # any of several: filed under each, and the mask stops repeated matches
+                    for literal in gates:
+                        gated.setdefault(literal, []).append(entry)
+        # one-character gates first (a memchr each), rarest first; longer literals last
+        order = {char: index for index, char in enumerate(_GATE_ORDER)}
+        self._gated = tuple(
+            (literal, tuple(entries))
+            for literal, entries in sorted(
+                gated.items(), key=lambda item: (len(item[0]), order.get(item[0], 0))
+            )
+        )
+        self._digit = tuple(digit)
+        self._always = tuple(always)
+        self.families = tuple(name for name, _ in families)
+
+    def bits(self, *names: str) -> int:
+        """The mask of the named families."""
+        mask = 0
+        for name in names:
+            mask |= self._bits[name]
+        return mask
+
+    def run(self, text: str) -> int:
+        """The mask of every family with a probe that matches ``text``."""
+        mask = 0
+        for char, entries in self._gated:
+            if char in text:
+                mask = _fires(entries, text, mask)
+        if self._digit and has_digit(text):
+            mask = _fires(self._digit, text, mask)
+        return _fires(self._always, text, mask)
+
+    def run_ungated(self, text: str) -> int:
+        """:meth:`run` without the gates: every probe tried (the reference the tests compare to)."""
+        mask = 0
+        for entries in (*(entries for _, entries in self._gated), self._digit, self._always):
+            for bit, needle, pattern in entries:
+                if needle in text and (pattern is None or pattern.search(text)):
+                    mask |= bit
+        return mask
+
+
+_IDENT: Final = r"[A-Za-z_]\w{0,60}"
+
+SYNTAX_FAMILIES: Final[tuple[tuple[str, tuple[Probe, ...]], ...]] = (
+    ("def", (probe("def ", rf"def {_IDENT} ?\(", gate="("),)),
+    ("class", (probe("class ", r"class [A-Z]\w{0,60} ?[(:{<]", gate=("(", ":", "{", "<")),)),
+    ("function", (probe("function", r"function ?\w{0,60} ?\([^)\n]{0,120}\) ?\{", gate="{"),)),
+    ("arrow", (probe("=>"),)),
+    ("include", (probe("#include", r"#include ?[<\"]"),)),
+    (
+        "import",
+        (
+            probe(" import ", r"from [\w.]{1,80} import ", gate="import "),
+            probe("import ", r"\nimport [\w.]{1,80}[ \t]*;?[ \t]*\n", gate="import "),
+        ),
+    ),
+    (
+        "print",
+        (
+            probe("console.log("),
+            probe("System.out.print"),
+            probe("printf("),
+            probe("println"),
+            probe("fmt.Print"),
+        ),
+    ),
+    ("public", (probe("public ", r"public (?:static )?(?:class|void|int|String|final) "),)),
+    ("fn", (probe("fn ", r"fn [a-z_]\w{0,60} ?[(<]", gate=("(", "<")),)),
+    (
+        "binding",
+        tuple(
+            probe(f"{kw} ", rf"{kw} (?:mut )?{_IDENT} ?(?:: ?[\w<>\[\]]{{1,40}} ?)?=", gate="=")
+            for kw in ("let", "const", "var", "val")
+        ),
+    ),
+    ("semicolon", (probe(";", r";[ \t]*\n"),)),
+    ("brace", (probe("{", r"\{[ \t]*\n"), probe("}", r"\n[ \t]*\}"))),
+    ("sql", (probe("SELECT ", r"SELECT [^\n;]{1,200}? FROM "), probe("select * from "))),
+    ("tag", (probe("<", r"</?[A-Za-z][\w-]{0,30}(?: [^<>\n]{0,200})?/?>"),)),
+    ("shell", (probe("$ ", r"\n[ \t]*\$ \S"), probe("\n>>> "), probe("\nPS> "))),
+    ("call", (probe("(", r"\.[a-z_]\w{0,60}\([^()\n]{0,80}\)"),)),
+    ("operator", tuple(probe(op) for op in ("==", "!=", "&&", "||", "+=", "::", "->"))),
+)
+"""One family per kind of code syntax; ``TextScan.syntax`` counts the families that fired."""
+
+CODE_DETECTORS: Final = Detectors(
+    (
+        ("fence", (probe("```", r"\n[ \t]{0,3}```"), probe("~~~", r"\n[ \t]{0,3}~~~"))),
+        (
+            "trace",
+            (
+                probe("Traceback (most recent call last)"),
+                probe('File "', r"File \"[^\"\n]{1,300}\", line \d"),
+                probe(" at ", r"\n[ \t]+at [\w$.<>/]{1,200} ?\([^()\n]{0,200}:\d", gate="("),
+                probe("Exception in thread"),
+                probe("Error", r"Error(?<=[A-Za-z]{2}Error)(?::| \()", gate=(":", "(")),
+                probe("Exception", r"Exception(?<=[A-Za-z]{2}Exception)(?::| \()", gate=(":", "(")),
+                probe("error[E", r"error\[E\d{4}\]"),
+                probe("panicked at"),
+                probe("\npanic: "),
+                probe("goroutine ", r"goroutine \d{1,9} \[", gate="["),
+                probe("Segmentation fault"),
+                probe("SIGSEGV"),
+                probe("core dumped"),
+                probe("\nnpm ERR!"),
+                probe("fatal error:"),
+                probe("undefined reference to"),
+                probe("WARNING: DATA RACE"),
+                probe("CrashLoopBackOff"),
+                probe("[Previous line repeated "),
+            ),
+        ),
+        *SYNTAX_FAMILIES,
+    )
+)
+"""Run over the original text (case matters) at its two ends: code and stack traces."""
+FENCE: Final = CODE_DETECTORS.bits("fence")
+TRACE: Final = CODE_DETECTORS.bits("trace")
+SYNTAX: Final = CODE_DETECTORS.bits(*(name for name, _ in SYNTAX_FAMILIES))
+
+FILE_DETECTORS: Final = Detectors(
+    (
+        (
+            "file_ext",
+            (
+                probe(
+                    ".",
+                    # the look-ahead (the extensions' first letters) spares ``re`` trying every
+                    # alternative after each full stop of prose
+                    r"\.(?<=[\w*]\.)(?=[bcdeghijklmprstvy])(?:py|js|mjs|ts|tsx|jsx|rs|go|java|"
+                    r"kt|cpp|hpp|cc|cs|rb|php|swift|scala|sh|bash|ps1|sql|html|css|scss|json|"
+                    r"ya?ml|toml|ipynb|lua|dart|exs?|erl|hs|clj|vue|svelte|tf|gradle|c|h)\b(?![.\w])",
+                ),
+                probe(
+                    " .",
+                    r" \.(?:py|js|ts|rs|go|java|cpp|sh|sql|json|ya?ml|toml|log|csv|jpe?g|png)\b",
+                ),
+            ),
+        ),
+    )
+)
+"""File names (``main.rs``, ``a .py file``): run by :func:`has_file_name`."""
+_DOT_RUN_RE: Final = re.compile(r"\.\.\.+")
+
+
+def has_file_name(text: str) -> bool:
+    """Whether ``text`` (original case) names a source or data file by its extension.
+
+    A match needs a dot between a word character and an extension, or after a space, so no dot
+    of a run of two or more takes part in one, and a run only ever acts as "a dot follows"; so
+    runs are first cut to two dots (an ellipsis or ``....`` padding would otherwise cost ``re``
+    a match attempt per dot) without changing the answer.
+    """
+    if "..." in text:
+        text = _DOT_RUN_RE.sub("..", text)
+    return FILE_DETECTORS.run(text) != 0
+
+
+TEXT_DETECTORS: Final = Detectors(
+    (
+        (
+            "code_symbol",
+            (
+                probe("c++"),
+                probe("c#"),
+                probe("f#"),
+                probe(".net", r"\.net\b"),
+                probe("node.js"),
+                probe("objective-c"),
+            ),
+        ),
+        (
+            "arithmetic",
+            (
+                # operator first (a character-class prefix ``re`` skips to), the digit before it
+                # in a look-behind: the same matches as ``\d ?[-+*/×÷] ?\(?-?\d``
+                probe(" ", r"[-+*/×÷](?:(?<=\d.)|(?<=\d .)) ?\(?-?\d", gate=DIGIT),
+                probe("^", r"\^\d"),
+                probe("% of ", r"% of \d"),
+                *(
+                    probe(f" {word} ", rf" {word} \d", gate=DIGIT)
+                    for word in ("times", "plus", "minus")
+                ),
+            ),
+        ),
+        (
+            "equation",
+            (probe("=", r"=(?<=[\w)]=) ?-?[\w(]"), probe(" =", r" =(?<=[\w)] =) ?-?[\w(]")),
+        ),
+        (
+            "modular",
+            (
+                probe("mod", r"mod(?:ulo)? ?\(?\d", gate=DIGIT),
+                probe("k", r"k(?<=\dk) ?[-+] ?\d", gate=DIGIT),
+            ),
+        ),
+    )
+)
+"""Run over the folded (lower-cased) keyword text: language symbols and formulas."""
+CODE_SYMBOL: Final = TEXT_DETECTORS.bits("code_symbol")
+ARITHMETIC: Final = TEXT_DETECTORS.bits("arithmetic")
+EQUATION: Final = TEXT_DETECTORS.bits("equation")
+MODULAR: Final = TEXT_DETECTORS.bits("modular")
