@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from octoroute.api import admin, legacy, openai
-from octoroute.api.common import REQUEST_ID, RUNTIME, error_response
+from octoroute.api.common import REQUEST_ID, RUNTIME, error_response, openai_error_type
 from octoroute.config.schema import Config
 from octoroute.errors import (
     MethodNotAllowed,
@@ -105,7 +105,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
         )
     error = OctorouteError(exc.reason or "HTTP error")
     error.status = exc.status
-    error.error_type = "invalid_request_error" if exc.status < 500 else "server_error"
+    error.error_type = openai_error_type(exc.status)
     error.code = None
     return error
 

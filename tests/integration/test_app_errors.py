@@ -98,7 +98,7 @@ async def test_an_unknown_path_is_a_404_envelope_listing_the_routes(
         ("GET", "/v1/chat/completions", "POST"),
         ("PUT", "/chat", "POST"),
         ("DELETE", "/route", "POST"),
-        ("POST", "/v1/models", "GET"),
+        ("POST", "/v1/models", "GET, HEAD"),
         ("POST", "/health", "GET, HEAD"),
         ("PATCH", "/models", "GET, HEAD"),
         ("POST", "/metrics", "GET, HEAD"),

@@ -356,6 +356,18 @@ REJECTED = [
         "models.fast[0].base_url: must end with /v1 (the root of the OpenAI-compatible API), "
         'got "http://fast:8000/v1/chat/completions"; did you mean "http://fast:8000/v1"?',
     ),
+    (  # a rejected URL is echoed with its password masked
+        "models.fast.0.base_url",
+        "http://alice:hunter2@fast:11434",
+        "models.fast[0].base_url: must end with /v1 (the root of the OpenAI-compatible API), "
+        'got "http://alice:***@fast:11434"; did you mean "http://alice:***@fast:11434/v1"?',
+    ),
+    (
+        "models.fast.0.base_url",
+        "http://alice:hunter2@fast:port/v1",
+        "models.fast[0].base_url: has an invalid port (must be a number from 1 to 65535), "
+        'got "http://alice:***@fast:port/v1"',
+    ),
     (
         "models.fast.0.base_url",
         "http://your-server:port/v1",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from octoroute.config import TEMPLATE, parse_config
+from octoroute.config.redact import redact_url, strip_userinfo
 from octoroute.config.summary import summarize
 
 FLEET = """
@@ -108,3 +111,41 @@ def test_summary_names_the_router_tier_for_model_based_strategies() -> None:
     text = summarize(parse_config(TEMPLATE, environ={}))
 
     assert "strategy hybrid, router tier balanced (timeout 10 s)" in text
+
+
+CREDENTIALED = FLEET.replace("http://gpu-1:11434/v1", "http://alice:pa%40ss-w0rd@gpu-1:11434/v1")
+
+
+def test_summary_masks_the_password_of_a_base_url_and_says_basic_auth_is_sent() -> None:
+    text = summarize(parse_config(CREDENTIALED, source="fleet.toml", environ={"VLLM_API_KEY": KEY}))
+
+    assert "pa%40ss-w0rd" not in text
+    assert "w0rd" not in text
+    gpu1 = next(line for line in text.splitlines() if "gpu-1" in line)
+    assert "http://alice:***@gpu-1:11434/v1" in gpu1
+    assert gpu1.endswith("priority 2, weight 1, basic auth from base_url")
+
+
+# -- the redaction helper the summary and GET /models share --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "stripped"),
+    [
+        ("http://gpu-1:11434/v1", "http://gpu-1:11434/v1", "http://gpu-1:11434/v1"),
+        ("http://u:p@h:1/v1", "http://u:***@h:1/v1", "http://h:1/v1"),
+        ("https://u:p@ss@h/v1", "https://u:***@h/v1", "https://h/v1"),  # a raw @ in the password
+        ("http://tok-123@h/v1", "http://***@h/v1", "http://h/v1"),  # a bare user may be a token
+        ("http://:p@h/v1", "http://***@h/v1", "http://h/v1"),
+        (
+            "http://h/v1/a@b",
+            "http://h/v1/a@b",
+            "http://h/v1/a@b",
+        ),  # an @ in the path is no userinfo
+        ("http://u:p@[::1]:8/v1", "http://u:***@[::1]:8/v1", "http://[::1]:8/v1"),
+        ("not a url", "not a url", "not a url"),
+    ],
+)
+def test_redact_url_masks_only_credentials(url: str, shown: str, stripped: str) -> None:
+    assert redact_url(url) == shown
+    assert strip_userinfo(url) == stripped

@@ -97,6 +97,15 @@ def test_new_endpoint_is_healthy_and_keeps_its_config() -> None:
     assert ep.last_check == 5.0
 
 
+def test_repr_masks_a_password_in_the_base_url() -> None:
+    cfg = EndpointConfig(
+        tier=Tier.FAST, index=0, name="m", base_url="http://alice:hunter2@gpu:8000/v1", max_tokens=1
+    )
+    shown = repr(Endpoint(cfg, clock=FakeClock()))
+    assert "hunter2" not in shown
+    assert shown == "<Endpoint fast[0] 'm' http://alice:***@gpu:8000/v1 healthy>"
+
+
 def test_failures_below_threshold_keep_endpoint_healthy() -> None:
     ep = make_endpoint(threshold=3)
     ep.mark_failure("refused")

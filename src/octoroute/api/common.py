@@ -31,6 +31,15 @@ _IMPORTANCE_VALUES: Final = {importance.value: importance for importance in Impo
 log = get_logger("octoroute.request")
 
 
+def openai_error_type(status: int) -> str:
+    """The OpenAI error ``type`` for an HTTP error status we answer or relay.
+
+    ``invalid_request_error`` for any 4xx (what OpenAI itself answers client errors with, and
+    what every ``RequestError`` carries), ``server_error`` for anything else.
+    """
+    return "invalid_request_error" if status < 500 else "server_error"
+
+
 def error_response(error: OctorouteError) -> web.Response:
     """``error`` as the OpenAI envelope with its status."""
     response = web.Response(

@@ -16,16 +16,19 @@ from aiohttp import web
 from octoroute import __version__
 from octoroute.api.common import (
     RUNTIME,
+    decision_headers,
     importance_of,
     log_request,
+    openai_error_type,
     read_json_body,
     record_decision,
 )
+from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
-from octoroute.errors import OctorouteError, UpstreamProtocolError, UpstreamStatusError
+from octoroute.errors import OctorouteError, UpstreamProtocolError, error_body
 from octoroute.routing.strategy import Decision
 from octoroute.upstream.attempts import Scope
-from octoroute.upstream.forward import Outcome
+from octoroute.upstream.forward import Answer, Outcome
 from octoroute.wire.legacy import parse_legacy_chat
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import parse_chat_request
@@ -54,6 +57,44 @@ def _answer_text(body: bytes, endpoint: str) -> str:
             f"{endpoint} answered with something that is not a chat completion ({error})"
         ) from error
     return (choices[0].message.content or "") if choices else ""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _refusal_body(answer: Answer) -> bytes:
+    """An upstream 4xx (never 429: that one is retried) as our envelope, typed by its status.
+
+    ``/v1/chat/completions`` relays such an answer as it came, so a client sees the upstream's
+    message, ``param`` and ``code`` (``context_length_exceeded``, say); ``/chat`` keeps those
+    from an OpenAI-style body (``{"error": {...}}``, ``{"error": "..."}`` or vLLM's top-level
+    ``message``) and gives the ``type`` OpenAI uses for the status. Any other body is quoted.
+    """
+    try:
+        parsed: object = orjson.loads(answer.body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    detail: dict[str, object] = {}
+    if isinstance(parsed, dict):
+        inner = parsed.get("error")
+        if isinstance(inner, dict):
+            detail = inner
+        elif isinstance(inner, str):
+            detail = {"message": inner}
+        elif "message" in parsed:
+            detail = parsed
+    message = _text(detail.get("message"))
+    if message is None:
+        quoted = answer.body[:500].decode(errors="replace").strip()
+        message = f"{answer.endpoint.name} refused the request with HTTP {answer.status}"
+        message += f": {quoted}" if quoted else " and an empty body."
+    return error_body(
+        message,
+        openai_error_type(answer.status),
+        _text(detail.get("param")),
+        _text(detail.get("code")) or "upstream_status",
+    )
 
 
 def _warnings(decision: Decision) -> list[str]:
@@ -88,14 +129,15 @@ async def chat(request: web.Request) -> web.Response:
         answer = await runtime.forwarder.complete(
             scope, endpoints, upstream_request, runtime.config.timeout_for(decision.tier), outcome
         )
+        headers = decision_headers(request, decision)
+        headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
-            raise UpstreamStatusError(
-                f"{answer.endpoint.name} refused the request with HTTP {answer.status}: "
-                f"{answer.body[:500].decode(errors='replace')}",
-                endpoint=answer.endpoint.name,
-                upstream_status=answer.status,
-                body=answer.body,
-                content_type=answer.content_type,
+            status = answer.status
+            return web.Response(
+                status=answer.status,
+                body=_refusal_body(answer),
+                content_type="application/json",
+                headers=headers,
             )
         body: dict[str, object] = {
             "content": _answer_text(answer.body, answer.endpoint.name),
@@ -108,14 +150,7 @@ async def chat(request: web.Request) -> web.Response:
             body["warnings"] = warnings
         status = 200
         return web.Response(
-            body=orjson.dumps(body),
-            content_type="application/json",
-            headers={
-                "x-octoroute-tier": decision.tier.value,
-                "x-octoroute-endpoint": answer.endpoint.name,
-                "x-octoroute-strategy": decision.source.value,
-                "x-octoroute-reason": decision.reason,
-            },
+            body=orjson.dumps(body), content_type="application/json", headers=headers
         )
     except OctorouteError as error:
         status = error.status
@@ -157,14 +192,14 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def models(request: web.Request) -> web.Response:
-    """One entry per endpoint instance, with its health."""
+    """One entry per endpoint instance, with its health; credentials in a URL are masked."""
     runtime = request.app[RUNTIME]
     entries = [
         {
             "id": endpoint.id,
             "name": endpoint.name,
             "tier": endpoint.tier.value,
-            "endpoint": endpoint.base_url,
+            "endpoint": redact_url(endpoint.base_url),
             "healthy": endpoint.healthy,
             "last_check_seconds_ago": endpoint.seconds_since_check(),
             "consecutive_failures": endpoint.consecutive_failures,

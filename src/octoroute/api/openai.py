@@ -94,4 +94,4 @@ async def list_models(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_post("/v1/chat/completions", chat_completions)
-    app.router.add_get("/v1/models", list_models, allow_head=False)
+    app.router.add_get("/v1/models", list_models)

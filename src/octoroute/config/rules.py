@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from octoroute.config.reader import quoted_list, show
+from octoroute.config.redact import redact_url
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 """The levels ``observability.log_level`` accepts, as stored in ``ObservabilityConfig``."""
@@ -78,7 +79,8 @@ def base_url_problem(url: str) -> str | None:
     Host and port are checked now because a placeholder such as ``http://server:port/v1`` would
     otherwise load fine and fail on the first request.
     """
-    shown = show(url)
+    # A rejected URL is echoed back, so any password in it is masked first.
+    shown = show(redact_url(url))
     if not url.startswith(("http://", "https://")):
         return f"must start with http:// or https://, got {shown}"
     if any(char.isspace() for char in url):
@@ -102,9 +104,9 @@ def _v1_path_problem(scheme: str, netloc: str, path: str, shown: str) -> str | N
     message = f"must end with /v1 (the root of the OpenAI-compatible API), got {shown}"
     if "/v1/" in path:
         fixed = f"{scheme}://{netloc}{path[: path.index('/v1/') + 3]}"
-        return f"{message}; did you mean {show(fixed)}?"
+        return f"{message}; did you mean {show(redact_url(fixed))}?"
     fixed = f"{scheme}://{netloc}{path.rstrip('/')}/v1"
-    return f"{message}; did you mean {show(fixed)}?"
+    return f"{message}; did you mean {show(redact_url(fixed))}?"
 
 
 def env_name_problem(name: str) -> str | None:

@@ -2,13 +2,14 @@
 
 It shows what the loader understood (defaults filled in, URLs normalised) so a user can confirm
 the router will do what they meant. An endpoint's key is shown only as whether one is set and
-which variable it came from, never its value.
+which variable it came from, never its value; credentials in a ``base_url`` are masked.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from octoroute.config.redact import redact_url, strip_userinfo
 from octoroute.config.rules import shows_env_name
 from octoroute.enums import TIERS, Strategy
 
@@ -24,7 +25,7 @@ def summarize(config: Config) -> str:
     lines = [config.source, *_settings(config), ""]
     endpoints = config.models.all()
     name_width = max(len(endpoint.name) for endpoint in endpoints)
-    url_width = max(len(endpoint.base_url) for endpoint in endpoints)
+    url_width = max(len(redact_url(endpoint.base_url)) for endpoint in endpoints)
     for tier in TIERS:
         tier_endpoints = config.models.for_tier(tier)
         count = len(tier_endpoints)
@@ -62,7 +63,8 @@ def _settings(config: Config) -> list[str]:
 def _endpoint_line(endpoint: EndpointConfig, name_width: int, url_width: int) -> str:
     """One endpoint: position, name, URL, how it is selected and whether a key is sent."""
     return (
-        f"    [{endpoint.index}] {endpoint.name:<{name_width}}  {endpoint.base_url:<{url_width}}"
+        f"    [{endpoint.index}] {endpoint.name:<{name_width}}  "
+        f"{redact_url(endpoint.base_url):<{url_width}}"
         f"  priority {endpoint.priority}, weight {endpoint.weight:g}, {_key_status(endpoint)}"
     )
 
@@ -70,6 +72,9 @@ def _endpoint_line(endpoint: EndpointConfig, name_width: int, url_width: int) ->
 def _key_status(endpoint: EndpointConfig) -> str:
     """Whether a key is sent, and from which variable: enough to debug a 401, nothing to leak."""
     if endpoint.api_key is None or endpoint.api_key_env is None:
+        # The upstream client sends a base_url's user:password as basic auth when no key is set.
+        if strip_userinfo(endpoint.base_url) != endpoint.base_url:
+            return "basic auth from base_url"
         return "no api key"
     if shows_env_name(endpoint.api_key_env):
         return f"api key from ${endpoint.api_key_env}"

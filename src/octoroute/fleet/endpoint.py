@@ -21,6 +21,8 @@ import math
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from octoroute.config.redact import redact_url
+
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig
     from octoroute.enums import Tier
@@ -210,4 +212,4 @@ class Endpoint:
 
     def __repr__(self) -> str:
         state = "healthy" if self.healthy else "unhealthy"
-        return f"<Endpoint {self.id} {self.name!r} {self.base_url} {state}>"
+        return f"<Endpoint {self.id} {self.name!r} {redact_url(self.base_url)} {state}>"

@@ -19,6 +19,7 @@ from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from octoroute import __version__
+from octoroute.config.redact import strip_userinfo
 from octoroute.config.schema import EndpointConfig
 from octoroute.errors import (
     UpstreamConnectError,
@@ -63,20 +64,13 @@ class Target:
         elif credentials:
             # ``http://user:pass@host`` means HTTP basic auth, as every HTTP client reads it.
             headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
-        plain = _without_userinfo(base)
+        plain = strip_userinfo(base)
         self.chat_head: Final = request_head(
             "POST", plain + "/chat/completions", self.origin, headers
         )
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` minus any ``user:password@``, so messages and logs never carry credentials."""
-    scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _userinfo(url: str) -> bytes:
