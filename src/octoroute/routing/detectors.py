@@ -17,6 +17,8 @@ stated next to a regex that cannot match without it (``def f(`` needs ``(``), an
 Every regex starts with a literal (or an alternation of literals), or for the arithmetic one a
 character class, so ``re`` can skip ahead with its prefix search; boundary checks come after the
 literal as look-behinds, and repetition is bounded, so none can backtrack catastrophically.
+Indentation before a literal is matched possessively (``[ \t]*+``): what follows it is never a
+blank, so the matches are the same and ``re`` does not retry every shorter indentation.
 Line-start patterns look for "\\n" (the scanned text always starts with one).
 """
 
@@ -58,10 +60,12 @@ def _gates(gate: str | tuple[str, ...]) -> tuple[str, ...]:
 _Entry = tuple[int, str, "re.Pattern[str] | None"]
 
 
-def _fires(entries: Sequence[_Entry], text: str, mask: int) -> int:
+def _fires(entries: Sequence[_Entry], text: str, mask: int, done: int) -> int:
+    """``mask`` plus the bit of every entry that matches, skipping the bits already ``done``."""
     for bit, needle, pattern in entries:
-        if not mask & bit and needle in text and (pattern is None or pattern.search(text)):
+        if not done & bit and needle in text and (pattern is None or pattern.search(text)):
             mask |= bit
+            done |= bit
     return mask
 
 
@@ -73,11 +77,24 @@ def has_digit(text: str) -> bool:
 
 
 class Detectors:
-    """Named families of probes, evaluated together into a bit mask of the families that fired."""
+    """Named families of probes, evaluated together into a bit mask of the families that fired.
 
-    def __init__(self, families: Sequence[tuple[str, Sequence[Probe]]]) -> None:
+    ``enough=(names, count)`` says the caller only asks whether at least ``count`` of the named
+    families fired: once that many have, the others are not tried (on a pasted module most
+    syntax families fire, and each costs a full read of the text).
+    """
+
+    def __init__(
+        self,
+        families: Sequence[tuple[str, Sequence[Probe]]],
+        *,
+        enough: tuple[Sequence[str], int] | None = None,
+    ) -> None:
         self._bits = {name: 1 << index for index, (name, _) in enumerate(families)}
+        names, self._enough = enough if enough is not None else ((), 0)
+        self._capped = self.bits(*names)
         gated: dict[str, list[_Entry]] = {}
+        either: dict[tuple[str, ...], list[_Entry]] = {}
         digit: list[_Entry] = []
         always: list[_Entry] = []
         for name, probes in families:
@@ -88,17 +105,22 @@ class Detectors:
                     always.append(entry)
                 elif gates == (DIGIT,):
                     digit.append(entry)
+                elif len(gates) == 1:
+                    gated.setdefault(gates[0], []).append(entry)
                 else:
-                    # any of several: filed under each, and the mask stops repeated matches
-                    for literal in gates:
-                        gated.setdefault(literal, []).append(entry)
+                    # any of several: tried once if any occurs (filing it under each gate would
+                    # try a probe that does not match once per gate present)
+                    either.setdefault(gates, []).append(entry)
         # one-character gates first (a memchr each), rarest first; longer literals last
         order = {char: index for index, char in enumerate(_GATE_ORDER)}
         self._gated = tuple(
-            (literal, tuple(entries))
+            (literal, tuple(entries), _union(entries))
             for literal, entries in sorted(
                 gated.items(), key=lambda item: (len(item[0]), order.get(item[0], 0))
             )
+        )
+        self._either = tuple(
+            (gates, tuple(entries), _union(entries)) for gates, entries in either.items()
         )
         self._digit = tuple(digit)
         self._always = tuple(always)
@@ -111,24 +133,49 @@ class Detectors:
             mask |= self._bits[name]
         return mask
 
+    def _done(self, mask: int) -> int:
+        """The bits not worth trying any more: fired, or capped once ``enough`` of them fired."""
+        if self._capped and (mask & self._capped).bit_count() >= self._enough:
+            return mask | self._capped
+        return mask
+
     def run(self, text: str) -> int:
-        """The mask of every family with a probe that matches ``text``."""
-        mask = 0
-        for char, entries in self._gated:
-            if char in text:
-                mask = _fires(entries, text, mask)
+        """The mask of every family with a probe that matches ``text``.
+
+        Exact, except that when more than ``count`` of the ``enough`` families would fire, the
+        mask may hold only some of them (never fewer than ``count``): read their number capped
+        at ``count``.
+        """
+        mask = done = 0
+        for char, entries, bits in self._gated:
+            if bits & ~done and char in text:
+                mask = _fires(entries, text, mask, done)
+                done = self._done(mask)
+        for gates, entries, bits in self._either:
+            if bits & ~done and any(map(text.__contains__, gates)):
+                mask = _fires(entries, text, mask, done)
+                done = self._done(mask)
         if self._digit and has_digit(text):
-            mask = _fires(self._digit, text, mask)
-        return _fires(self._always, text, mask)
+            mask = _fires(self._digit, text, mask, done)
+            done = self._done(mask)
+        return _fires(self._always, text, mask, done)
 
     def run_ungated(self, text: str) -> int:
         """:meth:`run` without the gates: every probe tried (the reference the tests compare to)."""
         mask = 0
-        for entries in (*(entries for _, entries in self._gated), self._digit, self._always):
+        groups = (*self._gated, *self._either)
+        for entries in (*(entries for _, entries, _ in groups), self._digit, self._always):
             for bit, needle, pattern in entries:
                 if needle in text and (pattern is None or pattern.search(text)):
                     mask |= bit
         return mask
+
+
+def _union(entries: Sequence[_Entry]) -> int:
+    bits = 0
+    for bit, _, _ in entries:
+        bits |= bit
+    return bits
 
 
 _IDENT: Final = r"[A-Za-z_]\w{0,60}"
@@ -143,7 +190,7 @@ SYNTAX_FAMILIES: Final[tuple[tuple[str, tuple[Probe, ...]], ...]] = (
         "import",
         (
             probe(" import ", r"from [\w.]{1,80} import ", gate="import "),
-            probe("import ", r"\nimport [\w.]{1,80}[ \t]*;?[ \t]*\n", gate="import "),
+            probe("import ", r"\nimport [\w.]{1,80}+[ \t]*+;?[ \t]*+\n", gate="import "),
         ),
     ),
     (
@@ -165,25 +212,28 @@ SYNTAX_FAMILIES: Final[tuple[tuple[str, tuple[Probe, ...]], ...]] = (
             for kw in ("let", "const", "var", "val")
         ),
     ),
-    ("semicolon", (probe(";", r";[ \t]*\n"),)),
-    ("brace", (probe("{", r"\{[ \t]*\n"), probe("}", r"\n[ \t]*\}"))),
+    ("semicolon", (probe(";", r";[ \t]*+\n"),)),
+    ("brace", (probe("{", r"\{[ \t]*+\n"), probe("}", r"\n[ \t]*+\}"))),
     ("sql", (probe("SELECT ", r"SELECT [^\n;]{1,200}? FROM "), probe("select * from "))),
     ("tag", (probe("<", r"</?[A-Za-z][\w-]{0,30}(?: [^<>\n]{0,200})?/?>"),)),
-    ("shell", (probe("$ ", r"\n[ \t]*\$ \S"), probe("\n>>> "), probe("\nPS> "))),
+    ("shell", (probe("$ ", r"\n[ \t]*+\$ \S"), probe("\n>>> "), probe("\nPS> "))),
     ("call", (probe("(", r"\.[a-z_]\w{0,60}\([^()\n]{0,80}\)"),)),
     ("operator", tuple(probe(op) for op in ("==", "!=", "&&", "||", "+=", "::", "->"))),
 )
 """One family per kind of code syntax; ``TextScan.syntax`` counts the families that fired."""
+SYNTAX_ENOUGH: Final = 2
+"""Syntax families are counted up to this many: the rules only ask whether two kinds of syntax
+(a ``def`` and a ``;`` line end, say) occur, and a pasted module would fire most of them."""
 
 CODE_DETECTORS: Final = Detectors(
     (
-        ("fence", (probe("```", r"\n[ \t]{0,3}```"), probe("~~~", r"\n[ \t]{0,3}~~~"))),
+        ("fence", (probe("```", r"\n[ \t]{0,3}+```"), probe("~~~", r"\n[ \t]{0,3}+~~~"))),
         (
             "trace",
             (
                 probe("Traceback (most recent call last)"),
                 probe('File "', r"File \"[^\"\n]{1,300}\", line \d"),
-                probe(" at ", r"\n[ \t]+at [\w$.<>/]{1,200} ?\([^()\n]{0,200}:\d", gate="("),
+                probe(" at ", r"\n[ \t]++at [\w$.<>/]{1,200} ?\([^()\n]{0,200}:\d", gate="("),
                 probe("Exception in thread"),
                 probe("Error", r"Error(?<=[A-Za-z]{2}Error)(?::| \()", gate=(":", "(")),
                 probe("Exception", r"Exception(?<=[A-Za-z]{2}Exception)(?::| \()", gate=(":", "(")),
@@ -203,7 +253,8 @@ CODE_DETECTORS: Final = Detectors(
             ),
         ),
         *SYNTAX_FAMILIES,
-    )
+    ),
+    enough=([name for name, _ in SYNTAX_FAMILIES], SYNTAX_ENOUGH),
 )
 """Run over the original text (case matters) at its two ends: code and stack traces."""
 FENCE: Final = CODE_DETECTORS.bits("fence")

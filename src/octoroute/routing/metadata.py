@@ -271,10 +271,18 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
+    proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1
+    # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
+    # never across a topic change ("anyway, ...").
+    followup = (
+        short
+        and scan.evidence.count("topic_change") == 0
+        and (affirm_only or proceed or scan.evidence.count("followup") >= 1)
+    )
     # Context costs a scan per message, so it is read only when it can change the decision:
-    # for a short turn (a follow-up?) or a turn with a hint of code (in a coding thread?).
+    # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?).
     context_scans: list[tuple[str, TextScan]] = []
-    if earlier and (short or code_score == 1):
+    if earlier and (followup or code_score == 1):
         first_system = next((m for m in messages[:latest] if m.role == "system"), None)
         context = [m for m in earlier if m is not first_system]
         if first_system is not None:
@@ -289,14 +297,6 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     turn = _classify(scan, len(turn_text), context_code=context_code, code_score=code_score)
     signals = list(turn.signals)
     task = turn.task
-    proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1
-    # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
-    # never across a topic change ("anyway, ...").
-    followup = (
-        short
-        and scan.evidence.count("topic_change") == 0
-        and (affirm_only or proceed or scan.evidence.count("followup") >= 1)
-    )
     if followup and context_scans:
         previous = _previous_task(context_scans, context_code=context_code)
         if previous is not None and previous.substantive:
