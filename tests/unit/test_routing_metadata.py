@@ -219,6 +219,25 @@ def test_the_topic_of_pasted_text_does_not_outvote_the_instruction() -> None:
     assert m.SECURITY not in meta.signals
 
 
+def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() -> None:
+    notes = (
+        "Please summarise the following meeting notes in three bullet points for the team. We "
+        "reviewed the release plan, agreed to move the database migration to Tuesday so the "
+        "on-call engineer can watch it, and asked the design group to send the final icons. "
+        "Support asked for a short FAQ covering the new export button. The flaky integration "
+        "test on the payments service must be fixed before the freeze, and the architecture "
+        "review of the load-testing cluster moves to next week."
+    )
+    meta = meta_of(notes)
+    assert meta.task_type is TaskType.DOCUMENT_SUMMARY
+    assert m.CODE not in meta.signals
+    assert m.DESIGN not in meta.signals
+    # code itself still makes it code
+    assert meta_of(notes + "\n\n```python\ndef migrate(db):\n    db.run()\n```").task_type is (
+        TaskType.CODE
+    )
+
+
 # --- languages ------------------------------------------------------------------------------
 
 

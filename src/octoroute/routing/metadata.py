@@ -38,6 +38,8 @@ SHORT_WORDS: Final = 15
 TERSE_WORDS: Final = 8
 """A short turn that is not a question must be this short to go to fast on length alone."""
 TERSE: Final = "terse_turn"
+SUMMARY_MATERIAL_WORDS: Final = 60
+"""A summary request longer than this carries the material to summarise with it."""
 PASTE_CHARS: Final = 1200
 LONG_TURN_CHARS: Final = 4096
 """About 1024 tokens: v1's boundary between short and long code."""
@@ -182,6 +184,16 @@ def _classify(
 
     if is_code and creative and not hard_code_evidence:
         is_code = False
+    # "Summarise these meeting notes" about a database migration, a design review and a flaky
+    # test is a summary: in a passage to summarise, words about software or architecture are
+    # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
+    if (
+        count("summary") >= 1
+        and scan.words > SUMMARY_MATERIAL_WORDS
+        and not (hard_code_evidence or scan.file_ext)
+    ):
+        is_code = False
+        area_total = 0
     if is_proof:
         out.append(PROOF)
     if is_code:
