@@ -156,10 +156,7 @@ def _classify(
     scan: TextScan, chars: int, *, context_code: bool, code_score: int | None = None
 ) -> _Turn:
     """Name the signals of one turn and pick its task type (first matching family wins)."""
-    counts = scan.evidence.counts
-
-    def count(group: str) -> int:
-        return counts.get(group, 0)
+    get = scan.evidence.counts.get  # get(group, 0): no closure call per lookup on the hot path
 
     out: list[str] = []
     short = scan.words <= SHORT_WORDS
@@ -167,19 +164,21 @@ def _classify(
     if code_score is None:
         code_score = _code_score(scan)
     is_code = code_score >= 2 or (context_code and code_score >= 1)
-    math_score = count("math") + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
-    hard_math = count("math_hard")
-    is_proof = count("proof") >= 1 and (
-        math_score + hard_math + count("math_context") + scan.arithmetic >= 1
+    math_score = get("math", 0) + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
+    hard_math = get("math_hard", 0)
+    is_proof = get("proof", 0) >= 1 and (
+        math_score + hard_math + get("math_context", 0) + scan.arithmetic >= 1
     )
     areas = {
-        DESIGN: count("design"),
-        SECURITY: count("security"),
-        CONCURRENCY: count("concurrency"),
+        DESIGN: get("design", 0),
+        SECURITY: get("security", 0),
+        CONCURRENCY: get("concurrency", 0),
     }
-    area_total = sum(areas.values()) + count("area_strong")
-    writes = count("write_verb") >= 1
-    creative = writes and (count("creative") + count("creative_short") + count("creative_long")) > 0
+    area_total = sum(areas.values()) + get("area_strong", 0)
+    writes = get("write_verb", 0) >= 1
+    creative = (
+        writes and (get("creative", 0) + get("creative_short", 0) + get("creative_long", 0)) > 0
+    )
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
 
     if is_code and creative and not hard_code_evidence:
@@ -188,7 +187,7 @@ def _classify(
     # test is a summary: in a passage to summarise, words about software or architecture are
     # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
     if (
-        count("summary") >= 1
+        get("summary", 0) >= 1
         and scan.words > SUMMARY_MATERIAL_WORDS
         and not (hard_code_evidence or scan.file_ext)
     ):
@@ -208,33 +207,38 @@ def _classify(
             )
             if fired
         )
-        if count("code_hard") >= 1 or count("code_perf") >= 2 or area_total >= 2 or hard_math >= 1:
+        if (
+            get("code_hard", 0) >= 1
+            or get("code_perf", 0) >= 2
+            or area_total >= 2
+            or hard_math >= 1
+        ):
             out.append(CODE_HARD)
     if hard_math >= 1 and not is_code:
         out.append(MATH_HARD)
     if area_total >= 2 and not is_code:
         out.append(max(areas, key=lambda name: areas[name]))
-        if short and count("lookup") >= 1 and scan.evidence.first.get("lookup", 99) <= 1:
+        if short and get("lookup", 0) >= 1 and scan.evidence.first.get("lookup", 99) <= 1:
             out.append(CONCEPT)
     if creative:
-        if count("creative_long") >= 1 or scan.word_target >= 1000 or count("depth") >= 1:
+        if get("creative_long", 0) >= 1 or scan.word_target >= 1000 or get("depth", 0) >= 1:
             out.append(CREATIVE_LONG)
-        elif count("creative_short") >= 1:
+        elif get("creative_short", 0) >= 1:
             out.append(CREATIVE_SHORT)
         else:
             out.append(CREATIVE)
     for name, fired in (
-        (ANALYSIS, count("analysis") >= 1),
+        (ANALYSIS, get("analysis", 0) >= 1),
         (MATH, math_score >= 2 and not is_code),
         (ARITHMETIC, scan.arithmetic),
-        (SUMMARY, count("summary") >= 1),
-        (TRANSLATION, count("translate") >= 1),
-        (EXPLAIN, count("explain") >= 1),
-        (HOWTO, count("howto") >= 1),
-        (LOOKUP, count("lookup") >= 1),
-        (DEPTH, count("depth") >= 1),
-        (BRIEF, count("brief") >= 1),
-        (URGENCY, count("urgency") >= 1),
+        (SUMMARY, get("summary", 0) >= 1),
+        (TRANSLATION, get("translate", 0) >= 1),
+        (EXPLAIN, get("explain", 0) >= 1),
+        (HOWTO, get("howto", 0) >= 1),
+        (LOOKUP, get("lookup", 0) >= 1),
+        (DEPTH, get("depth", 0) >= 1),
+        (BRIEF, get("brief", 0) >= 1),
+        (URGENCY, get("urgency", 0) >= 1),
         (MULTI_PART, scan.list_items >= 4),
         (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
         (QUESTION, scan.question or scan.evidence.first.get("lookup", 99) == 0),
@@ -263,7 +267,12 @@ def _task_type(signals: Sequence[str]) -> TaskType:
 
 def _is_smalltalk(scan: TextScan) -> bool:
     evidence = scan.evidence
-    if evidence.count("greet") + evidence.count("thanks") + evidence.count("smalltalk") == 0:
+    if (
+        evidence.counts.get("greet", 0)
+        + evidence.counts.get("thanks", 0)
+        + evidence.counts.get("smalltalk", 0)
+        == 0
+    ):
         return False
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
     return scan.words <= 12 and residual <= 1 and not scan.fence and not scan.math_symbols
@@ -283,13 +292,13 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
-    proceed = scan.words <= 6 and scan.evidence.count("proceed") >= 1
+    proceed = scan.words <= 6 and scan.evidence.counts.get("proceed", 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
         short
-        and scan.evidence.count("topic_change") == 0
-        and (affirm_only or proceed or scan.evidence.count("followup") >= 1)
+        and scan.evidence.counts.get("topic_change", 0) == 0
+        and (affirm_only or proceed or scan.evidence.counts.get("followup", 0) >= 1)
     )
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?).
@@ -332,7 +341,7 @@ def _latest_user_index(messages: Sequence[Message]) -> int | None:
 def _only(scan: TextScan, group: str) -> bool:
     evidence = scan.evidence
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
-    return evidence.count(group) >= 1 and scan.words <= 6 and residual <= 2
+    return evidence.counts.get(group, 0) >= 1 and scan.words <= 6 and residual <= 2
 
 
 def _assistant_asked(earlier: Sequence[Message]) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from octoroute.routing.detectors import (
@@ -134,9 +133,11 @@ def _expand(phrase: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Which keyword groups occurred in one text, and how many of their distinct phrases."""
+class Evidence(NamedTuple):
+    """Which keyword groups occurred in one text, and how many of their distinct phrases.
+
+    A named tuple, like :class:`TextScan`, because one is built per scan.
+    """
 
     counts: Mapping[str, int]
     """Group -> the number of distinct phrases of it that occurred (groups with none are absent)."""
@@ -148,10 +149,6 @@ class Evidence:
     covered: int
     """Tokens plus unspaced characters covered by :data:`CONVERSATIONAL` phrases (0 past 64
     tokens, where no rule reads it)."""
-
-    def count(self, group: str) -> int:
-        """The number of distinct phrases of ``group`` that occurred."""
-        return self.counts.get(group, 0)
 
 
 COVERED_MAX_TOKENS: Final = 64
