@@ -24,7 +24,7 @@ LINKED_DOCS: Final = (
     "development.md",
     "performance.md",
 )
-"""The docs the architecture page points readers to (performance.md may land separately)."""
+"""The docs the architecture page points readers to."""
 NOT_SOURCE: Final = ("tests/", "bench/", "deploy/", "docs/", "research/")
 """Path prefixes the page may mention that are not under ``src/octoroute``."""
 
@@ -132,6 +132,20 @@ def test_the_page_links_the_other_docs() -> None:
 
     assert set(LINKED_DOCS) <= linked
     assert existing <= linked, f"docs not linked from architecture.md: {existing - linked}"
+
+
+def test_every_relative_link_in_the_docs_resolves() -> None:
+    pages = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "bench" / "README.md"]
+    pages += sorted((ROOT / "docs").glob("*.md"))
+    dangling = [
+        f"{page.relative_to(ROOT)} -> {target}"
+        for page in pages
+        for target in _LINK.findall(page.read_text(encoding="utf-8"))
+        if "://" not in target
+        and not target.startswith("mailto:")
+        and not (page.parent / target).exists()
+    ]
+    assert dangling == []
 
 
 def test_the_readme_links_the_page() -> None:
