@@ -29,8 +29,22 @@ from octoroute.config import parse_config
 from octoroute.server import SHUTDOWN_GRACE_SECONDS
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-TOML_DOCS: Final = ("README.md", "docs/deployment.md", "docs/development.md")
-COMMAND_DOCS: Final = ("docs/deployment.md", "docs/development.md", "deploy/README.md")
+TOML_DOCS: Final = (
+    "README.md",
+    "docs/configuration.md",
+    "docs/deployment.md",
+    "docs/development.md",
+    "docs/routing.md",
+)
+COMMAND_DOCS: Final = (
+    "README.md",
+    "docs/configuration.md",
+    "docs/deployment.md",
+    "docs/development.md",
+    "docs/routing.md",
+    "docs/performance.md",
+    "deploy/README.md",
+)
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})
 CONTAINER_TOOLS: Final = frozenset({"docker", "podman"})
 """Commands whose arguments may contain an ``octoroute`` command run inside a container."""
