@@ -126,3 +126,17 @@ def test_fold_and_tokenize_agree_with_str_translate_on_the_dataset(text: str) ->
     assert folded == _fold_plainly(text)
     if not signals._UNSPACED_RE.search(folded):
         assert signals.tokenize(folded, unspaced=False) == _tokenize_plainly(folded)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Suppose there are finitely many primes p1..pk; let N = (2 p1 ... pk)^2 + 1.",
+        "First paragraph of a short answer.\n\nAnd a second one that asks: shall I go on?",
+        "word " * 150,  # 750 characters, no paragraph: the head and the tail overlap
+    ],
+)
+def test_a_short_context_message_is_read_once_not_as_two_overlapping_ends(text: str) -> None:
+    # context messages are scanned for their instruction only (keyword_full=0); when the two
+    # ends overlap, the whole text is that instruction and each word counts once
+    assert signals.scan_text(text, keyword_full=0).words == signals.scan_text(text).words

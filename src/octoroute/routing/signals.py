@@ -386,11 +386,13 @@ def _instruction(text: str) -> str:
     head_end = text.find("\n\n", 0, KEYWORD_HEAD_CHARS)
     head = text[: KEYWORD_HEAD_CHARS if head_end < 0 else head_end]
     tail_start = text.rfind("\n\n", len(text) - KEYWORD_TAIL_CHARS)
-    if tail_start >= 0:
-        return head + "\n" + text[tail_start:]
-    if head_end >= 0:
-        return head
-    return head + "\n" + text[len(text) - KEYWORD_TAIL_CHARS // 2 :]
+    if tail_start < 0:
+        if head_end >= 0:
+            return head
+        tail_start = len(text) - KEYWORD_TAIL_CHARS // 2
+    if tail_start <= len(head):
+        return text  # the two ends overlap: a short text is all instruction (and read once)
+    return head + "\n" + text[tail_start:]
 
 
 def _ends(text: str, head: int, tail: int) -> str:
