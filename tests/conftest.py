@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from octoroute.simulator import SimulatedFleet
@@ -22,3 +23,10 @@ async def router(fleet: SimulatedFleet) -> AsyncIterator[RouterHandle]:
     """The router with strategy ``rule`` in front of the standard fleet."""
     async with running_router(config_for(fleet, strategy="rule")) as handle:
         yield handle
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One client session per test, closed after it: the raw-HTTP side of the tests."""
+    async with aiohttp.ClientSession() as client:
+        yield client

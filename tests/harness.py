@@ -13,6 +13,7 @@ from aiohttp import web
 from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
 from octoroute.config import Config, parse_config
+from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
 
@@ -75,3 +76,14 @@ async def wait_until(
 async def within(awaitable: Awaitable[object], seconds: float = 5.0) -> object:
     """Await with a deadline so a hung test fails with a clear error instead of a timeout."""
     return await asyncio.wait_for(awaitable, seconds)
+
+
+async def first_probe_round(router: RouterHandle) -> None:
+    """Wait for the start-up probes, so a late probe success cannot reset a failure count."""
+    await asyncio.wait_for(router.runtime.prober.wait_rounds(1), 5)
+
+
+def endpoint(router: RouterHandle, name: str) -> Endpoint:
+    """The one endpoint instance called ``name`` (tests use names unique in their fleet)."""
+    (only,) = router.runtime.fleet.by_name(name)
+    return only

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import msgspec
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -171,12 +169,6 @@ def any_bodies(draw: st.DrawFn) -> bytes:
 request_ids = st.text(
     st.characters(min_codepoint=0x21, max_codepoint=0x7E) | st.just(" "), max_size=140
 )
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def send(

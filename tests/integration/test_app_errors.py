@@ -26,12 +26,6 @@ VALID = json.dumps({"model": "auto", "messages": HI}).encode()
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def small_router(fleet: SimulatedFleet) -> AsyncIterator[RouterHandle]:
     """The rule router with ``server.max_request_bytes = 4096``."""
     config = config_for(fleet, strategy="rule")

@@ -22,7 +22,6 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 from octoroute.config import parse_config
-from octoroute.fleet.endpoint import Endpoint
 from octoroute.simulator import (
     Drop,
     Fault,
@@ -32,7 +31,14 @@ from octoroute.simulator import (
     SimulatedModel,
     fleet_config_toml,
 )
-from tests.harness import RouterHandle, config_for, running_router, wait_until
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    endpoint,
+    first_probe_round,
+    running_router,
+    wait_until,
+)
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 FAST_PROBES = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.5\n"
@@ -50,22 +56,6 @@ WEATHER_TOOL: ChatCompletionToolParam = {
         },
     },
 }
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-async def first_probe_round(router: RouterHandle) -> None:
-    """Wait for the start-up probes, so a late probe success cannot reset a failure count."""
-    await asyncio.wait_for(router.runtime.prober.wait_rounds(1), 5)
-
-
-def endpoint(router: RouterHandle, name: str) -> Endpoint:
-    (only,) = router.runtime.fleet.by_name(name)
-    return only
 
 
 async def chat(

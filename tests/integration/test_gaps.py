@@ -22,12 +22,6 @@ GET_ROUTES = ["/v1/models", "/models", "/health", "/metrics"]
 POST_ROUTES = ["/v1/chat/completions", "/chat", "/route"]
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 async def post_json(session: aiohttp.ClientSession, url: str, body: object) -> tuple[int, Any, Any]:
     """``(status, headers, parsed body)``."""
     data = json.dumps(body).encode()

@@ -7,7 +7,6 @@ The prober runs every 100 ms here; every wait is on a condition with a deadline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -19,23 +18,12 @@ from openai.types.chat import ChatCompletionMessageParam
 from octoroute.enums import Tier
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.simulator import MODELS_PATH, SimulatedFleet
-from tests.harness import RouterHandle, config_for, running_router, wait_until
+from tests.harness import RouterHandle, config_for, endpoint, running_router, wait_until
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 FAST_PROBES = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.5\n"
 """Probe every 100 ms. The short probe timeout bounds a probe caught by a simulator's ``stop()``
 (a connection accepted while the server shuts down is never answered)."""
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-def endpoint(router: RouterHandle, name: str) -> Endpoint:
-    (only,) = router.runtime.fleet.by_name(name)
-    return only
 
 
 def failure_state(ep: Endpoint) -> tuple[int, str | None]:

@@ -8,7 +8,6 @@ Old clients keep their request and response shapes; only the errors changed (a J
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -18,12 +17,6 @@ from octoroute import __version__
 from octoroute.enums import TaskType, Tier
 from octoroute.simulator import Behaviour, HttpError, SimulatedFleet, SimulatedModel
 from tests.harness import RouterHandle, config_for, running_router
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def post_json(

@@ -57,12 +57,6 @@ class Reply:
         return json.loads(self.body)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
 async def post(
     session: aiohttp.ClientSession,
     url: str,

@@ -62,12 +62,6 @@ async def sim() -> AsyncIterator[SimulatedModel]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
 async def sdk(sim: SimulatedModel) -> AsyncIterator[AsyncOpenAI]:
     client = AsyncOpenAI(base_url=sim.base_url, api_key="x", max_retries=0)
     yield client

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,10 +19,16 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 from prometheus_client.parser import text_string_to_metric_families
 
-from octoroute.fleet.endpoint import Endpoint
 from octoroute.simulator import Drop, Fault, Hang, HttpError, SimulatedFleet
 from octoroute.upstream import forward
-from tests.harness import RouterHandle, config_for, running_router, wait_until
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    endpoint,
+    first_probe_round,
+    running_router,
+    wait_until,
+)
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 WEATHER_TOOL: ChatCompletionToolParam = {
@@ -37,22 +42,6 @@ WEATHER_TOOL: ChatCompletionToolParam = {
         },
     },
 }
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-async def first_probe_round(router: RouterHandle) -> None:
-    """Wait for the start-up probes, so a late probe success cannot reset a failure count."""
-    await asyncio.wait_for(router.runtime.prober.wait_rounds(1), 5)
-
-
-def endpoint(router: RouterHandle, name: str) -> Endpoint:
-    (only,) = router.runtime.fleet.by_name(name)
-    return only
 
 
 def stream_body(model: str, **fields: Any) -> dict[str, Any]:
