@@ -85,11 +85,18 @@ def _fold_plainly(text: str) -> str:
 
 
 def _tokenize_plainly(folded: str) -> list[str]:
-    table = str.maketrans(dict.fromkeys(signals._SEPARATORS, " "))
-    out: list[str] = []
-    for token in folded.translate(table).split():
-        out.extend([token] if token.isalnum() else signals._WORD_RE.findall(token))
-    return out
+    """Maximal runs of letters and digits (``str.isalnum``), one character at a time."""
+    words: list[str] = []
+    current: list[str] = []
+    for char in folded:
+        if char.isalnum():
+            current.append(char)
+        elif current:
+            words.append("".join(current))
+            current = []
+    if current:
+        words.append("".join(current))
+    return words
 
 
 @pytest.mark.parametrize("text", DATASET_TEXTS, ids=range(len(DATASET_TEXTS)))

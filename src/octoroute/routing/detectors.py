@@ -30,6 +30,9 @@ from typing import Final, NamedTuple
 
 _GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
 """Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
+_EARLY_GATES: Final = "({=;"
+"""Gates tried before the rarity order: behind them are the syntax probes that fire on most
+code (calls, bindings, ``;`` line ends), so a pasted file stops being searched sooner."""
 DIGIT: Final = "0-9"
 """The gate of a probe that cannot match without a decimal digit (``\\d``)."""
 
@@ -113,6 +116,7 @@ class Detectors:
                     either.setdefault(gates, []).append(entry)
         # one-character gates first (a memchr each), rarest first; longer literals last
         order = {char: index for index, char in enumerate(_GATE_ORDER)}
+        order.update({char: index - len(_GATE_ORDER) for index, char in enumerate(_EARLY_GATES)})
         self._gated = tuple(
             (literal, tuple(entries), _union(entries))
             for literal, entries in sorted(
