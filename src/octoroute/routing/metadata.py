@@ -301,31 +301,21 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
         and (affirm_only or proceed or scan.evidence.counts.get("followup", 0) >= 1)
     )
     # Context costs a scan per message, so it is read only when it can change the decision:
-    # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?).
-    context_scans: list[tuple[str, TextScan]] = []
-    if earlier and (followup or code_score == 1):
-        first_system = next((m for m in messages[:latest] if m.role == "system"), None)
-        context = [m for m in earlier if m is not first_system]
-        if first_system is not None:
-            context.insert(0, first_system)
-        context_scans = [
-            (m.role, scan_text(bounded(m.text(), CONTEXT_CHARS, CONTEXT_CHARS), keyword_full=0))
-            if m.role != "user"
-            else (m.role, scan_text(m.text()))
-            for m in context
-        ]
-    context_code = any(_code_score(s) >= 3 for _, s in context_scans)
+    # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
+    # and then only as far as that question needs (see _Context).
+    context = _Context(messages, latest) if earlier and (followup or code_score == 1) else None
+    context_code = code_score == 1 and context is not None and context.has_code()
     turn = _classify(scan, len(turn_text), context_code=context_code, code_score=code_score)
     signals = list(turn.signals)
     task = turn.task
-    if followup and context_scans:
-        previous = _previous_task(context_scans, context_code=context_code)
+    if followup and context is not None:
+        previous = context.previous_task()
         if previous is not None and previous.substantive:
             signals.append(FOLLOWUP)
             signals.extend(s for s in previous.signals if s in _INHERITED and s not in signals)
             if not turn.substantive:
                 task = previous.task
-        elif context_code and not turn.substantive:
+        elif not turn.substantive and context.has_code():
             signals[:0] = [CODE, CONTEXT_CODE, FOLLOWUP]
             task = TaskType.CODE
     return RouteMetadata(tokens, importance, task, tuple(signals))
@@ -352,16 +342,61 @@ def _assistant_asked(earlier: Sequence[Message]) -> bool:
     return False
 
 
-def _previous_task(
-    context_scans: Sequence[tuple[str, TextScan]], *, context_code: bool
-) -> _Turn | None:
-    """The most recent earlier user turn in the scanned context that asked for real work."""
-    seen = 0
-    for role, scan in reversed(context_scans):
-        if role != "user":
-            continue
-        seen += 1
-        turn = _classify(scan, 0, context_code=context_code)
-        if turn.substantive or seen >= 3:
-            return turn
-    return None
+class _Context:
+    """The turns before the latest user turn, each scanned the first time a question needs it.
+
+    The context is the first system message and the ``CONTEXT_MESSAGES`` messages before the
+    latest user turn. Two questions are asked of it: whether it is a coding thread (any message
+    with a code score of 3 or more: user turns are looked at first, as they are scanned for the
+    other question anyway) and which recent user turn asked for real work.
+    """
+
+    __slots__ = ("_code", "_messages", "_scans")
+
+    def __init__(self, messages: Sequence[Message], latest: int) -> None:
+        earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
+        first_system = next((m for m in messages[:latest] if m.role == "system"), None)
+        context = [m for m in earlier if m is not first_system]
+        if first_system is not None:
+            context.insert(0, first_system)
+        self._messages = context
+        self._scans: dict[int, TextScan] = {}
+        self._code: bool | None = None
+
+    def _scan(self, index: int) -> TextScan:
+        scan = self._scans.get(index)
+        if scan is None:
+            message = self._messages[index]
+            if message.role == "user":
+                scan = scan_text(message.text())
+            else:
+                text = bounded(message.text(), CONTEXT_CHARS, CONTEXT_CHARS)
+                scan = scan_text(text, keyword_full=0)
+            self._scans[index] = scan
+        return scan
+
+    def has_code(self) -> bool:
+        """Whether any context message shows code (a code score of at least 3)."""
+        if self._code is None:
+            order = sorted(range(len(self._messages)), key=self._not_user)
+            self._code = any(_code_score(self._scan(index)) >= 3 for index in order)
+        return self._code
+
+    def _not_user(self, index: int) -> bool:
+        return self._messages[index].role != "user"
+
+    def previous_task(self) -> _Turn | None:
+        """The most recent of the last three user turns that asked for real work, else the
+        third; ``None`` without a user turn."""
+        seen = 0
+        for index in range(len(self._messages) - 1, -1, -1):
+            if self._messages[index].role != "user":
+                continue
+            seen += 1
+            scan = self._scan(index)
+            # the thread matters only to a turn with a single hint of code (as in _classify)
+            context_code = _code_score(scan) == 1 and self.has_code()
+            turn = _classify(scan, 0, context_code=context_code)
+            if turn.substantive or seen >= 3:
+                return turn
+        return None
