@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from octoroute.config import TEMPLATE, parse_config
-from octoroute.config.redact import redact_url, strip_userinfo
+from octoroute.config.redact import redact_url, strip_userinfo, userinfo
 from octoroute.config.summary import summarize
 
 FLEET = """
@@ -149,3 +149,16 @@ def test_summary_masks_the_password_of_a_base_url_and_says_basic_auth_is_sent() 
 def test_redact_url_masks_only_credentials(url: str, shown: str, stripped: str) -> None:
     assert redact_url(url) == shown
     assert strip_userinfo(url) == stripped
+
+
+@pytest.mark.parametrize(
+    ("url", "credentials"),
+    [
+        ("http://gpu-1:11434/v1", ""),
+        ("http://u:p%40ss@h:1/v1", "u:p%40ss"),  # as written: the client percent-decodes it
+        ("https://u:p@ss@h/v1", "u:p@ss"),
+        ("http://h/v1/a@b", ""),
+    ],
+)
+def test_userinfo_is_the_credentials_as_written(url: str, credentials: str) -> None:
+    assert userinfo(url) == credentials

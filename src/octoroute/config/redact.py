@@ -2,7 +2,8 @@
 
 A ``base_url`` may carry HTTP basic credentials (``http://user:password@host:port/v1``). They are
 sent upstream, but ``GET /models``, the ``octoroute check`` summary and messages show the URL
-through ``redact_url``; a request line needs it without them, which ``strip_userinfo`` gives.
+through ``redact_url``; a request line needs it without them, which ``strip_userinfo`` gives,
+and the upstream client reads the credentials themselves with ``userinfo``.
 """
 
 from __future__ import annotations
@@ -50,3 +51,9 @@ def strip_userinfo(url: str) -> str:
     """``url`` without any ``user:password@`` at all, for a request line or a log label."""
     parts = _split(url)
     return url if parts is None else parts[0] + parts[2]
+
+
+def userinfo(url: str) -> str:
+    """The ``user:password`` part of ``url`` as written (still percent-encoded), ``""`` if none."""
+    parts = _split(url)
+    return "" if parts is None else parts[1]

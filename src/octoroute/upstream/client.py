@@ -19,7 +19,7 @@ from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from octoroute import __version__
-from octoroute.config.redact import strip_userinfo
+from octoroute.config.redact import strip_userinfo, userinfo
 from octoroute.config.schema import EndpointConfig
 from octoroute.errors import (
     UpstreamConnectError,
@@ -58,7 +58,7 @@ class Target:
             "Accept": "*/*",
             "Content-Type": "application/json",
         }
-        credentials = _userinfo(base)
+        credentials = unquote_to_bytes(userinfo(base))
         if endpoint.api_key is not None:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         elif credentials:
@@ -71,13 +71,6 @@ class Target:
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
-
-
-def _userinfo(url: str) -> bytes:
-    """The decoded ``user:password`` of ``url`` (empty when there is none)."""
-    authority = url.partition("://")[2].partition("/")[0]
-    userinfo, at, _host = authority.rpartition("@")
-    return unquote_to_bytes(userinfo) if at else b""
 
 
 class BufferedResponse:
