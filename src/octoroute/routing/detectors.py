@@ -12,7 +12,7 @@ only when the text has one. The rest (``Segmentation fault``, ``import``) are tr
 
 The gates make the work cheaper, never the answer different: a gate is derived from the needle, or
 stated next to a regex that cannot match without it (``def f(`` needs ``(``), and
-``tests/unit/test_routing_signals.py`` checks every family against an ungated evaluation.
+``tests/unit/test_routing_detectors.py`` checks every family against an ungated evaluation.
 
 Every regex starts with a literal (or an alternation of literals), or for the arithmetic one a
 character class, so ``re`` can skip ahead with its prefix search; boundary checks come after the
@@ -128,7 +128,6 @@ class Detectors:
         )
         self._digit = tuple(digit)
         self._always = tuple(always)
-        self.families = tuple(name for name, _ in families)
 
     def bits(self, *names: str) -> int:
         """The mask of the named families."""

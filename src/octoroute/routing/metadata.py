@@ -303,7 +303,8 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
     # and then only as far as that question needs (see _Context).
-    context = _Context(messages, latest) if earlier and (followup or code_score == 1) else None
+    needs_context = earlier and (followup or code_score == 1)
+    context = _Context(messages[:latest], earlier) if needs_context else None
     context_code = code_score == 1 and context is not None and context.has_code()
     turn = _classify(scan, len(turn_text), context_code=context_code, code_score=code_score)
     signals = list(turn.signals)
@@ -353,9 +354,10 @@ class _Context:
 
     __slots__ = ("_code", "_messages", "_scans")
 
-    def __init__(self, messages: Sequence[Message], latest: int) -> None:
-        earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
-        first_system = next((m for m in messages[:latest] if m.role == "system"), None)
+    def __init__(self, before: Sequence[Message], earlier: Sequence[Message]) -> None:
+        """``before``: every message before the latest user turn; ``earlier``: the last
+        ``CONTEXT_MESSAGES`` of them."""
+        first_system = next((m for m in before if m.role == "system"), None)
         context = [m for m in earlier if m is not first_system]
         if first_system is not None:
             context.insert(0, first_system)
@@ -394,9 +396,10 @@ class _Context:
                 continue
             seen += 1
             scan = self._scan(index)
+            code_score = _code_score(scan)
             # the thread matters only to a turn with a single hint of code (as in _classify)
-            context_code = _code_score(scan) == 1 and self.has_code()
-            turn = _classify(scan, 0, context_code=context_code)
+            context_code = code_score == 1 and self.has_code()
+            turn = _classify(scan, 0, context_code=context_code, code_score=code_score)
             if turn.substantive or seen >= 3:
                 return turn
         return None
