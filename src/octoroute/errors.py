@@ -15,8 +15,16 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     ├── UpstreamError                 502 api_error  (an attempt on one endpoint failed)
     │   ├── UpstreamConnectError      502  refused, reset, DNS      retryable
     │   ├── UpstreamTimeout           504  connect or read timeout  retryable
+    │   │   └── StreamTooLong         504  over timeouts.stream_total_seconds; not a health failure
     │   ├── UpstreamProtocolError     502  malformed HTTP or SSE    retryable
-    │   └── UpstreamStatusError       the upstream's own status: 5xx and 429 retryable, other 4xx relayed
+    │   │   └── EventTooLarge         502  one SSE event over limits.max_event_bytes
+    │   ├── ResponseTooLarge          502  answer over limits.max_response_bytes
+    │   ├── BadUpstreamResponse       502  a 2xx chat answer that is not a JSON object
+    │   ├── UpstreamAuthFailed        502  401/403: the router's own key was refused; body dropped
+    │   ├── UpstreamThrottled         429/503 with Retry-After: busy, not broken; not a health failure
+    │   ├── EndpointSaturated         503  every connection slot (max_connections) stayed busy; local
+    │   └── UpstreamStatusError       the upstream's own status: 5xx retryable, other 4xx relayed
+    ├── ServerOverloaded              503  max_in_flight reached, or out of file descriptors; local
     └── NoHealthyEndpoint             503  every endpoint of a tier is down or already tried
 
 ``RoutingError`` sits outside the tree on purpose: a routing failure never fails a request, it
@@ -45,6 +53,8 @@ class OctorouteError(Exception):
     code: str | None = "internal_error"
     retryable: bool = False
     """Whether another endpoint of the same tier may be tried after this failure."""
+    retry_after: float | None = None
+    """Seconds the client should wait before retrying, sent as ``Retry-After``; ``None``: no header."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -118,6 +128,9 @@ class UpstreamError(OctorouteError):
     retryable = True
     reason = "error"
     """A short fixed label for metrics and logs (``connect``, ``timeout``, ``protocol``, ``status``)."""
+    counts_against_health = True
+    """Whether this failure is held against the endpoint (health threshold, ejection). False for
+    an upstream that is alive but busy, and for limits of our own making."""
 
     def __init__(self, message: str, *, endpoint: str = "", code: str | None = None) -> None:
         super().__init__(message, code=code)
@@ -144,6 +157,79 @@ class UpstreamProtocolError(UpstreamError):
 
     code = "upstream_protocol_error"
     reason = "protocol"
+
+
+class StreamTooLong(UpstreamTimeout):
+    """A stream ran past ``timeouts.stream_total_seconds``: a limit of ours, not a fault."""
+
+    code = "upstream_stream_too_long"
+    reason = "stream_total"
+    counts_against_health = False
+
+
+class EventTooLarge(UpstreamProtocolError):
+    """One SSE event grew past ``limits.max_event_bytes`` without its terminating blank line."""
+
+    code = "upstream_event_too_large"
+    reason = "event_too_large"
+
+
+class ResponseTooLarge(UpstreamError):
+    """A non-streaming answer grew past ``limits.max_response_bytes``; reading stopped there."""
+
+    code = "upstream_response_too_large"
+    reason = "too_large"
+
+
+class BadUpstreamResponse(UpstreamError):
+    """A 2xx answer to a non-streaming chat request whose body is not a JSON object."""
+
+    code = "bad_upstream_response"
+    reason = "bad_response"
+
+
+class UpstreamAuthFailed(UpstreamError):
+    """The upstream answered 401 or 403: the router's credentials for it are wrong.
+
+    The client's own key is not involved, so its body (which may echo our key) is never relayed.
+    """
+
+    code = "upstream_auth_failed"
+    reason = "auth"
+
+
+class UpstreamThrottled(UpstreamError):
+    """The upstream is alive but busy: 429, or 503 with ``Retry-After``.
+
+    Retryable on another instance and never held against health; the instance is left alone for
+    ``retry_after`` seconds (``None`` when the upstream gave no usable value). When no instance is
+    left the client is told the same status with a ``Retry-After`` of its own.
+    """
+
+    code = "upstream_throttled"
+    reason = "throttled"
+    counts_against_health = False
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", upstream_status: int, retry_after: float | None
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.upstream_status = upstream_status
+        self.status = upstream_status
+        self.error_type = "rate_limit_error" if upstream_status == 429 else "api_error"
+        self.retry_after = retry_after
+
+
+class EndpointSaturated(UpstreamError):
+    """All ``max_connections`` connections to the instance stayed busy for the whole wait.
+
+    A limit of ours, not the upstream's fault: another instance may be tried, health is untouched.
+    """
+
+    status = 503
+    code = "endpoint_saturated"
+    reason = "saturated"
+    counts_against_health = False
 
 
 class UpstreamStatusError(UpstreamError):
@@ -176,6 +262,21 @@ class UpstreamStatusError(UpstreamError):
     def is_client_error(self) -> bool:
         """True for a 4xx other than 429: the client's request was refused on its merits."""
         return not self.retryable
+
+
+class ServerOverloaded(OctorouteError):
+    """The router itself is full: ``server.max_in_flight`` requests at once, or no file
+    descriptor left to open a connection with. Said at once, with ``Retry-After``; never blamed on
+    an upstream. ``reason`` is the metric label (``max_in_flight``, ``file_descriptors``)."""
+
+    status = 503
+    error_type = "api_error"
+    code = "server_overloaded"
+
+    def __init__(self, message: str, *, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 class NoHealthyEndpoint(OctorouteError):

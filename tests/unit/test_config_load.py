@@ -700,7 +700,7 @@ def test_typo_in_a_key_is_reported_with_a_suggestion(path: str, expected: str) -
 
 def test_unknown_key_without_a_close_match_lists_the_known_keys() -> None:
     assert problem("timeouts.slow", 5) == (
-        "timeouts.slow: unknown key (expected 'fast', 'balanced' or 'deep')"
+        "timeouts.slow: unknown key (expected 'fast', 'balanced', 'deep' or 'stream_total_seconds')"
     )
 
 

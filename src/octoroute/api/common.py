@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Final
 
@@ -47,6 +48,8 @@ def error_response(error: OctorouteError) -> web.Response:
     )
     if isinstance(error, MethodNotAllowed) and error.allowed:
         response.headers["Allow"] = ", ".join(error.allowed)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return response
 
 

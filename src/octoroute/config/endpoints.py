@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final
 from octoroute.config import rules
 from octoroute.config.reader import Table, show
 from octoroute.config.schema import EndpointConfig, ModelsConfig, Secret
+from octoroute.config.tls import check_tls
 from octoroute.enums import TIERS, Tier
 
 if TYPE_CHECKING:
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 MAX_TOKENS_LIMIT: Final = 4_294_967_295
 """v1 sent ``max_tokens`` as a u32; a larger value is a typo, not a wish."""
+
+MAX_CONNECTIONS_LIMIT: Final = 10_000
+"""More connections than this to one server is a typo: no model server has that many slots."""
 
 RESERVED_NAMES: Final = frozenset({"auto", *(tier.value for tier in TIERS)})
 """``model`` values clients use for routing; an endpoint with such a name could not be addressed."""
@@ -88,6 +92,8 @@ def _endpoint(
     weight = table.number("weight", 1.0, bounds="a positive number", low=0, low_open=True)
     priority = table.integer("priority", 1, low=0, high=255)
     key = _api_key(table, environ)
+    max_connections = table.integer("max_connections", 100, low=1, high=MAX_CONNECTIONS_LIMIT)
+    tls = check_tls(table, base_url)
     table.close()
     if (
         name is None
@@ -97,6 +103,8 @@ def _endpoint(
         or weight is None
         or priority is None
         or key is None
+        or max_connections is None
+        or tls is None
     ):
         return None
     return EndpointConfig(
@@ -110,6 +118,11 @@ def _endpoint(
         priority=priority,
         api_key_env=key[0],
         api_key=key[1],
+        max_connections=max_connections,
+        tls_ca_file=tls.ca_file,
+        tls_verify=tls.verify,
+        tls_client_cert=tls.client_cert,
+        tls_client_key=tls.client_key,
     )
 
 

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 MAX_REQUEST_BYTES_LIMIT: Final = 1024**3
 """A request body limit above 1 GiB would let one client exhaust the router's memory."""
+MAX_IN_FLIGHT_LIMIT: Final = 1_000_000
+MAX_UPSTREAM_BYTES_LIMIT: Final = 4 * 1024**3
+"""Upstream answer and event limits: above 4 GiB a limit no longer protects anything."""
 
 _OBSERVABILITY_HINTS: Final = {
     "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
@@ -220,11 +223,34 @@ def _server(root: Table) -> ServerConfig | None:
     max_bytes = table.integer(
         "max_request_bytes", 8 * 1024 * 1024, low=1024, high=MAX_REQUEST_BYTES_LIMIT
     )
+    max_in_flight = table.integer("max_in_flight", 1024, low=1, high=MAX_IN_FLIGHT_LIMIT)
+    header_timeout = table.number(
+        "client_header_timeout_seconds", 10.0, bounds="a number of seconds from 0.1 to 3600",
+        low=0.1, high=3600,
+    )  # fmt: skip
+    keepalive = table.number(
+        "keepalive_idle_seconds", 75.0, bounds="a number of seconds from 0.1 to 3600",
+        low=0.1, high=3600,
+    )  # fmt: skip
     table.close()
-    if host is None or port is None or timeout is None or max_bytes is None:
+    if (
+        host is None
+        or port is None
+        or timeout is None
+        or max_bytes is None
+        or max_in_flight is None
+        or header_timeout is None
+        or keepalive is None
+    ):
         return None
     return ServerConfig(
-        host=host, port=port, request_timeout_seconds=timeout, max_request_bytes=max_bytes
+        host=host,
+        port=port,
+        request_timeout_seconds=timeout,
+        max_request_bytes=max_bytes,
+        max_in_flight=max_in_flight,
+        client_header_timeout_seconds=header_timeout,
+        keepalive_idle_seconds=keepalive,
     )
 
 
@@ -309,11 +335,19 @@ def _timeouts(root: Table) -> TimeoutsConfig | None:
     seconds = {
         tier: table.number(tier.value, None, bounds=bounds, low=1, high=300) for tier in TIERS
     }
+    stream_total = table.number(
+        "stream_total_seconds", None, bounds="a number of seconds of at least 1", low=1
+    )
     table.close()
     if any(tier.value in table.data and seconds[tier] is None for tier in TIERS):
         return None
+    if "stream_total_seconds" in table.data and stream_total is None:
+        return None
     return TimeoutsConfig(
-        fast=seconds[Tier.FAST], balanced=seconds[Tier.BALANCED], deep=seconds[Tier.DEEP]
+        fast=seconds[Tier.FAST],
+        balanced=seconds[Tier.BALANCED],
+        deep=seconds[Tier.DEEP],
+        stream_total_seconds=stream_total,
     )
 
 
@@ -329,22 +363,55 @@ def _health(root: Table) -> HealthConfig | None:
     probe_timeout = table.number(
         "probe_timeout_seconds", 5.0, bounds="a positive number of seconds", low=0, low_open=True
     )
+    eject_after = table.integer("eject_after_failures", 3, low=1)
+    positive = "a positive number of seconds"
+    eject_base = table.number("eject_base_seconds", 30.0, bounds=positive, low=0, low_open=True)
+    eject_max = table.number("eject_max_seconds", 300.0, bounds=positive, low=0, low_open=True)
+    if eject_base is not None and eject_max is not None and eject_max < eject_base:
+        table.fail(
+            "eject_max_seconds",
+            f"must be at least eject_base_seconds ({eject_base:g}), got {eject_max:g}",
+        )
+        eject_max = None
     table.close()
-    if interval is None or threshold is None or probe_timeout is None:
+    if (
+        interval is None
+        or threshold is None
+        or probe_timeout is None
+        or eject_after is None
+        or eject_base is None
+        or eject_max is None
+    ):
         return None
     return HealthConfig(
-        interval_seconds=interval, failure_threshold=threshold, probe_timeout_seconds=probe_timeout
+        interval_seconds=interval,
+        failure_threshold=threshold,
+        probe_timeout_seconds=probe_timeout,
+        eject_after_failures=eject_after,
+        eject_base_seconds=eject_base,
+        eject_max_seconds=eject_max,
     )
 
 
 def _limits(root: Table) -> LimitsConfig | None:
-    """``[limits]``: bounds on one chat request's conversation."""
+    """``[limits]``: bounds on one chat request's conversation and on upstream answers."""
     table = root.table("limits")
     if table is None:
         return None
     max_messages = table.integer("max_messages", 2048, low=1)
     max_chars = table.integer("max_content_chars", 2_000_000, low=1)
+    max_response = table.integer(
+        "max_response_bytes", 64 * 1024 * 1024, low=1024, high=MAX_UPSTREAM_BYTES_LIMIT
+    )
+    max_event = table.integer(
+        "max_event_bytes", 4 * 1024 * 1024, low=1024, high=MAX_UPSTREAM_BYTES_LIMIT
+    )
     table.close()
-    if max_messages is None or max_chars is None:
+    if max_messages is None or max_chars is None or max_response is None or max_event is None:
         return None
-    return LimitsConfig(max_messages=max_messages, max_content_chars=max_chars)
+    return LimitsConfig(
+        max_messages=max_messages,
+        max_content_chars=max_chars,
+        max_response_bytes=max_response,
+        max_event_bytes=max_event,
+    )

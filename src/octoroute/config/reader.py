@@ -175,6 +175,14 @@ class Table:
             return None
         return value
 
+    def boolean(self, name: str, default: bool) -> bool | None:
+        """A ``true``/``false`` value; ``None`` after a problem (strings like "false" included)."""
+        value = self.raw(name, default)
+        if not isinstance(value, bool):
+            self.fail(name, f"must be true or false, got {describe(value)}")
+            return None
+        return value
+
     def integer(
         self,
         name: str,

@@ -55,6 +55,16 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     api_key_env: str | None = None
     api_key: Secret | None = None
     """Resolved from ``api_key_env`` by the loader; ``None`` when no key is configured."""
+    max_connections: int = 100
+    """Connections open to this instance at once; more requests wait for one to come free."""
+    tls_ca_file: str | None = None
+    """A PEM bundle trusted instead of the system store (a private CA); https only."""
+    tls_verify: bool = True
+    """``False`` accepts any certificate (logged as a warning at start-up); https only."""
+    tls_client_cert: str | None = None
+    """A PEM client certificate presented to the upstream (mutual TLS); https only."""
+    tls_client_key: str | None = None
+    """The client certificate's private key, when it is not in ``tls_client_cert`` itself."""
 
     @property
     def key_path(self) -> str:
@@ -69,6 +79,13 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     port: int
     request_timeout_seconds: float = 30.0
     max_request_bytes: int = 8 * 1024 * 1024
+    max_in_flight: int = 1024
+    """Requests answered at once; above it new ones get 503 with ``Retry-After`` at once."""
+    client_header_timeout_seconds: float = 10.0
+    """A client must send a whole request head this soon after connecting (or after its last
+    request on a kept-alive connection), or the connection is closed (slowloris)."""
+    keepalive_idle_seconds: float = 75.0
+    """An idle kept-alive client connection is closed after this long."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +125,8 @@ class TimeoutsConfig(msgspec.Struct, frozen=True, kw_only=True):
     fast: float | None = None
     balanced: float | None = None
     deep: float | None = None
+    stream_total_seconds: float | None = None
+    """The longest a stream may run in total; ``None``: unbounded (only idle gaps are timed)."""
 
 
 class HealthConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,13 +135,25 @@ class HealthConfig(msgspec.Struct, frozen=True, kw_only=True):
     interval_seconds: float = 30.0
     failure_threshold: int = 3
     probe_timeout_seconds: float = 5.0
+    eject_after_failures: int = 3
+    """Consecutive failures of real requests (timeouts, connect errors, 5xx) that eject an
+    instance, whatever the probes say."""
+    eject_base_seconds: float = 30.0
+    """The first ejection lasts this long; the n-th lasts n times as long."""
+    eject_max_seconds: float = 300.0
+    """No ejection lasts longer than this."""
 
 
 class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Bounds on a chat request's conversation; generous enough for long agent sessions."""
+    """Bounds on a chat request's conversation (generous enough for long agent sessions) and on
+    what an upstream may send back, so a broken server cannot exhaust the router's memory."""
 
     max_messages: int = 2048
     max_content_chars: int = 2_000_000
+    max_response_bytes: int = 64 * 1024 * 1024
+    """The largest non-streaming upstream answer read (after decompression)."""
+    max_event_bytes: int = 4 * 1024 * 1024
+    """The largest single SSE event of an upstream stream."""
 
 
 class ModelsConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,6 +20,9 @@ host = "0.0.0.0"                   # interface to listen on: an IP ("127.0.0.1")
 port = 3000                        # TCP port; 0 picks a free one (logged at start-up)
 request_timeout_seconds = 30       # per-attempt upstream timeout, 1..300, unless [timeouts] says
 max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigger gets HTTP 413
+max_in_flight = 1024               # requests answered at once; more get 503 + Retry-After at once
+client_header_timeout_seconds = 10 # a client must send its request head within this time
+keepalive_idle_seconds = 75        # idle kept-alive client connections are closed after this
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint
@@ -38,6 +41,12 @@ temperature = 0.7                  # used when a request does not set temperatur
 weight = 1.0                       # share of traffic among endpoints of equal priority, > 0
 priority = 1                       # 0..255; higher is tried first, lower ones are fallbacks
 # api_key_env = "FAST_API_KEY"     # name of an environment variable holding a bearer key
+max_connections = 100              # connections open to this server at once; more requests wait
+# For https servers only:
+# tls_ca_file = "/etc/octoroute/private-ca.pem"  # trust this CA bundle instead of the system's
+# tls_verify = false               # accept any certificate (a warning is logged at start-up)
+# tls_client_cert = "/etc/octoroute/client.pem"  # mutual TLS: the certificate to present
+# tls_client_key = "/etc/octoroute/client.key"   # its key, if not inside tls_client_cert
 
 # A second fast replica (same model on another machine):
 # [[models.fast]]
@@ -97,6 +106,8 @@ log_format = "text"                # text for people, json for log collectors (o
 fast = 15
 balanced = 30
 deep = 60
+# stream_total_seconds = 600       # longest a stream may run; unset: no total limit, only the
+                                   # per-tier timeout between two pieces of a stream
 
 # ---------------------------------------------------------------------------------------------
 # Health: endpoints are probed with GET {base_url}/models
@@ -105,12 +116,19 @@ deep = 60
 interval_seconds = 30              # time between probes, at least 0.1
 failure_threshold = 3              # consecutive failures (probes or requests) before skipping
 probe_timeout_seconds = 5          # how long one probe may take
+# Real requests are watched too: an instance that keeps failing them (a server that answers the
+# probe but hangs on chat) is ejected for a while, whatever the probes say.
+eject_after_failures = 3           # consecutive timeouts, connect errors or 5xx that eject it
+eject_base_seconds = 30            # first ejection; the n-th lasts n times as long...
+eject_max_seconds = 300            # ...up to this; then one real request is let through to test it
 
 # ---------------------------------------------------------------------------------------------
-# Limits on one chat request (long agent sessions need large values)
+# Limits on one chat request (long agent sessions need large values) and on upstream answers
 # ---------------------------------------------------------------------------------------------
 [limits]
 max_messages = 2048                # messages per request
 max_content_chars = 2000000        # characters of message text per request
+max_response_bytes = 67108864      # largest non-streaming upstream answer read (64 MiB)
+max_event_bytes = 4194304          # largest single event of an upstream stream (4 MiB)
 """
 """A valid, commented config: every section, the optional ones at their defaults."""

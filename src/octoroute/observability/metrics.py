@@ -31,7 +31,22 @@ UPSTREAM_BUCKETS_S = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0,
 )  # fmt: skip
 STATUS_CLASSES = ("2xx", "4xx", "5xx", "error")
-RETRY_REASONS = ("connect", "timeout", "protocol", "status")
+RETRY_REASONS = (
+    "connect",
+    "timeout",
+    "protocol",
+    "status",
+    "event_too_large",
+    "too_large",
+    "bad_response",
+    "auth",
+    "throttled",
+    "saturated",
+)
+"""Every ``UpstreamError.reason`` (``octoroute.errors``): why an attempt failed."""
+EJECTION_CAUSES = ("timeout", "connect", "status", "protocol", "bad_response", "auth", "other")
+"""Why an instance was ejected: the reason of the failure that ejected it, ``other`` for the rest."""
+OVERLOAD_REASONS = ("max_in_flight", "file_descriptors")
 FALLBACK_REASONS = (
     "timeout",
     "transport",
@@ -60,9 +75,12 @@ class EndpointMetrics:
 
     __slots__ = (
         "duration",
+        "ejected",
+        "ejections",
         "health",
         "mid_stream_failures",
         "responses",
+        "throttled",
         "ttfb",
     )
 
@@ -77,6 +95,16 @@ class EndpointMetrics:
         self.health = metrics.endpoint_healthy.labels(tier, name, instance)
         self.health.set(1)
         self.mid_stream_failures = metrics.mid_stream_failures.labels(name)
+        self.ejections = {
+            cause: metrics.ejections.labels(name, instance, cause) for cause in EJECTION_CAUSES
+        }
+        self.ejected = metrics.endpoint_ejected.labels(tier, name, instance)
+        self.ejected.set(0)
+        self.throttled = metrics.upstream_throttled.labels(name)
+
+    def ejection(self, cause: str) -> None:
+        """Count one ejection; an unexpected cause still counts, under ``other``."""
+        (self.ejections.get(cause) or self.ejections["other"]).inc()
 
     def response(self, status: int | None) -> None:
         """Count one upstream outcome by status class (``error`` when no status arrived)."""
@@ -214,6 +242,31 @@ class Metrics:
             registry=reg,
             multiprocess_mode="min",
         )
+        self.ejections = Counter(
+            "octoroute_endpoint_ejections_total",
+            "Instances taken out of rotation by failures of real requests, by cause.",
+            ["endpoint", "instance", "cause"],
+            registry=reg,
+        )
+        self.endpoint_ejected = Gauge(
+            "octoroute_endpoint_ejected",
+            "1 while an endpoint instance is ejected (or on its one half-open trial), else 0.",
+            instance_labels,
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.overload_rejections = Counter(
+            "octoroute_overload_rejections_total",
+            "Requests answered 503 server_overloaded by the router itself, by reason.",
+            ["reason"],
+            registry=reg,
+        )
+        self.upstream_throttled = Counter(
+            "octoroute_upstream_throttled_total",
+            "Upstream answers saying busy (429, or 503 with Retry-After), by endpoint.",
+            ["endpoint"],
+            registry=reg,
+        )
         self.tokens = Counter(
             "octoroute_tokens_total",
             "Tokens reported by upstreams in `usage`, by tier and kind (prompt, completion).",
@@ -227,6 +280,9 @@ class Metrics:
         }
         self.fallbacks = {
             reason: self.routing_fallbacks.labels(reason) for reason in FALLBACK_REASONS
+        }
+        self.overloads = {
+            reason: self.overload_rejections.labels(reason) for reason in OVERLOAD_REASONS
         }
         for operation in RECORDING_OPERATIONS:
             self.recording_failures.labels(operation)
