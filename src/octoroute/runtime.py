@@ -25,7 +25,8 @@ log = get_logger("octoroute.fleet")
 
 
 class _HealthEvents:
-    """Logs each health transition once and mirrors it in the ``octoroute_endpoint_healthy`` gauge."""
+    """Logs each health and admission transition once and mirrors it in the gauges
+    (``octoroute_endpoint_healthy``, ``octoroute_endpoint_ejected``) and the ejection counter."""
 
     def __init__(self) -> None:
         self.lanes: dict[str, Lane] = {}
@@ -54,6 +55,38 @@ class _HealthEvents:
             tier=endpoint.tier.value,
         )
 
+    def on_ejected(self, endpoint: Endpoint, cause: str, seconds: float) -> None:
+        lane = self.lanes.get(endpoint.id)
+        if lane is not None:
+            lane.metrics.ejected.set(1)
+            lane.metrics.ejection(cause)
+        log.warning(
+            "endpoint ejected",
+            endpoint=endpoint.name,
+            instance=instance_label(endpoint.config),
+            tier=endpoint.tier.value,
+            cause=cause,
+            seconds=round(seconds, 3),
+            ejections=endpoint.ejections,
+            reason=endpoint.last_error,
+        )
+
+    def on_readmitted(self, endpoint: Endpoint) -> None:
+        lane = self.lanes.get(endpoint.id)
+        if lane is not None:
+            lane.metrics.ejected.set(0)
+        log.info(
+            "endpoint re-admitted",
+            endpoint=endpoint.name,
+            instance=instance_label(endpoint.config),
+            tier=endpoint.tier.value,
+            cause=endpoint.ejection_cause,
+            ejections=endpoint.ejections,
+        )
+
+    def on_availability(self, endpoint: Endpoint) -> None:
+        """Trials starting and ending, busy spells: too frequent and too minor to log."""
+
 
 class Runtime:
     """The fleet, the routing, the upstream client and the background prober of one server."""
@@ -75,7 +108,14 @@ class Runtime:
             for endpoint in self.fleet.all()
         }
         events.lanes = self.lanes
-        self.forwarder = Forwarder(self.fleet, self.client, self.metrics, self.lanes)
+        self.forwarder = Forwarder(
+            self.fleet,
+            self.client,
+            self.metrics,
+            self.lanes,
+            max_event_bytes=config.limits.max_event_bytes,
+            stream_total_seconds=config.timeouts.stream_total_seconds,
+        )
         self.router = Router(
             config.routing,
             HttpRouterModel(config.routing, self.fleet, self.client, self.lanes),

@@ -15,7 +15,7 @@ from octoroute.config.schema import (
     ServerConfig,
 )
 from octoroute.enums import Strategy, Tier
-from octoroute.fleet.endpoint import MAX_ERROR_CHARS, Endpoint, shorten_error
+from octoroute.fleet.endpoint import MAX_ERROR_CHARS, Endpoint, NullListener, shorten_error
 from octoroute.fleet.selector import Fleet
 
 
@@ -29,7 +29,7 @@ class FakeClock:
         return self.now
 
 
-class RecordingListener:
+class RecordingListener(NullListener):
     """Records transitions, and the endpoint's state as the listener saw it."""
 
     def __init__(self) -> None:

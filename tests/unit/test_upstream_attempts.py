@@ -14,6 +14,7 @@ from octoroute.errors import (
     UpstreamStatusError,
     UpstreamTimeout,
 )
+from octoroute.fleet.selector import Unavailability
 from octoroute.upstream.attempts import (
     BACKOFF_CAP_SECONDS,
     MAX_ATTEMPTS,
@@ -22,6 +23,10 @@ from octoroute.upstream.attempts import (
     exhausted,
 )
 
+ALL_DOWN = Unavailability(
+    unhealthy=3, ejected=0, busy=0, busy_for=None, busy_status=429, ejected_for=None
+)
+"""Nothing busy or ejected: the failures are plain ones."""
 FAST = Scope(Tier.FAST, "tier 'fast'", 2)
 LABEL = "sim-fast-a at http://127.0.0.1:9/v1"
 
@@ -50,7 +55,7 @@ def test_backoff_is_a_float() -> None:
 
 
 def test_nothing_tried_is_503_no_healthy_endpoint_naming_the_scope() -> None:
-    error = exhausted(Scope(Tier.DEEP, "tier 'deep'", 3), 0, None)
+    error = exhausted(Scope(Tier.DEEP, "tier 'deep'", 3), 0, None, ALL_DOWN)
     assert isinstance(error, NoHealthyEndpoint)
     assert error.status == 503
     assert error.code == "no_healthy_endpoint"
@@ -62,7 +67,7 @@ def test_nothing_tried_is_503_no_healthy_endpoint_naming_the_scope() -> None:
 
 def test_last_attempt_timed_out_is_504() -> None:
     last = UpstreamTimeout(f"{LABEL}: no complete answer within 1 s", endpoint=LABEL)
-    error = exhausted(FAST, 2, last)
+    error = exhausted(FAST, 2, last, ALL_DOWN)
     assert isinstance(error, UpstreamTimeout)
     assert error.status == 504
     assert error.code == "upstream_timeout"
@@ -96,7 +101,7 @@ def test_last_attempt_timed_out_is_504() -> None:
     ids=["connect", "protocol", "status-500", "status-429"],
 )
 def test_any_other_last_failure_is_502_upstream_failed(last: UpstreamError) -> None:
-    error = exhausted(FAST, 3, last)
+    error = exhausted(FAST, 3, last, ALL_DOWN)
     assert type(error) is UpstreamError
     assert error.status == 502
     assert error.code == "upstream_failed"
@@ -108,14 +113,14 @@ def test_any_other_last_failure_is_502_upstream_failed(last: UpstreamError) -> N
 
 def test_one_endpoint_tried_is_singular() -> None:
     last = UpstreamConnectError(f"{LABEL}: closed the connection", endpoint=LABEL)
-    message = exhausted(Scope(Tier.FAST, "model 'same'", 1), 1, last).message
+    message = exhausted(Scope(Tier.FAST, "model 'same'", 1), 1, last, ALL_DOWN).message
     assert "model 'same'" in message
     assert "(1 endpoint tried)" in message
 
 
 @pytest.mark.parametrize("last", [None, UpstreamTimeout("t"), UpstreamConnectError("c")])
 def test_exhausted_renders_as_the_openai_error_envelope(last: UpstreamError | None) -> None:
-    body = orjson.loads(exhausted(FAST, 0 if last is None else 1, last).to_body())
+    body = orjson.loads(exhausted(FAST, 0 if last is None else 1, last, ALL_DOWN).to_body())
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["param"] is None

@@ -1,4 +1,4 @@
-"""One configured upstream instance and its health state machine.
+"""One configured upstream instance: its health, its admission and its load.
 
 v1 keyed health by endpoint *name*, so two replicas sharing a name on different hosts shared one
 record: one host failing took both out of rotation, and ``/models`` showed one of them. Here every
@@ -12,6 +12,25 @@ The state machine, driven by real requests and background probes alike::
 Only the two transitions are reported, through a :class:`HealthListener`, so a flapping upstream
 produces one log line and one gauge change per transition, not one per failed request.
 
+Probes cannot see a server that answers ``GET /models`` but hangs on chat, so real requests feed a
+second machine, passive outlier detection (Envoy's, scaled down to one process)::
+
+    admitted --(eject_after consecutive real failures)--> ejected until T
+    ejected --(T passes)--> half-open: selectable for exactly one request
+    half-open --(selected)--> trial --success--> admitted
+                                    --failure--> ejected again, for longer
+                                    --no verdict (cancelled, busy)--> half-open
+
+The n-th ejection lasts ``n × eject_base`` seconds, at most ``eject_max``; the count starts over
+once an instance has stayed admitted for ``eject_max``. Only the trial's own verdict counts
+while an instance is out: requests sent before the ejection may still finish either way. A
+passed probe ends an ejection early only when connect errors caused it (the server was down and
+is back); a timeout ejection means the server answers probes and hangs on chat, so a probe
+proves nothing.
+
+``ready_at`` folds admission and ``Retry-After`` into the one number selection compares with the
+clock, so an eligible instance costs one comparison.
+
 Pure and synchronous: time comes from an injected :class:`Clock`, nothing here touches I/O.
 """
 
@@ -19,7 +38,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from octoroute.config.redact import redact_url
 
@@ -29,6 +49,24 @@ if TYPE_CHECKING:
 
 MAX_ERROR_CHARS = 200
 """``last_error`` is cut to this length: it is shown in ``/models`` and logs, not a traceback."""
+
+
+class Admission(StrEnum):
+    """Where an instance stands in passive outlier detection."""
+
+    ADMITTED = "admitted"
+    EJECTED = "ejected"
+    """Out until ``ejected_until``; half-open (selectable once) after it."""
+    TRIAL = "trial"
+    """Half-open and its one trial request is under way: not selectable."""
+
+
+class OutlierSettings(NamedTuple):
+    """``[health]``'s ejection keys, as the endpoint needs them."""
+
+    eject_after: int = 3
+    base_seconds: float = 30.0
+    max_seconds: float = 300.0
 
 
 class Clock(Protocol):
@@ -50,6 +88,16 @@ class HealthListener(Protocol):
     def on_recovered(self, endpoint: Endpoint) -> None:
         """``endpoint`` just went from unhealthy back to healthy."""
 
+    def on_ejected(self, endpoint: Endpoint, cause: str, seconds: float) -> None:
+        """``endpoint`` was just ejected for ``seconds``; ``cause`` labels the last failure."""
+
+    def on_readmitted(self, endpoint: Endpoint) -> None:
+        """``endpoint``'s trial request succeeded: it is back in rotation."""
+
+    def on_availability(self, endpoint: Endpoint) -> None:
+        """``endpoint``'s ``ready_at`` changed for another reason (a trial began or ended
+        without a verdict, a ``Retry-After`` was recorded)."""
+
 
 class NullListener:
     """A :class:`HealthListener` that ignores every transition: the default."""
@@ -61,6 +109,15 @@ class NullListener:
 
     def on_recovered(self, endpoint: Endpoint) -> None:
         """Ignore the transition."""
+
+    def on_ejected(self, endpoint: Endpoint, cause: str, seconds: float) -> None:
+        """Ignore the transition."""
+
+    def on_readmitted(self, endpoint: Endpoint) -> None:
+        """Ignore the transition."""
+
+    def on_availability(self, endpoint: Endpoint) -> None:
+        """Ignore the change."""
 
 
 def shorten_error(reason: str) -> str:
@@ -84,22 +141,35 @@ class Endpoint:
     slots, copied out of the config, because the selector reads them on every request; treat them
     as read-only.
 
-    State changes only through :meth:`mark_success` and :meth:`mark_failure`.
+    Health changes only through :meth:`mark_success` and :meth:`mark_failure` (probes and
+    requests alike); admission and load through :meth:`begin`, :meth:`end`, :meth:`answered`,
+    :meth:`succeeded`, :meth:`failed`, :meth:`probe_succeeded` and :meth:`throttle`.
     """
 
     __slots__ = (
+        "_admitted_since",
         "_clock",
         "_consecutive_failures",
         "_last_check",
         "_last_error",
         "_listener",
+        "_outlier",
+        "_real_failures",
         "_threshold",
+        "admission",
         "base_url",
+        "busy_status",
+        "busy_until",
         "config",
+        "ejected_until",
+        "ejection_cause",
+        "ejections",
         "healthy",
         "id",
+        "in_flight",
         "name",
         "priority",
+        "ready_at",
         "tier",
         "weight",
     )
@@ -118,10 +188,26 @@ class Endpoint:
     healthy: bool
     """Whether selection may choose this endpoint; every endpoint starts healthy.
 
-    Read-only for everyone else: assigning it would bypass the transition listener and leave the
-    fleet's precomputed selection tables stale. It is a plain slot rather than a property because
-    a property read costs about 100 ns and selection reads it once per candidate.
+    Read-only for everyone else: assigning it would bypass the transition listener. It is a plain
+    slot rather than a property because a property read costs about 100 ns and selection reads it
+    once per candidate.
     """
+    ready_at: float
+    """Clock reading from which selection may choose this instance as far as admission and
+    ``Retry-After`` go: ``0`` when admitted and not busy, the end of an ejection or of a busy
+    spell, ``inf`` during a trial. Read-only, like ``healthy``."""
+    in_flight: int
+    """Attempts under way on this instance (between :meth:`begin` and :meth:`end`)."""
+    admission: Admission
+    ejected_until: float
+    ejections: int
+    """How many times in a row this instance has been ejected (the next ejection's multiplier
+    minus one)."""
+    ejection_cause: str | None
+    busy_until: float
+    """Until when the upstream asked to be left alone (``Retry-After``)."""
+    busy_status: int
+    """The status that asked (429 or 503), told to clients when nothing else is left."""
 
     def __init__(
         self,
@@ -130,6 +216,7 @@ class Endpoint:
         failure_threshold: int = 3,
         clock: Clock = time.monotonic,
         listener: HealthListener | None = None,
+        outlier: OutlierSettings | None = None,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
@@ -154,6 +241,17 @@ class Endpoint:
         # Until the first check, "since last check" means "since start-up", as in v1's /models.
         self._last_check = clock()
         self._last_error: str | None = None
+        self._outlier = OutlierSettings() if outlier is None else outlier
+        self._real_failures = 0
+        self._admitted_since = self._last_check
+        self.admission = Admission.ADMITTED
+        self.ready_at = 0.0
+        self.in_flight = 0
+        self.ejected_until = 0.0
+        self.ejections = 0
+        self.ejection_cause: str | None = None
+        self.busy_until = 0.0
+        self.busy_status = 429
 
     @property
     def consecutive_failures(self) -> int:
@@ -201,6 +299,115 @@ class Endpoint:
             self.healthy = False
             self._listener.on_unhealthy(self, self._last_error)
 
+    # --- passive outlier detection and load ----------------------------------------------------
+
+    @property
+    def ejected(self) -> bool:
+        """Out of rotation by outlier detection: ejected, half-open or on trial."""
+        return self.admission is not Admission.ADMITTED
+
+    def begin(self) -> bool:
+        """An attempt on this instance starts; ``True`` when it is the half-open trial.
+
+        The caller passes the answer back to :meth:`succeeded`, :meth:`failed` and :meth:`end`.
+        """
+        self.in_flight += 1
+        if self.admission is Admission.EJECTED:
+            self.admission = Admission.TRIAL
+            self._update_ready()
+            self._listener.on_availability(self)
+            return True
+        return False
+
+    def end(self, trial: bool) -> None:
+        """The attempt started by :meth:`begin` is over, whatever happened.
+
+        A trial that ended without a verdict (cancelled, or the upstream said busy) leaves the
+        instance half-open, so the next request tries again.
+        """
+        self.in_flight -= 1
+        if trial and self.admission is Admission.TRIAL:
+            self.admission = Admission.EJECTED
+            self._update_ready()
+            self._listener.on_availability(self)
+
+    def answered(self, trial: bool) -> None:
+        """A real request got an answer: a success, or a client error the server gave on the
+        request's merits. Either proves the server alive: the failure run ends and a trial
+        re-admits. Health is not touched (see :meth:`succeeded`)."""
+        self._real_failures = 0
+        if trial and self.admission is Admission.TRIAL:
+            self.admission = Admission.ADMITTED
+            self._admitted_since = self._clock()
+            self._update_ready()
+            self._listener.on_readmitted(self)
+
+    def succeeded(self, trial: bool) -> None:
+        """A real request succeeded: health and outlier detection both hear it."""
+        self.mark_success()
+        self.answered(trial)
+
+    def failed(self, cause: str, reason: str, trial: bool) -> None:
+        """A real request failed in a way held against the server (timeout, connect, 5xx, ...).
+
+        ``cause`` is a short fixed label (the ejection metric's), ``reason`` the message kept as
+        ``last_error``. Counts towards health like any failure, and towards ejection while the
+        instance is admitted; a failed trial ejects it again at once.
+        """
+        self.mark_failure(reason)
+        if self.admission is Admission.ADMITTED:
+            self._real_failures += 1
+            if self._real_failures >= self._outlier.eject_after:
+                self._eject(cause)
+        elif trial and self.admission is Admission.TRIAL:
+            self._eject(cause)
+
+    def probe_succeeded(self) -> None:
+        """A background probe passed: health recovers; a connect-error ejection goes half-open."""
+        self.mark_success()
+        if (
+            self.admission is Admission.EJECTED
+            and self.ejection_cause == "connect"
+            and self.ejected_until > self._clock()
+        ):
+            self.ejected_until = self._clock()
+            self._update_ready()
+            self._listener.on_availability(self)
+
+    def throttle(self, seconds: float, status: int) -> None:
+        """The upstream said busy (``status`` 429 or 503): leave it alone for ``seconds``."""
+        until = self._clock() + seconds
+        if until > self.busy_until:
+            self.busy_until = until
+            self.busy_status = status
+            self._update_ready()
+            self._listener.on_availability(self)
+
+    def _eject(self, cause: str) -> None:
+        now = self._clock()
+        settings = self._outlier
+        if self.admission is Admission.ADMITTED and now - self._admitted_since >= (
+            settings.max_seconds
+        ):
+            self.ejections = 0  # it stayed admitted long enough: forgive the old ejections
+        self.ejections += 1
+        seconds = min(settings.base_seconds * self.ejections, settings.max_seconds)
+        self.admission = Admission.EJECTED
+        self.ejected_until = now + seconds
+        self.ejection_cause = cause
+        self._real_failures = 0
+        self._update_ready()
+        self._listener.on_ejected(self, cause, seconds)
+
+    def _update_ready(self) -> None:
+        admission = self.admission
+        if admission is Admission.TRIAL:
+            self.ready_at = math.inf
+        elif admission is Admission.EJECTED:
+            self.ready_at = max(self.ejected_until, self.busy_until)
+        else:
+            self.ready_at = self.busy_until
+
     def seconds_since_check(self, now: float | None = None) -> int:
         """Whole seconds since :attr:`last_check` (``now`` defaults to this endpoint's clock).
 
@@ -212,4 +419,6 @@ class Endpoint:
 
     def __repr__(self) -> str:
         state = "healthy" if self.healthy else "unhealthy"
+        if self.admission is not Admission.ADMITTED:
+            state += f", {self.admission.value}"
         return f"<Endpoint {self.id} {self.name!r} {redact_url(self.base_url)} {state}>"

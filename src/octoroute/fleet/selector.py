@@ -1,21 +1,22 @@
 """The fleet: every configured endpoint instance, indexed by tier and by name, and selection.
 
-Selection (v1's algorithm, §3.1 of the v1 spec, with per-instance health and exclusion):
+Selection (v1's algorithm, §3.1 of the v1 spec, with per-instance health, exclusion, outlier
+ejection, ``Retry-After`` and load):
 
-1. drop unhealthy endpoints and the ones this request already tried (``exclude``);
+1. drop unhealthy endpoints, the ones this request already tried (``exclude``), and those not
+   ready (``Endpoint.ready_at``: ejected, on a half-open trial, or told busy by ``Retry-After``);
 2. keep the highest remaining ``priority`` (higher number = preferred), so lower priorities serve
-   automatically once the higher ones are down or excluded;
-3. weighted random among those, walking config order with cumulative weights.
+   automatically once the higher ones are down, out or excluded;
+3. among those, keep the least loaded: the fewest attempts in flight per unit of ``weight``;
+4. weighted random among what is left, walking config order with cumulative weights.
 
-It never falls back to an unhealthy endpoint: ``None`` means nothing is eligible and the caller
-answers 503.
+Step 3 is what keeps a hung replica from soaking up traffic before its timeouts have been
+counted: requests pile up on it, so new ones go elsewhere. With nothing in flight (light load)
+every endpoint ties and step 4 is v1's weighted random; under load, the in-flight share follows
+the weights.
 
-``select_tier`` is on every request's path, and health changes are rare, so the work is moved to
-the transitions: whenever an endpoint of a tier goes down or comes back (the fleet hears it
-through the endpoints' listener), the tier's healthy endpoints, their top-priority group and its
-cumulative-weight table are rebuilt. A request with nothing excluded then costs one ``bisect``
-(or nothing, with a single top endpoint) and allocates nothing; a retry with exclusions walks
-only the healthy endpoints, twice, and allocates nothing either.
+It never falls back to an unhealthy or ejected endpoint: ``None`` means nothing is eligible and
+the caller answers 503 (or 429 when the only ones left are busy).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from __future__ import annotations
 import math
 import random
 import time
-from bisect import bisect_right
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from octoroute.enums import TIERS, Tier
-from octoroute.fleet.endpoint import Endpoint, HealthListener, NullListener
+from octoroute.fleet.endpoint import Endpoint, HealthListener, NullListener, OutlierSettings
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -37,70 +37,32 @@ if TYPE_CHECKING:
     from octoroute.fleet.endpoint import Clock
 
 
-class _TierTable:
-    """One tier's endpoints and the selection structures derived from their current health."""
+class Unavailability(NamedTuple):
+    """Why no endpoint of a scope could be chosen: the counts a message and a status need."""
 
-    __slots__ = ("cumulative", "draw", "endpoints", "healthy", "only", "top", "total")
-
-    def __init__(self, endpoints: tuple[Endpoint, ...]) -> None:
-        self.endpoints = endpoints
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Rebuild from the endpoints' health; called at build time and on every transition."""
-        healthy = tuple(ep for ep in self.endpoints if ep.healthy)
-        best = max((ep.priority for ep in healthy), default=0)
-        top = tuple(ep for ep in healthy if ep.priority == best)
-        running = 0.0
-        cumulative = []
-        # Accumulated in config order exactly as Fleet.select does, so both paths pick the same
-        # endpoint for the same random draw.
-        for ep in top:
-            running += ep.weight
-            cumulative.append(running)
-        if cumulative:
-            # ``random() * total`` may round up to ``total``; an infinite last bound sends that
-            # draw to the last endpoint (v1's rounding fallback) without a branch per request.
-            cumulative[-1] = math.inf
-        self.healthy = healthy
-        """Healthy endpoints in file order: the only candidates worth a look."""
-        self.top = top
-        self.cumulative = tuple(cumulative)
-        self.total = running
-        self.draw = len(top) > 1
-        """Whether a random draw is needed; without one the answer is ``only``."""
-        self.only = top[0] if len(top) == 1 else None
-        """The single top-priority healthy endpoint, or ``None`` when the tier is all down."""
-
-
-class _Tracker:
-    """The listener the fleet installs on its endpoints: it rebuilds the tier's table, then
-    forwards the transition to the caller's listener (logging, gauges)."""
-
-    __slots__ = ("_listener", "_tables")
-
-    def __init__(self, tables: dict[Tier, _TierTable], listener: HealthListener) -> None:
-        self._tables = tables
-        self._listener = listener
-
-    def on_unhealthy(self, endpoint: Endpoint, reason: str) -> None:
-        self._tables[endpoint.tier].refresh()
-        self._listener.on_unhealthy(endpoint, reason)
-
-    def on_recovered(self, endpoint: Endpoint) -> None:
-        self._tables[endpoint.tier].refresh()
-        self._listener.on_recovered(endpoint)
+    unhealthy: int
+    ejected: int
+    """Healthy, but ejected or on a half-open trial."""
+    busy: int
+    """Healthy and admitted, but told busy by ``Retry-After``."""
+    busy_for: float | None
+    """Seconds until the first busy endpoint may be tried again; ``None`` when none is busy."""
+    busy_status: int
+    """The status the soonest-free busy endpoint answered (429 or 503)."""
+    ejected_for: float | None
+    """Seconds until the first ejected endpoint goes half-open; ``None`` when none is ejected."""
 
 
 class Fleet:
     """Every endpoint of a :class:`~octoroute.config.schema.Config`, one record per instance.
 
-    Built once at start-up; the set of endpoints never changes afterwards, only their health.
-    ``listener`` hears every health transition; ``clock`` stamps ``last_check``; ``rng`` makes
-    weighted selection reproducible in tests (a fresh ``random.Random()`` by default).
+    Built once at start-up; the set of endpoints never changes afterwards, only their state.
+    ``listener`` hears every health and admission transition; ``clock`` stamps ``last_check`` and
+    times ejections; ``rng`` makes weighted selection reproducible in tests (a fresh
+    ``random.Random()`` by default).
     """
 
-    __slots__ = ("_all", "_by_name", "_random", "_tables", "tiers")
+    __slots__ = ("_all", "_by_name", "_clock", "_random", "tiers")
 
     tiers: Mapping[Tier, tuple[Endpoint, ...]]
     """Each tier's endpoints in file order (read-only)."""
@@ -113,22 +75,32 @@ class Fleet:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        tables: dict[Tier, _TierTable] = {}
-        tracker = _Tracker(tables, NullListener() if listener is None else listener)
+        tracker = NullListener() if listener is None else listener
         threshold = config.health.failure_threshold
+        health = config.health
+        outlier = OutlierSettings(
+            health.eject_after_failures, health.eject_base_seconds, health.eject_max_seconds
+        )
+        tiers: dict[Tier, tuple[Endpoint, ...]] = {}
         by_name: dict[str, list[Endpoint]] = {}
         for tier in TIERS:
             endpoints = tuple(
-                Endpoint(cfg, failure_threshold=threshold, clock=clock, listener=tracker)
+                Endpoint(
+                    cfg,
+                    failure_threshold=threshold,
+                    clock=clock,
+                    listener=tracker,
+                    outlier=outlier,
+                )
                 for cfg in config.models.for_tier(tier)
             )
-            tables[tier] = _TierTable(endpoints)
+            tiers[tier] = endpoints
             for ep in endpoints:
                 by_name.setdefault(ep.name, []).append(ep)
-        self._tables = tables
-        self.tiers = MappingProxyType({tier: tables[tier].endpoints for tier in TIERS})
-        self._all = tuple(ep for tier in TIERS for ep in tables[tier].endpoints)
+        self.tiers = MappingProxyType(tiers)
+        self._all = tuple(ep for tier in TIERS for ep in tiers[tier])
         self._by_name = {name: tuple(eps) for name, eps in by_name.items()}
+        self._clock = clock
         self._random = (random.Random() if rng is None else rng).random
 
     def all(self) -> tuple[Endpoint, ...]:
@@ -141,54 +113,63 @@ class Fleet:
 
     def healthy_count(self, tier: Tier) -> int:
         """How many endpoints of ``tier`` are healthy right now."""
-        return len(self._tables[tier].healthy)
+        return sum(ep.healthy for ep in self.tiers[tier])
 
     def mark_success(self, endpoint: Endpoint) -> None:
-        """Record a passed request or probe on ``endpoint`` (see :meth:`Endpoint.mark_success`)."""
-        endpoint.mark_success()
+        """Record a passed probe on ``endpoint`` (see :meth:`Endpoint.probe_succeeded`)."""
+        endpoint.probe_succeeded()
 
     def mark_failure(self, endpoint: Endpoint, reason: str) -> None:
-        """Record a failed request or probe on ``endpoint`` (see :meth:`Endpoint.mark_failure`)."""
+        """Record a failed probe on ``endpoint`` (see :meth:`Endpoint.mark_failure`)."""
         endpoint.mark_failure(reason)
 
-    def select_tier(self, tier: Tier, exclude: Collection[Endpoint] = ()) -> Endpoint | None:
-        """An endpoint of ``tier`` for one attempt, or ``None`` if none is eligible.
+    def take(
+        self, candidates: Sequence[Endpoint], exclude: Collection[Endpoint] = ()
+    ) -> tuple[Endpoint, bool] | None:
+        """Select an endpoint and start an attempt on it (:meth:`Endpoint.begin`) in one step.
 
-        Same contract and same choices as :meth:`select` over the tier's endpoints, served from
-        the tier's precomputed table when ``exclude`` is empty.
+        Returns the endpoint and whether the attempt is its half-open trial, or ``None``. One
+        synchronous step, so no other request can take the same half-open trial in between.
         """
-        table = self._tables[tier]
-        if exclude:
-            return self.select(table.healthy, exclude)
-        if table.draw:
-            return table.top[bisect_right(table.cumulative, self._random() * table.total)]
-        return table.only
+        endpoint = self.select(candidates, exclude)
+        if endpoint is None:
+            return None
+        return endpoint, endpoint.begin()
+
+    def select_tier(self, tier: Tier, exclude: Collection[Endpoint] = ()) -> Endpoint | None:
+        """:meth:`select` over the endpoints of ``tier``."""
+        return self.select(self.tiers[tier], exclude)
 
     def select(
         self, candidates: Sequence[Endpoint], exclude: Collection[Endpoint] = ()
     ) -> Endpoint | None:
-        """A healthy endpoint of ``candidates`` not in ``exclude``, or ``None`` if there is none.
+        """An eligible endpoint of ``candidates`` not in ``exclude``, or ``None`` if there is none.
 
-        Among the eligible endpoints only the highest priority is considered; within it each is
-        chosen with probability ``weight / sum(weights)``. ``exclude`` holds the endpoints this
-        request already tried (by identity, so a replica with the same name stays eligible). With a
-        single eligible top-priority endpoint no random number is drawn.
+        Eligible: healthy and ready (not ejected, on trial or busy). Among the eligible, only the
+        highest priority is considered, and within it the least loaded (in-flight attempts per
+        unit of weight); each of those is chosen with probability ``weight / sum(weights)``.
+        ``exclude`` holds the endpoints this request already tried (by identity, so a replica with
+        the same name stays eligible). With a single endpoint left no random number is drawn.
         """
-        # Pass 1: the best eligible priority, its total weight and its last endpoint.
+        now = self._clock()
+        # Pass 1: the best eligible priority, its lowest load, their total weight and last one.
         best = 0
+        lowest = math.inf
         total = 0.0
         count = 0
         last: Endpoint | None = None
         for ep in candidates:
-            if not ep.healthy or ep in exclude:
+            if not ep.healthy or ep.ready_at > now or ep in exclude:
                 continue
             priority = ep.priority
-            if last is None or priority > best:
+            load = ep.in_flight / ep.weight
+            if last is None or priority > best or (priority == best and load < lowest):
                 best = priority
+                lowest = load
                 total = ep.weight
                 count = 1
                 last = ep
-            elif priority == best:
+            elif priority == best and load == lowest:
                 total += ep.weight
                 count += 1
                 last = ep
@@ -198,9 +179,38 @@ class Fleet:
         draw = self._random() * total
         running = 0.0
         for ep in candidates:
-            if ep.priority != best or not ep.healthy or ep in exclude:
+            if (
+                ep.priority != best
+                or not ep.healthy
+                or ep.ready_at > now
+                or ep in exclude
+                or ep.in_flight / ep.weight != lowest
+            ):
                 continue
             running += ep.weight
             if draw < running:
                 return ep
         return last  # float rounding left the draw at or above the final sum
+
+    def unavailability(self, candidates: Sequence[Endpoint]) -> Unavailability:
+        """Why ``candidates`` have nobody to offer right now, for the client's error."""
+        now = self._clock()
+        unhealthy = ejected = busy = 0
+        busy_for: float | None = None
+        busy_status = 429
+        ejected_for: float | None = None
+        for ep in candidates:
+            if not ep.healthy:
+                unhealthy += 1
+            elif ep.ejected and ep.ejected_until > now:
+                ejected += 1
+                wait = ep.ejected_until - now
+                ejected_for = wait if ejected_for is None else min(ejected_for, wait)
+            elif ep.busy_until > now:
+                busy += 1
+                wait = ep.busy_until - now
+                if busy_for is None or wait < busy_for:
+                    busy_for, busy_status = wait, ep.busy_status
+            elif ep.ejected:
+                ejected += 1  # on its half-open trial right now
+        return Unavailability(unhealthy, ejected, busy, busy_for, busy_status, ejected_for)

@@ -7,19 +7,35 @@ here too, so both paths word it the same way.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from octoroute.enums import Tier
 from octoroute.errors import (
     NoHealthyEndpoint,
     OctorouteError,
     UpstreamError,
+    UpstreamThrottled,
     UpstreamTimeout,
 )
+
+if TYPE_CHECKING:
+    from octoroute.fleet.selector import Unavailability
 
 MAX_ATTEMPTS: Final = 3
 BACKOFF_BASE_SECONDS: Final = 0.1
 BACKOFF_CAP_SECONDS: Final = 2.0
+MAX_BUSY_SECONDS: Final = 60.0
+"""A ``Retry-After`` longer than this is capped: a typo or a hostile header must not take an
+instance out of rotation for hours."""
+DEFAULT_BUSY_SECONDS: Final = 1.0
+"""How long an instance that said busy without a usable ``Retry-After`` is left alone."""
+
+
+def busy_seconds(retry_after: float | None) -> float:
+    """How long to leave an instance alone after it answered busy with ``retry_after``."""
+    if retry_after is None:
+        return DEFAULT_BUSY_SECONDS
+    return min(max(retry_after, 0.0), MAX_BUSY_SECONDS)
 
 
 def backoff_before(attempt: int) -> float:
@@ -41,18 +57,31 @@ class Scope:
         self.endpoint_count = endpoint_count
 
 
-def exhausted(scope: Scope, tried: int, last_error: UpstreamError | None) -> OctorouteError:
+def exhausted(
+    scope: Scope, tried: int, last_error: UpstreamError | None, unavailable: Unavailability
+) -> OctorouteError:
     """The client-facing error once no further attempt is possible.
 
-    503 when nothing could even be tried, 504 when the last attempt timed out, else 502; the
-    message names the scope, how many endpoints were tried and why the last one failed.
+    When the only endpoints left are busy (they answered 429, or 503 with ``Retry-After``), the
+    client is told the same status with a ``Retry-After`` of when the first is free again.
+    Otherwise: 503 when nothing could even be tried, 504 when the last attempt timed out, else
+    502; the message names the scope, how many endpoints were tried and why the last one failed.
     """
-    if last_error is None:
-        return NoHealthyEndpoint(
-            f"No healthy endpoint in {scope.description}: all {scope.endpoint_count} "
-            "configured endpoints are marked unhealthy. Check that the servers are running; "
-            "GET /models shows each endpoint's health."
+    if unavailable.busy_for is not None and (
+        last_error is None or isinstance(last_error, UpstreamThrottled)
+    ):
+        busy = unavailable.busy
+        waiting = "is" if busy == 1 else "are"
+        return UpstreamThrottled(
+            f"Every endpoint of {scope.description} that could take this request is busy: "
+            f"{busy} {waiting} asking clients to wait (HTTP {unavailable.busy_status} with "
+            f"Retry-After). Retry in {unavailable.busy_for:.0f} s.",
+            endpoint=last_error.endpoint if last_error is not None else "",
+            upstream_status=unavailable.busy_status,
+            retry_after=unavailable.busy_for,
         )
+    if last_error is None:
+        return NoHealthyEndpoint(_nobody(scope, unavailable))
     plural = "endpoint" if tried == 1 else "endpoints"
     message = (
         f"Every attempt on {scope.description} failed ({tried} {plural} tried); "
@@ -61,3 +90,24 @@ def exhausted(scope: Scope, tried: int, last_error: UpstreamError | None) -> Oct
     if isinstance(last_error, UpstreamTimeout):
         return UpstreamTimeout(message, endpoint=last_error.endpoint, code="upstream_timeout")
     return UpstreamError(message, endpoint=last_error.endpoint, code="upstream_failed")
+
+
+def _nobody(scope: Scope, unavailable: Unavailability) -> str:
+    """Why no endpoint of ``scope`` could be tried, in words that say what to check."""
+    total = scope.endpoint_count
+    if unavailable.ejected == 0:
+        return (
+            f"No healthy endpoint in {scope.description}: all {total} configured endpoints are "
+            "marked unhealthy. Check that the servers are running; GET /models shows each "
+            "endpoint's health."
+        )
+    back = (
+        f"; the first is tried again in {unavailable.ejected_for:.0f} s"
+        if unavailable.ejected_for is not None
+        else ""
+    )
+    return (
+        f"No endpoint in {scope.description} can take a request now: of {total} configured, "
+        f"{unavailable.unhealthy} unhealthy and {unavailable.ejected} ejected after failing real "
+        f"requests{back}. GET /models shows each endpoint's state and last error."
+    )

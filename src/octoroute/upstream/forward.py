@@ -1,29 +1,59 @@
 """Forwarding: the attempt loop, buffered relay and token-by-token streaming relay.
 
 Rules, each with a test:
-- an attempt failing on transport, timeout, 5xx or 429 is retried on another endpoint of the same
-  scope (up to three attempts, 100 ms then 200 ms apart) and counts against that endpoint's health;
-- any other upstream 4xx is the client's problem: relayed unchanged, not retried, not counted;
+- up to three attempts, each on an endpoint of the scope not tried yet (100 ms then 200 ms
+  apart); what happens after a failed attempt is decided in one place, :meth:`Forwarder._settle`,
+  for buffered and streaming requests alike:
+
+  ========================================  ===========  =======================  ==============
+  failure                                   next         held against the server  client sees
+  ========================================  ===========  =======================  ==============
+  other 4xx (the client's request)          relay it     no (proves it alive)     that answer
+  429, or 503 with ``Retry-After``          next one     no: left alone a while   429/503 + RA
+  every ``max_connections`` slot busy       next one     no                       503
+  timeout, connect, 5xx, broken answer,     next one     yes: health and          502/504
+  too large, 401/403                                     ejection count
+  router out of file descriptors            stop         no                       503 at once
+  ========================================  ===========  =======================  ==============
+
 - a stream may fail over only until its first byte has been written to the client; after that a
   failure ends the stream with an OpenAI-style error event and ``[DONE]``;
 - a client that goes away cancels the upstream request at once (aiohttp cancels the handler;
-  ``finally`` drops the upstream connection), freeing the GPU slot.
+  ``finally`` drops the upstream connection), freeing the GPU slot;
+- every attempt is counted in flight on its endpoint from start to end (the selector prefers the
+  least loaded), and a half-open endpoint's one trial attempt carries its verdict back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
 
 from aiohttp import web
 
-from octoroute.errors import UpstreamError, UpstreamProtocolError, UpstreamStatusError
+from octoroute.errors import (
+    BadUpstreamResponse,
+    EventTooLarge,
+    ServerOverloaded,
+    StreamTooLong,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamStatusError,
+    UpstreamThrottled,
+    UpstreamTimeout,
+)
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.metrics import EndpointMetrics, Metrics
-from octoroute.upstream.attempts import MAX_ATTEMPTS, Scope, backoff_before, exhausted
+from octoroute.upstream.attempts import (
+    MAX_ATTEMPTS,
+    Scope,
+    backoff_before,
+    busy_seconds,
+    exhausted,
+)
 from octoroute.upstream.client import Target, UpstreamClient, UpstreamStream
 from octoroute.wire import sse
 from octoroute.wire.requests import ChatRequest, render_upstream_body
@@ -36,6 +66,8 @@ SSE_HEADERS: Final = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
 }
+
+T = TypeVar("T")
 
 
 class Outcome:
@@ -86,6 +118,18 @@ class Lane:
         self.metrics = metrics
 
 
+class _Attempt:
+    """One attempt on one endpoint: its lane, rendered body, start time and trial flag."""
+
+    __slots__ = ("body", "lane", "started", "trial")
+
+    def __init__(self, lane: Lane, body: bytes, trial: bool) -> None:
+        self.lane = lane
+        self.body = body
+        self.trial = trial
+        self.started = time.perf_counter()
+
+
 class Forwarder:
     """Sends a routed request to an endpoint of its scope and relays the answer."""
 
@@ -95,30 +139,102 @@ class Forwarder:
         client: UpstreamClient,
         metrics: Metrics,
         lanes: dict[str, Lane],
+        *,
+        max_event_bytes: int = 4 * 1024 * 1024,
+        stream_total_seconds: float | None = None,
     ) -> None:
         self._fleet = fleet
         self._client = client
         self._metrics = metrics
         self._lanes = lanes
+        self._max_event_bytes = max_event_bytes
+        self._stream_total = stream_total_seconds
 
-    def _pick(self, candidates: Sequence[Endpoint], tried: list[Endpoint]) -> Endpoint | None:
-        return self._fleet.select(candidates, tried)
+    # --- the one attempt loop and the one place that judges a failure -------------------------
 
-    def _failed(self, lane: Lane, error: UpstreamError, scope: Scope, outcome: Outcome) -> None:
-        # The message, not the metric label: it is what ``GET /models`` shows as ``last_error``.
-        self._fleet.mark_failure(lane.endpoint, error.message)
-        status = error.upstream_status if isinstance(error, UpstreamStatusError) else None
-        lane.metrics.response(status)
+    async def _attempts(
+        self,
+        scope: Scope,
+        candidates: Sequence[Endpoint],
+        request: ChatRequest,
+        outcome: Outcome,
+        run: Callable[[_Attempt], Awaitable[T]],
+    ) -> T | Answer:
+        """Run ``run`` on endpoint after endpoint until one succeeds or the budget is spent.
+
+        ``run`` performs one attempt and raises an ``UpstreamError`` when it fails before the
+        client got anything; the attempt is in flight on its endpoint until ``run`` returns.
+        """
+        tried: list[Endpoint] = []
+        last_error: UpstreamError | None = None
+        for number in range(1, MAX_ATTEMPTS + 1):
+            taken = self._fleet.take(candidates, tried)
+            if taken is None:
+                break
+            endpoint, trial = taken
+            tried.append(endpoint)
+            outcome.attempts, outcome.endpoint = number, endpoint
+            body = render_upstream_body(
+                request,
+                model=endpoint.config.name,
+                default_max_tokens=endpoint.config.max_tokens,
+                default_temperature=endpoint.config.temperature,
+            )
+            attempt = _Attempt(self._lanes[endpoint.id], body, trial)
+            try:
+                if number > 1:
+                    await asyncio.sleep(backoff_before(number))
+                    attempt.started = time.perf_counter()
+                return await run(attempt)
+            except UpstreamError as error:
+                relayed = self._settle(attempt, error, scope, outcome)
+                if relayed is not None:
+                    return relayed
+                last_error = error
+            except ServerOverloaded as error:
+                self._metrics.overloads[error.reason].inc()
+                outcome.error = "server_overloaded"
+                raise
+            finally:
+                endpoint.end(trial)
+        raise exhausted(scope, len(tried), last_error, self._fleet.unavailability(candidates))
+
+    def _settle(
+        self, attempt: _Attempt, error: UpstreamError, scope: Scope, outcome: Outcome
+    ) -> Answer | None:
+        """Judge a failed attempt: the answer to relay, or ``None`` to try the next endpoint.
+
+        The table in this module's docstring, written once for both kinds of request.
+        """
+        lane = attempt.lane
+        endpoint = lane.endpoint
+        if isinstance(error, UpstreamStatusError) and error.is_client_error:
+            # The server judged the request on its merits: alive, and the client's to fix.
+            endpoint.answered(attempt.trial)
+            lane.metrics.response(error.upstream_status)
+            outcome.status = error.upstream_status
+            return Answer(error.upstream_status, error.content_type, error.body, endpoint)
         outcome.error = error.reason
         self._metrics.tiers[scope.tier].retries[error.reason].inc()
+        if isinstance(error, UpstreamThrottled):
+            lane.metrics.throttled.inc()
+            lane.metrics.response(error.upstream_status)
+            endpoint.throttle(busy_seconds(error.retry_after), error.upstream_status)
+            return None
+        if not error.counts_against_health:
+            return None
+        status = error.upstream_status if isinstance(error, UpstreamStatusError) else None
+        lane.metrics.response(status)
+        # The message, not the metric label: it is what ``GET /models`` shows as ``last_error``.
+        endpoint.failed(error.reason, error.message, attempt.trial)
+        return None
 
-    def _succeeded(
-        self, lane: Lane, scope: Scope, outcome: Outcome, started: float, ttfb: float
-    ) -> None:
-        self._fleet.mark_success(lane.endpoint)
+    def _succeeded(self, attempt: _Attempt, scope: Scope, outcome: Outcome, ttfb: float) -> None:
+        lane = attempt.lane
+        lane.endpoint.succeeded(attempt.trial)
         lane.metrics.response(200)
         lane.metrics.ttfb.observe(ttfb)
-        lane.metrics.duration.observe(time.perf_counter() - started)
+        lane.metrics.duration.observe(time.perf_counter() - attempt.started)
         tier_metrics = self._metrics.tiers[scope.tier]
         tier_metrics.invocations.inc()
         if outcome.attempts > 1:
@@ -127,33 +243,19 @@ class Forwarder:
             tier_metrics.tokens["prompt"].inc(outcome.usage[0])
             tier_metrics.tokens["completion"].inc(outcome.usage[1])
 
-    async def _begin(
-        self,
-        attempt: int,
-        candidates: Sequence[Endpoint],
-        tried: list[Endpoint],
-        request: ChatRequest,
-        outcome: Outcome,
-    ) -> tuple[Lane, bytes] | None:
-        """Start attempt ``attempt``: pick an untried endpoint, back off, render its body.
+    def _checked_usage(self, attempt: _Attempt, body: bytes) -> tuple[int, int] | None:
+        """The answer's usage; ``BadUpstreamResponse`` when a 2xx body is not a JSON object."""
+        try:
+            return sse.answer_usage(body)
+        except ValueError:
+            label = attempt.lane.target.label
+            raise BadUpstreamResponse(
+                f"{label}: answered 200 with a body that is not a JSON object "
+                f"({sse.describe_body(body)})",
+                endpoint=label,
+            ) from None
 
-        ``None`` when no eligible endpoint is left; both forwarding paths share this so their
-        retry budget and bookkeeping cannot drift apart.
-        """
-        endpoint = self._pick(candidates, tried)
-        if endpoint is None:
-            return None
-        if attempt > 1:
-            await asyncio.sleep(backoff_before(attempt))
-        tried.append(endpoint)
-        outcome.attempts, outcome.endpoint = attempt, endpoint
-        body = render_upstream_body(
-            request,
-            model=endpoint.config.name,
-            default_max_tokens=endpoint.config.max_tokens,
-            default_temperature=endpoint.config.temperature,
-        )
-        return self._lanes[endpoint.id], body
+    # --- buffered ---------------------------------------------------------------------------
 
     async def complete(
         self,
@@ -164,34 +266,17 @@ class Forwarder:
         outcome: Outcome,
     ) -> Answer:
         """Forward a non-streaming request; the upstream's JSON body comes back as it was."""
-        tried: list[Endpoint] = []
-        last_error: UpstreamError | None = None
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            begun = await self._begin(attempt, candidates, tried, request, outcome)
-            if begun is None:
-                break
-            lane, body = begun
-            endpoint = lane.endpoint
-            started = time.perf_counter()
-            try:
-                answer = await self._client.send(lane.target, body, timeout=timeout)
-            except UpstreamStatusError as error:
-                if error.is_client_error:
-                    lane.metrics.response(error.upstream_status)
-                    outcome.status = error.upstream_status
-                    return Answer(error.upstream_status, error.content_type, error.body, endpoint)
-                self._failed(lane, error, scope, outcome)
-                last_error = error
-                continue
-            except UpstreamError as error:
-                self._failed(lane, error, scope, outcome)
-                last_error = error
-                continue
-            outcome.ttfb, outcome.status = answer.ttfb, answer.status
-            outcome.usage = sse.usage_from_body(answer.body)
-            self._succeeded(lane, scope, outcome, started, answer.ttfb)
-            return Answer(answer.status, answer.content_type, answer.body, endpoint)
-        raise exhausted(scope, len(tried), last_error)
+
+        async def run(attempt: _Attempt) -> Answer:
+            answer = await self._client.send(attempt.lane.target, attempt.body, timeout=timeout)
+            usage = self._checked_usage(attempt, answer.body)
+            outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
+            self._succeeded(attempt, scope, outcome, answer.ttfb)
+            return Answer(answer.status, answer.content_type, answer.body, attempt.lane.endpoint)
+
+        return await self._attempts(scope, candidates, request, outcome, run)
+
+    # --- streaming --------------------------------------------------------------------------
 
     async def stream(
         self,
@@ -207,66 +292,50 @@ class Forwarder:
 
         Until the first event reaches the client, failures fail over like buffered requests.
         """
-        tried: list[Endpoint] = []
-        last_error: UpstreamError | None = None
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            begun = await self._begin(attempt, candidates, tried, request, outcome)
-            if begun is None:
-                break
-            lane, body = begun
-            endpoint = lane.endpoint
-            started = time.perf_counter()
-            try:
-                upstream = await self._client.open_stream(
-                    lane.target, body, timeout=timeout, read_timeout=timeout
-                )
-            except UpstreamStatusError as error:
-                if error.is_client_error:
-                    lane.metrics.response(error.upstream_status)
-                    outcome.status = error.upstream_status
-                    answer = Answer(error.upstream_status, error.content_type, error.body, endpoint)
-                    return answer.to_response(headers)
-                self._failed(lane, error, scope, outcome)
-                last_error = error
-                continue
-            except UpstreamError as error:
-                self._failed(lane, error, scope, outcome)
-                last_error = error
-                continue
-            headers["x-octoroute-endpoint"] = endpoint.config.name
+
+        async def run(attempt: _Attempt) -> web.StreamResponse:
+            upstream = await self._client.open_stream(
+                attempt.lane.target, attempt.body, timeout=timeout, read_timeout=timeout
+            )
+            headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             if not upstream.content_type.startswith("text/event-stream"):
-                # Some servers ignore "stream": relay their JSON answer as it came.
-                try:
-                    payload = await upstream.read_rest()
-                except UpstreamError as error:
-                    upstream.close()
-                    self._failed(lane, error, scope, outcome)
-                    last_error = error
-                    continue
-                ttfb = time.perf_counter() - started
-                outcome.ttfb, outcome.status = ttfb, upstream.status
-                outcome.usage = sse.usage_from_body(payload)
-                self._succeeded(lane, scope, outcome, started, ttfb)
-                headers["Content-Type"] = upstream.content_type or "application/json"
-                return web.Response(status=upstream.status, body=payload, headers=headers)
-            relay = _Relay(upstream)
+                return await self._json_instead(attempt, upstream, scope, outcome, headers)
+            deadline = None if self._stream_total is None else time.monotonic() + self._stream_total
+            relay = _Relay(upstream, attempt.lane.target.label, self._max_event_bytes, deadline)
             try:
                 first = await relay.first_events()
-            except UpstreamError as error:
-                upstream.close()
-                self._failed(lane, error, scope, outcome)
-                last_error = error
-                continue
             except BaseException:
                 upstream.close()
                 raise
-            ttfb = time.perf_counter() - started
+            ttfb = time.perf_counter() - attempt.started
             outcome.ttfb, outcome.status = ttfb, 200
             response = web.StreamResponse(status=200, headers={**headers, **SSE_HEADERS})
-            return await self._relay(
-                relay, response, first, http_request, lane, scope, outcome, started, ttfb
-            )
-        raise exhausted(scope, len(tried), last_error)
+            return await self._relay(relay, response, first, http_request, attempt, scope, outcome)
+
+        result = await self._attempts(scope, candidates, request, outcome, run)
+        return result.to_response(headers) if isinstance(result, Answer) else result
+
+    async def _json_instead(
+        self,
+        attempt: _Attempt,
+        upstream: UpstreamStream,
+        scope: Scope,
+        outcome: Outcome,
+        headers: dict[str, str],
+    ) -> web.Response:
+        """Some servers ignore ``"stream"``: relay their JSON answer as it came."""
+        try:
+            payload = await upstream.read_rest()
+        except BaseException:
+            upstream.close()
+            raise
+        upstream.release()
+        usage = self._checked_usage(attempt, payload)
+        ttfb = time.perf_counter() - attempt.started
+        outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
+        self._succeeded(attempt, scope, outcome, ttfb)
+        headers["Content-Type"] = upstream.content_type or "application/json"
+        return web.Response(status=upstream.status, body=payload, headers=headers)
 
     async def _relay(
         self,
@@ -274,12 +343,11 @@ class Forwarder:
         response: web.StreamResponse,
         first: bytes,
         http_request: web.Request,
-        lane: Lane,
+        attempt: _Attempt,
         scope: Scope,
         outcome: Outcome,
-        started: float,
-        ttfb: float,
     ) -> web.StreamResponse:
+        ttfb = outcome.ttfb or 0.0
         clean = False
         try:
             await response.prepare(http_request)
@@ -288,24 +356,11 @@ class Forwarder:
             try:
                 await relay.pump(response)
             except UpstreamError as error:
-                outcome.error = f"mid_stream_{error.reason}"
-                lane.metrics.mid_stream_failures.inc()
-                self._fleet.mark_failure(lane.endpoint, f"mid-stream: {error.message}")
-                lane.metrics.response(None)
-                await response.write(
-                    sse.error_event(
-                        f"The upstream stream failed after it had started: {error.message}. "
-                        "The answer above is incomplete.",
-                        "api_error",
-                        "upstream_stream_interrupted",
-                    )
-                    + sse.DONE_EVENT
-                )
-                await response.write_eof()
+                await self._interrupted(response, attempt, error, outcome)
                 return response
             clean = True
             outcome.usage = relay.usage
-            self._succeeded(lane, scope, outcome, started, ttfb)
+            self._succeeded(attempt, scope, outcome, ttfb)
             await response.write_eof()
         except ConnectionResetError:
             outcome.error = "client_disconnected"
@@ -318,6 +373,34 @@ class Forwarder:
                 relay.upstream.close()
         return response
 
+    async def _interrupted(
+        self,
+        response: web.StreamResponse,
+        attempt: _Attempt,
+        error: UpstreamError,
+        outcome: Outcome,
+    ) -> None:
+        """End a stream that failed after it started: an error event, ``[DONE]``, the end."""
+        lane = attempt.lane
+        outcome.error = f"mid_stream_{error.reason}"
+        lane.metrics.mid_stream_failures.inc()
+        if error.counts_against_health:
+            lane.metrics.response(None)
+            lane.endpoint.failed(error.reason, f"mid-stream: {error.message}", attempt.trial)
+        else:
+            lane.endpoint.answered(attempt.trial)
+        code = error.code if isinstance(error, StreamTooLong | EventTooLarge) else None
+        await response.write(
+            sse.error_event(
+                f"The upstream stream failed after it had started: {error.message}. "
+                "The answer above is incomplete.",
+                "api_error",
+                code or "upstream_stream_interrupted",
+            )
+            + sse.DONE_EVENT
+        )
+        await response.write_eof()
+
 
 class _Relay:
     """Reads an upstream SSE body and hands over whole events only.
@@ -325,20 +408,33 @@ class _Relay:
     Only complete events are written to the client, so an error event can always follow cleanly.
     ``[DONE]`` ends the answer: nothing after it is relayed or read, so an upstream that drops
     the connection (or never ends its body) after ``[DONE]`` cannot append an error to a
-    complete answer.
+    complete answer. An event still incomplete past ``max_event_bytes`` is an upstream fault
+    (the splitter would otherwise grow without bound); past ``deadline`` the stream is cut.
     """
 
-    __slots__ = ("done", "splitter", "upstream", "usage")
+    __slots__ = ("deadline", "done", "label", "max_event_bytes", "splitter", "upstream", "usage")
 
-    def __init__(self, upstream: UpstreamStream) -> None:
+    def __init__(
+        self, upstream: UpstreamStream, label: str, max_event_bytes: int, deadline: float | None
+    ) -> None:
         self.upstream = upstream
+        self.label = label
         self.splitter = sse.SSESplitter()
+        self.max_event_bytes = max_event_bytes
+        self.deadline = deadline
+        """``time.monotonic()`` reading at which the stream is cut; ``None``: never."""
         self.usage: tuple[int, int] | None = None
         self.done = False
         """``[DONE]`` has been handed over."""
 
     def _take(self, chunk: bytes) -> bytes:
         events = self.splitter.feed(chunk)
+        if self.splitter.pending_size > self.max_event_bytes:
+            raise EventTooLarge(
+                f"{self.label}: sent an SSE event of more than {self.max_event_bytes} "
+                "bytes without ending it (limits.max_event_bytes)",
+                endpoint=self.label,
+            )
         if not events:
             return b""
         data = events[0] if len(events) == 1 else b"".join(events)
@@ -357,14 +453,29 @@ class _Relay:
                     self.usage = usage
         return data
 
-    async def first_events(self) -> bytes:
-        """The first complete event(s), or ``b""`` when none came within the keep-alive interval.
+    def _too_long(self) -> StreamTooLong:
+        label = self.label
+        return StreamTooLong(
+            f"{label}: the stream ran past timeouts.stream_total_seconds and was cut",
+            endpoint=label,
+        )
 
-        Raises an ``UpstreamError`` when the upstream fails or ends before sending any event,
-        which still allows failing over to another endpoint.
+    async def first_events(self) -> bytes:
+        """The first complete event(s), or a keep-alive comment when none came within the
+        keep-alive interval.
+
+        Raises an ``UpstreamError`` when the upstream fails or ends before sending any event, or
+        the stream's total time runs out first, which still allows failing over.
         """
+        loop = asyncio.get_running_loop()
+        until = loop.time() + KEEPALIVE_INTERVAL_SECONDS
+        cut = self.deadline is not None and self.deadline - time.monotonic() < (
+            KEEPALIVE_INTERVAL_SECONDS
+        )
+        if cut and self.deadline is not None:
+            until = loop.time() + max(0.0, self.deadline - time.monotonic())
         try:
-            async with asyncio.timeout(KEEPALIVE_INTERVAL_SECONDS):
+            async with asyncio.timeout_at(until):
                 while True:
                     chunk = await self.upstream.next_chunk()
                     if not chunk:
@@ -375,6 +486,12 @@ class _Relay:
                     if data:
                         return data
         except TimeoutError:
+            if cut:
+                label = self.label
+                raise UpstreamTimeout(
+                    f"{label}: no event before timeouts.stream_total_seconds ran out",
+                    endpoint=label,
+                ) from None
             return sse.KEEPALIVE_EVENT
 
     async def _flush(self, response: web.StreamResponse) -> None:
@@ -387,9 +504,14 @@ class _Relay:
         """Relay events until ``[DONE]`` or the end of the body; keep-alive comments while idle."""
         loop = asyncio.get_running_loop()
         last_write = loop.time()
+        # The stream's deadline on the loop's clock: both are monotonic, offsets are stable.
+        cut_at = None if self.deadline is None else loop.time() + (self.deadline - time.monotonic())
         while not self.done:
+            wake = last_write + KEEPALIVE_INTERVAL_SECONDS
+            if cut_at is not None and cut_at < wake:
+                wake = cut_at
             try:
-                async with asyncio.timeout_at(last_write + KEEPALIVE_INTERVAL_SECONDS):
+                async with asyncio.timeout_at(wake):
                     while not self.done:
                         chunk = await self.upstream.next_chunk()
                         if not chunk:
@@ -400,6 +522,9 @@ class _Relay:
                             last_write = loop.time()
                             await response.write(data)
             except TimeoutError:
-                if loop.time() - last_write >= KEEPALIVE_INTERVAL_SECONDS:
-                    last_write = loop.time()
+                now = loop.time()
+                if cut_at is not None and now >= cut_at:
+                    raise self._too_long() from None
+                if now - last_write >= KEEPALIVE_INTERVAL_SECONDS:
+                    last_write = now
                     await response.write(sse.KEEPALIVE_EVENT)

@@ -14,10 +14,17 @@ import msgspec
 import orjson
 
 from octoroute.config.schema import RoutingConfig
-from octoroute.errors import RoutingError, UpstreamError, UpstreamStatusError, UpstreamTimeout
+from octoroute.errors import (
+    RoutingError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamThrottled,
+    UpstreamTimeout,
+)
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.selector import Fleet
-from octoroute.upstream.client import UpstreamClient
+from octoroute.upstream.attempts import busy_seconds
+from octoroute.upstream.client import BufferedResponse, UpstreamClient
 from octoroute.upstream.forward import Lane
 
 ROUTER_ATTEMPTS: Final = 2
@@ -53,42 +60,54 @@ class HttpRouterModel:
         self._client = client
         self._lanes = lanes
 
+    async def _call(self, endpoint: Endpoint, prompt: str) -> BufferedResponse:
+        body = orjson.dumps(
+            {
+                "model": endpoint.config.name,
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": min(ROUTER_MAX_TOKENS, endpoint.config.max_tokens),
+                "temperature": 0,
+                "stream": False,
+            }
+        )
+        lane = self._lanes[endpoint.id]
+        return await self._client.send(lane.target, body, timeout=self._timeout)
+
     async def ask(self, prompt: str) -> str:
         """The router model's raw answer text; ``RoutingError`` when none could be had."""
         tried: list[Endpoint] = []
         last: UpstreamError | None = None
         for attempt in range(1, ROUTER_ATTEMPTS + 1):
-            endpoint = self._fleet.select_tier(self._tier, tried)
-            if endpoint is None:
+            taken = self._fleet.take(self._fleet.tiers[self._tier], tried)
+            if taken is None:
                 break
-            if attempt > 1:
-                await asyncio.sleep(ROUTER_BACKOFF_SECONDS)
+            endpoint, trial = taken
             tried.append(endpoint)
-            body = orjson.dumps(
-                {
-                    "model": endpoint.config.name,
-                    "messages": [{"role": "user", "content": prompt}],
-                    "max_tokens": min(ROUTER_MAX_TOKENS, endpoint.config.max_tokens),
-                    "temperature": 0,
-                    "stream": False,
-                }
-            )
-            lane = self._lanes[endpoint.id]
             try:
-                answer = await self._client.send(lane.target, body, timeout=self._timeout)
+                if attempt > 1:
+                    await asyncio.sleep(ROUTER_BACKOFF_SECONDS)
+                answer = await self._call(endpoint, prompt)
             except UpstreamStatusError as error:
                 if error.is_client_error:
+                    endpoint.answered(trial)
                     raise RoutingError(
                         f"router model refused the request: {error.message}", reason="transport"
                     ) from error
-                self._fleet.mark_failure(endpoint, error.message)
+                endpoint.failed(error.reason, error.message, trial)
+                last = error
+                continue
+            except UpstreamThrottled as error:
+                endpoint.throttle(busy_seconds(error.retry_after), error.upstream_status)
                 last = error
                 continue
             except UpstreamError as error:
-                self._fleet.mark_failure(endpoint, error.message)
+                if error.counts_against_health:
+                    endpoint.failed(error.reason, error.message, trial)
                 last = error
                 continue
-            self._fleet.mark_success(endpoint)
+            finally:
+                endpoint.end(trial)
+            endpoint.succeeded(trial)
             try:
                 choices = _decode_answer(answer.body).choices
             except (msgspec.DecodeError, msgspec.ValidationError) as error:

@@ -19,7 +19,9 @@ __all__ = [
     "DONE_EVENT",
     "KEEPALIVE_EVENT",
     "SSESplitter",
+    "answer_usage",
     "data_event",
+    "describe_body",
     "error_event",
     "event_payload",
     "is_done",
@@ -63,6 +65,12 @@ class SSESplitter:
     def pending(self) -> bytes:
         """The bytes of the event still incomplete (empty between events)."""
         return bytes(self._buffer)
+
+    @property
+    def pending_size(self) -> int:
+        """How many bytes of an incomplete event are held: what a caller bounds, since an event
+        that never ends would otherwise grow without limit."""
+        return len(self._buffer)
 
     def feed(self, data: bytes) -> list[bytes]:
         """Take the next bytes of the stream; return the events they complete, in order."""
@@ -209,6 +217,42 @@ def usage_from_body(body: bytes) -> tuple[int, int] | None:
     if usage is None:
         return None
     return usage.prompt_tokens, usage.completion_tokens
+
+
+_OBJECT: Final = msgspec.json.Decoder(dict[str, object])
+
+
+def answer_usage(body: bytes) -> tuple[int, int] | None:
+    """The usage of a complete chat answer, after checking that the answer is a JSON object.
+
+    Raises ``ValueError`` when ``body`` is not JSON or not an object: a 200 that carries an HTML
+    page or a truncated body is an upstream fault, not an answer to relay. An object whose
+    ``usage`` is missing or malformed is a fine answer without usage.
+    """
+    try:
+        usage = _USAGE.decode(body).usage
+    except msgspec.ValidationError:
+        try:
+            _OBJECT.decode(body)
+        except (msgspec.DecodeError, RecursionError):
+            raise ValueError("not a JSON object") from None
+        return None
+    except (msgspec.DecodeError, RecursionError):
+        raise ValueError("not JSON") from None
+    if usage is None:
+        return None
+    return usage.prompt_tokens, usage.completion_tokens
+
+
+def describe_body(body: bytes, limit: int = 60) -> str:
+    """A short, printable account of an unexpected body for an error message: its size and how
+    it starts, never the whole thing."""
+    if not body:
+        return "an empty body"
+    start = body[:limit].decode("utf-8", "replace")
+    shown = " ".join(start.split())
+    more = "..." if len(body) > limit else ""
+    return f"{len(body)} bytes starting {shown!r}{more}"
 
 
 def usage_from_event(event: bytes) -> tuple[int, int] | None:
