@@ -12,14 +12,18 @@ from octoroute.errors import (
     UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
+    UpstreamThrottled,
     UpstreamTimeout,
 )
 from octoroute.fleet.selector import Unavailability
 from octoroute.upstream.attempts import (
     BACKOFF_CAP_SECONDS,
+    DEFAULT_BUSY_SECONDS,
     MAX_ATTEMPTS,
+    MAX_BUSY_SECONDS,
     Scope,
     backoff_before,
+    busy_seconds,
     exhausted,
 )
 
@@ -125,3 +129,64 @@ def test_exhausted_renders_as_the_openai_error_envelope(last: UpstreamError | No
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["param"] is None
     assert "Traceback" not in body["error"]["message"]
+
+
+# --- busy and ejected endpoints ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "seconds"),
+    [(None, DEFAULT_BUSY_SECONDS), (0.0, 0.0), (-5.0, 0.0), (7.5, 7.5), (3600.0, MAX_BUSY_SECONDS)],
+)
+def test_busy_time_follows_retry_after_capped_at_a_minute(
+    retry_after: float | None, seconds: float
+) -> None:
+    assert busy_seconds(retry_after) == seconds
+    assert MAX_BUSY_SECONDS == 60.0
+
+
+def busy(status: int, seconds: float) -> Unavailability:
+    return Unavailability(
+        unhealthy=0, ejected=0, busy=2, busy_for=seconds, busy_status=status, ejected_for=None
+    )
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_only_busy_endpoints_left_relays_their_status_with_retry_after(status: int) -> None:
+    last = UpstreamThrottled(
+        f"{LABEL}: busy", endpoint=LABEL, upstream_status=status, retry_after=4.0
+    )
+
+    error = exhausted(FAST, 2, last, busy(status, 3.2))
+
+    assert isinstance(error, UpstreamThrottled)
+    assert error.status == status
+    assert error.code == "upstream_throttled"
+    assert error.retry_after == pytest.approx(3.2)
+    assert "tier 'fast'" in error.message
+    assert "Retry in 3 s" in error.message
+
+
+def test_nothing_tried_because_every_endpoint_is_busy_is_a_429() -> None:
+    error = exhausted(FAST, 0, None, busy(429, 12.0))
+    assert isinstance(error, UpstreamThrottled)
+    assert (error.status, error.retry_after) == (429, 12.0)
+    assert error.error_type == "rate_limit_error"
+
+
+def test_a_real_failure_last_wins_over_busy_endpoints() -> None:
+    last = UpstreamConnectError(f"{LABEL}: refused", endpoint=LABEL)
+    error = exhausted(FAST, 2, last, busy(429, 5.0))
+    assert type(error) is UpstreamError
+    assert error.status == 502
+
+
+def test_nothing_tried_with_ejected_endpoints_says_so_and_when() -> None:
+    why = Unavailability(
+        unhealthy=1, ejected=1, busy=0, busy_for=None, busy_status=429, ejected_for=12.4
+    )
+    error = exhausted(FAST, 0, None, why)
+    assert isinstance(error, NoHealthyEndpoint)
+    assert error.status == 503
+    assert "1 unhealthy and 1 ejected after failing real requests" in error.message
+    assert "tried again in 12 s" in error.message

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from octoroute.wire import sse
 from octoroute.wire.sse import (
     DONE_EVENT,
     KEEPALIVE_EVENT,
@@ -334,3 +335,47 @@ def test_usage_extraction_never_raises(garbage: bytes) -> None:
         usage_from_event(data)
         event_payload(data)
         is_done(data)
+
+
+# --- checking a complete answer ---------------------------------------------------------------
+
+
+def test_answer_usage_reads_usage_of_a_json_object() -> None:
+    body = b'{"id":"x","usage":{"prompt_tokens":3,"completion_tokens":4}}'
+    assert sse.answer_usage(body) == (3, 4)
+    assert sse.answer_usage(b'{"id":"x"}') is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"usage":{"prompt_tokens":-1,"completion_tokens":"x"}}', b'{"usage": null}', b"{}"],
+)
+def test_answer_usage_accepts_objects_with_odd_or_missing_usage(body: bytes) -> None:
+    assert sse.answer_usage(body) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html>502 Bad Gateway</html>", b"[1, 2]", b'"text"', b'{"id": "trunc', b"null"],
+)
+def test_answer_usage_rejects_what_is_not_a_json_object(body: bytes) -> None:
+    with pytest.raises(ValueError, match="not"):
+        sse.answer_usage(body)
+
+
+def test_describe_body_is_short_and_printable() -> None:
+    assert sse.describe_body(b"") == "an empty body"
+    text = sse.describe_body(b"<html>\n<body>" + b"x" * 500)
+    assert text.startswith("513 bytes starting '<html> <body>")
+    assert text.endswith("...")
+    assert len(text) < 120
+
+
+def test_pending_size_counts_the_unfinished_event() -> None:
+    splitter = sse.SSESplitter()
+    splitter.feed(b"data: done\n\ndata: par")
+    assert splitter.pending_size == len(b"data: par")
+    splitter.feed(b"tial")
+    assert splitter.pending_size == len(b"data: partial")
+    splitter.feed(b"\n\n")
+    assert splitter.pending_size == 0

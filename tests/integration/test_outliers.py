@@ -1,0 +1,261 @@
+"""Passive outlier detection, least-loaded selection and the forwarder's judgments, end to end.
+
+Simulated upstreams on 127.0.0.1 play the broken servers: a replica that answers the health probe
+but hangs on chat, one that answers 500s, one that answers 200 with an HTML page, one whose
+stream never ends. Timeouts are shortened to a second; waits are conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+from bench.hung_replica import Settings, run
+
+from octoroute.enums import LogFormat
+from octoroute.fleet.endpoint import Admission, Endpoint
+from octoroute.observability.logging import configure_logging
+from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    endpoint,
+    first_probe_round,
+    running_router,
+    wait_until,
+)
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+async def chat(
+    session: aiohttp.ClientSession, router: RouterHandle, model: str = "fast", **fields: Any
+) -> tuple[int, dict[str, str], bytes]:
+    body = {"model": model, "messages": HELLO, **fields}
+    async with session.post(router.v1 + "/chat/completions", json=body) as response:
+        raw = await response.read()
+        return response.status, {k.lower(): v for k, v in response.headers.items()}, raw
+
+
+def state(endpoint: Endpoint) -> Admission:
+    """Read through a call, so mypy keeps no narrowing of ``admission`` across state changes."""
+    return endpoint.admission
+
+
+def metric(router: RouterHandle, name: str, **labels: str) -> float:
+    """The value of one sample of the router's registry (0 when absent)."""
+    value = router.runtime.metrics.registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
+
+
+def two_replicas(first: SimulatedModel) -> SimulatedFleet:
+    """``first`` and a healthy twin as the fast tier (one model name, two instances)."""
+    return SimulatedFleet(
+        fast=[first, SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+    )
+
+
+# --- the hung replica --------------------------------------------------------------------------
+
+
+async def test_a_replica_that_hangs_on_chat_but_answers_probes_stops_delaying_traffic() -> None:
+    # 10 req/s for 6 s, 1 s timeouts, probes every 0.2 s (all of them pass), ejection 2 s x n.
+    settings = Settings(rate=10, duration=6, timeout=1, health_interval=0.2, eject_base=2)
+
+    result, runtime = await asyncio.wait_for(run(settings), 30)
+
+    assert result.sent == 60
+    assert result.ok == 60  # every delayed request failed over and was answered
+    assert result.ejections >= 1
+    # Weighted random alone sent half of the traffic to it (30 requests, each held 1 s).
+    assert result.hung_chat_requests <= 6
+    assert result.delayed == result.hung_chat_requests
+    hung = runtime.fleet.tiers[runtime.config.models.fast[0].tier][0]
+    assert hung.healthy  # the probes kept passing: only real traffic could tell
+
+
+async def test_an_ejected_replica_that_recovers_is_readmitted_by_one_trial_request(
+    session: aiohttp.ClientSession,
+) -> None:
+    broken = SimulatedModel("sim-fast")
+    broken.behaviour.fault = HttpError(500)
+    broken.config_keys["priority"] = 2  # preferred whenever it is admitted
+    extra = "[health]\neject_after_failures = 2\neject_base_seconds = 1\ninterval_seconds = 60\n"
+    async with (
+        two_replicas(broken) as fleet,
+        running_router(config_for(fleet, strategy="rule", extra=extra)) as router,
+    ):
+        await first_probe_round(router)
+        for _ in range(2):
+            status, _, _ = await chat(session, router)
+            assert status == 200  # failed over to the twin
+        first = router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][0]
+        assert state(first) is Admission.EJECTED
+        assert (
+            metric(
+                router,
+                "octoroute_endpoint_ejections_total",
+                endpoint="sim-fast",
+                instance=first.config.base_url.split("//")[1].removesuffix("/v1"),
+                cause="status",
+            )
+            == 1
+        )
+        served_while_out = len(broken.chat_requests)
+        status, _headers, _ = await chat(session, router)
+        assert status == 200
+        assert len(broken.chat_requests) == served_while_out  # not tried while ejected
+
+        broken.behaviour.fault = None  # the server comes back
+        await wait_until(lambda: first.ready_at <= time.monotonic(), timeout=3, what="half-open")
+        status, _, _ = await chat(session, router)
+
+        assert status == 200
+        assert len(broken.chat_requests) == served_while_out + 1  # exactly one trial
+        assert state(first) is Admission.ADMITTED
+        assert (
+            metric(
+                router,
+                "octoroute_endpoint_ejected",
+                tier="fast",
+                endpoint="sim-fast",
+                instance=first.config.base_url.split("//")[1].removesuffix("/v1"),
+            )
+            == 0
+        )
+
+
+async def test_ejection_and_readmission_are_logged_once_each_with_the_cause(
+    session: aiohttp.ClientSession,
+) -> None:
+    out = io.StringIO()
+    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
+    broken = SimulatedModel("sim-fast")
+    broken.behaviour.fault = HttpError(503)
+    broken.config_keys["priority"] = 2
+    extra = "[health]\neject_after_failures = 1\neject_base_seconds = 1\ninterval_seconds = 60\n"
+    try:
+        async with (
+            two_replicas(broken) as fleet,
+            running_router(config_for(fleet, strategy="rule", extra=extra)) as router,
+        ):
+            await first_probe_round(router)
+            assert (await chat(session, router))[0] == 200
+            first = router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][0]
+            broken.behaviour.fault = None
+            await wait_until(lambda: first.ready_at <= time.monotonic(), timeout=3, what="trial")
+            assert (await chat(session, router))[0] == 200
+    finally:
+        configure_logging("warning", LogFormat.TEXT, cache=False)
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    ejected = [line for line in lines if line["event"] == "endpoint ejected"]
+    readmitted = [line for line in lines if line["event"] == "endpoint re-admitted"]
+    assert len(ejected) == 1
+    assert len(readmitted) == 1
+    assert ejected[0]["cause"] == "status"
+    assert ejected[0]["seconds"] == 1
+    assert ejected[0]["level"] == "warning"
+    assert readmitted[0]["cause"] == "status"
+
+
+async def test_nothing_left_but_ejected_replicas_is_a_503_that_says_so(
+    session: aiohttp.ClientSession,
+) -> None:
+    broken = SimulatedModel("sim-fast-only")
+    broken.behaviour.fault = HttpError(500)
+    fleet = SimulatedFleet(
+        fast=[broken], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")]
+    )
+    extra = "[health]\neject_after_failures = 1\neject_base_seconds = 30\ninterval_seconds = 60\n"
+    async with fleet, running_router(config_for(fleet, strategy="rule", extra=extra)) as router:
+        await first_probe_round(router)
+        assert (await chat(session, router))[0] == 502
+        status, _headers, raw = await chat(session, router)
+
+    assert status == 503
+    error = orjson.loads(raw)["error"]
+    assert error["code"] == "no_healthy_endpoint"
+    assert "ejected after failing real requests" in error["message"]
+    assert "tried again in 30 s" in error["message"] or "tried again in 29 s" in error["message"]
+
+
+# --- answers that are not answers --------------------------------------------------------------
+
+
+async def test_a_200_that_is_not_json_is_an_upstream_fault_and_fails_over(
+    session: aiohttp.ClientSession,
+) -> None:
+    broken = SimulatedModel("sim-fast")
+    broken.behaviour.fault = HttpError(200, "<html><body>Welcome to nginx!</body></html>")
+    broken.config_keys["priority"] = 2
+    async with (
+        two_replicas(broken) as fleet,
+        running_router(config_for(fleet, strategy="rule")) as router,
+    ):
+        await first_probe_round(router)
+        status, _, raw = await chat(session, router)
+        assert status == 200
+        assert orjson.loads(raw)["choices"][0]["message"]["content"]
+        first = endpoint_of(router, 0)
+        assert first.consecutive_failures == 1
+        assert "not a JSON object" in (first.last_error or "")
+        assert (
+            metric(router, "octoroute_upstream_retries_total", tier="fast", reason="bad_response")
+            == 1
+        )
+
+
+async def test_a_200_that_is_not_json_from_the_only_endpoint_is_a_502(
+    session: aiohttp.ClientSession, fleet: SimulatedFleet
+) -> None:
+    sim = fleet.deep[0]
+    sim.behaviour.fault = HttpError(200, "plain text, no JSON")
+    async with running_router(config_for(fleet, strategy="rule")) as router:
+        status, headers, raw = await chat(session, router, model="deep")
+
+    assert status == 502
+    assert headers["content-type"].startswith("application/json")
+    error = orjson.loads(raw)["error"]
+    assert error["code"] == "upstream_failed"
+    assert "not a JSON object" in error["message"]
+    assert "19 bytes starting 'plain text, no JSON'" in error["message"]
+
+
+def endpoint_of(router: RouterHandle, index: int) -> Any:
+    return router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][index]
+
+
+# --- streams that never end --------------------------------------------------------------------
+
+
+async def test_a_stream_longer_than_stream_total_seconds_is_cut_with_an_error_event(
+    session: aiohttp.ClientSession, fleet: SimulatedFleet
+) -> None:
+    sim = fleet.deep[0]
+    sim.behaviour.reply = "word " * 400
+    sim.behaviour.token_gap = 0.01  # about 4 s of tokens
+    extra = "[timeouts]\nstream_total_seconds = 1\n"
+    async with running_router(config_for(fleet, strategy="rule", extra=extra)) as router:
+        await first_probe_round(router)
+        started = time.monotonic()
+        body = {"model": "deep", "messages": HELLO, "stream": True}
+        async with session.post(router.v1 + "/chat/completions", json=body) as response:
+            assert response.status == 200
+            raw = await asyncio.wait_for(response.read(), 10)
+        elapsed = time.monotonic() - started
+        deep = endpoint(router, "sim-deep")
+
+        events = [e for e in raw.split(b"\n\n") if e.startswith(b"data: ")]
+        assert events[-1] == b"data: [DONE]"
+        error = orjson.loads(events[-2][6:])["error"]
+        assert error["code"] == "upstream_stream_too_long"
+        assert len(events) > 10  # the answer streamed until the cut
+        assert 0.9 < elapsed < 3
+        assert deep.consecutive_failures == 0  # our limit, not the server's fault
+        assert state(deep) is Admission.ADMITTED
