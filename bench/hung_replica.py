@@ -5,7 +5,7 @@ the health probe (``GET /v1/models``) but never answers a chat request. Requests
 at a fixed rate for a fixed time; a request is *delayed* when it took at least 90 % of the
 per-attempt timeout (it waited on the hung replica before failing over). With the defaults
 (``request_timeout_seconds = 30``, probes every 30 s, ejection after 3 failures for 30 s × n) the
-command reproduces the recorded run in ``docs/operations.md``; the integration test
+command reproduces the recorded run in ``docs/performance.md``; the integration test
 ``tests/integration/test_outliers.py`` runs the same function with one-second timeouts.
 
 Usage::
@@ -13,6 +13,7 @@ Usage::
     python -m bench.hung_replica                      # 5 req/s for 150 s, default settings
     python -m bench.hung_replica --rate 10 --duration 20 --timeout 1 --eject-base 2
     python -m bench.hung_replica --no-eject           # the same without outlier detection
+    python -m bench.hung_replica --healthy-latency 1  # a busier healthy replica
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class Settings:
     eject_after: int | None = None
     eject_base: float | None = None
     eject_max: float | None = None
+    healthy_latency: float = 0.0
+    """Seconds the healthy replica takes per answer: with more in flight on it, least-loaded
+    selection alone protects less, and ejection has to do the work."""
 
 
 def _config_text(fleet: SimulatedFleet, settings: Settings) -> str:
@@ -95,8 +99,10 @@ async def run(settings: Settings) -> tuple[Result, Runtime]:
     """Run the scenario once and return what it measured and the router's runtime."""
     hung = SimulatedModel("sim-fast")
     hung.behaviour.fault = Hang()
+    healthy = SimulatedModel("sim-fast")
+    healthy.behaviour.latency = settings.healthy_latency
     fleet = SimulatedFleet(
-        fast=[hung, SimulatedModel("sim-fast")],
+        fast=[hung, healthy],
         balanced=[SimulatedModel("sim-balanced")],
         deep=[SimulatedModel("sim-deep")],
     )
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timeout", type=float, help="request_timeout_seconds (default 30)")
     parser.add_argument("--health-interval", type=float, help="probe interval (default 30)")
     parser.add_argument("--eject-base", type=float, help="eject_base_seconds (default 30)")
+    parser.add_argument("--healthy-latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--no-eject", action="store_true", help="turn outlier detection off")
     args = parser.parse_args(argv)
     settings = Settings(
@@ -159,6 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         health_interval=args.health_interval,
         eject_base=args.eject_base,
         eject_after=1_000_000 if args.no_eject else None,
+        healthy_latency=args.healthy_latency,
     )
     configure_logging("warning", LogFormat.TEXT)
     result, _ = asyncio.run(run(settings))

@@ -230,6 +230,7 @@ class EndpointSaturated(UpstreamError):
     code = "endpoint_saturated"
     reason = "saturated"
     counts_against_health = False
+    retry_after = 1.0
 
 
 class UpstreamStatusError(UpstreamError):

@@ -65,17 +65,24 @@ def two_replicas(first: SimulatedModel) -> SimulatedFleet:
 
 
 async def test_a_replica_that_hangs_on_chat_but_answers_probes_stops_delaying_traffic() -> None:
-    # 10 req/s for 6 s, 1 s timeouts, probes every 0.2 s (all of them pass), ejection 2 s x n.
-    settings = Settings(rate=10, duration=6, timeout=1, health_interval=0.2, eject_base=2)
+    # 10 req/s for 5 s, 1 s timeouts, probes every 0.2 s (all of them pass), ejection 2 s x n.
+    # The healthy twin takes 0.5 s per answer, so about five requests are in flight on it and
+    # least-loaded selection alone keeps sending the hung one a share: ejection must do the rest.
+    settings = Settings(10, 5, timeout=1, health_interval=0.2, eject_base=2, healthy_latency=0.5)
+    without = Settings(
+        10, 5, timeout=1, health_interval=0.2, eject_after=10**6, healthy_latency=0.5
+    )
 
     result, runtime = await asyncio.wait_for(run(settings), 30)
+    control, _ = await asyncio.wait_for(run(without), 30)
 
-    assert result.sent == 60
-    assert result.ok == 60  # every delayed request failed over and was answered
+    assert result.sent == control.sent == 50
+    assert result.ok == control.ok == 50  # every delayed request failed over and was answered
     assert result.ejections >= 1
-    # Weighted random alone sent half of the traffic to it (30 requests, each held 1 s).
-    assert result.hung_chat_requests <= 6
     assert result.delayed == result.hung_chat_requests
+    assert result.delayed <= 12
+    assert control.ejections == 0
+    assert control.delayed >= 2 * result.delayed
     hung = runtime.fleet.tiers[runtime.config.models.fast[0].tier][0]
     assert hung.healthy  # the probes kept passing: only real traffic could tell
 

@@ -7,6 +7,7 @@ import pytest
 
 from octoroute.enums import Tier
 from octoroute.errors import (
+    EndpointSaturated,
     NoHealthyEndpoint,
     UpstreamConnectError,
     UpstreamError,
@@ -190,3 +191,11 @@ def test_nothing_tried_with_ejected_endpoints_says_so_and_when() -> None:
     assert error.status == 503
     assert "1 unhealthy and 1 ejected after failing real requests" in error.message
     assert "tried again in 12 s" in error.message
+
+
+def test_saturated_last_is_a_503_with_retry_after_not_an_upstream_failure() -> None:
+    last = EndpointSaturated(f"{LABEL}: all 2 connections stayed busy", endpoint=LABEL)
+    error = exhausted(FAST, 2, last, ALL_DOWN)
+    assert isinstance(error, EndpointSaturated)
+    assert (error.status, error.code, error.retry_after) == (503, "endpoint_saturated", 1.0)
+    assert "max_connections" in error.message

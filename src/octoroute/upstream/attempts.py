@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Final
 
 from octoroute.enums import Tier
 from octoroute.errors import (
+    EndpointSaturated,
     NoHealthyEndpoint,
     OctorouteError,
     UpstreamError,
@@ -82,6 +83,13 @@ def exhausted(
         )
     if last_error is None:
         return NoHealthyEndpoint(_nobody(scope, unavailable))
+    if isinstance(last_error, EndpointSaturated):
+        # Overload of our own making (max_connections), not an upstream fault: say 503 and when.
+        return EndpointSaturated(
+            f"Every endpoint of {scope.description} that could take this request is at its "
+            f"connection limit (max_connections); last: {last_error.message}",
+            endpoint=last_error.endpoint,
+        )
     plural = "endpoint" if tried == 1 else "endpoints"
     message = (
         f"Every attempt on {scope.description} failed ({tried} {plural} tried); "
