@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from octoroute.config import TEMPLATE, parse_config
@@ -162,3 +164,25 @@ def test_redact_url_masks_only_credentials(url: str, shown: str, stripped: str) 
 )
 def test_userinfo_is_the_credentials_as_written(url: str, credentials: str) -> None:
     assert userinfo(url) == credentials
+
+
+def test_summary_shows_resilience_settings_and_tls_notes(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    text = summarize(
+        parse_config(
+            TEMPLATE.replace(
+                'base_url = "http://your-server:8000/v1"  # API root, must end with /v1',
+                f'base_url = "https://your-server:8000/v1"\ntls_ca_file = "{ca}"',
+            )
+            .replace("max_connections = 100 ", "max_connections = 8 ")
+            .replace("# stream_total_seconds = 600", "stream_total_seconds = 600"),
+            environ={},
+        )
+    )
+
+    assert "at most 1,024 requests at once, request head within 10 s" in text
+    assert "ejected after 3 failed requests in a row for 30 s x n (at most 300 s)" in text
+    assert "upstream answers up to 64 MiB, stream events up to 4 MiB" in text
+    assert "streams cut after 600 s" in text
+    assert f"max 8 connections, CA {ca}" in text

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Final
 
 from octoroute.config import rules
 from octoroute.config.reader import Table, show
-from octoroute.config.schema import EndpointConfig, ModelsConfig, Secret
+from octoroute.config.schema import (
+    DEFAULT_MAX_CONNECTIONS,
+    EndpointConfig,
+    ModelsConfig,
+    Secret,
+)
 from octoroute.config.tls import check_tls
 from octoroute.enums import TIERS, Tier
 
@@ -92,7 +97,9 @@ def _endpoint(
     weight = table.number("weight", 1.0, bounds="a positive number", low=0, low_open=True)
     priority = table.integer("priority", 1, low=0, high=255)
     key = _api_key(table, environ)
-    max_connections = table.integer("max_connections", 100, low=1, high=MAX_CONNECTIONS_LIMIT)
+    max_connections = table.integer(
+        "max_connections", DEFAULT_MAX_CONNECTIONS, low=1, high=MAX_CONNECTIONS_LIMIT
+    )
     tls = check_tls(table, base_url)
     table.close()
     if (

@@ -6,6 +6,8 @@ them only after every rule has passed, so holding a ``Config`` means holding a v
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
@@ -35,6 +37,10 @@ class Secret:
         return hash(self._value)
 
 
+DEFAULT_MAX_CONNECTIONS: Final = 100
+"""Connections to one instance at once, unless its ``max_connections`` says otherwise."""
+
+
 class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     """One OpenAI-compatible upstream serving one model.
 
@@ -55,7 +61,7 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     api_key_env: str | None = None
     api_key: Secret | None = None
     """Resolved from ``api_key_env`` by the loader; ``None`` when no key is configured."""
-    max_connections: int = 100
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     """Connections open to this instance at once; more requests wait for one to come free."""
     tls_ca_file: str | None = None
     """A PEM bundle trusted instead of the system store (a private CA); https only."""

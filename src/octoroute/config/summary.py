@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from octoroute.config.redact import redact_url, strip_userinfo
 from octoroute.config.rules import shows_env_name
+from octoroute.config.schema import DEFAULT_MAX_CONNECTIONS
 from octoroute.enums import TIERS, Strategy
 
 if TYPE_CHECKING:
@@ -47,14 +48,26 @@ def _settings(config: Config) -> list[str]:
         f"  server    {server.host}:{server.port}, request timeout "
         f"{_seconds(server.request_timeout_seconds)}, "
         f"max request body {_bytes(server.max_request_bytes)}",
+        f"            at most {server.max_in_flight:,} requests at once, request head within "
+        f"{_seconds(server.client_header_timeout_seconds)}, idle ones closed after "
+        f"{_seconds(server.keepalive_idle_seconds)}",
         f"  routing   strategy {routing.strategy}{router}",
         f"            default tier {routing.default_tier}, "
         f"default importance {routing.default_importance}",
         f"  health    probe every {_seconds(health.interval_seconds)} (timeout "
         f"{_seconds(health.probe_timeout_seconds)}), skipped after "
         f"{health.failure_threshold} consecutive failures",
+        f"            ejected after {health.eject_after_failures} failed requests in a row for "
+        f"{_seconds(health.eject_base_seconds)} x n (at most {_seconds(health.eject_max_seconds)})",
         f"  limits    {limits.max_messages:,} messages, {limits.max_content_chars:,} "
         "characters of content per request",
+        f"            upstream answers up to {_bytes(limits.max_response_bytes)}, stream events "
+        f"up to {_bytes(limits.max_event_bytes)}"
+        + (
+            ""
+            if config.timeouts.stream_total_seconds is None
+            else f", streams cut after {_seconds(config.timeouts.stream_total_seconds)}"
+        ),
         f"  logging   level {config.observability.log_level}, "
         f"format {config.observability.log_format}",
     ]
@@ -66,7 +79,23 @@ def _endpoint_line(endpoint: EndpointConfig, name_width: int, url_width: int) ->
         f"    [{endpoint.index}] {endpoint.name:<{name_width}}  "
         f"{redact_url(endpoint.base_url):<{url_width}}"
         f"  priority {endpoint.priority}, weight {endpoint.weight:g}, {_key_status(endpoint)}"
+        f"{_connection_notes(endpoint)}"
     )
+
+
+def _connection_notes(endpoint: EndpointConfig) -> str:
+    """What differs from a plain connection: a connection cap other than the default, and TLS
+    settings (a private CA, checks turned off, a client certificate)."""
+    notes = []
+    if endpoint.max_connections != DEFAULT_MAX_CONNECTIONS:
+        notes.append(f"max {endpoint.max_connections} connections")
+    if endpoint.tls_ca_file is not None:
+        notes.append(f"CA {endpoint.tls_ca_file}")
+    if not endpoint.tls_verify:
+        notes.append("TLS NOT VERIFIED")
+    if endpoint.tls_client_cert is not None:
+        notes.append("client certificate")
+    return "".join(f", {note}" for note in notes)
 
 
 def _key_status(endpoint: EndpointConfig) -> str:

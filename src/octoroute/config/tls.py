@@ -92,7 +92,9 @@ def _pem(table: Table, name: str, path: str, wanted: tuple[bytes, ...]) -> bool:
         return False
     for kind in wanted:
         if b"-----BEGIN " not in data or kind not in data:
-            what = "a certificate" if kind == b"CERTIFICATE" else "a private key"
-            table.fail(name, f"{path} holds no PEM {what} (-----BEGIN ...{kind.decode()}-----)")
+            what = "certificate" if kind == b"CERTIFICATE" else "private key"
+            table.fail(
+                name, f"{path} holds no PEM {what} (a -----BEGIN ...{kind.decode()}----- block)"
+            )
             return False
     return True
