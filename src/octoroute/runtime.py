@@ -65,7 +65,7 @@ class Runtime:
         self.fleet = Fleet(config, listener=events)
         self.metrics = Metrics(config.models.all(), multiprocess_dir=multiprocess_dir)
         self.catalog = Catalog(self.fleet, config.endpoint_names())
-        self.client = UpstreamClient()
+        self.client = UpstreamClient(max_response_bytes=config.limits.max_response_bytes)
         self.lanes = {
             endpoint.id: Lane(
                 endpoint,
@@ -75,6 +75,13 @@ class Runtime:
             for endpoint in self.fleet.all()
         }
         events.lanes = self.lanes
+        for endpoint_config in config.models.all():
+            if not endpoint_config.tls_verify:
+                log.warning(
+                    "TLS certificate checks are off for this endpoint (tls_verify = false)",
+                    endpoint=endpoint_config.name,
+                    instance=instance_label(endpoint_config),
+                )
         self.forwarder = Forwarder(self.fleet, self.client, self.metrics, self.lanes)
         self.router = Router(
             config.routing,
