@@ -101,8 +101,12 @@ async def raw_server(
     """
     state = RawServer(tls=ssl_context is not None)
     writers: set[asyncio.StreamWriter] = set()
+    tasks: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
         writers.add(writer)
         state.connections += 1
         state.active += 1
@@ -111,9 +115,14 @@ async def raw_server(
             await script(reader, writer, state)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # Cancelled by our own teardown; ending quietly spares asyncio's stream callback
+            # (Python 3.11) from logging the cancelled task as an error.
+            pass
         finally:
             state.active -= 1
             writers.discard(writer)
+            tasks.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError, ssl.SSLError):
                 await writer.wait_closed()
@@ -127,6 +136,9 @@ async def raw_server(
         # Scripts that hang (by design) must not keep the test waiting for them.
         for writer in writers:
             writer.transport.abort()
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
         await asyncio.wait_for(server.wait_closed(), 5)
 
 
