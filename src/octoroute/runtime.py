@@ -11,8 +11,9 @@ from typing import Any
 
 from octoroute.catalog import Catalog
 from octoroute.config.schema import Config
+from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.endpoint import Endpoint
-from octoroute.fleet.health import HealthProber
+from octoroute.fleet.health import HealthProber, ProbeInconclusive
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import Metrics, instance_label
@@ -98,7 +99,7 @@ class Runtime:
         self.fleet = Fleet(config, listener=events)
         self.metrics = Metrics(config.models.all(), multiprocess_dir=multiprocess_dir)
         self.catalog = Catalog(self.fleet, config.endpoint_names())
-        self.client = UpstreamClient()
+        self.client = UpstreamClient(max_response_bytes=config.limits.max_response_bytes)
         self.lanes = {
             endpoint.id: Lane(
                 endpoint,
@@ -108,6 +109,13 @@ class Runtime:
             for endpoint in self.fleet.all()
         }
         events.lanes = self.lanes
+        for endpoint_config in config.models.all():
+            if not endpoint_config.tls_verify:
+                log.warning(
+                    "TLS certificate checks are off for this endpoint (tls_verify = false)",
+                    endpoint=endpoint_config.name,
+                    instance=instance_label(endpoint_config),
+                )
         self.forwarder = Forwarder(
             self.fleet,
             self.client,
@@ -130,9 +138,16 @@ class Runtime:
         )
 
     async def _probe(self, endpoint: Endpoint) -> None:
-        await self.client.probe(
-            self.lanes[endpoint.id].target, timeout=self.config.health.probe_timeout_seconds
-        )
+        try:
+            await self.client.probe(
+                self.lanes[endpoint.id].target, timeout=self.config.health.probe_timeout_seconds
+            )
+        except ServerOverloaded as error:
+            raise ProbeInconclusive(error.message) from error
+        except UpstreamError as error:
+            if not error.counts_against_health:  # busy or saturated: alive, just not free
+                raise ProbeInconclusive(error.message) from error
+            raise
 
     def _on_prober_failure(self, error: BaseException) -> None:
         self.metrics.background_task_failures.inc()

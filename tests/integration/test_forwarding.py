@@ -92,8 +92,8 @@ def error_of(status: int, headers: dict[str, str], raw: bytes) -> dict[str, Any]
 
 @pytest.mark.parametrize(
     "fault",
-    [HttpError(500), HttpError(503), HttpError.rate_limited(), Drop(), Drop(after_chunks=0)],
-    ids=["500", "503", "429", "drop-before-response", "drop-mid-body"],
+    [HttpError(500), HttpError(503), Drop(), Drop(after_chunks=0)],
+    ids=["500", "503", "drop-before-response", "drop-mid-body"],
 )
 async def test_failed_attempt_is_retried_on_another_endpoint_and_counted(
     fleet: SimulatedFleet, session: aiohttp.ClientSession, fault: Fault
@@ -109,7 +109,10 @@ async def test_failed_attempt_is_retried_on_another_endpoint_and_counted(
         assert orjson.loads(raw)["choices"][0]["message"]["content"].startswith(
             "[fast · sim-fast-b]"
         )
-        assert len(preferred.chat_requests) == 1
+        # A drop before any answer on the probe's pooled connection looks like a keep-alive
+        # race, which the client retries once on a fresh connection before failing over.
+        retried = isinstance(fault, Drop) and fault.after_chunks is None
+        assert len(preferred.chat_requests) == (2 if retried else 1)
         assert len(other.chat_requests) == 1
         assert endpoint(router, "sim-fast-a").consecutive_failures == 1
         assert endpoint(router, "sim-fast-a").healthy

@@ -105,7 +105,7 @@ async def test_chat_types_an_upstream_context_length_error_exactly_as_v1_relays_
     assert chat_request_count(fleet) == 2  # one each: a client error is never retried
 
 
-@pytest.mark.parametrize("upstream_status", [400, 401, 403, 404, 409, 422])
+@pytest.mark.parametrize("upstream_status", [400, 404, 409, 422])
 async def test_chat_gives_an_upstream_4xx_the_openai_type_for_its_status(
     router: RouterHandle,
     fleet: SimulatedFleet,
@@ -128,21 +128,40 @@ async def test_chat_quotes_an_upstream_4xx_that_is_not_an_openai_envelope(
     router: RouterHandle, fleet: SimulatedFleet, session: aiohttp.ClientSession
 ) -> None:
     for sim in fleet.models:
-        sim.behaviour.fault = HttpError(403, "<html>Forbidden by the proxy</html>")
+        sim.behaviour.fault = HttpError(409, "<html>Conflict at the proxy</html>")
 
     status, _, body = await post_json(
         session, router.url + "/chat", {"message": "hi", "task_type": "deep_analysis"}
     )
 
-    assert status == 403
+    assert status == 409
     error = body["error"]
     assert error["type"] == "invalid_request_error"
     assert error["code"] == "upstream_status"
     assert error["param"] is None
     assert error["message"] == (
-        f"{fleet.deep[0].name} refused the request with HTTP 403: "
-        "<html>Forbidden by the proxy</html>"
+        f"{fleet.deep[0].name} refused the request with HTTP 409: "
+        "<html>Conflict at the proxy</html>"
     )
+
+
+@pytest.mark.parametrize("upstream_status", [401, 403])
+async def test_chat_never_relays_an_upstream_refusing_the_routers_own_key(
+    router: RouterHandle,
+    fleet: SimulatedFleet,
+    session: aiohttp.ClientSession,
+    upstream_status: int,
+) -> None:
+    for sim in fleet.models:
+        sim.behaviour.fault = HttpError(upstream_status, "bad key sk-echoed-back")
+
+    status, _, body = await post_json(session, router.url + "/chat", {"message": "hi"})
+
+    assert status == 502
+    # The forwarder names the last attempt's error in its message (its own code may change).
+    assert body["error"]["code"] == "upstream_auth_failed"
+    assert f"refused the router's credentials (HTTP {upstream_status})" in body["error"]["message"]
+    assert "sk-echoed-back" not in str(body)
 
 
 async def test_chat_keeps_the_message_of_an_ollama_style_error(

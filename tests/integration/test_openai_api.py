@@ -820,7 +820,9 @@ async def test_a_stream_fails_over_before_its_first_byte() -> None:
     assert reply.status == 200
     assert sse_payloads(reply.body)[-1] == b"[DONE]"
     assert b'"error"' not in reply.body
-    assert len(fleet.fast[0].chat_requests) == len(fleet.fast[1].chat_requests) == 1
+    assert len(fleet.fast[1].chat_requests) == 1
+    # Two when the drop came on a pooled connection: retried once on a fresh one (keep-alive race).
+    assert len(fleet.fast[0].chat_requests) in (1, 2)
 
 
 async def test_a_mid_stream_failure_ends_with_an_error_event_then_done(

@@ -229,7 +229,7 @@ async def test_a_200_that_is_not_json_from_the_only_endpoint_is_a_502(
     assert status == 502
     assert headers["content-type"].startswith("application/json")
     error = orjson.loads(raw)["error"]
-    assert error["code"] == "upstream_failed"
+    assert error["code"] == "bad_upstream_response"
     assert "not a JSON object" in error["message"]
     assert "19 bytes starting 'plain text, no JSON'" in error["message"]
 

@@ -301,9 +301,14 @@ async def test_stream_fails_over_before_the_first_byte(fleet: SimulatedFleet, fa
             async for chunk in stream:
                 text += "".join(choice.delta.content or "" for choice in chunk.choices)
         assert text == "Served by the second replica, start to finish."
-        assert len(preferred.chat_requests) == 1
+        # A drop before any answer on the probe's pooled connection looks like a keep-alive
+        # race, which the client retries once on a fresh connection before failing over.
+        retried = isinstance(fault, Drop) and fault.after_chunks is None
+        assert len(preferred.chat_requests) == (2 if retried else 1)
         assert other.chat_requests[0].completed
-        assert endpoint(router, "sim-fast-a").consecutive_failures == 1
+        # A 429 says busy, not broken: it fails over without counting against health.
+        throttled = isinstance(fault, HttpError) and fault.status == 429
+        assert endpoint(router, "sim-fast-a").consecutive_failures == (0 if throttled else 1)
         assert endpoint(router, "sim-fast-b").consecutive_failures == 0
 
 

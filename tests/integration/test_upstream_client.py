@@ -274,14 +274,16 @@ async def test_error_status_keeps_its_body_and_drops_the_connection() -> None:
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
     ) -> None:
         while await read_request(reader, server) is not None:
-            writer.write(response(b'{"error":{"message":"busy"}}', status="429 Too Many"))
+            writer.write(
+                response(b'{"error":{"message":"busy"}}', status="500 Internal Server Error")
+            )
             await writer.drain()
 
     async with raw_server(failing) as server, client() as upstream:
         for _ in range(2):
             with pytest.raises(UpstreamStatusError) as caught:
                 await upstream.send(server.target(), b"{}", timeout=5)
-            assert caught.value.upstream_status == 429
+            assert caught.value.upstream_status == 500
             assert caught.value.body == b'{"error":{"message":"busy"}}'
             assert caught.value.content_type == "application/json"
         assert server.connections == 2

@@ -7,8 +7,12 @@ import pytest
 
 from octoroute.enums import Tier
 from octoroute.errors import (
+    BadUpstreamResponse,
     EndpointSaturated,
+    EventTooLarge,
     NoHealthyEndpoint,
+    ResponseTooLarge,
+    UpstreamAuthFailed,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
@@ -199,3 +203,18 @@ def test_saturated_last_is_a_503_with_retry_after_not_an_upstream_failure() -> N
     assert isinstance(error, EndpointSaturated)
     assert (error.status, error.code, error.retry_after) == (503, "endpoint_saturated", 1.0)
     assert "max_connections" in error.message
+
+
+@pytest.mark.parametrize(
+    ("last", "code"),
+    [
+        (ResponseTooLarge(f"{LABEL}: too large", endpoint=LABEL), "upstream_response_too_large"),
+        (BadUpstreamResponse(f"{LABEL}: html", endpoint=LABEL), "bad_upstream_response"),
+        (UpstreamAuthFailed(f"{LABEL}: 401", endpoint=LABEL), "upstream_auth_failed"),
+        (EventTooLarge(f"{LABEL}: endless", endpoint=LABEL), "upstream_event_too_large"),
+    ],
+)
+def test_named_faults_keep_their_code_when_they_were_last(last: UpstreamError, code: str) -> None:
+    error = exhausted(FAST, 2, last, ALL_DOWN)
+    assert (error.status, error.code) == (502, code)
+    assert error.message.endswith(f"last error: {last.message}")

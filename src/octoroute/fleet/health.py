@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 TASK_NAME = "octoroute-health-prober"
 
 
+class ProbeInconclusive(Exception):
+    """Raised by a probe that could not be made for reasons of our own (every connection slot
+    busy, no file descriptor left): neither a success nor a failure of the endpoint."""
+
+
 class ProbeTargets(Protocol):
     """What the prober needs from the fleet; :class:`~octoroute.fleet.selector.Fleet` fits."""
 
@@ -198,6 +203,8 @@ class HealthProber:
         try:
             async with asyncio.timeout(self._timeout) as deadline:
                 await self._probe(endpoint)
+        except ProbeInconclusive:
+            return
         except Exception as exc:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 reason = f"probe timed out after {self._timeout:g} s"

@@ -11,9 +11,13 @@ from typing import TYPE_CHECKING, Final
 
 from octoroute.enums import Tier
 from octoroute.errors import (
+    BadUpstreamResponse,
     EndpointSaturated,
+    EventTooLarge,
     NoHealthyEndpoint,
     OctorouteError,
+    ResponseTooLarge,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamThrottled,
     UpstreamTimeout,
@@ -30,6 +34,10 @@ MAX_BUSY_SECONDS: Final = 60.0
 instance out of rotation for hours."""
 DEFAULT_BUSY_SECONDS: Final = 1.0
 """How long an instance that said busy without a usable ``Retry-After`` is left alone."""
+
+
+_NAMED_FAULTS: Final = (ResponseTooLarge, BadUpstreamResponse, UpstreamAuthFailed, EventTooLarge)
+"""Upstream faults whose code the client gets when they were the last attempt's."""
 
 
 def busy_seconds(retry_after: float | None) -> float:
@@ -97,7 +105,10 @@ def exhausted(
     )
     if isinstance(last_error, UpstreamTimeout):
         return UpstreamTimeout(message, endpoint=last_error.endpoint, code="upstream_timeout")
-    return UpstreamError(message, endpoint=last_error.endpoint, code="upstream_failed")
+    # Faults a person acts on differently (a key, a server sending garbage or too much) keep
+    # their own code; plain transport and status failures are all "upstream_failed".
+    code = last_error.code if isinstance(last_error, _NAMED_FAULTS) else "upstream_failed"
+    return UpstreamError(message, endpoint=last_error.endpoint, code=code)
 
 
 def _nobody(scope: Scope, unavailable: Unavailability) -> str:

@@ -3,31 +3,44 @@
 The wire work is ``upstream.http1``'s lean keep-alive client; this module gives it the interface
 the forwarding logic uses (buffered ``send``, streaming ``open_stream``, ``probe``) and maps its
 exceptions here, and only here, into ``octoroute.errors``, so the layers above reason about
-*what* failed (connect, timeout, protocol, status), never about sockets.
+*what* failed (connect, timeout, protocol, status, auth, throttling, size), never about sockets.
 
 Timeouts are explicit: a connect timeout and, for streams, a per-read idle timeout. There is no
 hidden total cap on a stream (v1 silently cut every call at 60 s).
+
+What an upstream may send back is bounded: a buffered answer (or a stream read whole) stops at
+``limits.max_response_bytes`` after decompression, and at most ``max_connections`` connections
+per endpoint are busy at once, later requests waiting for one within their own timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import ssl
 import time
+import zlib
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from octoroute import __version__
 from octoroute.config.redact import strip_userinfo, userinfo
-from octoroute.config.schema import EndpointConfig
+from octoroute.config.schema import EndpointConfig, LimitsConfig
 from octoroute.errors import (
+    BadUpstreamResponse,
+    EndpointSaturated,
+    ResponseTooLarge,
+    ServerOverloaded,
+    UpstreamAuthFailed,
     UpstreamConnectError,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
+    UpstreamThrottled,
     UpstreamTimeout,
 )
+from octoroute.upstream.decoding import SUPPORTED_ENCODINGS, BodyDecoder, parse_retry_after
 from octoroute.upstream.http1 import (
     Connection,
     ConnectionClosed,
@@ -35,27 +48,37 @@ from octoroute.upstream.http1 import (
     Origin,
     Pool,
     ReadTimeout,
+    Slots,
     request_head,
 )
+from octoroute.upstream.tls import tls_context, tls_settings
 
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 MAX_ERROR_BODY_BYTES: Final = 1024 * 1024
 """An error body is relayed to the client; anything longer than this is not an error message."""
 KEEPALIVE_SECONDS: Final = 4.0
 """Idle pooled connections are dropped before common servers (uvicorn: 5 s) close them first."""
+DEFAULT_MAX_RESPONSE_BYTES: Final = LimitsConfig().max_response_bytes
+_OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE})
 
 
 class Target:
-    """One endpoint's origin and pre-rendered request heads, prepared at start-up."""
+    """One endpoint's origin, pre-rendered request heads, TLS context and connection slots,
+    prepared at start-up."""
 
-    __slots__ = ("chat_head", "label", "models_head", "origin")
+    __slots__ = ("chat_head", "label", "models_head", "origin", "slots")
 
     def __init__(self, endpoint: EndpointConfig) -> None:
         base = endpoint.base_url
-        self.origin: Final = Origin(base)
+        self.origin: Final = Origin(
+            base, tls_context=tls_context(endpoint), tls_key=tls_settings(endpoint)
+        )
         headers = {
             "User-Agent": f"octoroute/{__version__}",
             "Accept": "*/*",
+            # Bodies are relayed and size-checked as sent; an upstream that compresses anyway is
+            # decoded (gzip, deflate) or refused.
+            "Accept-Encoding": "identity",
             "Content-Type": "application/json",
         }
         credentials = unquote_to_bytes(userinfo(base))
@@ -71,10 +94,12 @@ class Target:
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
+        self.slots: Final = Slots(endpoint.max_connections)
+        """At most ``max_connections`` requests (probes included) hold a connection at once."""
 
 
 class BufferedResponse:
-    """A complete 2xx upstream answer."""
+    """A complete 2xx upstream answer, decoded if the upstream compressed it."""
 
     __slots__ = ("body", "content_type", "status", "ttfb")
 
@@ -86,49 +111,89 @@ class BufferedResponse:
 
 
 class UpstreamStream:
-    """An open 2xx upstream response whose body is read chunk by chunk as it arrives."""
+    """An open 2xx upstream response whose body is read chunk by chunk as it arrives.
 
-    __slots__ = ("_connection", "_pool", "_target", "content_type", "status")
+    It holds one of the endpoint's connection slots until ``release()`` or ``close()``; one of
+    the two must be called (both may be, and either more than once).
+    """
 
-    def __init__(self, connection: Connection, pool: Pool, target: Target) -> None:
+    __slots__ = (
+        "_connection",
+        "_decoder",
+        "_held",
+        "_limit",
+        "_pool",
+        "_target",
+        "content_type",
+        "status",
+    )
+
+    def __init__(
+        self,
+        connection: Connection,
+        decoder: BodyDecoder | None,
+        pool: Pool,
+        target: Target,
+        limit: int,
+    ) -> None:
         self._connection = connection
+        self._decoder = decoder
         self._pool = pool
         self._target = target
+        self._limit = limit
+        self._held = True
         self.status = connection.status
         self.content_type = connection.content_type
 
     async def next_chunk(self) -> bytes:
         """Whatever bytes have arrived (at least one), or ``b""`` at the end of the body."""
         try:
-            return await self._connection.read_some()
+            return await _next_piece(self._connection, self._decoder)
         except _WIRE_ERRORS as exc:
             raise map_exception(exc, self._target.label, streaming=True) from exc
 
     async def read_rest(self) -> bytes:
-        """The remaining body, for an upstream that answered JSON although asked to stream."""
+        """The remaining body, for an upstream that answered JSON although asked to stream.
+
+        Raises ``ResponseTooLarge`` past ``limits.max_response_bytes`` (then ``close()``).
+        """
         try:
-            return await self._connection.read_all()
+            return await _read_body(self._connection, self._decoder, self._target, self._limit)
         except _WIRE_ERRORS as exc:
             raise map_exception(exc, self._target.label, streaming=True) from exc
 
     def at_eof(self) -> bool:
         """Whether the whole body has been received and read."""
-        return self._connection.at_eof
+        return self._connection.at_eof and not (self._decoder and self._decoder.pending)
 
     def close(self) -> None:
         """Drop the connection: a half-read response must not go back to the pool."""
         self._pool.discard(self._connection)
+        self._give_back()
 
     def release(self) -> None:
-        """Return a fully read response's connection to the pool."""
-        self._pool.release(self._target.origin, self._connection)
+        """Return a fully read response's connection to the pool (closed if it is not)."""
+        if self._held:
+            self._pool.release(self._target.origin, self._connection)
+        self._give_back()
+
+    def _give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._target.slots.give_back()
 
 
-_WIRE_ERRORS: Final = (OSError, ConnectionClosed, MalformedResponse, ReadTimeout)
+_WIRE_ERRORS: Final = (OSError, ConnectionClosed, MalformedResponse, ReadTimeout, zlib.error)
 
 
-def map_exception(exc: BaseException, label: str, *, streaming: bool = False) -> UpstreamError:
-    """Translate a wire-level exception into our error tree."""
+def map_exception(
+    exc: BaseException, label: str, *, streaming: bool = False, connecting: bool = False
+) -> UpstreamError | ServerOverloaded:
+    """Translate a wire-level exception into our error tree.
+
+    ``connecting``: raised while opening the connection. Running out of file descriptors is then
+    the router's own trouble (``ServerOverloaded``), never blamed on the upstream.
+    """
     if isinstance(exc, ReadTimeout):
         return UpstreamTimeout(f"{label}: timed out waiting for data", endpoint=label)
     if isinstance(exc, ConnectionClosed):
@@ -137,20 +202,121 @@ def map_exception(exc: BaseException, label: str, *, streaming: bool = False) ->
         return UpstreamConnectError(f"{label}: closed the connection", endpoint=label)
     if isinstance(exc, MalformedResponse):
         return UpstreamProtocolError(f"{label}: {exc}", endpoint=label)
+    if isinstance(exc, zlib.error):
+        return UpstreamProtocolError(
+            f"{label}: undecodable compressed body ({exc})", endpoint=label
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return UpstreamConnectError(
+            f"{label}: TLS certificate not accepted ({exc.verify_message}); for a private CA "
+            "set tls_ca_file",
+            endpoint=label,
+        )
     if isinstance(exc, ssl.SSLError):
         return UpstreamConnectError(f"{label}: TLS error ({exc.reason})", endpoint=label)
     if isinstance(exc, OSError):
-        return UpstreamConnectError(f"{label}: connection error ({exc})", endpoint=label)
+        if connecting and exc.errno in _OUT_OF_DESCRIPTORS:
+            return ServerOverloaded(
+                f"the router ran out of file descriptors opening a connection to {label}; "
+                "raise its limit (ulimit -n, LimitNOFILE=)",
+                reason="file_descriptors",
+                retry_after=1,
+            )
+        verb = "cannot connect" if connecting else "connection error"
+        return UpstreamConnectError(f"{label}: {verb} ({exc})", endpoint=label)
     return UpstreamProtocolError(
         f"{label}: invalid response ({type(exc).__name__})", endpoint=label
     )
 
 
-class UpstreamClient:
-    """Buffered and streaming chat calls, and health probes, over one shared connection pool."""
+def _unanswered(exc: BaseException) -> bool:
+    """The connection died before a single byte of the response: the upstream closed it."""
+    if isinstance(exc, ConnectionClosed):
+        return not exc.got_bytes
+    return isinstance(exc, ConnectionResetError | BrokenPipeError)
 
-    def __init__(self) -> None:
+
+def _decoder(connection: Connection, label: str) -> BodyDecoder | None:
+    encoding = connection.content_encoding
+    if not encoding or encoding == "identity":
+        return None
+    if encoding in SUPPORTED_ENCODINGS:
+        return BodyDecoder(encoding)
+    raise BadUpstreamResponse(
+        f"{label} answered with Content-Encoding: {encoding} although asked for identity",
+        endpoint=label,
+    )
+
+
+async def _next_piece(connection: Connection, decoder: BodyDecoder | None) -> bytes:
+    """The next body bytes, decoded; ``b""`` at the end of the body."""
+    if decoder is None:
+        return await connection.read_some()
+    while True:
+        if decoder.pending:
+            piece = decoder.decode(b"")
+        else:
+            data = await connection.read_some()
+            if not data:
+                decoder.finish()
+                return b""
+            piece = decoder.decode(data)
+        if piece:
+            return piece
+
+
+async def _read_body(
+    connection: Connection,
+    decoder: BodyDecoder | None,
+    target: Target,
+    limit: int,
+    *,
+    truncate: bool = False,
+) -> bytes:
+    """The rest of the body, decoded, up to ``limit`` bytes.
+
+    Past the limit reading stops: ``ResponseTooLarge``, or with ``truncate`` the first ``limit``
+    bytes. Pieces are read as they arrive, so the socket is paused while they are decoded and
+    at most ``limit`` bytes plus one piece are ever held; they are joined once, at the end.
+    """
+    if (
+        decoder is None
+        and not truncate
+        and connection.content_length is not None
+        and connection.content_length > limit
+    ):
+        raise _too_large(target, limit)
+    pieces: list[bytes] = []
+    size = 0
+    while piece := await _next_piece(connection, decoder):
+        size += len(piece)
+        if size > limit:
+            if not truncate:
+                pieces.clear()
+                raise _too_large(target, limit)
+            pieces.append(piece[: len(piece) - (size - limit)])
+            break
+        pieces.append(piece)
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+
+def _too_large(target: Target, limit: int) -> ResponseTooLarge:
+    return ResponseTooLarge(
+        f"{target.label}: answer larger than {limit} bytes (limits.max_response_bytes); "
+        "stopped reading it",
+        endpoint=target.label,
+    )
+
+
+class UpstreamClient:
+    """Buffered and streaming chat calls, and health probes, over one shared connection pool.
+
+    ``max_response_bytes`` (``limits.max_response_bytes``) bounds every answer read whole.
+    """
+
+    def __init__(self, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._pool_or_none: Pool | None = None
+        self._max_response_bytes = max_response_bytes
 
     @property
     def _pool(self) -> Pool:
@@ -173,6 +339,32 @@ class UpstreamClient:
         """Open keep-alive connections to ``target``'s origin waiting in the pool."""
         return self._pool.idle_count(target.origin)
 
+    async def _take_slot(self, target: Target, deadline: float, timeout: float) -> None:
+        """Hold one of ``target``'s connection slots, waiting until ``deadline`` at most."""
+        if target.slots.try_take():
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await target.slots.take()
+        except TimeoutError as exc:
+            label = target.label
+            raise EndpointSaturated(
+                f"{label}: all {target.slots.limit} connections (max_connections) stayed busy "
+                f"for {timeout:g} s",
+                endpoint=label,
+            ) from exc
+
+    async def _connect(self, target: Target, connect_timeout: float, *, fresh: bool) -> Connection:
+        label = target.label
+        try:
+            if fresh:
+                return await self._pool.connect(target.origin, connect_timeout)
+            return await self._pool.acquire(target.origin, connect_timeout)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"{label}: timed out while connecting", endpoint=label) from exc
+        except OSError as exc:
+            raise map_exception(exc, label, connecting=True) from exc
+
     async def _exchange(
         self,
         target: Target,
@@ -183,79 +375,126 @@ class UpstreamClient:
     ) -> Connection:
         """Send one request and wait for its response head; the connection is the caller's.
 
-        A pooled connection the upstream closed at the moment we reused it is not retried here:
-        the upstream may have seen the request (a deliberate drop looks the same), and the
-        forwarder fails over to another endpoint instead. Keep-alive expiry below common
-        servers' own (``KEEPALIVE_SECONDS``) makes that race rare.
+        A pooled connection the upstream closed just as we reused it (not one byte of an answer
+        came back) is retried once on a fresh connection. That is the keep-alive race every
+        HTTP/1.1 client meets: the server timed the idle connection out as our request left.
+        Failing over instead would resend the same request to another endpoint anyway, and with
+        a single endpoint would turn a routine race into a client-visible 502.
         """
         pool = self._pool
-        label = target.label
-        try:
-            connection = await pool.acquire(target.origin, connect_timeout)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"{label}: timed out while connecting", endpoint=label) from exc
-        except OSError as exc:
-            raise UpstreamConnectError(f"{label}: cannot connect ({exc})", endpoint=label) from exc
-        try:
-            connection.send(head, body, read_timeout)
-            await connection.head()
-        except _WIRE_ERRORS as exc:
-            pool.discard(connection)
-            raise map_exception(exc, label) from exc
-        except BaseException:
-            # Timed out or cancelled (client gone): drop the connection so the upstream
-            # stops generating, rather than whenever it is collected.
-            pool.discard(connection)
-            raise
-        return connection
+        fresh = False
+        while True:
+            connection = await self._connect(target, connect_timeout, fresh=fresh)
+            try:
+                connection.send(head, body, read_timeout)
+                await connection.head()
+            except _WIRE_ERRORS as exc:
+                pool.discard(connection)
+                if fresh or not connection.served or not _unanswered(exc):
+                    raise map_exception(exc, target.label) from exc
+                fresh = True
+                continue
+            except BaseException:
+                # Timed out or cancelled (client gone): drop the connection so the upstream
+                # stops generating, rather than whenever it is collected.
+                pool.discard(connection)
+                raise
+            return connection
 
-    async def _status_error(self, connection: Connection, label: str) -> UpstreamStatusError:
+    async def _status_error(self, connection: Connection, target: Target) -> UpstreamError:
+        """The error for a non-2xx answer; the connection is closed, never pooled."""
+        label = target.label
+        status = connection.status
+        if status in (401, 403):
+            # The body may echo the key we sent: it is neither read nor relayed.
+            self._pool.discard(connection)
+            return UpstreamAuthFailed(
+                f"{label} refused the router's credentials (HTTP {status}); "
+                "check api_key_env for this endpoint",
+                endpoint=label,
+            )
+        if status == 429 or (status == 503 and connection.retry_after is not None):
+            self._pool.discard(connection)
+            retry_after = parse_retry_after(connection.retry_after)
+            wait = f"; retry after {retry_after:g} s" if retry_after is not None else ""
+            return UpstreamThrottled(
+                f"{label}: busy (HTTP {status}){wait}",
+                endpoint=label,
+                upstream_status=status,
+                retry_after=retry_after,
+            )
         try:
-            body = await connection.read_all(MAX_ERROR_BODY_BYTES)
-        except _WIRE_ERRORS:
+            decoder = _decoder(connection, label)
+            body = await _read_body(
+                connection, decoder, target, MAX_ERROR_BODY_BYTES, truncate=True
+            )
+        except (*_WIRE_ERRORS, BadUpstreamResponse):
             body = b""
         finally:
             self._pool.discard(connection)
         return UpstreamStatusError(
-            f"{label}: answered HTTP {connection.status}",
+            f"{label}: answered HTTP {status}",
             endpoint=label,
-            upstream_status=connection.status,
+            upstream_status=status,
             body=body,
             content_type=connection.content_type or "application/json",
         )
 
+    async def _buffered(
+        self, target: Target, head: bytes, body: bytes, timeout: float, connect_timeout: float
+    ) -> tuple[Connection, bytes, float]:
+        """One whole exchange within ``timeout``: the connection (pooled again), body, ttfb."""
+        started = time.perf_counter()
+        deadline = asyncio.get_running_loop().time() + timeout
+        await self._take_slot(target, deadline, timeout)
+        connection: Connection | None = None
+        done = False
+        try:
+            async with asyncio.timeout_at(deadline):
+                connection = await self._exchange(target, head, body, connect_timeout, None)
+                ttfb = time.perf_counter() - started
+                if connection.status >= 300:
+                    raise await self._status_error(connection, target)
+                decoder = _decoder(connection, target.label)
+                try:
+                    payload = await _read_body(
+                        connection, decoder, target, self._max_response_bytes
+                    )
+                except _WIRE_ERRORS as exc:
+                    raise map_exception(exc, target.label, streaming=True) from exc
+            done = True
+        finally:
+            if connection is not None:
+                if done:
+                    self._pool.release(target.origin, connection)
+                else:
+                    self._pool.discard(connection)
+            target.slots.give_back()
+        return connection, payload, ttfb
+
     async def send(self, target: Target, body: bytes, *, timeout: float) -> BufferedResponse:
         """POST a chat request and read the whole answer, all within ``timeout`` seconds.
 
-        Raises ``UpstreamStatusError`` for a non-2xx answer (its body kept for relaying) and the
-        other ``UpstreamError``s for transport failures.
+        Raises ``UpstreamStatusError`` for a non-2xx answer (its body kept for relaying),
+        ``UpstreamAuthFailed`` for 401/403, ``UpstreamThrottled`` for 429 (and 503 with
+        ``Retry-After``), ``ResponseTooLarge`` past ``max_response_bytes``,
+        ``BadUpstreamResponse`` for an encoding other than gzip/deflate/identity,
+        ``EndpointSaturated`` when no connection slot came free in time, the other
+        ``UpstreamError``s for transport failures, and ``ServerOverloaded`` (not an
+        ``UpstreamError``) when the router is out of file descriptors.
         """
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(timeout):
-                connection = await self._exchange(
-                    target,
-                    target.chat_head,
-                    body,
-                    min(timeout, CONNECT_TIMEOUT_SECONDS),
-                    None,
-                )
-                ttfb = time.perf_counter() - started
-                if connection.status >= 300:
-                    raise await self._status_error(connection, target.label)
-                try:
-                    payload = await connection.read_all()
-                except _WIRE_ERRORS as exc:
-                    self._pool.discard(connection)
-                    raise map_exception(exc, target.label, streaming=True) from exc
-                except BaseException:
-                    self._pool.discard(connection)
-                    raise
+            connection, payload, ttfb = await self._buffered(
+                target,
+                target.chat_head,
+                body,
+                timeout,
+                min(timeout, CONNECT_TIMEOUT_SECONDS),
+            )
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: no complete answer within {timeout:g} s", endpoint=target.label
             ) from exc
-        self._pool.release(target.origin, connection)
         return BufferedResponse(
             connection.status, connection.content_type or "application/json", payload, ttfb
         )
@@ -265,11 +504,15 @@ class UpstreamClient:
     ) -> UpstreamStream:
         """POST a streaming chat request and return once the response headers arrived.
 
-        ``timeout`` bounds the wait for the headers; ``read_timeout`` is the idle limit between
-        later reads. Non-2xx answers raise ``UpstreamStatusError``.
+        ``timeout`` bounds the wait for a connection slot and the headers; ``read_timeout`` is
+        the idle limit between later reads. Errors as for ``send``. The stream holds a
+        connection slot until its ``release()`` or ``close()``.
         """
+        deadline = asyncio.get_running_loop().time() + timeout
+        await self._take_slot(target, deadline, timeout)
+        connection: Connection | None = None
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(deadline):
                 connection = await self._exchange(
                     target,
                     target.chat_head,
@@ -278,33 +521,28 @@ class UpstreamClient:
                     read_timeout,
                 )
                 if connection.status >= 300:
-                    raise await self._status_error(connection, target.label)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(
-                f"{target.label}: no response within {timeout:g} s", endpoint=target.label
-            ) from exc
-        return UpstreamStream(connection, self._pool, target)
+                    raise await self._status_error(connection, target)
+                decoder = _decoder(connection, target.label)
+        except BaseException as exc:
+            if connection is not None:
+                self._pool.discard(connection)
+            target.slots.give_back()
+            if isinstance(exc, TimeoutError):
+                raise UpstreamTimeout(
+                    f"{target.label}: no response within {timeout:g} s", endpoint=target.label
+                ) from exc
+            raise
+        return UpstreamStream(connection, decoder, self._pool, target, self._max_response_bytes)
 
     async def probe(self, target: Target, *, timeout: float) -> None:
         """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
 
-        GET rather than v1's HEAD, which several servers reject.
+        GET rather than v1's HEAD, which several servers reject. Over the endpoint's TLS
+        settings, within its connection slots, and bounded like any answer.
         """
         try:
-            async with asyncio.timeout(timeout):
-                connection = await self._exchange(target, target.models_head, b"", timeout, None)
-                if connection.status >= 300:
-                    raise await self._status_error(connection, target.label)
-                try:
-                    await connection.read_all()
-                except _WIRE_ERRORS as exc:
-                    self._pool.discard(connection)
-                    raise map_exception(exc, target.label, streaming=True) from exc
-                except BaseException:
-                    self._pool.discard(connection)
-                    raise
+            await self._buffered(target, target.models_head, b"", timeout, timeout)
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label
             ) from exc
-        self._pool.release(target.origin, connection)

@@ -27,6 +27,7 @@ Rules, each with a test:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeVar
@@ -38,6 +39,7 @@ from octoroute.errors import (
     EventTooLarge,
     ServerOverloaded,
     StreamTooLong,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamProtocolError,
     UpstreamStatusError,
@@ -46,6 +48,7 @@ from octoroute.errors import (
 )
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.selector import Fleet
+from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import EndpointMetrics, Metrics
 from octoroute.upstream.attempts import (
     MAX_ATTEMPTS,
@@ -67,7 +70,11 @@ SSE_HEADERS: Final = {
     "X-Accel-Buffering": "no",
 }
 
+AUTH_LOG_INTERVAL_SECONDS: Final = 60.0
+"""At most one log line a minute per endpoint whose upstream refuses the router's key."""
+
 T = TypeVar("T")
+log = get_logger("octoroute.upstream")
 
 
 class Outcome:
@@ -110,12 +117,31 @@ class Answer:
 class Lane:
     """An endpoint together with what is prepared for it at start-up: its target and metrics."""
 
-    __slots__ = ("endpoint", "metrics", "target")
+    __slots__ = ("_auth_logged_at", "_auth_suppressed", "endpoint", "metrics", "target")
 
     def __init__(self, endpoint: Endpoint, target: Target, metrics: EndpointMetrics) -> None:
         self.endpoint = endpoint
         self.target = target
         self.metrics = metrics
+        self._auth_logged_at = -math.inf
+        self._auth_suppressed = 0
+
+    def log_auth_failure(self, error: UpstreamAuthFailed) -> None:
+        """Log that the upstream refused our credentials: at error, since only the operator can
+        fix it, but once a minute per endpoint, so a busy router does not flood its log."""
+        now = time.monotonic()
+        if now - self._auth_logged_at < AUTH_LOG_INTERVAL_SECONDS:
+            self._auth_suppressed += 1
+            return
+        log.error(
+            "upstream refused the router's credentials",
+            endpoint=self.endpoint.name,
+            instance=self.endpoint.id,
+            detail=error.message,
+            suppressed=self._auth_suppressed,
+        )
+        self._auth_logged_at = now
+        self._auth_suppressed = 0
 
 
 class _Attempt:
@@ -223,6 +249,8 @@ class Forwarder:
             return None
         if not error.counts_against_health:
             return None
+        if isinstance(error, UpstreamAuthFailed):
+            lane.log_auth_failure(error)
         status = error.upstream_status if isinstance(error, UpstreamStatusError) else None
         lane.metrics.response(status)
         # The message, not the metric label: it is what ``GET /models`` shows as ``last_error``.

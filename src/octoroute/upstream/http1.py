@@ -16,6 +16,7 @@ and ``ReadTimeout``; ``upstream.client`` maps them (and ``OSError`` from connect
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections import deque
@@ -47,11 +48,22 @@ class ReadTimeout(Exception):
 
 
 class Origin:
-    """Scheme, host and port of an endpoint, with what connecting to it needs."""
+    """Scheme, host and port of an endpoint, with what connecting to it needs.
 
-    __slots__ = ("host", "host_header", "key", "port", "tls")
+    ``tls_context`` is the endpoint's own TLS settings (``None``: the pool's shared default);
+    ``tls_key`` tells settings apart, so endpoints that trust different CAs or present different
+    client certificates never share a pooled connection.
+    """
 
-    def __init__(self, url: str) -> None:
+    __slots__ = ("host", "host_header", "key", "port", "tls", "tls_context")
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        tls_key: tuple[object, ...] = (),
+    ) -> None:
         parts = urlsplit(url)
         self.tls: Final = parts.scheme == "https"
         self.host: Final = parts.hostname or "localhost"
@@ -61,7 +73,8 @@ class Origin:
         self.host_header: Final = (
             bracketed if self.port == default_port else f"{bracketed}:{self.port}"
         )
-        self.key: Final = (self.tls, self.host, self.port)
+        self.tls_context: Final = tls_context
+        self.key: Final[tuple[object, ...]] = (self.tls, self.host, self.port, *tls_key)
 
 
 def request_head(method: str, url: str, origin: Origin, headers: dict[str, str]) -> bytes:
@@ -80,8 +93,10 @@ class Connection(asyncio.Protocol):
     """One keep-alive connection, carrying one request/response exchange at a time.
 
     The protocol callbacks collect the response; the awaiting side reads it through
-    ``head()``, ``read_some()`` and ``read_all()``. The body is buffered in arrival order and
-    handed over in whatever pieces arrived, so a stream is relayed as it comes.
+    ``head()`` and ``read_some()``. The body is buffered in arrival order and handed over in
+    whatever pieces arrived, so a stream is relayed as it comes; above ``PAUSE_READING_BYTES``
+    unread, the socket is not read until the reader catches up, so memory stays bounded however
+    much an upstream sends.
     """
 
     def __init__(
@@ -100,6 +115,11 @@ class Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.content_type = ""
+        self.content_encoding = ""
+        """Lower-cased ``Content-Encoding`` (``""`` when absent)."""
+        self.content_length: int | None = None
+        self.retry_after: str | None = None
+        """The raw ``Retry-After`` value, kept only for the statuses that use it."""
         self.complete = False
         self.keep_alive = False
         self._header_name = b""
@@ -109,7 +129,6 @@ class Connection(asyncio.Protocol):
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
-        self._pause_at: float = PAUSE_READING_BYTES
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._read_timeout: float | None = None
@@ -148,6 +167,10 @@ class Connection(asyncio.Protocol):
             self._cancel_timer()
             self._wake()
             return
+        if isinstance(exc, ssl.SSLError) and not self._got_bytes:
+            # A TLS alert (a refused client certificate, say) says more than "closed".
+            self._fail(exc)
+            return
         self._fail(ConnectionClosed(got_bytes=self._got_bytes))
 
     def pause_writing(self) -> None:
@@ -160,11 +183,20 @@ class Connection(asyncio.Protocol):
     # --- httptools callbacks ----------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Only the few headers a router acts on are kept; the rest are never decoded.
         lowered = name.lower()
         if lowered == b"content-type":
             self.content_type = value.decode("latin-1")
-        elif lowered in (b"content-length", b"transfer-encoding"):
+        elif lowered == b"content-length":
             self._framed = True
+            if value.isdigit():
+                self.content_length = int(value)
+        elif lowered == b"transfer-encoding":
+            self._framed = True
+        elif lowered == b"content-encoding":
+            self.content_encoding = value.decode("latin-1").strip().lower()
+        elif lowered == b"retry-after":
+            self.retry_after = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
@@ -174,7 +206,7 @@ class Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
         self._buffered += len(body)
-        if self._buffered > self._pause_at and not self._paused and self._transport:
+        if self._buffered > PAUSE_READING_BYTES and not self._paused and self._transport:
             self._paused = True
             self._transport.pause_reading()
         self._wake()
@@ -215,18 +247,6 @@ class Connection(asyncio.Protocol):
         self._buffered = 0
         self._resume()
         return data
-
-    async def read_all(self, limit: int | None = None) -> bytes:
-        """The rest of the body; with ``limit``, at most that many bytes (then stop reading)."""
-        # The whole body is wanted: buffering it is the point, so no back-pressure here.
-        self._pause_at = limit if limit is not None else float("inf")
-        self._resume()
-        while not self.complete and (limit is None or self._buffered < limit):
-            await self._wait()
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        self._buffered = 0
-        return data if limit is None else data[:limit]
 
     def _resume(self) -> None:
         if self._paused and self._transport is not None:
@@ -302,12 +322,62 @@ class Connection(asyncio.Protocol):
         self._wake()
 
 
+class Slots:
+    """At most ``limit`` connections busy at once for one endpoint; the rest wait in order.
+
+    A slot is taken before a connection is acquired and given back once that connection is
+    pooled or closed. A freed slot is handed straight to the longest waiter, so a burst cannot
+    overtake requests already queued. Cancelled waiters leave the queue and never hold a slot.
+    """
+
+    __slots__ = ("_waiters", "busy", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit: Final = limit
+        self.busy = 0
+        """Slots held now."""
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free without waiting (the common case, no coroutine)."""
+        if self.busy < self.limit and not self._waiters:
+            self.busy += 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Wait for a slot; the caller bounds the wait (``asyncio.timeout``)."""
+        if self.try_take():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give_back()  # handed a slot in the same instant we were cancelled
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def give_back(self) -> None:
+        """Free a slot: hand it to the first live waiter, else count it free."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot changes hands; ``busy`` stays
+                return
+        self.busy -= 1
+
+
 class Pool:
     """Idle keep-alive connections per origin, most recently used first."""
 
     def __init__(self, keepalive_seconds: float) -> None:
         self._keepalive = keepalive_seconds
-        self._idle: dict[tuple[bool, str, int], deque[Connection]] = {}
+        self._idle: dict[tuple[object, ...], deque[Connection]] = {}
         self._open: set[Connection] = set()
         self._tls_context: ssl.SSLContext | None = None
 
@@ -340,7 +410,7 @@ class Pool:
                 lambda: Connection(loop, self._open.discard),
                 origin.host,
                 origin.port,
-                ssl=self._tls() if origin.tls else None,
+                ssl=(origin.tls_context or self._tls()) if origin.tls else None,
                 server_hostname=origin.host if origin.tls else None,
             )
         self._open.add(connection)
