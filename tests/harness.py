@@ -15,6 +15,7 @@ from octoroute.app import create_app
 from octoroute.config import Config, parse_config
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
+from octoroute.serving import make_runner
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
 
 
@@ -45,7 +46,7 @@ class RouterHandle:
 async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
     """Serve ``config`` on an ephemeral loopback port for the duration of the block."""
     app = create_app(config)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=5)
+    runner = make_runner(app, config.server, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -2,7 +2,8 @@
 
 Middleware order matters: the request-context middleware runs outermost so that every response,
 errors included, carries ``x-request-id`` and every log line of the request carries its id; the
-error middleware inside it turns anything raised into the OpenAI error envelope.
+in-flight limit inside it refuses work past ``server.max_in_flight`` before anything else runs;
+the error middleware inside that turns anything raised into the OpenAI error envelope.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ import structlog
 from aiohttp import web
 
 from octoroute.api import admin, legacy, openai
-from octoroute.api.common import REQUEST_ID, RUNTIME, error_response, openai_error_type
+from octoroute.api.common import (
+    REQUEST_ID,
+    RUNTIME,
+    error_response,
+    openai_error_type,
+    too_large,
+)
+from octoroute.api.limits import limit_in_flight
 from octoroute.config.schema import Config
 from octoroute.errors import (
     MethodNotAllowed,
     OctorouteError,
-    PayloadTooLarge,
     RouteNotFound,
     error_body,
 )
@@ -98,11 +105,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
             allowed=allowed,
         )
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
-        limit = request.app[RUNTIME].config.server.max_request_bytes
-        return PayloadTooLarge(
-            f"The request body is larger than this router's limit of {limit} bytes "
-            "(server.max_request_bytes)."
-        )
+        return too_large(request.app[RUNTIME].config.server.max_request_bytes)
     error = OctorouteError(exc.reason or "HTTP error")
     error.status = exc.status
     error.error_type = openai_error_type(exc.status)
@@ -114,7 +117,11 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
     """The router as an aiohttp application; the runtime is built when the app starts."""
     app = web.Application(
         client_max_size=config.server.max_request_bytes,
-        middlewares=[request_context, errors_as_envelopes],
+        middlewares=[
+            request_context,
+            limit_in_flight(config.server.max_in_flight),
+            errors_as_envelopes,
+        ],
     )
 
     runtime = Runtime(config, multiprocess_dir=multiprocess_dir)

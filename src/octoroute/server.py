@@ -16,6 +16,7 @@ from aiohttp import web
 from octoroute.app import create_app
 from octoroute.config.schema import Config
 from octoroute.observability.logging import get_logger
+from octoroute.serving import make_runner
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
 
@@ -44,9 +45,7 @@ async def serve(
     accepted.
     """
     app = create_app(config, multiprocess_dir=multiprocess_dir)
-    runner = web.AppRunner(
-        app, access_log=None, handler_cancellation=True, shutdown_timeout=shutdown_grace
-    )
+    runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()
     stopping = stop if stop is not None else asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from octoroute.catalog import ModelChoice
 from octoroute.enums import Importance
-from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError
+from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError, PayloadTooLarge
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
 from octoroute.routing.metadata import infer_metadata
@@ -50,15 +50,29 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Allow"] = ", ".join(error.allowed)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    if isinstance(error, PayloadTooLarge):
+        # The rest of the body is not read: close rather than drain it (see serving.py).
+        response.force_close()
     return response
 
 
 async def read_json_body(request: web.Request) -> bytes:
     """The raw body of a JSON request; 415 for another content type, 413 over the size limit,
-    400 for a body aiohttp cannot decode (one whose ``Content-Encoding`` does not match it)."""
+    400 for a body aiohttp cannot decode (one whose ``Content-Encoding`` does not match it).
+
+    A ``Content-Length`` over the limit is refused before a byte of the body is read (the client
+    may never send it, or send a gigabyte), and the 413 closes the connection.
+    """
     check_json_content_type(request.headers.get("Content-Type"))
+    limit = request.app[RUNTIME].config.server.max_request_bytes
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise too_large(limit)
     try:
         return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own exception: raised as our error so the handler logs the 413 it answers.
+        raise too_large(limit) from None
     except web.RequestPayloadError as error:
         # aiohttp raises this from read() with the parser's error as the cause; unhandled, it
         # would be a 500 with a logged traceback for what is the client's malformed body.
@@ -67,6 +81,14 @@ async def read_json_body(request: web.Request) -> bytes:
             f"The request body could not be read: {detail}. Send it uncompressed, or with a "
             "Content-Encoding (gzip, deflate) that matches its bytes."
         ) from None
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    """The 413 for a body over ``server.max_request_bytes`` (``limit``)."""
+    return PayloadTooLarge(
+        f"The request body is larger than this router's limit of {limit} bytes "
+        "(server.max_request_bytes)."
+    )
 
 
 def importance_of(request: web.Request, default: Importance) -> Importance:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -96,3 +98,42 @@ def _route_stdlib(level: int) -> None:
 def get_logger(name: str = "octoroute") -> Any:
     """A structlog logger; bound lazily so importing a module configures nothing."""
     return structlog.get_logger(name)
+
+
+class RateLimitedWarning:
+    """One kind of warning that a misbehaving client could otherwise repeat thousands of times a
+    second: at most one line per ``interval`` seconds, each saying how many were suppressed.
+
+    The first occurrence is logged at once; later ones within the interval are only counted, and
+    the next line logged after it carries ``suppressed`` (how many were not logged since the last
+    line). Owned by whoever owns the events (one per server), never module state.
+    """
+
+    __slots__ = ("_clock", "_event", "_interval", "_logger", "_next_at", "_suppressed")
+
+    def __init__(
+        self,
+        logger: Any,
+        event: str,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._event = event
+        self._interval = interval
+        self._clock = clock
+        self._next_at = float("-inf")
+        self._suppressed = 0
+
+    def warn(self, **fields: object) -> bool:
+        """Log the warning with ``fields`` unless one was logged within the interval; True if
+        logged."""
+        now = self._clock()
+        if now < self._next_at:
+            self._suppressed += 1
+            return False
+        self._next_at = now + self._interval
+        suppressed, self._suppressed = self._suppressed, 0
+        self._logger.warning(self._event, suppressed=suppressed, **fields)
+        return True

@@ -13,6 +13,7 @@ import msgspec
 
 from octoroute.enums import Importance, TaskType
 from octoroute.errors import InvalidRequest
+from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.requests import decode_json_object, shown_value
 
 __all__ = ["MAX_MESSAGE_CHARS", "LegacyChatRequest", "parse_legacy_chat"]
@@ -31,6 +32,7 @@ class LegacyChatRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _STRING: Final = msgspec.json.Decoder(str)
+_READ_KEYS: Final = frozenset({"message", "importance", "task_type"})
 _Member = TypeVar("_Member", Importance, TaskType)
 _IMPORTANCE: Final = {member.value: member for member in Importance}
 _TASK_TYPES: Final = {member.value: member for member in TaskType}
@@ -64,6 +66,7 @@ def parse_legacy_chat(body: bytes) -> LegacyChatRequest:
             param="message",
         )
 
+    check_duplicate_keys(body, fields, _READ_KEYS, messages_key=None)
     return LegacyChatRequest(
         message=message,
         importance=_choice(fields.get("importance"), "importance", _IMPORTANCE),

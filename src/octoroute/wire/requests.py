@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from octoroute.errors import InvalidRequest
+from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     messages: list[Message]
     """The conversation as routing sees it (role and text only)."""
     fields: dict[str, msgspec.Raw]
-    """Every top-level field, raw, in the order sent (a repeated key keeps its last value)."""
+    """Every top-level field, raw, in the order sent (a repeated key the router does not read
+    keeps its last value; one it reads is refused)."""
     content_chars: int
     """Total code points of message text: the sum of ``len(message.text())``."""
     sets_max_tokens: bool
@@ -78,6 +80,20 @@ _KIND_NAMES: Final = {
     "object": "an object",
 }
 _MAX_SHOWN_CHARS: Final = 40
+_READ_KEYS: Final = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "temperature",
+        "top_p",
+        "presence_penalty",
+        "frequency_penalty",
+        "max_tokens",
+        "max_completion_tokens",
+    }
+)
+"""The top-level keys ``parse_chat_request`` reads: each must appear once (``wire.duplicates``)."""
 
 # (field, lower bound, lower bound excluded, upper bound, the allowed range in words)
 _FLOAT_BOUNDS: Final = (
@@ -126,7 +142,8 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
     taken as ``false`` because it means "not set" everywhere else in the API), ``temperature``
     [0, 2], ``top_p`` (0, 1], ``presence_penalty`` and ``frequency_penalty`` [-2, 2],
     ``max_tokens`` and ``max_completion_tokens`` (integers >= 1). Each numeric field may be
-    ``null``. Roles are not checked against a list (``developer``, ``tool`` and ``function`` are
+    ``null``. None of those keys, no key of a message and no key of a content part may appear
+    twice in its object (``wire.duplicates``). Roles are not checked against a list (``developer``, ``tool`` and ``function`` are
     all real) and empty content is allowed: the model server is the judge of those.
 
     Raises ``InvalidRequest`` whose ``param`` names the field (``messages[3].content``) and whose
@@ -226,6 +243,7 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
             )
         sets_max_tokens = True
 
+    check_duplicate_keys(body, fields, _READ_KEYS)
     return ChatRequest(
         model=model,
         stream=stream,

@@ -1,0 +1,66 @@
+"""``server.max_in_flight``: refuse work at once when the router is full, never queue it.
+
+A queue in front of a saturated router only adds latency and memory: the client waits, then
+times out, then retries. Past the limit a request is answered 503 ``server_overloaded`` with
+``Retry-After: 1`` before its body is read, counted in
+``octoroute_overload_rejections_total{reason="max_in_flight"}``, and logged as one WARNING line
+at most every ``WARNING_INTERVAL_SECONDS`` (with how many were refused since the last line),
+not one line each: the log must not grow fastest exactly when the router is overloaded.
+
+The operator's read-only views (``GET``/``HEAD`` on ``/health``, ``/metrics``, ``/models``,
+``/v1/models``) are neither counted nor refused, so an overloaded router can still be seen.
+
+The count is a plain integer: every request runs on the one event loop, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from octoroute.api.common import RUNTIME, error_response
+from octoroute.errors import ServerOverloaded
+from octoroute.observability.logging import RateLimitedWarning, get_logger
+
+WARNING_INTERVAL_SECONDS: Final = 10.0
+"""At most one "overloaded" warning line per this many seconds, per process."""
+EXEMPT_PATHS: Final = frozenset({"/health", "/metrics", "/models", "/v1/models"})
+"""Read by ``GET`` or ``HEAD``, these never count against the limit."""
+_READS: Final = frozenset({"GET", "HEAD"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+log = get_logger("octoroute.overload")
+
+
+def limit_in_flight(limit: int) -> Middleware:
+    """A middleware that lets at most ``limit`` (``server.max_in_flight``) requests be answered
+    at once; one per application, which owns its count."""
+    warning = RateLimitedWarning(log, "overloaded: refusing requests", WARNING_INTERVAL_SECONDS)
+    in_flight = 0
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal in_flight
+        if request.path in EXEMPT_PATHS and request.method in _READS:
+            return await handler(request)
+        if in_flight >= limit:
+            request.app[RUNTIME].metrics.overloads["max_in_flight"].inc()
+            warning.warn(in_flight=in_flight, max_in_flight=limit)
+            return error_response(
+                ServerOverloaded(
+                    f"The router is answering {limit} requests already (server.max_in_flight); "
+                    "retry shortly.",
+                    reason="max_in_flight",
+                )
+            )
+        in_flight += 1
+        try:
+            return await handler(request)
+        finally:
+            in_flight -= 1
+
+    return middleware
