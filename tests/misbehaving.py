@@ -260,14 +260,16 @@ async def router_process(
     config_text: str,
     *,
     nofile: int | None = None,
+    nofile_hard: int | None = None,
     env: dict[str, str] | None = None,
     start_timeout: float = 20.0,
 ) -> AsyncIterator[RouterProcess]:
     """Run ``python -m octoroute serve`` on ``config_text`` (TOML) on a free 127.0.0.1 port.
 
     Yields once ``GET /health`` answers; afterwards sends SIGTERM, and SIGKILL if the router has
-    not exited within 10 s. ``nofile`` lowers the child's ``RLIMIT_NOFILE`` (soft and hard), so a
-    test can run it out of file descriptors. ``env`` adds environment variables.
+    not exited within 10 s. ``nofile`` lowers the child's ``RLIMIT_NOFILE`` (soft, and hard
+    unless ``nofile_hard`` gives that), so a test can run it out of file descriptors. ``env`` adds
+    environment variables.
     """
     with tempfile.TemporaryDirectory(prefix="octoroute-test-") as directory:
         path = os.path.join(directory, "config.toml")
@@ -275,7 +277,8 @@ async def router_process(
 
         def lower_limits() -> None:  # runs in the child between fork and exec
             if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                hard = nofile if nofile_hard is None else nofile_hard
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
 
         child_env = {**os.environ, **(env or {})}
         process = await asyncio.create_subprocess_exec(

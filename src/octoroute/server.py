@@ -15,6 +15,7 @@ from aiohttp import web
 
 from octoroute.app import create_app
 from octoroute.config.schema import Config
+from octoroute.fdlimit import fit_fd_limit
 from octoroute.observability.logging import get_logger
 from octoroute.serving import make_runner
 
@@ -28,6 +29,20 @@ def _bound_url(runner: web.AppRunner) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
+
+
+def _fit_fd_limit(max_in_flight: int) -> None:
+    limit = fit_fd_limit(max_in_flight)
+    if limit.raised:
+        log.info("raised the open-file limit", before=limit.before, after=limit.after)
+    if not limit.enough:
+        log.warning(
+            "the open-file limit is too low for server.max_in_flight; requests past it get 503 "
+            "server_overloaded. Raise it (ulimit -n, systemd LimitNOFILE=) or lower max_in_flight",
+            limit=limit.after,
+            max_in_flight=max_in_flight,
+            needed=limit.wanted,
+        )
 
 
 async def serve(
@@ -44,6 +59,7 @@ async def serve(
     ``on_ready`` receives the bound URL (port 0 binds an ephemeral port) once requests are
     accepted.
     """
+    _fit_fd_limit(config.server.max_in_flight)
     app = create_app(config, multiprocess_dir=multiprocess_dir)
     runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()

@@ -568,7 +568,6 @@ async def test_the_router_process_survives_an_endless_answer_with_bounded_memory
             body = await answer.json()
         peak = peak_rss_bytes(router.pid)
         assert status == 502, body
-        # The forwarder names the last attempt's failure; its own code may be the generic one.
         assert body["error"]["code"] == "upstream_response_too_large"
         assert "limits.max_response_bytes" in body["error"]["message"]
         assert sent[0] < GIGABYTE / 4, "the router kept reading"
