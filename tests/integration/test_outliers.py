@@ -184,12 +184,20 @@ async def test_nothing_left_but_ejected_replicas_is_a_503_that_says_so(
         await first_probe_round(router)
         assert (await chat(session, router))[0] == 502
         status, _headers, raw = await chat(session, router)
+        async with session.get(router.url + "/models") as listing:
+            states = {entry["id"]: entry for entry in (await listing.json())["models"]}
 
     assert status == 503
     error = orjson.loads(raw)["error"]
     assert error["code"] == "no_healthy_endpoint"
     assert "ejected after failing real requests" in error["message"]
     assert "tried again in 30 s" in error["message"] or "tried again in 29 s" in error["message"]
+    fast = states["fast[0]"]
+    assert (fast["state"], fast["ejection_cause"], fast["in_flight"]) == ("ejected", "status", 0)
+    assert 25 < fast["ejected_for_seconds"] <= 30
+    assert fast["busy_for_seconds"] is None
+    assert states["deep[0]"]["state"] == "admitted"
+    assert states["deep[0]"]["ejected_for_seconds"] is None
 
 
 # --- answers that are not answers --------------------------------------------------------------

@@ -194,6 +194,7 @@ async def health(request: web.Request) -> web.Response:
 async def models(request: web.Request) -> web.Response:
     """One entry per endpoint instance, with its health; credentials in a URL are masked."""
     runtime = request.app[RUNTIME]
+    now = time.monotonic()
     entries = [
         {
             "id": endpoint.id,
@@ -206,6 +207,15 @@ async def models(request: web.Request) -> web.Response:
             "last_error": endpoint.last_error,
             "priority": endpoint.priority,
             "weight": endpoint.weight,
+            "state": endpoint.admission.value,
+            "ejection_cause": endpoint.ejection_cause if endpoint.ejected else None,
+            "ejected_for_seconds": (
+                round(max(0.0, endpoint.ejected_until - now), 1) if endpoint.ejected else None
+            ),
+            "busy_for_seconds": (
+                round(endpoint.busy_until - now, 1) if endpoint.busy_until > now else None
+            ),
+            "in_flight": endpoint.in_flight,
         }
         for endpoint in runtime.fleet.all()
     ]
