@@ -274,3 +274,34 @@ async def test_a_stream_longer_than_stream_total_seconds_is_cut_with_an_error_ev
         assert 0.9 < elapsed < 3
         assert deep.consecutive_failures == 0  # our limit, not the server's fault
         assert state(deep) is Admission.ADMITTED
+
+
+async def test_a_refused_router_key_is_a_502_naming_the_endpoint_logged_once_at_error(
+    session: aiohttp.ClientSession, fleet: SimulatedFleet
+) -> None:
+    fleet.deep[0].behaviour.fault = HttpError(401, "invalid api key sk-leaked-by-echo")
+    out = io.StringIO()
+    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
+    try:
+        async with running_router(config_for(fleet, strategy="rule")) as router:
+            first = await chat(session, router, model="deep")
+            second = await chat(session, router, model="deep")
+    finally:
+        configure_logging("warning", LogFormat.TEXT, cache=False)
+
+    for status, headers, raw in (first, second):
+        assert status == 502
+        assert headers["content-type"].startswith("application/json")
+        assert b"sk-leaked-by-echo" not in raw
+        error = orjson.loads(raw)["error"]
+        assert error["code"] == "upstream_auth_failed"
+        assert "sim-deep" in error["message"]
+        assert "api_key_env" in error["message"]
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    refused = [
+        line for line in lines if line["event"] == "upstream refused the router's credentials"
+    ]
+    assert len(refused) == 1  # once a minute per endpoint, not once per request
+    assert refused[0]["level"] == "error"
+    assert refused[0]["endpoint"] == "sim-deep"
+    assert "sk-leaked-by-echo" not in out.getvalue()
