@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import resource
@@ -201,6 +202,22 @@ async def answer_models_or(
         await writer.drain()
     else:
         await otherwise()
+
+
+Answer = Callable[[Request, asyncio.StreamWriter], Awaitable[None]]
+"""Writes the answer to one chat (non-probe) request."""
+
+
+def chat_script(answer: Answer) -> Script:
+    """A keep-alive upstream: health probes answered well, every other request by ``answer``."""
+
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
+    ) -> None:
+        while (request := await read_request(reader, server)) is not None:
+            await answer_models_or(request, writer, functools.partial(answer, request, writer))
+
+    return script
 
 
 def config_toml(

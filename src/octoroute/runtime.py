@@ -25,6 +25,15 @@ from octoroute.upstream.router_model import HttpRouterModel
 log = get_logger("octoroute.fleet")
 
 
+def _where(endpoint: Endpoint) -> dict[str, str]:
+    """The fields that say which instance a fleet log line is about."""
+    return {
+        "endpoint": endpoint.name,
+        "instance": instance_label(endpoint.config),
+        "tier": endpoint.tier.value,
+    }
+
+
 class _HealthEvents:
     """Logs each health and admission transition once and mirrors it in the gauges
     (``octoroute_endpoint_healthy``, ``octoroute_endpoint_ejected``) and the ejection counter."""
@@ -38,9 +47,7 @@ class _HealthEvents:
             lane.metrics.health.set(0)
         log.warning(
             "endpoint marked unhealthy",
-            endpoint=endpoint.name,
-            instance=instance_label(endpoint.config),
-            tier=endpoint.tier.value,
+            **_where(endpoint),
             failures=endpoint.consecutive_failures,
             reason=reason,
         )
@@ -51,9 +58,7 @@ class _HealthEvents:
             lane.metrics.health.set(1)
         log.info(
             "endpoint recovered",
-            endpoint=endpoint.name,
-            instance=instance_label(endpoint.config),
-            tier=endpoint.tier.value,
+            **_where(endpoint),
         )
 
     def on_ejected(self, endpoint: Endpoint, cause: str, seconds: float) -> None:
@@ -63,9 +68,7 @@ class _HealthEvents:
             lane.metrics.ejection(cause)
         log.warning(
             "endpoint ejected",
-            endpoint=endpoint.name,
-            instance=instance_label(endpoint.config),
-            tier=endpoint.tier.value,
+            **_where(endpoint),
             cause=cause,
             seconds=round(seconds, 3),
             ejections=endpoint.ejections,
@@ -78,9 +81,7 @@ class _HealthEvents:
             lane.metrics.ejected.set(0)
         log.info(
             "endpoint re-admitted",
-            endpoint=endpoint.name,
-            instance=instance_label(endpoint.config),
-            tier=endpoint.tier.value,
+            **_where(endpoint),
             cause=endpoint.ejection_cause,
             ejections=endpoint.ejections,
         )

@@ -19,14 +19,14 @@ import pytest
 from octoroute.config import parse_config
 from tests.harness import RouterHandle, first_probe_round, running_router, wait_until
 from tests.misbehaving import (
-    RawServer,
+    LAST_CHUNK,
     Request,
-    answer_models_or,
+    Script,
+    chat_script,
     chunk,
     config_toml,
     peak_rss_bytes,
     raw_server,
-    read_request,
     response,
     router_process,
 )
@@ -47,47 +47,31 @@ FIRST_EVENT = (
 GIGABYTE = 1024**3
 MIB = 1024 * 1024
 
-Script = Any
-
 
 def endless_event_upstream(sent: list[int], *, first: bytes = b"") -> Script:
     """Streams ``first``, then one event that never ends: up to 1 GB of ``data`` bytes with no
     blank line. Probes are answered well."""
 
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD + (chunk(first) if first else b"") + chunk(b"data: "))
+        piece = chunk(b"x" * 262144)
+        while sent[0] < GIGABYTE:
+            writer.write(piece)
+            sent[0] += len(piece)
+            await writer.drain()
 
-            async def flood(writer: asyncio.StreamWriter = writer) -> None:
-                writer.write(SSE_HEAD + (chunk(first) if first else b"") + chunk(b"data: "))
-                piece = chunk(b"x" * 262144)
-                while sent[0] < GIGABYTE:
-                    writer.write(piece)
-                    sent[0] += len(piece)
-                    await writer.drain()
-
-            await answer_models_or(request, writer, flood)
-
-    return script
+    return chat_script(flood)
 
 
 def good_stream_upstream(served: list[Request]) -> Script:
     """Answers every chat request with a short, well-formed stream."""
 
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        served.append(request)
+        writer.write(SSE_HEAD + chunk(FIRST_EVENT + b"data: [DONE]\n\n") + LAST_CHUNK)
+        await writer.drain()
 
-            async def answer(writer: asyncio.StreamWriter = writer) -> None:
-                served.append(request)
-                writer.write(SSE_HEAD + chunk(FIRST_EVENT + b"data: [DONE]\n\n") + b"0\r\n\r\n")
-                await writer.drain()
-
-            await answer_models_or(request, writer, answer)
-
-    return script
+    return chat_script(answer)
 
 
 def sse_events(raw: bytes) -> list[bytes]:
@@ -173,36 +157,27 @@ def busy_upstream(status: str, retry_after: str | None, chats: list[float]) -> S
     """Answers every chat request with ``status`` (and ``Retry-After``), recording when."""
     headers = () if retry_after is None else (f"Retry-After: {retry_after}",)
 
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+    async def busy(request: Request, writer: asyncio.StreamWriter) -> None:
+        chats.append(time.monotonic())
+        body = b'{"error":{"message":"slow down","type":"requests","code":"rate_limit"}}'
+        writer.write(response(body, status=status, headers=headers))
+        await writer.drain()
 
-            async def busy(writer: asyncio.StreamWriter = writer) -> None:
-                chats.append(time.monotonic())
-                body = b'{"error":{"message":"slow down","type":"requests","code":"rate_limit"}}'
-                writer.write(response(body, status=status, headers=headers))
-                await writer.drain()
-
-            await answer_models_or(request, writer, busy)
-
-    return script
+    return chat_script(busy)
 
 
-def good_upstream(chats: list[float]) -> Script:
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+def good_upstream(chats: list[float], gate: asyncio.Event | None = None) -> Script:
+    """Answers every chat request with a small completion, recording when it came; with
+    ``gate``, only once the gate is open."""
 
-            async def answer(writer: asyncio.StreamWriter = writer) -> None:
-                chats.append(time.monotonic())
-                writer.write(response(GOOD_ANSWER))
-                await writer.drain()
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        chats.append(time.monotonic())
+        if gate is not None:
+            await gate.wait()
+        writer.write(response(GOOD_ANSWER))
+        await writer.drain()
 
-            await answer_models_or(request, writer, answer)
-
-    return script
+    return chat_script(answer)
 
 
 async def post(session: aiohttp.ClientSession, router: RouterHandle) -> tuple[int, Any, Any]:
@@ -284,25 +259,6 @@ async def test_a_429_without_retry_after_rests_the_instance_one_second(
 # --- overload: more clients than the router can hold --------------------------------------------
 
 
-def slow_upstream(gate: asyncio.Event, chats: list[float]) -> Script:
-    """Holds every chat request until ``gate`` opens, then answers it."""
-
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
-
-            async def answer(writer: asyncio.StreamWriter = writer) -> None:
-                chats.append(time.monotonic())
-                await gate.wait()
-                writer.write(response(GOOD_ANSWER))
-                await writer.drain()
-
-            await answer_models_or(request, writer, answer)
-
-    return script
-
-
 async def test_a_burst_past_the_fd_limit_is_refused_locally_and_never_blamed_on_the_upstream() -> (
     None
 ):
@@ -313,8 +269,8 @@ async def test_a_burst_past_the_fd_limit_is_refused_locally_and_never_blamed_on_
     gate = asyncio.Event()
     chats: list[float] = []
     async with (
-        raw_server(slow_upstream(gate, chats)) as one,
-        raw_server(slow_upstream(gate, chats)) as two,
+        raw_server(good_upstream(chats, gate)) as one,
+        raw_server(good_upstream(chats, gate)) as two,
     ):
         config = config_toml([one.base_url, two.base_url])
         async with router_process(config, nofile=256) as router:

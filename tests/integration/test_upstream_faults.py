@@ -41,7 +41,7 @@ from tests.misbehaving import (
     RawServer,
     Request,
     Script,
-    answer_models_or,
+    chat_script,
     chunk,
     config_toml,
     peak_rss_bytes,
@@ -512,40 +512,26 @@ GIGABYTE = 1024**3
 def garbage_upstream(sent: list[int]) -> Script:
     """Answers chat requests with 200 and up to 1 GB of chunked garbage; probes well."""
 
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(ENDLESS_HEAD)
+        piece = chunk(b"\x07" * 262144)
+        while sent[0] < GIGABYTE:
+            writer.write(piece)
+            sent[0] += len(piece)
+            await writer.drain()
 
-            async def flood(writer: asyncio.StreamWriter = writer) -> None:
-                writer.write(ENDLESS_HEAD)
-                piece = chunk(b"\x07" * 262144)
-                while sent[0] < GIGABYTE:
-                    writer.write(piece)
-                    sent[0] += len(piece)
-                    await writer.drain()
-
-            await answer_models_or(request, writer, flood)
-
-    return script
+    return chat_script(flood)
 
 
 def good_upstream(request_log: list[Request]) -> Script:
     """Answers every chat request with a small valid completion."""
 
-    async def script(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
-    ) -> None:
-        while (request := await read_request(reader, server)) is not None:
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        request_log.append(request)
+        writer.write(response(GOOD_ANSWER))
+        await writer.drain()
 
-            async def answer(writer: asyncio.StreamWriter = writer) -> None:
-                request_log.append(request)
-                writer.write(response(GOOD_ANSWER))
-                await writer.drain()
-
-            await answer_models_or(request, writer, answer)
-
-    return script
+    return chat_script(answer)
 
 
 async def baseline_rss(router_pid: int, url: str, session: aiohttp.ClientSession) -> int:

@@ -21,16 +21,7 @@ from octoroute.config.schema import (
 from octoroute.enums import Strategy, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint, NullListener, OutlierSettings
 from octoroute.fleet.selector import Fleet
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_fleet_endpoint import FakeClock
 
 
 class Events(NullListener):
