@@ -10,6 +10,7 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     │   ├── ModelNotFound             404  code model_not_found
     │   ├── RouteNotFound             404  unknown path
     │   ├── MethodNotAllowed          405
+    │   ├── RequestTimeout            408  the body stopped arriving (client_header_timeout_seconds)
     │   ├── PayloadTooLarge           413
     │   └── UnsupportedMediaType      415
     ├── UpstreamError                 502 api_error  (an attempt on one endpoint failed)
@@ -103,6 +104,17 @@ class MethodNotAllowed(RequestError):
     def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.allowed = allowed
+
+
+class RequestTimeout(RequestError):
+    """The client stopped sending its body: no byte for ``server.client_header_timeout_seconds``.
+
+    A slow-body client (a slowloris that completes its head, then trickles or stalls) would
+    otherwise hold a connection and a handler until the body limit is reached.
+    """
+
+    status = 408
+    code = "request_timeout"
 
 
 class PayloadTooLarge(RequestError):

@@ -172,6 +172,44 @@ async def test_a_content_length_over_the_limit_is_refused_at_once_and_the_connec
         await _closed_by_server(reader, 2.0)
 
 
+async def test_a_body_that_stops_arriving_gets_408_and_the_connection_closed(
+    quick_router: RouterHandle,
+) -> None:
+    async with _raw(_port(quick_router)) as (reader, writer):
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+            b'{"model": "fast", "messages": ['
+        )
+        started = time.monotonic()
+        status, headers, body = await _read_response(reader, 3.0)
+        waited = time.monotonic() - started
+        assert status == 408
+        assert headers["connection"] == "close"
+        error = json.loads(body)["error"]
+        assert error["code"] == "request_timeout"
+        assert "client_header_timeout_seconds" in error["message"]
+        assert 0.4 < waited < 2.0  # one idle period (0.5 s), checked at most once more
+        await _closed_by_server(reader, 2.0)
+
+
+async def test_a_slow_but_steady_body_is_not_cut(quick_router: RouterHandle) -> None:
+    body = json.dumps({"model": "fast", "messages": [{"role": "user", "content": "x" * 60}]})
+    raw = body.encode()
+    async with _raw(_port(quick_router)) as (reader, writer):
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(raw)
+        )
+        # 1.2 s in all, longer than the 0.5 s period, but a byte every 0.2 s.
+        for start in range(0, len(raw), len(raw) // 6 + 1):
+            writer.write(raw[start : start + len(raw) // 6 + 1])
+            await writer.drain()
+            await asyncio.sleep(0.2)
+        status, _, answer = await _read_response(reader, 3.0)
+    assert status == 200, answer
+
+
 # -- the Server header --------------------------------------------------------------------------
 
 

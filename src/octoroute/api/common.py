@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -11,7 +12,13 @@ from aiohttp import web
 
 from octoroute.catalog import ModelChoice
 from octoroute.enums import Importance
-from octoroute.errors import InvalidRequest, MethodNotAllowed, OctorouteError, PayloadTooLarge
+from octoroute.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    OctorouteError,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
 from octoroute.routing.metadata import infer_metadata
@@ -50,7 +57,7 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Allow"] = ", ".join(error.allowed)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
-    if isinstance(error, PayloadTooLarge):
+    if isinstance(error, PayloadTooLarge | RequestTimeout):
         # The rest of the body is not read: close rather than drain it (see serving.py).
         response.force_close()
     return response
@@ -69,7 +76,9 @@ async def read_json_body(request: web.Request) -> bytes:
     if declared is not None and declared > limit:
         raise too_large(limit)
     try:
-        return await request.read()
+        return await _read_body(
+            request, request.app[RUNTIME].config.server.client_header_timeout_seconds
+        )
     except web.HTTPRequestEntityTooLarge:
         # aiohttp's own exception: raised as our error so the handler logs the 413 it answers.
         raise too_large(limit) from None
@@ -81,6 +90,43 @@ async def read_json_body(request: web.Request) -> bytes:
             f"The request body could not be read: {detail}. Send it uncompressed, or with a "
             "Content-Encoding (gzip, deflate) that matches its bytes."
         ) from None
+
+
+async def _read_body(request: web.Request, idle: float) -> bytes:
+    """``request.read()``, cut with a 408 when no byte of the body arrives for ``idle`` seconds
+    (``client_header_timeout_seconds``): the head deadline's twin for the body.
+
+    A body that has already arrived whole (nearly every request) is read at once; only a body
+    still arriving gets a watchdog, which checks progress once per period instead of arming a
+    timer per read.
+    """
+    content = request.content
+    if content.is_eof():
+        return await request.read()
+    loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle | None = None
+    try:
+        async with asyncio.timeout(None) as deadline:
+            seen = content.total_bytes
+
+            def check() -> None:
+                nonlocal seen, timer
+                if content.total_bytes == seen:
+                    deadline.reschedule(loop.time())
+                    return
+                seen = content.total_bytes
+                timer = loop.call_later(idle, check)
+
+            timer = loop.call_later(idle, check)
+            return await request.read()
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body stopped arriving: no byte for {idle:g} s "
+            "(server.client_header_timeout_seconds)."
+        ) from None
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 def too_large(limit: int) -> PayloadTooLarge:
