@@ -95,7 +95,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, GET /v1/models, POST /chat, POST /route, GET /health, "
+            "/v1/chat/completions, POST /v1/completions, GET /v1/models, POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):

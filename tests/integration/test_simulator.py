@@ -501,11 +501,11 @@ async def test_hanging_health_probe_is_a_probe_timeout(
 async def test_unknown_path_is_a_recorded_404(
     sim: SimulatedModel, session: aiohttp.ClientSession
 ) -> None:
-    async with session.post(f"{sim.base_url}/completions", json={}) as resp:
+    async with session.post(f"{sim.base_url}/edits", json={}) as resp:
         assert resp.status == 404
         assert (await resp.json())["error"]["code"] == "unknown_url"
     await sim.wait_for_requests(1, path=None)
-    assert sim.requests[0].path == "/v1/completions"
+    assert sim.requests[0].path == "/v1/edits"
 
 
 async def test_malformed_json_is_a_400_and_still_recorded(

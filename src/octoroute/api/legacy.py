@@ -23,6 +23,7 @@ from octoroute.api.common import (
     read_json_body,
     record_decision,
 )
+from octoroute.api.generation import upstream_header_lines
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
 from octoroute.errors import OctorouteError, UpstreamProtocolError, error_body
@@ -127,7 +128,12 @@ async def chat(request: web.Request) -> web.Response:
         endpoints = runtime.fleet.tiers[decision.tier]
         scope = Scope(decision.tier, f"tier '{decision.tier.value}'", len(endpoints))
         answer = await runtime.forwarder.complete(
-            scope, endpoints, upstream_request, runtime.config.timeout_for(decision.tier), outcome
+            scope,
+            endpoints,
+            upstream_request,
+            runtime.config.timeout_for(decision.tier),
+            outcome,
+            extra=upstream_header_lines(request),
         )
         headers = decision_headers(request, decision)
         headers["x-octoroute-endpoint"] = answer.endpoint.name

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible API: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""The OpenAI-compatible API: ``POST /v1/chat/completions``, ``POST /v1/completions`` and
+``GET /v1/models``.
 
 Thin glue: peek and validate the body, resolve ``model``, route, forward. The client's body is
 forwarded as it came, apart from ``model`` and absent defaults (see ``wire.requests``).
@@ -6,82 +7,32 @@ forwarded as it came, apart from ``model`` and absent defaults (see ``wire.reque
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Final
-
 from aiohttp import web
 
-from octoroute.api.common import (
-    RUNTIME,
-    decide,
-    decision_headers,
-    importance_of,
-    log_request,
-    read_json_body,
-    record_decision,
-    scope_of,
-)
-from octoroute.errors import OctorouteError
-from octoroute.routing.strategy import Decision
-from octoroute.upstream.forward import Outcome
-from octoroute.wire.requests import parse_chat_request
+from octoroute.api.common import RUNTIME
+from octoroute.api.generation import generate
+from octoroute.runtime import Runtime
+from octoroute.wire.completions import CompletionRequest, parse_completion_request
+from octoroute.wire.requests import ChatRequest, parse_chat_request
 
-CLIENT_CLOSED_REQUEST: Final = 499
-"""Logged (never sent) when the client went away before its answer was complete."""
+
+def _parse_chat(body: bytes, runtime: Runtime) -> ChatRequest:
+    return parse_chat_request(body, runtime.config.limits)
+
+
+def _parse_completion(body: bytes, runtime: Runtime) -> CompletionRequest:
+    return parse_completion_request(body, runtime.config.limits)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """Route and forward one chat completion, buffered or streamed."""
-    runtime = request.app[RUNTIME]
-    started = time.perf_counter()
-    outcome = Outcome()
-    decision: Decision | None = None
-    model = ""
-    stream = False
-    status = 500
-    try:
-        body = await read_json_body(request)
-        chat = parse_chat_request(body, runtime.config.limits)
-        model, stream = chat.model, chat.stream
-        choice = runtime.catalog.resolve(chat.model)
-        importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = await decide(runtime, choice, chat.messages, importance)
-        record_decision(runtime, decision)
-        scope, endpoints = scope_of(choice, decision, runtime)
-        headers = decision_headers(request, decision)
-        timeout = runtime.config.timeout_for(decision.tier)
-        in_flight = runtime.metrics.tiers[decision.tier].in_flight
-        in_flight.inc()
-        try:
-            if chat.stream:
-                response = await runtime.forwarder.stream(
-                    scope, endpoints, chat, timeout, headers, outcome, request
-                )
-            else:
-                answer = await runtime.forwarder.complete(scope, endpoints, chat, timeout, outcome)
-                response = answer.to_response(headers)
-        finally:
-            in_flight.dec()
-        status = response.status
-        return response
-    except OctorouteError as error:
-        status = error.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED_REQUEST
-        outcome.error = outcome.error or "client_disconnected"
-        raise
-    finally:
-        log_request(
-            route="chat_completions",
-            model=model,
-            decision=decision,
-            outcome=outcome,
-            status=status,
-            started=started,
-            stream=stream,
-        )
+    return await generate(request, "chat_completions", _parse_chat)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """Route and forward one legacy text completion (or fill-in-the-middle), buffered or
+    streamed, to the endpoint's own ``/v1/completions``."""
+    return await generate(request, "completions", _parse_completion)
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -94,4 +45,5 @@ async def list_models(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register this module's routes."""
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", list_models)

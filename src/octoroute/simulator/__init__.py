@@ -15,10 +15,11 @@ faults, health) can be changed while it runs, and which records every request it
 from octoroute.simulator.behaviour import Behaviour, Drop, Fault, Hang, HttpError, RecordedRequest
 from octoroute.simulator.fleet import SimulatedFleet, demo_fleet, fleet_config_toml
 from octoroute.simulator.replies import ROUTER_PROMPT_SIGNATURE, ReplyFn, route_heuristic, tokenize
-from octoroute.simulator.server import CHAT_PATH, MODELS_PATH, SimulatedModel
+from octoroute.simulator.server import CHAT_PATH, COMPLETIONS_PATH, MODELS_PATH, SimulatedModel
 
 __all__ = [
     "CHAT_PATH",
+    "COMPLETIONS_PATH",
     "MODELS_PATH",
     "ROUTER_PROMPT_SIGNATURE",
     "Behaviour",

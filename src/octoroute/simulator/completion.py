@@ -172,3 +172,64 @@ def sse_events(
         events.append((0.0, _sse({**head, "choices": [], "usage": completion.usage})))
     events.append((0.0, DONE))
     return events
+
+
+def chat_view_of_completion(body: JsonObject) -> JsonObject:
+    """A ``/v1/completions`` body seen as a chat body, so one generator answers both: the prompt
+    (a string, or the first string of an array) becomes one user turn; ``prompt``, ``suffix``
+    and every other field stay, for scripted replies that read them."""
+    prompt = body.get("prompt")
+    if isinstance(prompt, list):
+        prompt = next((item for item in prompt if isinstance(item, str)), "")
+    text = prompt if isinstance(prompt, str) else ""
+    return {**body, "messages": [{"role": "user", "content": text}]}
+
+
+def text_json_body(completion: Completion) -> bytes:
+    """The non-streaming ``text_completion`` object of ``/v1/completions``."""
+    choice = {
+        "text": completion.generated,
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": completion.finish_reason,
+    }
+    return orjson.dumps(
+        {
+            "id": "cmpl-" + completion.id.removeprefix("chatcmpl-"),
+            "object": "text_completion",
+            "created": completion.created,
+            "model": completion.model,
+            "choices": [choice],
+            "usage": completion.usage,
+        }
+    )
+
+
+def text_sse_events(
+    body: JsonObject, completion: Completion, behaviour: Behaviour
+) -> list[tuple[float, bytes]]:
+    """The streamed ``text_completion`` chunks, timed like ``sse_events``: one per token, a
+    last chunk with ``finish_reason``, the usage chunk when asked for, then ``[DONE]``."""
+    head = {
+        "id": "cmpl-" + completion.id.removeprefix("chatcmpl-"),
+        "object": "text_completion",
+        "created": completion.created,
+        "model": completion.model,
+    }
+
+    def chunk(text: str, finish_reason: str | None = None) -> bytes:
+        choice = {"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}
+        return _sse({**head, "choices": [choice]})
+
+    tokens = tokenize(completion.generated)
+    events = [
+        (behaviour.first_token_delay if i == 0 else behaviour.token_gap, chunk(token))
+        for i, token in enumerate(tokens)
+    ]
+    events.append((0.0, chunk("", completion.finish_reason)))
+    options = body.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    if wants_usage or behaviour.always_usage:
+        events.append((0.0, _sse({**head, "choices": [], "usage": completion.usage})))
+    events.append((0.0, DONE))
+    return events

@@ -24,14 +24,21 @@ from octoroute.simulator.behaviour import (
     RecordedRequest,
     error_body,
 )
-from octoroute.simulator.completion import Completion, complete, json_body, sse_events
+from octoroute.simulator.completion import (
+    chat_view_of_completion,
+    complete,
+    json_body,
+    sse_events,
+    text_json_body,
+    text_sse_events,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from octoroute.simulator.replies import JsonObject
 
 CHAT_PATH = "/v1/chat/completions"
+COMPLETIONS_PATH = "/v1/completions"
 MODELS_PATH = "/v1/models"
 _JSON = "application/json"
 _SHUTDOWN_TIMEOUT = 1.0
@@ -128,6 +135,7 @@ class SimulatedModel:
             raise RuntimeError(f"{self!r} is already running")
         app = web.Application()
         app.router.add_post(CHAT_PATH, self._chat)
+        app.router.add_post(COMPLETIONS_PATH, self._completions)
         app.router.add_get(MODELS_PATH, self._models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         runner = web.AppRunner(
@@ -191,6 +199,11 @@ class SimulatedModel:
     def chat_requests(self) -> list[RecordedRequest]:
         """The recorded ``POST /v1/chat/completions`` requests, in arrival order."""
         return [r for r in self.requests if r.path == CHAT_PATH]
+
+    @property
+    def completion_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST /v1/completions`` requests, in arrival order."""
+        return [r for r in self.requests if r.path == COMPLETIONS_PATH]
 
     @property
     def health_checks(self) -> int:
@@ -275,6 +288,9 @@ class SimulatedModel:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_chat)
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._answer_completion)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_models)
@@ -365,6 +381,18 @@ class SimulatedModel:
     async def _answer_chat(
         self, request: web.Request, record: RecordedRequest
     ) -> web.StreamResponse:
+        return await self._answer(request, record, text=False)
+
+    async def _answer_completion(
+        self, request: web.Request, record: RecordedRequest
+    ) -> web.StreamResponse:
+        return await self._answer(request, record, text=True)
+
+    async def _answer(
+        self, request: web.Request, record: RecordedRequest, *, text: bool
+    ) -> web.StreamResponse:
+        """A chat or (``text``) a text completion: the same faults, delays and generator, framed
+        as ``chat.completion`` or ``text_completion``."""
         behaviour = self.behaviour
         body = record.json
         if not isinstance(body, dict):
@@ -384,22 +412,25 @@ class SimulatedModel:
         if isinstance(fault, Drop) and fault.after_chunks is None:
             await self._drop(request, record)
         drop = fault if isinstance(fault, Drop) else None
-        completion = complete(body, behaviour, name=self.name, label=self.label)
+        seen = chat_view_of_completion(body) if text else body
+        completion = complete(seen, behaviour, name=self.name, label=self.label)
         if record.stream:
-            return await self._stream(request, record, body, completion, drop)
-        return await self._json(request, record, completion, drop)
+            events = (text_sse_events if text else sse_events)(body, completion, behaviour)
+            return await self._stream(request, record, events, drop)
+        payload = (text_json_body if text else json_body)(completion)
+        tokens = completion.usage["completion_tokens"]
+        return await self._json(request, record, payload, tokens, drop)
 
     async def _json(
         self,
         request: web.Request,
         record: RecordedRequest,
-        completion: Completion,
+        payload: bytes,
+        tokens: int,
         drop: Drop | None,
     ) -> web.StreamResponse:
         behaviour = self.behaviour
-        tokens = completion.usage["completion_tokens"]
         await _pause(behaviour.first_token_delay + behaviour.token_gap * max(0, tokens - 1))
-        payload = json_body(completion)
         if drop is not None:
             partial = web.StreamResponse(status=200)
             partial.content_type = _JSON
@@ -414,11 +445,9 @@ class SimulatedModel:
         self,
         request: web.Request,
         record: RecordedRequest,
-        body: JsonObject,
-        completion: Completion,
+        events: list[tuple[float, bytes]],
         drop: Drop | None,
     ) -> web.StreamResponse:
-        events = sse_events(body, completion, self.behaviour)
         response = web.StreamResponse(
             status=200,
             headers={

@@ -62,11 +62,16 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = LimitsConfig().max_response_bytes
 _OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE})
 
 
+CHAT_PATH: Final = "chat/completions"
+UPSTREAM_PATHS: Final = (CHAT_PATH, "completions", "embeddings", "responses")
+"""The API paths under ``base_url`` requests are forwarded to; heads are rendered for each."""
+
+
 class Target:
     """One endpoint's origin, pre-rendered request heads, TLS context and connection slots,
     prepared at start-up."""
 
-    __slots__ = ("chat_head", "label", "models_head", "origin", "slots")
+    __slots__ = ("chat_head", "heads", "label", "models_head", "origin", "slots")
 
     def __init__(self, endpoint: EndpointConfig) -> None:
         base = endpoint.base_url
@@ -88,9 +93,12 @@ class Target:
             # ``http://user:pass@host`` means HTTP basic auth, as every HTTP client reads it.
             headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         plain = strip_userinfo(base)
-        self.chat_head: Final = request_head(
-            "POST", plain + "/chat/completions", self.origin, headers
-        )
+        self.heads: Final = {
+            path: request_head("POST", f"{plain}/{path}", self.origin, headers)
+            for path in UPSTREAM_PATHS
+        }
+        """The POST head for each API path an endpoint may be sent, keyed by the path."""
+        self.chat_head: Final = self.heads[CHAT_PATH]
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
@@ -372,6 +380,7 @@ class UpstreamClient:
         body: bytes,
         connect_timeout: float,
         read_timeout: float | None,
+        extra: bytes = b"",
     ) -> Connection:
         """Send one request and wait for its response head; the connection is the caller's.
 
@@ -386,7 +395,7 @@ class UpstreamClient:
         while True:
             connection = await self._connect(target, connect_timeout, fresh=fresh)
             try:
-                connection.send(head, body, read_timeout)
+                connection.send(head, body, read_timeout, extra)
                 await connection.head()
             except _WIRE_ERRORS as exc:
                 pool.discard(connection)
@@ -441,7 +450,13 @@ class UpstreamClient:
         )
 
     async def _buffered(
-        self, target: Target, head: bytes, body: bytes, timeout: float, connect_timeout: float
+        self,
+        target: Target,
+        head: bytes,
+        body: bytes,
+        timeout: float,
+        connect_timeout: float,
+        extra: bytes = b"",
     ) -> tuple[Connection, bytes, float]:
         """One whole exchange within ``timeout``: the connection (pooled again), body, ttfb."""
         started = time.perf_counter()
@@ -451,7 +466,7 @@ class UpstreamClient:
         done = False
         try:
             async with asyncio.timeout_at(deadline):
-                connection = await self._exchange(target, head, body, connect_timeout, None)
+                connection = await self._exchange(target, head, body, connect_timeout, None, extra)
                 ttfb = time.perf_counter() - started
                 if connection.status >= 300:
                     raise await self._status_error(connection, target)
@@ -472,8 +487,17 @@ class UpstreamClient:
             target.slots.give_back()
         return connection, payload, ttfb
 
-    async def send(self, target: Target, body: bytes, *, timeout: float) -> BufferedResponse:
-        """POST a chat request and read the whole answer, all within ``timeout`` seconds.
+    async def send(
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        timeout: float,
+        path: str = CHAT_PATH,
+        extra: bytes = b"",
+    ) -> BufferedResponse:
+        """POST a request to ``path`` (one of ``UPSTREAM_PATHS``) and read the whole answer, all
+        within ``timeout`` seconds. ``extra`` adds header lines of this request alone.
 
         Raises ``UpstreamStatusError`` for a non-2xx answer (its body kept for relaying),
         ``UpstreamAuthFailed`` for 401/403, ``UpstreamThrottled`` for 429 (and 503 with
@@ -486,10 +510,11 @@ class UpstreamClient:
         try:
             connection, payload, ttfb = await self._buffered(
                 target,
-                target.chat_head,
+                target.heads[path],
                 body,
                 timeout,
                 min(timeout, CONNECT_TIMEOUT_SECONDS),
+                extra,
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(
@@ -500,9 +525,16 @@ class UpstreamClient:
         )
 
     async def open_stream(
-        self, target: Target, body: bytes, *, timeout: float, read_timeout: float
+        self,
+        target: Target,
+        body: bytes,
+        *,
+        timeout: float,
+        read_timeout: float,
+        path: str = CHAT_PATH,
+        extra: bytes = b"",
     ) -> UpstreamStream:
-        """POST a streaming chat request and return once the response headers arrived.
+        """POST a streaming request to ``path`` and return once the response headers arrived.
 
         ``timeout`` bounds the wait for a connection slot and the headers; ``read_timeout`` is
         the idle limit between later reads. Errors as for ``send``. The stream holds a
@@ -515,10 +547,11 @@ class UpstreamClient:
             async with asyncio.timeout_at(deadline):
                 connection = await self._exchange(
                     target,
-                    target.chat_head,
+                    target.heads[path],
                     body,
                     min(timeout, CONNECT_TIMEOUT_SECONDS),
                     read_timeout,
+                    extra,
                 )
                 if connection.status >= 300:
                     raise await self._status_error(connection, target)

@@ -30,10 +30,11 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
+from octoroute.config.schema import EndpointConfig
 from octoroute.errors import (
     BadUpstreamResponse,
     EventTooLarge,
@@ -59,7 +60,6 @@ from octoroute.upstream.attempts import (
 )
 from octoroute.upstream.client import Target, UpstreamClient, UpstreamStream
 from octoroute.wire import sse
-from octoroute.wire.requests import ChatRequest, render_upstream_body
 
 KEEPALIVE_INTERVAL_SECONDS: Final = 15.0
 """An SSE comment is sent after this long without an event, so proxies keep the stream open."""
@@ -74,6 +74,22 @@ AUTH_LOG_INTERVAL_SECONDS: Final = 60.0
 """At most one log line a minute per endpoint whose upstream refuses the router's key."""
 
 T = TypeVar("T")
+
+
+class UpstreamRequest(Protocol):
+    """A validated request of any dialect, as forwarding needs it: where it goes under an
+    endpoint's ``base_url`` and the body that endpoint gets."""
+
+    @property
+    def upstream_path(self) -> str:
+        """One of ``upstream.client.UPSTREAM_PATHS``."""
+        ...
+
+    def body_for(self, endpoint: EndpointConfig) -> bytes:
+        """The body to send ``endpoint`` (its ``name`` as ``model``)."""
+        ...
+
+
 log = get_logger("octoroute.upstream")
 
 
@@ -182,7 +198,7 @@ class Forwarder:
         self,
         scope: Scope,
         candidates: Sequence[Endpoint],
-        request: ChatRequest,
+        request: UpstreamRequest,
         outcome: Outcome,
         run: Callable[[_Attempt], Awaitable[T]],
     ) -> T | Answer:
@@ -200,13 +216,7 @@ class Forwarder:
             endpoint, trial = taken
             tried.append(endpoint)
             outcome.attempts, outcome.endpoint = number, endpoint
-            body = render_upstream_body(
-                request,
-                model=endpoint.config.name,
-                default_max_tokens=endpoint.config.max_tokens,
-                default_temperature=endpoint.config.temperature,
-            )
-            attempt = _Attempt(self._lanes[endpoint.id], body, trial)
+            attempt = _Attempt(self._lanes[endpoint.id], request.body_for(endpoint.config), trial)
             try:
                 if number > 1:
                     await asyncio.sleep(backoff_before(number))
@@ -289,14 +299,22 @@ class Forwarder:
         self,
         scope: Scope,
         candidates: Sequence[Endpoint],
-        request: ChatRequest,
+        request: UpstreamRequest,
         timeout: float,
         outcome: Outcome,
+        *,
+        extra: bytes = b"",
     ) -> Answer:
-        """Forward a non-streaming request; the upstream's JSON body comes back as it was."""
+        """Forward a non-streaming request; the upstream's JSON body comes back as it was.
+
+        ``extra`` is header lines sent upstream with this request alone (trace context).
+        """
+        path = request.upstream_path
 
         async def run(attempt: _Attempt) -> Answer:
-            answer = await self._client.send(attempt.lane.target, attempt.body, timeout=timeout)
+            answer = await self._client.send(
+                attempt.lane.target, attempt.body, timeout=timeout, path=path, extra=extra
+            )
             usage = self._checked_usage(attempt, answer.body)
             outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
             self._succeeded(attempt, scope, outcome, answer.ttfb)
@@ -310,20 +328,28 @@ class Forwarder:
         self,
         scope: Scope,
         candidates: Sequence[Endpoint],
-        request: ChatRequest,
+        request: UpstreamRequest,
         timeout: float,
         headers: dict[str, str],
         outcome: Outcome,
         http_request: web.Request,
+        *,
+        extra: bytes = b"",
     ) -> web.StreamResponse:
         """Forward a streaming request, relaying SSE events as they arrive.
 
         Until the first event reaches the client, failures fail over like buffered requests.
         """
+        path = request.upstream_path
 
         async def run(attempt: _Attempt) -> web.StreamResponse:
             upstream = await self._client.open_stream(
-                attempt.lane.target, attempt.body, timeout=timeout, read_timeout=timeout
+                attempt.lane.target,
+                attempt.body,
+                timeout=timeout,
+                read_timeout=timeout,
+                path=path,
+                extra=extra,
             )
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             if not upstream.content_type.startswith("text/event-stream"):

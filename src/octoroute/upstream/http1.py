@@ -78,15 +78,15 @@ class Origin:
 
 
 def request_head(method: str, url: str, origin: Origin, headers: dict[str, str]) -> bytes:
-    """Everything of a request before its ``Content-Length`` value, rendered once per endpoint."""
+    """The request line and fixed header lines (each ending in CRLF), rendered once per
+    endpoint; ``Connection.send`` adds the per-request lines and ``Content-Length``."""
     parts = urlsplit(url)
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
     lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
     lines.extend(f"{name}: {value}" for name, value in headers.items())
-    lines.append("Content-Length: ")
-    return "\r\n".join(lines).encode("latin-1")
+    return "".join(line + "\r\n" for line in lines).encode("latin-1")
 
 
 class Connection(asyncio.Protocol):
@@ -219,14 +219,20 @@ class Connection(asyncio.Protocol):
 
     # --- the awaiting side --------------------------------------------------------------------
 
-    def send(self, head: bytes, body: bytes, read_timeout: float | None) -> None:
-        """Write one request; ``read_timeout`` bounds every later wait for bytes."""
+    def send(
+        self, head: bytes, body: bytes, read_timeout: float | None, extra: bytes = b""
+    ) -> None:
+        """Write one request; ``read_timeout`` bounds every later wait for bytes.
+
+        ``extra`` is header lines of this request alone (each ending in CRLF, already checked
+        for header safety by the caller), e.g. the trace context.
+        """
         if self.served:
             self._reset()
         self._read_timeout = read_timeout
         self._last_data = self._loop.time()
         assert self._transport is not None
-        self._transport.write(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+        self._transport.write(b"%s%sContent-Length: %d\r\n\r\n%s" % (head, extra, len(body), body))
 
     async def head(self) -> None:
         """Wait for the status line and headers (``status`` and ``content_type`` then hold)."""

@@ -13,7 +13,7 @@ other byte of every value reaches the model server as the client sent it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 import msgspec
 
@@ -22,12 +22,16 @@ from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 
 if TYPE_CHECKING:
-    from octoroute.config.schema import LimitsConfig
+    from octoroute.config.schema import EndpointConfig, LimitsConfig
 
 __all__ = [
     "ChatRequest",
+    "check_sampling",
     "decode_json_object",
     "parse_chat_request",
+    "read_model",
+    "read_stream",
+    "rebuild_with_model",
     "render_upstream_body",
     "shown_value",
 ]
@@ -55,6 +59,19 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The client sent a non-null ``max_tokens`` or ``max_completion_tokens``."""
     sets_temperature: bool
     """The client sent a non-null ``temperature``."""
+
+    upstream_path: ClassVar[str] = "chat/completions"
+    """Where under an endpoint's ``base_url`` this request goes."""
+
+    def body_for(self, endpoint: EndpointConfig) -> bytes:
+        """The body for ``endpoint``: its model name and, where the client set none, its
+        configured ``max_tokens`` and ``temperature``."""
+        return render_upstream_body(
+            self,
+            model=endpoint.name,
+            default_max_tokens=endpoint.max_tokens,
+            default_temperature=endpoint.temperature,
+        )
 
 
 _TOP_LEVEL: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -152,17 +169,7 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
     fields = decode_json_object(body)
     get = fields.get
 
-    raw = get("model")
-    if raw is None:
-        raise InvalidRequest("model is required", param="model")
-    try:
-        model = _STRING.decode(raw)
-    except msgspec.ValidationError:
-        model = ""
-    if not model.strip():
-        raise InvalidRequest(
-            f"model must be a non-empty string, got {shown_value(raw)}", param="model"
-        )
+    model = read_model(fields)
 
     raw = get("messages")
     if raw is None:
@@ -197,16 +204,55 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
             param="messages",
         )
 
-    stream = False
-    raw = get("stream")
-    if raw is not None:
-        try:
-            stream = _OPTIONAL_BOOL.decode(raw) or False
-        except msgspec.ValidationError:
-            raise InvalidRequest(
-                f"stream must be true or false, got {shown_value(raw)}", param="stream"
-            ) from None
+    stream = read_stream(fields)
+    sets_temperature, sets_max_tokens = check_sampling(fields)
 
+    check_duplicate_keys(body, fields, _READ_KEYS)
+    return ChatRequest(
+        model=model,
+        stream=stream,
+        messages=messages,
+        fields=fields,
+        content_chars=content_chars,
+        sets_max_tokens=sets_max_tokens,
+        sets_temperature=sets_temperature,
+    )
+
+
+def read_model(fields: dict[str, msgspec.Raw]) -> str:
+    """``model``: required, a non-blank string, returned exactly as sent."""
+    raw = fields.get("model")
+    if raw is None:
+        raise InvalidRequest("model is required", param="model")
+    try:
+        model = _STRING.decode(raw)
+    except msgspec.ValidationError:
+        model = ""
+    if not model.strip():
+        raise InvalidRequest(
+            f"model must be a non-empty string, got {shown_value(raw)}", param="model"
+        )
+    return model
+
+
+def read_stream(fields: dict[str, msgspec.Raw]) -> bool:
+    """``stream``: a boolean; ``null`` is taken as ``false`` ("not set" everywhere in the API)."""
+    raw = fields.get("stream")
+    if raw is None:
+        return False
+    try:
+        return _OPTIONAL_BOOL.decode(raw) or False
+    except msgspec.ValidationError:
+        raise InvalidRequest(
+            f"stream must be true or false, got {shown_value(raw)}", param="stream"
+        ) from None
+
+
+def check_sampling(fields: dict[str, msgspec.Raw]) -> tuple[bool, bool]:
+    """Check the sampling numbers both text APIs share: ``temperature`` [0, 2], ``top_p``
+    (0, 1], the penalties [-2, 2], ``max_tokens``/``max_completion_tokens`` >= 1 (each may be
+    ``null``). Returns whether the client set ``temperature`` and a token limit."""
+    get = fields.get
     sets_temperature = False
     for name, low, low_excluded, high, allowed in _FLOAT_BOUNDS:
         raw = get(name)
@@ -243,16 +289,7 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
             )
         sets_max_tokens = True
 
-    check_duplicate_keys(body, fields, _READ_KEYS)
-    return ChatRequest(
-        model=model,
-        stream=stream,
-        messages=messages,
-        fields=fields,
-        content_chars=content_chars,
-        sets_max_tokens=sets_max_tokens,
-        sets_temperature=sets_temperature,
-    )
+    return sets_temperature, sets_max_tokens
 
 
 def _encode_key(key: str) -> bytes:
@@ -345,6 +382,20 @@ def render_upstream_body(
         append(_TEMPERATURE_KEY)
         append(msgspec.json.encode(default_temperature))
     # fields always holds "model", so parts[1] is a key: drop its leading comma.
+    parts[1] = parts[1][1:]
+    append(b"}")
+    return b"".join(parts)
+
+
+def rebuild_with_model(fields: dict[str, msgspec.Raw], model: str) -> bytes:
+    """The client's object rebuilt from its raw values with only ``model`` replaced: the body of
+    every dialect forwarded without defaults (completions, embeddings)."""
+    keys = _KEY_BYTES
+    parts: list[bytes | msgspec.Raw] = [b"{"]
+    append = parts.append
+    for key, value in fields.items():
+        append(keys.get(key) or _encode_key(key))
+        append(msgspec.json.encode(model) if key == "model" else value)
     parts[1] = parts[1][1:]
     append(b"}")
     return b"".join(parts)

@@ -1,0 +1,130 @@
+"""The one pipeline every generating endpoint shares: resolve, route, select, forward, relay, log.
+
+A dialect's handler only parses its body into a ``Routable`` (what routing reads, plus how the
+body is rebuilt for an endpoint) and names itself for the log; retries, failover, streaming,
+decision headers, metrics and the one log line per request are written here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from typing import Final, Protocol
+
+from aiohttp import web
+
+from octoroute.api.common import (
+    REQUEST_ID,
+    RUNTIME,
+    decide,
+    decision_headers,
+    importance_of,
+    log_request,
+    read_json_body,
+    record_decision,
+    scope_of,
+)
+from octoroute.errors import OctorouteError
+from octoroute.routing.strategy import Decision
+from octoroute.runtime import Runtime
+from octoroute.upstream.forward import Outcome, UpstreamRequest
+from octoroute.wire.messages import Message
+
+CLIENT_CLOSED_REQUEST: Final = 499
+"""Logged (never sent) when the client went away before its answer was complete."""
+TRACE_HEADERS: Final = ("traceparent", "tracestate")
+"""W3C trace context, passed on to the model server so a trace spans the hop through us."""
+_HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,511}")
+"""A header value we copy upstream: visible ASCII, no CR/LF, at most 512 characters."""
+
+
+class Routable(UpstreamRequest, Protocol):
+    """A parsed request of any text-generating dialect."""
+
+    @property
+    def model(self) -> str:
+        """``model`` as the client sent it."""
+        ...
+
+    @property
+    def stream(self) -> bool:
+        """Whether the client asked for SSE."""
+        ...
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation as routing reads it."""
+        ...
+
+
+Parser = Callable[[bytes, Runtime], Routable]
+
+
+def upstream_header_lines(request: web.Request) -> bytes:
+    """The header lines sent upstream with this request alone: our request id, so the model
+    server's logs can be joined with ours, and the client's trace context when well formed."""
+    lines = [b"x-request-id: %s\r\n" % request[REQUEST_ID].encode("ascii")]
+    headers = request.headers
+    for name in TRACE_HEADERS:
+        value = headers.get(name)
+        if value is not None and _HEADER_SAFE.fullmatch(value):
+            lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
+    return b"".join(lines)
+
+
+async def generate(request: web.Request, route: str, parse: Parser) -> web.StreamResponse:
+    """Serve one generation request of the dialect that ``parse`` reads."""
+    runtime = request.app[RUNTIME]
+    started = time.perf_counter()
+    outcome = Outcome()
+    decision: Decision | None = None
+    model = ""
+    stream = False
+    status = 500
+    try:
+        body = await read_json_body(request)
+        parsed = parse(body, runtime)
+        model, stream = parsed.model, parsed.stream
+        choice = runtime.catalog.resolve(model)
+        importance = importance_of(request, runtime.config.routing.default_importance)
+        decision = await decide(runtime, choice, parsed.messages, importance)
+        record_decision(runtime, decision)
+        scope, endpoints = scope_of(choice, decision, runtime)
+        headers = decision_headers(request, decision)
+        timeout = runtime.config.timeout_for(decision.tier)
+        extra = upstream_header_lines(request)
+        in_flight = runtime.metrics.tiers[decision.tier].in_flight
+        in_flight.inc()
+        try:
+            if stream:
+                response = await runtime.forwarder.stream(
+                    scope, endpoints, parsed, timeout, headers, outcome, request, extra=extra
+                )
+            else:
+                answer = await runtime.forwarder.complete(
+                    scope, endpoints, parsed, timeout, outcome, extra=extra
+                )
+                response = answer.to_response(headers)
+        finally:
+            in_flight.dec()
+        status = response.status
+        return response
+    except OctorouteError as error:
+        status = error.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED_REQUEST
+        outcome.error = outcome.error or "client_disconnected"
+        raise
+    finally:
+        log_request(
+            route=route,
+            model=model,
+            decision=decision,
+            outcome=outcome,
+            status=status,
+            started=started,
+            stream=stream,
+        )
