@@ -93,6 +93,34 @@ class UpstreamRequest(Protocol):
 log = get_logger("octoroute.upstream")
 
 
+class StreamTranslator(Protocol):
+    """Turns an upstream chat-completions stream into another dialect's events, per request.
+
+    The relay keeps its rules (whole events only, failover before the first byte, keep-alives,
+    limits); a translator only rewrites what is written. Stateful: one per request.
+    """
+
+    def opening(self) -> bytes:
+        """Events written before the first translated ones (e.g. ``response.created``)."""
+        ...
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The client's bytes for these complete upstream events (``[DONE]`` included)."""
+        ...
+
+    def closing(self) -> bytes:
+        """Events written after the upstream stream ended cleanly."""
+        ...
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """Events that end a stream broken after it started, in the dialect's own way."""
+        ...
+
+    def whole(self, answer: bytes) -> bytes:
+        """The full event stream for an upstream that answered JSON although asked to stream."""
+        ...
+
+
 class Outcome:
     """What happened to one request upstream: filled in by the forwarder, read by the log line."""
 
@@ -335,10 +363,12 @@ class Forwarder:
         http_request: web.Request,
         *,
         extra: bytes = b"",
+        translator: StreamTranslator | None = None,
     ) -> web.StreamResponse:
         """Forward a streaming request, relaying SSE events as they arrive.
 
         Until the first event reaches the client, failures fail over like buffered requests.
+        With ``translator`` the events are rewritten into another dialect on the way.
         """
         path = request.upstream_path
 
@@ -353,9 +383,13 @@ class Forwarder:
             )
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             if not upstream.content_type.startswith("text/event-stream"):
-                return await self._json_instead(attempt, upstream, scope, outcome, headers)
+                return await self._json_instead(
+                    attempt, upstream, scope, outcome, headers, translator
+                )
             deadline = None if self._stream_total is None else time.monotonic() + self._stream_total
-            relay = _Relay(upstream, attempt.lane.target.label, self._max_event_bytes, deadline)
+            relay = _Relay(
+                upstream, attempt.lane.target.label, self._max_event_bytes, deadline, translator
+            )
             try:
                 first = await relay.first_events()
             except BaseException:
@@ -376,8 +410,10 @@ class Forwarder:
         scope: Scope,
         outcome: Outcome,
         headers: dict[str, str],
+        translator: StreamTranslator | None,
     ) -> web.Response:
-        """Some servers ignore ``"stream"``: relay their JSON answer as it came."""
+        """Some servers ignore ``"stream"``: relay their JSON answer as it came (translated into
+        the whole event stream when a translator is at work)."""
         try:
             payload = await upstream.read_rest()
         except BaseException:
@@ -388,6 +424,12 @@ class Forwarder:
         ttfb = time.perf_counter() - attempt.started
         outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
         self._succeeded(attempt, scope, outcome, ttfb)
+        if translator is not None:
+            return web.Response(
+                status=upstream.status,
+                body=translator.whole(payload),
+                headers={**headers, **SSE_HEADERS},
+            )
         headers["Content-Type"] = upstream.content_type or "application/json"
         return web.Response(status=upstream.status, body=payload, headers=headers)
 
@@ -403,18 +445,22 @@ class Forwarder:
     ) -> web.StreamResponse:
         ttfb = outcome.ttfb or 0.0
         clean = False
+        translator = relay.translator
         try:
             await response.prepare(http_request)
-            if first:
-                await response.write(first)
+            opening = b"" if translator is None else translator.opening()
+            if first or opening:
+                await response.write(opening + first)
             try:
                 await relay.pump(response)
             except UpstreamError as error:
-                await self._interrupted(response, attempt, error, outcome)
+                await self._interrupted(response, attempt, error, outcome, translator)
                 return response
             clean = True
             outcome.usage = relay.usage
             self._succeeded(attempt, scope, outcome, ttfb)
+            if translator is not None:
+                await response.write(translator.closing())
             await response.write_eof()
         except ConnectionResetError:
             outcome.error = "client_disconnected"
@@ -433,8 +479,10 @@ class Forwarder:
         attempt: _Attempt,
         error: UpstreamError,
         outcome: Outcome,
+        translator: StreamTranslator | None,
     ) -> None:
-        """End a stream that failed after it started: an error event, ``[DONE]``, the end."""
+        """End a stream that failed after it started: an error event, ``[DONE]``, the end (or
+        the translator's way of saying so)."""
         lane = attempt.lane
         outcome.error = f"mid_stream_{error.reason}"
         lane.metrics.mid_stream_failures.inc()
@@ -443,6 +491,10 @@ class Forwarder:
             lane.endpoint.failed(error.reason, f"mid-stream: {error.message}", attempt.trial)
         else:
             lane.endpoint.answered(attempt.trial)
+        if translator is not None:
+            await response.write(translator.failed(error))
+            await response.write_eof()
+            return
         code = error.code if isinstance(error, StreamTooLong | EventTooLarge) else None
         await response.write(
             sse.error_event(
@@ -466,13 +518,28 @@ class _Relay:
     (the splitter would otherwise grow without bound); past ``deadline`` the stream is cut.
     """
 
-    __slots__ = ("deadline", "done", "label", "max_event_bytes", "splitter", "upstream", "usage")
+    __slots__ = (
+        "deadline",
+        "done",
+        "label",
+        "max_event_bytes",
+        "splitter",
+        "translator",
+        "upstream",
+        "usage",
+    )
 
     def __init__(
-        self, upstream: UpstreamStream, label: str, max_event_bytes: int, deadline: float | None
+        self,
+        upstream: UpstreamStream,
+        label: str,
+        max_event_bytes: int,
+        deadline: float | None,
+        translator: StreamTranslator | None = None,
     ) -> None:
         self.upstream = upstream
         self.label = label
+        self.translator = translator
         self.splitter = sse.SSESplitter()
         self.max_event_bytes = max_event_bytes
         self.deadline = deadline
@@ -505,6 +572,8 @@ class _Relay:
                 usage = sse.usage_from_event(event)
                 if usage is not None:
                     self.usage = usage
+        if self.translator is not None:
+            return self.translator.translate(events)
         return data
 
     def _too_long(self) -> StreamTooLong:
@@ -537,7 +606,7 @@ class _Relay:
                             "the upstream ended the stream before sending any event"
                         )
                     data = self._take(chunk)
-                    if data:
+                    if data or self.done:
                         return data
         except TimeoutError:
             if cut:
@@ -552,7 +621,10 @@ class _Relay:
         """Terminate and relay a last event the upstream left without its blank line."""
         rest = self.splitter.pending
         if rest.strip():
-            await response.write(rest.rstrip(b"\r\n") + b"\n\n")
+            last = rest.rstrip(b"\r\n") + b"\n\n"
+            if self.translator is not None:
+                last = self.translator.translate([last])
+            await response.write(last)
 
     async def pump(self, response: web.StreamResponse) -> None:
         """Relay events until ``[DONE]`` or the end of the body; keep-alive comments while idle."""
