@@ -51,3 +51,12 @@ def fit_fd_limit(max_in_flight: int) -> FdLimit:
     except (ValueError, OSError):
         return FdLimit(soft, soft, wanted)
     return FdLimit(soft, target, wanted)
+
+
+def in_flight_that_fits(limit: FdLimit, max_in_flight: int) -> int:
+    """``max_in_flight``, lowered when the open-file limit cannot hold that many requests:
+    past it every upstream connect would fail, and refusing at the door (503, connection
+    closed) frees descriptors where failing later would hold them."""
+    if limit.enough:
+        return max_in_flight
+    return max(1, min(max_in_flight, (limit.after - FD_RESERVE) // FDS_PER_REQUEST))

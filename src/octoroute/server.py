@@ -11,11 +11,12 @@ import signal
 from collections.abc import Callable
 from typing import Final
 
+import msgspec
 from aiohttp import web
 
 from octoroute.app import create_app
 from octoroute.config.schema import Config
-from octoroute.fdlimit import fit_fd_limit
+from octoroute.fdlimit import fit_fd_limit, in_flight_that_fits
 from octoroute.observability.logging import get_logger
 from octoroute.serving import make_runner
 
@@ -31,18 +32,27 @@ def _bound_url(runner: web.AppRunner) -> str:
     return f"http://{host}:{port}"
 
 
-def _fit_fd_limit(max_in_flight: int) -> None:
-    limit = fit_fd_limit(max_in_flight)
+def _fit_fd_limit(config: Config) -> Config:
+    """``config`` with ``max_in_flight`` lowered to what the open-file limit can hold, after
+    raising the soft limit as far as the hard one allows; each step is logged."""
+    wanted = config.server.max_in_flight
+    limit = fit_fd_limit(wanted)
     if limit.raised:
         log.info("raised the open-file limit", before=limit.before, after=limit.after)
-    if not limit.enough:
-        log.warning(
-            "the open-file limit is too low for server.max_in_flight; requests past it get 503 "
-            "server_overloaded. Raise it (ulimit -n, systemd LimitNOFILE=) or lower max_in_flight",
-            limit=limit.after,
-            max_in_flight=max_in_flight,
-            needed=limit.wanted,
-        )
+    if limit.enough:
+        return config
+    fitting = in_flight_that_fits(limit, wanted)
+    log.warning(
+        "the open-file limit is too low for server.max_in_flight; it is lowered to fit, and "
+        "requests past it get 503 server_overloaded. Raise the limit (ulimit -n, systemd "
+        "LimitNOFILE=) to serve more at once",
+        limit=limit.after,
+        max_in_flight=wanted,
+        lowered_to=fitting,
+        needed=limit.wanted,
+    )
+    server = msgspec.structs.replace(config.server, max_in_flight=fitting)
+    return msgspec.structs.replace(config, server=server)
 
 
 async def serve(
@@ -59,7 +69,7 @@ async def serve(
     ``on_ready`` receives the bound URL (port 0 binds an ephemeral port) once requests are
     accepted.
     """
-    _fit_fd_limit(config.server.max_in_flight)
+    config = _fit_fd_limit(config)
     app = create_app(config, multiprocess_dir=multiprocess_dir)
     runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()

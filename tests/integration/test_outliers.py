@@ -14,12 +14,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 from bench.hung_replica import Settings, run
 
 from octoroute.enums import LogFormat
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
-from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
+from octoroute.simulator import Hang, HttpError, SimulatedFleet, SimulatedModel
 from tests.harness import (
     RouterHandle,
     config_for,
@@ -305,3 +306,53 @@ async def test_a_refused_router_key_is_a_502_naming_the_endpoint_logged_once_at_
     assert refused[0]["level"] == "error"
     assert refused[0]["endpoint"] == "sim-deep"
     assert "sk-leaked-by-echo" not in out.getvalue()
+
+
+async def test_the_router_models_half_open_trial_readmits_its_endpoint(
+    session: aiohttp.ClientSession,
+) -> None:
+    router_sim = SimulatedModel("sim-balanced")
+    router_sim.behaviour.fault = HttpError(500)
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")], balanced=[router_sim], deep=[SimulatedModel("d")]
+    )
+    extra = "[health]\neject_after_failures = 1\neject_base_seconds = 1\ninterval_seconds = 60\n"
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi there!"}]}
+    async with fleet, running_router(config_for(fleet, strategy="llm", extra=extra)) as router:
+        await first_probe_round(router)
+        async with session.post(router.v1 + "/chat/completions", json=body) as first:
+            assert first.headers["x-octoroute-strategy"] == "rule"  # the rules decided
+        balanced = router.runtime.fleet.by_name("sim-balanced")[0]
+        assert state(balanced) is Admission.EJECTED
+        router_sim.behaviour.fault = None
+        await wait_until(lambda: balanced.ready_at <= time.monotonic(), timeout=3, what="trial")
+        async with session.post(router.v1 + "/chat/completions", json=body) as second:
+            strategy = second.headers["x-octoroute-strategy"]
+
+    assert strategy == "llm"  # the trial was the router model's own call, and it answered
+    assert state(balanced) is Admission.ADMITTED
+
+
+async def test_a_legacy_chat_client_that_goes_away_is_logged_as_499(
+    fleet: SimulatedFleet,
+) -> None:
+    for sim in fleet.models:
+        sim.behaviour.fault = Hang()
+    out = io.StringIO()
+    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
+    try:
+        async with running_router(config_for(fleet, strategy="rule")) as router:
+            timeout = aiohttp.ClientTimeout(total=0.3)
+            async with aiohttp.ClientSession(timeout=timeout) as impatient:
+                with pytest.raises(TimeoutError):
+                    await impatient.post(router.url + "/chat", json={"message": "hi"})
+
+            def logged() -> bool:
+                return '"route":"chat"' in out.getvalue()
+
+            await wait_until(logged, timeout=5, what="the /chat log line")
+    finally:
+        configure_logging("warning", LogFormat.TEXT, cache=False)
+    (line,) = [orjson.loads(x) for x in out.getvalue().splitlines() if '"route":"chat"' in x]
+    assert line["status"] == 499
+    assert line["error"] == "client_disconnected"

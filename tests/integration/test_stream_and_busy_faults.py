@@ -329,3 +329,44 @@ async def test_a_low_soft_fd_limit_is_raised_at_start_up() -> None:
     assert line.split()[3:5] == ["2112", "4096"]  # 1024 in flight x 2 + 64, under the hard 4096
     assert "raised the open-file limit" in log
     assert "too low" not in log
+
+
+# --- a response head that never ends ------------------------------------------------------------
+
+
+def endless_header_upstream(sent: list[int]) -> Script:
+    """Starts a 200 answer and then one header line that never ends (up to 256 MB)."""
+
+    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Junk: ")
+        piece = b"a" * 65536
+        while sent[0] < 256 * MIB:
+            writer.write(piece)
+            sent[0] += len(piece)
+            await writer.drain()
+
+    return chat_script(flood)
+
+
+async def test_an_endless_response_head_fails_over_at_once_and_stays_bounded(
+    session: aiohttp.ClientSession,
+) -> None:
+    sent = [0]
+    answered: list[float] = []
+    async with (
+        raw_server(endless_header_upstream(sent)) as flood,
+        raw_server(good_upstream(answered)) as good,
+        running_router(parse_config(config_toml([flood.base_url, good.base_url]))) as router,
+    ):
+        await first_probe_round(router)
+        started = time.monotonic()
+        status, headers, body = await post(session, router)
+        elapsed = time.monotonic() - started
+        flooded = router.runtime.fleet.by_name("fast-0")[0]
+
+    assert status == 200, body
+    assert headers["x-octoroute-endpoint"] == "fast-1"
+    assert elapsed < 2.0  # not the 30 s timeout
+    assert sent[0] < 16 * MIB  # the router stopped reading
+    assert flooded.consecutive_failures == 1
+    assert "unfinished header" in (flooded.last_error or "")

@@ -98,8 +98,8 @@ def test_every_new_key_is_kept() -> None:
         ),
         (
             "timeouts.stream_total_seconds",
-            0.5,
-            "timeouts.stream_total_seconds: must be a number of seconds of at least 1, got 0.5",
+            0,
+            "timeouts.stream_total_seconds: must be a positive number of seconds, got 0",
         ),
         (
             "health.eject_after_failures",

@@ -218,3 +218,15 @@ def test_named_faults_keep_their_code_when_they_were_last(last: UpstreamError, c
     error = exhausted(FAST, 2, last, ALL_DOWN)
     assert (error.status, error.code) == (502, code)
     assert error.message.endswith(f"last error: {last.message}")
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_busy_answer_with_retry_after_zero_is_still_relayed_as_busy(status: int) -> None:
+    last = UpstreamThrottled(
+        f"{LABEL}: busy", endpoint=LABEL, upstream_status=status, retry_after=0
+    )
+
+    error = exhausted(FAST, 1, last, ALL_DOWN)  # its busy spell is already over
+
+    assert isinstance(error, UpstreamThrottled)
+    assert (error.status, error.retry_after) == (status, 1.0)

@@ -18,6 +18,7 @@ from octoroute.errors import (
     OctorouteError,
     PayloadTooLarge,
     RequestTimeout,
+    ServerOverloaded,
 )
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
@@ -59,6 +60,10 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if isinstance(error, PayloadTooLarge | RequestTimeout):
         # The rest of the body is not read: close rather than drain it (see serving.py).
+        response.force_close()
+    elif isinstance(error, ServerOverloaded):
+        # A refused client must not keep a file descriptor for keepalive_idle_seconds: when the
+        # router is full, descriptors are what it is short of.
         response.force_close()
     return response
 

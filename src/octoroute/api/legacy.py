@@ -7,6 +7,7 @@ same JSON envelope as the OpenAI routes (v1 answered validation errors with plai
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import msgspec
@@ -23,7 +24,7 @@ from octoroute.api.common import (
     read_json_body,
     record_decision,
 )
-from octoroute.api.generation import upstream_header_lines
+from octoroute.api.generation import CLIENT_CLOSED_REQUEST, upstream_header_lines
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
 from octoroute.errors import OctorouteError, UpstreamProtocolError, error_body
@@ -160,6 +161,10 @@ async def chat(request: web.Request) -> web.Response:
         )
     except OctorouteError as error:
         status = error.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED_REQUEST
+        outcome.error = outcome.error or "client_disconnected"
         raise
     finally:
         log_request(

@@ -336,7 +336,7 @@ def _timeouts(root: Table) -> TimeoutsConfig | None:
         tier: table.number(tier.value, None, bounds=bounds, low=1, high=300) for tier in TIERS
     }
     stream_total = table.number(
-        "stream_total_seconds", None, bounds="a number of seconds of at least 1", low=1
+        "stream_total_seconds", None, bounds="a positive number of seconds", low=0, low_open=True
     )
     table.close()
     if any(tier.value in table.data and seconds[tier] is None for tier in TIERS):

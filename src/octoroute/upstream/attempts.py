@@ -17,6 +17,7 @@ from octoroute.errors import (
     NoHealthyEndpoint,
     OctorouteError,
     ResponseTooLarge,
+    StreamTooLong,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamThrottled,
@@ -32,11 +33,19 @@ BACKOFF_CAP_SECONDS: Final = 2.0
 MAX_BUSY_SECONDS: Final = 60.0
 """A ``Retry-After`` longer than this is capped: a typo or a hostile header must not take an
 instance out of rotation for hours."""
+MIN_CLIENT_RETRY_AFTER_SECONDS: Final = 1.0
+"""The shortest ``Retry-After`` a client is told (the header counts whole seconds)."""
 DEFAULT_BUSY_SECONDS: Final = 1.0
 """How long an instance that said busy without a usable ``Retry-After`` is left alone."""
 
 
-_NAMED_FAULTS: Final = (ResponseTooLarge, BadUpstreamResponse, UpstreamAuthFailed, EventTooLarge)
+_NAMED_FAULTS: Final = (
+    ResponseTooLarge,
+    BadUpstreamResponse,
+    UpstreamAuthFailed,
+    EventTooLarge,
+    StreamTooLong,
+)
 """Upstream faults whose code the client gets when they were the last attempt's."""
 
 
@@ -76,18 +85,25 @@ def exhausted(
     Otherwise: 503 when nothing could even be tried, 504 when the last attempt timed out, else
     502; the message names the scope, how many endpoints were tried and why the last one failed.
     """
-    if unavailable.busy_for is not None and (
-        last_error is None or isinstance(last_error, UpstreamThrottled)
-    ):
-        busy = unavailable.busy
+    throttled = isinstance(last_error, UpstreamThrottled)
+    if throttled or (last_error is None and unavailable.busy_for is not None):
+        busy = max(unavailable.busy, 1)
         waiting = "is" if busy == 1 else "are"
+        if unavailable.busy_for is not None:
+            wait, status = unavailable.busy_for, unavailable.busy_status
+        else:
+            # The busy spell is already over (``Retry-After: 0``): still the busy answer, and a
+            # client should wait a moment rather than hammer a server that said "not now".
+            assert isinstance(last_error, UpstreamThrottled)
+            wait, status = last_error.retry_after or 0.0, last_error.upstream_status
+        wait = max(wait, MIN_CLIENT_RETRY_AFTER_SECONDS)
         return UpstreamThrottled(
             f"Every endpoint of {scope.description} that could take this request is busy: "
-            f"{busy} {waiting} asking clients to wait (HTTP {unavailable.busy_status} with "
-            f"Retry-After). Retry in {unavailable.busy_for:.0f} s.",
+            f"{busy} {waiting} asking clients to wait (HTTP {status} with "
+            f"Retry-After). Retry in {wait:.0f} s.",
             endpoint=last_error.endpoint if last_error is not None else "",
-            upstream_status=unavailable.busy_status,
-            retry_after=unavailable.busy_for,
+            upstream_status=status,
+            retry_after=wait,
         )
     if last_error is None:
         return NoHealthyEndpoint(_nobody(scope, unavailable))
@@ -103,11 +119,13 @@ def exhausted(
         f"Every attempt on {scope.description} failed ({tried} {plural} tried); "
         f"last error: {last_error.message}"
     )
+    # Faults a person acts on differently (a key, a server sending garbage or too much, a limit
+    # of ours) keep their own code; plain failures are "upstream_timeout" or "upstream_failed".
+    named = isinstance(last_error, _NAMED_FAULTS)
     if isinstance(last_error, UpstreamTimeout):
-        return UpstreamTimeout(message, endpoint=last_error.endpoint, code="upstream_timeout")
-    # Faults a person acts on differently (a key, a server sending garbage or too much) keep
-    # their own code; plain transport and status failures are all "upstream_failed".
-    code = last_error.code if isinstance(last_error, _NAMED_FAULTS) else "upstream_failed"
+        code = last_error.code if named else "upstream_timeout"
+        return UpstreamTimeout(message, endpoint=last_error.endpoint, code=code)
+    code = last_error.code if named else "upstream_failed"
     return UpstreamError(message, endpoint=last_error.endpoint, code=code)
 
 

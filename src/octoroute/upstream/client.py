@@ -60,6 +60,8 @@ KEEPALIVE_SECONDS: Final = 4.0
 """Idle pooled connections are dropped before common servers (uvicorn: 5 s) close them first."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = LimitsConfig().max_response_bytes
 _OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE})
+FD_RETRY_PAUSES: Final = (0.01, 0.02, 0.04, 0.08, 0.16)
+"""Waits between connects that failed for want of a file descriptor (0.31 s in all)."""
 
 
 CHAT_PATH: Final = "chat/completions"
@@ -363,15 +365,28 @@ class UpstreamClient:
             ) from exc
 
     async def _connect(self, target: Target, connect_timeout: float, *, fresh: bool) -> Connection:
+        """A connection to ``target``: pooled unless ``fresh``.
+
+        Out of file descriptors, the connect is tried again a few times over about a third of a
+        second before giving up: under a burst, descriptors come free every millisecond as
+        other requests finish or are refused, and a short wait serves the request instead of
+        refusing it.
+        """
         label = target.label
-        try:
-            if fresh:
-                return await self._pool.connect(target.origin, connect_timeout)
-            return await self._pool.acquire(target.origin, connect_timeout)
-        except TimeoutError as exc:
-            raise UpstreamTimeout(f"{label}: timed out while connecting", endpoint=label) from exc
-        except OSError as exc:
-            raise map_exception(exc, label, connecting=True) from exc
+        for pause in (*FD_RETRY_PAUSES, None):
+            try:
+                if fresh:
+                    return await self._pool.connect(target.origin, connect_timeout)
+                return await self._pool.acquire(target.origin, connect_timeout)
+            except TimeoutError as exc:
+                raise UpstreamTimeout(
+                    f"{label}: timed out while connecting", endpoint=label
+                ) from exc
+            except OSError as exc:
+                if pause is None or exc.errno not in _OUT_OF_DESCRIPTORS:
+                    raise map_exception(exc, label, connecting=True) from exc
+            await asyncio.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _exchange(
         self,

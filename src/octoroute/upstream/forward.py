@@ -45,7 +45,6 @@ from octoroute.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamThrottled,
-    UpstreamTimeout,
 )
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.selector import Fleet
@@ -610,10 +609,10 @@ class _Relay:
                         return data
         except TimeoutError:
             if cut:
-                label = self.label
-                raise UpstreamTimeout(
-                    f"{label}: no event before timeouts.stream_total_seconds ran out",
-                    endpoint=label,
+                # Our limit, not the server's fault: fail over, but hold nothing against it.
+                raise StreamTooLong(
+                    f"{self.label}: no event before timeouts.stream_total_seconds ran out",
+                    endpoint=self.label,
                 ) from None
             return sse.KEEPALIVE_EVENT
 

@@ -26,6 +26,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
+MAX_HEADER_BYTES: Final = 64 * 1024
+"""The most bytes an upstream may send without the parser completing one header line (or the
+head, or a body piece): httptools grows a header value by concatenation, so an endless header
+line would cost quadratic CPU and unbounded memory until the read timeout."""
 PAUSE_READING_BYTES: Final = 256 * 1024
 """Unread body bytes above which the socket stops being read (back-pressure on the upstream)."""
 
@@ -126,6 +130,7 @@ class Connection(asyncio.Protocol):
         self._framed = False
         self._got_bytes = False
         self._headers_done = False
+        self._unparsed = 0
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
@@ -148,12 +153,20 @@ class Connection(asyncio.Protocol):
             # Bytes after a complete response: the connection's framing can no longer be trusted.
             self._fail(MalformedResponse("data after the end of the response"))
             return
+        self._unparsed += len(data)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as error:
             self._fail(MalformedResponse(f"invalid HTTP response ({error})"))
+            return
         except httptools.HttpParserUpgrade:
             self._fail(MalformedResponse("unexpected protocol upgrade"))
+            return
+        if self._unparsed > MAX_HEADER_BYTES:
+            # Every callback below resets the count: only bytes that complete nothing add up.
+            self._fail(
+                MalformedResponse(f"sent over {MAX_HEADER_BYTES} bytes of an unfinished header")
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -183,6 +196,7 @@ class Connection(asyncio.Protocol):
     # --- httptools callbacks ----------------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._unparsed = 0
         # Only the few headers a router acts on are kept; the rest are never decoded.
         lowered = name.lower()
         if lowered == b"content-type":
@@ -199,11 +213,13 @@ class Connection(asyncio.Protocol):
             self.retry_after = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self._unparsed = 0
         self.status = self._parser.get_status_code()
         self._headers_done = True
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        self._unparsed = 0
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > PAUSE_READING_BYTES and not self._paused and self._transport:
@@ -212,6 +228,7 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        self._unparsed = 0
         self.complete = True
         self.keep_alive = self._parser.should_keep_alive()
         self._cancel_timer()

@@ -16,6 +16,8 @@ import orjson
 from octoroute.config.schema import RoutingConfig
 from octoroute.errors import (
     RoutingError,
+    ServerOverloaded,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamStatusError,
     UpstreamThrottled,
@@ -83,6 +85,7 @@ class HttpRouterModel:
                 break
             endpoint, trial = taken
             tried.append(endpoint)
+            lane = self._lanes[endpoint.id]
             try:
                 if attempt > 1:
                     await asyncio.sleep(ROUTER_BACKOFF_SECONDS)
@@ -97,17 +100,27 @@ class HttpRouterModel:
                 last = error
                 continue
             except UpstreamThrottled as error:
+                lane.metrics.throttled.inc()
                 endpoint.throttle(busy_seconds(error.retry_after), error.upstream_status)
                 last = error
                 continue
             except UpstreamError as error:
+                if isinstance(error, UpstreamAuthFailed):
+                    lane.log_auth_failure(error)
                 if error.counts_against_health:
                     endpoint.failed(error.reason, error.message, trial)
                 last = error
                 continue
+            except ServerOverloaded as error:
+                # Out of file descriptors: no endpoint is to blame; the rules decide instead.
+                raise RoutingError(
+                    f"router model unreachable: {error.message}", reason="transport"
+                ) from error
+            else:
+                # Before end(): a trial's verdict must be in while it is still the trial.
+                endpoint.succeeded(trial)
             finally:
                 endpoint.end(trial)
-            endpoint.succeeded(trial)
             try:
                 choices = _decode_answer(answer.body).choices
             except (msgspec.DecodeError, msgspec.ValidationError) as error:
