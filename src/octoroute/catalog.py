@@ -85,6 +85,7 @@ class Catalog:
             self._names[name] = ModelChoice(tier=endpoints[0].tier, name=name, endpoints=endpoints)
         targets = {AUTO: self._auto, **self._tiers, **self._names}
         exact = [name for name, _, is_pattern in aliases if not is_pattern]
+        # fnmatch.translate compiled once: fnmatchcase's answers without its per-call cache lookup.
         self._patterns = [
             (re.compile(translate(name)).match, targets[target].aliased(name))
             for name, target, is_pattern in aliases
