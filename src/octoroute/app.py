@@ -2,8 +2,9 @@
 
 Middleware order matters: the request-context middleware runs outermost so that every response,
 errors included, carries ``x-request-id`` and every log line of the request carries its id; the
-in-flight limit inside it refuses work past ``server.max_in_flight`` before anything else runs;
-the error middleware inside that turns anything raised into the OpenAI error envelope.
+CORS preflight answer (only with ``server.cors_origins``) comes next, so preflights are never
+counted; the in-flight limit inside it refuses work past ``server.max_in_flight`` before anything
+else runs; the error middleware inside that turns anything raised into the OpenAI error envelope.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, legacy, openai
+from octoroute.api import admin, cors, legacy, openai
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -95,7 +96,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, POST /v1/completions, GET /v1/models, POST /chat, POST /route, GET /health, "
+            "/v1/chat/completions, POST /v1/completions, GET /v1/models, GET /v1/models/{id}, "
+            "POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -115,13 +117,15 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
 
 def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Application:
     """The router as an aiohttp application; the runtime is built when the app starts."""
-    app = web.Application(
-        client_max_size=config.server.max_request_bytes,
-        middlewares=[
+    app = web.Application(client_max_size=config.server.max_request_bytes)
+    preflight = cors.install(app, config.server.cors_origins)
+    app.middlewares.extend(
+        [
             request_context,
+            *([] if preflight is None else [preflight]),
             limit_in_flight(config.server.max_in_flight),
             errors_as_envelopes,
-        ],
+        ]
     )
 
     runtime = Runtime(config, multiprocess_dir=multiprocess_dir)

@@ -1,12 +1,17 @@
 """What a client may put in ``model``, resolved once per request against a table built at start-up.
 
-``auto`` lets routing decide; ``fast``/``balanced``/``deep`` (any case) pick a tier directly; any
-other value must be exactly a configured endpoint name, which selects that endpoint or its
-replicas sharing the name.
+``auto`` lets routing decide; ``fast``/``balanced``/``deep`` (any case) pick a tier directly; an
+exact endpoint name selects that endpoint or its replicas sharing the name. ``[aliases]`` adds
+names that stand for one of those: an exact alias costs the same single dict lookup as an
+endpoint name (the loader keeps the two sets apart); glob patterns are tried only after every
+exact name missed, first match in file order, and their answer is cached per model string.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from fnmatch import translate
 from typing import Final
 
 import orjson
@@ -19,26 +24,56 @@ from octoroute.fleet.selector import Fleet
 AUTO: Final = "auto"
 MAX_NAMES_IN_MESSAGE: Final = 20
 MAX_SHOWN_MODEL_CHARS: Final = 100
+PATTERN_CACHE_SIZE: Final = 1024
+"""Model strings whose pattern lookup is remembered; clients send the same few names, and the
+bound keeps a client that sends endless distinct names from growing memory."""
+OWNED_BY_ROUTER: Final = "octoroute"
+OWNED_BY_ENDPOINT: Final = "user"
+OWNED_BY_ALIAS: Final = "alias"
 
 
 class ModelChoice:
-    """The resolved ``model``: routing (``auto``), a tier, or one named model's endpoints."""
+    """The resolved ``model``: routing (``auto``), a tier, or one named model's endpoints;
+    ``alias`` is the ``[aliases]`` key (exact name or pattern) that led here, if any."""
 
-    __slots__ = ("endpoints", "is_auto", "name", "tier")
+    __slots__ = ("alias", "endpoints", "is_auto", "name", "owned_by", "tier")
 
     def __init__(
-        self, *, tier: Tier | None, name: str | None, endpoints: tuple[Endpoint, ...]
+        self,
+        *,
+        tier: Tier | None,
+        name: str | None,
+        endpoints: tuple[Endpoint, ...],
+        alias: str | None = None,
     ) -> None:
         self.is_auto = tier is None and name is None
         self.tier = tier
         self.name = name
         self.endpoints = endpoints
+        self.alias = alias
+        self.owned_by: Final = (
+            OWNED_BY_ALIAS
+            if alias is not None
+            else OWNED_BY_ENDPOINT
+            if name is not None
+            else OWNED_BY_ROUTER
+        )
+
+    def aliased(self, alias: str) -> ModelChoice:
+        """The same target, reached through ``alias``."""
+        return ModelChoice(tier=self.tier, name=self.name, endpoints=self.endpoints, alias=alias)
 
 
 class Catalog:
     """The models this router offers, and the ``GET /v1/models`` body, built once."""
 
-    def __init__(self, fleet: Fleet, names: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        names: tuple[str, ...],
+        aliases: Sequence[tuple[str, str, bool]] = (),
+    ) -> None:
+        """``aliases`` are ``(name, target, is_pattern)`` in file order, already validated."""
         self._auto = ModelChoice(tier=None, name=None, endpoints=())
         self._tiers = {
             tier.value: ModelChoice(tier=tier, name=None, endpoints=fleet.tiers[tier])
@@ -48,17 +83,26 @@ class Catalog:
         for name in names:
             endpoints = fleet.by_name(name)
             self._names[name] = ModelChoice(tier=endpoints[0].tier, name=name, endpoints=endpoints)
-        entries = [
-            {"id": model_id, "object": "model", "created": 0, "owned_by": "octoroute"}
-            for model_id in (AUTO, *self._tiers)
+        targets = {AUTO: self._auto, **self._tiers, **self._names}
+        exact = [name for name, _, is_pattern in aliases if not is_pattern]
+        # fnmatch.translate compiled once: fnmatchcase's answers without its per-call cache lookup.
+        self._patterns = [
+            (re.compile(translate(name)).match, targets[target].aliased(name))
+            for name, target, is_pattern in aliases
+            if is_pattern
         ]
-        entries += [
-            {"id": name, "object": "model", "created": 0, "owned_by": "user"} for name in names
-        ]
+        self._matched: dict[str, ModelChoice | None] = {}
+        for name, target, is_pattern in aliases:
+            if not is_pattern:
+                self._names[name] = targets[target].aliased(name)
+        entries = [_model_object(model_id, OWNED_BY_ROUTER) for model_id in (AUTO, *self._tiers)]
+        entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in names]
+        entries += [_model_object(name, OWNED_BY_ALIAS) for name in exact]
         self.models_body: Final = orjson.dumps({"object": "list", "data": entries})
-        shown = list(names[:MAX_NAMES_IN_MESSAGE])
-        if len(names) > MAX_NAMES_IN_MESSAGE:
-            shown.append(f"... ({len(names) - MAX_NAMES_IN_MESSAGE} more, see GET /v1/models)")
+        listed = (*names, *exact)
+        shown = list(listed[:MAX_NAMES_IN_MESSAGE])
+        if len(listed) > MAX_NAMES_IN_MESSAGE:
+            shown.append(f"... ({len(listed) - MAX_NAMES_IN_MESSAGE} more, see GET /v1/models)")
         self._available = ", ".join(f"'{n}'" for n in (AUTO, *self._tiers, *shown))
 
     def resolve(self, model: str) -> ModelChoice:
@@ -72,6 +116,10 @@ class Catalog:
         tier_choice = self._tiers.get(lowered)
         if tier_choice is not None:
             return tier_choice
+        if self._patterns:
+            matched = self._match(model)
+            if matched is not None:
+                return matched
         # Echo at most MAX_SHOWN_MODEL_CHARS of what was sent: a client bug can send megabytes.
         shown = (
             model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
@@ -81,3 +129,26 @@ class Catalog:
             f"{self._available}.",
             param="model",
         )
+
+    def _match(self, model: str) -> ModelChoice | None:
+        """The first pattern alias ``model`` matches, remembered (misses too) per model string."""
+        try:
+            return self._matched[model]
+        except KeyError:
+            pass
+        found = next((choice for match, choice in self._patterns if match(model)), None)
+        if len(self._matched) >= PATTERN_CACHE_SIZE:
+            # Oldest first: dicts keep insertion order, so this is FIFO eviction.
+            del self._matched[next(iter(self._matched))]
+        self._matched[model] = found
+        return found
+
+    def model_object(self, model_id: str) -> bytes:
+        """The ``GET /v1/models/{id}`` body for ``model_id`` as the client sent it; raises
+        ``ModelNotFound`` as ``resolve`` does."""
+        return orjson.dumps(_model_object(model_id, self.resolve(model_id).owned_by))
+
+
+def _model_object(model_id: str, owned_by: str) -> dict[str, object]:
+    """One OpenAI model object; ``created`` is 0 because the router cannot know it."""
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": owned_by}

@@ -7,6 +7,7 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     OctorouteError                    500 server_error
     ├── RequestError                  400 invalid_request_error  (the client must change the request)
     │   ├── InvalidRequest            400  param names the field
+    │   ├── OriginNotAllowed          403  a CORS preflight from an origin not in server.cors_origins
     │   ├── ModelNotFound             404  code model_not_found
     │   ├── RouteNotFound             404  unknown path
     │   ├── MethodNotAllowed          405
@@ -81,8 +82,15 @@ class InvalidRequest(RequestError):
     """A field is missing, of the wrong type or out of range; ``param`` names it."""
 
 
+class OriginNotAllowed(RequestError):
+    """A browser preflight came from an origin missing from ``server.cors_origins``."""
+
+    status = 403
+    code = "origin_not_allowed"
+
+
 class ModelNotFound(RequestError):
-    """``model`` is neither ``auto``, a tier name, nor a configured endpoint name."""
+    """``model`` is neither ``auto``, a tier name, a configured endpoint name nor an alias."""
 
     status = 404
     code = "model_not_found"

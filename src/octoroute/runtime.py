@@ -99,7 +99,11 @@ class Runtime:
         events = _HealthEvents()
         self.fleet = Fleet(config, listener=events)
         self.metrics = Metrics(config.models.all(), multiprocess_dir=multiprocess_dir)
-        self.catalog = Catalog(self.fleet, config.endpoint_names())
+        self.catalog = Catalog(
+            self.fleet,
+            config.endpoint_names(),
+            [(alias.name, alias.target, alias.pattern) for alias in config.aliases],
+        )
         self.client = UpstreamClient(max_response_bytes=config.limits.max_response_bytes)
         self.lanes = {
             endpoint.id: Lane(

@@ -111,3 +111,20 @@ def test_template_is_plain_toml_for_other_tools() -> None:
         "health",
         "limits",
     }
+
+
+def test_commented_cors_and_aliases_examples_become_valid_when_uncommented() -> None:
+    text = TEMPLATE.replace("# cors_origins =", "cors_origins =").replace(
+        "# [aliases]", "[aliases]"
+    )
+    for line in ('"gpt-4o-mini" = "fast"', '"gpt-4o*" = "deep"', '"claude-*" = "auto"'):
+        text = text.replace(f"# {line}", line)
+
+    config = parse_config(text, environ={})
+
+    assert config.server.cors_origins == ("https://app.example.com",)
+    assert [(a.name, a.target, a.pattern) for a in config.aliases] == [
+        ("gpt-4o-mini", "fast", False),
+        ("gpt-4o*", "deep", True),
+        ("claude-*", "auto", True),
+    ]

@@ -23,7 +23,8 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def _explain(decision: Decision) -> bytes:
+def _explain(decision: Decision, alias: str | None) -> bytes:
+    """The decision as JSON; ``alias`` is the ``[aliases]`` key ``model`` matched, or null."""
     meta = decision.metadata
     return orjson.dumps(
         {
@@ -36,6 +37,7 @@ def _explain(decision: Decision) -> bytes:
             "signals": list(meta.signals),
             "fallback": decision.fallback,
             "routing_ms": round(decision.routing_ms, 4),
+            "alias": alias,
         }
     )
 
@@ -44,9 +46,11 @@ async def route(request: web.Request) -> web.Response:
     """The decision ``/v1/chat/completions`` (``messages``) or ``/chat`` (``message``) would make."""
     runtime = request.app[RUNTIME]
     body = await read_json_body(request)
+    alias: str | None = None
     if "messages" in decode_json_object(body):
         chat = parse_chat_request(body, runtime.config.limits)
         choice = runtime.catalog.resolve(chat.model)
+        alias = choice.alias
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = await decide(runtime, choice, chat.messages, importance, explain=True)
     else:
@@ -57,7 +61,7 @@ async def route(request: web.Request) -> web.Response:
         decision = await runtime.router.route(
             [Message(role="user", content=legacy.message)], importance, stated_task=legacy.task_type
         )
-    return web.Response(body=_explain(decision), content_type="application/json")
+    return web.Response(body=_explain(decision, alias), content_type="application/json")
 
 
 def add_routes(app: web.Application) -> None:

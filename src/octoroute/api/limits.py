@@ -8,7 +8,8 @@ at most every ``WARNING_INTERVAL_SECONDS`` (with how many were refused since the
 not one line each: the log must not grow fastest exactly when the router is overloaded.
 
 The operator's read-only views (``GET``/``HEAD`` on ``/health``, ``/metrics``, ``/models``,
-``/v1/models``) are neither counted nor refused, so an overloaded router can still be seen.
+``/v1/models`` and ``/v1/models/{id}``) are neither counted nor refused, so an overloaded router
+can still be seen.
 
 The count is a plain integer: every request runs on the one event loop, so no lock is needed.
 """
@@ -29,6 +30,8 @@ WARNING_INTERVAL_SECONDS: Final = 10.0
 """At most one "overloaded" warning line per this many seconds, per process."""
 EXEMPT_PATHS: Final = frozenset({"/health", "/metrics", "/models", "/v1/models"})
 """Read by ``GET`` or ``HEAD``, these never count against the limit."""
+MODEL_PREFIX: Final = "/v1/models/"
+"""``GET /v1/models/{id}``: as read-only as ``/v1/models``, exempt too."""
 _READS: Final = frozenset({"GET", "HEAD"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,7 +48,8 @@ def limit_in_flight(limit: int) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
-        if request.path in EXEMPT_PATHS and request.method in _READS:
+        path = request.path
+        if request.method in _READS and (path in EXEMPT_PATHS or path.startswith(MODEL_PREFIX)):
             return await handler(request)
         if in_flight >= limit:
             request.app[RUNTIME].metrics.overloads["max_in_flight"].inc()

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible API: ``POST /v1/chat/completions``, ``POST /v1/completions`` and
-``GET /v1/models``.
+"""The OpenAI-compatible API: ``POST /v1/chat/completions``, ``POST /v1/completions``,
+``GET /v1/models`` and ``GET /v1/models/{id}``.
 
 Thin glue: peek and validate the body, resolve ``model``, route, forward. The client's body is
 forwarded as it came, apart from ``model`` and absent defaults (see ``wire.requests``).
@@ -42,8 +42,18 @@ async def list_models(request: web.Request) -> web.Response:
     )
 
 
+async def retrieve_model(request: web.Request) -> web.Response:
+    """One model object for anything ``model`` may name (``auto``, a tier in any case, an
+    endpoint name, an exact alias or a name matching an alias pattern), with the id as sent;
+    404 ``model_not_found`` otherwise."""
+    body = request.app[RUNTIME].catalog.model_object(request.match_info["id"])
+    return web.Response(body=body, content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
-    """Register this module's routes."""
+    """Register this module's routes (``add_get`` answers ``HEAD`` too)."""
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_get("/v1/models", list_models)
+    # ``.+``: model ids hold slashes (``org/model``) and colons (``qwen3:8b``).
+    app.router.add_get("/v1/models/{id:.+}", retrieve_model)

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from octoroute.config import rules
+from octoroute.config.aliases import Targets, check_aliases
+from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_models
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     Config,
     HealthConfig,
     LimitsConfig,
+    ModelsConfig,
     ObservabilityConfig,
     RoutingConfig,
     ServerConfig,
@@ -184,6 +187,7 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
     timeouts = _timeouts(root)
     health = _health(root)
     limits = _limits(root)
+    aliases = None if models is None else check_aliases(root, _targets(models))
     root.close()
     if (
         server is None
@@ -193,6 +197,7 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         or timeouts is None
         or health is None
         or limits is None
+        or aliases is None
     ):
         return None
     return Config(
@@ -203,8 +208,15 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         timeouts=timeouts,
         health=health,
         limits=limits,
+        aliases=aliases,
         source=source,
     )
+
+
+def _targets(models: ModelsConfig) -> Targets:
+    """What ``[aliases]`` may name: ``auto``, the tiers and every endpoint name. Embedding
+    models join here as one more keyword, ``embedding_models=...``."""
+    return Targets(endpoints=(endpoint.name for endpoint in models.all()))
 
 
 def _server(root: Table) -> ServerConfig | None:
@@ -232,9 +244,11 @@ def _server(root: Table) -> ServerConfig | None:
         "keepalive_idle_seconds", 75.0, bounds="a number of seconds from 0.1 to 3600",
         low=0.1, high=3600,
     )  # fmt: skip
+    cors_origins = check_cors_origins(table)
     table.close()
     if (
-        host is None
+        cors_origins is None
+        or host is None
         or port is None
         or timeout is None
         or max_bytes is None
@@ -251,6 +265,7 @@ def _server(root: Table) -> ServerConfig | None:
         max_in_flight=max_in_flight,
         client_header_timeout_seconds=header_timeout,
         keepalive_idle_seconds=keepalive,
+        cors_origins=cors_origins,
     )
 
 

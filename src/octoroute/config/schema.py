@@ -92,6 +92,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     request on a kept-alive connection), or the connection is closed (slowloris)."""
     keepalive_idle_seconds: float = 75.0
     """An idle kept-alive client connection is closed after this long."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (exact ``scheme://host[:port]``, or ``"*"``);
+    empty: no CORS headers at all."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
@@ -179,6 +182,19 @@ class ModelsConfig(msgspec.Struct, frozen=True, kw_only=True):
         return self.fast + self.balanced + self.deep
 
 
+class Alias(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``[aliases]`` entry: a client-visible model name, or a glob pattern, and its target.
+
+    ``target`` is ``auto``, a tier name or an endpoint name, checked at load. ``pattern`` is true
+    when ``name`` holds a glob character (``*``, ``?``, ``[``); patterns are matched with
+    ``fnmatch.fnmatchcase`` after every exact name missed, the first in file order winning.
+    """
+
+    name: str
+    target: str
+    pattern: bool
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole validated configuration, passed explicitly to whatever needs it."""
 
@@ -189,6 +205,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     timeouts: TimeoutsConfig = msgspec.field(default_factory=TimeoutsConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    aliases: tuple[Alias, ...] = ()
+    """``[aliases]`` in file order."""
     source: str = "<memory>"
     """The file this came from, for messages."""
 

@@ -23,6 +23,8 @@ max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigg
 max_in_flight = 1024               # requests answered at once; more get 503 + Retry-After at once
 client_header_timeout_seconds = 10 # a client must send its request head within this time
 keepalive_idle_seconds = 75        # idle kept-alive client connections are closed after this
+# cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
+                                   # unset or []: no CORS headers at all
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint
@@ -91,6 +93,15 @@ default_tier = "balanced"          # tier used when no rule matches and no model
 fast = 10
 balanced = 10
 deep = 10
+
+# ---------------------------------------------------------------------------------------------
+# Model aliases (optional): names clients hard-wire, pointed at a tier, "auto" or an endpoint.
+# Exact names win over glob patterns (*, ?, [abc]); among patterns the first listed wins.
+# ---------------------------------------------------------------------------------------------
+# [aliases]
+# "gpt-4o-mini" = "fast"
+# "gpt-4o*" = "deep"
+# "claude-*" = "auto"
 
 # ---------------------------------------------------------------------------------------------
 # Observability: metrics are always served at GET /metrics
