@@ -17,7 +17,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, legacy, openai
+from octoroute.api import admin, legacy, openai, responses
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -137,4 +137,5 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
     openai.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
+    responses.add_routes(app)
     return app
