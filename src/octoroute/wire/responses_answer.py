@@ -52,7 +52,10 @@ def usage_of(usage: Any) -> dict[str, Any] | None:
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     return {
         "input_tokens": prompt,
-        "input_tokens_details": {"cached_tokens": cached if isinstance(cached, int) else 0},
+        "input_tokens_details": {
+            "cached_tokens": cached if isinstance(cached, int) else 0,
+            "cache_write_tokens": 0,
+        },
         "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": total if isinstance(total, int) else prompt + completion,
@@ -239,8 +242,9 @@ class ResponsesStream:
         return self._take()
 
     def failed(self, error: UpstreamError) -> bytes:
-        """``response.failed`` carrying the error, after a mid-stream upstream failure."""
-        return self._fail(error.code or "server_error", error.message)
+        """``response.failed`` carrying the error, after a mid-stream upstream failure (as
+        ``server_error``: the Responses API's codes are a closed list)."""
+        return self._fail("server_error", error.message)
 
     def whole(self, answer: bytes) -> bytes:
         """The whole event stream for a chat answer that came as one JSON body."""
