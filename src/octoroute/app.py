@@ -18,7 +18,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, cors, legacy, openai
+from octoroute.api import admin, cors, legacy, openai, responses
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -96,8 +96,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, POST /v1/completions, GET /v1/models, GET /v1/models/{id}, "
-            "POST /chat, POST /route, GET /health, "
+            "/v1/chat/completions, POST /v1/completions, POST /v1/responses, GET /v1/models, "
+            "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
@@ -141,4 +141,5 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
     openai.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
+    responses.add_routes(app)
     return app

@@ -62,3 +62,13 @@ class LogFormat(StrEnum):
 
     TEXT = "text"
     JSON = "json"
+
+
+class Native(StrEnum):
+    """A protocol an endpoint's server speaks itself (its ``native`` list): requests in that
+    protocol are passed through with only ``model`` replaced instead of being translated to chat
+    completions. ``messages`` and ``ollama`` are reserved: accepted, not used yet."""
+
+    RESPONSES = "responses"
+    MESSAGES = "messages"
+    OLLAMA = "ollama"

@@ -21,6 +21,7 @@ from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
 from octoroute.upstream.forward import Forwarder, Lane
 from octoroute.upstream.router_model import HttpRouterModel
+from octoroute.wire.responses_store import ResponseStore
 
 log = get_logger("octoroute.fleet")
 
@@ -129,6 +130,8 @@ class Runtime:
             max_event_bytes=config.limits.max_event_bytes,
             stream_total_seconds=config.timeouts.stream_total_seconds,
         )
+        self.responses = ResponseStore(config.limits.responses_store)
+        """Recent ``/v1/responses`` answers, for ``previous_response_id``."""
         self.router = Router(
             config.routing,
             HttpRouterModel(config.routing, self.fleet, self.client, self.lanes),

@@ -45,7 +45,7 @@ _REPLICA: Final = re.compile(r"\[(fast|balanced|deep) #\d+ ·")
 _RANDOM_HEX: Final = re.compile(r"[0-9a-f]{16,}")
 """The random part of a generated id (``chatcmpl-<hex>``, ``call_<hex>``); the prefix is kept."""
 
-VOLATILE: Final = frozenset({"created", "routing_ms", "uptime_seconds"})
+VOLATILE: Final = frozenset({"created", "created_at", "routing_ms", "uptime_seconds"})
 """JSON fields that differ on every run: only their presence and type are compared."""
 
 # The curl options the examples may use: those that take an argument, and flags (-I makes a HEAD
@@ -432,7 +432,7 @@ async def test_curl_example_answers_as_the_doc_shows(
     else:
         (body,) = unwrap_json(shown.body, where)
         if shown.status is None:
-            failed = isinstance(body, dict) and "error" in body
+            failed = isinstance(body, dict) and isinstance(body.get("error"), dict)
             if failed != (response.status_code >= 400):
                 problems.append(
                     f"status: doc shows {'an error' if failed else 'a success'}, code {response.status_code}"

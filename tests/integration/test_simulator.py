@@ -695,3 +695,36 @@ async def test_demo_fleet_has_three_tiers_with_realistic_timing() -> None:
     assert [m.name for m in fleet.balanced + fleet.deep] == ["sim-qwen-32b", "sim-gpt-oss-120b"]
     assert len(ports) == 4
     assert (answer.choices[0].message.content or "").startswith("[balanced · sim-qwen-32b]")
+
+
+def test_structured_output_follows_the_schema_deterministically() -> None:
+    from octoroute.simulator.replies import schema_instance, structured_reply
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "kind": {"enum": ["a", "b"]},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "maybe": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+            "child": {"$ref": "#/$defs/Child"},
+        },
+        "$defs": {"Child": {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+    }
+    expected = {"kind": "a", "tags": ["sim"], "maybe": 1, "child": {"ok": True}}
+    assert schema_instance(schema) == expected
+    body = {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    assert json.loads(structured_reply(body) or "") == expected
+    assert structured_reply({"response_format": {"type": "text"}}) is None
+
+
+async def test_a_native_responses_server_answers_only_when_asked_to() -> None:
+    async with SimulatedModel("sim") as model, aiohttp.ClientSession() as session:
+        url = model.base_url + "/responses"
+        async with session.post(url, json={"model": "sim", "input": "hi"}) as refused:
+            assert refused.status == 404
+        model.behaviour.native_responses = True
+        async with session.post(url, json={"model": "sim", "input": "hi"}) as answered:
+            body = await answered.json()
+    assert body["object"] == "response"
+    assert body["output"][0]["content"][0]["text"].startswith("[sim]")
+    assert len(model.responses_requests) == 2

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
-from typing import Final, Protocol
+from collections.abc import Callable, Sequence
+from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -26,10 +26,11 @@ from octoroute.api.common import (
     record_decision,
     scope_of,
 )
+from octoroute.config.schema import EndpointConfig
 from octoroute.errors import OctorouteError
 from octoroute.routing.strategy import Decision
 from octoroute.runtime import Runtime
-from octoroute.upstream.forward import Outcome, UpstreamRequest
+from octoroute.upstream.forward import Answer, Outcome, StreamTranslator, UpstreamRequest
 from octoroute.wire.messages import Message
 
 CLIENT_CLOSED_REQUEST: Final = 499
@@ -59,7 +60,31 @@ class Routable(UpstreamRequest, Protocol):
         ...
 
 
-Parser = Callable[[bytes, Runtime], Routable]
+R = TypeVar("R", bound=Routable)
+
+
+class Translation(Protocol):
+    """How a dialect that the router translates reads its answers, per request.
+
+    Each method is asked about the endpoint that served the attempt, so one scope may mix
+    endpoints that speak the dialect natively with endpoints it is translated for.
+    """
+
+    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
+        """Raise the client's error, before anything is sent, when the request cannot go to
+        some endpoint of its scope."""
+        ...
+
+    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator | None:
+        """The translator of a stream from ``endpoint`` (a fresh one per attempt)."""
+        ...
+
+    def answer(self, answer: Answer) -> Answer:
+        """The buffered answer the client gets for ``answer`` (an error relayed as it came)."""
+        ...
+
+
+Parser = Callable[[bytes, Runtime], R]
 
 
 def upstream_header_lines(request: web.Request) -> bytes:
@@ -74,8 +99,14 @@ def upstream_header_lines(request: web.Request) -> bytes:
     return b"".join(lines)
 
 
-async def generate(request: web.Request, route: str, parse: Parser) -> web.StreamResponse:
-    """Serve one generation request of the dialect that ``parse`` reads."""
+async def generate(
+    request: web.Request,
+    route: str,
+    parse: Parser[R],
+    translation: Callable[[R, Runtime], Translation] | None = None,
+) -> web.StreamResponse:
+    """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
+    its answers are rewritten per attempt on the way back."""
     runtime = request.app[RUNTIME]
     started = time.perf_counter()
     outcome = Outcome()
@@ -92,6 +123,9 @@ async def generate(request: web.Request, route: str, parse: Parser) -> web.Strea
         decision = await decide(runtime, choice, parsed.messages, importance)
         record_decision(runtime, decision)
         scope, endpoints = scope_of(choice, decision, runtime)
+        translating = None if translation is None else translation(parsed, runtime)
+        if translating is not None:
+            translating.check_scope([endpoint.config for endpoint in endpoints])
         headers = decision_headers(request, decision)
         timeout = runtime.config.timeout_for(decision.tier)
         extra = upstream_header_lines(request)
@@ -100,12 +134,22 @@ async def generate(request: web.Request, route: str, parse: Parser) -> web.Strea
         try:
             if stream:
                 response = await runtime.forwarder.stream(
-                    scope, endpoints, parsed, timeout, headers, outcome, request, extra=extra
+                    scope,
+                    endpoints,
+                    parsed,
+                    timeout,
+                    headers,
+                    outcome,
+                    request,
+                    extra=extra,
+                    translators=None if translating is None else translating.translator_for,
                 )
             else:
                 answer = await runtime.forwarder.complete(
                     scope, endpoints, parsed, timeout, outcome, extra=extra
                 )
+                if translating is not None:
+                    answer = translating.answer(answer)
                 response = answer.to_response(headers)
         finally:
             in_flight.dec()

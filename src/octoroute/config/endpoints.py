@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from octoroute.config import rules
-from octoroute.config.reader import Table, show
+from octoroute.config.reader import Table, quoted_list, show
 from octoroute.config.schema import (
     DEFAULT_MAX_CONNECTIONS,
     EndpointConfig,
@@ -17,7 +17,7 @@ from octoroute.config.schema import (
     Secret,
 )
 from octoroute.config.tls import check_tls
-from octoroute.enums import TIERS, Tier
+from octoroute.enums import TIERS, Native, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -101,6 +101,7 @@ def _endpoint(
         "max_connections", DEFAULT_MAX_CONNECTIONS, low=1, high=MAX_CONNECTIONS_LIMIT
     )
     tls = check_tls(table, base_url)
+    native = _native(table)
     table.close()
     if (
         name is None
@@ -112,6 +113,7 @@ def _endpoint(
         or key is None
         or max_connections is None
         or tls is None
+        or native is None
     ):
         return None
     return EndpointConfig(
@@ -130,7 +132,26 @@ def _endpoint(
         tls_verify=tls.verify,
         tls_client_cert=tls.client_cert,
         tls_client_key=tls.client_key,
+        native=native,
     )
+
+
+def _native(table: Table) -> frozenset[str] | None:
+    """``native``: the protocols the server speaks itself, each a known one, none twice."""
+    value = table.raw("native", [])
+    allowed = quoted_list(member.value for member in Native)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        table.fail("native", f"must be a list of protocol names ({allowed}), got {show(value)}")
+        return None
+    known = {member.value for member in Native}
+    for item in value:
+        if item not in known:
+            table.fail("native", f"{show(item)} is not a protocol octoroute knows; use {allowed}")
+            return None
+    if len(set(value)) != len(value):
+        table.fail("native", f"names a protocol twice: {show(value)}")
+        return None
+    return frozenset(value)
 
 
 def _endpoint_name(table: Table) -> str | None:

@@ -44,6 +44,8 @@ MAX_REQUEST_BYTES_LIMIT: Final = 1024**3
 """A request body limit above 1 GiB would let one client exhaust the router's memory."""
 MAX_IN_FLIGHT_LIMIT: Final = 1_000_000
 MAX_UPSTREAM_BYTES_LIMIT: Final = 4 * 1024**3
+RESPONSES_STORE_LIMIT: Final = 1_000_000
+"""More stored responses than this is a typo: each one holds a whole conversation in memory."""
 """Upstream answer and event limits: above 4 GiB a limit no longer protects anything."""
 
 _OBSERVABILITY_HINTS: Final = {
@@ -421,12 +423,20 @@ def _limits(root: Table) -> LimitsConfig | None:
     max_event = table.integer(
         "max_event_bytes", 4 * 1024 * 1024, low=1024, high=MAX_UPSTREAM_BYTES_LIMIT
     )
+    responses_store = table.integer("responses_store", 1000, low=0, high=RESPONSES_STORE_LIMIT)
     table.close()
-    if max_messages is None or max_chars is None or max_response is None or max_event is None:
+    if (
+        max_messages is None
+        or max_chars is None
+        or max_response is None
+        or max_event is None
+        or responses_store is None
+    ):
         return None
     return LimitsConfig(
         max_messages=max_messages,
         max_content_chars=max_chars,
         max_response_bytes=max_response,
         max_event_bytes=max_event,
+        responses_store=responses_store,
     )

@@ -71,6 +71,9 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A PEM client certificate presented to the upstream (mutual TLS); https only."""
     tls_client_key: str | None = None
     """The client certificate's private key, when it is not in ``tls_client_cert`` itself."""
+    native: frozenset[str] = frozenset()
+    """Protocols the server speaks itself (``enums.Native`` values): a ``/v1/responses`` request
+    sent here goes to its own ``/responses`` instead of being translated to chat completions."""
 
     @property
     def key_path(self) -> str:
@@ -163,6 +166,9 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The largest non-streaming upstream answer read (after decompression)."""
     max_event_bytes: int = 4 * 1024 * 1024
     """The largest single SSE event of an upstream stream."""
+    responses_store: int = 1000
+    """Recent ``/v1/responses`` answers kept (per process, least recently used dropped first)
+    for ``previous_response_id``; 0 keeps none."""
 
 
 class ModelsConfig(msgspec.Struct, frozen=True, kw_only=True):

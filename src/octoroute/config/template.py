@@ -44,6 +44,7 @@ weight = 1.0                       # share of traffic among endpoints of equal p
 priority = 1                       # 0..255; higher is tried first, lower ones are fallbacks
 # api_key_env = "FAST_API_KEY"     # name of an environment variable holding a bearer key
 max_connections = 100              # connections open to this server at once; more requests wait
+# native = ["responses"]           # the server speaks /v1/responses itself: pass it through
 # For https servers only:
 # tls_ca_file = "/etc/octoroute/private-ca.pem"  # trust this CA bundle instead of the system's
 # tls_verify = false               # accept any certificate (a warning is logged at start-up)
@@ -141,5 +142,6 @@ max_messages = 2048                # messages per request
 max_content_chars = 2000000        # characters of message text per request
 max_response_bytes = 67108864      # largest non-streaming upstream answer read (64 MiB)
 max_event_bytes = 4194304          # largest single event of an upstream stream (4 MiB)
+responses_store = 1000             # recent /v1/responses answers kept for previous_response_id
 """
 """A valid, commented config: every section, the optional ones at their defaults."""

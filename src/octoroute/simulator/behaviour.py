@@ -108,6 +108,8 @@ class Behaviour:
     """Send the usage chunk on every stream, as some servers do without ``stream_options``."""
     strict_model: bool = False
     """Answer 404 ``model_not_found`` when the request's ``model`` is not this server's name."""
+    native_responses: bool = False
+    """Serve ``POST /v1/responses`` natively (as Ollama and llama.cpp do); otherwise it is 404."""
     health_status: int = 200
     """The status of ``GET /v1/models``, the router's health probe."""
     health_hang: bool = False

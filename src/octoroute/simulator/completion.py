@@ -24,6 +24,7 @@ from octoroute.simulator.replies import (
     route_heuristic,
     routed_request_text,
     split_arguments,
+    structured_reply,
     tokenize,
     tool_arguments,
 )
@@ -76,6 +77,8 @@ def complete(body: JsonObject, behaviour: Behaviour, *, name: str, label: str) -
             "type": "function",
             "function": function,
         }
+    elif behaviour.reply is None and (structured := structured_reply(body)) is not None:
+        content = generated = structured
     else:
         content = generated = resolve_reply(behaviour.reply, demo_reply(name, label, body), body)
     model = body.get("model")

@@ -127,6 +127,8 @@ def _toml_value(value: object) -> str:
     if isinstance(value, str):
         # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
         return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     raise TypeError(f"cannot write {value!r} as a TOML value")
 
 

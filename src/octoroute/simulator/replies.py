@@ -224,3 +224,54 @@ def resolve_reply(reply: str | ReplyFn | None, default: str, body: JsonObject) -
     if isinstance(reply, str):
         return reply
     return reply(body)
+
+
+def schema_instance(schema: object, defs: JsonObject | None = None, depth: int = 0) -> object:
+    """A deterministic value that validates against the JSON schema ``schema``: every property
+    of an object, one item per array, the first ``enum`` value or ``anyOf`` branch, and a fixed
+    placeholder per type (what a model under structured output must produce)."""
+    if not isinstance(schema, dict) or depth > 32:
+        return "sim"
+    defs = schema.get("$defs", defs) if isinstance(schema.get("$defs"), dict) else defs
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and defs is not None:
+        return schema_instance(defs.get(ref.removeprefix("#/$defs/")), defs, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list) and branches:
+            return schema_instance(branches[0], defs, depth + 1)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object" or (kind is None and "properties" in schema):
+        properties = schema.get("properties")
+        if not isinstance(properties, dict):
+            return {}
+        return {
+            str(key): schema_instance(value, defs, depth + 1) for key, value in properties.items()
+        }
+    if kind == "array":
+        return [schema_instance(schema.get("items"), defs, depth + 1)]
+    if kind == "null":
+        return None
+    return _PLACEHOLDERS.get(kind, "sim") if isinstance(kind, str) else "sim"
+
+
+def structured_reply(body: JsonObject) -> str | None:
+    """The JSON text ``response_format`` asks for (``json_schema``: a schema instance;
+    ``json_object``: a small object), or ``None`` when free text is fine."""
+    form = body.get("response_format")
+    if not isinstance(form, dict):
+        return None
+    if form.get("type") == "json_schema":
+        spec = form.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        return orjson.dumps(schema_instance(schema)).decode()
+    if form.get("type") == "json_object":
+        return orjson.dumps({"reply": "sim"}).decode()
+    return None

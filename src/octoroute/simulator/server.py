@@ -32,6 +32,11 @@ from octoroute.simulator.completion import (
     text_json_body,
     text_sse_events,
 )
+from octoroute.simulator.responses import (
+    chat_view_of_responses,
+    response_events,
+    response_json,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
+RESPONSES_PATH = "/v1/responses"
 MODELS_PATH = "/v1/models"
 _JSON = "application/json"
 _SHUTDOWN_TIMEOUT = 1.0
@@ -136,6 +142,7 @@ class SimulatedModel:
         app = web.Application()
         app.router.add_post(CHAT_PATH, self._chat)
         app.router.add_post(COMPLETIONS_PATH, self._completions)
+        app.router.add_post(RESPONSES_PATH, self._responses)
         app.router.add_get(MODELS_PATH, self._models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         runner = web.AppRunner(
@@ -204,6 +211,11 @@ class SimulatedModel:
     def completion_requests(self) -> list[RecordedRequest]:
         """The recorded ``POST /v1/completions`` requests, in arrival order."""
         return [r for r in self.requests if r.path == COMPLETIONS_PATH]
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST /v1/responses`` requests, in arrival order."""
+        return [r for r in self.requests if r.path == RESPONSES_PATH]
 
     @property
     def health_checks(self) -> int:
@@ -291,6 +303,11 @@ class SimulatedModel:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_completion)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        if not self.behaviour.native_responses:
+            return await self._serve(request, self._answer_unknown)
+        return await self._serve(request, self._answer_responses)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_models)
@@ -388,11 +405,21 @@ class SimulatedModel:
     ) -> web.StreamResponse:
         return await self._answer(request, record, text=True)
 
-    async def _answer(
-        self, request: web.Request, record: RecordedRequest, *, text: bool
+    async def _answer_responses(
+        self, request: web.Request, record: RecordedRequest
     ) -> web.StreamResponse:
-        """A chat or (``text``) a text completion: the same faults, delays and generator, framed
-        as ``chat.completion`` or ``text_completion``."""
+        return await self._answer(request, record, text=False, responses=True)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        *,
+        text: bool,
+        responses: bool = False,
+    ) -> web.StreamResponse:
+        """A chat or (``text``) a text completion or (``responses``) a native Responses answer:
+        the same faults, delays and generator, framed as each API frames it."""
         behaviour = self.behaviour
         body = record.json
         if not isinstance(body, dict):
@@ -412,6 +439,17 @@ class SimulatedModel:
         if isinstance(fault, Drop) and fault.after_chunks is None:
             await self._drop(request, record)
         drop = fault if isinstance(fault, Drop) else None
+        if responses:
+            completion = complete(
+                chat_view_of_responses(body), behaviour, name=self.name, label=self.label
+            )
+            if record.stream:
+                return await self._stream(
+                    request, record, response_events(completion, behaviour), drop
+                )
+            payload = response_json(completion)
+            tokens = completion.usage["completion_tokens"]
+            return await self._json(request, record, payload, tokens, drop)
         seen = chat_view_of_completion(body) if text else body
         completion = complete(seen, behaviour, name=self.name, label=self.label)
         if record.stream:

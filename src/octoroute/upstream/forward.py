@@ -77,11 +77,11 @@ T = TypeVar("T")
 
 class UpstreamRequest(Protocol):
     """A validated request of any dialect, as forwarding needs it: where it goes under an
-    endpoint's ``base_url`` and the body that endpoint gets."""
+    endpoint's ``base_url`` and the body that endpoint gets. Both are asked per attempt, so a
+    dialect may speak natively to one endpoint and be translated for another."""
 
-    @property
-    def upstream_path(self) -> str:
-        """One of ``upstream.client.UPSTREAM_PATHS``."""
+    def path_for(self, endpoint: EndpointConfig) -> str:
+        """One of ``upstream.client.UPSTREAM_PATHS``: where ``endpoint`` gets this request."""
         ...
 
     def body_for(self, endpoint: EndpointConfig) -> bytes:
@@ -118,6 +118,10 @@ class StreamTranslator(Protocol):
     def whole(self, answer: bytes) -> bytes:
         """The full event stream for an upstream that answered JSON although asked to stream."""
         ...
+
+
+Translators = Callable[[EndpointConfig], "StreamTranslator | None"]
+"""The translator for an attempt on an endpoint (``None``: relay its events as they come)."""
 
 
 class Outcome:
@@ -190,11 +194,12 @@ class Lane:
 class _Attempt:
     """One attempt on one endpoint: its lane, rendered body, start time and trial flag."""
 
-    __slots__ = ("body", "lane", "started", "trial")
+    __slots__ = ("body", "lane", "path", "started", "trial")
 
-    def __init__(self, lane: Lane, body: bytes, trial: bool) -> None:
+    def __init__(self, lane: Lane, body: bytes, path: str, trial: bool) -> None:
         self.lane = lane
         self.body = body
+        self.path = path
         self.trial = trial
         self.started = time.perf_counter()
 
@@ -243,7 +248,10 @@ class Forwarder:
             endpoint, trial = taken
             tried.append(endpoint)
             outcome.attempts, outcome.endpoint = number, endpoint
-            attempt = _Attempt(self._lanes[endpoint.id], request.body_for(endpoint.config), trial)
+            config = endpoint.config
+            attempt = _Attempt(
+                self._lanes[endpoint.id], request.body_for(config), request.path_for(config), trial
+            )
             try:
                 if number > 1:
                     await asyncio.sleep(backoff_before(number))
@@ -336,11 +344,10 @@ class Forwarder:
 
         ``extra`` is header lines sent upstream with this request alone (trace context).
         """
-        path = request.upstream_path
 
         async def run(attempt: _Attempt) -> Answer:
             answer = await self._client.send(
-                attempt.lane.target, attempt.body, timeout=timeout, path=path, extra=extra
+                attempt.lane.target, attempt.body, timeout=timeout, path=attempt.path, extra=extra
             )
             usage = self._checked_usage(attempt, answer.body)
             outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
@@ -362,14 +369,14 @@ class Forwarder:
         http_request: web.Request,
         *,
         extra: bytes = b"",
-        translator: StreamTranslator | None = None,
+        translators: Translators | None = None,
     ) -> web.StreamResponse:
         """Forward a streaming request, relaying SSE events as they arrive.
 
         Until the first event reaches the client, failures fail over like buffered requests.
-        With ``translator`` the events are rewritten into another dialect on the way.
+        With ``translators``, each attempt's events are rewritten on the way by the translator
+        it gives for the attempt's endpoint (a fresh one per attempt).
         """
-        path = request.upstream_path
 
         async def run(attempt: _Attempt) -> web.StreamResponse:
             upstream = await self._client.open_stream(
@@ -377,9 +384,11 @@ class Forwarder:
                 attempt.body,
                 timeout=timeout,
                 read_timeout=timeout,
-                path=path,
+                path=attempt.path,
                 extra=extra,
             )
+            config = attempt.lane.endpoint.config
+            translator = None if translators is None else translators(config)
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             if not upstream.content_type.startswith("text/event-stream"):
                 return await self._json_instead(

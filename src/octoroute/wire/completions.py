@@ -11,7 +11,7 @@ an array of prompts. Token-id prompts carry no text, so routing sees an empty tu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -59,7 +59,9 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The text routing reads: the prompt string, or the first string of an array of them."""
     fields: dict[str, msgspec.Raw]
 
-    upstream_path: ClassVar[str] = "completions"
+    def path_for(self, endpoint: EndpointConfig) -> str:
+        """Where under any endpoint's ``base_url`` this request goes."""
+        return "completions"
 
     @property
     def messages(self) -> list[Message]:

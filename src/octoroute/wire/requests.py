@@ -13,7 +13,7 @@ other byte of every value reaches the model server as the client sent it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -60,8 +60,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     sets_temperature: bool
     """The client sent a non-null ``temperature``."""
 
-    upstream_path: ClassVar[str] = "chat/completions"
-    """Where under an endpoint's ``base_url`` this request goes."""
+    def path_for(self, endpoint: EndpointConfig) -> str:
+        """Where under any endpoint's ``base_url`` this request goes."""
+        return "chat/completions"
 
     def body_for(self, endpoint: EndpointConfig) -> bytes:
         """The body for ``endpoint``: its model name and, where the client set none, its

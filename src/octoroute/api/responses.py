@@ -1,0 +1,90 @@
+"""``POST /v1/responses``: the OpenAI Responses API, through the shared generation pipeline.
+
+Thin glue: ``wire.responses`` parses and translates the request, ``wire.responses_answer`` the
+answers; this module only picks, per attempt, between passing a native endpoint's answer through
+and translating a chat endpoint's, and keeps finished responses for ``previous_response_id``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from octoroute.api.generation import generate
+from octoroute.config.schema import EndpointConfig
+from octoroute.enums import Native
+from octoroute.errors import BadUpstreamResponse
+from octoroute.runtime import Runtime
+from octoroute.upstream.forward import Answer, StreamTranslator
+from octoroute.wire import sse
+from octoroute.wire.responses import ResponsesRequest, parse_responses_request
+from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
+from octoroute.wire.responses_store import ResponseStore
+
+
+def _parse(body: bytes, runtime: Runtime) -> ResponsesRequest:
+    return parse_responses_request(
+        body, runtime.config.limits, runtime.responses.get, int(time.time())
+    )
+
+
+class _Exchange:
+    """One request's ``Translation``: native or translated per attempt, stored when done."""
+
+    __slots__ = ("_request", "_store")
+
+    def __init__(self, request: ResponsesRequest, store: ResponseStore) -> None:
+        self._request = request
+        self._store = store
+
+    def _keep(self, response: dict[str, Any]) -> None:
+        response_id = response.get("id")
+        if self._request.store and isinstance(response_id, str):
+            self._store.put(response_id, self._request.input_items, response)
+
+    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
+        self._request.check_scope(endpoints)
+
+    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator:
+        if Native.RESPONSES in endpoint.native:
+            return NativeStream(self._keep)
+        return ResponsesStream(self._request, self._keep)
+
+    def answer(self, answer: Answer) -> Answer:
+        if not answer.ok:
+            return answer
+        try:
+            decoded = orjson.loads(answer.body)
+            if Native.RESPONSES in answer.endpoint.config.native:
+                if isinstance(decoded, dict):
+                    self._keep(decoded)
+                return answer
+            response = response_from_chat(decoded, self._request)
+        except (orjson.JSONDecodeError, ValueError):
+            label = answer.endpoint.config.name
+            raise BadUpstreamResponse(
+                f"{label}: answered 200 with a body that is not the JSON expected "
+                f"({sse.describe_body(answer.body)})",
+                endpoint=label,
+            ) from None
+        self._keep(response)
+        body = orjson.dumps(response)
+        return Answer(answer.status, "application/json", body, answer.endpoint)
+
+
+def _exchange(request: ResponsesRequest, runtime: Runtime) -> _Exchange:
+    return _Exchange(request, runtime.responses)
+
+
+async def create_response(request: web.Request) -> web.StreamResponse:
+    """Route and answer one Responses request, buffered or streamed."""
+    return await generate(request, "responses", _parse, _exchange)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register this module's routes."""
+    app.router.add_post("/v1/responses", create_response)

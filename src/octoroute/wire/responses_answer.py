@@ -1,0 +1,463 @@
+"""Chat-completions answers as the Responses API: a ``response`` object, or its typed events.
+
+``response_from_chat`` turns a buffered ``chat.completion`` into a ``response`` object;
+``ResponsesStream`` turns a chat stream, chunk by chunk, into the events OpenAI sends
+(``response.created``, ``response.in_progress``, per output item ``output_item.added`` ...
+``output_item.done``, then ``response.completed``, ``response.incomplete`` when cut by
+``max_output_tokens``, or ``response.failed``), each framed with its ``event:`` line and a
+``sequence_number``. ``NativeStream`` relays a native server's own events unchanged and only
+remembers the final response. Both report the finished response through ``on_done`` so the
+router can keep it for ``previous_response_id``. Pure: ids come from ``secrets``, the time from
+the request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from octoroute.wire import sse
+
+if TYPE_CHECKING:
+    from octoroute.errors import UpstreamError
+    from octoroute.wire.responses import ResponsesRequest
+
+__all__ = ["NativeStream", "ResponsesStream", "response_from_chat", "usage_of"]
+
+Item = dict[str, Any]
+OnDone = Callable[[dict[str, Any]], None]
+"""Told the finished ``response`` object of a stream that ended well."""
+
+_INCOMPLETE: Final = {"length": "max_output_tokens", "content_filter": "content_filter"}
+"""Chat ``finish_reason`` values that leave a response ``incomplete``, with the reason."""
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def usage_of(usage: Any) -> dict[str, Any] | None:
+    """A chat ``usage`` object in the Responses shape, or ``None`` when there is none."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    total = usage.get("total_tokens")
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {
+            "cached_tokens": cached if isinstance(cached, int) else 0,
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": total if isinstance(total, int) else prompt + completion,
+    }
+
+
+def _response(
+    request: ResponsesRequest,
+    response_id: str,
+    status: str,
+    output: list[Item],
+    usage: dict[str, Any] | None,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    reason = _INCOMPLETE.get(finish_reason or "")
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": request.created_at,
+        "status": status,
+        "error": None,
+        "incomplete_details": {"reason": reason} if status == "incomplete" else None,
+        "model": request.model,
+        "output": output,
+        "usage": usage,
+        **request.echo,
+    }
+
+
+def _message_item(text: str, status: str, item_id: str | None = None) -> Item:
+    return {
+        "id": item_id or _id("msg"),
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": [_text_part(text)],
+    }
+
+
+def _text_part(text: str) -> Item:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _call_item(call_id: str, name: str, arguments: str, status: str, item_id: str) -> Item:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "status": status,
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+    }
+
+
+def response_from_chat(answer: Any, request: ResponsesRequest) -> dict[str, Any]:
+    """The ``response`` object for a decoded ``chat.completion`` (its first choice).
+
+    Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
+    """
+    if not isinstance(answer, dict):
+        raise ValueError("not a JSON object")
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError("no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("no message")
+    finish_reason = choice.get("finish_reason")
+    status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
+    output: list[Item] = []
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        output.append(_message_item(content, status))
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        output.append(
+            _call_item(
+                call.get("id") or _id("call"),
+                function.get("name") or "",
+                function.get("arguments") or "",
+                "completed",
+                _id("fc"),
+            )
+        )
+    return _response(
+        request, _id("resp"), status, output, usage_of(answer.get("usage")), finish_reason
+    )
+
+
+def _event(kind: str, sequence: int, fields: dict[str, Any]) -> bytes:
+    data = orjson.dumps({"type": kind, "sequence_number": sequence, **fields})
+    return b"event: " + kind.encode("ascii") + b"\ndata: " + data + b"\n\n"
+
+
+class _Call:
+    __slots__ = ("arguments", "call_id", "index", "item_id", "name")
+
+    def __init__(self, index: int, call_id: str, name: str) -> None:
+        self.index = index
+        self.item_id = _id("fc")
+        self.call_id = call_id
+        self.name = name
+        self.arguments: list[str] = []
+
+
+class ResponsesStream:
+    """A ``StreamTranslator`` from a chat-completions stream to Responses events (one per
+    attempt: it holds the state of the answer being built)."""
+
+    def __init__(self, request: ResponsesRequest, on_done: OnDone | None = None) -> None:
+        self._request = request
+        self._on_done = on_done
+        self._id = _id("resp")
+        self._sequence = 0
+        self._out: list[bytes] = []
+        self._output: list[Item | None] = []
+        """Finished items by output index; ``None`` for one still open."""
+        self._text: list[str] | None = None
+        self._text_index = -1
+        self._text_id = ""
+        self._calls: dict[int, _Call] = {}
+        """Open function calls by the chat stream's tool-call index."""
+        self._finish_reason: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self._error: str | None = None
+        self._opened = False
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._out.append(_event(kind, self._sequence, fields))
+        self._sequence += 1
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _snapshot(self, status: str, output: list[Item]) -> dict[str, Any]:
+        return _response(self._request, self._id, status, output, self._usage, self._finish_reason)
+
+    # --- the StreamTranslator protocol --------------------------------------------------------
+
+    def _open(self) -> None:
+        if not self._opened:
+            self._opened = True
+            snapshot = self._snapshot("in_progress", [])
+            self._emit("response.created", response=snapshot)
+            self._emit("response.in_progress", response=snapshot)
+
+    def opening(self) -> bytes:
+        """``response.created`` and ``response.in_progress``, unless the first translated
+        events (which the relay reads before it writes this) already began with them."""
+        self._open()
+        return self._take()
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The Responses events for these chat chunks (comments and ``[DONE]`` give none);
+        the first call opens the response, so sequence numbers follow the order written."""
+        self._open()
+        for event in events:
+            payload = sse.event_payload(event)
+            if payload is None or payload.strip() == b"[DONE]":
+                continue
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(chunk, dict):
+                self._chunk(chunk)
+        return self._take()
+
+    def closing(self) -> bytes:
+        """Every open item done, then ``response.completed`` (``incomplete`` when cut)."""
+        if self._error is not None:
+            return self._fail("server_error", self._error)
+        self._open()
+        incomplete = self._finish_reason in _INCOMPLETE
+        self._close_all("incomplete" if incomplete else "completed")
+        status = "incomplete" if incomplete else "completed"
+        response = self._snapshot(status, [item for item in self._output if item is not None])
+        self._emit(f"response.{status}", response=response)
+        if self._on_done is not None:
+            self._on_done(response)
+        return self._take()
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """``response.failed`` carrying the error, after a mid-stream upstream failure (as
+        ``server_error``: the Responses API's codes are a closed list)."""
+        return self._fail("server_error", error.message)
+
+    def whole(self, answer: bytes) -> bytes:
+        """The whole event stream for a chat answer that came as one JSON body."""
+        opening = self.opening()
+        try:
+            decoded = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            decoded = None
+        choices = decoded.get("choices") if isinstance(decoded, dict) else None
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            message = choices[0].get("message") or {}
+            delta = {
+                "content": message.get("content"),
+                "tool_calls": [
+                    {**call, "index": index}
+                    for index, call in enumerate(message.get("tool_calls") or [])
+                ],
+            }
+            chunk = {
+                "choices": [{"delta": delta, "finish_reason": choices[0].get("finish_reason")}],
+                "usage": decoded.get("usage") if isinstance(decoded, dict) else None,
+            }
+            self._chunk(chunk)
+        else:
+            self._error = "the upstream's answer was not a chat completion"
+        return opening + self._take() + self.closing()
+
+    # --- the state machine ----------------------------------------------------------------------
+
+    def _fail(self, code: str, message: str) -> bytes:
+        self._open()
+        self._close_all("incomplete")
+        response = self._snapshot("failed", [item for item in self._output if item is not None])
+        response["error"] = {"code": code, "message": message}
+        self._emit("response.failed", response=response)
+        return self._take()
+
+    def _chunk(self, chunk: dict[str, Any]) -> None:
+        if "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            self._error = message if isinstance(message, str) else "the upstream stream failed"
+            return
+        usage = usage_of(chunk.get("usage"))
+        if usage is not None:
+            self._usage = usage
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                self._text_delta(content)
+            for call in delta.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    self._call_delta(call)
+        if choice.get("finish_reason") is not None:
+            self._finish_reason = choice["finish_reason"]
+
+    def _text_delta(self, content: str) -> None:
+        if self._calls:
+            self._close_calls("completed")
+        if self._text is None:
+            self._text = []
+            self._text_index = len(self._output)
+            self._text_id = _id("msg")
+            self._output.append(None)
+            item = _message_item("", "in_progress", self._text_id)
+            item["content"] = []
+            self._emit("response.output_item.added", output_index=self._text_index, item=item)
+            self._emit(
+                "response.content_part.added",
+                item_id=self._text_id,
+                output_index=self._text_index,
+                content_index=0,
+                part=_text_part(""),
+            )
+        self._text.append(content)
+        self._emit(
+            "response.output_text.delta",
+            item_id=self._text_id,
+            output_index=self._text_index,
+            content_index=0,
+            delta=content,
+            logprobs=[],
+        )
+
+    def _call_delta(self, delta: dict[str, Any]) -> None:
+        index = delta.get("index", 0)
+        function = delta.get("function") or {}
+        call = self._calls.get(index)
+        if call is None:
+            self._close_text("completed")
+            call = _Call(len(self._output), delta.get("id") or _id("call"), "")
+            self._calls[index] = call
+            self._output.append(None)
+            call.name = function.get("name") or ""
+            item = _call_item(call.call_id, call.name, "", "in_progress", call.item_id)
+            self._emit("response.output_item.added", output_index=call.index, item=item)
+        elif not call.name and function.get("name"):
+            call.name = function["name"]
+        fragment = function.get("arguments")
+        if isinstance(fragment, str) and fragment:
+            call.arguments.append(fragment)
+            self._emit(
+                "response.function_call_arguments.delta",
+                item_id=call.item_id,
+                output_index=call.index,
+                delta=fragment,
+            )
+
+    def _close_text(self, status: str) -> None:
+        if self._text is None:
+            return
+        text = "".join(self._text)
+        where = {"item_id": self._text_id, "output_index": self._text_index, "content_index": 0}
+        self._emit("response.output_text.done", **where, text=text, logprobs=[])
+        self._emit("response.content_part.done", **where, part=_text_part(text))
+        item = _message_item(text, status, self._text_id)
+        self._output[self._text_index] = item
+        self._emit("response.output_item.done", output_index=self._text_index, item=item)
+        self._text = None
+
+    def _close_calls(self, status: str) -> None:
+        for call in sorted(self._calls.values(), key=lambda call: call.index):
+            arguments = "".join(call.arguments)
+            self._emit(
+                "response.function_call_arguments.done",
+                item_id=call.item_id,
+                output_index=call.index,
+                name=call.name,
+                arguments=arguments,
+            )
+            item = _call_item(call.call_id, call.name, arguments, status, call.item_id)
+            self._output[call.index] = item
+            self._emit("response.output_item.done", output_index=call.index, item=item)
+        self._calls.clear()
+
+    def _close_all(self, status: str) -> None:
+        self._close_text(status)
+        self._close_calls("completed")
+
+
+class NativeStream:
+    """A ``StreamTranslator`` that relays a native server's Responses events unchanged and
+    remembers the response its ``response.completed`` (or ``.incomplete``) event carries."""
+
+    def __init__(self, on_done: OnDone | None = None) -> None:
+        self._on_done = on_done
+        self._sequence = 0
+
+    def opening(self) -> bytes:
+        """Nothing: the server sends its own ``response.created``."""
+        return b""
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The events as they came."""
+        for event in events:
+            self._sequence += 1
+            if self._on_done is not None and (
+                b"response.completed" in event or b"response.incomplete" in event
+            ):
+                self._remember(event)
+        return b"".join(events)
+
+    def _remember(self, event: bytes) -> None:
+        payload = sse.event_payload(event)
+        try:
+            decoded = orjson.loads(payload) if payload is not None else None
+        except orjson.JSONDecodeError:
+            return
+        if (
+            isinstance(decoded, dict)
+            and decoded.get("type") in ("response.completed", "response.incomplete")
+            and isinstance(decoded.get("response"), dict)
+            and self._on_done is not None
+        ):
+            self._on_done(decoded["response"])
+
+    def closing(self) -> bytes:
+        """Nothing: the server ended its own stream."""
+        return b""
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """An ``error`` event, the Responses API's way of ending a broken stream."""
+        return _event(
+            "error",
+            self._sequence,
+            {"code": error.code or "server_error", "message": error.message, "param": None},
+        )
+
+    def whole(self, answer: bytes) -> bytes:
+        """``response.created`` and ``response.completed`` around a JSON ``response`` object."""
+        try:
+            response = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            response = None
+        if not isinstance(response, dict):
+            return self.failed_text("the upstream's answer was not a response object")
+        if self._on_done is not None:
+            self._on_done(response)
+        created = {**response, "status": "in_progress", "output": []}
+        kind = (
+            "response.incomplete"
+            if response.get("status") == "incomplete"
+            else ("response.completed")
+        )
+        return _event("response.created", 0, {"response": created}) + _event(
+            kind, 1, {"response": response}
+        )
+
+    def failed_text(self, message: str) -> bytes:
+        """An ``error`` event with ``message``."""
+        return _event("error", 0, {"code": "server_error", "message": message, "param": None})

@@ -1,0 +1,48 @@
+"""The bounded store of recent Responses answers behind ``previous_response_id``.
+
+Per process and in memory: with ``serve --workers N`` a continuation must reach the worker that
+answered the previous turn (or the client sends the full ``input``). Least recently used entries
+go first once ``[limits].responses_store`` are held.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+__all__ = ["ResponseStore"]
+
+Item = dict[str, Any]
+
+
+class ResponseStore:
+    """Response id -> the conversation it ended: its input items, then its output items."""
+
+    __slots__ = ("_capacity", "_entries")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, list[Item]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, response_id: str) -> list[Item] | None:
+        """The stored conversation (a fresh list), or ``None``; marks the entry recently used."""
+        entry = self._entries.get(response_id)
+        if entry is None:
+            return None
+        self._entries.move_to_end(response_id)
+        return list(entry)
+
+    def put(self, response_id: str, input_items: list[Item], response: dict[str, Any]) -> None:
+        """Keep ``response``'s output after ``input_items``; drop the least recently used past
+        the capacity (a capacity of 0 keeps nothing)."""
+        if self._capacity <= 0:
+            return
+        output = response.get("output")
+        items = [*input_items, *(output if isinstance(output, list) else [])]
+        self._entries[response_id] = items
+        self._entries.move_to_end(response_id)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)

@@ -1,0 +1,381 @@
+"""The Responses dialect without sockets: request translation, native bodies, the answer object,
+the stream translator (checked against the openai SDK's own event types) and the store."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
+
+from octoroute.config.schema import EndpointConfig, LimitsConfig
+from octoroute.enums import Tier
+from octoroute.errors import InvalidRequest, UpstreamProtocolError
+from octoroute.wire.responses import ResponsesRequest, parse_responses_request
+from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
+from octoroute.wire.responses_store import ResponseStore
+
+CHAT = EndpointConfig(
+    tier=Tier.FAST, index=0, name="chat-model", base_url="http://x/v1", max_tokens=256
+)
+NATIVE = EndpointConfig(
+    tier=Tier.FAST,
+    index=1,
+    name="native-model",
+    base_url="http://y/v1",
+    max_tokens=256,
+    native=frozenset({"responses"}),
+)
+EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+
+
+def parse(body: dict[str, Any], store: ResponseStore | None = None) -> ResponsesRequest:
+    history = (store or ResponseStore(10)).get
+    return parse_responses_request(orjson.dumps(body), LimitsConfig(), history, 1_700_000_000)
+
+
+def chat_body(body: dict[str, Any]) -> dict[str, Any]:
+    request = parse(body)
+    assert request.path_for(CHAT) == "chat/completions"
+    decoded: dict[str, Any] = orjson.loads(request.body_for(CHAT))
+    return decoded
+
+
+def test_a_string_input_becomes_one_user_message_with_the_endpoint_defaults() -> None:
+    assert chat_body({"model": "fast", "input": "hi", "instructions": "Be brief."}) == {
+        "model": "chat-model",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "hi"},
+        ],
+        "max_tokens": 256,
+        "temperature": 0.7,
+    }
+
+
+def test_items_become_chat_messages_tool_calls_and_tool_results() -> None:
+    items = [
+        {"role": "developer", "content": "rules"},
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "look"},
+                {"type": "input_image", "image_url": "data:image/png;base64,AA", "detail": "low"},
+            ],
+        },
+        {"role": "assistant", "content": [{"type": "output_text", "text": "calling"}]},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "g", "arguments": '{"a":1}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "one"},
+        {"type": "reasoning", "summary": []},
+    ]
+    assert chat_body({"model": "m", "input": items})["messages"] == [
+        {"role": "system", "content": "rules"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64,AA", "detail": "low"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": "calling",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+                {"id": "c2", "type": "function", "function": {"name": "g", "arguments": '{"a":1}'}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "one"},
+    ]
+
+
+def test_settings_are_translated_to_their_chat_names() -> None:
+    body = chat_body(
+        {
+            "model": "m",
+            "input": "x",
+            "tools": [{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+            "tool_choice": {"type": "function", "name": "f"},
+            "parallel_tool_calls": False,
+            "max_output_tokens": 9,
+            "temperature": 0.1,
+            "top_p": 0.5,
+            "text": {"format": {"type": "json_schema", "name": "n", "schema": {}, "strict": True}},
+            "reasoning": {"effort": "high"},
+            "metadata": {"a": "b"},
+            "store": False,
+            "user": "u",
+            "stream": True,
+        }
+    )
+    assert body == {
+        "model": "chat-model",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": 0.1,
+        "top_p": 0.5,
+        "parallel_tool_calls": False,
+        "user": "u",
+        "max_tokens": 9,
+        "tools": [
+            {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+        ],
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "n", "schema": {}, "strict": True},
+        },
+    }
+    assert chat_body({"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}})[
+        "response_format"
+    ] == {"type": "json_object"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"tools": [{"type": "file_search"}]}, "tools[0].type"),
+        ({"tool_choice": {"type": "web_search"}}, "tool_choice"),
+        ({"conversation": "c"}, "conversation"),
+        ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]},
+            "input[0].content[0].type",
+        ),
+        ({"text": {"format": {"type": "text"}, "extra": 1}}, "text.extra"),
+    ],
+)
+def test_what_has_no_chat_equivalent_is_refused_only_for_a_translated_scope(
+    extra: dict[str, Any], param: str
+) -> None:
+    request = parse({"model": "m", "input": "x", **extra})
+    request.check_scope([NATIVE])  # a native endpoint takes it as sent
+    with pytest.raises(InvalidRequest) as caught:
+        request.check_scope([NATIVE, CHAT])
+    assert caught.value.param == param
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "m"}, "input"),
+        ({"model": "m", "input": 3}, "input"),
+        ({"model": "m", "input": "x", "previous_response_id": "resp_nope"}, "previous_response_id"),
+        ({"model": "m", "input": "x", "max_output_tokens": 0}, "max_output_tokens"),
+        ({"model": "m", "input": "x", "temperature": 3}, "temperature"),
+        ({"model": "m", "input": "x", "stream": "yes"}, "stream"),
+        ({"input": "x"}, "model"),
+    ],
+)
+def test_invalid_requests_are_refused_whatever_the_endpoint(
+    body: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse(body)
+    assert caught.value.param == param
+
+
+def test_a_native_endpoint_gets_the_body_with_only_model_replaced() -> None:
+    body = {"model": "fast", "input": "x", "reasoning": {"effort": "low"}, "vendor": [1]}
+    request = parse(body)
+    assert request.path_for(NATIVE) == "responses"
+    assert orjson.loads(request.body_for(NATIVE)) == {**body, "model": "native-model"}
+
+
+def test_a_continuation_is_spelled_out_for_both_kinds_of_endpoint() -> None:
+    store = ResponseStore(10)
+    first = parse({"model": "m", "input": "hi"}, store)
+    response = response_from_chat(chat_answer("hello", [], "stop"), first)
+    store.put(response["id"], first.input_items, response)
+    second = parse({"model": "m", "input": "more", "previous_response_id": response["id"]}, store)
+
+    native = orjson.loads(second.body_for(NATIVE))
+    assert "previous_response_id" not in native
+    assert [item["role"] for item in native["input"]] == ["user", "assistant", "user"]
+    assert orjson.loads(second.body_for(CHAT))["messages"] == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "more"},
+    ]
+    assert [m.role for m in second.messages] == ["user", "assistant", "user"]
+
+
+def test_the_store_forgets_the_least_recently_used_and_may_keep_nothing() -> None:
+    store = ResponseStore(2)
+    for name in ("a", "b"):
+        store.put(name, [], {"output": [{"n": name}]})
+    assert store.get("a") == [{"n": "a"}]
+    store.put("c", [], {"output": []})
+    assert store.get("b") is None
+    assert store.get("a") is not None
+    empty = ResponseStore(0)
+    empty.put("a", [], {"output": []})
+    assert len(empty) == 0
+
+
+# --- answers: the object and the events reassemble to the same content -----------------------
+
+
+def chat_answer(text: str, calls: list[tuple[str, str]], finish: str) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = [
+            {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+            for i, (n, a) in enumerate(calls)
+        ]
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+    }
+
+
+def chat_chunks(
+    text_pieces: list[str], calls: list[tuple[str, list[str]]], finish: str
+) -> list[bytes]:
+    def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        return b"data: " + orjson.dumps({"choices": [choice]}) + b"\n\n"
+
+    events = [event({"role": "assistant"})]
+    events += [event({"content": piece}) for piece in text_pieces]
+    for index, (name, pieces) in enumerate(calls):
+        opening = {"index": index, "id": f"call_{index}", "type": "function"}
+        events.append(
+            event({"tool_calls": [{**opening, "function": {"name": name, "arguments": ""}}]})
+        )
+        events += [
+            event({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            for piece in pieces
+        ]
+    events.append(event({}, finish))
+    usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    events.append(b"data: " + orjson.dumps({"choices": [], "usage": usage}) + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+def content_of(response: dict[str, Any]) -> tuple[str, list[tuple[str, str]], str]:
+    text = "".join(
+        part["text"]
+        for item in response["output"]
+        if item["type"] == "message"
+        for part in item["content"]
+    )
+    calls = [
+        (i["name"], i["arguments"]) for i in response["output"] if i["type"] == "function_call"
+    ]
+    return text, calls, response["status"]
+
+
+def replay(events: bytes) -> tuple[list[dict[str, Any]], str, list[tuple[str, str]]]:
+    """Decode the events (each validated as the SDK's own type) and rebuild text and calls
+    from the deltas alone."""
+    decoded = []
+    for block in events.split(b"\n\n")[:-1]:
+        kind_line, data_line = block.split(b"\n")
+        payload = orjson.loads(data_line.removeprefix(b"data: "))
+        assert kind_line == b"event: " + payload["type"].encode()
+        EVENT.validate_python(payload)
+        decoded.append(payload)
+    assert [e["sequence_number"] for e in decoded] == list(range(len(decoded)))
+    text = "".join(e["delta"] for e in decoded if e["type"] == "response.output_text.delta")
+    arguments: dict[int, str] = {}
+    names: dict[int, str] = {}
+    for e in decoded:
+        if e["type"] == "response.output_item.added" and e["item"]["type"] == "function_call":
+            names[e["output_index"]] = e["item"]["name"]
+            arguments[e["output_index"]] = ""
+        if e["type"] == "response.function_call_arguments.delta":
+            arguments[e["output_index"]] += e["delta"]
+    calls = [(names[i], arguments[i]) for i in sorted(names)]
+    return decoded, text, calls
+
+
+def pieces_of(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
+    return [text[a:b] for a, b in itertools.pairwise(points) if text[a:b]]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(max_size=40),
+    calls=st.lists(
+        st.tuples(st.from_regex(r"[a-z_]{1,12}", fullmatch=True), st.text(max_size=30)),
+        max_size=3,
+    ),
+    finish=st.sampled_from(["stop", "length", "tool_calls"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+)
+def test_the_object_and_the_streamed_events_carry_the_same_answer(
+    text: str, calls: list[tuple[str, str]], finish: str, cuts: list[int]
+) -> None:
+    request = parse({"model": "auto", "input": "q", "tools": [], "stream": True})
+    whole = response_from_chat(chat_answer(text, calls, finish), request)
+    Response.model_validate(whole)
+    expected = (text, calls, "incomplete" if finish == "length" else "completed")
+    assert content_of(whole) == expected
+    assert whole["model"] == "auto"
+    assert whole["usage"]["total_tokens"] == 8
+    assert (whole["incomplete_details"] is not None) == (finish == "length")
+
+    done: list[dict[str, Any]] = []
+    translator = ResponsesStream(request, done.append)
+    streamed = [(name, pieces_of(arguments, cuts)) for name, arguments in calls]
+    events = chat_chunks(pieces_of(text, cuts), streamed, finish)
+    written = translator.translate(events[:1]) + translator.opening()
+    written += translator.translate(events[1:]) + translator.closing()
+    decoded, delta_text, delta_calls = replay(written)
+
+    assert decoded[0]["type"] == "response.created"
+    last = decoded[-1]
+    assert last["type"] == ("response.incomplete" if finish == "length" else "response.completed")
+    assert (delta_text, delta_calls, last["response"]["status"]) == expected
+    assert content_of(last["response"]) == expected
+    assert done == [last["response"]]
+
+    buffered = ResponsesStream(request).whole(orjson.dumps(chat_answer(text, calls, finish)))
+    _, whole_text, whole_calls = replay(buffered)
+    assert (whole_text, whole_calls) == expected[:2]
+
+
+def test_a_stream_broken_midway_ends_with_response_failed() -> None:
+    request = parse({"model": "m", "input": "q", "stream": True})
+    translator = ResponsesStream(request)
+    written = translator.opening() + translator.translate(chat_chunks(["Hel"], [], "stop")[:2])
+    written += translator.failed(UpstreamProtocolError("connection reset"))
+    decoded, text, _ = replay(written)
+    assert text == "Hel"
+    assert decoded[-1]["type"] == "response.failed"
+    assert decoded[-1]["response"]["error"]["message"] == "connection reset"
+
+
+def test_an_error_event_from_the_upstream_fails_the_response() -> None:
+    request = parse({"model": "m", "input": "q", "stream": True})
+    translator = ResponsesStream(request)
+    error = b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n'
+    written = translator.translate([error]) + translator.closing()
+    decoded, _, _ = replay(written)
+    assert decoded[-1]["type"] == "response.failed"
+    assert decoded[-1]["response"]["error"]["message"] == "boom"
+
+
+def test_a_native_stream_is_relayed_unchanged_and_its_final_response_remembered() -> None:
+    done: list[dict[str, Any]] = []
+    native = NativeStream(done.append)
+    completed = b'event: response.completed\ndata: {"type":"response.completed","response":{"id":"r1","output":[]}}\n\n'
+    events = [b'event: response.created\ndata: {"type":"response.created"}\n\n', completed]
+    assert native.opening() + native.translate(events) + native.closing() == b"".join(events)
+    assert done == [{"id": "r1", "output": []}]
