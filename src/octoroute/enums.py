@@ -72,3 +72,17 @@ class Native(StrEnum):
     RESPONSES = "responses"
     MESSAGES = "messages"
     OLLAMA = "ollama"
+
+
+class Compat(StrEnum):
+    """A rewrite for a server that rejects a newer chat field (an endpoint's ``compat`` list),
+    applied to that endpoint's requests only; with none, bodies are forwarded byte-faithful."""
+
+    DEVELOPER_TO_SYSTEM = "developer_to_system"
+    """Messages with role ``developer`` are sent as ``system`` (Qwen/Llama chat templates on
+    vLLM and Ollama reject the role: "Unexpected message role")."""
+    MAX_COMPLETION_TOKENS_TO_MAX_TOKENS = "max_completion_tokens_to_max_tokens"
+    """``max_completion_tokens`` is sent as ``max_tokens`` (Ollama's and LM Studio's OpenAI
+    layers honour only ``max_tokens``; strict vLLM builds reject the newer name)."""
+    STRIP_STREAM_OPTIONS = "strip_stream_options"
+    """``stream_options`` is left out (older servers answer 400 to it)."""

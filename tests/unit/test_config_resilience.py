@@ -225,3 +225,18 @@ def test_a_directory_is_not_a_pem_file(tmp_path: Path) -> None:
     assert problems(https(tls_ca_file=str(tmp_path))) == [
         f"models.fast[0].tls_ca_file: is a directory, not a PEM file: {tmp_path}"
     ]
+
+
+def test_compat_rewrites_are_kept_and_misspellings_get_a_suggestion() -> None:
+    config = parse(with_value("models.fast.0.compat", ["developer_to_system"]))
+    assert config.models.fast[0].compat == frozenset({"developer_to_system"})
+    assert config.models.deep[0].compat == frozenset()
+    assert problem("models.fast.0.compat", ["strip_stream_option"]) == (
+        'models.fast[0].compat: "strip_stream_option" is not a compatibility rewrite octoroute '
+        "knows; did you mean 'strip_stream_options'?"
+    )
+    assert problem("models.fast.0.compat", "developer_to_system") == (
+        "models.fast[0].compat: must be a list of compatibility rewrite names "
+        "('developer_to_system', 'max_completion_tokens_to_max_tokens' or "
+        "'strip_stream_options'), got \"developer_to_system\""
+    )

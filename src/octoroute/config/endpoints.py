@@ -6,10 +6,11 @@ duplicate names, key resolution) while the other sections are a few bounded numb
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
 from octoroute.config import rules
-from octoroute.config.reader import Table, quoted_list, show
+from octoroute.config.reader import Table, quoted_list, show, suggest
 from octoroute.config.schema import (
     DEFAULT_MAX_CONNECTIONS,
     EndpointConfig,
@@ -17,7 +18,7 @@ from octoroute.config.schema import (
     Secret,
 )
 from octoroute.config.tls import check_tls
-from octoroute.enums import TIERS, Native, Tier
+from octoroute.enums import TIERS, Compat, Native, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -101,7 +102,8 @@ def _endpoint(
         "max_connections", DEFAULT_MAX_CONNECTIONS, low=1, high=MAX_CONNECTIONS_LIMIT
     )
     tls = check_tls(table, base_url)
-    native = _native(table)
+    native = _words(table, "native", Native, "protocol")
+    compat = _words(table, "compat", Compat, "compatibility rewrite")
     table.close()
     if (
         name is None
@@ -114,6 +116,7 @@ def _endpoint(
         or max_connections is None
         or tls is None
         or native is None
+        or compat is None
     ):
         return None
     return EndpointConfig(
@@ -133,23 +136,26 @@ def _endpoint(
         tls_client_cert=tls.client_cert,
         tls_client_key=tls.client_key,
         native=native,
+        compat=compat,
     )
 
 
-def _native(table: Table) -> frozenset[str] | None:
-    """``native``: the protocols the server speaks itself, each a known one, none twice."""
-    value = table.raw("native", [])
-    allowed = quoted_list(member.value for member in Native)
+def _words(table: Table, key: str, vocabulary: type[StrEnum], what: str) -> frozenset[str] | None:
+    """A list of names from ``vocabulary`` (``native``, ``compat``): each known, none twice."""
+    value = table.raw(key, [])
+    allowed = quoted_list(member.value for member in vocabulary)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        table.fail("native", f"must be a list of protocol names ({allowed}), got {show(value)}")
+        table.fail(key, f"must be a list of {what} names ({allowed}), got {show(value)}")
         return None
-    known = {member.value for member in Native}
+    known = [member.value for member in vocabulary]
     for item in value:
         if item not in known:
-            table.fail("native", f"{show(item)} is not a protocol octoroute knows; use {allowed}")
+            guess = suggest(item, known)
+            hint = f"did you mean '{guess}'?" if guess else f"use {allowed}"
+            table.fail(key, f"{show(item)} is not a {what} octoroute knows; {hint}")
             return None
     if len(set(value)) != len(value):
-        table.fail("native", f"names a protocol twice: {show(value)}")
+        table.fail(key, f"names a {what} twice: {show(value)}")
         return None
     return frozenset(value)
 

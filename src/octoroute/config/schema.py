@@ -74,6 +74,9 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     native: frozenset[str] = frozenset()
     """Protocols the server speaks itself (``enums.Native`` values): a ``/v1/responses`` request
     sent here goes to its own ``/responses`` instead of being translated to chat completions."""
+    compat: frozenset[str] = frozenset()
+    """Rewrites of chat bodies for a server that rejects newer fields (``enums.Compat`` values);
+    empty: bodies are forwarded byte-faithful."""
 
     @property
     def key_path(self) -> str:

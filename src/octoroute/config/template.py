@@ -44,6 +44,7 @@ weight = 1.0                       # share of traffic among endpoints of equal p
 priority = 1                       # 0..255; higher is tried first, lower ones are fallbacks
 # api_key_env = "FAST_API_KEY"     # name of an environment variable holding a bearer key
 max_connections = 100              # connections open to this server at once; more requests wait
+# compat = ["developer_to_system"] # rewrites for servers that reject newer chat fields (see docs)
 # native = ["responses"]           # the server speaks /v1/responses itself: pass it through
 # For https servers only:
 # tls_ca_file = "/etc/octoroute/private-ca.pem"  # trust this CA bundle instead of the system's

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from octoroute.errors import InvalidRequest
+from octoroute.wire.compat import apply_compat
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 
@@ -72,6 +73,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
             model=endpoint.name,
             default_max_tokens=endpoint.max_tokens,
             default_temperature=endpoint.temperature,
+            fields=apply_compat(self.fields, endpoint.compat) if endpoint.compat else None,
         )
 
 
@@ -350,8 +352,11 @@ def render_upstream_body(
     model: str,
     default_max_tokens: int | None,
     default_temperature: float | None,
+    fields: dict[str, msgspec.Raw] | None = None,
 ) -> bytes:
     """The request body for the upstream: the client's object with ``model`` set to ``model``.
+
+    ``fields`` replaces the request's own raw fields (an endpoint's ``compat`` rewrites).
 
     Every value keeps the client's exact bytes and every key its place; keys are re-encoded (so
     ``"\\u006dodel"`` becomes ``"model"``) and insignificant whitespace between fields is dropped.
@@ -364,7 +369,7 @@ def render_upstream_body(
     keys = _KEY_BYTES
     parts: list[bytes | msgspec.Raw] = [b"{"]
     append = parts.append
-    for key, value in request.fields.items():
+    for key, value in (request.fields if fields is None else fields).items():
         append(keys.get(key) or _encode_key(key))
         if key == "model":
             append(msgspec.json.encode(model))
