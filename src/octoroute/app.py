@@ -18,7 +18,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, cors, legacy, openai
+from octoroute.api import admin, cors, embeddings, legacy, openai
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -139,6 +139,7 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
 
     app.cleanup_ctx.append(runtime_context)
     openai.add_routes(app)
+    embeddings.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
     return app
