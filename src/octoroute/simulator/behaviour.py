@@ -108,6 +108,8 @@ class Behaviour:
     """Send the usage chunk on every stream, as some servers do without ``stream_options``."""
     strict_model: bool = False
     """Answer 404 ``model_not_found`` when the request's ``model`` is not this server's name."""
+    embedding_dimensions: int = 16
+    """The length of ``POST /v1/embeddings`` vectors when the request sets no ``dimensions``."""
     health_status: int = 200
     """The status of ``GET /v1/models``, the router's health probe."""
     health_hang: bool = False

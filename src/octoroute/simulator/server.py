@@ -32,6 +32,7 @@ from octoroute.simulator.completion import (
     text_json_body,
     text_sse_events,
 )
+from octoroute.simulator.embeddings import embeddings_answer
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
+EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 _JSON = "application/json"
 _SHUTDOWN_TIMEOUT = 1.0
@@ -136,6 +138,7 @@ class SimulatedModel:
         app = web.Application()
         app.router.add_post(CHAT_PATH, self._chat)
         app.router.add_post(COMPLETIONS_PATH, self._completions)
+        app.router.add_post(EMBEDDINGS_PATH, self._embeddings)
         app.router.add_get(MODELS_PATH, self._models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         runner = web.AppRunner(
@@ -204,6 +207,11 @@ class SimulatedModel:
     def completion_requests(self) -> list[RecordedRequest]:
         """The recorded ``POST /v1/completions`` requests, in arrival order."""
         return [r for r in self.requests if r.path == COMPLETIONS_PATH]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST /v1/embeddings`` requests, in arrival order."""
+        return [r for r in self.requests if r.path == EMBEDDINGS_PATH]
 
     @property
     def health_checks(self) -> int:
@@ -291,6 +299,9 @@ class SimulatedModel:
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_completion)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._answer_embeddings)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_models)
@@ -387,6 +398,36 @@ class SimulatedModel:
         self, request: web.Request, record: RecordedRequest
     ) -> web.StreamResponse:
         return await self._answer(request, record, text=True)
+
+    async def _answer_embeddings(
+        self, request: web.Request, record: RecordedRequest
+    ) -> web.StreamResponse:
+        """Deterministic vectors (``simulator.embeddings``), after the same faults, latency and
+        ``strict_model`` check as a chat answer; never streamed."""
+        behaviour = self.behaviour
+        body = record.json
+        if not isinstance(body, dict):
+            problem = _invalid("We could not parse the JSON body of your request.", param=None)
+            return await self._send(request, record, _error_response(problem))
+        fault = behaviour.take_fault()
+        if isinstance(fault, Hang):
+            await _forever()
+        await _pause(behaviour.latency)
+        if behaviour.strict_model and body.get("model") != self.name:
+            message = f"The model `{body.get('model')}` does not exist."
+            fault = _invalid(message, param="model", status=404, code="model_not_found")
+        if isinstance(fault, HttpError):
+            return await self._send(request, record, _error_response(fault))
+        if isinstance(fault, Drop):
+            await self._drop(request, record)
+        answer = embeddings_answer(body, name=self.name, dimensions=behaviour.embedding_dimensions)
+        if isinstance(answer, str):
+            return await self._send(
+                request, record, _error_response(_invalid(answer, param="input"))
+            )
+        return await self._send(
+            request, record, web.Response(body=orjson.dumps(answer), content_type=_JSON)
+        )
 
     async def _answer(
         self, request: web.Request, record: RecordedRequest, *, text: bool
