@@ -96,8 +96,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, POST /v1/completions, GET /v1/models, GET /v1/models/{id}, "
-            "POST /chat, POST /route, GET /health, "
+            "/v1/chat/completions, POST /v1/completions, POST /v1/embeddings, GET /v1/models, "
+            "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
