@@ -116,7 +116,7 @@ async def run(settings: Settings) -> tuple[Result, Runtime]:
         host, port = runner.addresses[0][:2]
         url = f"http://{host}:{port}/v1/chat/completions"
         runtime = app[RUNTIME]
-        timeout = config.timeout_for(config.models.fast[0].tier)
+        timeout = config.timeout_for(config.models.fast[0].pool)
         try:
             connector = aiohttp.TCPConnector(limit=0)
             async with aiohttp.ClientSession(connector=connector) as session:

@@ -18,7 +18,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, cors, legacy, openai, responses
+from octoroute.api import admin, cors, embeddings, legacy, openai, responses
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -96,7 +96,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, POST /v1/completions, POST /v1/responses, GET /v1/models, "
+            "/v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, "
+            "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
         )
@@ -139,6 +140,7 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
 
     app.cleanup_ctx.append(runtime_context)
     openai.add_routes(app)
+    embeddings.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
     responses.add_routes(app)

@@ -17,7 +17,7 @@ from typing import Final
 import orjson
 
 from octoroute.enums import TIERS, Tier
-from octoroute.errors import ModelNotFound
+from octoroute.errors import InvalidRequest, ModelNotFound
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.selector import Fleet
 
@@ -34,9 +34,10 @@ OWNED_BY_ALIAS: Final = "alias"
 
 class ModelChoice:
     """The resolved ``model``: routing (``auto``), a tier, or one named model's endpoints;
-    ``alias`` is the ``[aliases]`` key (exact name or pattern) that led here, if any."""
+    ``alias`` is the ``[aliases]`` key (exact name or pattern) that led here, if any.
+    ``embedding`` marks an embedding model (then ``tier`` is ``None`` and ``name`` is set)."""
 
-    __slots__ = ("alias", "endpoints", "is_auto", "name", "owned_by", "tier")
+    __slots__ = ("alias", "embedding", "endpoints", "is_auto", "name", "owned_by", "tier")
 
     def __init__(
         self,
@@ -45,12 +46,14 @@ class ModelChoice:
         name: str | None,
         endpoints: tuple[Endpoint, ...],
         alias: str | None = None,
+        embedding: bool = False,
     ) -> None:
         self.is_auto = tier is None and name is None
         self.tier = tier
         self.name = name
         self.endpoints = endpoints
         self.alias = alias
+        self.embedding = embedding
         self.owned_by: Final = (
             OWNED_BY_ALIAS
             if alias is not None
@@ -61,7 +64,13 @@ class ModelChoice:
 
     def aliased(self, alias: str) -> ModelChoice:
         """The same target, reached through ``alias``."""
-        return ModelChoice(tier=self.tier, name=self.name, endpoints=self.endpoints, alias=alias)
+        return ModelChoice(
+            tier=self.tier,
+            name=self.name,
+            endpoints=self.endpoints,
+            alias=alias,
+            embedding=self.embedding,
+        )
 
 
 class Catalog:
@@ -72,8 +81,12 @@ class Catalog:
         fleet: Fleet,
         names: tuple[str, ...],
         aliases: Sequence[tuple[str, str, bool]] = (),
+        *,
+        embedding_names: tuple[str, ...] = (),
     ) -> None:
-        """``aliases`` are ``(name, target, is_pattern)`` in file order, already validated."""
+        """``aliases`` are ``(name, target, is_pattern)`` in file order, already validated;
+        ``embedding_names`` are the embedding models in file order (the first is their
+        ``auto``)."""
         self._auto = ModelChoice(tier=None, name=None, endpoints=())
         self._tiers = {
             tier.value: ModelChoice(tier=tier, name=None, endpoints=fleet.tiers[tier])
@@ -82,8 +95,16 @@ class Catalog:
         self._names: dict[str, ModelChoice] = {}
         for name in names:
             endpoints = fleet.by_name(name)
-            self._names[name] = ModelChoice(tier=endpoints[0].tier, name=name, endpoints=endpoints)
-        targets = {AUTO: self._auto, **self._tiers, **self._names}
+            self._names[name] = ModelChoice(
+                tier=Tier(endpoints[0].pool.value), name=name, endpoints=endpoints
+            )
+        embeddings = {
+            name: ModelChoice(tier=None, name=name, endpoints=fleet.by_name(name), embedding=True)
+            for name in embedding_names
+        }
+        self._first_embedding = next(iter(embeddings.values()), None)
+        targets = {AUTO: self._auto, **self._tiers, **self._names, **embeddings}
+        self._names.update(embeddings)
         exact = [name for name, _, is_pattern in aliases if not is_pattern]
         # fnmatch.translate compiled once: fnmatchcase's answers without its per-call cache lookup.
         self._patterns = [
@@ -97,16 +118,58 @@ class Catalog:
                 self._names[name] = targets[target].aliased(name)
         entries = [_model_object(model_id, OWNED_BY_ROUTER) for model_id in (AUTO, *self._tiers)]
         entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in names]
+        entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in embedding_names]
         entries += [_model_object(name, OWNED_BY_ALIAS) for name in exact]
         self.models_body: Final = orjson.dumps({"object": "list", "data": entries})
-        listed = (*names, *exact)
+        listed = (*names, *embedding_names, *exact)
         shown = list(listed[:MAX_NAMES_IN_MESSAGE])
         if len(listed) > MAX_NAMES_IN_MESSAGE:
             shown.append(f"... ({len(listed) - MAX_NAMES_IN_MESSAGE} more, see GET /v1/models)")
         self._available = ", ".join(f"'{n}'" for n in (AUTO, *self._tiers, *shown))
+        self._embedding_models = ", ".join(f"'{n}'" for n in embedding_names)
 
     def resolve(self, model: str) -> ModelChoice:
-        """The choice for ``model``; ``ModelNotFound`` (404) lists what is available."""
+        """The chat choice for ``model``; ``ModelNotFound`` (404) lists what is available, and
+        an embedding model is a 400 pointing at ``POST /v1/embeddings``."""
+        choice = self._lookup(model)
+        if choice.embedding:
+            raise InvalidRequest(
+                f"The model '{_shown(model)}' is an embedding model; send it to "
+                "POST /v1/embeddings, or name a chat model here.",
+                param="model",
+            )
+        return choice
+
+    def resolve_embedding(self, model: str) -> ModelChoice:
+        """The embedding model for ``model``: its name, an alias of it, or ``auto`` (the first
+        configured). 404 ``model_not_found`` when none are configured or the name is unknown;
+        400 when ``model`` names a tier or chat model."""
+        if self._first_embedding is None:
+            raise ModelNotFound(
+                "No embedding models are configured on this router; add [[embeddings]] "
+                "endpoints to its configuration.",
+                param="model",
+            )
+        if model.lower() == AUTO:
+            return self._first_embedding
+        try:
+            choice = self._lookup(model)
+        except ModelNotFound:
+            raise ModelNotFound(
+                f"The embedding model '{_shown(model)}' does not exist on this router. "
+                f"Embedding models: {self._embedding_models} (or 'auto').",
+                param="model",
+            ) from None
+        if not choice.embedding:
+            raise InvalidRequest(
+                f"The model '{_shown(model)}' is not an embedding model; embeddings need one of "
+                f"{self._embedding_models} (or 'auto').",
+                param="model",
+            )
+        return choice
+
+    def _lookup(self, model: str) -> ModelChoice:
+        """Whatever ``model`` names, of either kind; ``ModelNotFound`` otherwise."""
         choice = self._names.get(model)
         if choice is not None and model.lower() not in self._tiers and model.lower() != AUTO:
             return choice
@@ -120,12 +183,8 @@ class Catalog:
             matched = self._match(model)
             if matched is not None:
                 return matched
-        # Echo at most MAX_SHOWN_MODEL_CHARS of what was sent: a client bug can send megabytes.
-        shown = (
-            model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
-        )
         raise ModelNotFound(
-            f"The model '{shown}' does not exist on this router. Available models: "
+            f"The model '{_shown(model)}' does not exist on this router. Available models: "
             f"{self._available}.",
             param="model",
         )
@@ -146,7 +205,12 @@ class Catalog:
     def model_object(self, model_id: str) -> bytes:
         """The ``GET /v1/models/{id}`` body for ``model_id`` as the client sent it; raises
         ``ModelNotFound`` as ``resolve`` does."""
-        return orjson.dumps(_model_object(model_id, self.resolve(model_id).owned_by))
+        return orjson.dumps(_model_object(model_id, self._lookup(model_id).owned_by))
+
+
+def _shown(model: str) -> str:
+    """At most MAX_SHOWN_MODEL_CHARS of what was sent: a client bug can send megabytes."""
+    return model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
 
 
 def _model_object(model_id: str, owned_by: str) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """``octoroute demo``: the router in front of a simulated fleet, with examples to paste.
 
-Everything runs in one process on loopback: four simulated model servers (two fast replicas, one
-balanced that also plays the router model, one deep) and the router. Ctrl-C stops it all.
+Everything runs in one process on loopback: five simulated model servers (two fast replicas, one
+balanced that also plays the router model, one deep, one embedding model) and the router. Ctrl-C stops it all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ See why a prompt goes where it goes, without generating:
 
   curl -s {url}/route -H 'Content-Type: application/json' \\
     -d '{{"model": "auto", "messages": [{{"role": "user", "content": "Design a rate limiter for a multi-region API"}}]}}'
+
+Embed text with the embedding model (sim-embed; "auto" picks it too):
+
+  curl -s {url}/v1/embeddings -H 'Content-Type: application/json' \\
+    -d '{{"model": "sim-embed", "input": ["first document", "second document"]}}'
 
 With the openai SDK (pip install openai):
 

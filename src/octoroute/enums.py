@@ -4,7 +4,9 @@ They are ``StrEnum``s so that their values are exactly the lowercase strings tha
 TOML, JSON bodies, headers and metric labels; nothing needs a translation table.
 """
 
+from collections.abc import Mapping
 from enum import StrEnum
+from types import MappingProxyType
 
 
 class Tier(StrEnum):
@@ -17,6 +19,29 @@ class Tier(StrEnum):
 
 TIERS: tuple[Tier, ...] = (Tier.FAST, Tier.BALANCED, Tier.DEEP)
 """Every tier, cheapest first: the order used for config walks, listings and metrics."""
+
+
+class Pool(StrEnum):
+    """A group of endpoints the fleet balances within: the three tiers, plus the embedding models.
+
+    Distinct from ``Tier`` so that routing, ``router_tier`` and ``default_tier`` can never name
+    the embedding models (nothing generates text there), while everything that only needs a
+    group (endpoint ids such as ``embeddings[0]``, the ``tier`` metric label, health, selection,
+    the forwarder's accounting) treats the four alike. Values are the tiers' strings, plus
+    ``embeddings``.
+    """
+
+    FAST = "fast"
+    BALANCED = "balanced"
+    DEEP = "deep"
+    EMBEDDINGS = "embeddings"
+
+
+POOLS: tuple[Pool, ...] = (Pool.FAST, Pool.BALANCED, Pool.DEEP, Pool.EMBEDDINGS)
+"""Every pool: the tiers cheapest first, then the embedding models."""
+
+TIER_POOLS: Mapping[Tier, Pool] = MappingProxyType({tier: Pool(tier.value) for tier in TIERS})
+"""The pool holding each tier's endpoints."""
 
 
 class Importance(StrEnum):

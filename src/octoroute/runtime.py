@@ -31,7 +31,7 @@ def _where(endpoint: Endpoint) -> dict[str, str]:
     return {
         "endpoint": endpoint.name,
         "instance": instance_label(endpoint.config),
-        "tier": endpoint.tier.value,
+        "tier": endpoint.pool.value,
     }
 
 
@@ -99,23 +99,24 @@ class Runtime:
         self.started_at = time.monotonic()
         events = _HealthEvents()
         self.fleet = Fleet(config, listener=events)
-        self.metrics = Metrics(config.models.all(), multiprocess_dir=multiprocess_dir)
+        self.metrics = Metrics(config.all_endpoints(), multiprocess_dir=multiprocess_dir)
         self.catalog = Catalog(
             self.fleet,
             config.endpoint_names(),
             [(alias.name, alias.target, alias.pattern) for alias in config.aliases],
+            embedding_names=config.embedding_names(),
         )
         self.client = UpstreamClient(max_response_bytes=config.limits.max_response_bytes)
         self.lanes = {
             endpoint.id: Lane(
                 endpoint,
                 Target(endpoint.config),
-                self.metrics.endpoints[(endpoint.tier, endpoint.config.index)],
+                self.metrics.endpoints[(endpoint.pool, endpoint.config.index)],
             )
             for endpoint in self.fleet.all()
         }
         events.lanes = self.lanes
-        for endpoint_config in config.models.all():
+        for endpoint_config in config.all_endpoints():
             if not endpoint_config.tls_verify:
                 log.warning(
                     "TLS certificate checks are off for this endpoint (tls_verify = false)",
@@ -191,5 +192,6 @@ class Runtime:
             "default_tier": self.config.routing.default_tier.value,
             "endpoints": {
                 tier.value: len(endpoints) for tier, endpoints in self.fleet.tiers.items()
-            },
+            }
+            | ({"embeddings": len(self.fleet.embeddings)} if self.fleet.embeddings else {}),
         }

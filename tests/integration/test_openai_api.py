@@ -528,7 +528,7 @@ async def test_absent_max_tokens_and_temperature_take_the_endpoint_configuration
             b'{"model":"%s","messages":[{"role":"user","content":"hi"}],"max_tokens":%d,"temperature":%s}'
             % (
                 name.encode(),
-                endpoint.max_tokens,
+                endpoint.max_tokens or 0,
                 repr(endpoint.temperature).encode(),
             )
         )

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from bench.hung_replica import Settings, run
 
-from octoroute.enums import LogFormat
+from octoroute.enums import LogFormat, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import Hang, HttpError, SimulatedFleet, SimulatedModel
@@ -84,7 +84,7 @@ async def test_a_replica_that_hangs_on_chat_but_answers_probes_stops_delaying_tr
     assert result.delayed <= 12
     assert control.ejections == 0
     assert control.delayed >= 2 * result.delayed
-    hung = runtime.fleet.tiers[runtime.config.models.fast[0].tier][0]
+    hung = runtime.fleet.tiers[Tier.FAST][0]
     assert hung.healthy  # the probes kept passing: only real traffic could tell
 
 
@@ -103,7 +103,7 @@ async def test_an_ejected_replica_that_recovers_is_readmitted_by_one_trial_reque
         for _ in range(2):
             status, _, _ = await chat(session, router)
             assert status == 200  # failed over to the twin
-        first = router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][0]
+        first = router.runtime.fleet.tiers[Tier.FAST][0]
         assert state(first) is Admission.EJECTED
         assert (
             metric(
@@ -155,7 +155,7 @@ async def test_ejection_and_readmission_are_logged_once_each_with_the_cause(
         ):
             await first_probe_round(router)
             assert (await chat(session, router))[0] == 200
-            first = router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][0]
+            first = router.runtime.fleet.tiers[Tier.FAST][0]
             broken.behaviour.fault = None
             await wait_until(lambda: first.ready_at <= time.monotonic(), timeout=3, what="trial")
             assert (await chat(session, router))[0] == 200
@@ -244,7 +244,7 @@ async def test_a_200_that_is_not_json_from_the_only_endpoint_is_a_502(
 
 
 def endpoint_of(router: RouterHandle, index: int) -> Any:
-    return router.runtime.fleet.tiers[router.runtime.config.models.fast[0].tier][index]
+    return router.runtime.fleet.tiers[Tier.FAST][index]
 
 
 # --- streams that never end --------------------------------------------------------------------

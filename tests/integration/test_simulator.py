@@ -682,7 +682,7 @@ async def test_demo_fleet_has_three_tiers_with_realistic_timing() -> None:
     fleet = demo_fleet()
     async with fleet:
         ports = {model.port for model in fleet.models}
-        for model in fleet.models:
+        for model in fleet.fast + fleet.balanced + fleet.deep:
             assert model.behaviour.token_gap > 0
             assert model.behaviour.first_token_delay > 0
             model.behaviour = Behaviour()
@@ -693,7 +693,8 @@ async def test_demo_fleet_has_three_tiers_with_realistic_timing() -> None:
 
     assert [m.name for m in fleet.fast] == ["sim-llama-8b", "sim-llama-8b"]
     assert [m.name for m in fleet.balanced + fleet.deep] == ["sim-qwen-32b", "sim-gpt-oss-120b"]
-    assert len(ports) == 4
+    assert [m.name for m in fleet.embeddings] == ["sim-embed"]
+    assert len(ports) == 5
     assert (answer.choices[0].message.content or "").startswith("[balanced · sim-qwen-32b]")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from octoroute.config.schema import EndpointConfig, Secret
-from octoroute.enums import Tier
+from octoroute.enums import Pool
 from octoroute.errors import (
     UpstreamConnectError,
     UpstreamProtocolError,
@@ -43,7 +43,7 @@ class RawServer:
         """A target for this server, as the runtime builds one from the configuration."""
         return Target(
             EndpointConfig(
-                tier=Tier.FAST,
+                pool=Pool.FAST,
                 index=0,
                 name="raw-model",
                 base_url=base or f"http://127.0.0.1:{self.port}/v1",

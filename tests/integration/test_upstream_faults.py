@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import Tier
+from octoroute.enums import Pool
 from octoroute.errors import (
     BadUpstreamResponse,
     EndpointSaturated,
@@ -58,7 +58,7 @@ def target_for(server: RawServer, **keys: object) -> Target:
     """A target for ``server`` as the runtime builds one, with extra endpoint keys."""
     return Target(
         EndpointConfig(
-            tier=Tier.FAST,
+            pool=Pool.FAST,
             index=0,
             name="raw-model",
             base_url=server.base_url,

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from octoroute.config import Config, ConfigError, parse_config
-from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
+from octoroute.enums import TIERS, Importance, LogFormat, Pool, Strategy, Tier
 
 # --- a minimal TOML emitter (tomllib only reads) -----------------------------------------------
 
@@ -198,9 +198,9 @@ def test_endpoints_keep_their_tier_and_file_position() -> None:
     config = parse(data)
 
     second = config.models.fast[1]
-    assert (second.tier, second.index, second.name) == (Tier.FAST, 1, "second")
+    assert (second.pool, second.index, second.name) == (Pool.FAST, 1, "second")
     assert second.key_path == "models.fast[1]"
-    assert config.models.deep[0].tier is Tier.DEEP
+    assert config.models.deep[0].pool is Pool.DEEP
 
 
 def test_toml_integers_are_accepted_where_numbers_are_expected() -> None:
@@ -700,7 +700,7 @@ def test_typo_in_a_key_is_reported_with_a_suggestion(path: str, expected: str) -
 
 def test_unknown_key_without_a_close_match_lists_the_known_keys() -> None:
     assert problem("timeouts.slow", 5) == (
-        "timeouts.slow: unknown key (expected 'fast', 'balanced', 'deep' or 'stream_total_seconds')"
+        "timeouts.slow: unknown key (expected 'fast', 'balanced', 'deep', 'embeddings' or 'stream_total_seconds')"
     )
 
 

@@ -61,7 +61,7 @@ def test_every_new_key_is_kept() -> None:
     assert config.server.keepalive_idle_seconds == 5
     assert (config.limits.max_response_bytes, config.limits.max_event_bytes) == (2048, 1024)
     assert config.timeouts.stream_total_seconds == 90
-    assert config.timeout_for(config.models.fast[0].tier) == 30  # tiers unaffected
+    assert config.timeout_for(config.models.fast[0].pool) == 30  # tiers unaffected
     health = config.health
     assert (health.eject_after_failures, health.eject_base_seconds) == (1, 0.5)
     assert health.eject_max_seconds == 0.5

@@ -82,8 +82,9 @@ def test_template_explains_every_endpoint_key_inline() -> None:
         assert "#" in line, key
 
 
-def test_commented_replica_and_api_key_examples_become_valid_when_uncommented() -> None:
+def test_commented_replica_embeddings_and_api_key_examples_become_valid_when_uncommented() -> None:
     text = TEMPLATE.replace("# [[models.fast]]", "[[models.fast]]")
+    text = text.replace("# [[embeddings]]", "[[embeddings]]")
     for key in ("name", "base_url", "max_tokens", "temperature", "weight", "priority"):
         text = text.replace(f"# {key} =", f"{key} =")
     text = text.replace('# api_key_env = "DEEP_API_KEY"', 'api_key_env = "DEEP_API_KEY"')
@@ -95,6 +96,9 @@ def test_commented_replica_and_api_key_examples_become_valid_when_uncommented() 
         "http://another-server:8000/v1",
     ]
     assert config.models.deep[0].api_key_env == "DEEP_API_KEY"
+    assert [(e.name, e.key_path) for e in config.embeddings] == [
+        ("nomic-embed-text", "embeddings[0]")
+    ]
 
 
 def test_template_lines_fit_a_terminal() -> None:

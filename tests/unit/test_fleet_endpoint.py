@@ -14,7 +14,7 @@ from octoroute.config.schema import (
     RoutingConfig,
     ServerConfig,
 )
-from octoroute.enums import Strategy, Tier
+from octoroute.enums import TIER_POOLS, Pool, Strategy, Tier
 from octoroute.fleet.endpoint import MAX_ERROR_CHARS, Endpoint, NullListener, shorten_error
 from octoroute.fleet.selector import Fleet
 
@@ -51,7 +51,7 @@ def endpoint_config(
     index: int = 0, *, tier: Tier = Tier.FAST, name: str = "m", weight: float = 1.0
 ) -> EndpointConfig:
     return EndpointConfig(
-        tier=tier,
+        pool=TIER_POOLS[tier],
         index=index,
         name=name,
         base_url=f"http://host{index}:8000/v1",
@@ -89,7 +89,7 @@ def test_new_endpoint_is_healthy_and_keeps_its_config() -> None:
     ep = Endpoint(cfg, clock=FakeClock(5.0))
     assert ep.config is cfg
     assert ep.id == "deep[2]"
-    assert (ep.tier, ep.name, ep.base_url) == (Tier.DEEP, "qwen", "http://host2:8000/v1")
+    assert (ep.pool, ep.name, ep.base_url) == (Pool.DEEP, "qwen", "http://host2:8000/v1")
     assert (ep.priority, ep.weight) == (1, 1.0)
     assert ep.healthy
     assert ep.consecutive_failures == 0
@@ -99,7 +99,7 @@ def test_new_endpoint_is_healthy_and_keeps_its_config() -> None:
 
 def test_repr_masks_a_password_in_the_base_url() -> None:
     cfg = EndpointConfig(
-        tier=Tier.FAST, index=0, name="m", base_url="http://alice:hunter2@gpu:8000/v1", max_tokens=1
+        pool=Pool.FAST, index=0, name="m", base_url="http://alice:hunter2@gpu:8000/v1", max_tokens=1
     )
     shown = repr(Endpoint(cfg, clock=FakeClock()))
     assert "hunter2" not in shown

@@ -21,7 +21,7 @@ from octoroute.config.schema import (
     RoutingConfig,
     ServerConfig,
 )
-from octoroute.enums import Strategy, Tier
+from octoroute.enums import TIER_POOLS, Strategy, Tier
 from octoroute.fleet.health import HealthProber, default_backoff, describe_failure
 from octoroute.fleet.selector import Fleet
 
@@ -38,7 +38,11 @@ def make_fleet(threshold: int = 1, listener: Any = None) -> Fleet:
     def one(tier: Tier) -> tuple[EndpointConfig, ...]:
         return (
             EndpointConfig(
-                tier=tier, index=0, name=f"{tier}-m", base_url=f"http://{tier}:1/v1", max_tokens=8
+                pool=TIER_POOLS[tier],
+                index=0,
+                name=f"{tier}-m",
+                base_url=f"http://{tier}:1/v1",
+                max_tokens=8,
             ),
         )
 

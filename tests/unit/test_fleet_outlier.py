@@ -18,7 +18,7 @@ from octoroute.config.schema import (
     RoutingConfig,
     ServerConfig,
 )
-from octoroute.enums import Strategy, Tier
+from octoroute.enums import TIER_POOLS, Pool, Strategy, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint, NullListener, OutlierSettings
 from octoroute.fleet.selector import Fleet
 from tests.unit.test_fleet_endpoint import FakeClock
@@ -48,7 +48,7 @@ def make_endpoint(
 ) -> Endpoint:
     """An endpoint whose health threshold is out of the way unless a test sets it."""
     config = EndpointConfig(
-        tier=Tier.FAST, index=0, name="m", base_url="http://h:1/v1", max_tokens=16
+        pool=Pool.FAST, index=0, name="m", base_url="http://h:1/v1", max_tokens=16
     )
     return Endpoint(
         config,
@@ -303,7 +303,7 @@ def fleet_of(
     """A fleet whose fast tier has one endpoint per ``(weight, priority)``."""
     fast = tuple(
         EndpointConfig(
-            tier=Tier.FAST,
+            pool=Pool.FAST,
             index=i,
             name=f"f{i}",
             base_url=f"http://f{i}:1/v1",
@@ -317,7 +317,11 @@ def fleet_of(
     def one(tier: Tier) -> tuple[EndpointConfig, ...]:
         return (
             EndpointConfig(
-                tier=tier, index=0, name=tier.value + "-m", base_url="http://x:1/v1", max_tokens=16
+                pool=TIER_POOLS[tier],
+                index=0,
+                name=tier.value + "-m",
+                base_url="http://x:1/v1",
+                max_tokens=16,
             ),
         )
 

@@ -18,7 +18,7 @@ from octoroute.config.schema import (
     RoutingConfig,
     ServerConfig,
 )
-from octoroute.enums import Strategy, Tier
+from octoroute.enums import TIER_POOLS, Strategy, Tier
 from octoroute.fleet.selector import Fleet
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ Spec = tuple[str, float, int]
 def configs(tier: Tier, specs: Sequence[Spec]) -> tuple[EndpointConfig, ...]:
     return tuple(
         EndpointConfig(
-            tier=tier,
+            pool=TIER_POOLS[tier],
             index=i,
             name=name,
             base_url=f"http://{tier}-{i}:8000/v1",

@@ -23,7 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import Tier
+from octoroute.enums import Pool
 from octoroute.observability.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,9 +81,9 @@ class Family:
 
 def _endpoints() -> list[EndpointConfig]:
     return [
-        EndpointConfig(tier=Tier.FAST, index=0, name="m", base_url="http://h:1/v1", max_tokens=10),
-        EndpointConfig(tier=Tier.FAST, index=1, name="m", base_url="http://h:2/v1", max_tokens=10),
-        EndpointConfig(tier=Tier.DEEP, index=0, name="d", base_url="http://h:3/v1", max_tokens=10),
+        EndpointConfig(pool=Pool.FAST, index=0, name="m", base_url="http://h:1/v1", max_tokens=10),
+        EndpointConfig(pool=Pool.FAST, index=1, name="m", base_url="http://h:2/v1", max_tokens=10),
+        EndpointConfig(pool=Pool.DEEP, index=0, name="d", base_url="http://h:3/v1", max_tokens=10),
     ]
 
 

@@ -11,7 +11,7 @@ from typing import Final
 from aiohttp import web
 
 from octoroute.catalog import ModelChoice
-from octoroute.enums import Importance
+from octoroute.enums import DecisionSource, Importance, Pool
 from octoroute.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -221,10 +221,13 @@ def log_request(
     status: int,
     started: float,
     stream: bool,
+    served_by: tuple[Pool, str] | None = None,
 ) -> None:
     """The one info line per request: what was asked, who decided, who served, how it went.
 
-    Never message content: prompts are private.
+    ``served_by`` is the pool and reason of a request that is never routed (embeddings), logged
+    as ``tier`` and ``reason`` with strategy ``direct``. Never message content: prompts are
+    private.
     """
     fields: dict[str, object] = {
         "route": route,
@@ -241,6 +244,10 @@ def log_request(
         fields["routing_ms"] = round(decision.routing_ms, 3)
         if decision.fallback is not None:
             fields["routing_fallback"] = decision.fallback
+    elif served_by is not None:
+        fields["strategy"] = DecisionSource.DIRECT.value
+        fields["tier"] = served_by[0].value
+        fields["reason"] = served_by[1]
     if outcome.endpoint is not None:
         fields["endpoint"] = outcome.endpoint.name
         fields["instance"] = outcome.endpoint.id

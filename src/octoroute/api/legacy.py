@@ -189,6 +189,12 @@ async def health(request: web.Request) -> web.Response:
         }
         for tier in TIERS
     }
+    if runtime.fleet.embeddings:
+        embeddings = runtime.fleet.embeddings
+        tiers["embeddings"] = {
+            "healthy": sum(endpoint.healthy for endpoint in embeddings),
+            "total": len(embeddings),
+        }
     body = {
         "status": "OK",
         "health_tracking_status": "operational",
@@ -210,7 +216,7 @@ async def models(request: web.Request) -> web.Response:
         {
             "id": endpoint.id,
             "name": endpoint.name,
-            "tier": endpoint.tier.value,
+            "tier": endpoint.pool.value,
             "endpoint": redact_url(endpoint.base_url),
             "healthy": endpoint.healthy,
             "last_check_seconds_ago": endpoint.seconds_since_check(),

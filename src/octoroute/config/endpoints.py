@@ -1,7 +1,10 @@
-"""``[models]``: the three tiers and their endpoints, including the API keys they name.
+"""``[models]`` and ``[[embeddings]]``: the three tiers, the embedding models and their endpoints,
+including the API keys they name.
 
 Split from ``load`` because endpoints carry most of the rules (URL, bounds, reserved and
-duplicate names, key resolution) while the other sections are a few bounded numbers each.
+duplicate names, key resolution) while the other sections are a few bounded numbers each. An
+embedding endpoint is checked by the same code as a tier endpoint, without the generation
+defaults (``max_tokens``, ``temperature``) it has no use for.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from octoroute.config.schema import (
     Secret,
 )
 from octoroute.config.tls import check_tls
-from octoroute.enums import TIERS, Compat, Native, Tier
+from octoroute.enums import TIER_POOLS, TIERS, Compat, Native, Pool, Tier
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
 MAX_TOKENS_LIMIT: Final = 4_294_967_295
 """v1 sent ``max_tokens`` as a u32; a larger value is a typo, not a wish."""
@@ -39,6 +42,12 @@ _ENDPOINT_HINTS: Final = {
     "model": "the model id sent upstream is 'name'",
     "url": "did you mean 'base_url'?",
 }
+_EMBEDDING_HINTS: Final = {
+    **_ENDPOINT_HINTS,
+    "timeout": "the embeddings timeout goes in [timeouts] embeddings",
+    "max_tokens": "an embedding model generates no tokens; remove it",
+    "temperature": "an embedding model does not sample; remove it",
+}
 
 
 def check_models(root: Table, environ: Mapping[str, str]) -> ModelsConfig | None:
@@ -47,7 +56,7 @@ def check_models(root: Table, environ: Mapping[str, str]) -> ModelsConfig | None
     if table is None:
         return None
     tiers: dict[Tier, tuple[EndpointConfig, ...]] = {}
-    names: list[tuple[Tier, str, str]] = []
+    names: list[tuple[Pool, str, str]] = []
     for tier in TIERS:
         endpoints = _tier(table, tier, environ, names)
         if endpoints is not None:
@@ -59,8 +68,39 @@ def check_models(root: Table, environ: Mapping[str, str]) -> ModelsConfig | None
     return ModelsConfig(fast=tiers[Tier.FAST], balanced=tiers[Tier.BALANCED], deep=tiers[Tier.DEEP])
 
 
+def check_embeddings(
+    root: Table, environ: Mapping[str, str], chat_names: Collection[str]
+) -> tuple[EndpointConfig, ...] | None:
+    """``[[embeddings]]``: optional; every endpoint valid and no name shared with a tier's.
+
+    ``chat_names`` are the tier endpoints' names, so a model name means one thing.
+    """
+    if "embeddings" not in root.data:
+        root.raw("embeddings", None)
+        return ()
+    tables = root.array_of_tables("embeddings", missing="", hints=_EMBEDDING_HINTS)
+    if tables is None:
+        return None
+    endpoints: list[EndpointConfig] = []
+    names: list[tuple[Pool, str, str]] = []
+    for index, table in enumerate(tables):
+        endpoint = _endpoint(table, Pool.EMBEDDINGS, index, environ, names)
+        if endpoint is not None:
+            endpoints.append(endpoint)
+    ok = len(endpoints) == len(tables)
+    for _, name, path in names:
+        if name in chat_names:
+            root.problems.add(
+                f"{path}.name",
+                f"{show(name)} is already a chat endpoint's name in [models]; an embedding model "
+                "needs a name of its own, since requests choose a model by name",
+            )
+            ok = False
+    return tuple(endpoints) if ok else None
+
+
 def _tier(
-    models: Table, tier: Tier, environ: Mapping[str, str], names: list[tuple[Tier, str, str]]
+    models: Table, tier: Tier, environ: Mapping[str, str], names: list[tuple[Pool, str, str]]
 ) -> tuple[EndpointConfig, ...] | None:
     """The endpoints of one tier; each valid name goes into ``names`` for the cross-tier check."""
     missing = f"required tier is missing; add at least one [[models.{tier}]] endpoint"
@@ -72,7 +112,7 @@ def _tier(
         return None
     endpoints: list[EndpointConfig] = []
     for index, table in enumerate(tables):
-        endpoint = _endpoint(table, tier, index, environ, names)
+        endpoint = _endpoint(table, TIER_POOLS[tier], index, environ, names)
         if endpoint is not None:
             endpoints.append(endpoint)
     return tuple(endpoints) if len(endpoints) == len(tables) else None
@@ -80,21 +120,26 @@ def _tier(
 
 def _endpoint(
     table: Table,
-    tier: Tier,
+    pool: Pool,
     index: int,
     environ: Mapping[str, str],
-    names: list[tuple[Tier, str, str]],
+    names: list[tuple[Pool, str, str]],
 ) -> EndpointConfig | None:
-    """One ``[[models.<tier>]]`` table: an upstream serving one model."""
+    """One ``[[models.<tier>]]`` or ``[[embeddings]]`` table: an upstream serving one model."""
     name = _endpoint_name(table)
     if name is not None:
-        names.append((tier, name, table.path))
+        names.append((pool, name, table.path))
     base_url = table.string("base_url")
     if base_url is not None and (problem := rules.base_url_problem(base_url)):
         table.fail("base_url", problem)
         base_url = None
-    max_tokens = table.integer("max_tokens", low=1, high=MAX_TOKENS_LIMIT)
-    temperature = table.number("temperature", 0.7, bounds="a number from 0 to 2", low=0, high=2)
+    generates = pool is not Pool.EMBEDDINGS
+    max_tokens = table.integer("max_tokens", low=1, high=MAX_TOKENS_LIMIT) if generates else None
+    temperature = (
+        table.number("temperature", 0.7, bounds="a number from 0 to 2", low=0, high=2)
+        if generates
+        else 0.7
+    )
     weight = table.number("weight", 1.0, bounds="a positive number", low=0, low_open=True)
     priority = table.integer("priority", 1, low=0, high=255)
     key = _api_key(table, environ)
@@ -108,7 +153,7 @@ def _endpoint(
     if (
         name is None
         or base_url is None
-        or max_tokens is None
+        or (generates and max_tokens is None)
         or temperature is None
         or weight is None
         or priority is None
@@ -120,7 +165,7 @@ def _endpoint(
     ):
         return None
     return EndpointConfig(
-        tier=tier,
+        pool=pool,
         index=index,
         name=name,
         base_url=rules.normalize_base_url(base_url),
@@ -201,10 +246,10 @@ def _api_key(table: Table, environ: Mapping[str, str]) -> tuple[str | None, Secr
     return env_name, Secret(value.strip())
 
 
-def _check_names_across_tiers(models: Table, names: list[tuple[Tier, str, str]]) -> None:
+def _check_names_across_tiers(models: Table, names: list[tuple[Pool, str, str]]) -> None:
     """Report a name used in a second tier, once per tier: a name must identify one tier."""
-    owner: dict[str, tuple[Tier, str]] = {}
-    reported: set[tuple[Tier, str]] = set()
+    owner: dict[str, tuple[Pool, str]] = {}
+    reported: set[tuple[Pool, str]] = set()
     for tier, name, path in names:
         first_tier, first_path = owner.setdefault(name, (tier, path))
         if first_tier == tier or (tier, name) in reported:

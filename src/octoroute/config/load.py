@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Final
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
 from octoroute.config.cors import check_cors_origins
-from octoroute.config.endpoints import check_models
+from octoroute.config.endpoints import check_embeddings, check_models
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     Config,
+    EndpointConfig,
     HealthConfig,
     LimitsConfig,
     ModelsConfig,
@@ -184,16 +185,23 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
     """Every section checked, in schema order; ``None`` when any has a problem."""
     server = _server(root)
     models = check_models(root, environ)
+    chat_names = () if models is None else tuple(e.name for e in models.all())
+    embeddings = check_embeddings(root, environ, chat_names)
     routing = _routing(root)
     observability = _observability(root)
     timeouts = _timeouts(root)
     health = _health(root)
     limits = _limits(root)
-    aliases = None if models is None else check_aliases(root, _targets(models))
+    aliases = (
+        None
+        if models is None or embeddings is None
+        else check_aliases(root, _targets(models, embeddings))
+    )
     root.close()
     if (
         server is None
         or models is None
+        or embeddings is None
         or routing is None
         or observability is None
         or timeouts is None
@@ -210,15 +218,21 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         timeouts=timeouts,
         health=health,
         limits=limits,
+        embeddings=embeddings,
         aliases=aliases,
         source=source,
     )
 
 
-def _targets(models: ModelsConfig) -> Targets:
-    """What ``[aliases]`` may name: ``auto``, the tiers and every endpoint name. Embedding
-    models join here as one more keyword, ``embedding_models=...``."""
-    return Targets(endpoints=(endpoint.name for endpoint in models.all()))
+def _targets(models: ModelsConfig, embeddings: tuple[EndpointConfig, ...]) -> Targets:
+    """What ``[aliases]`` may name: ``auto``, the tiers, every endpoint name and every
+    embedding model."""
+    if not embeddings:
+        return Targets(endpoints=(endpoint.name for endpoint in models.all()))
+    return Targets(
+        endpoints=(endpoint.name for endpoint in models.all()),
+        embedding_models=(endpoint.name for endpoint in embeddings),
+    )
 
 
 def _server(root: Table) -> ServerConfig | None:
@@ -344,7 +358,8 @@ def _observability(root: Table) -> ObservabilityConfig | None:
 
 
 def _timeouts(root: Table) -> TimeoutsConfig | None:
-    """``[timeouts]``: optional per-tier overrides of ``server.request_timeout_seconds``."""
+    """``[timeouts]``: optional per-tier (and embeddings) overrides of
+    ``server.request_timeout_seconds``."""
     table = root.table("timeouts")
     if table is None:
         return None
@@ -352,6 +367,7 @@ def _timeouts(root: Table) -> TimeoutsConfig | None:
     seconds = {
         tier: table.number(tier.value, None, bounds=bounds, low=1, high=300) for tier in TIERS
     }
+    embeddings = table.number("embeddings", None, bounds=bounds, low=1, high=300)
     stream_total = table.number(
         "stream_total_seconds", None, bounds="a positive number of seconds", low=0, low_open=True
     )
@@ -360,10 +376,13 @@ def _timeouts(root: Table) -> TimeoutsConfig | None:
         return None
     if "stream_total_seconds" in table.data and stream_total is None:
         return None
+    if "embeddings" in table.data and embeddings is None:
+        return None
     return TimeoutsConfig(
         fast=seconds[Tier.FAST],
         balanced=seconds[Tier.BALANCED],
         deep=seconds[Tier.DEEP],
+        embeddings=embeddings,
         stream_total_seconds=stream_total,
     )
 

@@ -10,7 +10,7 @@ from typing import Final
 
 import msgspec
 
-from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
+from octoroute.enums import TIERS, Importance, LogFormat, Pool, Strategy, Tier
 
 
 class Secret:
@@ -45,16 +45,22 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     """One OpenAI-compatible upstream serving one model.
 
     ``name`` is the model id sent upstream as ``model``. Two endpoints may share a name within a
-    tier (replicas on different hosts); they remain two endpoints with their own health.
+    pool (replicas on different hosts); they remain two endpoints with their own health.
     ``base_url`` is stored without a trailing slash and always ends in ``/v1``.
+
+    ``pool`` is a tier for ``[[models.<tier>]]`` endpoints and ``embeddings`` for
+    ``[[embeddings]]`` ones: one struct for both, because health, selection, ejection, limits,
+    TLS and the upstream client treat them alike; only the code that routes text reads tiers.
     """
 
-    tier: Tier
+    pool: Pool
     index: int
-    """Position within its tier in the file, so messages and ``/models`` can point at it."""
+    """Position within its pool in the file, so messages and ``/models`` can point at it."""
     name: str
     base_url: str
-    max_tokens: int
+    max_tokens: int | None = None
+    """The default ``max_tokens`` of a chat request; ``None`` for an embedding model, which
+    generates no tokens (the loader requires it for every tier endpoint)."""
     temperature: float = 0.7
     weight: float = 1.0
     priority: int = 1
@@ -80,8 +86,10 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def key_path(self) -> str:
-        """Where this endpoint lives in the TOML file, e.g. ``models.fast[1]``."""
-        return f"models.{self.tier}[{self.index}]"
+        """Where this endpoint lives in the TOML file, e.g. ``models.fast[1]``, ``embeddings[0]``."""
+        if self.pool is Pool.EMBEDDINGS:
+            return f"embeddings[{self.index}]"
+        return f"models.{self.pool}[{self.index}]"
 
 
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,6 +148,8 @@ class TimeoutsConfig(msgspec.Struct, frozen=True, kw_only=True):
     fast: float | None = None
     balanced: float | None = None
     deep: float | None = None
+    embeddings: float | None = None
+    """The per-attempt timeout of ``POST /v1/embeddings``."""
     stream_total_seconds: float | None = None
     """The longest a stream may run in total; ``None``: unbounded (only idle gaps are timed)."""
 
@@ -214,14 +224,17 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     timeouts: TimeoutsConfig = msgspec.field(default_factory=TimeoutsConfig)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    embeddings: tuple[EndpointConfig, ...] = ()
+    """``[[embeddings]]`` in file order (pool ``embeddings``); empty when none are configured."""
     aliases: tuple[Alias, ...] = ()
     """``[aliases]`` in file order."""
     source: str = "<memory>"
     """The file this came from, for messages."""
 
-    def timeout_for(self, tier: Tier) -> float:
-        """The per-attempt timeout of ``tier``: its ``[timeouts]`` override, else the server's."""
-        override: float | None = getattr(self.timeouts, tier.value)
+    def timeout_for(self, pool: Tier | Pool) -> float:
+        """The per-attempt timeout of a tier or pool: its ``[timeouts]`` override, else the
+        server's."""
+        override: float | None = getattr(self.timeouts, pool.value)
         return self.server.request_timeout_seconds if override is None else override
 
     def endpoint_names(self) -> tuple[str, ...]:
@@ -231,3 +244,12 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             for endpoint in self.models.for_tier(tier):
                 seen.setdefault(endpoint.name, None)
         return tuple(seen)
+
+    def embedding_names(self) -> tuple[str, ...]:
+        """Each distinct embedding model name once, in file order; the first is ``auto``'s."""
+        return tuple(dict.fromkeys(endpoint.name for endpoint in self.embeddings))
+
+    def all_endpoints(self) -> tuple[EndpointConfig, ...]:
+        """Every endpoint instance: the tiers' (``ModelsConfig.all``), then the embedding
+        models'. What the fleet, the metrics and the prober cover."""
+        return self.models.all() + self.embeddings

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from octoroute.config.redact import redact_url, strip_userinfo
 from octoroute.config.rules import shows_env_name
 from octoroute.config.schema import DEFAULT_MAX_CONNECTIONS
-from octoroute.enums import TIERS, Strategy
+from octoroute.enums import TIERS, Pool, Strategy
 
 if TYPE_CHECKING:
     from octoroute.config.schema import Config, EndpointConfig
@@ -24,7 +24,7 @@ _MIB = 1024 * 1024
 def summarize(config: Config) -> str:
     """The configuration in ten lines plus one per endpoint, without a trailing newline."""
     lines = [config.source, *_settings(config), ""]
-    endpoints = config.models.all()
+    endpoints = config.all_endpoints()
     name_width = max(len(endpoint.name) for endpoint in endpoints)
     url_width = max(len(redact_url(endpoint.base_url)) for endpoint in endpoints)
     for tier in TIERS:
@@ -33,6 +33,15 @@ def summarize(config: Config) -> str:
         plural = "endpoint" if count == 1 else "endpoints"
         lines.append(f"  {tier} (timeout {_seconds(config.timeout_for(tier))}, {count} {plural})")
         lines.extend(_endpoint_line(e, name_width, url_width) for e in tier_endpoints)
+    if config.embeddings:
+        models = len(config.embedding_names())
+        count = len(config.embeddings)
+        lines.append(
+            f"  embeddings (timeout {_seconds(config.timeout_for(Pool.EMBEDDINGS))}, "
+            f"{models} {'model' if models == 1 else 'models'}, "
+            f"{count} {'endpoint' if count == 1 else 'endpoints'})"
+        )
+        lines.extend(_endpoint_line(e, name_width, url_width) for e in config.embeddings)
     return "\n".join(lines)
 
 

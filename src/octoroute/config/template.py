@@ -79,6 +79,17 @@ priority = 1
 # api_key_env = "DEEP_API_KEY"     # e.g. a vLLM server started with --api-key
 
 # ---------------------------------------------------------------------------------------------
+# Embedding models (optional): served at POST /v1/embeddings, never routed; the same keys as
+# tier endpoints except max_tokens and temperature. Endpoints sharing a name are replicas of
+# one model; "auto" means the first model listed. Names must differ from the tiers' names.
+# ---------------------------------------------------------------------------------------------
+# [[embeddings]]
+# name = "nomic-embed-text"
+# base_url = "http://your-server:11434/v1"
+# weight = 1.0
+# priority = 1
+
+# ---------------------------------------------------------------------------------------------
 # Routing: how requests with model "auto" pick a tier
 #   rule   - keyword and size rules, instant (well under 1 ms)
 #   llm    - asks a model of router_tier to choose (one extra short call, ~250 ms)
@@ -97,13 +108,15 @@ balanced = 10
 deep = 10
 
 # ---------------------------------------------------------------------------------------------
-# Model aliases (optional): names clients hard-wire, pointed at a tier, "auto" or an endpoint.
+# Model aliases (optional): names clients hard-wire, pointed at a tier, "auto", an endpoint or
+# an embedding model.
 # Exact names win over glob patterns (*, ?, [abc]); among patterns the first listed wins.
 # ---------------------------------------------------------------------------------------------
 # [aliases]
 # "gpt-4o-mini" = "fast"
 # "gpt-4o*" = "deep"
 # "claude-*" = "auto"
+# "text-embedding-3-*" = "nomic-embed-text"   # needs that [[embeddings]] model
 
 # ---------------------------------------------------------------------------------------------
 # Observability: metrics are always served at GET /metrics
@@ -119,6 +132,7 @@ log_format = "text"                # text for people, json for log collectors (o
 fast = 15
 balanced = 30
 deep = 60
+# embeddings = 30                  # POST /v1/embeddings; unset: server.request_timeout_seconds
 # stream_total_seconds = 600       # longest a stream may run; unset: no total limit, only the
                                    # per-tier timeout between two pieces of a stream
 

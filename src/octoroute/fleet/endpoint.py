@@ -45,7 +45,7 @@ from octoroute.config.redact import redact_url
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig
-    from octoroute.enums import Tier
+    from octoroute.enums import Pool
 
 MAX_ERROR_CHARS = 200
 """``last_error`` is cut to this length: it is shown in ``/models`` and logs, not a traceback."""
@@ -137,7 +137,7 @@ class Endpoint:
 
     Identity is the instance (default ``__eq__``/``__hash__``), so exclusion sets and metric maps
     can be keyed by the endpoint itself and replicas sharing a ``name`` never collide. The routing
-    attributes (``tier``, ``name``, ``base_url``, ``priority``, ``weight``, ``healthy``) are plain
+    attributes (``pool``, ``name``, ``base_url``, ``priority``, ``weight``, ``healthy``) are plain
     slots, copied out of the config, because the selector reads them on every request; treat them
     as read-only.
 
@@ -168,16 +168,18 @@ class Endpoint:
         "id",
         "in_flight",
         "name",
+        "pool",
         "priority",
         "ready_at",
-        "tier",
         "weight",
     )
 
     id: str
-    """Stable and unique within a fleet: tier and position in the file, e.g. ``fast[0]``."""
+    """Stable and unique within a fleet: pool and position in the file, e.g. ``fast[0]``,
+    ``embeddings[1]``."""
     config: EndpointConfig
-    tier: Tier
+    pool: Pool
+    """The tier it serves, or ``embeddings``."""
     name: str
     """The model id sent upstream; replicas may share it."""
     base_url: str
@@ -227,8 +229,8 @@ class Endpoint:
                 f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
             )
         self.config = config
-        self.id = f"{config.tier}[{config.index}]"
-        self.tier = config.tier
+        self.id = f"{config.pool}[{config.index}]"
+        self.pool = config.pool
         self.name = config.name
         self.base_url = config.base_url
         self.priority = config.priority

@@ -1,5 +1,9 @@
 """The fleet: every configured endpoint instance, indexed by tier and by name, and selection.
 
+The embedding models' endpoints (``[[embeddings]]``) are instances like the tiers' and are
+health-checked, selected and ejected the same way; they sit beside the tiers in ``embeddings``,
+so code that walks ``tiers`` never meets one.
+
 Selection (v1's algorithm, §3.1 of the v1 spec, with per-instance health, exclusion, outlier
 ejection, ``Retry-After`` and load):
 
@@ -33,7 +37,7 @@ from octoroute.fleet.endpoint import Endpoint, HealthListener, NullListener, Out
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
-    from octoroute.config.schema import Config
+    from octoroute.config.schema import Config, EndpointConfig
     from octoroute.fleet.endpoint import Clock
 
 
@@ -62,10 +66,12 @@ class Fleet:
     ``random.Random()`` by default).
     """
 
-    __slots__ = ("_all", "_by_name", "_clock", "_random", "tiers")
+    __slots__ = ("_all", "_by_name", "_clock", "_random", "embeddings", "tiers")
 
     tiers: Mapping[Tier, tuple[Endpoint, ...]]
     """Each tier's endpoints in file order (read-only)."""
+    embeddings: tuple[Endpoint, ...]
+    """The embedding models' endpoints in file order; empty when none are configured."""
 
     def __init__(
         self,
@@ -81,30 +87,30 @@ class Fleet:
         outlier = OutlierSettings(
             health.eject_after_failures, health.eject_base_seconds, health.eject_max_seconds
         )
-        tiers: dict[Tier, tuple[Endpoint, ...]] = {}
-        by_name: dict[str, list[Endpoint]] = {}
-        for tier in TIERS:
-            endpoints = tuple(
+
+        def build(configs: tuple[EndpointConfig, ...]) -> tuple[Endpoint, ...]:
+            return tuple(
                 Endpoint(
-                    cfg,
-                    failure_threshold=threshold,
-                    clock=clock,
-                    listener=tracker,
-                    outlier=outlier,
+                    cfg, failure_threshold=threshold, clock=clock, listener=tracker, outlier=outlier
                 )
-                for cfg in config.models.for_tier(tier)
+                for cfg in configs
             )
-            tiers[tier] = endpoints
-            for ep in endpoints:
-                by_name.setdefault(ep.name, []).append(ep)
+
+        tiers = {tier: build(config.models.for_tier(tier)) for tier in TIERS}
         self.tiers = MappingProxyType(tiers)
-        self._all = tuple(ep for tier in TIERS for ep in tiers[tier])
+        self.embeddings = build(config.embeddings)
+        self._all = (*(ep for tier in TIERS for ep in tiers[tier]), *self.embeddings)
+        # Chat and embedding names are disjoint (the loader refuses a shared one).
+        by_name: dict[str, list[Endpoint]] = {}
+        for ep in self._all:
+            by_name.setdefault(ep.name, []).append(ep)
         self._by_name = {name: tuple(eps) for name, eps in by_name.items()}
         self._clock = clock
         self._random = (random.Random() if rng is None else rng).random
 
     def all(self) -> tuple[Endpoint, ...]:
-        """Every endpoint: fast, then balanced, then deep, each tier in file order."""
+        """Every endpoint: fast, then balanced, then deep, then the embedding models, each in
+        file order."""
         return self._all
 
     def by_name(self, name: str) -> tuple[Endpoint, ...]:

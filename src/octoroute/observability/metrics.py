@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import TIERS, DecisionSource
+from octoroute.enums import TIER_POOLS, TIERS, DecisionSource, Pool
 
 ROUTING_BUCKETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
 UPSTREAM_BUCKETS_S = (
@@ -85,7 +85,7 @@ class EndpointMetrics:
     )
 
     def __init__(self, metrics: Metrics, endpoint: EndpointConfig) -> None:
-        tier, name, instance = endpoint.tier.value, endpoint.name, instance_label(endpoint)
+        tier, name, instance = endpoint.pool.value, endpoint.name, instance_label(endpoint)
         self.duration = metrics.upstream_duration.labels(tier, name, instance)
         self.ttfb = metrics.upstream_ttfb.labels(tier, name, instance)
         self.responses = {
@@ -119,7 +119,7 @@ class EndpointMetrics:
 
 
 class TierMetrics:
-    """The label children of one tier."""
+    """The label children of one tier, or of the embedding models (``tier="embeddings"``)."""
 
     __slots__ = ("failovers", "in_flight", "invocations", "requests", "retries", "tokens")
 
@@ -275,6 +275,11 @@ class Metrics:
         )
 
         self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
+        self.pools: dict[Pool, TierMetrics] = {TIER_POOLS[tier]: self.tiers[tier] for tier in TIERS}
+        """The tiers' children again, by pool, plus ``embeddings`` when embedding endpoints are
+        configured (without them no ``tier="embeddings"`` series exists)."""
+        if any(endpoint.pool is Pool.EMBEDDINGS for endpoint in endpoints):
+            self.pools[Pool.EMBEDDINGS] = TierMetrics(self, Pool.EMBEDDINGS.value)
         self.routing_by_source = {
             source: self.routing_duration.labels(source.value) for source in DecisionSource
         }
@@ -290,7 +295,7 @@ class Metrics:
             for error_type in HEALTH_ERROR_TYPES:
                 self.health_tracking_failures.labels(name, error_type)
         self.endpoints = {
-            (endpoint.tier, endpoint.index): EndpointMetrics(self, endpoint)
+            (endpoint.pool, endpoint.index): EndpointMetrics(self, endpoint)
             for endpoint in endpoints
         }
 

@@ -110,6 +110,8 @@ class Behaviour:
     """Answer 404 ``model_not_found`` when the request's ``model`` is not this server's name."""
     native_responses: bool = False
     """Serve ``POST /v1/responses`` natively (as Ollama and llama.cpp do); otherwise it is 404."""
+    embedding_dimensions: int = 16
+    """The length of ``POST /v1/embeddings`` vectors when the request sets no ``dimensions``."""
     health_status: int = 200
     """The status of ``GET /v1/models``, the router's health probe."""
     health_hang: bool = False

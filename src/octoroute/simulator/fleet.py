@@ -22,7 +22,8 @@ _DEFAULT_MAX_TOKENS = {Tier.FAST: 2048, Tier.BALANCED: 4096, Tier.DEEP: 8192}
 
 
 class SimulatedFleet:
-    """The simulated models of the three tiers; a model without a label is labelled by its tier."""
+    """The simulated models of the three tiers, and optionally embedding models (written as
+    ``[[embeddings]]``); a model without a label is labelled by its tier, or ``embeddings``."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class SimulatedFleet:
         fast: Sequence[SimulatedModel],
         balanced: Sequence[SimulatedModel],
         deep: Sequence[SimulatedModel],
+        embeddings: Sequence[SimulatedModel] = (),
     ) -> None:
         self._tiers: dict[Tier, tuple[SimulatedModel, ...]] = {
             Tier.FAST: tuple(fast),
@@ -39,6 +41,10 @@ class SimulatedFleet:
         for tier, models in self._tiers.items():
             for model in models:
                 model.label = model.label or tier.value
+        self.embeddings: tuple[SimulatedModel, ...] = tuple(embeddings)
+        """The embedding models, in config order."""
+        for model in self.embeddings:
+            model.label = model.label or "embeddings"
 
     @property
     def fast(self) -> tuple[SimulatedModel, ...]:
@@ -61,8 +67,8 @@ class SimulatedFleet:
 
     @property
     def models(self) -> tuple[SimulatedModel, ...]:
-        """Every model, fast then balanced then deep."""
-        return self.fast + self.balanced + self.deep
+        """Every model, fast then balanced then deep, then the embedding models."""
+        return self.fast + self.balanced + self.deep + self.embeddings
 
     async def start(self, host: str = "127.0.0.1") -> None:
         """Start every model on its own ephemeral port; on any failure none is left running."""
@@ -100,7 +106,7 @@ def demo_fleet() -> SimulatedFleet:
 
     Two ``sim-llama-8b`` replicas (one name, two ports, labelled ``fast #1``/``fast #2`` so the
     demo shows load balancing), ``sim-qwen-32b`` (balanced, which also answers the LLM router's
-    prompts) and ``sim-gpt-oss-120b`` (deep).
+    prompts), ``sim-gpt-oss-120b`` (deep) and the embedding model ``sim-embed``.
     """
     fast = _demo_behaviour(0.01, 0.05, 0.02)
     return SimulatedFleet(
@@ -115,6 +121,9 @@ def demo_fleet() -> SimulatedFleet:
         ],
         deep=[
             SimulatedModel("sim-gpt-oss-120b", behaviour=_demo_behaviour(0.03, 0.4, 0.05)),
+        ],
+        embeddings=[
+            SimulatedModel("sim-embed", behaviour=_demo_behaviour(0.005, 0.0, 0.0)),
         ],
     )
 
@@ -164,6 +173,10 @@ def fleet_config_toml(
             keys.update(model.config_keys)
             lines += ["", f"[[models.{tier.value}]]"]
             lines += [f"{key} = {_toml_value(value)}" for key, value in keys.items()]
+    for model in fleet.embeddings:
+        keys = {"name": model.name, "base_url": model.base_url, **model.config_keys}
+        lines += ["", "[[embeddings]]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in keys.items()]
     lines += ["", "[routing]", f"strategy = {_toml_value(strategy)}"]
     lines.append(f"router_tier = {_toml_value(router_tier)}")
     if default_importance is not None:

@@ -37,6 +37,7 @@ from octoroute.simulator.responses import (
     response_events,
     response_json,
 )
+from octoroute.simulator.embeddings import embeddings_answer
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 CHAT_PATH = "/v1/chat/completions"
 COMPLETIONS_PATH = "/v1/completions"
 RESPONSES_PATH = "/v1/responses"
+EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
 _JSON = "application/json"
 _SHUTDOWN_TIMEOUT = 1.0
@@ -143,6 +145,7 @@ class SimulatedModel:
         app.router.add_post(CHAT_PATH, self._chat)
         app.router.add_post(COMPLETIONS_PATH, self._completions)
         app.router.add_post(RESPONSES_PATH, self._responses)
+        app.router.add_post(EMBEDDINGS_PATH, self._embeddings)
         app.router.add_get(MODELS_PATH, self._models)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         runner = web.AppRunner(
@@ -216,6 +219,11 @@ class SimulatedModel:
     def responses_requests(self) -> list[RecordedRequest]:
         """The recorded ``POST /v1/responses`` requests, in arrival order."""
         return [r for r in self.requests if r.path == RESPONSES_PATH]
+
+    @property
+    def embedding_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST /v1/embeddings`` requests, in arrival order."""
+        return [r for r in self.requests if r.path == EMBEDDINGS_PATH]
 
     @property
     def health_checks(self) -> int:
@@ -308,6 +316,9 @@ class SimulatedModel:
         if not self.behaviour.native_responses:
             return await self._serve(request, self._answer_unknown)
         return await self._serve(request, self._answer_responses)
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._answer_embeddings)
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_models)
@@ -404,6 +415,36 @@ class SimulatedModel:
         self, request: web.Request, record: RecordedRequest
     ) -> web.StreamResponse:
         return await self._answer(request, record, text=True)
+
+    async def _answer_embeddings(
+        self, request: web.Request, record: RecordedRequest
+    ) -> web.StreamResponse:
+        """Deterministic vectors (``simulator.embeddings``), after the same faults, latency and
+        ``strict_model`` check as a chat answer; never streamed."""
+        behaviour = self.behaviour
+        body = record.json
+        if not isinstance(body, dict):
+            problem = _invalid("We could not parse the JSON body of your request.", param=None)
+            return await self._send(request, record, _error_response(problem))
+        fault = behaviour.take_fault()
+        if isinstance(fault, Hang):
+            await _forever()
+        await _pause(behaviour.latency)
+        if behaviour.strict_model and body.get("model") != self.name:
+            message = f"The model `{body.get('model')}` does not exist."
+            fault = _invalid(message, param="model", status=404, code="model_not_found")
+        if isinstance(fault, HttpError):
+            return await self._send(request, record, _error_response(fault))
+        if isinstance(fault, Drop):
+            await self._drop(request, record)
+        answer = embeddings_answer(body, name=self.name, dimensions=behaviour.embedding_dimensions)
+        if isinstance(answer, str):
+            return await self._send(
+                request, record, _error_response(_invalid(answer, param="input"))
+            )
+        return await self._send(
+            request, record, web.Response(body=orjson.dumps(answer), content_type=_JSON)
+        )
 
     async def _answer_responses(
         self, request: web.Request, record: RecordedRequest

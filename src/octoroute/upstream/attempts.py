@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from octoroute.enums import Tier
+from octoroute.enums import TIER_POOLS, Pool, Tier
 from octoroute.errors import (
     BadUpstreamResponse,
     EndpointSaturated,
@@ -64,12 +64,13 @@ def backoff_before(attempt: int) -> float:
 
 
 class Scope:
-    """What may serve one request: a tier's endpoints, or the replicas of one named model."""
+    """What may serve one request: a tier's endpoints, or the replicas of one named model
+    (a chat model or an embedding model); ``pool`` picks the metric children it counts under."""
 
-    __slots__ = ("description", "endpoint_count", "tier")
+    __slots__ = ("description", "endpoint_count", "pool")
 
-    def __init__(self, tier: Tier, description: str, endpoint_count: int) -> None:
-        self.tier = tier
+    def __init__(self, pool: Tier | Pool, description: str, endpoint_count: int) -> None:
+        self.pool = pool if isinstance(pool, Pool) else TIER_POOLS[pool]
         self.description = description
         """``tier 'fast'`` or ``model 'qwen3:8b'``: how messages name the scope."""
         self.endpoint_count = endpoint_count

@@ -286,7 +286,7 @@ class Forwarder:
             outcome.status = error.upstream_status
             return Answer(error.upstream_status, error.content_type, error.body, endpoint)
         outcome.error = error.reason
-        self._metrics.tiers[scope.tier].retries[error.reason].inc()
+        self._metrics.pools[scope.pool].retries[error.reason].inc()
         if isinstance(error, UpstreamThrottled):
             lane.metrics.throttled.inc()
             lane.metrics.response(error.upstream_status)
@@ -308,7 +308,7 @@ class Forwarder:
         lane.metrics.response(200)
         lane.metrics.ttfb.observe(ttfb)
         lane.metrics.duration.observe(time.perf_counter() - attempt.started)
-        tier_metrics = self._metrics.tiers[scope.tier]
+        tier_metrics = self._metrics.pools[scope.pool]
         tier_metrics.invocations.inc()
         if outcome.attempts > 1:
             tier_metrics.failovers.inc()

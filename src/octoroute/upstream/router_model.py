@@ -67,7 +67,9 @@ class HttpRouterModel:
             {
                 "model": endpoint.config.name,
                 "messages": [{"role": "user", "content": prompt}],
-                "max_tokens": min(ROUTER_MAX_TOKENS, endpoint.config.max_tokens),
+                "max_tokens": min(
+                    ROUTER_MAX_TOKENS, endpoint.config.max_tokens or ROUTER_MAX_TOKENS
+                ),
                 "temperature": 0,
                 "stream": False,
             }
