@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
-from octoroute.enums import Compat, Tier
+from octoroute.enums import Compat, Pool
 from octoroute.wire.compat import apply_compat
 from octoroute.wire.requests import parse_chat_request
 
@@ -30,7 +30,7 @@ BODY = orjson.dumps(
 
 def endpoint(*compat: Compat) -> EndpointConfig:
     return EndpointConfig(
-        tier=Tier.FAST,
+        pool=Pool.FAST,
         index=0,
         name="m",
         base_url="http://h:1/v1",

@@ -14,17 +14,17 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
-from octoroute.enums import Tier
+from octoroute.enums import Pool
 from octoroute.errors import InvalidRequest, UpstreamProtocolError
 from octoroute.wire.responses import ResponsesRequest, parse_responses_request
 from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
 from octoroute.wire.responses_store import ResponseStore
 
 CHAT = EndpointConfig(
-    tier=Tier.FAST, index=0, name="chat-model", base_url="http://x/v1", max_tokens=256
+    pool=Pool.FAST, index=0, name="chat-model", base_url="http://x/v1", max_tokens=256
 )
 NATIVE = EndpointConfig(
-    tier=Tier.FAST,
+    pool=Pool.FAST,
     index=1,
     name="native-model",
     base_url="http://y/v1",

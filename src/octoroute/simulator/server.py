@@ -32,12 +32,12 @@ from octoroute.simulator.completion import (
     text_json_body,
     text_sse_events,
 )
+from octoroute.simulator.embeddings import embeddings_answer
 from octoroute.simulator.responses import (
     chat_view_of_responses,
     response_events,
     response_json,
 )
-from octoroute.simulator.embeddings import embeddings_answer
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -9,7 +9,7 @@ that vary by server (or a 500 that would count against its health).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
@@ -40,7 +40,9 @@ class EmbeddingsRequest(msgspec.Struct, frozen=True, kw_only=True):
     """How many vectors the client asked for (1 for a string or a single token array)."""
     fields: dict[str, msgspec.Raw]
 
-    upstream_path: ClassVar[str] = "embeddings"
+    def path_for(self, endpoint: EndpointConfig) -> str:
+        """Where under any endpoint's ``base_url`` this request goes."""
+        return "embeddings"
 
     def body_for(self, endpoint: EndpointConfig) -> bytes:
         """The client's body with ``model`` set to ``endpoint``'s name, nothing else changed."""

@@ -180,7 +180,9 @@ def parse_responses_request(
     model = read_model(fields)
     stream = read_stream(fields)
     check_sampling(fields)
-    values = {key: _load(raw, key) for key, raw in fields.items() if key != "model"}
+    # One C pass over the whole body: a call per field cost more than the fields' own decoding.
+    values: dict[str, Any] = orjson.loads(body)
+    values.pop("model", None)
     raw_input = values.get("input")
     if isinstance(raw_input, str):
         new_items: list[Item] = [{"type": "message", "role": "user", "content": raw_input}]
@@ -243,13 +245,6 @@ def parse_responses_request(
         store=store is not False,
         created_at=created_at,
     )
-
-
-def _load(raw: msgspec.Raw, key: str) -> Any:
-    try:
-        return orjson.loads(memoryview(raw))
-    except orjson.JSONDecodeError:  # pragma: no cover - decode_json_object parsed it already
-        raise InvalidRequest(f"{key} is not valid JSON", param=key) from None
 
 
 def _text_of(content: Any) -> str:
