@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import time
+from types import TracebackType
 from typing import Final
 
 from aiohttp import web
@@ -258,3 +259,64 @@ def log_request(
     if outcome.error is not None:
         fields["error"] = outcome.error
     log.info("request", **fields)
+
+
+CLIENT_CLOSED_REQUEST: Final = 499
+"""Logged (never sent) when the client went away before its answer was complete."""
+
+
+class RequestLog:
+    """The one log line of a request, filled in as the handler goes and written on the way out.
+
+    Used as ``with RequestLog(route) as entry:`` around a handler's body: whatever ends it (an
+    answer, an ``OctorouteError``, the client going away) the line is written once, with the
+    status the client got (499 when it left). A plain class, not a generator-based context
+    manager, because it is on every request's path.
+    """
+
+    __slots__ = (
+        "decision",
+        "model",
+        "outcome",
+        "route",
+        "served_by",
+        "started",
+        "status",
+        "stream",
+    )
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.started = time.perf_counter()
+        self.outcome = Outcome()
+        self.decision: Decision | None = None
+        self.served_by: tuple[Pool, str] | None = None
+        self.model = ""
+        self.stream = False
+        self.status = 500
+        """The status sent; set by the handler when it answers."""
+
+    def __enter__(self) -> RequestLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(error, OctorouteError):
+            self.status = error.status
+        elif isinstance(error, asyncio.CancelledError):
+            self.status = CLIENT_CLOSED_REQUEST
+            self.outcome.error = self.outcome.error or "client_disconnected"
+        log_request(
+            route=self.route,
+            model=self.model,
+            decision=self.decision,
+            outcome=self.outcome,
+            status=self.status,
+            started=self.started,
+            stream=self.stream,
+            served_by=self.served_by,
+        )

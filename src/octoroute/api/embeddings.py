@@ -8,18 +8,14 @@ request with route ``embeddings``. Answers are never streamed.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Final
 
 from aiohttp import web
 
-from octoroute.api.common import REQUEST_ID, RUNTIME, log_request, read_json_body
-from octoroute.api.generation import CLIENT_CLOSED_REQUEST, upstream_header_lines
+from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
+from octoroute.api.generation import upstream_header_lines
 from octoroute.enums import DecisionSource, Pool
-from octoroute.errors import OctorouteError
 from octoroute.upstream.attempts import Scope
-from octoroute.upstream.forward import Outcome
 from octoroute.wire.embeddings import parse_embeddings_request
 
 ROUTE: Final = "embeddings"
@@ -31,17 +27,12 @@ REASON: Final = "embedding_model"
 async def embeddings(request: web.Request) -> web.StreamResponse:
     """Forward one embeddings request to a replica of the embedding model it names."""
     runtime = request.app[RUNTIME]
-    started = time.perf_counter()
-    outcome = Outcome()
-    model = ""
-    status = 500
-    decided = False
-    try:
+    with RequestLog(ROUTE) as entry:
         body = await read_json_body(request)
         parsed = parse_embeddings_request(body, runtime.config.limits)
-        model = parsed.model
-        choice = runtime.catalog.resolve_embedding(model)
-        decided = True
+        entry.model = parsed.model
+        choice = runtime.catalog.resolve_embedding(parsed.model)
+        entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()
         endpoints = choice.endpoints
@@ -59,32 +50,14 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
                 endpoints,
                 parsed,
                 runtime.config.timeout_for(Pool.EMBEDDINGS),
-                outcome,
+                entry.outcome,
                 extra=upstream_header_lines(request),
             )
         finally:
             metrics.in_flight.dec()
         response = answer.to_response(headers)
-        status = response.status
+        entry.status = response.status
         return response
-    except OctorouteError as error:
-        status = error.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED_REQUEST
-        outcome.error = outcome.error or "client_disconnected"
-        raise
-    finally:
-        log_request(
-            route=ROUTE,
-            model=model,
-            decision=None,
-            outcome=outcome,
-            status=status,
-            started=started,
-            stream=False,
-            served_by=(Pool.EMBEDDINGS, REASON) if decided else None,
-        )
 
 
 def add_routes(app: web.Application) -> None:

@@ -7,9 +7,7 @@ decision headers, metrics and the one log line per request are written here once
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Final, Protocol, TypeVar
 
@@ -18,23 +16,19 @@ from aiohttp import web
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
+    RequestLog,
     decide,
     decision_headers,
     importance_of,
-    log_request,
     read_json_body,
     record_decision,
     scope_of,
 )
 from octoroute.config.schema import EndpointConfig
-from octoroute.errors import OctorouteError
-from octoroute.routing.strategy import Decision
 from octoroute.runtime import Runtime
-from octoroute.upstream.forward import Answer, Outcome, StreamTranslator, UpstreamRequest
+from octoroute.upstream.forward import Answer, StreamTranslator, UpstreamRequest
 from octoroute.wire.messages import Message
 
-CLIENT_CLOSED_REQUEST: Final = 499
-"""Logged (never sent) when the client went away before its answer was complete."""
 TRACE_HEADERS: Final = ("traceparent", "tracestate")
 """W3C trace context, passed on to the model server so a trace spans the hop through us."""
 _HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,511}")
@@ -108,19 +102,13 @@ async def generate(
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
     its answers are rewritten per attempt on the way back."""
     runtime = request.app[RUNTIME]
-    started = time.perf_counter()
-    outcome = Outcome()
-    decision: Decision | None = None
-    model = ""
-    stream = False
-    status = 500
-    try:
+    with RequestLog(route) as entry:
         body = await read_json_body(request)
         parsed = parse(body, runtime)
-        model, stream = parsed.model, parsed.stream
-        choice = runtime.catalog.resolve(model)
+        entry.model, entry.stream = parsed.model, parsed.stream
+        choice = runtime.catalog.resolve(parsed.model)
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
         record_decision(runtime, decision)
         scope, endpoints = scope_of(choice, decision, runtime)
         translating = None if translation is None else translation(parsed, runtime)
@@ -132,43 +120,26 @@ async def generate(
         in_flight = runtime.metrics.tiers[decision.tier].in_flight
         in_flight.inc()
         try:
-            if stream:
+            if parsed.stream:
                 response = await runtime.forwarder.stream(
                     scope,
                     endpoints,
                     parsed,
                     timeout,
                     headers,
-                    outcome,
+                    entry.outcome,
                     request,
                     extra=extra,
                     translators=None if translating is None else translating.translator_for,
                 )
             else:
                 answer = await runtime.forwarder.complete(
-                    scope, endpoints, parsed, timeout, outcome, extra=extra
+                    scope, endpoints, parsed, timeout, entry.outcome, extra=extra
                 )
                 if translating is not None:
                     answer = translating.answer(answer)
                 response = answer.to_response(headers)
         finally:
             in_flight.dec()
-        status = response.status
+        entry.status = response.status
         return response
-    except OctorouteError as error:
-        status = error.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED_REQUEST
-        outcome.error = outcome.error or "client_disconnected"
-        raise
-    finally:
-        log_request(
-            route=route,
-            model=model,
-            decision=decision,
-            outcome=outcome,
-            status=status,
-            started=started,
-            stream=stream,
-        )

@@ -7,7 +7,6 @@ same JSON envelope as the OpenAI routes (v1 answered validation errors with plai
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import msgspec
@@ -17,20 +16,20 @@ from aiohttp import web
 from octoroute import __version__
 from octoroute.api.common import (
     RUNTIME,
+    RequestLog,
     decision_headers,
     importance_of,
-    log_request,
     openai_error_type,
     read_json_body,
     record_decision,
 )
-from octoroute.api.generation import CLIENT_CLOSED_REQUEST, upstream_header_lines
+from octoroute.api.generation import upstream_header_lines
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
-from octoroute.errors import OctorouteError, UpstreamProtocolError, error_body
+from octoroute.errors import UpstreamProtocolError, error_body
 from octoroute.routing.strategy import Decision
 from octoroute.upstream.attempts import Scope
-from octoroute.upstream.forward import Answer, Outcome
+from octoroute.upstream.forward import Answer
 from octoroute.wire.legacy import parse_legacy_chat
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import parse_chat_request
@@ -108,17 +107,15 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    started = time.perf_counter()
-    outcome = Outcome()
-    decision: Decision | None = None
-    status = 500
-    try:
+    with RequestLog("chat") as entry:
+        entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
+        entry.decision = decision
         record_decision(runtime, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
@@ -133,13 +130,13 @@ async def chat(request: web.Request) -> web.Response:
             endpoints,
             upstream_request,
             runtime.config.timeout_for(decision.tier),
-            outcome,
+            entry.outcome,
             extra=upstream_header_lines(request),
         )
         headers = decision_headers(request, decision)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
-            status = answer.status
+            entry.status = answer.status
             return web.Response(
                 status=answer.status,
                 body=_refusal_body(answer),
@@ -155,26 +152,9 @@ async def chat(request: web.Request) -> web.Response:
         warnings = _warnings(decision)
         if warnings:
             body["warnings"] = warnings
-        status = 200
+        entry.status = 200
         return web.Response(
             body=orjson.dumps(body), content_type="application/json", headers=headers
-        )
-    except OctorouteError as error:
-        status = error.status
-        raise
-    except asyncio.CancelledError:
-        status = CLIENT_CLOSED_REQUEST
-        outcome.error = outcome.error or "client_disconnected"
-        raise
-    finally:
-        log_request(
-            route="chat",
-            model="auto",
-            decision=decision,
-            outcome=outcome,
-            status=status,
-            started=started,
-            stream=False,
         )
 
 
