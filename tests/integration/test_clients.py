@@ -308,3 +308,41 @@ async def test_langchain_bind_tools_gets_the_tool_call(
     assert [c["name"] for c in merged.tool_calls] == ["get_weather"]
     for _, record in [(s.name, r) for s in fleet.models for r in s.chat_requests]:
         assert record.json["tools"][0]["function"]["name"] == "get_weather"
+
+
+# -- n choices and parallel tool calls, relayed ---------------------------------------------------
+
+CLOCK_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+async def test_async_sdk_gets_n_choices_through_the_router(sdk: AsyncOpenAI) -> None:
+    answer = await sdk.chat.completions.create(model="fast", messages=HI, n=2)
+    async with sdk.chat.completions.stream(model="fast", messages=HI, n=2) as stream:
+        streamed = await stream.get_final_completion()
+
+    assert [choice.index for choice in answer.choices] == [0, 1]
+    assert answer.choices[0].message.content == answer.choices[1].message.content
+    assert [choice.index for choice in streamed.choices] == [0, 1]
+    assert all((choice.message.content or "").startswith("[fast") for choice in streamed.choices)
+
+
+async def test_async_sdk_reassembles_two_parallel_tool_calls_through_the_router(
+    sdk: AsyncOpenAI,
+) -> None:
+    tools = [WEATHER_TOOL, CLOCK_TOOL]
+    async with sdk.chat.completions.stream(model="deep", messages=HI, tools=tools) as stream:
+        final = await stream.get_final_completion()
+    buffered = await sdk.chat.completions.create(model="deep", messages=HI, tools=tools)
+
+    for completion in (final, buffered):
+        choice = completion.choices[0]
+        assert choice.finish_reason == "tool_calls"
+        calls = choice.message.tool_calls or []
+        assert [call.function.name for call in calls] == ["get_weather", "get_time"]  # type: ignore[union-attr]
+        assert [json.loads(call.function.arguments) for call in calls] == [  # type: ignore[union-attr]
+            {"city": "sim", "days": 1},
+            {},
+        ]

@@ -593,6 +593,120 @@ async def test_tool_choice_none_or_echo_off_answers_in_text(
     assert ignored.choices[0].finish_reason == "stop"
 
 
+CLOCK_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+}
+NEWS_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {"name": "get_news", "parameters": {"type": "object", "properties": {}}},
+}
+
+
+async def test_several_tools_are_called_in_parallel_first_two(sdk: AsyncOpenAI) -> None:
+    answer = await sdk.chat.completions.create(
+        model="m", messages=USER_HI, tools=[WEATHER_TOOL, CLOCK_TOOL, NEWS_TOOL]
+    )
+
+    calls = answer.choices[0].message.tool_calls or []
+    assert [call.function.name for call in calls] == ["get_weather", "get_time"]  # type: ignore[union-attr]
+    assert len({call.id for call in calls}) == 2
+    assert answer.choices[0].finish_reason == "tool_calls"
+
+
+async def test_parallel_tool_calls_false_calls_one_tool(sdk: AsyncOpenAI) -> None:
+    answer = await sdk.chat.completions.create(
+        model="m", messages=USER_HI, tools=[WEATHER_TOOL, CLOCK_TOOL], parallel_tool_calls=False
+    )
+
+    calls = answer.choices[0].message.tool_calls or []
+    assert [call.function.name for call in calls] == ["get_weather"]  # type: ignore[union-attr]
+
+
+async def test_streamed_parallel_tool_calls_each_have_their_own_index(sdk: AsyncOpenAI) -> None:
+    stream = await sdk.chat.completions.create(
+        model="m", messages=USER_HI, tools=[WEATHER_TOOL, CLOCK_TOOL], stream=True
+    )
+    fragments = [
+        call
+        async for chunk in stream
+        for choice in chunk.choices
+        for call in choice.delta.tool_calls or []
+    ]
+
+    openings = [call for call in fragments if call.id is not None]
+    assert [(call.index, call.function.name) for call in openings] == [  # type: ignore[union-attr]
+        (0, "get_weather"),
+        (1, "get_time"),
+    ]
+    arguments = {0: "", 1: ""}
+    for call in fragments:
+        arguments[call.index] += call.function.arguments or ""  # type: ignore[union-attr]
+    assert json.loads(arguments[0]) == {"location": "sim", "days": 1}
+    assert json.loads(arguments[1]) == {}
+
+
+async def test_n_choices_each_carry_the_answer_with_their_own_index(sdk: AsyncOpenAI) -> None:
+    answer = await sdk.chat.completions.create(model="m", messages=USER_HI, n=3)
+
+    assert [choice.index for choice in answer.choices] == [0, 1, 2]
+    texts = {choice.message.content for choice in answer.choices}
+    assert len(texts) == 1
+    [text] = texts
+    assert answer.usage is not None
+    assert answer.usage.completion_tokens == 3 * len(tokenize(text or ""))
+
+
+async def test_streamed_n_choices_reassemble_per_index(sdk: AsyncOpenAI) -> None:
+    stream = await sdk.chat.completions.create(
+        model="m", messages=USER_HI, n=2, stream=True, stream_options={"include_usage": True}
+    )
+    texts = {0: "", 1: ""}
+    finished: dict[int, str | None] = {}
+    async for chunk in stream:
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason is not None:
+                finished[choice.index] = choice.finish_reason
+
+    assert texts[0] == texts[1]
+    assert texts[0].startswith("[fast · sim-test]")
+    assert finished == {0: "stop", 1: "stop"}
+
+
+async def test_text_completions_honour_n(
+    session: aiohttp.ClientSession, sim: SimulatedModel
+) -> None:
+    url = sim.base_url + "/completions"
+    body = {"model": "sim-test", "prompt": "def add(a, b):", "n": 2}
+    async with session.post(url, json=body) as answer:
+        choices = (await answer.json())["choices"]
+    async with session.post(url, json={**body, "stream": True}) as streamed:
+        payloads = sse_payloads(await streamed.text())
+
+    assert [choice["index"] for choice in choices] == [0, 1]
+    indexes = {json.loads(p)["choices"][0]["index"] for p in payloads if p != "[DONE]"}
+    assert indexes == {0, 1}
+
+
+async def test_a_native_responses_server_streams_one_item_per_parallel_call() -> None:
+    async with SimulatedModel("sim") as model, aiohttp.ClientSession() as session:
+        model.behaviour.native_responses = True
+        tools = [
+            {"type": "function", "name": "a", "parameters": {"type": "object", "properties": {}}},
+            {"type": "function", "name": "b", "parameters": {"type": "object", "properties": {}}},
+        ]
+        body = {"model": "sim", "input": "hi", "tools": tools, "stream": True}
+        async with session.post(model.base_url + "/responses", json=body) as answered:
+            text = await answered.text()
+    added = [
+        json.loads(line.removeprefix("data: "))
+        for line in text.splitlines()
+        if line.startswith("data: ") and "response.output_item.added" in line
+    ]
+    assert [(e["output_index"], e["item"]["name"]) for e in added] == [(0, "a"), (1, "b")]
+
+
 # -- router-model mode ------------------------------------------------------------------------
 
 

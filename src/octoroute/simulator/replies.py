@@ -159,31 +159,47 @@ def demo_reply(name: str, label: str, body: JsonObject) -> str:
     return f"{prefix} You asked: “{asked}”. {flavour} (This answer comes from a simulated model.)"
 
 
-def requested_tool(body: JsonObject) -> JsonObject | None:
-    """The function tool a model should call for this request, or ``None`` to answer in text.
+PARALLEL_CALLS = 2
+"""How many tools a simulated model calls at once when several are offered and
+``parallel_tool_calls`` is not ``false``."""
 
-    A tool is called when ``tools`` is a non-empty list, ``tool_choice`` is not ``"none"`` and
+
+def requested_tools(body: JsonObject) -> list[JsonObject]:
+    """The function tools a model should call for this request; empty to answer in text.
+
+    Tools are called when ``tools`` is a non-empty list, ``tool_choice`` is not ``"none"`` and
     the last message is not a tool result (a real model answers a tool result in text; echoing
-    another call would loop an agent forever). ``tool_choice`` naming a function picks it,
-    otherwise the first tool is used.
+    another call would loop an agent forever). ``tool_choice`` naming a function picks it alone;
+    otherwise the first tool is called, and with several tools the first ``PARALLEL_CALLS`` of
+    them at once (parallel tool calls) unless the request sets ``parallel_tool_calls: false``.
     """
     tools = body.get("tools")
     if not isinstance(tools, list) or not tools or last_message_role(body) == "tool":
-        return None
+        return []
     choice = body.get("tool_choice")
     if choice == "none":
-        return None
+        return []
     functions = [
         t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
     ]
     if not functions:
-        return None
+        return []
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         wanted = choice["function"].get("name")
         for function in functions:
             if function.get("name") == wanted:
-                return dict(function)
-    return dict(functions[0])
+                return [dict(function)]
+    calls = 1 if body.get("parallel_tool_calls") is False else PARALLEL_CALLS
+    return [dict(function) for function in functions[:calls]]
+
+
+def requested_choices(body: JsonObject) -> int:
+    """How many choices to generate: the request's ``n`` when it is an integer from 1 to 128
+    (OpenAI's bounds), else 1."""
+    n = body.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 128:
+        return n
+    return 1
 
 
 _PLACEHOLDERS: dict[str, object] = {

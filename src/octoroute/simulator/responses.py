@@ -53,8 +53,7 @@ def chat_view_of_responses(body: JsonObject) -> JsonObject:
 
 
 def _output(completion: Completion) -> list[JsonObject]:
-    call = completion.tool_call
-    if call is not None:
+    if completion.tool_calls:
         return [
             {
                 "id": f"fc_{secrets.token_hex(8)}",
@@ -64,6 +63,7 @@ def _output(completion: Completion) -> list[JsonObject]:
                 "name": call["function"]["name"],
                 "arguments": call["function"]["arguments"],
             }
+            for call in completion.tool_calls
         ]
     text = {"type": "output_text", "text": completion.content or "", "annotations": []}
     return [
@@ -108,8 +108,8 @@ def response_json(completion: Completion) -> bytes:
 
 
 def response_events(completion: Completion, behaviour: Behaviour) -> list[tuple[float, bytes]]:
-    """The streamed answer: lifecycle events around one output item's events, timed like
-    ``completion.sse_events``."""
+    """The streamed answer: lifecycle events around each output item's events (a message, or
+    one ``function_call`` item per tool call), timed like ``completion.sse_events``."""
     sequence = 0
     events: list[tuple[float, bytes]] = []
 
@@ -123,33 +123,33 @@ def response_events(completion: Completion, behaviour: Behaviour) -> list[tuple[
     started = response_object(completion, [], "in_progress")
     add("response.created", behaviour.first_token_delay, response=started)
     add("response.in_progress", response=started)
-    (item,) = output
-    where = {"item_id": item["id"], "output_index": 0}
-    if item["type"] == "function_call":
-        add("response.output_item.added", output_index=0, item={**item, "arguments": ""})
-        for fragment in split_arguments(item["arguments"]):
-            add(
-                "response.function_call_arguments.delta",
-                behaviour.token_gap,
-                **where,
-                delta=fragment,
-            )
-        add("response.function_call_arguments.done", **where, arguments=item["arguments"])
-    else:
-        text = item["content"][0]["text"]
-        add("response.output_item.added", output_index=0, item={**item, "content": []})
-        part = {"type": "output_text", "text": "", "annotations": []}
-        add("response.content_part.added", **where, content_index=0, part=part)
-        for token in tokenize(text):
-            add(
-                "response.output_text.delta",
-                behaviour.token_gap,
-                **where,
-                content_index=0,
-                delta=token,
-            )
-        add("response.output_text.done", **where, content_index=0, text=text)
-        add("response.content_part.done", **where, content_index=0, part={**part, "text": text})
-    add("response.output_item.done", output_index=0, item=item)
+    for position, item in enumerate(output):
+        where = {"item_id": item["id"], "output_index": position}
+        if item["type"] == "function_call":
+            add("response.output_item.added", output_index=position, item={**item, "arguments": ""})
+            for fragment in split_arguments(item["arguments"]):
+                add(
+                    "response.function_call_arguments.delta",
+                    behaviour.token_gap,
+                    **where,
+                    delta=fragment,
+                )
+            add("response.function_call_arguments.done", **where, arguments=item["arguments"])
+        else:
+            text = item["content"][0]["text"]
+            add("response.output_item.added", output_index=position, item={**item, "content": []})
+            part = {"type": "output_text", "text": "", "annotations": []}
+            add("response.content_part.added", **where, content_index=0, part=part)
+            for token in tokenize(text):
+                add(
+                    "response.output_text.delta",
+                    behaviour.token_gap,
+                    **where,
+                    content_index=0,
+                    delta=token,
+                )
+            add("response.output_text.done", **where, content_index=0, text=text)
+            add("response.content_part.done", **where, content_index=0, part={**part, "text": text})
+        add("response.output_item.done", output_index=position, item=item)
     add("response.completed", response=response_object(completion, output))
     return events
