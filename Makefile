@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
+# LlamaIndex pins an older openai SDK than ours, so the one test that drives it runs it from a
+# venv of its own (tests/integration/test_llamaindex.py), pinned by constraints-llamaindex.txt.
+LLAMA  := .venv-llamaindex
 
 .PHONY: demo test lint typecheck unit format bench lock clean
 
@@ -21,7 +24,13 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/octoroute demo
 
-test: $(VENV)/.installed-dev
+$(LLAMA)/.installed: constraints-llamaindex.txt
+	$(PYTHON) -m venv $(LLAMA)
+	$(LLAMA)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-llamaindex.txt llama-index-llms-openai-like llama-index-embeddings-openai-like
+	@touch $@
+
+test: $(VENV)/.installed-dev $(LLAMA)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -49,4 +58,4 @@ lock: $(VENV)/.installed-dev
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^octoroute' > constraints.txt
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LLAMA) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
