@@ -160,6 +160,8 @@ class Catalog:
                 f"Embedding models: {self._embedding_models} (or 'auto').",
                 param="model",
             ) from None
+        if choice.is_auto:
+            return self._first_embedding  # an alias of "auto": the first embedding model
         if not choice.embedding:
             raise InvalidRequest(
                 f"The model '{_shown(model)}' is not an embedding model; embeddings need one of "

@@ -45,3 +45,23 @@ async def test_each_rewrite_reaches_only_the_endpoint_that_lists_it() -> None:
     assert faithful.json["messages"][0]["role"] == "developer"
     assert faithful.json["max_completion_tokens"] == 20
     assert faithful.json["stream_options"] == {"include_usage": True}
+
+
+async def test_strip_stream_options_also_applies_to_completions() -> None:
+    old = SimulatedModel("sim-old-server")
+    old.config_keys["compat"] = ["strip_stream_options"]
+    fleet = SimulatedFleet(fast=[old], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
+    async with (
+        fleet,
+        running_router(config_for(fleet, strategy="rule")) as router,
+        AsyncOpenAI(base_url=router.v1, api_key="x", max_retries=0) as client,
+    ):
+        stream = await client.completions.create(
+            model="fast", prompt="hi", stream=True, stream_options={"include_usage": True}
+        )
+        async for _ in stream:
+            pass
+
+    (sent,) = old.completion_requests
+    assert "stream_options" not in sent.json
+    assert sent.json["prompt"] == "hi"

@@ -116,6 +116,7 @@ async def test_token_id_prompts_are_forwarded(
         ({"model": "fast", "prompt": 7}, "prompt", "prompt must be a string"),
         ({"model": "fast", "prompt": [{"text": "x"}]}, "prompt", "prompt must be a string"),
         ({"model": "fast", "prompt": ["mixed", 1]}, "prompt", "prompt must be a string"),
+        ({"model": "fast", "prompt": []}, "prompt", "prompt must be a string"),
         ({"prompt": "hi"}, "model", "model is required"),
         ({"model": "fast", "prompt": "hi", "temperature": 9}, "temperature", "between 0 and 2"),
         ({"model": "fast", "prompt": "hi", "stream": "yes"}, "stream", "true or false"),

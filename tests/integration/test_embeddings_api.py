@@ -37,7 +37,7 @@ def embedding_fleet() -> SimulatedFleet:
     )
 
 
-ALIASES = '[aliases]\n"text-embedding-3-*" = "sim-embed-small"\n'
+ALIASES = '[aliases]\n"text-embedding-3-*" = "sim-embed-small"\n"ada" = "auto"\n'
 
 
 @pytest.fixture
@@ -113,8 +113,10 @@ async def test_auto_means_the_first_embedding_model_and_aliases_reach_theirs(
         aliased = await client.embeddings.with_raw_response.create(
             model="text-embedding-3-small", input="x", dimensions=8
         )
+        auto_alias = await client.embeddings.with_raw_response.create(model="ada", input="x")
 
     assert auto.headers["x-octoroute-endpoint"] == "sim-embed"
+    assert auto_alias.headers["x-octoroute-endpoint"] == "sim-embed"  # an alias of "auto"
     assert aliased.headers["x-octoroute-endpoint"] == "sim-embed-small"
     assert len(aliased.parse().data[0].embedding) == 8
     (sent,) = fleet.embeddings[2].embedding_requests

@@ -379,3 +379,98 @@ def test_a_native_stream_is_relayed_unchanged_and_its_final_response_remembered(
     events = [b'event: response.created\ndata: {"type":"response.created"}\n\n', completed]
     assert native.opening() + native.translate(events) + native.closing() == b"".join(events)
     assert done == [{"id": "r1", "output": []}]
+
+
+def test_interleaved_parallel_call_deltas_still_give_one_item_after_another() -> None:
+    stream = ResponsesStream(parse({"model": "m", "input": "hi"}))
+    chunks = [
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 0, "id": "c0", "function": {"name": "a", "arguments": '{"x"'}}
+                        ]
+                    }
+                }
+            ]
+        },
+        {
+            "choices": [
+                {
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 1, "id": "c1", "function": {"name": "b", "arguments": '{"y"'}}
+                        ]
+                    }
+                }
+            ]
+        },
+        {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}}]},
+        {"choices": [{"delta": {"tool_calls": [{"index": 1, "function": {"arguments": ": 2}"}}]}}]},
+        {"choices": [{"delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
+
+    raw = stream.opening() + stream.translate(events) + stream.closing()
+
+    decoded, _, _ = replay(raw)
+    items = [
+        (e["type"], e["output_index"])
+        for e in decoded
+        if e["type"].startswith("response.output_item")
+    ]
+    assert items == [
+        ("response.output_item.added", 0),
+        ("response.output_item.done", 0),
+        ("response.output_item.added", 1),
+        ("response.output_item.done", 1),
+    ]
+    final = decoded[-1]["response"]["output"]
+    assert [(item["name"], item["arguments"]) for item in final] == [
+        ("a", '{"x": 1}'),
+        ("b", '{"y": 2}'),
+    ]
+
+
+def test_a_native_server_that_ignored_stream_gets_the_full_event_sequence() -> None:
+    chat_like = response_from_chat(
+        chat_answer("Hello there", [("get_weather", '{"city":"Paris"}')], "tool_calls"),
+        parse({"model": "m", "input": "hi"}),
+    )
+
+    raw = NativeStream().whole(orjson.dumps(chat_like))
+
+    decoded, text, calls = replay(raw)
+    kinds = [e["type"] for e in decoded]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed"
+    assert text == "Hello there"
+    assert calls == [("get_weather", '{"city":"Paris"}')]
+    assert "response.output_text.done" in kinds
+    assert "response.function_call_arguments.done" in kinds
+
+
+def test_a_broken_native_stream_ends_with_response_failed_carrying_what_came() -> None:
+    native = NativeStream()
+    created = b'event: response.created\ndata: {"type":"response.created","sequence_number":0,"response":{"id":"r9","object":"response","status":"in_progress","output":[]}}\n\n'
+    native.translate([created])
+
+    ending = native.failed(UpstreamProtocolError("x: response body cut short", endpoint="x"))
+
+    payload = orjson.loads(ending.split(b"data: ", 1)[1])
+    assert payload["type"] == "response.failed"
+    assert payload["sequence_number"] == 1
+    assert payload["response"]["id"] == "r9"
+    assert payload["response"]["status"] == "failed"
+    assert payload["response"]["error"]["code"] == "server_error"
+
+
+def test_strip_stream_options_applies_to_the_translated_chat_body() -> None:
+    stripping = EndpointConfig(
+        pool=Pool.FAST, index=2, name="old", base_url="http://z/v1", max_tokens=8,
+        compat=frozenset({"strip_stream_options"}),
+    )  # fmt: skip
+    request = parse({"model": "m", "input": "hi", "stream": True})
+    assert "stream_options" in orjson.loads(request.body_for(CHAT))
+    assert "stream_options" not in orjson.loads(request.body_for(stripping))

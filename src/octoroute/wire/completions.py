@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from octoroute.errors import InvalidRequest
+from octoroute.wire.compat import apply_compat
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
@@ -69,8 +70,10 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
         return [Message(role="user", content=self.prompt_text)]
 
     def body_for(self, endpoint: EndpointConfig) -> bytes:
-        """The client's body with ``model`` set to ``endpoint``'s name, nothing else changed."""
-        return rebuild_with_model(self.fields, endpoint.name)
+        """The client's body with ``model`` set to ``endpoint``'s name; nothing else changed
+        unless the endpoint lists ``compat`` rewrites."""
+        fields = apply_compat(self.fields, endpoint.compat) if endpoint.compat else self.fields
+        return rebuild_with_model(fields, endpoint.name)
 
 
 def parse_completion_request(body: bytes, limits: LimitsConfig) -> CompletionRequest:
@@ -93,7 +96,9 @@ def parse_completion_request(body: bytes, limits: LimitsConfig) -> CompletionReq
         prompt = _PROMPT.decode(raw)
     except (msgspec.ValidationError, RecursionError):
         prompt = None
-    if prompt is None or (isinstance(prompt, list) and len({type(item) for item in prompt}) > 1):
+    if prompt is None or (
+        isinstance(prompt, list) and (not prompt or len({type(item) for item in prompt}) > 1)
+    ):
         raise InvalidRequest(
             "prompt must be a string, an array of strings, an array of token ids or an array "
             f"of token-id arrays, got {shown_value(raw)}",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 import orjson
 
-from octoroute.enums import Native
+from octoroute.enums import Compat, Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
@@ -152,6 +152,8 @@ class ResponsesRequest:
                 fields["input"] = msgspec.Raw(self.native_input)
             return rebuild_with_model(fields, endpoint.name)
         body: dict[str, Any] = {"model": endpoint.name, **self.chat}
+        if Compat.STRIP_STREAM_OPTIONS in endpoint.compat:
+            body.pop("stream_options", None)  # asked for usage; this server refuses the field
         if "max_tokens" not in body:
             body["max_tokens"] = endpoint.max_tokens
         if "temperature" not in body:

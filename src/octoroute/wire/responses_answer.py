@@ -179,6 +179,8 @@ class ResponsesStream:
         self._text_id = ""
         self._calls: dict[int, _Call] = {}
         """Open function calls by the chat stream's tool-call index."""
+        self._done_calls: dict[int, _Call] = {}
+        """Calls already closed, by index: late fragments still complete their arguments."""
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._error: str | None = None
@@ -335,11 +337,24 @@ class ResponsesStream:
         )
 
     def _call_delta(self, delta: dict[str, Any]) -> None:
+        """One tool-call fragment. Items are written one after another, as Responses clients
+        expect: a new call closes the open one first. A fragment for a call already closed (an
+        upstream that interleaves calls) still reaches that call's final arguments."""
         index = delta.get("index", 0)
         function = delta.get("function") or {}
+        fragment = function.get("arguments")
+        done = self._done_calls.get(index)
+        if done is not None:
+            if isinstance(fragment, str) and fragment:
+                done.arguments.append(fragment)
+                self._output[done.index] = _call_item(
+                    done.call_id, done.name, "".join(done.arguments), "completed", done.item_id
+                )
+            return
         call = self._calls.get(index)
         if call is None:
             self._close_text("completed")
+            self._close_calls("completed")
             call = _Call(len(self._output), delta.get("id") or _id("call"), "")
             self._calls[index] = call
             self._output.append(None)
@@ -348,7 +363,6 @@ class ResponsesStream:
             self._emit("response.output_item.added", output_index=call.index, item=item)
         elif not call.name and function.get("name"):
             call.name = function["name"]
-        fragment = function.get("arguments")
         if isinstance(fragment, str) and fragment:
             call.arguments.append(fragment)
             self._emit(
@@ -383,6 +397,7 @@ class ResponsesStream:
             item = _call_item(call.call_id, call.name, arguments, status, call.item_id)
             self._output[call.index] = item
             self._emit("response.output_item.done", output_index=call.index, item=item)
+        self._done_calls.update(self._calls)
         self._calls.clear()
 
     def _close_all(self, status: str) -> None:
@@ -397,6 +412,8 @@ class NativeStream:
     def __init__(self, on_done: OnDone | None = None) -> None:
         self._on_done = on_done
         self._sequence = 0
+        self._latest: dict[str, Any] | None = None
+        """The response object of the last event that carried one: what ``failed`` reports."""
 
     def opening(self) -> bytes:
         """Nothing: the server sends its own ``response.created``."""
@@ -406,9 +423,7 @@ class NativeStream:
         """The events as they came."""
         for event in events:
             self._sequence += 1
-            if self._on_done is not None and (
-                b"response.completed" in event or b"response.incomplete" in event
-            ):
+            if b'"response"' in event:
                 self._remember(event)
         return b"".join(events)
 
@@ -418,11 +433,12 @@ class NativeStream:
             decoded = orjson.loads(payload) if payload is not None else None
         except orjson.JSONDecodeError:
             return
-        if (
-            isinstance(decoded, dict)
-            and decoded.get("type") in ("response.completed", "response.incomplete")
-            and isinstance(decoded.get("response"), dict)
-            and self._on_done is not None
+        if not isinstance(decoded, dict) or not isinstance(decoded.get("response"), dict):
+            return
+        self._latest = decoded["response"]
+        if self._on_done is not None and decoded.get("type") in (
+            "response.completed",
+            "response.incomplete",
         ):
             self._on_done(decoded["response"])
 
@@ -431,15 +447,16 @@ class NativeStream:
         return b""
 
     def failed(self, error: UpstreamError) -> bytes:
-        """An ``error`` event, the Responses API's way of ending a broken stream."""
-        return _event(
-            "error",
-            self._sequence,
-            {"code": error.code or "server_error", "message": error.message, "param": None},
-        )
+        """``response.failed`` with the response as far as it got, as the Responses API ends a
+        stream that broke (``server_error``: its codes are a closed list)."""
+        response = dict(self._latest or {"id": _id("resp"), "object": "response", "output": []})
+        response["status"] = "failed"
+        response["error"] = {"code": "server_error", "message": error.message}
+        return _event("response.failed", self._sequence, {"response": response})
 
     def whole(self, answer: bytes) -> bytes:
-        """``response.created`` and ``response.completed`` around a JSON ``response`` object."""
+        """The full event stream of a JSON ``response`` object (a server that ignored
+        ``stream``): every item added, its text or arguments as one delta, done, then the end."""
         try:
             response = orjson.loads(answer)
         except orjson.JSONDecodeError:
@@ -448,16 +465,85 @@ class NativeStream:
             return self.failed_text("the upstream's answer was not a response object")
         if self._on_done is not None:
             self._on_done(response)
-        created = {**response, "status": "in_progress", "output": []}
-        kind = (
-            "response.incomplete"
-            if response.get("status") == "incomplete"
-            else ("response.completed")
-        )
-        return _event("response.created", 0, {"response": created}) + _event(
-            kind, 1, {"response": response}
+        return b"".join(
+            _event(kind, sequence, fields)
+            for sequence, (kind, fields) in enumerate(events_of_response(response))
         )
 
     def failed_text(self, message: str) -> bytes:
-        """An ``error`` event with ``message``."""
-        return _event("error", 0, {"code": "server_error", "message": message, "param": None})
+        """``response.failed`` with ``message``."""
+        response: dict[str, Any] = {
+            "id": _id("resp"),
+            "object": "response",
+            "status": "failed",
+            "output": [],
+            "error": {"code": "server_error", "message": message},
+        }
+        return _event("response.failed", 0, {"response": response})
+
+
+def events_of_response(response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events a streamed answer would have sent for a finished ``response``, in order."""
+    opening = {**response, "status": "in_progress", "output": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.created", {"response": opening}),
+        ("response.in_progress", {"response": opening}),
+    ]
+    output = response.get("output")
+    for index, item in enumerate(output if isinstance(output, list) else []):
+        if not isinstance(item, dict):
+            continue
+        item_id = item.get("id", "")
+        kind = item.get("type")
+        if kind == "message":
+            events.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": {**item, "status": "in_progress", "content": []},
+                    },
+                )
+            )
+            for part_index, part in enumerate(item.get("content") or []):
+                text = part.get("text", "") if isinstance(part, dict) else ""
+                where = {"item_id": item_id, "output_index": index, "content_index": part_index}
+                events.append(("response.content_part.added", {**where, "part": _text_part("")}))
+                if text:
+                    events.append(
+                        ("response.output_text.delta", {**where, "delta": text, "logprobs": []})
+                    )
+                events.append(
+                    ("response.output_text.done", {**where, "text": text, "logprobs": []})
+                )
+                events.append(("response.content_part.done", {**where, "part": part}))
+        elif kind == "function_call":
+            arguments = item.get("arguments", "")
+            events.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": {**item, "status": "in_progress", "arguments": ""},
+                    },
+                )
+            )
+            where = {"item_id": item_id, "output_index": index}
+            if arguments:
+                events.append(
+                    ("response.function_call_arguments.delta", {**where, "delta": arguments})
+                )
+            events.append(
+                (
+                    "response.function_call_arguments.done",
+                    {**where, "name": item.get("name", ""), "arguments": arguments},
+                )
+            )
+        else:
+            events.append(("response.output_item.added", {"output_index": index, "item": item}))
+        events.append(("response.output_item.done", {"output_index": index, "item": item}))
+    final = (
+        "response.incomplete" if response.get("status") == "incomplete" else "response.completed"
+    )
+    events.append((final, {"response": response}))
+    return events
