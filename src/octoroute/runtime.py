@@ -31,6 +31,7 @@ def _where(endpoint: Endpoint) -> dict[str, str]:
     return {
         "endpoint": endpoint.name,
         "instance": instance_label(endpoint.config),
+        "id": endpoint.id,
         "tier": endpoint.pool.value,
     }
 

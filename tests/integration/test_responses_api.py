@@ -373,3 +373,21 @@ async def test_a_stream_broken_after_it_started_ends_with_response_failed(
     assert events[-1].type == "response.failed"
     assert events[-1].response.status == "failed"
     assert events[-1].response.error is not None
+
+
+async def test_a_200_that_is_not_a_chat_completion_fails_over_and_counts_against_it(
+    fleet: SimulatedFleet,
+) -> None:
+    preferred, other = fleet.fast
+    preferred.config_keys["priority"] = 2
+    preferred.behaviour.fault = HttpError(200, {"error": "model overloaded, try later"})
+    async with running_router(config_for(fleet, strategy="rule")) as router:
+        await first_probe_round(router)
+        async with client_for(router) as client:
+            response = await client.responses.create(model="fast", input="hi")
+        first = router.runtime.fleet.by_name(preferred.name)[0]
+
+    assert response.output_text.startswith(f"[fast · {other.name}]")
+    assert len(preferred.chat_requests) == 1
+    assert first.consecutive_failures == 1
+    assert "not the JSON expected" in (first.last_error or "")

@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
 from octoroute.enums import Pool
-from octoroute.errors import InvalidRequest, UpstreamProtocolError
+from octoroute.errors import BadUpstreamResponse, InvalidRequest, UpstreamProtocolError
 from octoroute.wire.responses import ResponsesRequest, parse_responses_request
 from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
 from octoroute.wire.responses_store import ResponseStore
@@ -474,3 +474,20 @@ def test_strip_stream_options_applies_to_the_translated_chat_body() -> None:
     request = parse({"model": "m", "input": "hi", "stream": True})
     assert "stream_options" in orjson.loads(request.body_for(CHAT))
     assert "stream_options" not in orjson.loads(request.body_for(stripping))
+
+
+def test_a_repeated_key_inside_an_input_item_is_refused() -> None:
+    raw = b'{"model":"m","input":[{"role":"user","content":"' + b"x" * 50 + b'","content":"hi"}]}'
+    with pytest.raises(InvalidRequest) as caught:
+        parse_responses_request(raw, LimitsConfig(), ResponseStore(1).get, 0)
+    assert caught.value.param == "input[0].content"
+
+
+@pytest.mark.parametrize("body", [b'{"error": "overloaded"}', b"[1, 2]", b"not json"])
+def test_a_whole_answer_the_translators_cannot_read_is_a_bad_upstream_response(
+    body: bytes,
+) -> None:
+    with pytest.raises(BadUpstreamResponse):
+        ResponsesStream(parse({"model": "m", "input": "hi"})).whole(body)
+    with pytest.raises(BadUpstreamResponse):
+        NativeStream().whole(b"[1, 2]" if body == b'{"error": "overloaded"}' else body)

@@ -134,10 +134,14 @@ async def generate(
                 )
             else:
                 answer = await runtime.forwarder.complete(
-                    scope, endpoints, parsed, timeout, entry.outcome, extra=extra
+                    scope,
+                    endpoints,
+                    parsed,
+                    timeout,
+                    entry.outcome,
+                    extra=extra,
+                    rewrite=None if translating is None else translating.answer,
                 )
-                if translating is not None:
-                    answer = translating.answer(answer)
                 response = answer.to_response(headers)
         finally:
             in_flight.dec()

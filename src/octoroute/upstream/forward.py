@@ -116,7 +116,8 @@ class StreamTranslator(Protocol):
         ...
 
     def whole(self, answer: bytes) -> bytes:
-        """The full event stream for an upstream that answered JSON although asked to stream."""
+        """The full event stream for an upstream that answered JSON although asked to stream;
+        ``BadUpstreamResponse`` when the answer is not what the translator can read."""
         ...
 
 
@@ -339,10 +340,14 @@ class Forwarder:
         outcome: Outcome,
         *,
         extra: bytes = b"",
+        rewrite: Callable[[Answer], Answer] | None = None,
     ) -> Answer:
         """Forward a non-streaming request; the upstream's JSON body comes back as it was.
 
         ``extra`` is header lines sent upstream with this request alone (trace context).
+        ``rewrite`` turns each attempt's 2xx answer into the client's dialect before the attempt
+        counts as a success: an answer it cannot rewrite raises ``BadUpstreamResponse``, which
+        fails over and is held against that endpoint like any broken answer.
         """
 
         async def run(attempt: _Attempt) -> Answer:
@@ -350,9 +355,12 @@ class Forwarder:
                 attempt.lane.target, attempt.body, timeout=timeout, path=attempt.path, extra=extra
             )
             usage = self._checked_usage(attempt, answer.body)
+            result = Answer(answer.status, answer.content_type, answer.body, attempt.lane.endpoint)
+            if rewrite is not None:
+                result = rewrite(result)
             outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
             self._succeeded(attempt, scope, outcome, answer.ttfb)
-            return Answer(answer.status, answer.content_type, answer.body, attempt.lane.endpoint)
+            return result
 
         return await self._attempts(scope, candidates, request, outcome, run)
 
@@ -429,14 +437,21 @@ class Forwarder:
             raise
         upstream.release()
         usage = self._checked_usage(attempt, payload)
+        # Translated before the attempt counts as a success: an answer the translator cannot
+        # read raises BadUpstreamResponse, which fails over like any broken answer.
+        events = None
+        if translator is not None:
+            try:
+                events = translator.whole(payload)
+            except BadUpstreamResponse as error:
+                label = attempt.lane.target.label
+                raise BadUpstreamResponse(f"{label}: {error.message}", endpoint=label) from None
         ttfb = time.perf_counter() - attempt.started
         outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
         self._succeeded(attempt, scope, outcome, ttfb)
-        if translator is not None:
+        if events is not None:
             return web.Response(
-                status=upstream.status,
-                body=translator.whole(payload),
-                headers={**headers, **SSE_HEADERS},
+                status=upstream.status, body=events, headers={**headers, **SSE_HEADERS}
             )
         headers["Content-Type"] = upstream.content_type or "application/json"
         return web.Response(status=upstream.status, body=payload, headers=headers)

@@ -227,7 +227,9 @@ def parse_responses_request(
     items = [*prior, *new_items]
     messages = _routing_view(values.get("instructions"), items)
     _check_limits(messages, limits)
-    check_duplicate_keys(body, fields, _READ_KEYS, messages_key=None)
+    # The items' keys too: a native endpoint gets them as sent, so a repeated "content" would
+    # let the limit above judge one value while the server reads the other.
+    check_duplicate_keys(body, fields, _READ_KEYS, messages_key="input")
     problem: InvalidRequest | None = None
     chat: dict[str, Any] = {}
     try:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import sse
 
 if TYPE_CHECKING:
@@ -271,7 +272,10 @@ class ResponsesStream:
             }
             self._chunk(chunk)
         else:
-            self._error = "the upstream's answer was not a chat completion"
+            raise BadUpstreamResponse(
+                "answered 200 with a body that is not a chat completion "
+                f"({sse.describe_body(answer)})"
+            )
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -462,24 +466,16 @@ class NativeStream:
         except orjson.JSONDecodeError:
             response = None
         if not isinstance(response, dict):
-            return self.failed_text("the upstream's answer was not a response object")
+            raise BadUpstreamResponse(
+                "answered 200 with a body that is not a response object "
+                f"({sse.describe_body(answer)})"
+            )
         if self._on_done is not None:
             self._on_done(response)
         return b"".join(
             _event(kind, sequence, fields)
             for sequence, (kind, fields) in enumerate(events_of_response(response))
         )
-
-    def failed_text(self, message: str) -> bytes:
-        """``response.failed`` with ``message``."""
-        response: dict[str, Any] = {
-            "id": _id("resp"),
-            "object": "response",
-            "status": "failed",
-            "output": [],
-            "error": {"code": "server_error", "message": message},
-        }
-        return _event("response.failed", 0, {"response": response})
 
 
 def events_of_response(response: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
