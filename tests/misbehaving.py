@@ -204,6 +204,19 @@ async def answer_models_or(
         await otherwise()
 
 
+async def flood(
+    writer: asyncio.StreamWriter, head: bytes, filler: bytes, sent: list[int], limit: int
+) -> None:
+    """Write ``head``, then ``filler`` as 256 KiB chunks of a chunked body until ``limit`` bytes
+    went out (``sent[0]`` counts them), as fast as the reader takes them: an endless answer."""
+    writer.write(head)
+    piece = chunk(filler * (262144 // len(filler)))
+    while sent[0] < limit:
+        writer.write(piece)
+        sent[0] += len(piece)
+        await writer.drain()
+
+
 Answer = Callable[[Request, asyncio.StreamWriter], Awaitable[None]]
 """Writes the answer to one chat (non-probe) request."""
 

@@ -25,6 +25,7 @@ from tests.misbehaving import (
     chat_script,
     chunk,
     config_toml,
+    flood,
     peak_rss_bytes,
     raw_server,
     response,
@@ -52,15 +53,11 @@ def endless_event_upstream(sent: list[int], *, first: bytes = b"") -> Script:
     """Streams ``first``, then one event that never ends: up to 1 GB of ``data`` bytes with no
     blank line. Probes are answered well."""
 
-    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD + (chunk(first) if first else b"") + chunk(b"data: "))
-        piece = chunk(b"x" * 262144)
-        while sent[0] < GIGABYTE:
-            writer.write(piece)
-            sent[0] += len(piece)
-            await writer.drain()
+    async def endless(request: Request, writer: asyncio.StreamWriter) -> None:
+        head = SSE_HEAD + (chunk(first) if first else b"") + chunk(b"data: ")
+        await flood(writer, head, b"x", sent, GIGABYTE)
 
-    return chat_script(flood)
+    return chat_script(endless)
 
 
 def good_stream_upstream(served: list[Request]) -> Script:

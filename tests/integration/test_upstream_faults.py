@@ -44,6 +44,7 @@ from tests.misbehaving import (
     chat_script,
     chunk,
     config_toml,
+    flood,
     peak_rss_bytes,
     raw_server,
     read_request,
@@ -512,15 +513,10 @@ GIGABYTE = 1024**3
 def garbage_upstream(sent: list[int]) -> Script:
     """Answers chat requests with 200 and up to 1 GB of chunked garbage; probes well."""
 
-    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
-        writer.write(ENDLESS_HEAD)
-        piece = chunk(b"\x07" * 262144)
-        while sent[0] < GIGABYTE:
-            writer.write(piece)
-            sent[0] += len(piece)
-            await writer.drain()
+    async def garbage(request: Request, writer: asyncio.StreamWriter) -> None:
+        await flood(writer, ENDLESS_HEAD, b"\x07", sent, GIGABYTE)
 
-    return chat_script(flood)
+    return chat_script(garbage)
 
 
 def good_upstream(request_log: list[Request]) -> Script:
