@@ -5,6 +5,8 @@ errors included, carries ``x-request-id`` and every log line of the request carr
 CORS preflight answer (only with ``server.cors_origins``) comes next, so preflights are never
 counted; the in-flight limit inside it refuses work past ``server.max_in_flight`` before anything
 else runs; the error middleware inside that turns anything raised into the OpenAI error envelope.
+Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
+error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, cors, embeddings, legacy, openai, responses
+from octoroute.api import admin, anthropic, cors, embeddings, legacy, openai, responses
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -96,7 +98,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     if isinstance(exc, web.HTTPNotFound):
         return RouteNotFound(
             f"There is no {request.method} {request.path} on this router. It serves POST "
-            "/v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, "
+            "/v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/messages, "
+            "POST /v1/messages/count_tokens, POST /v1/embeddings, "
             "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
             "GET /models and GET /metrics."
@@ -124,6 +127,7 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
         [
             request_context,
             *([] if preflight is None else [preflight]),
+            anthropic.anthropic_errors,
             limit_in_flight(config.server.max_in_flight),
             errors_as_envelopes,
         ]
@@ -144,4 +148,5 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
     legacy.add_routes(app)
     admin.add_routes(app)
     responses.add_routes(app)
+    anthropic.add_routes(app)
     return app

@@ -65,7 +65,7 @@ FD_RETRY_PAUSES: Final = (0.01, 0.02, 0.04, 0.08, 0.16)
 
 
 CHAT_PATH: Final = "chat/completions"
-UPSTREAM_PATHS: Final = (CHAT_PATH, "completions", "embeddings", "responses")
+UPSTREAM_PATHS: Final = (CHAT_PATH, "completions", "embeddings", "responses", "messages")
 """The API paths under ``base_url`` requests are forwarded to; heads are rendered for each."""
 
 

@@ -1,0 +1,320 @@
+"""Chat-completions answers as Anthropic's Messages API: a ``message`` object, or its events.
+
+``message_from_chat`` turns a buffered ``chat.completion`` into a ``message``; ``MessagesStream``
+turns a chat stream, chunk by chunk, into the events Anthropic sends (``message_start``, per
+content block ``content_block_start`` / ``content_block_delta`` (``text_delta`` or
+``input_json_delta``) / ``content_block_stop``, then ``message_delta`` with the stop reason and
+usage and ``message_stop``; an ``error`` event after a mid-stream failure). ``error_body`` is
+Anthropic's error envelope. Pure: ids come from ``secrets``.
+
+Chat does not say which stop sequence matched; vLLM's ``stop_reason`` does, and when it names one
+of the request's ``stop_sequences`` the answer's ``stop_reason`` is ``stop_sequence``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from octoroute.errors import BadUpstreamResponse
+from octoroute.wire import sse
+
+if TYPE_CHECKING:
+    from octoroute.errors import UpstreamError
+    from octoroute.wire.anthropic import MessagesRequest
+
+__all__ = ["MessagesStream", "error_body", "message_from_chat"]
+
+Block = dict[str, Any]
+
+_STOP_REASONS: Final = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def error_body(error_type: str, message: str) -> bytes:
+    """Anthropic's error envelope: ``{"type": "error", "error": {"type", "message"}}``."""
+    return orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}})
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _stop(finish_reason: Any, matched: Any, request: MessagesRequest) -> tuple[str, str | None]:
+    if finish_reason == "stop" and isinstance(matched, str) and matched in request.stop_sequences:
+        return "stop_sequence", matched
+    if isinstance(finish_reason, str):
+        return _STOP_REASONS.get(finish_reason, "end_turn"), None
+    return "end_turn", None
+
+
+def _input(arguments: str) -> Any:
+    """Tool arguments as the ``input`` object; text that is not a JSON object is kept whole
+    under ``_raw`` rather than lost (small models do write broken JSON)."""
+    try:
+        decoded = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if not isinstance(usage, dict):
+        return {"input_tokens": 0, "output_tokens": 0}
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return {
+        "input_tokens": prompt if isinstance(prompt, int) else 0,
+        "output_tokens": completion if isinstance(completion, int) else 0,
+    }
+
+
+def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
+    """The ``message`` object for a decoded ``chat.completion`` (its first choice).
+
+    Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
+    """
+    if not isinstance(answer, dict):
+        raise ValueError("not a JSON object")
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError("no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("no message")
+    content: list[Block] = []
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {} if isinstance(call, dict) else {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": call.get("id") or _id("toolu"),
+                "name": function.get("name") or "",
+                "input": _input(function.get("arguments") or ""),
+            }
+        )
+    stop_reason, stop_sequence = _stop(
+        choice.get("finish_reason"), choice.get("stop_reason"), request
+    )
+    return {
+        "id": _id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": request.model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "usage": _usage(answer.get("usage")),
+    }
+
+
+def _event(kind: str, fields: dict[str, Any]) -> bytes:
+    data = orjson.dumps({"type": kind, **fields})
+    return b"event: " + kind.encode("ascii") + b"\ndata: " + data + b"\n\n"
+
+
+class MessagesStream:
+    """A ``StreamTranslator`` from a chat-completions stream to Messages events (one per
+    attempt: it holds the state of the message being built).
+
+    Blocks are written one after another, as Anthropic does: a tool call closes the open text
+    block, a new call closes the previous call. Upstreams interleave parallel calls rarely; a
+    fragment for a call already closed is then written to that call's block index anyway (the
+    SDKs accumulate by index), never dropped.
+    """
+
+    def __init__(self, request: MessagesRequest) -> None:
+        self._request = request
+        self._out: list[bytes] = []
+        self._opened = False
+        self._blocks = 0
+        self._open_block: int | None = None
+        self._text_open = False
+        self._calls: dict[int, int] = {}
+        """Block index by the chat stream's tool-call index."""
+        self._finish_reason: Any = None
+        self._matched: Any = None
+        self._usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
+        self._error: str | None = None
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._out.append(_event(kind, fields))
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _open(self) -> None:
+        if not self._opened:
+            self._opened = True
+            message: dict[str, Any] = {
+                "id": _id("msg"),
+                "type": "message",
+                "role": "assistant",
+                "model": self._request.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0},
+            }
+            self._emit("message_start", message=message)
+
+    # --- the StreamTranslator protocol --------------------------------------------------------
+
+    def opening(self) -> bytes:
+        """``message_start``, unless the first translated events already began with it."""
+        self._open()
+        return self._take()
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The Messages events for these chat chunks (comments and ``[DONE]`` give none)."""
+        self._open()
+        for event in events:
+            payload = sse.event_payload(event)
+            if payload is None or payload.strip() == b"[DONE]":
+                continue
+            try:
+                chunk = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(chunk, dict):
+                self._chunk(chunk)
+        return self._take()
+
+    def closing(self) -> bytes:
+        """The open block stopped, ``message_delta`` with the stop reason, ``message_stop``."""
+        if self._error is not None:
+            return self._fail(self._error)
+        self._open()
+        self._close_block()
+        stop_reason, stop_sequence = _stop(self._finish_reason, self._matched, self._request)
+        self._emit(
+            "message_delta",
+            delta={"stop_reason": stop_reason, "stop_sequence": stop_sequence},
+            usage=self._usage,
+        )
+        self._emit("message_stop")
+        return self._take()
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """An ``error`` event (``api_error``), as Anthropic ends a stream that broke."""
+        return self._fail(error.message)
+
+    def whole(self, answer: bytes) -> bytes:
+        """The whole event stream for a chat answer that came as one JSON body."""
+        opening = self.opening()
+        try:
+            decoded = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            decoded = None
+        choices = decoded.get("choices") if isinstance(decoded, dict) else None
+        if not (
+            isinstance(decoded, dict)
+            and isinstance(choices, list)
+            and choices
+            and isinstance(choices[0], dict)
+        ):
+            raise BadUpstreamResponse(
+                "answered 200 with a body that is not a chat completion "
+                f"({sse.describe_body(answer)})"
+            )
+        message = choices[0].get("message") or {}
+        delta = {
+            "content": message.get("content"),
+            "tool_calls": [
+                {**call, "index": index}
+                for index, call in enumerate(message.get("tool_calls") or [])
+            ],
+        }
+        choice = {**choices[0], "delta": delta}
+        choice.pop("message", None)
+        self._chunk({"choices": [choice], "usage": decoded.get("usage")})
+        return opening + self._take() + self.closing()
+
+    # --- the state machine ----------------------------------------------------------------------
+
+    def _fail(self, message: str) -> bytes:
+        self._emit("error", error={"type": "api_error", "message": message})
+        return self._take()
+
+    def _chunk(self, chunk: dict[str, Any]) -> None:
+        if "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            self._error = message if isinstance(message, str) else "the upstream stream failed"
+            return
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = _usage(chunk["usage"])
+        choices = chunk.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return
+        choice = choices[0]
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                self._text_delta(content)
+            for call in delta.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    self._call_delta(call)
+        if choice.get("finish_reason") is not None:
+            self._finish_reason = choice["finish_reason"]
+            self._matched = choice.get("stop_reason")
+
+    def _close_block(self) -> None:
+        if self._open_block is not None:
+            self._emit("content_block_stop", index=self._open_block)
+            self._open_block = None
+            self._text_open = False
+
+    def _start_block(self, block: Block) -> int:
+        self._close_block()
+        index = self._blocks
+        self._blocks += 1
+        self._open_block = index
+        self._emit("content_block_start", index=index, content_block=block)
+        return index
+
+    def _text_delta(self, text: str) -> None:
+        if not self._text_open:
+            self._start_block({"type": "text", "text": ""})
+            self._text_open = True
+        self._emit(
+            "content_block_delta",
+            index=self._open_block,
+            delta={"type": "text_delta", "text": text},
+        )
+
+    def _call_delta(self, delta: dict[str, Any]) -> None:
+        position = delta.get("index", 0)
+        function = delta.get("function") or {}
+        block = self._calls.get(position)
+        if block is None:
+            block = self._start_block(
+                {
+                    "type": "tool_use",
+                    "id": delta.get("id") or _id("toolu"),
+                    "name": function.get("name") or "",
+                    "input": {},
+                }
+            )
+            self._calls[position] = block
+        fragment = function.get("arguments")
+        if isinstance(fragment, str) and fragment:
+            self._emit(
+                "content_block_delta",
+                index=block,
+                delta={"type": "input_json_delta", "partial_json": fragment},
+            )

@@ -1,0 +1,232 @@
+"""``POST /v1/messages`` and ``/v1/messages/count_tokens`` over real sockets with the official
+anthropic SDK: translated to chat and back, a tool round trip, an image block, streaming, and
+errors raised as the SDK's typed exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anthropic
+import pytest
+from anthropic import AsyncAnthropic
+
+from octoroute.simulator import Drop, HttpError, SimulatedFleet
+from tests.harness import RouterHandle, config_for, running_router
+
+ALIASES = """
+[aliases]
+"claude-*" = "deep"
+"""
+WEATHER: Any = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+@pytest.fixture
+async def router(fleet: SimulatedFleet) -> AsyncIterator[RouterHandle]:
+    async with running_router(config_for(fleet, strategy="rule", extra=ALIASES)) as handle:
+        yield handle
+
+
+@pytest.fixture
+async def client(router: RouterHandle) -> AsyncIterator[AsyncAnthropic]:
+    sdk = AsyncAnthropic(base_url=router.url, api_key="x", max_retries=0)
+    yield sdk
+    await sdk.close()
+
+
+async def test_create_answers_a_message_through_a_chat_endpoint(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    message = await client.messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        system="Be brief.",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        stop_sequences=["###"],
+        extra_body={"temperature": 0.3, "top_k": 20},
+        metadata={"user_id": "u-1"},
+    )
+
+    assert message.type == "message"
+    assert message.id.startswith("msg_")
+    assert message.role == "assistant"
+    assert message.model == "claude-sonnet-4-5"
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].type == "text"
+    assert message.content[0].text.startswith("[deep · sim-deep] You asked")
+    assert message.usage.input_tokens > 0
+    assert message.usage.output_tokens > 0
+    (sent,) = fleet.deep[0].chat_requests
+    assert sent.json["model"] == "sim-deep"
+    assert sent.json["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    assert sent.json["max_tokens"] == 100
+    assert sent.json["stop"] == ["###"]
+    assert sent.json["top_k"] == 20
+    assert sent.json["user"] == "u-1"
+
+
+async def test_a_tool_use_round_trip(client: AsyncAnthropic, fleet: SimulatedFleet) -> None:
+    first = await client.messages.create(
+        model="deep",
+        max_tokens=100,
+        tools=[WEATHER],
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+    )
+    assert first.stop_reason == "tool_use"
+    (call,) = first.content
+    assert call.type == "tool_use"
+    assert call.name == "get_weather"
+    assert isinstance(call.input, dict)
+
+    second = await client.messages.create(
+        model="deep",
+        max_tokens=100,
+        messages=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": call.id, "content": "18 °C"},
+                    {"type": "text", "text": "Thanks."},
+                ],
+            },
+        ],
+    )
+    assert second.stop_reason == "end_turn"
+    sent = fleet.deep[0].chat_requests
+    assert sent[0].json["tools"][0]["function"]["parameters"] == WEATHER["input_schema"]
+    assert sent[0].json["tool_choice"] == "required"
+    messages = sent[1].json["messages"]
+    assert messages[1]["tool_calls"][0]["id"] == call.id
+    assert messages[2] == {"role": "tool", "tool_call_id": call.id, "content": "18 °C"}
+    assert messages[3] == {"role": "user", "content": "Thanks."}
+
+
+async def test_an_image_block_becomes_an_image_url_part(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    await client.messages.create(
+        model="deep",
+        max_tokens=50,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "image",
+                        "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"},
+                    },
+                    {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+                    {"type": "text", "text": "What is this?"},
+                ],
+            }
+        ],
+    )
+    (sent,) = fleet.deep[0].chat_requests
+    assert sent.json["messages"][0]["content"] == [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBOR"}},
+        {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}},
+        {"type": "text", "text": "What is this?"},
+    ]
+
+
+async def test_a_missing_max_tokens_is_a_bad_request_in_anthropic_shape(
+    router: RouterHandle,
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            router.url + "/v1/messages",
+            json={"model": "deep", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"anthropic-version": "2023-06-01", "x-api-key": "k"},
+        ) as response,
+    ):
+        assert response.status == 400
+        body = await response.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "max_tokens is required" in body["error"]["message"]
+
+
+async def test_errors_are_the_sdks_typed_exceptions(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(anthropic.NotFoundError) as not_found:
+        await client.messages.create(model="no-such-model", max_tokens=5, messages=hi)
+    assert not_found.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError):
+        await client.messages.create(model="deep", max_tokens=5, messages=[])
+    fleet.deep[0].behaviour.fault = HttpError(400)
+    with pytest.raises(anthropic.BadRequestError) as relayed:
+        await client.messages.create(model="deep", max_tokens=5, messages=hi)
+    assert relayed.value.body["type"] == "error"  # type: ignore[index]
+    fleet.deep[0].behaviour.fault = HttpError(500)
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        await client.messages.create(model="deep", max_tokens=5, messages=hi)
+    assert failed.value.status_code >= 500
+    assert failed.value.body["error"]["type"] in ("api_error", "overloaded_error")  # type: ignore[index]
+
+
+async def test_text_stream_gives_the_same_text_as_create(client: AsyncAnthropic) -> None:
+    hi: Any = [{"role": "user", "content": "Say hello"}]
+    async with client.messages.stream(model="balanced", max_tokens=100, messages=hi) as stream:
+        text = "".join([chunk async for chunk in stream.text_stream])
+        final = await stream.get_final_message()
+    assert text.startswith("[balanced")
+    assert final.content[0].text == text  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn"
+    assert final.usage.output_tokens > 0
+
+
+async def test_a_streamed_tool_call_arrives_as_input_json(client: AsyncAnthropic) -> None:
+    hi: Any = [{"role": "user", "content": "Weather in Paris?"}]
+    async with client.messages.stream(
+        model="deep", max_tokens=100, messages=hi, tools=[WEATHER]
+    ) as stream:
+        kinds = [event.type async for event in stream]
+        final = await stream.get_final_message()
+    assert kinds[0] == "message_start"
+    assert "content_block_start" in kinds
+    assert "content_block_stop" in kinds
+    assert final.stop_reason == "tool_use"
+    assert final.content[0].type == "tool_use"
+    assert isinstance(final.content[0].input, dict)
+
+
+async def test_a_stream_broken_midway_ends_with_an_error_event(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    fleet.balanced[0].behaviour.fault = Drop(after_chunks=3)
+    hi: Any = [{"role": "user", "content": "Say hello"}]
+
+    async def consume() -> None:
+        async with client.messages.stream(model="balanced", max_tokens=100, messages=hi) as s:
+            async for _ in s:
+                pass
+
+    with pytest.raises(anthropic.APIStatusError, match="cut short"):
+        await consume()
+
+
+async def test_count_tokens_answers_the_routers_estimate(client: AsyncAnthropic) -> None:
+    counted = await client.messages.count_tokens(
+        model="claude-sonnet-4-5",
+        system="Be brief.",
+        messages=[{"role": "user", "content": "x" * 400}],
+    )
+    assert counted.input_tokens == (len("Be brief.") + 400) // 4
