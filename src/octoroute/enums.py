@@ -92,7 +92,7 @@ class LogFormat(StrEnum):
 class Native(StrEnum):
     """A protocol an endpoint's server speaks itself (its ``native`` list): requests in that
     protocol are passed through with only ``model`` replaced instead of being translated to chat
-    completions. ``messages`` and ``ollama`` are reserved: accepted, not used yet."""
+    completions. ``ollama`` is reserved: accepted, not used yet."""
 
     RESPONSES = "responses"
     MESSAGES = "messages"
