@@ -10,7 +10,7 @@ import pytest
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
 from octoroute.enums import Compat, Pool
-from octoroute.wire.compat import apply_compat
+from octoroute.wire.compat import apply_compat, translated_chat_body
 from octoroute.wire.requests import parse_chat_request
 
 BODY = orjson.dumps(
@@ -98,3 +98,25 @@ def test_an_escaped_developer_role_is_rewritten_too(escaped: bytes) -> None:
     request = parse_chat_request(raw, LimitsConfig())
     body = orjson.loads(request.body_for(endpoint(Compat.DEVELOPER_TO_SYSTEM)))
     assert body["messages"][0]["role"] == "system"
+
+
+def test_translated_dialects_get_the_same_rewrites_and_defaults() -> None:
+    chat = {
+        "messages": [{"role": "developer", "content": "x"}, {"role": "user", "content": "y"}],
+        "max_completion_tokens": 7,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    body = orjson.loads(translated_chat_body(chat, endpoint(*Compat)))
+    assert body == {
+        "model": "m",
+        "messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}],
+        "max_tokens": 7,
+        "stream": True,
+        "temperature": 0.7,
+    }
+    plain = orjson.loads(translated_chat_body(chat, endpoint()))
+    assert plain["stream_options"] == {"include_usage": True}
+    assert plain["max_completion_tokens"] == 7
+    assert "max_tokens" not in plain  # a limit was set: no default, as for chat
+    assert orjson.loads(translated_chat_body({"messages": []}, endpoint()))["max_tokens"] == 16

@@ -24,6 +24,7 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
+from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
     check_sampling,
@@ -131,10 +132,7 @@ class MessagesRequest:
         """The client's body (native endpoint) or the translated chat body, for ``endpoint``."""
         if Native.MESSAGES in endpoint.native:
             return rebuild_with_model(self.fields, endpoint.name)
-        body: dict[str, Any] = {"model": endpoint.name, **self.chat}
-        if "temperature" not in body:
-            body["temperature"] = endpoint.temperature
-        return orjson.dumps(body)
+        return translated_chat_body(self.chat, endpoint)
 
     def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
         """Nothing to refuse: every problem is found at parse time."""

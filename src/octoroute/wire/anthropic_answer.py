@@ -181,16 +181,8 @@ class MessagesStream:
     def translate(self, events: list[bytes]) -> bytes:
         """The Messages events for these chat chunks (comments and ``[DONE]`` give none)."""
         self._open()
-        for event in events:
-            payload = sse.event_payload(event)
-            if payload is None or payload.strip() == b"[DONE]":
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict):
-                self._chunk(chunk)
+        for chunk in sse.chat_chunks(events):
+            self._chunk(chunk)
         return self._take()
 
     def closing(self) -> bytes:

@@ -7,13 +7,17 @@ runs and the body stays byte-faithful.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+import orjson
 
 from octoroute.enums import Compat
 
-__all__ = ["apply_compat"]
+if TYPE_CHECKING:
+    from octoroute.config.schema import EndpointConfig
+
+__all__ = ["apply_compat", "translated_chat_body"]
 
 _MESSAGES: Final = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 _ROLE: Final = msgspec.json.Decoder(str)
@@ -64,3 +68,38 @@ def _developer_to_system(raw: msgspec.Raw) -> msgspec.Raw:
     if not changed:
         return raw
     return msgspec.Raw(msgspec.json.encode(messages))
+
+
+def translated_chat_body(chat: dict[str, Any], endpoint: EndpointConfig) -> bytes:
+    """A chat body translated from another dialect (Responses, Anthropic Messages), for
+    ``endpoint``: its model name, its ``compat`` rewrites, and its ``max_tokens`` and
+    ``temperature`` where the translation set none. One place, so every dialect treats a
+    server that refuses a field the same way chat requests do."""
+    body: dict[str, Any] = {"model": endpoint.name, **chat}
+    compat = endpoint.compat
+    if compat:
+        if Compat.STRIP_STREAM_OPTIONS in compat:
+            body.pop("stream_options", None)
+        if Compat.MAX_COMPLETION_TOKENS_TO_MAX_TOKENS in compat and "max_completion_tokens" in body:
+            limit = body.pop("max_completion_tokens")
+            body.setdefault("max_tokens", limit)
+        if Compat.DEVELOPER_TO_SYSTEM in compat:
+            messages = body.get("messages")
+            if isinstance(messages, list) and any(
+                isinstance(m, dict) and m.get("role") == "developer" for m in messages
+            ):
+                body["messages"] = [
+                    {**m, "role": "system"}
+                    if isinstance(m, dict) and m.get("role") == "developer"
+                    else m
+                    for m in messages
+                ]
+    if (
+        "max_tokens" not in body
+        and "max_completion_tokens" not in body
+        and endpoint.max_tokens is not None
+    ):
+        body["max_tokens"] = endpoint.max_tokens
+    if "temperature" not in body:
+        body["temperature"] = endpoint.temperature
+    return orjson.dumps(body)

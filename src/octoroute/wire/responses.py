@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 import orjson
 
-from octoroute.enums import Compat, Native
+from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
+from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
@@ -151,14 +152,7 @@ class ResponsesRequest:
                 fields = {k: v for k, v in fields.items() if k != "previous_response_id"}
                 fields["input"] = msgspec.Raw(self.native_input)
             return rebuild_with_model(fields, endpoint.name)
-        body: dict[str, Any] = {"model": endpoint.name, **self.chat}
-        if Compat.STRIP_STREAM_OPTIONS in endpoint.compat:
-            body.pop("stream_options", None)  # asked for usage; this server refuses the field
-        if "max_tokens" not in body:
-            body["max_tokens"] = endpoint.max_tokens
-        if "temperature" not in body:
-            body["temperature"] = endpoint.temperature
-        return orjson.dumps(body)
+        return translated_chat_body(self.chat, endpoint)
 
     def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
         """Refuse, before anything is sent, a request that cannot be translated when any

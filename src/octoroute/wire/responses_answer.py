@@ -218,16 +218,8 @@ class ResponsesStream:
         """The Responses events for these chat chunks (comments and ``[DONE]`` give none);
         the first call opens the response, so sequence numbers follow the order written."""
         self._open()
-        for event in events:
-            payload = sse.event_payload(event)
-            if payload is None or payload.strip() == b"[DONE]":
-                continue
-            try:
-                chunk = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(chunk, dict):
-                self._chunk(chunk)
+        for chunk in sse.chat_chunks(events):
+            self._chunk(chunk)
         return self._take()
 
     def closing(self) -> bytes:

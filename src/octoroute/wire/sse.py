@@ -9,9 +9,11 @@ and an event ends at an empty line.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from collections.abc import Iterator
+from typing import Annotated, Any, Final
 
 import msgspec
+import orjson
 
 from octoroute.errors import error_body
 
@@ -20,6 +22,7 @@ __all__ = [
     "KEEPALIVE_EVENT",
     "SSESplitter",
     "answer_usage",
+    "chat_chunks",
     "data_event",
     "describe_body",
     "error_event",
@@ -220,6 +223,21 @@ def usage_from_body(body: bytes) -> tuple[int, int] | None:
 
 
 _OBJECT: Final = msgspec.json.Decoder(dict[str, object])
+
+
+def chat_chunks(events: list[bytes]) -> Iterator[dict[str, Any]]:
+    """The JSON objects carried by chat-completions stream events, for dialect translators:
+    comments, ``[DONE]`` and payloads that are not JSON objects are skipped."""
+    for event in events:
+        payload = event_payload(event)
+        if payload is None or payload.strip() == b"[DONE]":
+            continue
+        try:
+            chunk = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(chunk, dict):
+            yield chunk
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:
