@@ -99,8 +99,17 @@ class StreamTranslator(Protocol):
     limits); a translator only rewrites what is written. Stateful: one per request.
     """
 
+    media_type: str
+    """The answer's ``Content-Type`` (``text/event-stream`` for SSE dialects)."""
+
     def opening(self) -> bytes:
         """Events written before the first translated ones (e.g. ``response.created``)."""
+        ...
+
+    def keepalive(self) -> bytes:
+        """What is written after a quiet keep-alive interval, so proxies keep the stream open:
+        an SSE comment, the dialect's own ping event, or nothing (``b""``) for a format that has
+        no harmless filler."""
         ...
 
     def translate(self, events: list[bytes]) -> bytes:
@@ -413,7 +422,10 @@ class Forwarder:
                 raise
             ttfb = time.perf_counter() - attempt.started
             outcome.ttfb, outcome.status = ttfb, 200
-            response = web.StreamResponse(status=200, headers={**headers, **SSE_HEADERS})
+            stream_headers = {**headers, **SSE_HEADERS}
+            if translator is not None:
+                stream_headers["Content-Type"] = translator.media_type
+            response = web.StreamResponse(status=200, headers=stream_headers)
             return await self._relay(relay, response, first, http_request, attempt, scope, outcome)
 
         result = await self._attempts(scope, candidates, request, outcome, run)
@@ -449,10 +461,9 @@ class Forwarder:
         ttfb = time.perf_counter() - attempt.started
         outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
         self._succeeded(attempt, scope, outcome, ttfb)
-        if events is not None:
-            return web.Response(
-                status=upstream.status, body=events, headers={**headers, **SSE_HEADERS}
-            )
+        if events is not None and translator is not None:
+            translated = {**headers, **SSE_HEADERS, "Content-Type": translator.media_type}
+            return web.Response(status=upstream.status, body=events, headers=translated)
         headers["Content-Type"] = upstream.content_type or "application/json"
         return web.Response(status=upstream.status, body=payload, headers=headers)
 
@@ -638,7 +649,11 @@ class _Relay:
                     f"{self.label}: no event before timeouts.stream_total_seconds ran out",
                     endpoint=self.label,
                 ) from None
-            return sse.KEEPALIVE_EVENT
+            return self.keepalive()
+
+    def keepalive(self) -> bytes:
+        """The filler written after a quiet interval: the translator's, or an SSE comment."""
+        return sse.KEEPALIVE_EVENT if self.translator is None else self.translator.keepalive()
 
     async def _flush(self, response: web.StreamResponse) -> None:
         """Terminate and relay a last event the upstream left without its blank line."""
@@ -676,4 +691,6 @@ class _Relay:
                     raise self._too_long() from None
                 if now - last_write >= KEEPALIVE_INTERVAL_SECONDS:
                     last_write = now
-                    await response.write(sse.KEEPALIVE_EVENT)
+                    filler = self.keepalive()
+                    if filler:
+                        await response.write(filler)

@@ -124,6 +124,9 @@ def _event(kind: str, fields: dict[str, Any]) -> bytes:
     return b"event: " + kind.encode("ascii") + b"\ndata: " + data + b"\n\n"
 
 
+_PING_EVENT: Final = _event("ping", {})
+
+
 class MessagesStream:
     """A ``StreamTranslator`` from a chat-completions stream to Messages events (one per
     attempt: it holds the state of the message being built).
@@ -172,6 +175,12 @@ class MessagesStream:
             self._emit("message_start", message=message)
 
     # --- the StreamTranslator protocol --------------------------------------------------------
+
+    media_type = "text/event-stream"
+
+    def keepalive(self) -> bytes:
+        """A ``ping`` event, as Anthropic's own streams send while the model is quiet."""
+        return _PING_EVENT
 
     def opening(self) -> bytes:
         """``message_start``, unless the first translated events already began with it."""

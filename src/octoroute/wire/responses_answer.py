@@ -208,6 +208,12 @@ class ResponsesStream:
             self._emit("response.created", response=snapshot)
             self._emit("response.in_progress", response=snapshot)
 
+    media_type = "text/event-stream"
+
+    def keepalive(self) -> bytes:
+        """An SSE comment: the Responses stream has no ping event of its own."""
+        return sse.KEEPALIVE_EVENT
+
     def opening(self) -> bytes:
         """``response.created`` and ``response.in_progress``, unless the first translated
         events (which the relay reads before it writes this) already began with them."""
@@ -410,6 +416,12 @@ class NativeStream:
         self._sequence = 0
         self._latest: dict[str, Any] | None = None
         """The response object of the last event that carried one: what ``failed`` reports."""
+
+    media_type = "text/event-stream"
+
+    def keepalive(self) -> bytes:
+        """An SSE comment: the Responses stream has no ping event of its own."""
+        return sse.KEEPALIVE_EVENT
 
     def opening(self) -> bytes:
         """Nothing: the server sends its own ``response.created``."""
