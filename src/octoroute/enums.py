@@ -99,6 +99,17 @@ class Native(StrEnum):
     OLLAMA = "ollama"
 
 
+class Kind(StrEnum):
+    """The kind of server behind an endpoint (its ``kind``): what its status endpoints say
+    beyond the OpenAI API (which models are loaded, context length, slots, queue), read by the
+    prober's per-kind readers in ``fleet.kinds``. ``openai`` learns nothing beyond health."""
+
+    OPENAI = "openai"
+    OLLAMA = "ollama"
+    LLAMACPP = "llamacpp"
+    VLLM = "vllm"
+
+
 class Compat(StrEnum):
     """A rewrite for a server that rejects a newer chat field (an endpoint's ``compat`` list),
     applied to that endpoint's requests only; with none, bodies are forwarded byte-faithful."""

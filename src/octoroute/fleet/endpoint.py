@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from octoroute.config.redact import redact_url
+from octoroute.fleet.facts import UNKNOWN, InstanceFacts
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig
@@ -164,6 +165,7 @@ class Endpoint:
         "ejected_until",
         "ejection_cause",
         "ejections",
+        "facts",
         "healthy",
         "id",
         "in_flight",
@@ -210,6 +212,9 @@ class Endpoint:
     """Until when the upstream asked to be left alone (``Retry-After``)."""
     busy_status: int
     """The status that asked (429 or 503), told to clients when nothing else is left."""
+    facts: InstanceFacts
+    """What the last kind-specific probe learned (``UNKNOWN`` until one has); replaced whole by
+    :meth:`observe`."""
 
     def __init__(
         self,
@@ -254,6 +259,7 @@ class Endpoint:
         self.ejection_cause: str | None = None
         self.busy_until = 0.0
         self.busy_status = 429
+        self.facts = UNKNOWN
 
     @property
     def consecutive_failures(self) -> int:
@@ -375,6 +381,10 @@ class Endpoint:
             self.ejected_until = self._clock()
             self._update_ready()
             self._listener.on_availability(self)
+
+    def observe(self, facts: InstanceFacts) -> None:
+        """Record what a kind-specific probe learned about this instance's server."""
+        self.facts = facts
 
     def throttle(self, seconds: float, status: int) -> None:
         """The upstream said busy (``status`` 429 or 503): leave it alone for ``seconds``."""
