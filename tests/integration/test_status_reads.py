@@ -267,6 +267,8 @@ async def test_a_status_read_that_learns_nothing_warns_once_keeps_health_and_the
 
             assert instance.facts == InstanceFacts(context_window=16384)
             assert instance.healthy
+            sim.behaviour.kind = Kind.VLLM
+            await wait_until(lambda: instance.facts.loaded is True, what="facts learned again")
     finally:
         configure_logging("warning", LogFormat.TEXT, cache=False)
     lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
@@ -274,3 +276,7 @@ async def test_a_status_read_that_learns_nothing_warns_once_keeps_health_and_the
     assert len(warnings) == 1
     assert warnings[0]["kind"] == "vllm"
     assert warnings[0]["level"] == "warning"
+    assert warnings[0]["instance"].startswith("127.0.0.1:")
+    assert [line["event"] for line in lines if line["event"] == "status read works again"] == [
+        "status read works again"
+    ]

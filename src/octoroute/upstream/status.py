@@ -27,6 +27,7 @@ from octoroute.errors import OctorouteError
 from octoroute.fleet import kinds
 from octoroute.fleet.facts import UNKNOWN
 from octoroute.observability.logging import get_logger
+from octoroute.observability.metrics import instance_label
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -136,19 +137,23 @@ class StatusReader:
         if learned:
             if endpoint.id in self._silent:
                 self._silent.discard(endpoint.id)
-                log.info(
-                    "status read works again",
-                    endpoint=endpoint.name,
-                    id=endpoint.id,
-                    kind=kind.value,
-                )
+                log.info("status read works again", **_where(endpoint, kind))
             return
         if endpoint.id not in self._silent:
             self._silent.add(endpoint.id)
             log.warning(
                 "status read learned nothing; placement treats the instance as unknown",
-                endpoint=endpoint.name,
-                id=endpoint.id,
-                kind=kind.value,
+                **_where(endpoint, kind),
                 reason=reason,
             )
+
+
+def _where(endpoint: Endpoint, kind: Kind) -> dict[str, str]:
+    """The fields that say which instance a status log line is about (as the fleet's lines)."""
+    return {
+        "endpoint": endpoint.name,
+        "instance": instance_label(endpoint.config),
+        "id": endpoint.id,
+        "tier": endpoint.pool.value,
+        "kind": kind.value,
+    }
