@@ -117,7 +117,7 @@ class Behaviour:
     health_status: int = 200
     """The status of ``GET /v1/models``, the router's health probe."""
     health_hang: bool = False
-    """Make ``GET /v1/models`` never answer, to exercise probe timeouts."""
+    """Make ``GET /v1/models`` and the kind's status paths never answer (probe timeouts)."""
     health_latency: float = 0.0
     """Delay before ``GET /v1/models`` and the status paths answer; ``health_hang`` applies to
     the status paths too, so a wholly hung server is ``fault=Hang(), health_hang=True``."""
