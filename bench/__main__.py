@@ -6,6 +6,7 @@ Usage::
     python -m bench --quick               # shorter runs, one repeat, ~2 minutes
     python -m bench --only latency,throughput
     python -m bench --peer                # add LiteLLM if /tmp/litellm-venv has it
+    python -m bench placement             # issue #18's placement scenario (about a minute)
 
 Parts: startup, latency, throughput, streaming, memory, soak, scaling, profile. A part whose
 tool is missing (nginx, wrk, py-spy) is skipped with the command that installs it. Raw results go
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
 import os
 import platform
@@ -47,6 +49,8 @@ PARTS: Final = (
     "scaling",
     "profile",
 )
+SCENARIOS: Final = {"placement": "bench.placement"}
+"""Scenario benchmarks run by name instead of the parts (``python -m bench placement``)."""
 NEEDS_WRK: Final = {"throughput", "soak", "scaling", "profile"}
 NEEDS_ROUTER: Final = {"soak", "scaling", "profile"}
 RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
@@ -55,6 +59,12 @@ RESULTS_DIR: Final = Path(__file__).resolve().parent / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        choices=sorted(SCENARIOS),
+        help="run one scenario benchmark instead of the parts (placement: issue #18)",
+    )
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat (~2 min)")
     parser.add_argument(
         "--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}"
@@ -203,6 +213,10 @@ async def run_parts(bench: Bench, chosen: list[str], out_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Set up the servers, run the parts, report."""
     args = parse_args(argv)
+    if args.scenario is not None:
+        scenario = importlib.import_module(SCENARIOS[args.scenario])
+        result: int = scenario.main(quick=args.quick)
+        return result
     plan: Plan = QUICK if args.quick else FULL
     if args.repeats:
         plan = Plan(**{**plan.__dict__, "repeats": args.repeats})

@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a config file and summarise it")
     check.add_argument("-c", "--config", default=argparse.SUPPRESS, help="file to check")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also reach every endpoint and suggest its kind (exit 1 if one is unreachable)",
+    )
 
     demo = commands.add_parser("demo", help="run the router in front of a simulated fleet")
     demo.add_argument("--port", type=int, default=8080, help="router port (default 8080)")
@@ -132,7 +137,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     except ConfigError as error:
         return _fail(str(error))
     print(summarize(config))
-    return 0
+    if not args.probe:
+        return 0
+    from octoroute.probe_check import check_probe
+
+    text, reachable = asyncio.run(check_probe(config))
+    print()
+    print(text)
+    return 0 if reachable else 1
 
 
 def _prepare_serving(

@@ -14,6 +14,7 @@ from octoroute.config.schema import Config
 from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.health import HealthProber, ProbeInconclusive
+from octoroute.fleet.kinds import configured_kind
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import Metrics, instance_label
@@ -21,6 +22,7 @@ from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
 from octoroute.upstream.forward import Forwarder, Lane
 from octoroute.upstream.router_model import HttpRouterModel
+from octoroute.upstream.status import StatusReader
 from octoroute.wire.responses_store import ResponseStore
 
 log = get_logger("octoroute.fleet")
@@ -139,12 +141,21 @@ class Runtime:
             HttpRouterModel(config.routing, self.fleet, self.client, self.lanes),
             on_fallback=self._on_fallback,
         )
+        self.status = StatusReader(
+            self.client,
+            {endpoint_id: lane.target for endpoint_id, lane in self.lanes.items()},
+            timeout=config.health.probe_timeout_seconds,
+            kind_of=lambda endpoint: configured_kind(endpoint.config),
+            round_of=lambda: self.prober.rounds,
+        )
+        """Reads what each non-``openai`` server says about its model after every probe."""
         self.prober = HealthProber(
             self.fleet,
             self._probe,
             interval=config.health.interval_seconds,
             timeout=config.health.probe_timeout_seconds,
             on_task_failure=self._on_prober_failure,
+            observe=self.status.observe,
         )
 
     async def _probe(self, endpoint: Endpoint) -> None:

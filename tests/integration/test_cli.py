@@ -17,7 +17,8 @@ import aiohttp
 
 from octoroute import __version__
 from octoroute.config.template import TEMPLATE
-from octoroute.simulator import SimulatedFleet, fleet_config_toml
+from octoroute.enums import Kind
+from octoroute.simulator import Behaviour, SimulatedFleet, SimulatedModel, fleet_config_toml
 
 OCTOROUTE = [sys.executable, "-m", "octoroute"]
 
@@ -277,3 +278,57 @@ async def test_log_level_flag_beats_the_environment(tmp_path: Path, fleet: Simul
         _json_config(fleet, tmp_path), {"OCTOROUTE_LOG": "warning"}, "--log-level", "debug"
     )
     assert {"info", "debug"} <= levels
+
+
+async def _check_probe(config: Path) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        *OCTOROUTE,
+        "check",
+        "--config",
+        str(config),
+        "--probe",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, stdout.decode()
+
+
+async def test_check_probe_suggests_each_endpoints_kind(tmp_path: Path) -> None:
+    fleet = SimulatedFleet(
+        fast=[
+            SimulatedModel("o", behaviour=Behaviour(kind=Kind.OLLAMA)),
+            SimulatedModel("p"),
+        ],
+        balanced=[SimulatedModel("l", behaviour=Behaviour(kind=Kind.LLAMACPP))],
+        deep=[SimulatedModel("v", behaviour=Behaviour(kind=Kind.VLLM))],
+    )
+    path = tmp_path / "fleet.toml"
+    async with fleet:
+        path.write_text(fleet_config_toml(fleet))
+        code, out = await _check_probe(path)
+
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  models.")}
+    assert code == 0, out
+    assert "looks like ollama (GET /api/version answered version" in lines["models.fast[0]"]
+    assert lines["models.fast[0]"].endswith('set kind = "ollama"')
+    assert 'kind = "openai" fits' in lines["models.fast[1]"]
+    assert lines["models.balanced[0]"].endswith('set kind = "llamacpp"')
+    assert lines["models.deep[0]"].endswith('set kind = "vllm"')
+
+
+async def test_check_probe_exits_1_and_says_which_endpoint_is_unreachable(tmp_path: Path) -> None:
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("f")], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")]
+    )
+    path = tmp_path / "fleet.toml"
+    async with fleet:
+        path.write_text(fleet_config_toml(fleet))
+        await fleet.deep[0].stop()
+        code, out = await _check_probe(path)
+
+    assert code == 1
+    deep = next(line for line in out.splitlines() if line.startswith("  models.deep[0]"))
+    assert "unreachable (" in deep
+    assert "cannot connect" in deep

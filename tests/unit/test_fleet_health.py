@@ -22,7 +22,12 @@ from octoroute.config.schema import (
     ServerConfig,
 )
 from octoroute.enums import TIER_POOLS, Strategy, Tier
-from octoroute.fleet.health import HealthProber, default_backoff, describe_failure
+from octoroute.fleet.health import (
+    HealthProber,
+    ProbeInconclusive,
+    default_backoff,
+    describe_failure,
+)
 from octoroute.fleet.selector import Fleet
 
 if TYPE_CHECKING:
@@ -396,3 +401,64 @@ async def test_start_twice_is_refused_but_start_after_stop_works() -> None:
 def test_non_positive_interval_or_timeout_is_rejected(interval: float, timeout: float) -> None:
     with pytest.raises(ValueError, match="must be > 0"):
         HealthProber(make_fleet(), Probe(), interval=interval, timeout=timeout)
+
+
+# --- the observe step (per-kind status reads) -------------------------------------------------
+
+
+async def test_observe_runs_after_each_probe_and_is_told_whether_the_server_answered() -> None:
+    fleet = make_fleet(threshold=1)
+    seen: list[tuple[str, bool, bool]] = []
+
+    async def refused() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    async def observe(endpoint: Endpoint, answered: bool) -> None:
+        seen.append((endpoint.id, answered, endpoint.healthy))
+
+    probe = Probe({"fast[0]": refused, "deep[0]": never})
+    prober = HealthProber(fleet, probe, interval=3600, timeout=0.05, observe=observe)
+    async with running(prober):
+        await wait_rounds(prober, 1)
+
+    # Health is marked before the observe step, and a timed-out probe is not worth asking more.
+    assert sorted(seen) == [
+        ("balanced[0]", True, True),
+        ("deep[0]", False, False),
+        ("fast[0]", True, False),
+    ]
+
+
+async def test_observe_is_skipped_after_an_inconclusive_probe() -> None:
+    seen: list[str] = []
+
+    async def busy() -> None:
+        raise ProbeInconclusive("every connection slot busy")
+
+    async def observe(endpoint: Endpoint, answered: bool) -> None:
+        seen.append(endpoint.id)
+
+    prober = HealthProber(
+        make_fleet(), Probe({"fast[0]": busy}), interval=3600, timeout=1, observe=observe
+    )
+    async with running(prober):
+        await wait_rounds(prober, 1)
+
+    assert sorted(seen) == ["balanced[0]", "deep[0]"]
+
+
+async def test_a_raising_observe_changes_no_health_and_kills_no_round() -> None:
+    fleet = make_fleet(threshold=1)
+
+    async def observe(endpoint: Endpoint, answered: bool) -> None:
+        raise RuntimeError("status reader bug")
+
+    with loop_errors() as errors:
+        prober = HealthProber(fleet, Probe(), interval=0.01, timeout=1, observe=observe)
+        async with running(prober):
+            await wait_rounds(prober, 2)
+
+    assert all(endpoint.healthy for endpoint in fleet.all())
+    assert prober.failures == 0
+    assert errors
+    assert all(e["message"] == "health prober observe step raised" for e in errors)

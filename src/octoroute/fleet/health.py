@@ -10,6 +10,11 @@ Differences from v1 (§3.5 of the v1 spec), all deliberate:
 
 The probe itself is injected (the upstream client does ``GET {base_url}/models``), so this module
 needs asyncio only; it raises on failure and any ``Exception`` counts as one.
+
+An optional ``observe`` step runs after each probe, outside the probe's timeout: the per-kind
+status read (``upstream/status.py``) that tells placement what the server is doing. It is told
+whether the server answered the probe in time (not worth asking it more when it did not), bounds
+its own time, and can never change health: whatever it raises is reported, not counted.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ class HealthProber:
         on_task_failure: Callable[[BaseException], None] | None = None,
         backoff: Callable[[int], float] = default_backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observe: Callable[[Endpoint, bool], Awaitable[None]] | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"interval must be > 0, got {interval}")
@@ -96,6 +102,7 @@ class HealthProber:
         self._on_task_failure = on_task_failure
         self._backoff = backoff
         self._sleep = sleep
+        self._observe = observe
         self._task: asyncio.Task[None] | None = None
         self._failures = 0
         self._crash_streak = 0
@@ -114,7 +121,7 @@ class HealthProber:
 
     @property
     def rounds(self) -> int:
-        """Completed rounds (every endpoint probed and marked) since construction."""
+        """Completed rounds (every endpoint probed, marked and observed) since construction."""
         return self._rounds
 
     @property
@@ -200,6 +207,7 @@ class HealthProber:
             await self._sleep(self._interval)
 
     async def _probe_one(self, endpoint: Endpoint) -> None:
+        answered = True
         try:
             async with asyncio.timeout(self._timeout) as deadline:
                 await self._probe(endpoint)
@@ -208,8 +216,21 @@ class HealthProber:
         except Exception as exc:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 reason = f"probe timed out after {self._timeout:g} s"
+                answered = False
             else:
                 reason = describe_failure(exc)
             self._fleet.mark_failure(endpoint, reason)
         else:
             self._fleet.mark_success(endpoint)
+        if self._observe is not None:
+            await self._observe_one(endpoint, answered)
+
+    async def _observe_one(self, endpoint: Endpoint, answered: bool) -> None:
+        assert self._observe is not None
+        try:
+            await self._observe(endpoint, answered)
+        except Exception as exc:
+            # A status read must never decide health nor kill the round; a raise is a bug.
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "health prober observe step raised", "exception": exc}
+            )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from octoroute.enums import Kind
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -115,8 +117,40 @@ class Behaviour:
     health_status: int = 200
     """The status of ``GET /v1/models``, the router's health probe."""
     health_hang: bool = False
-    """Make ``GET /v1/models`` never answer, to exercise probe timeouts."""
+    """Make ``GET /v1/models`` and the kind's status paths never answer (probe timeouts)."""
     health_latency: float = 0.0
+    """Delay before ``GET /v1/models`` and the status paths answer; ``health_hang`` applies to
+    the status paths too, so a wholly hung server is ``fault=Hang(), health_hang=True``."""
+
+    # -- fleet placement: what the server does between arrival and first token ----------------
+    # Each is off by default; see ``simulator.engine`` for the mechanics.
+
+    kind: Kind = Kind.OPENAI
+    """The server the model plays: its status paths (Ollama ``/api/ps``, ``/api/show``,
+    ``/api/version``; llama.cpp ``/health``, ``/props``, ``/slots``; vLLM ``/metrics`` and
+    ``max_model_len`` in ``/v1/models``) and how it treats a prompt over ``context_window``."""
+    slots: int | None = None
+    """Requests served at once; later ones wait inside the server in arrival order."""
+    queue_limit: int | None = None
+    """With ``slots``: requests allowed to wait; one more is answered 429 with ``Retry-After``."""
+    context_window: int | None = None
+    """Tokens of context. A longer prompt is cut silently by ``ollama`` (the request records
+    ``truncated``), refused with 400 by the others (prompt plus ``max_tokens`` for ``vllm`` and
+    ``openai``, the prompt alone for ``llamacpp``)."""
+    trained_context: int | None = None
+    """The context length the model was trained with, as Ollama's ``/api/show`` reports it;
+    ``None``: the same as ``context_window``."""
+    start_cold: bool = False
+    """The model is not loaded when the server starts (read when the ``SimulatedModel`` is made)."""
+    load_seconds: float = 0.0
+    """How long a cold model takes to load; requests arriving meanwhile wait for it."""
+    unload_after: float | None = None
+    """Idle seconds (nothing in flight) after which the model unloads, like Ollama's
+    ``keep_alive``; ``None``: never."""
+    prefill_seconds_per_1k_tokens: float = 0.0
+    """Time before the first token per 1000 prompt tokens not in the prefix cache."""
+    prefix_cache_entries: int = 1024
+    """Message prefixes the prefix cache remembers (least recently used dropped first)."""
 
     def take_fault(self) -> Fault | None:
         """The fault for the request being served, consuming one of ``fault_times``."""
@@ -157,3 +191,12 @@ class RecordedRequest:
     dropped: bool = False
     """This server aborted the connection on purpose (a ``Drop`` fault)."""
     finished_at: float | None = None
+    waited: float = 0.0
+    """Seconds from arrival until prefill began: ``latency``, the wait for a slot, a cold load."""
+    cold_load: bool = False
+    """This request found the model cold and waited for it to load."""
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Of ``prompt_tokens``, those the prefix cache held (not prefilled again)."""
+    truncated: bool = False
+    """The prompt was longer than the context window and was cut (Ollama's silent truncation)."""

@@ -33,10 +33,18 @@ from octoroute.simulator.completion import (
     text_sse_events,
 )
 from octoroute.simulator.embeddings import embeddings_answer
+from octoroute.simulator.engine import Engine, ServerFull
+from octoroute.simulator.replies import prompt_tokens
 from octoroute.simulator.responses import (
     chat_view_of_responses,
     response_events,
     response_json,
+)
+from octoroute.simulator.status import (
+    STATUS_PATHS,
+    context_overflow,
+    model_entry,
+    status_answer,
 )
 
 if TYPE_CHECKING:
@@ -118,6 +126,8 @@ class SimulatedModel:
         self.behaviour = behaviour if behaviour is not None else Behaviour()
         self.config_keys: dict[str, object] = dict(config_keys or {})
         """Extra endpoint keys (``priority``, ``weight``...) for ``fleet_config_toml``."""
+        self.engine = Engine(loaded=not self.behaviour.start_cold)
+        """Slots, residency and prefix cache (all off unless ``behaviour`` asks for them)."""
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.client_disconnected = asyncio.Event()
@@ -147,6 +157,8 @@ class SimulatedModel:
         app.router.add_post(RESPONSES_PATH, self._responses)
         app.router.add_post(EMBEDDINGS_PATH, self._embeddings)
         app.router.add_get(MODELS_PATH, self._models)
+        for method, path in sorted(set().union(*STATUS_PATHS.values())):
+            app.router.add_route(method, path, self._status)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         runner = web.AppRunner(
             app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -326,6 +338,9 @@ class SimulatedModel:
     async def _unknown(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, self._answer_unknown)
 
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, self._answer_status)
+
     async def _serve(self, request: web.Request, answer: _Answer) -> web.StreamResponse:
         """Record the request, track it as in flight, and tell a disconnect from our own drops."""
         arrived = time.monotonic()
@@ -397,9 +412,32 @@ class SimulatedModel:
             return await self._send(
                 request, record, _error_response(HttpError(behaviour.health_status))
             )
-        model = {"id": self.name, "object": "model", "created": self._created, "owned_by": "sim"}
+        model = model_entry(self.name, self._created, behaviour)
         listing = orjson.dumps({"object": "list", "data": [model]})
         return await self._send(request, record, web.Response(body=listing, content_type=_JSON))
+
+    async def _answer_status(self, request: web.Request, record: RecordedRequest) -> web.Response:
+        """A status path of this model's kind (``simulator.status``); 404 for other kinds."""
+        behaviour = self.behaviour
+        if behaviour.health_hang:
+            await _forever()
+        await _pause(behaviour.health_latency)
+        answer = status_answer(
+            request.method,
+            request.path,
+            record.body,
+            self.name,
+            behaviour,
+            self.engine.snapshot(behaviour),
+        )
+        if answer is None:
+            return await self._answer_unknown(request, record)
+        status, body, content_type = answer
+        response = web.Response(status=status, body=body)
+        response.content_type, _, charset = content_type.partition("; charset=")
+        if charset:
+            response.charset = charset
+        return await self._send(request, record, response)
 
     async def _answer_unknown(self, request: web.Request, record: RecordedRequest) -> web.Response:
         message = f"Unknown request URL: {request.method} {request.path}"
@@ -480,10 +518,61 @@ class SimulatedModel:
         if isinstance(fault, Drop) and fault.after_chunks is None:
             await self._drop(request, record)
         drop = fault if isinstance(fault, Drop) else None
+        seen = chat_view_of_responses(body) if responses else body
+        if text:
+            seen = chat_view_of_completion(body)
+        overflow = self._overflow(seen, record)
+        if overflow is not None:
+            return await self._send(request, record, _error_response(overflow))
+        try:
+            async with self.engine.slot(behaviour):
+                await self._warm_up(seen, record)
+                return await self._generate(request, record, body, seen, drop, text, responses)
+        except ServerFull:
+            return await self._send(request, record, _error_response(HttpError.rate_limited()))
+
+    def _overflow(self, seen: dict[str, Any], record: RecordedRequest) -> HttpError | None:
+        """The kind's own refusal of a prompt over ``context_window``; Ollama cuts it instead."""
+        behaviour = self.behaviour
+        if behaviour.context_window is None:
+            return None
+        record.prompt_tokens = prompt_tokens(seen)
+        limit = seen.get("max_tokens", seen.get("max_completion_tokens"))
+        asked = limit if isinstance(limit, int) and not isinstance(limit, bool) else 0
+        refusal = context_overflow(behaviour, record.prompt_tokens, asked)
+        if refusal is not None:
+            return HttpError(*refusal)
+        record.truncated = record.prompt_tokens > behaviour.context_window
+        return None
+
+    async def _warm_up(self, seen: dict[str, Any], record: RecordedRequest) -> None:
+        """What happens before the first token once a slot is held: a cold load, then the
+        prefill of whatever part of the prompt the prefix cache does not hold."""
+        behaviour = self.behaviour
+        record.cold_load = await self.engine.ensure_loaded(behaviour)
+        record.waited = time.monotonic() - record.received_at
+        if behaviour.prefill_seconds_per_1k_tokens > 0:
+            messages = seen.get("messages")
+            prefill = self.engine.prefill(messages if isinstance(messages, list) else [], behaviour)
+            record.prompt_tokens = prefill.prompt_tokens
+            record.cached_tokens = prefill.cached_tokens
+            uncached = prefill.prompt_tokens - prefill.cached_tokens
+            await _pause(behaviour.prefill_seconds_per_1k_tokens * uncached / 1000)
+
+    async def _generate(
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        body: dict[str, Any],
+        seen: dict[str, Any],
+        drop: Drop | None,
+        text: bool,
+        responses: bool,
+    ) -> web.StreamResponse:
+        """The answer itself, framed as the API asked for it."""
+        behaviour = self.behaviour
+        completion = complete(seen, behaviour, name=self.name, label=self.label)
         if responses:
-            completion = complete(
-                chat_view_of_responses(body), behaviour, name=self.name, label=self.label
-            )
             if record.stream:
                 return await self._stream(
                     request, record, response_events(completion, behaviour), drop
@@ -491,8 +580,6 @@ class SimulatedModel:
             payload = response_json(completion)
             tokens = completion.usage["completion_tokens"]
             return await self._json(request, record, payload, tokens, drop)
-        seen = chat_view_of_completion(body) if text else body
-        completion = complete(seen, behaviour, name=self.name, label=self.label)
         if record.stream:
             events = (text_sse_events if text else sse_events)(body, completion, behaviour)
             return await self._stream(request, record, events, drop)

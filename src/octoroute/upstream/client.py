@@ -73,7 +73,17 @@ class Target:
     """One endpoint's origin, pre-rendered request heads, TLS context and connection slots,
     prepared at start-up."""
 
-    __slots__ = ("chat_head", "heads", "label", "models_head", "origin", "slots")
+    __slots__ = (
+        "_headers",
+        "_status_heads",
+        "chat_head",
+        "heads",
+        "label",
+        "models_head",
+        "origin",
+        "root",
+        "slots",
+    )
 
     def __init__(self, endpoint: EndpointConfig) -> None:
         base = endpoint.base_url
@@ -106,6 +116,20 @@ class Target:
         """How messages name this endpoint: model name and URL, never the key."""
         self.slots: Final = Slots(endpoint.max_connections)
         """At most ``max_connections`` requests (probes included) hold a connection at once."""
+        self.root: Final = plain.removesuffix("/v1")
+        """The server's root (``base_url`` without ``/v1``), where its own status paths live."""
+        self._headers = headers
+        self._status_heads: dict[tuple[str, str], bytes] = {}
+
+    def status_head(self, method: str, path: str) -> bytes:
+        """The head for ``method`` on ``path`` under the server's root (``/api/ps``), rendered
+        the first time it is asked for: status reads are per probe round, not per request."""
+        key = (method, path)
+        head = self._status_heads.get(key)
+        if head is None:
+            head = request_head(method, self.root + path, self.origin, self._headers)
+            self._status_heads[key] = head
+        return head
 
 
 class BufferedResponse:
@@ -581,6 +605,57 @@ class UpstreamClient:
                 ) from exc
             raise
         return UpstreamStream(connection, decoder, self._pool, target, self._max_response_bytes)
+
+    async def status(
+        self, target: Target, method: str, path: str, body: bytes | None, *, timeout: float
+    ) -> tuple[int, bytes]:
+        """One exchange with a status path under the server's root (``GET /api/ps``,
+        ``POST /api/show``), whatever its status: ``(status, body)``, all within ``timeout``.
+
+        Unlike ``send``, a non-2xx answer is returned, not raised: a 503 "Loading model" is
+        news to a status reader, not a failure. A 2xx body is bounded by
+        ``limits.max_response_bytes``, an error body cut at 1 MiB. Transport failures raise
+        the ``UpstreamError`` they map to, and the read holds one of the endpoint's connection
+        slots like a probe.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout
+        await self._take_slot(target, deadline, timeout)
+        connection: Connection | None = None
+        done = False
+        try:
+            async with asyncio.timeout_at(deadline):
+                connection = await self._exchange(
+                    target,
+                    target.status_head(method, path),
+                    body or b"",
+                    min(timeout, CONNECT_TIMEOUT_SECONDS),
+                    None,
+                )
+                ok = connection.status < 300
+                decoder = _decoder(connection, target.label)
+                payload = await _read_body(
+                    connection,
+                    decoder,
+                    target,
+                    self._max_response_bytes if ok else MAX_ERROR_BODY_BYTES,
+                    truncate=not ok,
+                )
+            done = ok
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"{target.label}: {method} {path} timed out after {timeout:g} s",
+                endpoint=target.label,
+            ) from exc
+        except _WIRE_ERRORS as exc:
+            raise map_exception(exc, target.label, streaming=True) from exc
+        finally:
+            if connection is not None:
+                if done:
+                    self._pool.release(target.origin, connection)
+                else:
+                    self._pool.discard(connection)
+            target.slots.give_back()
+        return connection.status, payload
 
     async def probe(self, target: Target, *, timeout: float) -> None:
         """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
