@@ -40,8 +40,8 @@ class Reassembled:
     """What a client holds after reading a Messages stream."""
 
     blocks: list[dict[str, Any]] = field(default_factory=list)
-    """``{"type": "text", "text"}`` or ``{"type": "tool_use", "id", "name", "json"}`` (the
-    argument fragments joined), in block order."""
+    """``{"type": "text", "text"}``, ``{"type": "thinking", "thinking", "signature"}`` or
+    ``{"type": "tool_use", "id", "name", "json"}`` (the argument fragments joined), in order."""
     stop_reason: str | None = None
     stop_sequence: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
@@ -68,6 +68,8 @@ def reassemble(events: list[dict[str, Any]]) -> Reassembled:
             block = event["content_block"]
             if block["type"] == "text":
                 out.blocks.append({"type": "text", "text": block["text"]})
+            elif block["type"] == "thinking":
+                out.blocks.append({"type": "thinking", "thinking": "", "signature": ""})
             else:
                 out.blocks.append(
                     {"type": "tool_use", "id": block["id"], "name": block["name"], "json": ""}
@@ -81,6 +83,10 @@ def reassemble(events: list[dict[str, Any]]) -> Reassembled:
             if delta["type"] == "text_delta":
                 assert block["type"] == "text"
                 block["text"] += delta["text"]
+            elif delta["type"] in ("thinking_delta", "signature_delta"):
+                assert block["type"] == "thinking"
+                key = delta["type"].removesuffix("_delta")
+                block[key] += delta[key]
             else:
                 assert delta["type"] == "input_json_delta"
                 assert block["type"] == "tool_use"

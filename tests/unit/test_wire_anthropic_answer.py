@@ -11,7 +11,12 @@ import pytest
 from octoroute.config.schema import LimitsConfig
 from octoroute.errors import BadUpstreamResponse, UpstreamProtocolError
 from octoroute.wire.anthropic import MessagesRequest, parse_messages_request
-from octoroute.wire.anthropic_answer import MessagesStream, error_body, message_from_chat
+from octoroute.wire.anthropic_answer import (
+    MessagesStream,
+    NativeMessagesStream,
+    error_body,
+    message_from_chat,
+)
 from tests.anthropic_events import MESSAGE, events_of, reassemble
 
 
@@ -312,3 +317,61 @@ def test_a_whole_answer_that_is_not_a_chat_completion_is_a_bad_upstream_response
 ) -> None:
     with pytest.raises(BadUpstreamResponse, match="not a chat completion"):
         MessagesStream(request()).whole(answer)
+
+
+# --- a native endpoint's stream ----------------------------------------------------------------
+
+
+def test_a_native_stream_is_relayed_unchanged_with_anthropic_pings_and_errors() -> None:
+    native = NativeMessagesStream()
+    events = [b'event: ping\ndata: {"type": "ping"}\n\n', b"event: x\ndata: {}\n\n"]
+    assert native.media_type == "text/event-stream"
+    assert (native.opening(), native.closing()) == (b"", b"")
+    assert native.translate(events) == b"".join(events)
+    assert events_of(native.keepalive()) == [{"type": "ping"}]
+    (error,) = events_of(native.failed(UpstreamProtocolError("cut short")))
+    assert error == {"type": "error", "error": {"type": "api_error", "message": "cut short"}}
+
+
+def test_a_native_message_that_came_whole_is_sent_as_its_events() -> None:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [
+            {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+            {"type": "text", "text": "Hi."},
+            {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"a": [1]}},
+        ],
+        "stop_reason": "tool_use",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+    }
+    events = events_of(NativeMessagesStream().whole(orjson.dumps(message)))
+
+    assert events[0]["message"]["id"] == "msg_1"
+    assert [
+        event["delta"]["type"] for event in events if event["type"] == "content_block_delta"
+    ] == [
+        "thinking_delta",
+        "signature_delta",
+        "text_delta",
+        "input_json_delta",
+    ]
+    result = reassemble(events)
+    assert result.blocks == [
+        {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+        {"type": "text", "text": "Hi."},
+        {"type": "tool_use", "id": "toolu_1", "name": "f", "json": '{"a":[1]}'},
+    ]
+    assert result.stop_reason == "tool_use"
+    assert result.usage == {"input_tokens": 3, "output_tokens": 4}
+
+
+@pytest.mark.parametrize("answer", [b"nope", b"{}", b'{"type": "message"}', b"[]"])
+def test_a_native_whole_answer_that_is_not_a_message_is_a_bad_upstream_response(
+    answer: bytes,
+) -> None:
+    with pytest.raises(BadUpstreamResponse, match="not a message"):
+        NativeMessagesStream().whole(answer)
