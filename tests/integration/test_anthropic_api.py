@@ -267,7 +267,7 @@ async def test_a_body_over_the_size_limit_is_request_too_large(fleet: SimulatedF
         running_router(config) as router,
         AsyncAnthropic(base_url=router.url, api_key="x", max_retries=0) as sdk,
     ):
-        with pytest.raises(anthropic.APIStatusError) as too_large:
+        with pytest.raises(anthropic.ContentTooLargeError) as too_large:
             await sdk.messages.create(
                 model="fast", max_tokens=5, messages=[{"role": "user", "content": "x" * 8000}]
             )
