@@ -24,18 +24,10 @@ from tests.harness import (
     running_router,
     with_server,
 )
+from tests.integration.test_anthropic_api import WEATHER
 from tests.misbehaving import config_toml
 
 HI: Any = [{"role": "user", "content": "Say hello"}]
-WEATHER: Any = {
-    "name": "get_weather",
-    "description": "The weather in a city.",
-    "input_schema": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
 
 
 def closed_port_url() -> str:

@@ -6,7 +6,6 @@ own headers, path and body, for every model name the recipe makes it send."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import shlex
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,12 +16,10 @@ import orjson
 import pytest
 from anthropic.types import Message
 
-from octoroute.config import parse_config
 from octoroute.enums import Tier
-from octoroute.simulator import SimulatedFleet, demo_fleet, fleet_config_toml
 from tests.anthropic_events import events_of, reassemble
-from tests.harness import RouterHandle, running_router
-from tests.integration.test_clients_doc import DOC_URL, only_block
+from tests.harness import RouterHandle
+from tests.integration.test_clients_doc import DOC_URL, Demo, only_block, running_demo
 
 RECORDED: Final = orjson.loads(
     (Path(__file__).resolve().parents[1] / "data" / "claude_code_request.json").read_bytes()
@@ -50,24 +47,11 @@ def environment() -> dict[str, str]:
     return found
 
 
-@dataclasses.dataclass
-class Setup:
-    router: RouterHandle
-    fleet: SimulatedFleet
-
-
 @pytest.fixture
-async def setup() -> AsyncIterator[Setup]:
+async def setup() -> AsyncIterator[Demo]:
     """The demo's fleet without its delays, behind a router with the recipe's aliases."""
-    fleet = demo_fleet()
-    for model in fleet.models:
-        model.behaviour = dataclasses.replace(
-            model.behaviour, latency=0.0, first_token_delay=0.0, token_gap=0.0
-        )
-    async with fleet:
-        text = fleet_config_toml(fleet, strategy="rule", extra=only_block("claude-code-aliases"))
-        async with running_router(parse_config(text, source="<demo>")) as router:
-            yield Setup(router, fleet)
+    async with running_demo(only_block("claude-code-aliases")) as started:
+        yield started
 
 
 def test_the_environment_names_the_router_without_v1_and_a_served_model() -> None:
@@ -80,7 +64,7 @@ def test_the_environment_names_the_router_without_v1_and_a_served_model() -> Non
 
 @pytest.mark.parametrize(("name", "tier"), SENT_BY_DEFAULT.items())
 async def test_the_aliases_send_each_default_name_to_its_tier(
-    setup: Setup, name: str, tier: Tier
+    setup: Demo, name: str, tier: Tier
 ) -> None:
     choice = setup.router.runtime.catalog.resolve(name)
     assert choice.tier is tier, choice
@@ -120,7 +104,7 @@ def test_the_recording_holds_what_the_recipe_says_claude_code_sends() -> None:
 @pytest.mark.parametrize("model", models_to_replay())
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "buffered"])
 async def test_a_recorded_claude_code_request_is_answered(
-    setup: Setup, model: str, stream: bool
+    setup: Demo, model: str, stream: bool
 ) -> None:
     answer = await replay(setup.router, model, stream=stream)
 
@@ -161,7 +145,7 @@ async def test_a_recorded_claude_code_request_is_answered(
     assert sent.get("stream", False) is stream
 
 
-async def test_count_tokens_answers_for_the_recorded_request(setup: Setup) -> None:
+async def test_count_tokens_answers_for_the_recorded_request(setup: Demo) -> None:
     body = {key: value for key, value in RECORDED["body"].items() if key != "max_tokens"}
     async with httpx.AsyncClient(timeout=10) as client:
         answer = await client.post(
