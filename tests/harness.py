@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import msgspec
 from aiohttp import web
 
 from octoroute.api.common import RUNTIME
@@ -61,6 +62,11 @@ def config_for(fleet: SimulatedFleet, **options: object) -> Config:
     """A validated config pointing at ``fleet`` (options as for ``fleet_config_toml``)."""
     text = fleet_config_toml(fleet, **options)  # type: ignore[arg-type]
     return parse_config(text)
+
+
+def with_server(config: Config, **server: object) -> Config:
+    """``config`` with these ``[server]`` keys changed (e.g. ``stream_keepalive_seconds=0.05``)."""
+    return msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **server))
 
 
 async def wait_until(

@@ -133,6 +133,7 @@ class Runtime:
             self.lanes,
             max_event_bytes=config.limits.max_event_bytes,
             stream_total_seconds=config.timeouts.stream_total_seconds,
+            keepalive_seconds=config.server.stream_keepalive_seconds,
         )
         self.responses = ResponseStore(config.limits.responses_store)
         """Recent ``/v1/responses`` answers, for ``previous_response_id``."""

@@ -9,11 +9,12 @@ from typing import Any
 
 import aiohttp
 import anthropic
+import httpx
 import pytest
 from anthropic import AsyncAnthropic
 
 from octoroute.simulator import Drop, HttpError, SimulatedFleet
-from tests.harness import RouterHandle, config_for, running_router
+from tests.harness import RouterHandle, config_for, running_router, with_server
 
 ALIASES = """
 [aliases]
@@ -230,3 +231,76 @@ async def test_count_tokens_answers_the_routers_estimate(client: AsyncAnthropic)
         messages=[{"role": "user", "content": "x" * 400}],
     )
     assert counted.input_tokens == (len("Be brief.") + 400) // 4
+
+
+# --- errors: each status as the SDK's own exception -------------------------------------------
+
+
+async def test_a_fleet_that_is_rate_limited_is_a_rate_limit_error_with_retry_after(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    for sim in fleet.fast:
+        sim.behaviour.fault = HttpError.rate_limited(retry_after=7)
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(anthropic.RateLimitError) as limited:
+        await client.messages.create(model="fast", max_tokens=5, messages=hi)
+    assert limited.value.status_code == 429
+    assert limited.value.response.headers["retry-after"]
+    assert limited.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+
+
+async def test_a_busy_fleet_is_a_503_overloaded_error_the_sdk_calls_service_unavailable(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    for sim in fleet.fast:
+        sim.behaviour.fault = HttpError(503, headers={"Retry-After": "2"})
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(anthropic.ServiceUnavailableError) as busy:
+        await client.messages.create(model="fast", max_tokens=5, messages=hi)
+    assert busy.value.status_code == 503  # never 529: see docs/api.md
+    assert busy.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+
+
+async def test_a_body_over_the_size_limit_is_request_too_large(fleet: SimulatedFleet) -> None:
+    config = with_server(config_for(fleet, strategy="rule"), max_request_bytes=4096)
+    async with (
+        running_router(config) as router,
+        AsyncAnthropic(base_url=router.url, api_key="x", max_retries=0) as sdk,
+    ):
+        with pytest.raises(anthropic.ContentTooLargeError) as too_large:
+            await sdk.messages.create(
+                model="fast", max_tokens=5, messages=[{"role": "user", "content": "x" * 8000}]
+            )
+    assert too_large.value.status_code == 413
+    assert too_large.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+
+
+async def test_a_wrong_method_and_a_wrong_content_type_are_anthropic_errors(
+    router: RouterHandle,
+) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        wrong_method = await http.get(router.url + "/v1/messages")
+        wrong_type = await http.post(
+            router.url + "/v1/messages/count_tokens",
+            content=b"model=fast",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == "error"
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
+    assert wrong_type.status_code == 415
+    assert wrong_type.json()["error"]["type"] == "invalid_request_error"
+    assert "Content-Type" in wrong_type.json()["error"]["message"]
+
+
+async def test_bearer_and_x_api_key_headers_are_both_accepted(
+    router: RouterHandle, fleet: SimulatedFleet
+) -> None:
+    body = {"model": "deep", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(timeout=5) as http:
+        for headers in ({"x-api-key": "k"}, {"authorization": "Bearer k"}, {}):
+            answer = await http.post(router.url + "/v1/messages", json=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+    for request in fleet.deep[0].chat_requests:
+        assert "x-api-key" not in request.headers
+        assert "Bearer k" not in request.headers.get("Authorization", "")

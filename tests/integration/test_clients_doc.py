@@ -19,6 +19,7 @@ import re
 import shlex
 import tomllib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,18 +66,26 @@ class Demo:
         return [r.json for sim in self.fleet.models for r in sim.requests if r.path == path]
 
 
-@pytest.fixture
-async def demo() -> AsyncIterator[Demo]:
-    """The router on the demo's fleet (its embedding model included), without its delays."""
+@asynccontextmanager
+async def running_demo(extra: str = "") -> AsyncIterator[Demo]:
+    """The router on the demo's fleet (its embedding model included), without its delays;
+    ``extra`` is appended to its configuration (an ``[aliases]`` block)."""
     fleet = demo_fleet()
     for model in fleet.models:
         model.behaviour = dataclasses.replace(
             model.behaviour, latency=0.0, first_token_delay=0.0, token_gap=0.0
         )
     async with fleet:
-        config = parse_config(fleet_config_toml(fleet, strategy="rule"), source="<demo>")
-        async with running_router(config) as handle:
+        text = fleet_config_toml(fleet, strategy="rule", extra=extra)
+        async with running_router(parse_config(text, source="<demo>")) as handle:
             yield Demo(handle, fleet)
+
+
+@pytest.fixture
+async def demo() -> AsyncIterator[Demo]:
+    """The router on the demo's fleet, without its delays."""
+    async with running_demo() as started:
+        yield started
 
 
 async def served(demo: Demo, model: str) -> bool:

@@ -31,8 +31,7 @@ from octoroute.simulator import (
     SimulatedFleet,
     SimulatedModel,
 )
-from octoroute.upstream import forward
-from tests.harness import RouterHandle, config_for, running_router
+from tests.harness import RouterHandle, config_for, running_router, with_server
 
 CHAT = "/v1/chat/completions"
 HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
@@ -845,14 +844,12 @@ async def test_a_mid_stream_failure_ends_with_an_error_event_then_done(
 
 
 async def test_an_idle_stream_gets_keep_alive_comments(
-    router: RouterHandle,
-    fleet: SimulatedFleet,
-    session: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
+    fleet: SimulatedFleet, session: aiohttp.ClientSession
 ) -> None:
-    monkeypatch.setattr(forward, "KEEPALIVE_INTERVAL_SECONDS", 0.02)
     fleet.deep[0].behaviour.first_token_delay = 0.3
-    reply = await chat(session, router, {"model": "deep", "messages": HI, "stream": True})
+    config = with_server(config_for(fleet, strategy="rule"), stream_keepalive_seconds=0.02)
+    async with running_router(config) as router:
+        reply = await chat(session, router, {"model": "deep", "messages": HI, "stream": True})
 
     assert reply.status == 200
     events = sse_events(reply.body)

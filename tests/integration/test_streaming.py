@@ -20,7 +20,6 @@ from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolPara
 from prometheus_client.parser import text_string_to_metric_families
 
 from octoroute.simulator import Drop, Fault, Hang, HttpError, SimulatedFleet
-from octoroute.upstream import forward
 from tests.harness import (
     RouterHandle,
     config_for,
@@ -28,6 +27,7 @@ from tests.harness import (
     first_probe_round,
     running_router,
     wait_until,
+    with_server,
 )
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
@@ -249,16 +249,16 @@ async def test_upstream_that_ignores_stream_is_relayed_as_json(
 
 
 async def test_keep_alive_comments_flow_while_the_upstream_is_silent(
-    fleet: SimulatedFleet,
-    router: RouterHandle,
-    session: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
+    fleet: SimulatedFleet, session: aiohttp.ClientSession
 ) -> None:
-    monkeypatch.setattr(forward, "KEEPALIVE_INTERVAL_SECONDS", 0.05)
     (deep,) = fleet.deep
     deep.behaviour.first_token_delay = 0.3
     deep.behaviour.reply = "late but fine"
-    async with session.post(router.v1 + "/chat/completions", json=stream_body("deep")) as response:
+    config = with_server(config_for(fleet, strategy="rule"), stream_keepalive_seconds=0.05)
+    async with (
+        running_router(config) as router,
+        session.post(router.v1 + "/chat/completions", json=stream_body("deep")) as response,
+    ):
         assert response.status == 200
         events = await read_events(response)
     (record,) = deep.chat_requests

@@ -240,3 +240,24 @@ def test_compat_rewrites_are_kept_and_misspellings_get_a_suggestion() -> None:
         "('developer_to_system', 'max_completion_tokens_to_max_tokens' or "
         "'strip_stream_options'), got \"developer_to_system\""
     )
+
+
+def test_stream_keepalive_seconds_defaults_to_15_and_takes_fractions() -> None:
+    assert parse(with_value("server.port", 3000)).server.stream_keepalive_seconds == 15
+    kept = parse(with_value("server.stream_keepalive_seconds", 0.05))
+    assert kept.server.stream_keepalive_seconds == 0.05
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "must be a positive number of seconds, at most 3600, got 0"),
+        (-1, "must be a positive number of seconds, at most 3600, got -1"),
+        (3601, "must be a positive number of seconds, at most 3600, got 3601"),
+        ("15", 'must be a number, got string "15"'),
+    ],
+)
+def test_stream_keepalive_seconds_must_be_positive(value: object, expected: str) -> None:
+    assert problem("server.stream_keepalive_seconds", value) == (
+        f"server.stream_keepalive_seconds: {expected}"
+    )

@@ -4,13 +4,15 @@ through the shared generation pipeline.
 Thin glue: ``wire.anthropic`` parses and translates the request, ``wire.anthropic_answer`` the
 answers; this module only picks, per attempt, between passing a native endpoint's answer through
 and translating a chat endpoint's. Errors on these paths take Anthropic's shape in ``app.py``
-(``anthropic_errors``, installed by ``app.py``). ``anthropic-version``, ``anthropic-beta`` and ``x-api-key`` are accepted
-and not read.
+(``anthropic_errors``, installed by ``app.py``). ``anthropic-version`` and ``anthropic-beta`` are
+not read, only passed on to the model server; ``x-api-key``, like ``Authorization``, is accepted
+and not read (the router has no client keys yet).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
 import orjson
 from aiohttp import web
@@ -30,7 +32,12 @@ from octoroute.wire.anthropic import (
     parse_count_request,
     parse_messages_request,
 )
-from octoroute.wire.anthropic_answer import MessagesStream, error_body, message_from_chat
+from octoroute.wire.anthropic_answer import (
+    MessagesStream,
+    NativeMessagesStream,
+    error_body,
+    message_from_chat,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -53,9 +60,9 @@ class _Exchange:
     def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
         self._request.check_scope(endpoints)
 
-    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator | None:
+    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator:
         if Native.MESSAGES in endpoint.native:
-            return None
+            return NativeMessagesStream()
         return MessagesStream(self._request)
 
     def answer(self, answer: Answer) -> Answer:
@@ -77,9 +84,14 @@ def _exchange(request: MessagesRequest, runtime: Runtime) -> _Exchange:
     return _Exchange(request)
 
 
+FORWARDED_HEADERS: Final = ("anthropic-version", "anthropic-beta")
+"""Sent on to the model server (when well formed), so one that speaks Messages natively sees the
+API version and beta features the client asked for; chat servers ignore them."""
+
+
 async def create_message(request: web.Request) -> web.StreamResponse:
     """Route and answer one Messages request, buffered or streamed."""
-    return await generate(request, "messages", _parse, _exchange)
+    return await generate(request, "messages", _parse, _exchange, forwarded=FORWARDED_HEADERS)
 
 
 async def count_tokens(request: web.Request) -> web.Response:

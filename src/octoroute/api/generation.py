@@ -81,12 +81,13 @@ class Translation(Protocol):
 Parser = Callable[[bytes, Runtime], R]
 
 
-def upstream_header_lines(request: web.Request) -> bytes:
+def upstream_header_lines(request: web.Request, forwarded: tuple[str, ...] = ()) -> bytes:
     """The header lines sent upstream with this request alone: our request id, so the model
-    server's logs can be joined with ours, and the client's trace context when well formed."""
+    server's logs can be joined with ours, and the client's trace context and ``forwarded``
+    headers (a dialect's own, e.g. ``anthropic-version``) when well formed."""
     lines = [b"x-request-id: %s\r\n" % request[REQUEST_ID].encode("ascii")]
     headers = request.headers
-    for name in TRACE_HEADERS:
+    for name in TRACE_HEADERS + forwarded:
         value = headers.get(name)
         if value is not None and _HEADER_SAFE.fullmatch(value):
             lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
@@ -98,9 +99,12 @@ async def generate(
     route: str,
     parse: Parser[R],
     translation: Callable[[R, Runtime], Translation] | None = None,
+    *,
+    forwarded: tuple[str, ...] = (),
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
-    its answers are rewritten per attempt on the way back."""
+    its answers are rewritten per attempt on the way back. ``forwarded`` names request headers
+    passed on to the model server."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
         body = await read_json_body(request)
@@ -116,7 +120,7 @@ async def generate(
             translating.check_scope([endpoint.config for endpoint in endpoints])
         headers = decision_headers(request, decision)
         timeout = runtime.config.timeout_for(decision.tier)
-        extra = upstream_header_lines(request)
+        extra = upstream_header_lines(request, forwarded)
         in_flight = runtime.metrics.tiers[decision.tier].in_flight
         in_flight.inc()
         try:

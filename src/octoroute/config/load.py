@@ -25,6 +25,7 @@ from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_embeddings, check_models
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
+    DEFAULT_STREAM_KEEPALIVE_SECONDS,
     Config,
     EndpointConfig,
     HealthConfig,
@@ -260,6 +261,10 @@ def _server(root: Table) -> ServerConfig | None:
         "keepalive_idle_seconds", 75.0, bounds="a number of seconds from 0.1 to 3600",
         low=0.1, high=3600,
     )  # fmt: skip
+    stream_keepalive = table.number(
+        "stream_keepalive_seconds", DEFAULT_STREAM_KEEPALIVE_SECONDS,
+        bounds="a positive number of seconds, at most 3600", low=0, high=3600, low_open=True,
+    )  # fmt: skip
     cors_origins = check_cors_origins(table)
     table.close()
     if (
@@ -271,6 +276,7 @@ def _server(root: Table) -> ServerConfig | None:
         or max_in_flight is None
         or header_timeout is None
         or keepalive is None
+        or stream_keepalive is None
     ):
         return None
     return ServerConfig(
@@ -281,6 +287,7 @@ def _server(root: Table) -> ServerConfig | None:
         max_in_flight=max_in_flight,
         client_header_timeout_seconds=header_timeout,
         keepalive_idle_seconds=keepalive,
+        stream_keepalive_seconds=stream_keepalive,
         cors_origins=cors_origins,
     )
 

@@ -40,6 +40,10 @@ class Secret:
 DEFAULT_MAX_CONNECTIONS: Final = 100
 """Connections to one instance at once, unless its ``max_connections`` says otherwise."""
 
+DEFAULT_STREAM_KEEPALIVE_SECONDS: Final = 15.0
+"""Quiet time on a stream after which the router writes a keep-alive, unless
+``server.stream_keepalive_seconds`` says otherwise."""
+
 
 class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     """One OpenAI-compatible upstream serving one model.
@@ -106,6 +110,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     request on a kept-alive connection), or the connection is closed (slowloris)."""
     keepalive_idle_seconds: float = 75.0
     """An idle kept-alive client connection is closed after this long."""
+    stream_keepalive_seconds: float = DEFAULT_STREAM_KEEPALIVE_SECONDS
+    """A stream with no event for this long gets a keep-alive (an SSE comment, or the dialect's
+    own ping event), so idle-timeout proxies keep it open."""
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (exact ``scheme://host[:port]``, or ``"*"``);
     empty: no CORS headers at all."""

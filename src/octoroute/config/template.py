@@ -23,6 +23,7 @@ max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigg
 max_in_flight = 1024               # requests answered at once; more get 503 + Retry-After at once
 client_header_timeout_seconds = 10 # a client must send its request head within this time
 keepalive_idle_seconds = 75        # idle kept-alive client connections are closed after this
+stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive (comment or ping)
 # cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
                                    # unset or []: no CORS headers at all
 

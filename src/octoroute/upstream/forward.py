@@ -34,7 +34,7 @@ from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
-from octoroute.config.schema import EndpointConfig
+from octoroute.config.schema import DEFAULT_STREAM_KEEPALIVE_SECONDS, EndpointConfig
 from octoroute.errors import (
     BadUpstreamResponse,
     EventTooLarge,
@@ -59,9 +59,6 @@ from octoroute.upstream.attempts import (
 )
 from octoroute.upstream.client import Target, UpstreamClient, UpstreamStream
 from octoroute.wire import sse
-
-KEEPALIVE_INTERVAL_SECONDS: Final = 15.0
-"""An SSE comment is sent after this long without an event, so proxies keep the stream open."""
 
 SSE_HEADERS: Final = {
     "Content-Type": "text/event-stream",
@@ -226,6 +223,7 @@ class Forwarder:
         *,
         max_event_bytes: int = 4 * 1024 * 1024,
         stream_total_seconds: float | None = None,
+        keepalive_seconds: float = DEFAULT_STREAM_KEEPALIVE_SECONDS,
     ) -> None:
         self._fleet = fleet
         self._client = client
@@ -233,6 +231,8 @@ class Forwarder:
         self._lanes = lanes
         self._max_event_bytes = max_event_bytes
         self._stream_total = stream_total_seconds
+        self._keepalive = keepalive_seconds
+        """Quiet seconds before a stream gets a keep-alive (``server.stream_keepalive_seconds``)."""
 
     # --- the one attempt loop and the one place that judges a failure -------------------------
 
@@ -413,7 +413,12 @@ class Forwarder:
                 )
             deadline = None if self._stream_total is None else time.monotonic() + self._stream_total
             relay = _Relay(
-                upstream, attempt.lane.target.label, self._max_event_bytes, deadline, translator
+                upstream,
+                attempt.lane.target.label,
+                self._max_event_bytes,
+                deadline,
+                self._keepalive,
+                translator,
             )
             try:
                 first = await relay.first_events()
@@ -555,6 +560,7 @@ class _Relay:
     __slots__ = (
         "deadline",
         "done",
+        "keepalive_seconds",
         "label",
         "max_event_bytes",
         "splitter",
@@ -569,9 +575,12 @@ class _Relay:
         label: str,
         max_event_bytes: int,
         deadline: float | None,
+        keepalive_seconds: float,
         translator: StreamTranslator | None = None,
     ) -> None:
         self.upstream = upstream
+        self.keepalive_seconds = keepalive_seconds
+        """Quiet seconds after which a keep-alive is written."""
         self.label = label
         self.translator = translator
         self.splitter = sse.SSESplitter()
@@ -625,9 +634,9 @@ class _Relay:
         the stream's total time runs out first, which still allows failing over.
         """
         loop = asyncio.get_running_loop()
-        until = loop.time() + KEEPALIVE_INTERVAL_SECONDS
+        until = loop.time() + self.keepalive_seconds
         cut = self.deadline is not None and self.deadline - time.monotonic() < (
-            KEEPALIVE_INTERVAL_SECONDS
+            self.keepalive_seconds
         )
         if cut and self.deadline is not None:
             until = loop.time() + max(0.0, self.deadline - time.monotonic())
@@ -671,7 +680,7 @@ class _Relay:
         # The stream's deadline on the loop's clock: both are monotonic, offsets are stable.
         cut_at = None if self.deadline is None else loop.time() + (self.deadline - time.monotonic())
         while not self.done:
-            wake = last_write + KEEPALIVE_INTERVAL_SECONDS
+            wake = last_write + self.keepalive_seconds
             if cut_at is not None and cut_at < wake:
                 wake = cut_at
             try:
@@ -689,7 +698,7 @@ class _Relay:
                 now = loop.time()
                 if cut_at is not None and now >= cut_at:
                     raise self._too_long() from None
-                if now - last_write >= KEEPALIVE_INTERVAL_SECONDS:
+                if now - last_write >= self.keepalive_seconds:
                     last_write = now
                     filler = self.keepalive()
                     if filler:

@@ -5,13 +5,13 @@ requires it), ``messages`` and the sampling numbers. The chat body is built at p
 native endpoint (``native = ["messages"]``) gets the client's own body with only ``model``
 replaced instead.
 
-Translated: ``system`` (string or text blocks) becomes the first ``system`` message; content
-blocks ``text``, ``image`` (base64 or URL source, as ``image_url`` parts), ``tool_use`` (an
-assistant's ``tool_calls``), ``tool_result`` (a ``tool`` message; ``is_error`` is said in its
-text) and ``thinking``/``redacted_thinking`` (dropped, as chat has no place for them);
-``tools``, ``tool_choice``, ``stop_sequences`` (``stop``), ``temperature``, ``top_p``,
-``top_k`` (forwarded as the extra field vLLM and llama.cpp read), ``metadata.user_id``
-(``user``) and ``stream``. Anything else that would change the answer is a 400 naming it.
+Translated: ``system`` (string or text blocks) becomes the first ``system`` message and each
+message its chat messages (``wire.anthropic_content``); ``tools`` (``strict`` kept),
+``tool_choice``, ``stop_sequences`` (``stop``), ``temperature``, ``top_p``, ``top_k`` (forwarded
+as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
+``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
+``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
+a model that cannot reason. Anything else that would change the answer is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
+from octoroute.wire.anthropic_content import Block, chat_messages, shown, text_of
 from octoroute.wire.compat import translated_chat_body
+from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
     check_sampling,
@@ -32,15 +34,12 @@ from octoroute.wire.requests import (
     read_model,
     read_stream,
     rebuild_with_model,
-    shown_value,
 )
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
 
 __all__ = ["MessagesRequest", "error_type_for", "parse_count_request", "parse_messages_request"]
-
-Block = dict[str, Any]
 
 _IGNORED: Final = frozenset(
     {
@@ -52,10 +51,12 @@ _IGNORED: Final = frozenset(
         "inference_geo",
         "speed",
         "diagnostics",
+        "user_profile_id",
+        "workspace_id",
     }
 )
 """Accepted and not forwarded: settings about Anthropic's own service (placement, caching,
-priority), meaningless in front of a self-hosted fleet."""
+priority, attribution), meaningless in front of a self-hosted fleet."""
 _HANDLED: Final = frozenset(
     {
         "model",
@@ -71,9 +72,14 @@ _HANDLED: Final = frozenset(
         "metadata",
         "stream",
         "thinking",
+        "output_config",
         *_IGNORED,
     }
 )
+_READ_KEYS: Final = frozenset(
+    {"model", "max_tokens", "messages", "system", "stream", "temperature", "top_p", "top_k"}
+)
+"""Keys the router reads whatever the endpoint: refused when sent twice (``wire.duplicates``)."""
 _ERROR_TYPES: Final = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -95,16 +101,11 @@ def error_type_for(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
-
-
 class MessagesRequest:
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
-    __slots__ = ("chat", "fields", "messages", "model", "stop_sequences", "stream")
+    __slots__ = ("chat", "fields", "messages", "model", "problem", "stop_sequences", "stream")
 
     def __init__(
         self,
@@ -113,6 +114,7 @@ class MessagesRequest:
         stream: bool,
         fields: dict[str, msgspec.Raw],
         chat: dict[str, Any],
+        problem: InvalidRequest | None,
         messages: list[Message],
         stop_sequences: tuple[str, ...],
     ) -> None:
@@ -120,7 +122,9 @@ class MessagesRequest:
         self.stream = stream
         self.fields = fields
         self.chat = chat
-        """The translated chat body without ``model``."""
+        """The translated chat body without ``model`` (empty when ``problem`` is set)."""
+        self.problem = problem
+        """Why the body cannot be translated to chat, if it cannot: raised by ``check_scope``."""
         self.messages = messages
         self.stop_sequences = stop_sequences
 
@@ -135,18 +139,24 @@ class MessagesRequest:
         return translated_chat_body(self.chat, endpoint)
 
     def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        """Nothing to refuse: every problem is found at parse time."""
+        """Refuse, before anything is sent, a body that cannot be translated when any endpoint
+        it may go to would need the translation."""
+        if self.problem is not None and any(
+            Native.MESSAGES not in endpoint.native for endpoint in endpoints
+        ):
+            raise self.problem
 
 
 def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
-    """Decode, validate and translate a Messages body.
+    """Decode and validate a Messages body, and translate it to a chat body.
 
-    Raises ``InvalidRequest`` naming the field for anything invalid or untranslatable.
+    Raises ``InvalidRequest`` naming the field for a bad ``model``, ``stream``, ``max_tokens``,
+    sampling number, ``messages`` array or a key sent twice; what only the translation cannot
+    carry is kept in ``problem`` (a native endpoint takes the body as sent).
     """
     fields = decode_json_object(body)
     model = read_model(fields)
     stream = read_stream(fields)
-    check_sampling(fields)
     values: dict[str, Any] = orjson.loads(body)
     max_tokens = values.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -155,51 +165,26 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
             + ("" if max_tokens is None else f", got {shown(max_tokens)}"),
             param="max_tokens",
         )
-    for key in values:
-        if key not in _HANDLED:
-            raise InvalidRequest(
-                f"{key} is not supported by this router's Messages API (it translates to chat "
-                "completions and cannot carry it)",
-                param=key,
-            )
-    system = _system(values.get("system"))
+    check_sampling(fields)
     raw_messages = values.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
-    chat_messages = [] if system is None else [{"role": "system", "content": system}]
-    for index, message in enumerate(raw_messages):
-        chat_messages.extend(_message(message, f"messages[{index}]"))
-    chat: dict[str, Any] = {"messages": chat_messages, "max_tokens": max_tokens}
-    if stream:
-        chat["stream"] = True
-        chat["stream_options"] = {"include_usage": True}
-    for key in ("temperature", "top_p", "top_k"):
-        if values.get(key) is not None:
-            chat[key] = values[key]
-    stops = values.get("stop_sequences")
-    stop_sequences: tuple[str, ...] = ()
-    if stops is not None:
-        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
-            raise InvalidRequest(
-                "stop_sequences must be an array of strings", param="stop_sequences"
-            )
-        stop_sequences = tuple(stops)
-        if stops:
-            chat["stop"] = stops
-    metadata = values.get("metadata")
-    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        chat["user"] = metadata["user_id"]
-    if values.get("tools"):
-        chat["tools"] = _tools(values["tools"])
-    if values.get("tool_choice") is not None:
-        _tool_choice(values["tool_choice"], chat)
-    messages = _routing_view(chat_messages)
+    messages = _routing_view(values.get("system"), raw_messages)
     _check_limits(messages, limits)
+    check_duplicate_keys(body, fields, _READ_KEYS)
+    problem: InvalidRequest | None = None
+    chat: dict[str, Any] = {}
+    stop_sequences: tuple[str, ...] = ()
+    try:
+        chat, stop_sequences = _chat_body(values, raw_messages, max_tokens, stream)
+    except InvalidRequest as error:
+        problem = error
     return MessagesRequest(
         model=model,
         stream=stream,
         fields=fields,
         chat=chat,
+        problem=problem,
         messages=messages,
         stop_sequences=stop_sequences,
     )
@@ -215,137 +200,70 @@ def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
     return parse_messages_request(body, limits)
 
 
-def _text_blocks(value: Any, where: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        texts = []
-        for index, block in enumerate(value):
-            if not (isinstance(block, dict) and block.get("type") == "text"):
-                raise InvalidRequest(
-                    f"{where}[{index}] must be a text block", param=f"{where}[{index}]"
-                )
-            text = block.get("text")
-            if not isinstance(text, str):
-                raise InvalidRequest(
-                    f"{where}[{index}].text must be a string", param=f"{where}[{index}].text"
-                )
-            texts.append(text)
-        return "\n".join(texts)
-    raise InvalidRequest(f"{where} must be a string or an array of text blocks", param=where)
+def _chat_body(
+    values: dict[str, Any], raw_messages: list[Any], max_tokens: int, stream: bool
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The chat body (without ``model``) and the stop sequences; ``InvalidRequest`` naming the
+    first field the translation cannot carry."""
+    for key in values:
+        if key not in _HANDLED:
+            raise InvalidRequest(
+                f"{key} is not supported by this router's Messages API (it translates to chat "
+                "completions and cannot carry it)",
+                param=key,
+            )
+    system = _system(values.get("system"))
+    translated = [] if system is None else [{"role": "system", "content": system}]
+    for index, message in enumerate(raw_messages):
+        translated.extend(chat_messages(message, f"messages[{index}]"))
+    chat: dict[str, Any] = {"messages": translated, "max_tokens": max_tokens}
+    if stream:
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}
+    for key in ("temperature", "top_p"):
+        if values.get(key) is not None:
+            chat[key] = values[key]
+    top_k = values.get("top_k")
+    if top_k is not None:
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+            raise InvalidRequest(
+                f"top_k must be an integer >= 0 (or null), got {shown(top_k)}", param="top_k"
+            )
+        chat["top_k"] = top_k
+    stops = values.get("stop_sequences")
+    stop_sequences: tuple[str, ...] = ()
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops):
+            raise InvalidRequest(
+                "stop_sequences must be an array of strings", param="stop_sequences"
+            )
+        stop_sequences = tuple(stops)
+        if stops:
+            chat["stop"] = stops
+    user = _user(values.get("metadata"))
+    if user is not None:
+        chat["user"] = user
+    if values.get("tools"):
+        chat["tools"] = _tools(values["tools"])
+    if values.get("tool_choice") is not None:
+        _tool_choice(values["tool_choice"], chat)
+    response_format = _output_format(values.get("output_config"))
+    if response_format is not None:
+        chat["response_format"] = response_format
+    return chat, stop_sequences
 
 
 def _system(system: Any) -> str | None:
     if system is None:
         return None
-    return _text_blocks(system, "system")
+    return text_of(system, "system")
 
 
-def _image(block: Block, where: str) -> Block:
-    source = block.get("source")
-    kind = source.get("type") if isinstance(source, dict) else None
-    if kind == "base64" and isinstance(source, dict):
-        media = source.get("media_type")
-        data = source.get("data")
-        if not isinstance(media, str) or not isinstance(data, str):
-            raise InvalidRequest(
-                f"{where}.source needs media_type and data strings", param=f"{where}.source"
-            )
-        url = f"data:{media};base64,{data}"
-    elif kind == "url" and isinstance(source, dict) and isinstance(source.get("url"), str):
-        url = source["url"]
-    else:
-        raise InvalidRequest(
-            f"{where}.source.type must be 'base64' or 'url' (with its fields), got {shown(kind)}",
-            param=f"{where}.source",
-        )
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def _message(message: Any, where: str) -> list[Block]:
-    if not isinstance(message, dict):
-        raise InvalidRequest(f"{where} must be an object", param=where)
-    role = message.get("role")
-    if role not in ("user", "assistant"):
-        raise InvalidRequest(
-            f"{where}.role must be 'user' or 'assistant', got {shown(role)}", param=f"{where}.role"
-        )
-    content = message.get("content")
-    if isinstance(content, str):
-        return [{"role": role, "content": content}]
-    if not isinstance(content, list):
-        raise InvalidRequest(
-            f"{where}.content must be a string or an array of content blocks",
-            param=f"{where}.content",
-        )
-    out: list[Block] = []
-    parts: list[Block] = []
-    calls: list[Block] = []
-    for index, block in enumerate(content):
-        at = f"{where}.content[{index}]"
-        kind = block.get("type") if isinstance(block, dict) else None
-        if kind == "text" and isinstance(block, dict):
-            if not isinstance(block.get("text"), str):
-                raise InvalidRequest(f"{at}.text must be a string", param=f"{at}.text")
-            parts.append({"type": "text", "text": block["text"]})
-        elif kind == "image" and isinstance(block, dict):
-            parts.append(_image(block, at))
-        elif kind == "tool_use" and isinstance(block, dict) and role == "assistant":
-            if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-                raise InvalidRequest(f"{at} needs id and name strings", param=at)
-            arguments = orjson.dumps(block.get("input") or {}).decode()
-            calls.append(
-                {
-                    "id": block["id"],
-                    "type": "function",
-                    "function": {"name": block["name"], "arguments": arguments},
-                }
-            )
-        elif kind == "tool_result" and isinstance(block, dict) and role == "user":
-            if not isinstance(block.get("tool_use_id"), str):
-                raise InvalidRequest(
-                    f"{at}.tool_use_id must be a string", param=f"{at}.tool_use_id"
-                )
-            result = block.get("content")
-            text = "" if result is None else _result_text(result, f"{at}.content")
-            if block.get("is_error") is True:
-                text = f"Error: {text}"
-            out.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": text})
-        elif kind in ("thinking", "redacted_thinking"):
-            continue
-        else:
-            raise InvalidRequest(
-                f"{at}.type {shown(kind)} is not supported in a {role} message here",
-                param=f"{at}.type",
-            )
-    if role == "assistant":
-        text = "".join(part["text"] for part in parts if part["type"] == "text")
-        if len(parts) != sum(part["type"] == "text" for part in parts):
-            raise InvalidRequest(f"{where}: an assistant message cannot hold images", param=where)
-        assistant: Block = {"role": "assistant", "content": text or None}
-        if calls:
-            assistant["tool_calls"] = calls
-        out.append(assistant)
-    elif parts:
-        # Tool results first: chat wants them right after the assistant's calls.
-        if all(part["type"] == "text" for part in parts):
-            out.append({"role": "user", "content": "\n".join(part["text"] for part in parts)})
-        else:
-            out.append({"role": "user", "content": parts})
-    return out
-
-
-def _result_text(result: Any, where: str) -> str:
-    if isinstance(result, str):
-        return result
-    if isinstance(result, list):
-        texts = [
-            block["text"]
-            for block in result
-            if isinstance(block, dict) and isinstance(block.get("text"), str)
-        ]
-        return "\n".join(texts)
-    raise InvalidRequest(f"{where} must be a string or an array of blocks", param=where)
+_TOOL_KEYS_IGNORED: Final = frozenset(
+    {"cache_control", "defer_loading", "eager_input_streaming", "allowed_callers", "input_examples"}
+)
+"""Tool keys about Anthropic's own tool machinery (caching, tool search, programmatic calls):
+accepted and not forwarded."""
 
 
 def _tools(tools: Any) -> list[Block]:
@@ -353,20 +271,92 @@ def _tools(tools: Any) -> list[Block]:
         raise InvalidRequest("tools must be an array of tools", param="tools")
     translated = []
     for index, tool in enumerate(tools):
+        at = f"tools[{index}]"
         name = tool.get("name") if isinstance(tool, dict) else None
         if not isinstance(tool, dict) or not isinstance(name, str):
-            raise InvalidRequest(f"tools[{index}].name must be a string", param=f"tools[{index}]")
+            raise InvalidRequest(f"{at}.name must be a string", param=at)
         if tool.get("type") not in (None, "custom"):
             raise InvalidRequest(
-                f"tools[{index}].type {shown(tool.get('type'))} is a server tool of Anthropic's; "
+                f"{at}.type {shown(tool.get('type'))} is a server tool of Anthropic's; "
                 "only client tools (with input_schema) can be offered to a chat model",
-                param=f"tools[{index}].type",
+                param=f"{at}.type",
             )
-        function: Block = {"name": name, "parameters": tool.get("input_schema") or {}}
-        if isinstance(tool.get("description"), str):
-            function["description"] = tool["description"]
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest(f"{at}.input_schema must be an object", param=f"{at}.input_schema")
+        function: Block = {"name": name, "parameters": schema}
+        for key, value in tool.items():
+            if key == "description" and isinstance(value, str):
+                function["description"] = value
+            elif key == "strict" and isinstance(value, bool):
+                function["strict"] = value
+            elif key not in ("name", "type", "input_schema") and key not in _TOOL_KEYS_IGNORED:
+                raise InvalidRequest(
+                    f"{at}.{key} is not supported by this router's Messages API",
+                    param=f"{at}.{key}",
+                )
         translated.append({"type": "function", "function": function})
     return translated
+
+
+def _user(metadata: Any) -> str | None:
+    """``metadata.user_id``, chat's ``user``; ``metadata`` has no other key."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata must be an object", param="metadata")
+    for key in metadata:
+        if key != "user_id":
+            raise InvalidRequest(
+                f"metadata.{key} is not supported (metadata holds user_id only)",
+                param=f"metadata.{key}",
+            )
+    user_id = metadata.get("user_id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise InvalidRequest(
+            f"metadata.user_id must be a string (or null), got {shown(user_id)}",
+            param="metadata.user_id",
+        )
+    return user_id
+
+
+_EFFORTS: Final = frozenset({"low", "medium", "high", "xhigh", "max"})
+
+
+def _output_format(config: Any) -> Block | None:
+    """``output_config.format`` (a JSON schema) as chat's ``response_format``; ``effort`` is
+    checked and not forwarded."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise InvalidRequest("output_config must be an object", param="output_config")
+    for key in config:
+        if key not in ("effort", "format"):
+            raise InvalidRequest(
+                f"output_config.{key} is not supported by this router's Messages API",
+                param=f"output_config.{key}",
+            )
+    effort = config.get("effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise InvalidRequest(
+            "output_config.effort must be 'low', 'medium', 'high', 'xhigh' or 'max', "
+            f"got {shown(effort)}",
+            param="output_config.effort",
+        )
+    output = config.get("format")
+    if output is None:
+        return None
+    schema = output.get("schema") if isinstance(output, dict) else None
+    if (
+        not isinstance(output, dict)
+        or output.get("type") != "json_schema"
+        or not isinstance(schema, dict)
+    ):
+        raise InvalidRequest(
+            'output_config.format must be {"type": "json_schema", "schema": {...}}',
+            param="output_config.format",
+        )
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
 
 
 def _tool_choice(choice: Any, chat: dict[str, Any]) -> None:
@@ -387,13 +377,38 @@ def _tool_choice(choice: Any, chat: dict[str, Any]) -> None:
         chat["parallel_tool_calls"] = False
 
 
-def _routing_view(chat_messages: list[Block]) -> list[Message]:
-    messages = []
-    for message in chat_messages:
+def _text(content: Any) -> str:
+    """The text of a string or of the text blocks among ``content``, for routing: lenient, as
+    validation is the translation's (or a native server's) job."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "\n".join(
+        block["text"]
+        for block in content
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
+    )
+
+
+def _routing_view(system: Any, raw_messages: list[Any]) -> list[Message]:
+    """The conversation as routing reads it, as the chat translation would give it: the system
+    prompt, each tool result as a ``tool`` message, then the message's own text."""
+    messages = [] if system is None else [Message(role="system", content=_text(system))]
+    for message in raw_messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
         content = message.get("content")
         if isinstance(content, list):
-            content = "\n".join(part["text"] for part in content if part["type"] == "text")
-        messages.append(Message(role=message["role"], content=content or ""))
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_result":
+                    messages.append(Message(role="tool", content=_text(block.get("content"))))
+        text = _text(content)
+        if role == "assistant" or text or not isinstance(content, list):
+            messages.append(Message(role=role if isinstance(role, str) else "user", content=text))
     return messages
 
 

@@ -4,8 +4,10 @@
 turns a chat stream, chunk by chunk, into the events Anthropic sends (``message_start``, per
 content block ``content_block_start`` / ``content_block_delta`` (``text_delta`` or
 ``input_json_delta``) / ``content_block_stop``, then ``message_delta`` with the stop reason and
-usage and ``message_stop``; an ``error`` event after a mid-stream failure). ``error_body`` is
-Anthropic's error envelope. Pure: ids come from ``secrets``.
+usage and ``message_stop``; an ``error`` event after a mid-stream failure).
+``NativeMessagesStream`` relays a native server's events and speaks Anthropic only for what the
+relay adds (``ping``, ``error``). ``error_body`` is Anthropic's error envelope. Pure: ids come
+from ``secrets``.
 
 Chat does not say which stop sequence matched; vLLM's ``stop_reason`` does, and when it names one
 of the request's ``stop_sequences`` the answer's ``stop_reason`` is ``stop_sequence``.
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from octoroute.errors import UpstreamError
     from octoroute.wire.anthropic import MessagesRequest
 
-__all__ = ["MessagesStream", "error_body", "message_from_chat"]
+__all__ = ["MessagesStream", "NativeMessagesStream", "error_body", "message_from_chat"]
 
 Block = dict[str, Any]
 
@@ -319,3 +321,88 @@ class MessagesStream:
                 index=block,
                 delta={"type": "input_json_delta", "partial_json": fragment},
             )
+
+
+class NativeMessagesStream:
+    """A ``StreamTranslator`` for an endpoint that speaks Messages itself: its events are relayed
+    as they came; only what the relay adds is said in Anthropic's way (``ping`` while quiet, an
+    ``error`` event when the stream breaks) so the SDKs read it."""
+
+    media_type = "text/event-stream"
+
+    def keepalive(self) -> bytes:
+        """A ``ping`` event, as the server's own stream would send."""
+        return _PING_EVENT
+
+    def opening(self) -> bytes:
+        """Nothing: the server sends its own ``message_start``."""
+        return b""
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The events as they came."""
+        return b"".join(events)
+
+    def closing(self) -> bytes:
+        """Nothing: the server ended its own stream."""
+        return b""
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """An ``error`` event (``api_error``)."""
+        return _event("error", {"error": {"type": "api_error", "message": error.message}})
+
+    def whole(self, answer: bytes) -> bytes:
+        """The event stream of a ``message`` object (a server that ignored ``stream``): each
+        block started, its text, thinking or input as one delta, stopped; then the end."""
+        try:
+            message = orjson.loads(answer)
+        except orjson.JSONDecodeError:
+            message = None
+        content = message.get("content") if isinstance(message, dict) else None
+        if (
+            not isinstance(message, dict)
+            or message.get("type") != "message"
+            or not isinstance(content, list)
+        ):
+            raise BadUpstreamResponse(
+                f"answered 200 with a body that is not a message ({sse.describe_body(answer)})"
+            )
+        usage = message.get("usage") if isinstance(message.get("usage"), dict) else {}
+        start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
+        out = [_event("message_start", {"message": start})]
+        for index, block in enumerate(content):
+            out.extend(_block_events(index, block))
+        delta = {
+            "stop_reason": message.get("stop_reason"),
+            "stop_sequence": message.get("stop_sequence"),
+        }
+        out.append(_event("message_delta", {"delta": delta, "usage": usage}))
+        out.append(_event("message_stop", {}))
+        return b"".join(out)
+
+
+def _block_events(index: int, block: Any) -> list[bytes]:
+    """One content block of a whole ``message`` as its start, delta and stop events."""
+    if not isinstance(block, dict):
+        return []
+    kind = block.get("type")
+    delta: Block | None = None
+    start = block
+    if kind == "text" and isinstance(block.get("text"), str):
+        start, delta = {**block, "text": ""}, {"type": "text_delta", "text": block["text"]}
+    elif kind in ("tool_use", "server_tool_use"):
+        arguments = orjson.dumps(block.get("input") or {}).decode()
+        start, delta = (
+            {**block, "input": {}},
+            {"type": "input_json_delta", "partial_json": arguments},
+        )
+    elif kind == "thinking" and isinstance(block.get("thinking"), str):
+        start = {**block, "thinking": "", "signature": ""}
+        delta = {"type": "thinking_delta", "thinking": block["thinking"]}
+    out = [_event("content_block_start", {"index": index, "content_block": start})]
+    if delta is not None:
+        out.append(_event("content_block_delta", {"index": index, "delta": delta}))
+    if kind == "thinking" and isinstance(block.get("signature"), str):
+        signature = {"type": "signature_delta", "signature": block["signature"]}
+        out.append(_event("content_block_delta", {"index": index, "delta": signature}))
+    out.append(_event("content_block_stop", {"index": index}))
+    return out
