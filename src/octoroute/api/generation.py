@@ -24,6 +24,7 @@ from octoroute.api.common import (
     record_decision,
     scope_of,
 )
+from octoroute.catalog import ModelChoice
 from octoroute.config.schema import EndpointConfig
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator, UpstreamRequest
@@ -98,15 +99,27 @@ async def generate(
     route: str,
     parse: Parser[R],
     translation: Callable[[R, Runtime], Translation] | None = None,
+    shortcut: Callable[[R], web.Response | None] | None = None,
+    resolve: Callable[[Runtime, str], ModelChoice] | None = None,
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
-    its answers are rewritten per attempt on the way back."""
+    its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request
+    that asks nothing of a model (Ollama's load requests) once its model is known to exist;
+    ``resolve`` replaces the catalog's lookup of ``model`` (to word its errors the dialect's
+    way)."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
         body = await read_json_body(request)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
-        choice = runtime.catalog.resolve(parsed.model)
+        if resolve is None:
+            choice = runtime.catalog.resolve(parsed.model)
+        else:
+            choice = resolve(runtime, parsed.model)
+        local = None if shortcut is None else shortcut(parsed)
+        if local is not None:
+            entry.status = local.status
+            return local
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
         record_decision(runtime, decision)
