@@ -1,7 +1,8 @@
 """``python -m bench.dialects``: the router's CPU per request for each API dialect.
 
 Issue #16's overhead target: a ``/v1/responses`` request translated to chat completions and back
-may cost at most 1.3x the router CPU of a plain ``/v1/chat/completions`` request. Both are sent
+may cost at most 1.3x the router CPU of a plain ``/v1/chat/completions`` request; issue #17's is
+the same for Ollama's ``/api/chat``. Both are sent
 with ``model: "fast"`` (no routing) at saturation by wrk, against the same nginx upstream that
 answers the fixed 947-byte completion; the dialects alternate for ``--repeats`` rounds and the
 medians are compared.
@@ -39,7 +40,21 @@ def _bodies() -> dict[str, tuple[str, bytes]]:
     return {
         "chat": ("/v1/chat/completions", payloads.chat_body("fast")),
         "responses": ("/v1/responses", orjson.dumps(responses)),
+        "ollama": _ollama_chat(messages),
     }
+
+
+def _ollama_chat(messages: list[dict[str, object]]) -> tuple[str, bytes]:
+    """Issue #17's entry: the same conversation as Ollama's ``/api/chat``, not streamed, with
+    the same limits as ``options`` (translated to chat and its answer back to an Ollama object)."""
+    body = {
+        "model": "fast",
+        "messages": messages,
+        "stream": False,
+        "options": {"num_predict": 128, "temperature": 0.2},
+        "keep_alive": "5m",
+    }
+    return "/api/chat", orjson.dumps(body)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in medians.items():
         print(f"{name:<11} median {value:7.1f} CPU-us per request")
     print(f"responses / chat = {ratio:.2f} (target <= {TARGET_RATIO}): {verdict}")
+    ollama = medians["ollama"] / medians["chat"]
+    verdict = "PASS" if ollama <= TARGET_RATIO else "FAIL"
+    print(f"ollama /api/chat / chat = {ollama:.2f} (target <= {TARGET_RATIO}): {verdict}")
 
 
 if __name__ == "__main__":
