@@ -229,15 +229,15 @@ async def test_list_show_and_ps_describe_the_routers_models(
     listing = await client.list()
     names = [model.model for model in listing.models]
     assert names == [
-        "auto",
-        "fast",
-        "balanced",
-        "deep",
-        "sim-fast-a",
-        "sim-fast-b",
-        "sim-balanced",
-        "sim-deep",
-        "sim-embed",
+        "auto:latest",
+        "fast:latest",
+        "balanced:latest",
+        "deep:latest",
+        "sim-fast-a:latest",
+        "sim-fast-b:latest",
+        "sim-balanced:latest",
+        "sim-deep:latest",
+        "sim-embed:latest",
     ]
     assert all(model.modified_at is not None and model.digest for model in listing.models)
 
@@ -255,7 +255,7 @@ async def test_list_show_and_ps_describe_the_routers_models(
     }
     assert shown.parameters == "num_ctx 32768"
     (running,) = (await client.ps()).models
-    assert running.model == "sim-deep"
+    assert running.model == "sim-deep:latest"
     assert running.context_length == 32768
     # "fast" has two replicas and only one reports a window: the router cannot promise it.
     endpoint(router, "sim-fast-a").observe(InstanceFacts(context_window=4096))
@@ -279,6 +279,23 @@ async def test_version_and_the_root_probe_answer_as_ollama_does(router: RouterHa
             router.url + "/api/show", json={"name": "balanced"}
         ) as response:  # Continue sends the older "name"
             assert response.status == 200
+
+
+async def test_a_name_and_name_latest_are_the_same_model(
+    client: AsyncClient, fleet: SimulatedFleet
+) -> None:
+    # Open WebUI adds ":latest" to every name without a tag before it sends it.
+    answer = await client.chat(model="deep:latest", messages=HI)
+    vectors = await client.embed(model="sim-embed:latest", input="x")
+    shown = await client.show("auto:latest")
+
+    assert answer.model == "deep:latest"
+    assert fleet.deep[0].chat_requests[0].json["model"] == "sim-deep"
+    assert len(vectors.embeddings) == 1
+    assert shown.capabilities == ["completion", "tools"]
+    with pytest.raises(ResponseError) as unknown:
+        await client.chat(model="deep:7b", messages=HI)
+    assert unknown.value.status_code == 404
 
 
 # --- tools, images, format --------------------------------------------------------------------

@@ -45,7 +45,15 @@ from octoroute.wire.ollama_embed import (
     parse_embed_request,
     parse_embeddings_request,
 )
-from octoroute.wire.ollama_models import ModelInfo, ps_body, show_body, tags_body, version_body
+from octoroute.wire.ollama_models import (
+    LATEST,
+    ModelInfo,
+    ps_body,
+    show_body,
+    tagged,
+    tags_body,
+    version_body,
+)
 from octoroute.wire.requests import decode_json_object
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -75,13 +83,13 @@ class Listing:
         self.version: Final = version_body()
         catalog = runtime.catalog
         self.tags: Final = tags_body(
-            [ModelInfo(name, catalog.lookup(name).embedding) for name in catalog.model_ids],
+            [ModelInfo(tagged(name), catalog.lookup(name).embedding) for name in catalog.model_ids],
             self.modified_at,
         )
 
     def info(self, name: str) -> ModelInfo:
         """``name`` described with what the fleet knows now; ``ModelNotFound`` if unknown."""
-        choice = self._runtime.catalog.lookup(name)
+        choice = _named(self._runtime.catalog.lookup, name)
         endpoints = choice.endpoints
         if choice.is_auto:
             endpoints = tuple(e for tier in self._runtime.fleet.tiers.values() for e in tier)
@@ -95,7 +103,7 @@ class Listing:
                 by_name.setdefault(endpoint.name, []).append(endpoint)
         return [
             ModelInfo(
-                name,
+                tagged(name),
                 endpoints[0].pool is Pool.EMBEDDINGS,
                 min(
                     (e.facts.context_window for e in endpoints if e.facts.context_window),
@@ -122,6 +130,18 @@ def _shown(model: str) -> str:
     return model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
 
 
+def _named(lookup: Callable[[str], ModelChoice], model: str) -> ModelChoice:
+    """``lookup(model)``; for an unknown ``name:latest``, ``lookup(name)``: to Ollama a name
+    without a tag means ``:latest``, so its clients send ``auto:latest`` for ``auto`` (Open WebUI
+    always does) and ``/api/tags`` lists it so."""
+    try:
+        return lookup(model)
+    except ModelNotFound:
+        if not model.endswith(LATEST):
+            raise
+    return lookup(model.removesuffix(LATEST))
+
+
 def _not_found(runtime: Runtime, model: str) -> ModelNotFound:
     """``model 'x' not found`` (404), Ollama's words, for a name the router does not know."""
     return ModelNotFound(
@@ -134,7 +154,7 @@ def _not_found(runtime: Runtime, model: str) -> ModelNotFound:
 def _resolve_chat(runtime: Runtime, model: str) -> ModelChoice:
     """The catalog's chat choice, its errors in Ollama's words."""
     try:
-        return runtime.catalog.resolve(model)
+        return _named(runtime.catalog.resolve, model)
     except ModelNotFound:
         raise _not_found(runtime, model) from None
     except InvalidRequest:
@@ -149,7 +169,7 @@ def _resolve_embedding(runtime: Runtime, model: str) -> ModelChoice:
     """The catalog's embedding model, its errors in Ollama's words."""
     catalog = runtime.catalog
     try:
-        return catalog.resolve_embedding(model)
+        return _named(catalog.resolve_embedding, model)
     except ModelNotFound:
         known = catalog.embedding_models
         raise ModelNotFound(

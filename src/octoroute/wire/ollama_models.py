@@ -1,7 +1,8 @@
 """What Ollama's model endpoints answer, for the models this router offers.
 
 ``/api/tags`` lists every name a client may send (``auto``, the tiers, the endpoint and
-embedding model names, exact aliases) as Ollama model entries; ``/api/show`` describes one,
+embedding model names, exact aliases) as Ollama model entries, each with a tag as Ollama writes
+names (``auto:latest``; the router takes both spellings); ``/api/show`` describes one,
 with its context length when the fleet knows it; ``/api/ps`` lists the models their servers
 report loaded. A router has no weights, so what only weights have (size, digest, quantization)
 is empty or derived from the name: ``digest`` is the SHA-256 of the name, stable across runs.
@@ -15,7 +16,16 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-__all__ = ["OLLAMA_API_VERSION", "ModelInfo", "ps_body", "show_body", "tags_body", "version_body"]
+__all__ = [
+    "LATEST",
+    "OLLAMA_API_VERSION",
+    "ModelInfo",
+    "ps_body",
+    "show_body",
+    "tagged",
+    "tags_body",
+    "version_body",
+]
 
 OLLAMA_API_VERSION: Final = "0.12.0"
 """The Ollama release whose API this facade speaks (tools with ids, ``think``, structured
@@ -30,6 +40,8 @@ _DETAILS: Final = {
     "parameter_size": "",
     "quantization_level": "",
 }
+LATEST: Final = ":latest"
+"""The tag Ollama reads into a name that has none."""
 _CHAT_CAPABILITIES: Final = ("completion", "tools")
 _EMBEDDING_CAPABILITIES: Final = ("embedding",)
 
@@ -42,6 +54,12 @@ class ModelInfo(NamedTuple):
     context_window: int | None = None
     """The smallest context length among the endpoints the name may reach, when every one of
     them reports it; ``None`` otherwise."""
+
+
+def tagged(name: str) -> str:
+    """``name`` as Ollama lists it: with ``:latest`` when it has no tag (``auto:latest``), so
+    clients that add the tag before looking a name up in the list (Open WebUI) find it."""
+    return name if ":" in name else name + LATEST
 
 
 def _digest(name: str) -> str:
