@@ -17,6 +17,7 @@ from octoroute.config import parse_config
 from octoroute.fleet.facts import InstanceFacts
 from octoroute.simulator import Drop, HttpError, SimulatedFleet, SimulatedModel, fleet_config_toml
 from tests.harness import RouterHandle, config_for, endpoint, running_router, within
+from tests.integration.test_clients import WEATHER_TOOL
 from tests.ollama_server import WORDS, FakeOllama, fake_ollama
 
 PNG = base64.b64encode(
@@ -26,18 +27,8 @@ PNG = base64.b64encode(
     )
 ).decode()
 """A 1x1 PNG, base64: what the client sends for an image."""
-WEATHER: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+WEATHER: Any = WEATHER_TOOL
+"""An OpenAI function tool: Ollama's tools have the same shape."""
 HI: Any = [{"role": "user", "content": "Say hello"}]
 
 
@@ -306,7 +297,7 @@ async def test_a_tool_call_round_trip(client: AsyncClient, fleet: SimulatedFleet
     first = await client.chat(model="deep", messages=[question], tools=[WEATHER])
     (call,) = first.message.tool_calls or []
     assert call.function.name == "get_weather"
-    assert call.function.arguments == {"city": "sim"}
+    assert call.function.arguments == {"city": "sim", "days": 1}
     assert first.done_reason == "stop"
 
     streamed = await collect(
@@ -314,7 +305,7 @@ async def test_a_tool_call_round_trip(client: AsyncClient, fleet: SimulatedFleet
     )
     calls = [c for part in streamed for c in part.message.tool_calls or []]
     assert [(c.function.name, c.function.arguments) for c in calls] == [
-        ("get_weather", {"city": "sim"})
+        ("get_weather", {"city": "sim", "days": 1})
     ]
 
     second = await client.chat(
@@ -331,7 +322,10 @@ async def test_a_tool_call_round_trip(client: AsyncClient, fleet: SimulatedFleet
     assert sent[0].json["tools"] == [WEATHER]
     history = sent[2].json["messages"]
     (upstream_call,) = history[1]["tool_calls"]
-    assert upstream_call["function"] == {"name": "get_weather", "arguments": '{"city":"sim"}'}
+    assert upstream_call["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city":"sim","days":1}',
+    }
     assert history[2] == {"role": "tool", "tool_call_id": upstream_call["id"], "content": "18 °C"}
 
 

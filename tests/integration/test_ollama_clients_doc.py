@@ -164,28 +164,11 @@ async def test_continue_ollama_provider_requests_are_served(demo: Demo) -> None:
             assert ".Suffix" not in shown.json()["template"]  # so Continue templates FIM itself
         options = {"temperature": 0.5, "num_predict": 4096, "num_ctx": 32768}
         for model in by_role["chat"]:
-            ndjson(
-                await client.post(
-                    "/api/chat",
-                    json={
-                        "model": model,
-                        "messages": HI,
-                        "options": options,
-                        "keep_alive": 1800,
-                        "stream": True,
-                    },
-                )
-            )
+            chat = {"model": model, "messages": HI, "options": options, "keep_alive": 1800}
+            ndjson(await client.post("/api/chat", json={**chat, "stream": True}))
+            # Continue turns streaming off when it offers tools.
             with_tools = await client.post(
-                "/api/chat",
-                json={
-                    "model": model,
-                    "messages": HI,
-                    "options": options,
-                    "keep_alive": 1800,
-                    "stream": False,
-                    "tools": [tool],
-                },
+                "/api/chat", json={**chat, "stream": False, "tools": [tool]}
             )
             (call,) = with_tools.json()["message"]["tool_calls"]
             assert call["function"] == {

@@ -4,7 +4,6 @@ the lines reassemble to the upstream's content and stop reason."""
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import orjson
@@ -26,6 +25,7 @@ from octoroute.wire.ollama_answer import (
     embedding_answer,
     load_answer,
 )
+from tests.unit.test_wire_responses import chat_chunks, pieces_of
 
 Json = dict[str, Any]
 
@@ -265,31 +265,6 @@ def test_a_native_stream_is_relayed_unchanged() -> None:
 # --- the property: lines reassemble to the upstream's answer -----------------------------------
 
 
-def pieces_of(text: str, cuts: list[int]) -> list[str]:
-    points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
-    return [text[a:b] for a, b in itertools.pairwise(points) if text[a:b]]
-
-
-def upstream_events(
-    text: list[str], calls: list[tuple[str, list[str]]], finish: str
-) -> list[bytes]:
-    events = [chunk({"role": "assistant"})]
-    events += [chunk({"content": piece}) for piece in text]
-    for index, (name, pieces) in enumerate(calls):
-        opening = {"index": index, "id": f"call_{index}", "type": "function"}
-        events.append(
-            chunk({"tool_calls": [{**opening, "function": {"name": name, "arguments": ""}}]})
-        )
-        events += [
-            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
-            for piece in pieces
-        ]
-    events.append(chunk({}, finish))
-    events.append(event({"choices": [], "usage": USAGE}))
-    events.append(b"data: [DONE]\n\n")
-    return events
-
-
 def expected_arguments(arguments: str) -> Json:
     try:
         decoded = orjson.loads(arguments) if arguments.strip() else {}
@@ -342,7 +317,7 @@ def test_the_lines_reassemble_to_the_upstreams_content_and_stop_reason(
 ) -> None:
     request = chat_request()
     streamed = [(name, pieces_of(arguments, cuts)) for name, arguments in calls]
-    events = upstream_events(pieces_of(text, cuts), streamed, finish)
+    events = chat_chunks(pieces_of(text, cuts), streamed, finish)
     expected_calls = [(name, expected_arguments(arguments)) for name, arguments in calls]
     expected = (text, expected_calls, DONE_REASONS[finish])
 

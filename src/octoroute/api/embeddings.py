@@ -56,7 +56,9 @@ async def serve_embeddings(
     parse: Callable[[bytes, Runtime], E],
     rewrite: Callable[[E], Callable[[Answer], Answer]] | None = None,
     shortcut: Callable[[E], web.Response | None] | None = None,
-    resolve: Callable[[Runtime, str], ModelChoice] | None = None,
+    resolve: Callable[[Runtime, str], ModelChoice] = lambda runtime, model: (
+        runtime.catalog.resolve_embedding(model)
+    ),
 ) -> web.StreamResponse:
     """The embeddings pipeline for the dialect ``parse`` reads: ``rewrite`` gives, per request,
     how each attempt's answer is rewritten into the dialect; ``shortcut`` may answer a request
@@ -67,12 +69,8 @@ async def serve_embeddings(
         body = await read_json_body(request)
         parsed = parse(body, runtime)
         entry.model = parsed.model
-        if resolve is None:
-            choice = runtime.catalog.resolve_embedding(parsed.model)
-        else:
-            choice = resolve(runtime, parsed.model)
-        local = None if shortcut is None else shortcut(parsed)
-        if local is not None:
+        choice = resolve(runtime, parsed.model)
+        if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
         entry.served_by = (Pool.EMBEDDINGS, REASON)

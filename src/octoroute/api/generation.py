@@ -100,7 +100,9 @@ async def generate(
     parse: Parser[R],
     translation: Callable[[R, Runtime], Translation] | None = None,
     shortcut: Callable[[R], web.Response | None] | None = None,
-    resolve: Callable[[Runtime, str], ModelChoice] | None = None,
+    resolve: Callable[[Runtime, str], ModelChoice] = lambda runtime, model: runtime.catalog.resolve(
+        model
+    ),
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
     its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request
@@ -112,12 +114,8 @@ async def generate(
         body = await read_json_body(request)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
-        if resolve is None:
-            choice = runtime.catalog.resolve(parsed.model)
-        else:
-            choice = resolve(runtime, parsed.model)
-        local = None if shortcut is None else shortcut(parsed)
-        if local is not None:
+        choice = resolve(runtime, parsed.model)
+        if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)

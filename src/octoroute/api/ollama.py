@@ -13,13 +13,13 @@ several clients send first.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import orjson
 from aiohttp import web
 
-from octoroute.api.common import RUNTIME, read_json_body
+from octoroute.api.common import RUNTIME, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
 from octoroute.api.generation import generate
 from octoroute.catalog import ModelChoice
@@ -55,8 +55,6 @@ from octoroute.wire.ollama_models import (
     version_body,
 )
 from octoroute.wire.requests import decode_json_object
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PATH_PREFIX: Final = "/api/"
 """Every route of this dialect starts so: its errors are written in Ollama's shape."""
@@ -364,38 +362,19 @@ async def ps(request: web.Request) -> web.Response:
     return _json(ps_body(request.app[LISTING].loaded()))
 
 
-@web.middleware
-async def ollama_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """On ``/api/`` paths, an error answer not yet sent, as Ollama's ``{"error": "..."}`` with
-    the same status and headers; every other path is left alone."""
-    response = await handler(request)
-    if (
-        response.status < 400
-        or response.prepared
-        or not request.path.startswith(PATH_PREFIX)
-        or not isinstance(response, web.Response)
-    ):
-        return response
-    body = response.body if isinstance(response.body, bytes) else b""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        decoded = None
-    error = decoded.get("error") if isinstance(decoded, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        message = error["message"]
-        if error.get("code") == "not_found":
-            message = (
-                f"{request.method} {request.path} is not served here: this router serves "
-                f"{ROUTES} (models are managed on the model servers)"
-            )
-    elif isinstance(error, str):
-        message = error
-    else:
-        message = body.decode("utf-8", "replace") or (response.reason or "error")
-    response.body = orjson.dumps({"error": message})
-    response.content_type = JSON
-    return response
+def _error_body(request: web.Request, status: int, message: str, code: str | None) -> bytes:
+    """Ollama's ``{"error": "..."}``; an unknown ``/api/`` path says what is served."""
+    if code == "not_found":
+        message = (
+            f"{request.method} {request.path} is not served here: this router serves {ROUTES} "
+            "(models are managed on the model servers)"
+        )
+    return orjson.dumps({"error": message})
+
+
+ollama_errors: Final = dialect_errors(PATH_PREFIX, _error_body)
+"""On ``/api/`` paths, every error answer not yet sent as Ollama's ``{"error": "..."}`` with
+the same status and headers (``app.py`` installs it)."""
 
 
 def add_routes(app: web.Application) -> None:

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import ndjson, sse
 
 if TYPE_CHECKING:
@@ -153,12 +152,7 @@ def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Jso
 
     Raises ``ValueError`` when ``answer`` is not one with a choice.
     """
-    if not isinstance(answer, dict):
-        raise ValueError("not a JSON object")
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ValueError("no choices")
-    choice = choices[0]
+    choice = sse.first_choice(answer)
     message = choice.get("message")
     if isinstance(message, dict):
         text, thinking = message.get("content"), _thinking_of(message)
@@ -258,22 +252,8 @@ class OllamaStream:
 
     def whole(self, answer: bytes) -> bytes:
         """Every line for a chat answer that came as one JSON body."""
-        try:
-            decoded = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            decoded = None
-        choices = decoded.get("choices") if isinstance(decoded, dict) else None
-        if not (
-            isinstance(decoded, dict)
-            and isinstance(choices, list)
-            and choices
-            and isinstance(choices[0], dict)
-        ):
-            raise BadUpstreamResponse(
-                "answered 200 with a body that is not a chat completion "
-                f"({sse.describe_body(answer)})"
-            )
-        choice = dict(choices[0])
+        decoded, first = sse.whole_answer(answer)
+        choice = dict(first)
         message = choice.pop("message", None)
         if isinstance(message, dict):
             calls = message.get("tool_calls") or []
@@ -303,10 +283,10 @@ class OllamaStream:
             return
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        try:
+            choice = sse.first_choice(chunk)
+        except ValueError:  # the usage chunk (no choices), or a chunk that is not one
             return
-        choice = choices[0]
         delta = choice.get("delta")
         if isinstance(delta, dict):
             text, thinking = delta.get("content"), _thinking_of(delta)
