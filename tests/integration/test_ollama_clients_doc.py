@@ -47,6 +47,13 @@ def ndjson(response: httpx.Response) -> list[Any]:
     return lines
 
 
+def received(demo: Demo, path: str) -> list[Any]:
+    """The JSON bodies the fleet received on ``path``, in the order they arrived (replicas
+    answer in any order, so ``Demo.requests``' fleet order will not do)."""
+    found = [r for sim in demo.fleet.models for r in sim.requests if r.path == path]
+    return [r.json for r in sorted(found, key=lambda r: r.received_at)]
+
+
 def tag_names(listing: httpx.Response) -> set[str]:
     return {model["model"] for model in listing.json()["models"]}
 
@@ -68,7 +75,7 @@ async def test_the_python_block_runs_against_the_router(demo: Demo) -> None:
 
     await asyncio.wait_for(asyncio.to_thread(run), 30)
 
-    chats = demo.requests("/v1/chat/completions")
+    chats = received(demo, "/v1/chat/completions")
     assert [bool(body.get("stream")) for body in chats] == [False, True]
     assert demo.requests("/v1/embeddings")[0]["input"] == ["a document"]
 
@@ -126,7 +133,7 @@ async def test_open_webui_ollama_connection_requests_are_served(demo: Demo) -> N
     assert title.json()["message"]["content"]
     assert title.headers["x-octoroute-tier"] == task
     assert len(rag.json()["embeddings"]) == 2
-    first, second = demo.requests("/v1/chat/completions")
+    first, second = received(demo, "/v1/chat/completions")
     assert first["temperature"] == 0.8
     assert "new_topic_penalty" not in first
     assert second["max_tokens"] == 1000
