@@ -41,6 +41,12 @@ class EmbeddingRequest(UpstreamRequest, Protocol):
 E = TypeVar("E", bound=EmbeddingRequest)
 
 
+def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
+    """The catalog's embedding model for ``model``: what ``serve_embeddings`` resolves unless
+    told otherwise."""
+    return runtime.catalog.resolve_embedding(model)
+
+
 def _parse(body: bytes, runtime: Runtime) -> EmbeddingsRequest:
     return parse_embeddings_request(body, runtime.config.limits)
 
@@ -56,9 +62,7 @@ async def serve_embeddings(
     parse: Callable[[bytes, Runtime], E],
     rewrite: Callable[[E], Callable[[Answer], Answer]] | None = None,
     shortcut: Callable[[E], web.Response | None] | None = None,
-    resolve: Callable[[Runtime, str], ModelChoice] = lambda runtime, model: (
-        runtime.catalog.resolve_embedding(model)
-    ),
+    resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
 ) -> web.StreamResponse:
     """The embeddings pipeline for the dialect ``parse`` reads: ``rewrite`` gives, per request,
     how each attempt's answer is rewritten into the dialect; ``shortcut`` may answer a request

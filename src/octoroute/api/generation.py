@@ -82,6 +82,11 @@ class Translation(Protocol):
 Parser = Callable[[bytes, Runtime], R]
 
 
+def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
+    """The catalog's answer to ``model``: what ``generate`` resolves unless told otherwise."""
+    return runtime.catalog.resolve(model)
+
+
 def upstream_header_lines(request: web.Request) -> bytes:
     """The header lines sent upstream with this request alone: our request id, so the model
     server's logs can be joined with ours, and the client's trace context when well formed."""
@@ -100,9 +105,7 @@ async def generate(
     parse: Parser[R],
     translation: Callable[[R, Runtime], Translation] | None = None,
     shortcut: Callable[[R], web.Response | None] | None = None,
-    resolve: Callable[[Runtime, str], ModelChoice] = lambda runtime, model: runtime.catalog.resolve(
-        model
-    ),
+    resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
     its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request

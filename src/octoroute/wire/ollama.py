@@ -106,6 +106,8 @@ _UNTRANSLATABLE: Final = {
 }
 """Ollama fields the translation cannot carry, and why, when set to anything but their default."""
 _READ_KEYS: Final = frozenset({"model", "messages", "prompt", "system", "suffix", "stream"})
+_PLAIN_ROLES: Final = frozenset({"system", "user"})
+"""Roles whose two-key messages pass as they are (assistant and tool ones need a closer look)."""
 _ZERO_DURATION: Final = re.compile(r"0+(\.0*)?(ns|us|µs|ms|s|m|h)?")
 _IMAGE_MAGIC: Final = (
     (b"\x89PNG", "image/png"),
@@ -364,10 +366,9 @@ def _settings(
             f"{shown(keep_alive)}",
             param="keep_alive",
         )
-    for key, why in _UNTRANSLATABLE.items():
-        value = values.get(key)
-        if value not in (None, False, 0, "", []):
-            problems.append(_untranslatable(key, why))
+    for key in _UNTRANSLATABLE.keys() & values.keys():
+        if values[key] not in (None, False, 0, "", []):
+            problems.append(_untranslatable(key, _UNTRANSLATABLE[key]))
 
 
 def _options(options: Any, chat: Json) -> None:
@@ -488,13 +489,17 @@ def _messages(raw_messages: list[Any], problems: list[InvalidRequest]) -> list[J
         if not isinstance(message, dict):
             raise InvalidRequest(f"{where} must be an object", param=where)
         role = message.get("role")
+        content = message.get("content")
+        if len(message) == 2 and isinstance(content, str) and role in _PLAIN_ROLES:
+            # The common message, {"role", "content"} and nothing else: as it is.
+            out.append({"role": role, "content": content})
+            continue
         if not isinstance(role, str) or not role:
             raise InvalidRequest(
                 f"{where}.role must be a non-empty string, got {shown(role)}",
                 param=f"{where}.role",
             )
         role = role.lower()  # as Ollama reads it
-        content = message.get("content")
         if content is None:
             content = ""
         if not isinstance(content, str):
@@ -502,7 +507,8 @@ def _messages(raw_messages: list[Any], problems: list[InvalidRequest]) -> list[J
                 f"{where}.content must be a string, got {shown(content)}",
                 param=f"{where}.content",
             )
-        images = _images(message.get("images"), f"{where}.images")
+        raw_images = message.get("images")
+        images = [] if raw_images is None else _images(raw_images, f"{where}.images")
         if images and role != "user":
             problems.append(_untranslatable(f"{where}.images", f"in a {role} message"))
         calls = message.get("tool_calls")

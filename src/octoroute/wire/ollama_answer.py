@@ -14,7 +14,7 @@ Pure: the clocks come in through ``Timing``.
 
 from __future__ import annotations
 
-import datetime
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -55,7 +55,7 @@ class Timing:
     """When a request started and how to read the clocks: nanoseconds for Ollama's durations,
     the wall clock for ``created_at``. Injected so the translation stays testable."""
 
-    __slots__ = ("monotonic_ns", "started_ns", "wall")
+    __slots__ = ("_prefix", "_second", "monotonic_ns", "started_ns", "wall")
 
     def __init__(
         self, started_ns: int, monotonic_ns: Callable[[], int], wall: Callable[[], float]
@@ -63,15 +63,22 @@ class Timing:
         self.started_ns = started_ns
         self.monotonic_ns = monotonic_ns
         self.wall = wall
+        self._second = -1
+        self._prefix = ""
 
     def elapsed(self) -> int:
         """Nanoseconds since the request started (at least 1: clients divide by durations)."""
         return max(1, self.monotonic_ns() - self.started_ns)
 
     def created_at(self) -> str:
-        """Now, as Ollama writes ``created_at`` (RFC 3339, UTC)."""
-        moment = datetime.datetime.fromtimestamp(self.wall(), datetime.UTC)
-        return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+        """Now, as Ollama writes ``created_at`` (RFC 3339, UTC, microseconds). A stream asks for
+        every batch of lines: the date and time are formatted once a second."""
+        now = self.wall()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
 
 
 def error_line(message: str) -> bytes:
