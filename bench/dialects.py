@@ -2,7 +2,7 @@
 
 Issue #16's overhead target: a ``/v1/responses`` request translated to chat completions and back
 may cost at most 1.3x the router CPU of a plain ``/v1/chat/completions`` request; issue #17 sets
-the same target for Anthropic's ``/v1/messages``. Both are sent
+the same target for Anthropic's ``/v1/messages`` and Ollama's ``/api/chat``. All are sent
 with ``model: "fast"`` (no routing) at saturation by wrk, against the same nginx upstream that
 answers the fixed 947-byte completion; the dialects alternate for ``--repeats`` rounds and the
 medians are compared.
@@ -41,6 +41,7 @@ def _bodies() -> dict[str, tuple[str, bytes]]:
         "chat": ("/v1/chat/completions", payloads.chat_body("fast")),
         "responses": ("/v1/responses", orjson.dumps(responses)),
         "messages": ("/v1/messages", _messages_body(messages)),
+        "ollama": _ollama_chat(messages),
     }
 
 
@@ -56,6 +57,19 @@ def _messages_body(messages: list[dict[str, str]]) -> bytes:
             "temperature": 0.2,
         }
     )
+
+
+def _ollama_chat(messages: list[dict[str, str]]) -> tuple[str, bytes]:
+    """The same conversation as Ollama's ``/api/chat``, not streamed, with the same limits as
+    ``options`` (translated to chat and its answer back to an Ollama object)."""
+    body = {
+        "model": "fast",
+        "messages": messages,
+        "stream": False,
+        "options": {"num_predict": 128, "temperature": 0.2},
+        "keep_alive": "5m",
+    }
+    return "/api/chat", orjson.dumps(body)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,8 @@ CORS preflight answer (only with ``server.cors_origins``) comes next, so preflig
 counted; the in-flight limit inside it refuses work past ``server.max_in_flight`` before anything
 else runs; the error middleware inside that turns anything raised into the OpenAI error envelope.
 Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
-error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape.
+error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
+and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, anthropic, cors, embeddings, legacy, openai, responses
+from octoroute.api import admin, anthropic, cors, embeddings, legacy, ollama, openai, responses
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -102,7 +103,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
             "POST /v1/messages/count_tokens, POST /v1/embeddings, "
             "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
-            "GET /models and GET /metrics."
+            "GET /models, GET /metrics and Ollama's API (GET /api/tags, POST /api/chat, ...)."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = tuple(sorted(exc.allowed_methods))
@@ -128,6 +129,7 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
             request_context,
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
+            ollama.ollama_errors,
             limit_in_flight(config.server.max_in_flight),
             errors_as_envelopes,
         ]
@@ -149,4 +151,5 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
     admin.add_routes(app)
     responses.add_routes(app)
     anthropic.add_routes(app)
+    ollama.add_routes(app)
     return app

@@ -121,6 +121,8 @@ class Catalog:
         entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in embedding_names]
         entries += [_model_object(name, OWNED_BY_ALIAS) for name in exact]
         self.models_body: Final = orjson.dumps({"object": "list", "data": entries})
+        self.model_ids: Final = tuple(str(entry["id"]) for entry in entries)
+        """Every name ``GET /v1/models`` lists, in its order (other dialects list the same)."""
         listed = (*names, *embedding_names, *exact)
         shown = list(listed[:MAX_NAMES_IN_MESSAGE])
         if len(listed) > MAX_NAMES_IN_MESSAGE:
@@ -131,7 +133,7 @@ class Catalog:
     def resolve(self, model: str) -> ModelChoice:
         """The chat choice for ``model``; ``ModelNotFound`` (404) lists what is available, and
         an embedding model is a 400 pointing at ``POST /v1/embeddings``."""
-        choice = self._lookup(model)
+        choice = self.lookup(model)
         if choice.embedding:
             raise InvalidRequest(
                 f"The model '{_shown(model)}' is an embedding model; send it to "
@@ -153,7 +155,7 @@ class Catalog:
         if model.lower() == AUTO:
             return self._first_embedding
         try:
-            choice = self._lookup(model)
+            choice = self.lookup(model)
         except ModelNotFound:
             raise ModelNotFound(
                 f"The embedding model '{_shown(model)}' does not exist on this router. "
@@ -170,7 +172,18 @@ class Catalog:
             )
         return choice
 
-    def _lookup(self, model: str) -> ModelChoice:
+    @property
+    def available(self) -> str:
+        """The names a client may send, quoted, for messages (the first 20 endpoint names and
+        aliases)."""
+        return self._available
+
+    @property
+    def embedding_models(self) -> str:
+        """The embedding models' names, quoted, for messages (empty without any)."""
+        return self._embedding_models
+
+    def lookup(self, model: str) -> ModelChoice:
         """Whatever ``model`` names, of either kind; ``ModelNotFound`` otherwise."""
         choice = self._names.get(model)
         if choice is not None and model.lower() not in self._tiers and model.lower() != AUTO:
@@ -207,7 +220,7 @@ class Catalog:
     def model_object(self, model_id: str) -> bytes:
         """The ``GET /v1/models/{id}`` body for ``model_id`` as the client sent it; raises
         ``ModelNotFound`` as ``resolve`` does."""
-        return orjson.dumps(_model_object(model_id, self._lookup(model_id).owned_by))
+        return orjson.dumps(_model_object(model_id, self.lookup(model_id).owned_by))
 
 
 def _shown(model: str) -> str:

@@ -92,7 +92,8 @@ class LogFormat(StrEnum):
 class Native(StrEnum):
     """A protocol an endpoint's server speaks itself (its ``native`` list): requests in that
     protocol are passed through with only ``model`` replaced instead of being translated to chat
-    completions. ``ollama`` is reserved: accepted, not used yet."""
+    completions (``ollama``: Ollama's ``/api/chat``, ``/api/generate``, ``/api/embed`` and
+    ``/api/embeddings``, sent to the server's root, ``base_url`` without its ``/v1``)."""
 
     RESPONSES = "responses"
     MESSAGES = "messages"

@@ -45,7 +45,20 @@ _REPLICA: Final = re.compile(r"\[(fast|balanced|deep) #\d+ ·")
 _RANDOM_HEX: Final = re.compile(r"[0-9a-f]{16,}")
 """The random part of a generated id (``chatcmpl-<hex>``, ``call_<hex>``); the prefix is kept."""
 
-VOLATILE: Final = frozenset({"created", "created_at", "routing_ms", "uptime_seconds"})
+VOLATILE: Final = frozenset(
+    {
+        "created",
+        "created_at",
+        "routing_ms",
+        "uptime_seconds",
+        # Ollama's answers: durations in nanoseconds, and the router's start time.
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+        "modified_at",
+    }
+)
 """JSON fields that differ on every run: only their presence and type are compared."""
 
 # The curl options the examples may use: those that take an argument, and flags (-I makes a HEAD

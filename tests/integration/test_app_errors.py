@@ -72,7 +72,12 @@ def no_chat_requests(fleet: SimulatedFleet) -> bool:
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/"), ("GET", "/v1/chat"), ("POST", "/v1/audio/speech"), ("POST", "/v1/nothing")],
+    [
+        ("GET", "/nothing"),
+        ("GET", "/v1/chat"),
+        ("POST", "/v1/audio/speech"),
+        ("POST", "/v1/nothing"),
+    ],
 )
 async def test_an_unknown_path_is_a_404_envelope_listing_the_routes(
     router: RouterHandle, session: aiohttp.ClientSession, method: str, path: str

@@ -6,10 +6,13 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Final
 
+import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from octoroute.catalog import ModelChoice
 from octoroute.enums import DecisionSource, Importance, Pool
@@ -320,3 +323,46 @@ class RequestLog:
             stream=self.stream,
             served_by=self.served_by,
         )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ErrorShape = Callable[[web.Request, int, str, "str | None"], bytes]
+"""A dialect's error body for a request, the status, the message and the router's error
+``code`` (``None`` for an error relayed from an upstream)."""
+
+
+def dialect_errors(prefix: str, shape: ErrorShape) -> Middleware:
+    """A middleware that writes every error answer not yet sent on paths starting with
+    ``prefix`` in a dialect's own shape, with the same status and headers; other paths are left
+    alone. The message is the OpenAI envelope's, or a relayed body's ``error`` string, or the
+    body's text."""
+
+    @web.middleware
+    async def rewrite(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)
+        if (
+            response.status < 400
+            or response.prepared
+            or not request.path.startswith(prefix)
+            or not isinstance(response, web.Response)
+        ):
+            return response
+        body = response.body if isinstance(response.body, bytes) else b""
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            decoded = None
+        error = decoded.get("error") if isinstance(decoded, dict) else None
+        code = None
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            message = error["message"]
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+        elif isinstance(error, str):
+            message = error
+        else:
+            message = body.decode("utf-8", "replace") or (response.reason or "error")
+        response.body = shape(request, response.status, message, code)
+        response.content_type = "application/json"
+        return response
+
+    return rewrite

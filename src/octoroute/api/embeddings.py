@@ -1,4 +1,5 @@
-"""``POST /v1/embeddings``: one embedding model's replicas, chosen by name, never routed.
+"""``POST /v1/embeddings``: one embedding model's replicas, chosen by name, never routed; and
+the pipeline Ollama's ``/api/embed`` and ``/api/embeddings`` share with it.
 
 Not a generating endpoint, so it skips ``api.generation``'s routing step, but nothing else: the
 same body reading, the same forwarder (selection, retries, failover, health, ejection, limits),
@@ -8,15 +9,19 @@ request with route ``embeddings``. Answers are never streamed.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
+from octoroute.catalog import ModelChoice
 from octoroute.enums import DecisionSource, Pool
+from octoroute.runtime import Runtime
 from octoroute.upstream.attempts import Scope
-from octoroute.wire.embeddings import parse_embeddings_request
+from octoroute.upstream.forward import Answer, UpstreamRequest
+from octoroute.wire.embeddings import EmbeddingsRequest, parse_embeddings_request
 
 ROUTE: Final = "embeddings"
 REASON: Final = "embedding_model"
@@ -24,14 +29,54 @@ REASON: Final = "embedding_model"
 ``auto``, which means the first one)."""
 
 
+class EmbeddingRequest(UpstreamRequest, Protocol):
+    """A parsed embeddings request of any dialect."""
+
+    @property
+    def model(self) -> str:
+        """``model`` as the client sent it."""
+        ...
+
+
+E = TypeVar("E", bound=EmbeddingRequest)
+
+
+def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
+    """The catalog's embedding model for ``model``: what ``serve_embeddings`` resolves unless
+    told otherwise."""
+    return runtime.catalog.resolve_embedding(model)
+
+
+def _parse(body: bytes, runtime: Runtime) -> EmbeddingsRequest:
+    return parse_embeddings_request(body, runtime.config.limits)
+
+
 async def embeddings(request: web.Request) -> web.StreamResponse:
     """Forward one embeddings request to a replica of the embedding model it names."""
+    return await serve_embeddings(request, ROUTE, _parse)
+
+
+async def serve_embeddings(
+    request: web.Request,
+    route: str,
+    parse: Callable[[bytes, Runtime], E],
+    rewrite: Callable[[E], Callable[[Answer], Answer]] | None = None,
+    shortcut: Callable[[E], web.Response | None] | None = None,
+    resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
+) -> web.StreamResponse:
+    """The embeddings pipeline for the dialect ``parse`` reads: ``rewrite`` gives, per request,
+    how each attempt's answer is rewritten into the dialect; ``shortcut`` may answer a request
+    the router can answer itself, once its model is known to exist; ``resolve`` replaces the
+    catalog's lookup of ``model`` (to word its errors the dialect's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(ROUTE) as entry:
+    with RequestLog(route) as entry:
         body = await read_json_body(request)
-        parsed = parse_embeddings_request(body, runtime.config.limits)
+        parsed = parse(body, runtime)
         entry.model = parsed.model
-        choice = runtime.catalog.resolve_embedding(parsed.model)
+        choice = resolve(runtime, parsed.model)
+        if shortcut is not None and (local := shortcut(parsed)) is not None:
+            entry.status = local.status
+            return local
         entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()
@@ -52,6 +97,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
                 runtime.config.timeout_for(Pool.EMBEDDINGS),
                 entry.outcome,
                 extra=upstream_header_lines(request),
+                rewrite=None if rewrite is None else rewrite(parsed),
             )
         finally:
             metrics.in_flight.dec()

@@ -24,6 +24,7 @@ from octoroute.api.common import (
     record_decision,
     scope_of,
 )
+from octoroute.catalog import ModelChoice
 from octoroute.config.schema import EndpointConfig
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator, UpstreamRequest
@@ -81,6 +82,11 @@ class Translation(Protocol):
 Parser = Callable[[bytes, Runtime], R]
 
 
+def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
+    """The catalog's answer to ``model``: what ``generate`` resolves unless told otherwise."""
+    return runtime.catalog.resolve(model)
+
+
 def upstream_header_lines(request: web.Request, forwarded: tuple[str, ...] = ()) -> bytes:
     """The header lines sent upstream with this request alone: our request id, so the model
     server's logs can be joined with ours, and the client's trace context and ``forwarded``
@@ -99,18 +105,25 @@ async def generate(
     route: str,
     parse: Parser[R],
     translation: Callable[[R, Runtime], Translation] | None = None,
+    shortcut: Callable[[R], web.Response | None] | None = None,
+    resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
     *,
     forwarded: tuple[str, ...] = (),
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
-    its answers are rewritten per attempt on the way back. ``forwarded`` names request headers
-    passed on to the model server."""
+    its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request
+    that asks nothing of a model (Ollama's load requests) once its model is known to exist;
+    ``resolve`` replaces the catalog's lookup of ``model`` (to word its errors the dialect's
+    way); ``forwarded`` names request headers passed on to the model server."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
         body = await read_json_body(request)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
-        choice = runtime.catalog.resolve(parsed.model)
+        choice = resolve(runtime, parsed.model)
+        if shortcut is not None and (local := shortcut(parsed)) is not None:
+            entry.status = local.status
+            return local
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
         record_decision(runtime, decision)

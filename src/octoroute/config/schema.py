@@ -83,7 +83,8 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The client certificate's private key, when it is not in ``tls_client_cert`` itself."""
     native: frozenset[str] = frozenset()
     """Protocols the server speaks itself (``enums.Native`` values): a ``/v1/responses`` request
-    sent here goes to its own ``/responses`` instead of being translated to chat completions."""
+    sent here goes to its own ``/responses`` (an Ollama ``/api/chat`` to its own ``/api/chat``)
+    instead of being translated to chat completions."""
     compat: frozenset[str] = frozenset()
     """Rewrites of chat bodies for a server that rejects newer fields (``enums.Compat`` values);
     empty: bodies are forwarded byte-faithful."""

@@ -47,6 +47,7 @@ priority = 1                       # 0..255; higher is tried first, lower ones a
 max_connections = 100              # connections open to this server at once; more requests wait
 # compat = ["developer_to_system"] # rewrites for servers that reject newer chat fields (see docs)
 # native = ["responses"]           # the server speaks /v1/responses itself: pass it through
+#                                  # ("messages": /v1/messages; "ollama": Ollama's /api/...)
 # For https servers only:
 # tls_ca_file = "/etc/octoroute/private-ca.pem"  # trust this CA bundle instead of the system's
 # tls_verify = false               # accept any certificate (a warning is logged at start-up)

@@ -65,8 +65,25 @@ FD_RETRY_PAUSES: Final = (0.01, 0.02, 0.04, 0.08, 0.16)
 
 
 CHAT_PATH: Final = "chat/completions"
-UPSTREAM_PATHS: Final = (CHAT_PATH, "completions", "embeddings", "responses", "messages")
-"""The API paths under ``base_url`` requests are forwarded to; heads are rendered for each."""
+OLLAMA_PATHS: Final = ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings")
+"""Ollama's own API, for endpoints with ``native = ["ollama"]``: a leading ``/`` means from the
+server's root (``base_url`` without its ``/v1``), where Ollama serves it."""
+UPSTREAM_PATHS: Final = (
+    CHAT_PATH,
+    "completions",
+    "embeddings",
+    "responses",
+    "messages",
+    *OLLAMA_PATHS,
+)
+"""The API paths requests are forwarded to, under ``base_url`` (or from the server's root for
+those starting with ``/``); heads are rendered for each."""
+
+
+def server_root(base_url: str) -> str:
+    """``base_url`` without its trailing ``/v1`` (every ``base_url`` ends so): where a server's
+    own, non-OpenAI API lives (Ollama's ``/api/...``)."""
+    return base_url.removesuffix("/").removesuffix("/v1")
 
 
 class Target:
@@ -105,8 +122,14 @@ class Target:
             # ``http://user:pass@host`` means HTTP basic auth, as every HTTP client reads it.
             headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode("ascii")
         plain = strip_userinfo(base)
+        root = server_root(plain)
         self.heads: Final = {
-            path: request_head("POST", f"{plain}/{path}", self.origin, headers)
+            path: request_head(
+                "POST",
+                root + path if path.startswith("/") else f"{plain}/{path}",
+                self.origin,
+                headers,
+            )
             for path in UPSTREAM_PATHS
         }
         """The POST head for each API path an endpoint may be sent, keyed by the path."""

@@ -58,7 +58,7 @@ from octoroute.upstream.attempts import (
     exhausted,
 )
 from octoroute.upstream.client import Target, UpstreamClient, UpstreamStream
-from octoroute.wire import sse
+from octoroute.wire import ndjson, sse
 
 SSE_HEADERS: Final = {
     "Content-Type": "text/event-stream",
@@ -327,9 +327,11 @@ class Forwarder:
             tier_metrics.tokens["completion"].inc(outcome.usage[1])
 
     def _checked_usage(self, attempt: _Attempt, body: bytes) -> tuple[int, int] | None:
-        """The answer's usage; ``BadUpstreamResponse`` when a 2xx body is not a JSON object."""
+        """The answer's usage (OpenAI's ``usage``, else Ollama's eval counts);
+        ``BadUpstreamResponse`` when a 2xx body is not a JSON object."""
         try:
-            return sse.answer_usage(body)
+            usage = sse.answer_usage(body)
+            return ndjson.usage_from_line(body) if usage is None else usage
         except ValueError:
             label = attempt.lane.target.label
             raise BadUpstreamResponse(
@@ -407,7 +409,10 @@ class Forwarder:
             config = attempt.lane.endpoint.config
             translator = None if translators is None else translators(config)
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
-            if not upstream.content_type.startswith("text/event-stream"):
+            # NDJSON (Ollama's own streams) only where a translator reads it; a chat request
+            # answered so is relayed whole, as any other non-SSE answer.
+            lines = translator is not None and upstream.content_type.startswith(ndjson.MEDIA_TYPE)
+            if not lines and not upstream.content_type.startswith("text/event-stream"):
                 return await self._json_instead(
                     attempt, upstream, scope, outcome, headers, translator
                 )
@@ -419,6 +424,7 @@ class Forwarder:
                 deadline,
                 self._keepalive,
                 translator,
+                lines=lines,
             )
             try:
                 first = await relay.first_events()
@@ -555,6 +561,9 @@ class _Relay:
     the connection (or never ends its body) after ``[DONE]`` cannot append an error to a
     complete answer. An event still incomplete past ``max_event_bytes`` is an upstream fault
     (the splitter would otherwise grow without bound); past ``deadline`` the stream is cut.
+
+    With ``lines`` the body is NDJSON (Ollama's own streams): the same rules with a line for an
+    event and the ``"done": true`` line for ``[DONE]``.
     """
 
     __slots__ = (
@@ -562,6 +571,7 @@ class _Relay:
         "done",
         "keepalive_seconds",
         "label",
+        "lines",
         "max_event_bytes",
         "splitter",
         "translator",
@@ -577,13 +587,18 @@ class _Relay:
         deadline: float | None,
         keepalive_seconds: float,
         translator: StreamTranslator | None = None,
+        *,
+        lines: bool = False,
     ) -> None:
         self.upstream = upstream
         self.keepalive_seconds = keepalive_seconds
         """Quiet seconds after which a keep-alive is written."""
         self.label = label
         self.translator = translator
-        self.splitter = sse.SSESplitter()
+        self.lines = lines
+        self.splitter: sse.SSESplitter | ndjson.LineSplitter = (
+            ndjson.LineSplitter() if lines else sse.SSESplitter()
+        )
         self.max_event_bytes = max_event_bytes
         self.deadline = deadline
         """``time.monotonic()`` reading at which the stream is cut; ``None``: never."""
@@ -595,12 +610,15 @@ class _Relay:
         events = self.splitter.feed(chunk)
         if self.splitter.pending_size > self.max_event_bytes:
             raise EventTooLarge(
-                f"{self.label}: sent an SSE event of more than {self.max_event_bytes} "
+                f"{self.label}: sent {'a line' if self.lines else 'an SSE event'} of more "
+                f"than {self.max_event_bytes} "
                 "bytes without ending it (limits.max_event_bytes)",
                 endpoint=self.label,
             )
         if not events:
             return b""
+        if self.lines:
+            return self._take_lines(events)
         data = events[0] if len(events) == 1 else b"".join(events)
         if b"[DONE]" in data:
             for index, event in enumerate(events):
@@ -618,6 +636,18 @@ class _Relay:
         if self.translator is not None:
             return self.translator.translate(events)
         return data
+
+    def _take_lines(self, lines: list[bytes]) -> bytes:
+        """``_take`` for NDJSON: the final line ends the answer and carries its usage."""
+        for index, line in enumerate(lines):
+            if ndjson.is_final(line):
+                self.done = True
+                self.usage = ndjson.usage_from_line(line) or self.usage
+                del lines[index + 1 :]
+                break
+        if self.translator is None:  # not so: NDJSON is only relayed through a translator
+            return b"".join(lines)
+        return self.translator.translate(lines)
 
     def _too_long(self) -> StreamTooLong:
         label = self.label
@@ -661,14 +691,17 @@ class _Relay:
             return self.keepalive()
 
     def keepalive(self) -> bytes:
-        """The filler written after a quiet interval: the translator's, or an SSE comment."""
-        return sse.KEEPALIVE_EVENT if self.translator is None else self.translator.keepalive()
+        """The filler written after a quiet interval: the translator's, an SSE comment, or
+        nothing for relayed NDJSON (every Ollama client decodes each line as JSON)."""
+        if self.translator is not None:
+            return self.translator.keepalive()
+        return b"" if self.lines else sse.KEEPALIVE_EVENT
 
     async def _flush(self, response: web.StreamResponse) -> None:
         """Terminate and relay a last event the upstream left without its blank line."""
         rest = self.splitter.pending
         if rest.strip():
-            last = rest.rstrip(b"\r\n") + b"\n\n"
+            last = rest.rstrip(b"\r\n") + (b"\n" if self.lines else b"\n\n")
             if self.translator is not None:
                 last = self.translator.translate([last])
             await response.write(last)

@@ -7,7 +7,14 @@ get forwarded upstream, untouched.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
+
+from octoroute.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from octoroute.config.schema import LimitsConfig
 
 
 class ContentPart(msgspec.Struct):
@@ -31,3 +38,21 @@ class Message(msgspec.Struct):
         if isinstance(content, str):
             return content
         return "\n".join(part.text for part in content if part.text is not None)
+
+
+def check_conversation(messages: list[Message], limits: LimitsConfig, param: str) -> None:
+    """Refuse a translated conversation past ``[limits]``: more than ``max_messages`` messages
+    or ``max_content_chars`` characters of text in total (``param`` names the field)."""
+    if len(messages) > limits.max_messages:
+        raise InvalidRequest(
+            f"{param} has {len(messages)} messages, more than the limit of "
+            f"{limits.max_messages} (configurable as [limits].max_messages)",
+            param=param,
+        )
+    chars = sum(len(message.text()) for message in messages)
+    if chars > limits.max_content_chars:
+        raise InvalidRequest(
+            f"{param} contains {chars} characters of text in total, more than the limit of "
+            f"{limits.max_content_chars} (configurable as [limits].max_content_chars)",
+            param=param,
+        )

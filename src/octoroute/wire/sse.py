@@ -15,7 +15,7 @@ from typing import Annotated, Any, Final
 import msgspec
 import orjson
 
-from octoroute.errors import error_body
+from octoroute.errors import BadUpstreamResponse, error_body
 
 __all__ = [
     "DONE_EVENT",
@@ -27,9 +27,11 @@ __all__ = [
     "describe_body",
     "error_event",
     "event_payload",
+    "first_choice",
     "is_done",
     "usage_from_body",
     "usage_from_event",
+    "whole_answer",
 ]
 
 DONE_EVENT: Final = b"data: [DONE]\n\n"
@@ -238,6 +240,32 @@ def chat_chunks(events: list[bytes]) -> Iterator[dict[str, Any]]:
             continue
         if isinstance(chunk, dict):
             yield chunk
+
+
+def first_choice(answer: Any) -> dict[str, Any]:
+    """The first choice of a decoded chat (or legacy) completion, for dialect translators.
+
+    Raises ``ValueError`` when ``answer`` is not an object with a choice object.
+    """
+    if not isinstance(answer, dict):
+        raise ValueError("not a JSON object")
+    choices = answer.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError("no choices")
+    choice: dict[str, Any] = choices[0]
+    return choice
+
+
+def whole_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A complete chat answer (from a server that ignored ``stream``) and its first choice, for
+    a stream translator's ``whole``; ``BadUpstreamResponse`` when it is not a chat completion."""
+    try:
+        decoded = orjson.loads(answer)
+        return decoded, first_choice(decoded)
+    except (orjson.JSONDecodeError, ValueError):
+        raise BadUpstreamResponse(
+            f"answered 200 with a body that is not a chat completion ({describe_body(answer)})"
+        ) from None
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:

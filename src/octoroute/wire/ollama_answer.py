@@ -1,0 +1,421 @@
+"""Chat-completions answers (and legacy completions, for ``raw``/``suffix``) as Ollama's.
+
+``answer_from_chat`` turns a buffered answer into one Ollama object; ``OllamaStream`` turns a
+chat stream, chunk by chunk, into Ollama's NDJSON lines: a line per piece of text (``message``
+for ``/api/chat``, ``response`` for ``/api/generate``, ``thinking`` from the upstream's
+``reasoning_content``/``reasoning``), the tool calls in one line once their arguments are whole
+(Ollama sends them whole, arguments as objects), then the ``done: true`` line with
+``done_reason`` and the counts and durations; a stream that breaks ends with an
+``{"error": ...}`` line, which the ``ollama`` clients raise. ``NativeStream`` relays a native
+Ollama server's lines as they come. ``load_answer`` and the embedding answers complete the set.
+
+Pure: the clocks come in through ``Timing``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from octoroute.wire import ndjson, sse
+
+if TYPE_CHECKING:
+    from octoroute.errors import UpstreamError
+    from octoroute.wire.ollama import OllamaRequest
+
+__all__ = [
+    "DONE_REASONS",
+    "NativeStream",
+    "OllamaStream",
+    "Timing",
+    "answer_from_chat",
+    "embed_answer",
+    "embedding_answer",
+    "error_line",
+    "load_answer",
+]
+
+Json = dict[str, Any]
+
+DONE_REASONS: Final = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "stop",
+    "function_call": "stop",
+    "content_filter": "stop",
+}
+"""Chat's ``finish_reason`` to Ollama's ``done_reason``: Ollama says ``stop`` after tool calls
+too (the calls are in the message); anything else, or none, is ``stop``."""
+
+
+class Timing:
+    """When a request started and how to read the clocks: nanoseconds for Ollama's durations,
+    the wall clock for ``created_at``. Injected so the translation stays testable."""
+
+    __slots__ = ("_prefix", "_second", "monotonic_ns", "started_ns", "wall")
+
+    def __init__(
+        self, started_ns: int, monotonic_ns: Callable[[], int], wall: Callable[[], float]
+    ) -> None:
+        self.started_ns = started_ns
+        self.monotonic_ns = monotonic_ns
+        self.wall = wall
+        self._second = -1
+        self._prefix = ""
+
+    def elapsed(self) -> int:
+        """Nanoseconds since the request started (at least 1: clients divide by durations)."""
+        return max(1, self.monotonic_ns() - self.started_ns)
+
+    def created_at(self) -> str:
+        """Now, as Ollama writes ``created_at`` (RFC 3339, UTC, microseconds). A stream asks for
+        every batch of lines: the date and time are formatted once a second."""
+        now = self.wall()
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def error_line(message: str) -> bytes:
+    """Ollama's error object as one NDJSON line: what its clients raise on in a stream."""
+    return orjson.dumps({"error": message}) + b"\n"
+
+
+def _done_reason(finish_reason: Any) -> str:
+    return DONE_REASONS.get(finish_reason, "stop") if isinstance(finish_reason, str) else "stop"
+
+
+def _arguments(arguments: str) -> Any:
+    """Tool arguments as the object Ollama gives; text that is not a JSON object is kept whole
+    under ``_raw`` rather than lost (small models do write broken JSON)."""
+    try:
+        decoded = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
+
+
+def _tool_call(index: int, call_id: Any, name: Any, arguments: str) -> Json:
+    call: Json = {
+        "function": {"index": index, "name": name or "", "arguments": _arguments(arguments)}
+    }
+    if isinstance(call_id, str) and call_id:
+        call["id"] = call_id
+    return call
+
+
+def _counts(usage: Any) -> tuple[int, int]:
+    if not isinstance(usage, dict):
+        return 0, 0
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return (
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+    )
+
+
+def _head(request: OllamaRequest, created_at: str) -> Json:
+    return {"model": request.model, "created_at": created_at}
+
+
+def _piece(request: OllamaRequest, created_at: str, text: str, thinking: str | None) -> Json:
+    """One answer object carrying ``text`` (and ``thinking``), not yet done."""
+    line = _head(request, created_at)
+    if request.generate:
+        line["response"] = text
+        if thinking:
+            line["thinking"] = thinking
+    else:
+        message: Json = {"role": "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
+        line["message"] = message
+    line["done"] = False
+    return line
+
+
+def load_answer(request: OllamaRequest, timing: Timing) -> bytes:
+    """What Ollama answers a request that only loads or unloads the model (``done_reason``
+    ``load``/``unload``, nothing generated)."""
+    line = _piece(request, timing.created_at(), "", None)
+    line["done"] = True
+    line["done_reason"] = request.load or "load"
+    return orjson.dumps(line)
+
+
+def _thinking_of(fields: Json) -> str | None:
+    thinking = fields.get("reasoning_content") or fields.get("reasoning")
+    return thinking if isinstance(thinking, str) and thinking else None
+
+
+def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Json:
+    """The Ollama object for a decoded chat completion (or legacy completion), first choice.
+
+    Raises ``ValueError`` when ``answer`` is not one with a choice.
+    """
+    choice = sse.first_choice(answer)
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text, thinking = message.get("content"), _thinking_of(message)
+        calls = message.get("tool_calls") or []
+    elif isinstance(choice.get("text"), str):
+        text, thinking, calls = choice["text"], None, []
+    else:
+        raise ValueError("no message")
+    line = _piece(request, timing.created_at(), text if isinstance(text, str) else "", thinking)
+    if calls and not request.generate:
+        line["message"]["tool_calls"] = [
+            _tool_call(index, call.get("id"), function.get("name"), function.get("arguments") or "")
+            for index, call in enumerate(calls)
+            if isinstance(call, dict) and isinstance(function := call.get("function") or {}, dict)
+        ]
+    prompt, completion = _counts(answer.get("usage"))
+    total = timing.elapsed()
+    line.update(
+        done=True,
+        done_reason=_done_reason(choice.get("finish_reason")),
+        total_duration=total,
+        load_duration=0,
+        prompt_eval_count=prompt,
+        eval_count=completion,
+        eval_duration=total,
+    )
+    return line
+
+
+class OllamaStream:
+    """A ``StreamTranslator`` from a chat-completions (or completions) stream to Ollama's NDJSON
+    lines; one per attempt, holding the state of the answer being built."""
+
+    media_type = ndjson.MEDIA_TYPE
+
+    def __init__(self, request: OllamaRequest, timing: Timing) -> None:
+        self._request = request
+        self._timing = timing
+        self._out: list[bytes] = []
+        self._calls: dict[int, list[Any]] = {}
+        """``[id, name, argument pieces]`` by the chat stream's tool-call index."""
+        self._finish: Any = None
+        self._usage: Any = None
+        self._error: str | None = None
+        self._first_ns: int | None = None
+        """When the first piece of the answer arrived: the end of prompt evaluation."""
+
+    # --- the StreamTranslator protocol --------------------------------------------------------
+
+    def keepalive(self) -> bytes:
+        """Nothing: a blank line is not JSON, and the ``ollama`` clients decode every line."""
+        return b""
+
+    def opening(self) -> bytes:
+        """Nothing: Ollama's stream starts with the first piece of the answer."""
+        return b""
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The lines for these chat chunks (comments and ``[DONE]`` give none)."""
+        created_at: str | None = None
+        for chunk in sse.chat_chunks(events):
+            created_at = created_at or self._timing.created_at()
+            self._chunk(chunk, created_at)
+        return self._take()
+
+    def closing(self) -> bytes:
+        """The tool calls not written yet, then the ``done`` line (or the error line when the
+        upstream's stream carried an error)."""
+        if self._error is not None:
+            return error_line(self._error)
+        created_at = self._timing.created_at()
+        self._flush_calls(created_at)
+        now = self._timing.monotonic_ns()
+        started = self._timing.started_ns
+        first = self._first_ns if self._first_ns is not None else now
+        prompt, completion = _counts(self._usage)
+        line = _piece(self._request, created_at, "", None)
+        line.update(
+            done=True,
+            done_reason=_done_reason(self._finish),
+            total_duration=max(1, now - started),
+            load_duration=0,
+            prompt_eval_count=prompt,
+            prompt_eval_duration=max(1, first - started),
+            eval_count=completion,
+            eval_duration=max(1, now - first),
+        )
+        self._out.append(orjson.dumps(line) + b"\n")
+        return self._take()
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """The error line, as Ollama ends a stream that broke."""
+        return error_line(
+            f"the upstream stream failed after it had started: {error.message}; "
+            "the answer above is incomplete"
+        )
+
+    def whole(self, answer: bytes) -> bytes:
+        """Every line for a chat answer that came as one JSON body."""
+        decoded, first = sse.whole_answer(answer)
+        choice = dict(first)
+        message = choice.pop("message", None)
+        if isinstance(message, dict):
+            calls = message.get("tool_calls") or []
+            choice["delta"] = {
+                **message,
+                "tool_calls": [
+                    {**call, "index": index}
+                    for index, call in enumerate(calls)
+                    if isinstance(call, dict)
+                ],
+            }
+        self._chunk({"choices": [choice], "usage": decoded.get("usage")}, self._timing.created_at())
+        return self._take() + self.closing()
+
+    # --- the state machine ----------------------------------------------------------------------
+
+    def _take(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def _chunk(self, chunk: Json, created_at: str) -> None:
+        if "error" in chunk and not chunk.get("choices"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else error
+            self._error = message if isinstance(message, str) else "the upstream stream failed"
+            return
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        try:
+            choice = sse.first_choice(chunk)
+        except ValueError:  # the usage chunk (no choices), or a chunk that is not one
+            return
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            text, thinking = delta.get("content"), _thinking_of(delta)
+            for call in delta.get("tool_calls") or ():
+                if isinstance(call, dict):
+                    self._call_delta(call)
+        else:
+            text, thinking = choice.get("text"), None
+        if not isinstance(text, str):
+            text = ""
+        if text or thinking:
+            if self._first_ns is None:
+                self._first_ns = self._timing.monotonic_ns()
+            self._out.append(
+                orjson.dumps(_piece(self._request, created_at, text, thinking)) + b"\n"
+            )
+        if choice.get("finish_reason") is not None:
+            self._finish = choice["finish_reason"]
+            self._flush_calls(created_at)
+
+    def _call_delta(self, delta: Json) -> None:
+        position = delta.get("index", 0)
+        function = delta.get("function") or {}
+        if not isinstance(function, dict):
+            return
+        call = self._calls.get(position)
+        if call is None:
+            call = self._calls[position] = [None, None, []]
+            if self._first_ns is None:
+                self._first_ns = self._timing.monotonic_ns()
+        if delta.get("id"):
+            call[0] = delta["id"]
+        if function.get("name"):
+            call[1] = function["name"]
+        fragment = function.get("arguments")
+        if isinstance(fragment, str):
+            call[2].append(fragment)
+
+    def _flush_calls(self, created_at: str) -> None:
+        """Write the calls gathered so far as one line (Ollama's calls arrive whole)."""
+        if not self._calls or self._request.generate:
+            self._calls.clear()
+            return
+        calls = [
+            _tool_call(index, call_id, name, "".join(pieces))
+            for index, (call_id, name, pieces) in enumerate(self._calls.values())
+        ]
+        self._calls.clear()
+        line = _piece(self._request, created_at, "", None)
+        line["message"]["tool_calls"] = calls
+        self._out.append(orjson.dumps(line) + b"\n")
+
+
+class NativeStream:
+    """A ``StreamTranslator`` that relays a native Ollama server's lines unchanged, and ends a
+    stream that broke with Ollama's error line."""
+
+    media_type = ndjson.MEDIA_TYPE
+
+    def keepalive(self) -> bytes:
+        """Nothing, as for a translated stream."""
+        return b""
+
+    def opening(self) -> bytes:
+        """Nothing: the server writes its own lines."""
+        return b""
+
+    def translate(self, events: list[bytes]) -> bytes:
+        """The lines as they came."""
+        return b"".join(events)
+
+    def closing(self) -> bytes:
+        """Nothing: the server ended its own stream."""
+        return b""
+
+    def failed(self, error: UpstreamError) -> bytes:
+        """The error line."""
+        return error_line(
+            f"the upstream stream failed after it had started: {error.message}; "
+            "the answer above is incomplete"
+        )
+
+    def whole(self, answer: bytes) -> bytes:
+        """A server that answered one JSON object although asked to stream: that object as the
+        one line of the stream."""
+        return answer.rstrip(b"\r\n") + b"\n"
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+
+
+def _vectors(answer: Any) -> list[Any]:
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("embedding"), list) for item in data
+    ):
+        raise ValueError("no data array of embeddings")
+    ordered = sorted(data, key=lambda item: item.get("index", 0))
+    return [item["embedding"] for item in ordered]
+
+
+def embed_answer(answer: Any, model: str, total_ns: int) -> Json:
+    """``POST /api/embed``'s answer for a decoded OpenAI embeddings answer.
+
+    Raises ``ValueError`` when ``answer`` holds no embeddings.
+    """
+    prompt, _ = _counts(answer.get("usage") if isinstance(answer, dict) else None)
+    return {
+        "model": model,
+        "embeddings": _vectors(answer),
+        "total_duration": total_ns,
+        "load_duration": 0,
+        "prompt_eval_count": prompt,
+    }
+
+
+def embedding_answer(answer: Any) -> Json:
+    """``POST /api/embeddings``' answer (one vector) for a decoded OpenAI embeddings answer.
+
+    Raises ``ValueError`` when ``answer`` holds no embedding.
+    """
+    vectors = _vectors(answer)
+    if not vectors:
+        raise ValueError("no embedding")
+    return {"embedding": vectors[0]}
