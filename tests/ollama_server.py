@@ -39,6 +39,9 @@ class FakeOllama:
     """Answer every generation request with this status and an Ollama error body."""
     drop_after: int | None = None
     """Cut a stream after this many lines (the connection is aborted)."""
+    pause_after: int | None = None
+    """Stay silent after this many lines of a stream until ``resume`` is set."""
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def base_url(self) -> str:
@@ -82,6 +85,8 @@ async def _generation(fake: FakeOllama, request: web.Request) -> web.StreamRespo
             assert request.transport is not None
             request.transport.abort()
             return response
+        if fake.pause_after is not None and index == fake.pause_after:
+            await fake.resume.wait()
         await response.write(line)
         await asyncio.sleep(0)
     await response.write_eof()

@@ -4,11 +4,13 @@ front of the simulated fleet (translated to chat completions) and a fake Ollama 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import httpx
 import orjson
 import pytest
 from ollama import AsyncClient, ChatResponse, ResponseError
@@ -16,7 +18,7 @@ from ollama import AsyncClient, ChatResponse, ResponseError
 from octoroute.config import parse_config
 from octoroute.fleet.facts import InstanceFacts
 from octoroute.simulator import Drop, HttpError, SimulatedFleet, SimulatedModel, fleet_config_toml
-from tests.harness import RouterHandle, config_for, endpoint, running_router, within
+from tests.harness import RouterHandle, config_for, endpoint, running_router, with_server, within
 from tests.integration.test_clients import WEATHER_TOOL
 from tests.ollama_server import WORDS, FakeOllama, fake_ollama
 
@@ -592,3 +594,35 @@ async def test_an_untranslatable_field_passes_when_every_endpoint_is_native(nati
         )
     assert answer.response == "".join(WORDS)  # type: ignore[attr-defined]
     assert server.generation("/api/generate")[0]["template"] == "{{ .Prompt }}"
+
+
+async def test_a_quiet_native_stream_gets_no_keepalive_filler(fleet: SimulatedFleet) -> None:
+    """Relayed NDJSON has no harmless filler (every client decodes each line as JSON), so a
+    native stream that goes quiet past the keep-alive interval gets nothing written meanwhile."""
+    async with fake_ollama() as server:
+        extra = f"""
+[[models.deep]]
+name = "native-llama"
+base_url = "{server.base_url}"
+max_tokens = 512
+native = ["ollama"]
+priority = 2
+"""
+        config = with_server(
+            parse_config(fleet_config_toml(fleet, strategy="rule", extra=extra)),
+            stream_keepalive_seconds=0.02,
+        )
+        server.pause_after = 1
+        async with running_router(config) as router, httpx.AsyncClient(timeout=10) as http:
+            body = {"model": "native-llama", "messages": HI}
+            async with http.stream("POST", f"{router.url}/api/chat", json=body) as response:
+                lines = response.aiter_lines()
+                first = str(await within(anext(lines)))
+                # Several keep-alive intervals pass while the upstream is silent.
+                await asyncio.sleep(0.2)
+                server.resume.set()
+                rest = [line async for line in lines]
+    decoded = [orjson.loads(line) for line in [first, *rest] if line]
+    assert "".join(part["message"]["content"] for part in decoded) == "".join(WORDS)
+    assert decoded[-1]["done"] is True
+    assert len(decoded) == len(WORDS) + 1
