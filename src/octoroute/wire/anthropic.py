@@ -25,6 +25,7 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.compat import translated_chat_body
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
     check_sampling,
@@ -104,7 +105,7 @@ class MessagesRequest:
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
-    __slots__ = ("chat", "fields", "messages", "model", "stop_sequences", "stream")
+    __slots__ = ("chat", "fields", "hints", "messages", "model", "stop_sequences", "stream")
 
     def __init__(
         self,
@@ -115,6 +116,7 @@ class MessagesRequest:
         chat: dict[str, Any],
         messages: list[Message],
         stop_sequences: tuple[str, ...],
+        hints: RequestHints,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -123,6 +125,8 @@ class MessagesRequest:
         """The translated chat body without ``model``."""
         self.messages = messages
         self.stop_sequences = stop_sequences
+        self.hints = hints
+        """``max_tokens`` and ``metadata.user_id``, for placement."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``messages`` for a native endpoint, else ``chat/completions``."""
@@ -187,8 +191,9 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         if stops:
             chat["stop"] = stops
     metadata = values.get("metadata")
+    user_id: str | None = None
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
-        chat["user"] = metadata["user_id"]
+        user_id = chat["user"] = metadata["user_id"]
     if values.get("tools"):
         chat["tools"] = _tools(values["tools"])
     if values.get("tool_choice") is not None:
@@ -202,6 +207,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         chat=chat,
         messages=messages,
         stop_sequences=stop_sequences,
+        hints=RequestHints(max_tokens, True, user_id or None),
     )
 
 
