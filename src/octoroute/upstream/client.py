@@ -67,6 +67,9 @@ FD_RETRY_PAUSES: Final = (0.01, 0.02, 0.04, 0.08, 0.16)
 CHAT_PATH: Final = "chat/completions"
 UPSTREAM_PATHS: Final = (CHAT_PATH, "completions", "embeddings", "responses", "messages")
 """The API paths under ``base_url`` requests are forwarded to; heads are rendered for each."""
+OLLAMA_LOAD_PATH: Final = "/api/generate"
+"""Ollama's native generate endpoint, from the server root (``base_url`` without ``/v1``): a
+body with only ``model`` loads the model (the pre-warm, ``upstream.prewarm``)."""
 
 
 class Target:
@@ -99,7 +102,12 @@ class Target:
             path: request_head("POST", f"{plain}/{path}", self.origin, headers)
             for path in UPSTREAM_PATHS
         }
-        """The POST head for each API path an endpoint may be sent, keyed by the path."""
+        """The POST head for each API path an endpoint may be sent, keyed by the path; plus
+        :data:`OLLAMA_LOAD_PATH`, rendered from the server root."""
+        root = plain.removesuffix("/v1")
+        self.heads[OLLAMA_LOAD_PATH] = request_head(
+            "POST", root + OLLAMA_LOAD_PATH, self.origin, headers
+        )
         self.chat_head: Final = self.heads[CHAT_PATH]
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
