@@ -102,7 +102,9 @@ class Prewarmer:
             lane.metrics.cold_starts.inc()
             lane.metrics.cold_start_seconds.observe(seconds)
             endpoint.loaded()
-        log.info("pre-warmed", instance=endpoint.id, endpoint=endpoint.name, seconds=seconds)
+        log.info(
+            "pre-warmed", instance=endpoint.id, endpoint=endpoint.name, seconds=round(seconds, 3)
+        )
 
     async def stop(self) -> None:
         """Cancel every pre-warm still under way and wait for them to end."""
