@@ -137,6 +137,7 @@ class Runtime:
             depth=self.metrics.queue_depth,
             waited=self.metrics.queue_waits,
             affinity={Affinity(result): child for result, child in self.metrics.affinity.items()},
+            refused=self.metrics.refusals,
         )
         """Slots and the per-tier queues of requests waiting for one."""
         events.dispatcher = self.dispatcher

@@ -205,6 +205,9 @@ async def test_a_request_that_waits_out_the_queue_timeout_gets_503_fleet_busy_wi
             assert "queue_timeout_seconds" in error["message"]
             assert queued(router) == 0
             assert len(fast.chats) == 1, "the refused request never reached the upstream"
+            text = await metrics(session, router)
+            refused = 'octoroute_fleet_busy_total{reason="queue_timeout",tier="fast"}'
+            assert sample(text, refused) == 1
             fast.open()
             assert (await first)[0] == 200
 
@@ -228,6 +231,8 @@ async def test_a_full_queue_answers_503_at_once(session: aiohttp.ClientSession) 
             assert status == 503
             assert headers["Retry-After"] == "1"
             assert "limits.max_queue = 1" in str(body)
+            text = await metrics(session, router)
+            assert sample(text, 'octoroute_fleet_busy_total{reason="queue_full",tier="fast"}') == 1
             fast.open()
             assert [(await first)[0], (await second)[0]] == [200, 200]
 

@@ -67,8 +67,8 @@ def pick(
 
 def chosen(candidates: list[Endpoint], demand: Demand = NO_DEMAND, **options: object) -> Endpoint:
     picked = pick(candidates, demand, **options)  # type: ignore[arg-type]
-    assert isinstance(picked, Pick), picked
-    return picked.endpoint
+    assert not isinstance(picked, Shortfall), picked
+    return picked[0]
 
 
 def busy(endpoint: Endpoint, count: int) -> Endpoint:
@@ -103,7 +103,7 @@ def test_ties_are_drawn_by_weight() -> None:
     rng = random.Random(7)
 
     counts = Counter(
-        choose([a, b], (), NO_DEMAND, 0.0, rng.random, FLEET).endpoint.id  # type: ignore[union-attr]
+        choose([a, b], (), NO_DEMAND, 0.0, rng.random, FLEET)[0].id  # type: ignore[union-attr]
         for _ in range(4000)
     )
 
@@ -258,8 +258,8 @@ def test_a_conversation_stays_on_the_first_replica_of_its_hash_order() -> None:
         first = order(replicas, key)[0]
         for seed in range(10):
             picked = pick(replicas, Demand(key=key), seed=seed)
-            assert isinstance(picked, Pick)
-            assert (picked.endpoint, picked.affinity) == (first, Affinity.HIT)
+            assert not isinstance(picked, Shortfall)
+            assert (picked[0], picked[1]) == (first, Affinity.HIT)
 
 
 def test_when_the_replica_is_down_full_or_too_small_the_next_in_order_takes_it() -> None:
@@ -281,9 +281,9 @@ def test_when_the_replica_is_down_full_or_too_small_the_next_in_order_takes_it()
 
         picked = pick(replicas, Demand(prompt_tokens=5000, key=key))
 
-        assert isinstance(picked, Pick), how
-        assert picked.endpoint is second, how
-        assert picked.affinity is Affinity.MOVED, how
+        assert not isinstance(picked, Shortfall), how
+        assert picked[0] is second, how
+        assert picked[1] is Affinity.MOVED, how
 
 
 def test_the_replica_keeps_the_conversation_up_to_the_imbalance_and_not_beyond() -> None:
@@ -307,9 +307,9 @@ def test_without_a_key_or_with_affinity_off_placement_follows_load() -> None:
     busy(first, 1)
 
     picked = pick(replicas, Demand(key=None))
-    assert isinstance(picked, Pick)
-    assert picked.affinity is Affinity.NONE
-    assert picked.endpoint is not first
+    assert not isinstance(picked, Shortfall)
+    assert picked[1] is Affinity.NONE
+    assert picked[0] is not first
     assert chosen(replicas, Demand(key=key), policy=Policy(affinity=False)) is not first
 
 
@@ -359,7 +359,7 @@ def test_static_placement_ignores_slots_windows_warmth_and_load() -> None:
     rng = random.Random(1)
 
     counts = Counter(
-        choose([a, b], (), demand, 0.0, rng.random, STATIC).endpoint.id  # type: ignore[union-attr]
+        choose([a, b], (), demand, 0.0, rng.random, STATIC)[0].id  # type: ignore[union-attr]
         for _ in range(2000)
     )
 

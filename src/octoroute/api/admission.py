@@ -25,7 +25,7 @@ import msgspec
 from octoroute.api.common import record_decision
 from octoroute.enums import Importance, Overflow, Tier
 from octoroute.errors import ContextLengthExceeded, FleetBusy, OctorouteError
-from octoroute.fleet.placement import NO_DEMAND, Demand, Pick, any_fits, needed, prefer
+from octoroute.fleet.placement import NO_DEMAND, Demand, Shortfall, any_fits, needed, prefer
 from octoroute.routing.metadata import estimate_tokens
 from octoroute.routing.strategy import CONTEXT_OVERFLOW, QUEUE_OVERFLOW, Decision
 from octoroute.upstream.attempts import Scope
@@ -241,6 +241,6 @@ def _prewarm(runtime: Runtime, endpoints: Sequence[Endpoint], demand: Demand) ->
     if preferred is None or not preferred.cold or runtime.prewarmer.running(preferred):
         return
     going = fleet.place(endpoints, (), demand)
-    if isinstance(going, Pick) and going.endpoint is preferred:
+    if not isinstance(going, Shortfall) and going[0] is preferred:
         return  # the request itself loads it
     runtime.prewarmer.warm(preferred)

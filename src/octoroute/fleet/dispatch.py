@@ -126,12 +126,14 @@ class Dispatcher:
         depth: Mapping[Pool, Level] | None = None,
         waited: Mapping[Pool, Sample] | None = None,
         affinity: Mapping[Affinity, Count] | None = None,
+        refused: Mapping[tuple[Pool, str], Count] | None = None,
     ) -> None:
         self._fleet = fleet
         self._timeout = queue_timeout
         self._depth = depth or {}
         self._waited = waited or {}
         self._affinity = affinity or {}
+        self._refused = refused or {}
         pools: dict[Pool, tuple[Endpoint, ...]] = {}
         for endpoint in fleet.all():
             pools[endpoint.pool] = (*pools.get(endpoint.pool, ()), endpoint)
@@ -174,7 +176,7 @@ class Dispatcher:
         an instance of the tier above: compare its ``pool``.
         """
         picked = self._fleet.place(candidates, tried, ticket.demand)
-        if isinstance(picked, Pick):
+        if not isinstance(picked, Shortfall):
             return self._start(picked)
         if picked is not Shortfall.FULL:
             return None
@@ -185,14 +187,14 @@ class Dispatcher:
         return await self._wait(candidates, tried, ticket, what, overflow)
 
     def _start(self, picked: Pick) -> Grant:
-        counter = self._affinity.get(picked.affinity)
+        counter = self._affinity.get(picked[1])
         if counter is not None:
             counter.inc()
         return self._fleet.start(picked)
 
     def _try_upper(self, upper: Sequence[Endpoint], ticket: Ticket) -> Grant | None:
         picked = self._fleet.place(upper, (), ticket.demand)
-        return self._start(picked) if isinstance(picked, Pick) else None
+        return None if isinstance(picked, Shortfall) else self._start(picked)
 
     async def _wait(
         self,
@@ -207,8 +209,9 @@ class Dispatcher:
         queue = self._queues[pool]
         started = loop.time()
         if started >= ticket.deadline:
-            raise self._busy_timeout(what)
+            raise self._busy_timeout(pool, what)
         if queue.full:
+            self._count_refusal(pool, "queue_full")
             raise FleetBusy(
                 f"Every instance of {what} that could take this request is at its "
                 f"max_concurrent, and {queue.depth} requests are already waiting "
@@ -232,7 +235,7 @@ class Dispatcher:
         except TimeoutError:
             if future.done() and not future.cancelled():
                 return future.result()  # handed a slot just as the deadline passed
-            raise self._busy_timeout(what) from None
+            raise self._busy_timeout(pool, what) from None
         except BaseException:
             if future.done() and not future.cancelled():
                 endpoint, trial = future.result()
@@ -246,7 +249,13 @@ class Dispatcher:
             if sample is not None:
                 sample.observe(loop.time() - started)
 
-    def _busy_timeout(self, what: str) -> FleetBusy:
+    def _count_refusal(self, pool: Pool, reason: str) -> None:
+        counter = self._refused.get((pool, reason))
+        if counter is not None:
+            counter.inc()
+
+    def _busy_timeout(self, pool: Pool, what: str) -> FleetBusy:
+        self._count_refusal(pool, "queue_timeout")
         return FleetBusy(
             f"No instance of {what} had a free slot within {self._timeout:g} s "
             "(limits.queue_timeout_seconds): every one that could take this request stayed at "
@@ -329,7 +338,7 @@ class Dispatcher:
                 self._leave(waiter)  # cancelled; its task has not run its cleanup yet
                 continue
             picked = self._fleet.place(entry.candidates, entry.exclude, waiter.ticket.demand)
-            if not isinstance(picked, Pick):
+            if isinstance(picked, Shortfall):
                 continue
             granted = self._start(picked)
             self._leave(waiter)

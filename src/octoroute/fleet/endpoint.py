@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from octoroute.config.redact import redact_url
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
+from octoroute.fleet.placement import reserve
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig
@@ -182,8 +183,10 @@ class Endpoint:
         "on_slot_freed",
         "placed",
         "pool",
+        "position",
         "priority",
         "ready_at",
+        "reserve",
         "seed",
         "weight",
     )
@@ -194,6 +197,9 @@ class Endpoint:
     config: EndpointConfig
     pool: Pool
     """The tier it serves, or ``embeddings``."""
+    position: int
+    """Its place in its pool, in file order (``config.index``): where placement finds its
+    rendezvous rank."""
     name: str
     """The model id sent upstream; replicas may share it."""
     base_url: str
@@ -237,6 +243,9 @@ class Endpoint:
     Set by :meth:`observe`."""
     default_output: int
     """The ``max_tokens`` the router fills in when a request sets none (``0`` for embeddings)."""
+    reserve: int
+    """What that default counts for in the context check: at most a quarter of the window
+    (``fleet.placement.reserve``). Set by :meth:`observe`."""
     seed: int
     """This instance's stable hash for rendezvous (conversation affinity): the same in every
     process and across restarts, from its pool, model name and URL."""
@@ -268,6 +277,7 @@ class Endpoint:
         self.config = config
         self.id = f"{config.pool}[{config.index}]"
         self.pool = config.pool
+        self.position = config.index
         self.name = config.name
         self.base_url = config.base_url
         self.priority = config.priority
@@ -300,6 +310,7 @@ class Endpoint:
         self.on_slot_freed = None
         self.facts = UNKNOWN
         self.context_window = config.context_window
+        self.reserve = reserve(self.default_output, self.context_window)
         self.cold = False
 
     @property
@@ -431,6 +442,7 @@ class Endpoint:
         self.facts = facts
         configured = self.config.context_window
         self.context_window = configured if configured is not None else facts.context_window
+        self.reserve = reserve(self.default_output, self.context_window)
         self.cold = facts.loaded is False or facts.loading
 
     def loaded(self) -> None:

@@ -98,11 +98,22 @@ class Policy(NamedTuple):
     imbalance: float = 2.0
 
 
-class Pick(NamedTuple):
-    """The chosen instance and what affinity did."""
+Pick = tuple["Endpoint", Affinity]
+"""The chosen instance and what affinity did. A plain tuple: a ``NamedTuple`` costs a Python-level
+``__new__`` per request."""
 
-    endpoint: Endpoint
-    affinity: Affinity
+_HIT: Final = Affinity.HIT
+_MOVED: Final = Affinity.MOVED
+_NONE: Final = Affinity.NONE
+"""Enum members as module constants: a global read is cheaper than a class attribute lookup."""
+
+
+def reserve(default_output: int, window: int | None) -> int:
+    """What the router's own ``max_tokens`` default takes of ``window``: the default, at most
+    :data:`DEFAULT_SHARE_DIVISOR` th of a known window (``Endpoint.reserve``)."""
+    return (
+        default_output if window is None else min(default_output, window // DEFAULT_SHARE_DIVISOR)
+    )
 
 
 def needed(endpoint: Endpoint, demand: Demand) -> int:
@@ -110,12 +121,7 @@ def needed(endpoint: Endpoint, demand: Demand) -> int:
     else the default the router fills in, at most a quarter of a known window)."""
     output = demand.output_tokens
     if output is None:
-        output = 0
-        if demand.fills_default:
-            output = endpoint.default_output
-            window = endpoint.context_window
-            if window is not None:
-                output = min(output, window // DEFAULT_SHARE_DIVISOR)
+        output = endpoint.reserve if demand.fills_default else 0
     return demand.prompt_tokens + output
 
 
@@ -146,30 +152,52 @@ def choose(
     draw: Callable[[], float],
     policy: Policy,
     *,
+    ranks: Sequence[float] | None = None,
     warm_first: bool = True,
 ) -> Pick | Shortfall:
     """The instance of ``candidates`` for an attempt of ``demand``, or why there is none.
 
     ``exclude`` holds the instances this request already tried; ``now`` is the clock reading
     ``Endpoint.ready_at`` is compared with; ``draw`` returns a uniform number in [0, 1) for
-    weighted ties. ``warm_first=False`` skips step 5 (what the pre-warm asks: which instance
-    would be preferred if every model were loaded). Does not start the attempt (see
-    ``Fleet.take``).
+    weighted ties. ``ranks`` are the demand key's rendezvous ranks by ``Endpoint.position``
+    (:func:`rank_pool`; ``Fleet`` caches them per conversation), computed here when not given.
+    ``warm_first=False`` skips step 5 (what the pre-warm asks: which instance would be
+    preferred if every model were loaded). Does not start the attempt (see ``Fleet.take``).
     """
     if policy.static:
         return _static(candidates, exclude, now, draw)
-    sized = demand.sized
+    prompt = demand.prompt_tokens
+    asked = demand.output_tokens
+    fills = demand.fills_default
+    sized = prompt > 0 or asked is not None or fills
+    fixed = -1 if asked is None else prompt + asked
+    key = demand.key if policy.affinity else None
+    if key is not None and ranks is None:
+        ranks = rank_pool(candidates, key)
     group: list[Endpoint] = []
+    group_ranks: list[float] = []
+    first: Endpoint | None = None
+    first_rank = math.inf
+    rank = 0.0
     best = -1
     full = unfit = 0
+    cold_seen = False
     for ep in candidates:
-        if not ep.healthy or ep.ready_at > now or ep in exclude:
+        if ranks is not None:
+            # The first in rendezvous order over every candidate is the conversation's own.
+            rank = ranks[ep.position]
+            if rank < first_rank:
+                first_rank = rank
+                first = ep
+        if not ep.healthy or ep.ready_at > now or (exclude and ep in exclude):
             continue
         if sized:
             window = ep.context_window
-            if window is not None and needed(ep, demand) > window:
-                unfit += 1
-                continue
+            if window is not None:
+                need = fixed if fixed >= 0 else prompt + ep.reserve if fills else prompt
+                if need > window:
+                    unfit += 1
+                    continue
         limit = ep.max_concurrent
         if limit and ep.in_flight >= limit:
             full += 1
@@ -178,22 +206,27 @@ def choose(
         if priority > best:
             best = priority
             group = [ep]
+            group_ranks = [rank]
+            cold_seen = ep.cold
         elif priority == best:
             group.append(ep)
+            group_ranks.append(rank)
+            if ep.cold:
+                cold_seen = True
     if not group:
         if full:
             return Shortfall.FULL
         return Shortfall.UNFIT if unfit else Shortfall.UNAVAILABLE
-    if warm_first and len(group) > 1:
-        warm = [ep for ep in group if not ep.cold]
-        if warm and len(warm) < len(group):
-            group = warm
-    key = demand.key
-    if key is not None and policy.affinity:
-        return _by_affinity(candidates, group, key, policy.imbalance)
+    if cold_seen and warm_first and len(group) > 1:
+        warm = [index for index, ep in enumerate(group) if not ep.cold]
+        if warm:
+            group = [group[index] for index in warm]
+            group_ranks = [group_ranks[index] for index in warm]
+    if ranks is not None:
+        return _by_affinity(group, group_ranks, first, policy.imbalance)
     if len(group) == 1:
-        return Pick(group[0], Affinity.NONE)
-    return Pick(_least_loaded(group, draw), Affinity.NONE)
+        return group[0], _NONE
+    return _least_loaded(group, draw), _NONE
 
 
 def prefer(
@@ -202,11 +235,23 @@ def prefer(
     """The instance placement would choose for ``demand`` if every model were loaded (ties go
     to the first in config order), or ``None``."""
     picked = choose(candidates, (), demand, now, _first, policy, warm_first=False)
-    return None if isinstance(picked, Shortfall) else picked.endpoint
+    return None if isinstance(picked, Shortfall) else picked[0]
 
 
 def _first() -> float:
     return 0.0
+
+
+def rank_pool(endpoints: Sequence[Endpoint], key: int) -> list[float]:
+    """:func:`rendezvous_rank` of every instance of ``endpoints`` for ``key``, indexed by
+    ``Endpoint.position`` (its place in its pool; ``inf`` where none is given)."""
+    log = math.log
+    ranks = [math.inf] * (max(ep.position for ep in endpoints) + 1)
+    for ep in endpoints:
+        # rendezvous_rank, inlined: this runs for every instance on a conversation's first turn.
+        uniform = (((((key ^ ep.seed) * _GOLDEN) & _MASK64) >> 12) + 0.5) * _SCALE
+        ranks[ep.position] = -log(uniform) / ep.weight
+    return ranks
 
 
 def rendezvous_rank(key: int, endpoint: Endpoint) -> float:
@@ -223,17 +268,19 @@ def rendezvous_rank(key: int, endpoint: Endpoint) -> float:
 
 
 def _by_affinity(
-    candidates: Sequence[Endpoint], group: list[Endpoint], key: int, imbalance: float
+    group: list[Endpoint], ranks: list[float], first: Endpoint | None, imbalance: float
 ) -> Pick:
-    """The first of ``group`` in ``key``'s rendezvous order that is not clearly busier than the
-    least loaded of ``group``; ``HIT`` when it is also first over all of ``candidates``."""
-    ranks = {ep: rendezvous_rank(key, ep) for ep in candidates}
-    first = min(candidates, key=ranks.__getitem__)
-    lowest = min(ep.in_flight / ep.weight for ep in group)
+    """The first of ``group`` in rendezvous order (``ranks``) that is not clearly busier than
+    the least loaded of ``group``; ``HIT`` when it is ``first``, the first over the whole scope."""
+    top = group[ranks.index(min(ranks))] if len(group) > 1 else group[0]
+    lowest = min([ep.in_flight / ep.weight for ep in group])
     limit = lowest + imbalance
-    for ep in sorted(group, key=ranks.__getitem__):
+    if top.in_flight / top.weight <= limit:
+        return top, _HIT if top is first else _MOVED
+    for _, index in sorted(zip(ranks, range(len(group)), strict=True)):
+        ep = group[index]
         if ep.in_flight / ep.weight <= limit:
-            return Pick(ep, Affinity.HIT if ep is first else Affinity.MOVED)
+            return ep, _MOVED
     raise AssertionError("the least-loaded instance is always within the imbalance")
 
 
@@ -291,5 +338,5 @@ def _static(
     if not group:
         return Shortfall.UNAVAILABLE
     if len(group) == 1:
-        return Pick(group[0], Affinity.NONE)
-    return Pick(_weighted(group, total, draw), Affinity.NONE)
+        return group[0], _NONE
+    return _weighted(group, total, draw), _NONE

@@ -20,9 +20,9 @@ from __future__ import annotations
 import random
 import time
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
-from octoroute.enums import TIERS, Placement, Tier
+from octoroute.enums import TIER_POOLS, TIERS, Placement, Pool, Tier
 from octoroute.fleet.endpoint import Endpoint, HealthListener, NullListener, OutlierSettings
 from octoroute.fleet.placement import (
     NO_DEMAND,
@@ -32,7 +32,11 @@ from octoroute.fleet.placement import (
     Policy,
     Shortfall,
     choose,
+    rank_pool,
 )
+
+RANKS_KEPT: Final = 4096
+"""Conversations per pool whose rendezvous ranks are kept (a list of floats each)."""
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -66,7 +70,17 @@ class Fleet:
     ``random.Random()`` by default).
     """
 
-    __slots__ = ("_all", "_by_name", "_clock", "_random", "embeddings", "policy", "tiers")
+    __slots__ = (
+        "_all",
+        "_by_name",
+        "_clock",
+        "_pools",
+        "_random",
+        "_ranks",
+        "embeddings",
+        "policy",
+        "tiers",
+    )
 
     tiers: Mapping[Tier, tuple[Endpoint, ...]]
     """Each tier's endpoints in file order (read-only)."""
@@ -108,6 +122,11 @@ class Fleet:
         self._by_name = {name: tuple(eps) for name, eps in by_name.items()}
         self._clock = clock
         self._random = (random.Random() if rng is None else rng).random
+        self._pools: dict[Pool, tuple[Endpoint, ...]] = {
+            TIER_POOLS[tier]: endpoints for tier, endpoints in tiers.items()
+        }
+        self._pools[Pool.EMBEDDINGS] = self.embeddings
+        self._ranks: dict[Pool, dict[int, list[float]]] = {pool: {} for pool in self._pools}
         routing = config.routing
         self.policy = Policy(
             static=routing.placement is Placement.STATIC,
@@ -148,8 +167,24 @@ class Fleet:
         demand: Demand = NO_DEMAND,
     ) -> Pick | Shortfall:
         """:func:`~octoroute.fleet.placement.choose` with this fleet's clock, random draw and
-        policy: the instance for an attempt of ``demand``, or why there is none."""
-        return choose(candidates, exclude, demand, self._clock(), self._random, self.policy)
+        policy: the instance for an attempt of ``demand``, or why there is none.
+
+        A conversation's rendezvous ranks depend only on its key and the configured instances,
+        so they are computed on its first turn and reused (at most :data:`RANKS_KEPT`
+        conversations per pool, the oldest forgotten first)."""
+        key = demand.key
+        ranks = None
+        if key is not None and candidates and self.policy.affinity:
+            pool = candidates[0].pool
+            cache = self._ranks[pool]
+            ranks = cache.get(key)
+            if ranks is None:
+                if len(cache) >= RANKS_KEPT:
+                    del cache[next(iter(cache))]
+                ranks = cache[key] = rank_pool(self._pools[pool], key)
+        return choose(
+            candidates, exclude, demand, self._clock(), self._random, self.policy, ranks=ranks
+        )
 
     def take(
         self,
@@ -171,9 +206,9 @@ class Fleet:
     @staticmethod
     def start(picked: Pick) -> tuple[Endpoint, bool]:
         """Start the attempt ``picked`` chose: :meth:`Endpoint.begin`, counted for ``/models``."""
-        endpoint = picked.endpoint
+        endpoint, affinity = picked
         endpoint.placed += 1
-        if picked.affinity is not Affinity.NONE:
+        if affinity is not Affinity.NONE:
             endpoint.affinity_placed += 1
         return endpoint, endpoint.begin()
 
@@ -191,7 +226,7 @@ class Fleet:
         attempts per unit of weight), ties drawn by weight (see ``fleet.placement``).
         """
         picked = self.place(candidates, exclude)
-        return None if isinstance(picked, Shortfall) else picked.endpoint
+        return None if isinstance(picked, Shortfall) else picked[0]
 
     def tier_above(self, tier: Tier) -> Tier | None:
         """The next tier up in cost (``fast`` -> ``balanced`` -> ``deep``), or ``None``."""

@@ -58,6 +58,8 @@ FALLBACK_REASONS = (
 )
 COLD_START_BUCKETS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0)
 QUEUE_WAIT_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+BUSY_REASONS = ("queue_full", "queue_timeout")
+"""Why a request was refused 503 ``fleet_busy``."""
 AFFINITY_RESULTS = ("hit", "moved", "none")
 """``fleet.placement.Affinity`` values: what conversation affinity did for one placement."""
 ESCALATIONS = tuple(
@@ -311,6 +313,13 @@ class Metrics:
             buckets=QUEUE_WAIT_BUCKETS_S,
             registry=reg,
         )
+        self.fleet_busy = Counter(
+            "octoroute_fleet_busy_total",
+            "Requests refused 503 fleet_busy: the tier's queue was full, or they waited out "
+            "queue_timeout_seconds.",
+            ["tier", "reason"],
+            registry=reg,
+        )
         self.cold_starts = Counter(
             "octoroute_cold_starts_total",
             "Answers (and pre-warms) from instances the prober said were cold: model loads.",
@@ -366,6 +375,11 @@ class Metrics:
         self.queue_depth = {pool: self.queue_depth_family.labels(pool.value) for pool in pools}
         """``octoroute_queue_depth`` by pool (the embeddings' only when configured)."""
         self.queue_waits = {pool: self.queue_wait.labels(pool.value) for pool in pools}
+        self.refusals = {
+            (pool, reason): self.fleet_busy.labels(pool.value, reason)
+            for pool in pools
+            for reason in BUSY_REASONS
+        }
         self.escalations = {
             (low, high): self.context_escalations.labels(low, high) for low, high in ESCALATIONS
         }
