@@ -166,14 +166,14 @@ def choose(
     """
     if policy.static:
         return _static(candidates, exclude, now, draw)
-    prompt = demand.prompt_tokens
-    asked = demand.output_tokens
-    fills = demand.fills_default
+    prompt, asked, fills, key = demand  # one unpack: NamedTuple fields are properties
     sized = prompt > 0 or asked is not None or fills
     fixed = -1 if asked is None else prompt + asked
-    key = demand.key if policy.affinity else None
-    if key is not None and ranks is None:
-        ranks = rank_pool(candidates, key)
+    if key is not None and policy.affinity:
+        if ranks is None:
+            ranks = rank_pool(candidates, key)
+    else:
+        ranks = None
     group: list[Endpoint] = []
     group_ranks: list[float] = []
     first: Endpoint | None = None
@@ -203,25 +203,32 @@ def choose(
             full += 1
             continue
         priority = ep.priority
-        if priority > best:
+        if priority == best:
+            group.append(ep)
+            if ranks is not None:
+                group_ranks.append(rank)
+        elif priority > best:
             best = priority
             group = [ep]
             group_ranks = [rank]
-            cold_seen = ep.cold
-        elif priority == best:
-            group.append(ep)
-            group_ranks.append(rank)
-            if ep.cold:
-                cold_seen = True
+        else:
+            continue
+        if ep.cold:
+            cold_seen = True
     if not group:
         if full:
             return Shortfall.FULL
         return Shortfall.UNFIT if unfit else Shortfall.UNAVAILABLE
     if cold_seen and warm_first and len(group) > 1:
-        warm = [index for index, ep in enumerate(group) if not ep.cold]
-        if warm:
-            group = [group[index] for index in warm]
-            group_ranks = [group_ranks[index] for index in warm]
+        if ranks is None:
+            warm_group = [ep for ep in group if not ep.cold]
+            if warm_group:
+                group = warm_group
+        else:
+            warm = [index for index, ep in enumerate(group) if not ep.cold]
+            if warm:
+                group = [group[index] for index in warm]
+                group_ranks = [group_ranks[index] for index in warm]
     if ranks is not None:
         return _by_affinity(group, group_ranks, first, policy.imbalance)
     if len(group) == 1:
