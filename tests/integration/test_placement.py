@@ -46,6 +46,20 @@ async def router_for(tiers: Tiers, **options: str) -> AsyncIterator[RouterHandle
         yield router
 
 
+@asynccontextmanager
+async def single_slot(**options: str) -> AsyncIterator[tuple[GatedModel, GatedModel, RouterHandle]]:
+    """A router whose fast tier is one server with one slot (``max_concurrent = 1``), in front of
+    a balanced and a deep server: the fast and balanced fakes, and the router."""
+    async with gated("small", "up", "top") as (fast, up, top):
+        tiers: Tiers = {
+            "fast": [(fast, "max_concurrent = 1")],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        async with router_for(tiers, **options) as router:
+            yield fast, up, router
+
+
 def chat(text: str = "hi", **fields: object) -> dict[str, object]:
     return {"model": "auto", "messages": [{"role": "user", "content": text}], **fields}
 
@@ -116,156 +130,126 @@ async def test_a_request_goes_to_the_replica_with_fewer_requests_in_flight(
 async def test_past_max_concurrent_a_request_waits_and_is_served_when_a_slot_frees(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            fast.hold = True
-            first = spawn(session, router, chat("one"))
-            await wait_held(fast, 1)
-            second = spawn(session, router, chat("two"))
-            await wait_until(lambda: queued(router) == 1, what="the second request to queue")
-            async with session.get(router.url + "/health") as response:
-                health = orjson.loads(await response.read())
-            assert health["placement"]["fast"]["queue"] == 1
-            assert health["placement"]["fast"]["instances"][0]["in_flight"] == 1
-            assert fast.held == 1, "the upstream never saw the second request early"
+    async with single_slot() as (fast, _up, router):
+        fast.hold = True
+        first = spawn(session, router, chat("one"))
+        await wait_held(fast, 1)
+        second = spawn(session, router, chat("two"))
+        await wait_until(lambda: queued(router) == 1, what="the second request to queue")
+        async with session.get(router.url + "/health") as response:
+            health = orjson.loads(await response.read())
+        assert health["placement"]["fast"]["queue"] == 1
+        assert health["placement"]["fast"]["instances"][0]["in_flight"] == 1
+        assert fast.held == 1, "the upstream never saw the second request early"
 
-            fast.release()
-            await wait_held(fast, 1)
-            fast.open()
-            statuses = [(await first)[0], (await second)[0]]
+        fast.release()
+        await wait_held(fast, 1)
+        fast.open()
+        statuses = [(await first)[0], (await second)[0]]
 
-            assert statuses == [200, 200]
-            assert [seen.text for seen in fast.chats] == ["one", "two"]
-            assert fast.peak == 1
-            text = await metrics(session, router)
-            assert sample(text, 'octoroute_queue_wait_seconds_count{tier="fast"}') == 1
-            assert sample(text, 'octoroute_queue_depth{tier="fast"}') == 0
-            assert sample(text, 'octoroute_inflight{endpoint="small"') == 0
+        assert statuses == [200, 200]
+        assert [seen.text for seen in fast.chats] == ["one", "two"]
+        assert fast.peak == 1
+        text = await metrics(session, router)
+        assert sample(text, 'octoroute_queue_wait_seconds_count{tier="fast"}') == 1
+        assert sample(text, 'octoroute_queue_depth{tier="fast"}') == 0
+        assert sample(text, 'octoroute_inflight{endpoint="small"') == 0
 
 
 async def test_the_queue_serves_high_importance_first_then_in_arrival_order(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            fast.hold = True
-            tasks = [spawn(session, router, chat("blocker"))]
+    async with single_slot() as (fast, _up, router):
+        fast.hold = True
+        tasks = [spawn(session, router, chat("blocker"))]
+        await wait_held(fast, 1)
+        for text, importance in (
+            ("n1", "normal"),
+            ("low", "low"),
+            ("h1", "high"),
+            ("n2", None),
+        ):
+            headers = {} if importance is None else {"x-octoroute-importance": importance}
+            # A named tier: routing would send a high-importance "auto" request up a tier.
+            tasks.append(spawn(session, router, {**chat(text), "model": "fast"}, headers))
+            count = len(tasks) - 1
+            await wait_until(lambda: queued(router) == count, what="queueing")  # noqa: B023
+        for _ in range(len(tasks)):
             await wait_held(fast, 1)
-            for text, importance in (
-                ("n1", "normal"),
-                ("low", "low"),
-                ("h1", "high"),
-                ("n2", None),
-            ):
-                headers = {} if importance is None else {"x-octoroute-importance": importance}
-                # A named tier: routing would send a high-importance "auto" request up a tier.
-                tasks.append(spawn(session, router, {**chat(text), "model": "fast"}, headers))
-                count = len(tasks) - 1
-                await wait_until(lambda: queued(router) == count, what="queueing")  # noqa: B023
-            for _ in range(len(tasks)):
-                await wait_held(fast, 1)
-                fast.release()
-            results = await asyncio.gather(*tasks)
+            fast.release()
+        results = await asyncio.gather(*tasks)
 
-            assert [status for status, _, _ in results] == [200] * 5
-            assert [seen.text for seen in fast.chats] == ["blocker", "h1", "n1", "low", "n2"]
+        assert [status for status, _, _ in results] == [200] * 5
+        assert [seen.text for seen in fast.chats] == ["blocker", "h1", "n1", "low", "n2"]
 
 
 async def test_a_request_that_waits_out_the_queue_timeout_gets_503_fleet_busy_with_retry_after(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers, limits="queue_timeout_seconds = 0.2") as router:
-            fast.hold = True
-            first = spawn(session, router, chat())
-            await wait_held(fast, 1)
+    async with single_slot(limits="queue_timeout_seconds = 0.2") as (fast, _up, router):
+        fast.hold = True
+        first = spawn(session, router, chat())
+        await wait_held(fast, 1)
 
-            status, headers, body = await post(session, router, chat())
+        status, headers, body = await post(session, router, chat())
 
-            assert status == 503
-            assert headers["Retry-After"] == "1"
-            error = body["error"]
-            assert isinstance(error, dict)
-            assert error["code"] == "fleet_busy"
-            assert "queue_timeout_seconds" in error["message"]
-            assert queued(router) == 0
-            assert len(fast.chats) == 1, "the refused request never reached the upstream"
-            text = await metrics(session, router)
-            refused = 'octoroute_fleet_busy_total{reason="queue_timeout",tier="fast"}'
-            assert sample(text, refused) == 1
-            fast.open()
-            assert (await first)[0] == 200
+        assert status == 503
+        assert headers["Retry-After"] == "1"
+        error = body["error"]
+        assert isinstance(error, dict)
+        assert error["code"] == "fleet_busy"
+        assert "queue_timeout_seconds" in error["message"]
+        assert queued(router) == 0
+        assert len(fast.chats) == 1, "the refused request never reached the upstream"
+        text = await metrics(session, router)
+        refused = 'octoroute_fleet_busy_total{reason="queue_timeout",tier="fast"}'
+        assert sample(text, refused) == 1
+        fast.open()
+        assert (await first)[0] == 200
 
 
 async def test_a_full_queue_answers_503_at_once(session: aiohttp.ClientSession) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers, limits="max_queue = 1") as router:
-            fast.hold = True
-            first = spawn(session, router, chat())
-            await wait_held(fast, 1)
-            second = spawn(session, router, chat())
-            await wait_until(lambda: queued(router) == 1, what="one waiting")
+    async with single_slot(limits="max_queue = 1") as (fast, _up, router):
+        fast.hold = True
+        first = spawn(session, router, chat())
+        await wait_held(fast, 1)
+        second = spawn(session, router, chat())
+        await wait_until(lambda: queued(router) == 1, what="one waiting")
 
-            status, headers, body = await post(session, router, chat())
+        status, headers, body = await post(session, router, chat())
 
-            assert status == 503
-            assert headers["Retry-After"] == "1"
-            assert "limits.max_queue = 1" in str(body)
-            text = await metrics(session, router)
-            assert sample(text, 'octoroute_fleet_busy_total{reason="queue_full",tier="fast"}') == 1
-            fast.open()
-            assert [(await first)[0], (await second)[0]] == [200, 200]
+        assert status == 503
+        assert headers["Retry-After"] == "1"
+        assert "limits.max_queue = 1" in str(body)
+        text = await metrics(session, router)
+        assert sample(text, 'octoroute_fleet_busy_total{reason="queue_full",tier="fast"}') == 1
+        fast.open()
+        assert [(await first)[0], (await second)[0]] == [200, 200]
 
 
 async def test_a_client_that_disconnects_while_queued_leaves_the_queue_and_holds_no_slot(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            fast.hold = True
-            first = spawn(session, router, chat("first"))
-            await wait_held(fast, 1)
-            async with aiohttp.ClientSession() as leaving:
-                gone = spawn(leaving, router, chat("gone"))
-                await wait_until(lambda: queued(router) == 1, what="the request to queue")
-                gone.cancel()
-            await asyncio.gather(gone, return_exceptions=True)
-            await wait_until(lambda: queued(router) == 0, what="the request to leave the queue")
+    async with single_slot() as (fast, _up, router):
+        fast.hold = True
+        first = spawn(session, router, chat("first"))
+        await wait_held(fast, 1)
+        async with aiohttp.ClientSession() as leaving:
+            gone = spawn(leaving, router, chat("gone"))
+            await wait_until(lambda: queued(router) == 1, what="the request to queue")
+            gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        await wait_until(lambda: queued(router) == 0, what="the request to leave the queue")
 
-            fast.release()
-            assert (await first)[0] == 200
-            fast.open()
-            status, _, _ = await post(session, router, chat("after"))
+        fast.release()
+        assert (await first)[0] == 200
+        fast.open()
+        status, _, _ = await post(session, router, chat("after"))
 
-            assert status == 200
-            assert [seen.text for seen in fast.chats] == ["first", "after"]
-            endpoint = router.runtime.fleet.by_name("small")[0]
-            await wait_until(lambda: endpoint.in_flight == 0, what="every slot back")
+        assert status == 200
+        assert [seen.text for seen in fast.chats] == ["first", "after"]
+        endpoint = router.runtime.fleet.by_name("small")[0]
+        await wait_until(lambda: endpoint.in_flight == 0, what="every slot back")
 
 
 # --- overflow up ----------------------------------------------------------------------------------
@@ -304,24 +288,18 @@ async def test_a_routed_request_waiting_too_long_goes_one_tier_up_and_says_so(
 async def test_without_overflow_a_routed_request_waits_for_its_own_tier(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (fast, up, top):
-        tiers: Tiers = {
-            "fast": [(fast, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            fast.hold = True
-            first = spawn(session, router, chat())
-            await wait_held(fast, 1)
-            second = spawn(session, router, chat())
-            await wait_until(lambda: queued(router) == 1, what="waiting")
-            fast.open()
+    async with single_slot() as (fast, up, router):
+        fast.hold = True
+        first = spawn(session, router, chat())
+        await wait_held(fast, 1)
+        second = spawn(session, router, chat())
+        await wait_until(lambda: queued(router) == 1, what="waiting")
+        fast.open()
 
-            _, headers, _ = await second
-            assert (await first)[0] == 200
-            assert headers["x-octoroute-tier"] == "fast"
-            assert up.chats == []
+        _, headers, _ = await second
+        assert (await first)[0] == 200
+        assert headers["x-octoroute-tier"] == "fast"
+        assert up.chats == []
 
 
 # --- warm before cold -----------------------------------------------------------------------------

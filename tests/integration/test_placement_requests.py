@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
@@ -171,6 +173,20 @@ async def test_messages_escalate_and_refuse_in_anthropics_error_shape() -> None:
 # --- conversation affinity ------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def replicated() -> AsyncIterator[tuple[list[GatedModel], RouterHandle]]:
+    """A router whose fast tier is three replicas ``r0``..``r2`` (and a balanced and a deep
+    server): the replicas and the router."""
+    async with gated("r0", "r1", "r2", "up", "top") as (*replicas, up, top):
+        tiers: Tiers = {
+            "fast": [(replica, "") for replica in replicas],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        async with router_for(tiers) as router:
+            yield replicas, router
+
+
 def conversation(turns: int, opener: str = "What is a monad?") -> list[Any]:
     messages: list[Any] = [
         {"role": "system", "content": "Be terse."},
@@ -187,95 +203,77 @@ def conversation(turns: int, opener: str = "What is a monad?") -> list[Any]:
 async def test_a_conversation_stays_on_one_replica_and_others_spread(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("r0", "r1", "r2", "up", "top") as (*replicas, up, top):
-        tiers: Tiers = {
-            "fast": [(replica, "") for replica in replicas],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            served: dict[str, set[str]] = {}
-            for session_id in (f"s-{n}" for n in range(12)):
-                for _ in range(3):
-                    _, headers, _ = await post(
-                        session,
-                        router,
-                        {"model": "fast", "messages": conversation(1)},
-                        {"x-session-id": session_id},
-                    )
-                    served.setdefault(session_id, set()).add(headers["x-octoroute-endpoint"])
-            by_history = set()
-            for turns in (2, 3, 4):
+    async with replicated() as (_replicas, router):
+        served: dict[str, set[str]] = {}
+        for session_id in (f"s-{n}" for n in range(12)):
+            for _ in range(3):
                 _, headers, _ = await post(
-                    session, router, {"model": "fast", "messages": conversation(turns)}
+                    session,
+                    router,
+                    {"model": "fast", "messages": conversation(1)},
+                    {"x-session-id": session_id},
                 )
-                by_history.add(headers["x-octoroute-endpoint"])
+                served.setdefault(session_id, set()).add(headers["x-octoroute-endpoint"])
+        by_history = set()
+        for turns in (2, 3, 4):
+            _, headers, _ = await post(
+                session, router, {"model": "fast", "messages": conversation(turns)}
+            )
+            by_history.add(headers["x-octoroute-endpoint"])
 
-            assert all(len(replicas_used) == 1 for replicas_used in served.values())
-            assert len(set().union(*served.values())) >= 2, "conversations spread over replicas"
-            assert len(by_history) == 1, "turns 2-4 of one conversation share a replica"
-            text = await metrics(session, router)
-            assert sample(text, 'octoroute_affinity_total{result="hit"}') == 39
-            assert sample(text, 'octoroute_affinity_total{result="moved"}') == 0
+        assert all(len(replicas_used) == 1 for replicas_used in served.values())
+        assert len(set().union(*served.values())) >= 2, "conversations spread over replicas"
+        assert len(by_history) == 1, "turns 2-4 of one conversation share a replica"
+        text = await metrics(session, router)
+        assert sample(text, 'octoroute_affinity_total{result="hit"}') == 39
+        assert sample(text, 'octoroute_affinity_total{result="moved"}') == 0
 
 
 async def test_identical_first_turns_without_a_key_spread_by_load(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("r0", "r1", "r2", "up", "top") as (*replicas, up, top):
-        tiers: Tiers = {
-            "fast": [(replica, "") for replica in replicas],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            for replica in replicas:
-                replica.hold = True
-            tasks = [
-                asyncio.create_task(
-                    post(session, router, {"model": "fast", "messages": conversation(1)})
-                )
-                for _ in range(6)
-            ]
-            await wait_until(lambda: sum(r.held for r in replicas) == 6, what="six held")
+    async with replicated() as (replicas, router):
+        for replica in replicas:
+            replica.hold = True
+        tasks = [
+            asyncio.create_task(
+                post(session, router, {"model": "fast", "messages": conversation(1)})
+            )
+            for _ in range(6)
+        ]
+        await wait_until(lambda: sum(r.held for r in replicas) == 6, what="six held")
 
-            assert [r.held for r in replicas] == [2, 2, 2], "least outstanding, no affinity"
-            for replica in replicas:
-                replica.open()
-            for task in tasks:
-                assert (await task)[0] == 200
-            text = await metrics(session, router)
-            assert sample(text, 'octoroute_affinity_total{result="none"}') == 6
+        assert [r.held for r in replicas] == [2, 2, 2], "least outstanding, no affinity"
+        for replica in replicas:
+            replica.open()
+        for task in tasks:
+            assert (await task)[0] == 200
+        text = await metrics(session, router)
+        assert sample(text, 'octoroute_affinity_total{result="none"}') == 6
 
 
 async def test_when_its_replica_goes_down_a_conversation_moves_to_the_next_and_stays(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("r0", "r1", "r2", "up", "top") as (*replicas, up, top):
-        tiers: Tiers = {
-            "fast": [(replica, "") for replica in replicas],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            key = {"x-session-id": "long-chat"}
-            body = {"model": "fast", "messages": conversation(1)}
-            _, headers, _ = await post(session, router, body, key)
-            home = next(r for r in replicas if r.name == headers["x-octoroute-endpoint"])
+    async with replicated() as (replicas, router):
+        key = {"x-session-id": "long-chat"}
+        body = {"model": "fast", "messages": conversation(1)}
+        _, headers, _ = await post(session, router, body, key)
+        home = next(r for r in replicas if r.name == headers["x-octoroute-endpoint"])
 
-            await home.stop()
-            moved: Counter[str] = Counter()
-            for _ in range(5):
-                status, headers, _ = await post(session, router, body, key)
-                assert status == 200
-                moved[headers["x-octoroute-endpoint"]] += 1
+        await home.stop()
+        moved: Counter[str] = Counter()
+        for _ in range(5):
+            status, headers, _ = await post(session, router, body, key)
+            assert status == 200
+            moved[headers["x-octoroute-endpoint"]] += 1
 
-            assert len(moved) == 1, f"the conversation stayed on one new replica: {moved}"
-            assert home.name not in moved
-            text = await metrics(session, router)
-            assert sample(text, 'octoroute_affinity_total{result="moved"}') >= 5
-            home_endpoint = router.runtime.fleet.by_name(home.name)[0]
-            assert home_endpoint.ejected or not home_endpoint.healthy
+        assert len(moved) == 1, f"the conversation stayed on one new replica: {moved}"
+        assert home.name not in moved
+        text = await metrics(session, router)
+        assert sample(text, 'octoroute_affinity_total{result="moved"}') >= 5
+        home_endpoint = router.runtime.fleet.by_name(home.name)[0]
+        assert home_endpoint.ejected or not home_endpoint.healthy
 
 
 # --- streaming failover with everything on --------------------------------------------------------
