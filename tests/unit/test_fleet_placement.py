@@ -24,6 +24,8 @@ from octoroute.fleet.placement import (
     fits,
     needed,
     prefer,
+    rank_pool,
+    rank_table,
     rendezvous_rank,
 )
 
@@ -373,3 +375,16 @@ def test_static_placement_still_keeps_health_priority_and_exclusion() -> None:
     assert chosen([top, low, gone], policy=STATIC) is top
     assert chosen([top, low, gone], exclude=(top,), policy=STATIC) is low
     assert pick([top], exclude=(top,), policy=STATIC) is Shortfall.UNAVAILABLE
+
+
+def test_the_fleets_cached_ranks_are_the_ranks_placement_computes() -> None:
+    replicas = [instance(i, weight=1.0 + i) for i in range(6)]
+    phases = [(ep.phase, -ep.inverse_weight) for ep in replicas]
+    rng = random.Random(5)
+
+    for key in (rng.getrandbits(64) for _ in range(200)):
+        assert rank_table(phases, key) == pytest.approx(rank_pool(replicas, key))
+        cached = choose(
+            replicas, (), Demand(key=key), 0.0, rng.random, FLEET, ranks=rank_pool(replicas, key)
+        )
+        assert cached == pick(replicas, Demand(key=key))

@@ -178,9 +178,11 @@ class Endpoint:
         "healthy",
         "id",
         "in_flight",
+        "inverse_weight",
         "max_concurrent",
         "name",
         "on_slot_freed",
+        "phase",
         "placed",
         "pool",
         "position",
@@ -249,6 +251,10 @@ class Endpoint:
     seed: int
     """This instance's stable hash for rendezvous (conversation affinity): the same in every
     process and across restarts, from its pool, model name and URL."""
+    phase: float
+    """``seed`` as a number in [0, 1): what placement multiplies a conversation key by."""
+    inverse_weight: float
+    """``1 / weight``, for the rendezvous rank."""
     placed: int
     """Requests placed on this instance since start-up (first attempts and failovers)."""
     affinity_placed: int
@@ -305,6 +311,8 @@ class Endpoint:
         self.default_output = config.max_tokens or 0
         identity = f"{config.pool}\x00{config.name}\x00{config.base_url}".encode()
         self.seed = int.from_bytes(blake2b(identity, digest_size=8).digest(), "little")
+        self.phase = (self.seed >> 11) * 2.0**-53
+        self.inverse_weight = 1.0 / config.weight
         self.placed = 0
         self.affinity_placed = 0
         self.on_slot_freed = None

@@ -36,11 +36,10 @@ if TYPE_CHECKING:
 
     from octoroute.fleet.endpoint import Endpoint
 
-_MASK64: Final = (1 << 64) - 1
-_GOLDEN: Final = 0x9E3779B97F4A7C15
-"""An odd 64-bit multiplier (2**64 / golden ratio): the high bits of ``x * _GOLDEN`` are a
-well-spread function of a uniform ``x``."""
-_SCALE: Final = 1.0 / (1 << 52)
+_KEY_SHIFT: Final = 38
+"""A 64-bit key keeps its top 26 bits for the rendezvous product: exact in a float."""
+_TINY: Final = 2.0**-60
+"""Keeps ``log`` off zero."""
 DEFAULT_SHARE_DIVISOR: Final = 4
 """A request that sets no output limit reserves the endpoint's ``max_tokens`` default, but at
 most a quarter of the window: the default is a cap, and servers stop at the window."""
@@ -174,14 +173,22 @@ def choose(
             ranks = rank_pool(candidates, key)
     else:
         ranks = None
-    group: list[Endpoint] = []
-    group_ranks: list[float] = []
+    inf = math.inf
     first: Endpoint | None = None
-    first_rank = math.inf
+    first_rank = inf
     rank = 0.0
-    best = -1
     full = unfit = 0
-    cold_seen = False
+    # The best priority's group, and what steps 5-7 need of it, gathered in this one pass: its
+    # least loaded and its first in rendezvous order, over all of it and over its warm members.
+    best = -1
+    group: list[Endpoint] = []
+    warm_count = 0
+    low_all = low_warm = inf
+    tied_all: list[Endpoint] = []
+    tied_warm: list[Endpoint] = []
+    top_all: Endpoint | None = None
+    top_warm: Endpoint | None = None
+    rank_all = rank_warm = inf
     for ep in candidates:
         if ranks is not None:
             # The first in rendezvous order over every candidate is the conversation's own.
@@ -203,37 +210,54 @@ def choose(
             full += 1
             continue
         priority = ep.priority
-        if priority == best:
-            group.append(ep)
-            if ranks is not None:
-                group_ranks.append(rank)
-        elif priority > best:
+        if priority != best:
+            if priority < best:
+                continue
             best = priority
-            group = [ep]
-            group_ranks = [rank]
-        else:
-            continue
-        if ep.cold:
-            cold_seen = True
+            group = []
+            warm_count = 0
+            low_all = low_warm = rank_all = rank_warm = inf
+            top_all = top_warm = None
+        group.append(ep)
+        load = ep.in_flight * ep.inverse_weight
+        if load < low_all:
+            low_all = load
+            tied_all = [ep]
+        elif load == low_all:
+            tied_all.append(ep)
+        cold = ep.cold
+        if not cold:
+            warm_count += 1
+            if load < low_warm:
+                low_warm = load
+                tied_warm = [ep]
+            elif load == low_warm:
+                tied_warm.append(ep)
+        if ranks is not None:
+            if rank < rank_all:
+                rank_all = rank
+                top_all = ep
+            if not cold and rank < rank_warm:
+                rank_warm = rank
+                top_warm = ep
     if not group:
         if full:
             return Shortfall.FULL
         return Shortfall.UNFIT if unfit else Shortfall.UNAVAILABLE
-    if cold_seen and warm_first and len(group) > 1:
-        if ranks is None:
-            warm_group = [ep for ep in group if not ep.cold]
-            if warm_group:
-                group = warm_group
-        else:
-            warm = [index for index, ep in enumerate(group) if not ep.cold]
-            if warm:
-                group = [group[index] for index in warm]
-                group_ranks = [group_ranks[index] for index in warm]
+    warm_only = warm_first and 0 < warm_count < len(group)
     if ranks is not None:
-        return _by_affinity(group, group_ranks, first, policy.imbalance)
-    if len(group) == 1:
-        return group[0], _NONE
-    return _least_loaded(group, draw), _NONE
+        top = top_warm if warm_only else top_all
+        assert top is not None
+        ceiling = (low_warm if warm_only else low_all) + policy.imbalance
+        if top.in_flight * top.inverse_weight <= ceiling:
+            return top, _HIT if top is first else _MOVED
+        members = [ep for ep in group if not (warm_only and ep.cold)]
+        members.sort(key=lambda ep: ranks[ep.position])
+        return next(ep for ep in members if ep.in_flight * ep.inverse_weight <= ceiling), _MOVED
+    tied = tied_warm if warm_only else tied_all
+    if len(tied) == 1:
+        return tied[0], _NONE
+    return _weighted(tied, draw), _NONE
 
 
 def prefer(
@@ -251,14 +275,19 @@ def _first() -> float:
 
 def rank_pool(endpoints: Sequence[Endpoint], key: int) -> list[float]:
     """:func:`rendezvous_rank` of every instance of ``endpoints`` for ``key``, indexed by
-    ``Endpoint.position`` (its place in its pool; ``inf`` where none is given)."""
-    log = math.log
+    ``Endpoint.position`` (``inf`` where no instance of ``endpoints`` has that position)."""
     ranks = [math.inf] * (max(ep.position for ep in endpoints) + 1)
     for ep in endpoints:
-        # rendezvous_rank, inlined: this runs for every instance on a conversation's first turn.
-        uniform = (((((key ^ ep.seed) * _GOLDEN) & _MASK64) >> 12) + 0.5) * _SCALE
-        ranks[ep.position] = -log(uniform) / ep.weight
+        ranks[ep.position] = rendezvous_rank(key, ep)
     return ranks
+
+
+def rank_table(phases: Sequence[tuple[float, float]], key: int) -> list[float]:
+    """:func:`rank_pool` for a whole pool, from its instances' ``(phase, -inverse_weight)`` in
+    position order (``Fleet`` prepares them): the cost of a conversation's first turn."""
+    log = math.log
+    turns = float(key >> _KEY_SHIFT)
+    return [log((turns * phase) % 1.0 + _TINY) * negative for phase, negative in phases]
 
 
 def rendezvous_rank(key: int, endpoint: Endpoint) -> float:
@@ -266,52 +295,25 @@ def rendezvous_rank(key: int, endpoint: Endpoint) -> float:
     ``weight`` (``-ln(u) / weight``), so the first in order falls on each instance with
     probability proportional to its weight.
 
-    ``u`` comes from the top 52 bits of ``(key ^ seed) * _GOLDEN``: key and seed are both
-    blake2b digests (uniform), so one multiply spreads them enough, and nothing depends on
-    Python's per-process salted hashing. (``hash((key, seed))`` was measured biased: 20 % of
-    draws for an instance of weight 1 in 8.)"""
-    uniform = (((((key ^ endpoint.seed) * _GOLDEN) & _MASK64) >> 12) + 0.5) * _SCALE
-    return -math.log(uniform) / endpoint.weight
+    ``u`` is the fractional part of ``k × phase``: ``k`` the key's top 26 bits, ``phase`` the
+    instance's own number in [0, 1) from its blake2b seed. For distinct phases these are
+    equidistributed and independent over keys (Weyl), measured as exact as a 64-bit mixing
+    hash (``hash((key, seed))`` was not: 20 % of draws for an instance of weight 1 in 8) at half
+    its cost, and nothing depends on Python's per-process salted hashing.
+    """
+    turns = float(key >> _KEY_SHIFT)
+    return -math.log((turns * endpoint.phase) % 1.0 + _TINY) * endpoint.inverse_weight
 
 
-def _by_affinity(
-    group: list[Endpoint], ranks: list[float], first: Endpoint | None, imbalance: float
-) -> Pick:
-    """The first of ``group`` in rendezvous order (``ranks``) that is not clearly busier than
-    the least loaded of ``group``; ``HIT`` when it is ``first``, the first over the whole scope."""
-    top = group[ranks.index(min(ranks))] if len(group) > 1 else group[0]
-    lowest = min([ep.in_flight / ep.weight for ep in group])
-    limit = lowest + imbalance
-    if top.in_flight / top.weight <= limit:
-        return top, _HIT if top is first else _MOVED
-    for _, index in sorted(zip(ranks, range(len(group)), strict=True)):
-        ep = group[index]
-        if ep.in_flight / ep.weight <= limit:
-            return ep, _MOVED
-    raise AssertionError("the least-loaded instance is always within the imbalance")
-
-
-def _least_loaded(group: list[Endpoint], draw: Callable[[], float]) -> Endpoint:
-    """The fewest in flight per unit of weight; ties drawn by weight."""
-    lowest = math.inf
-    tied: list[Endpoint] = []
-    total = 0.0
-    for ep in group:
-        load = ep.in_flight / ep.weight
-        if load < lowest:
-            lowest = load
-            tied = [ep]
-            total = ep.weight
-        elif load == lowest:
-            tied.append(ep)
+def _weighted(
+    group: list[Endpoint], draw: Callable[[], float], total: float | None = None
+) -> Endpoint:
+    """One of ``group`` with probability ``weight / total`` (``total``: the sum of their weights,
+    when the caller has it), walking it in config order."""
+    if total is None:
+        total = 0.0
+        for ep in group:
             total += ep.weight
-    if len(tied) == 1:
-        return tied[0]
-    return _weighted(tied, total, draw)
-
-
-def _weighted(group: list[Endpoint], total: float, draw: Callable[[], float]) -> Endpoint:
-    """One of ``group`` with probability ``weight / total``, walking it in config order."""
     target = draw() * total
     running = 0.0
     for ep in group:
@@ -346,4 +348,4 @@ def _static(
         return Shortfall.UNAVAILABLE
     if len(group) == 1:
         return group[0], _NONE
-    return _weighted(group, total, draw), _NONE
+    return _weighted(group, draw, total), _NONE

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import OrderedDict
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, NamedTuple
 
@@ -32,7 +33,7 @@ from octoroute.fleet.placement import (
     Policy,
     Shortfall,
     choose,
-    rank_pool,
+    rank_table,
 )
 
 RANKS_KEPT: Final = 4096
@@ -74,6 +75,7 @@ class Fleet:
         "_all",
         "_by_name",
         "_clock",
+        "_phases",
         "_pools",
         "_random",
         "_ranks",
@@ -126,7 +128,13 @@ class Fleet:
             TIER_POOLS[tier]: endpoints for tier, endpoints in tiers.items()
         }
         self._pools[Pool.EMBEDDINGS] = self.embeddings
-        self._ranks: dict[Pool, dict[int, list[float]]] = {pool: {} for pool in self._pools}
+        self._phases = {
+            pool: [(ep.phase, -ep.inverse_weight) for ep in endpoints]
+            for pool, endpoints in self._pools.items()
+        }
+        self._ranks: dict[Pool, OrderedDict[int, list[float]]] = {
+            pool: OrderedDict() for pool in self._pools
+        }
         routing = config.routing
         self.policy = Policy(
             static=routing.placement is Placement.STATIC,
@@ -180,8 +188,8 @@ class Fleet:
             ranks = cache.get(key)
             if ranks is None:
                 if len(cache) >= RANKS_KEPT:
-                    del cache[next(iter(cache))]
-                ranks = cache[key] = rank_pool(self._pools[pool], key)
+                    cache.popitem(last=False)  # O(1); a dict's next(iter()) is not after deletes
+                ranks = cache[key] = rank_table(self._phases[pool], key)
         return choose(
             candidates, exclude, demand, self._clock(), self._random, self.policy, ranks=ranks
         )
