@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 
 import aiohttp
 import orjson
+import pytest
 
 from octoroute.config import Config, parse_config
-from octoroute.enums import Pool
+from octoroute.enums import Kind, Pool
 from octoroute.fleet.facts import InstanceFacts
 from tests.gated import GatedModel, gated, wait_held
 from tests.harness import RouterHandle, first_probe_round, running_router, wait_until
@@ -252,6 +253,39 @@ async def test_a_client_that_disconnects_while_queued_leaves_the_queue_and_holds
         await wait_until(lambda: endpoint.in_flight == 0, what="every slot back")
 
 
+async def test_a_client_that_leaves_while_its_answer_is_under_way_frees_the_slot(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with single_slot() as (fast, _up, router):
+        fast.hold = True
+        async with aiohttp.ClientSession() as leaving:
+            gone = spawn(leaving, router, chat("gone", stream=True))
+            await wait_held(fast, 1)
+            gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        await wait_until(lambda: fast.cancelled == 1, what="the upstream request to be dropped")
+        endpoint = router.runtime.fleet.by_name("small")[0]
+        await wait_until(lambda: endpoint.in_flight == 0, what="the slot back")
+
+        fast.open()
+        status, _, _ = await post(session, router, chat("next"))
+
+        assert status == 200
+        assert fast.peak == 1
+
+
+async def test_an_attempt_that_fails_frees_its_slot(session: aiohttp.ClientSession) -> None:
+    async with single_slot() as (fast, _up, router):
+        fast.fail_before_first_byte = 1
+
+        failed, _, body = await post(session, router, {**chat(), "model": "fast"})
+        status, _, _ = await post(session, router, {**chat(), "model": "fast"})
+
+        assert failed == 502, body
+        assert status == 200
+        assert router.runtime.fleet.by_name("small")[0].in_flight == 0
+
+
 # --- overflow up ----------------------------------------------------------------------------------
 
 
@@ -305,12 +339,15 @@ async def test_without_overflow_a_routed_request_waits_for_its_own_tier(
 # --- warm before cold -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", [kind.value for kind in Kind])
 async def test_a_warm_instance_is_preferred_and_a_cold_one_serves_when_no_warm_one_is_free(
-    session: aiohttp.ClientSession,
+    session: aiohttp.ClientSession, kind: str
 ) -> None:
+    # The facts are set as the prober of any kind reports them (its readers are tested apart).
+    keys = f'max_concurrent = 1\nkind = "{kind}"'
     async with gated("cold", "warm", "up", "top") as (cold, warm, up, top):
         tiers: Tiers = {
-            "fast": [(cold, "max_concurrent = 1"), (warm, "max_concurrent = 1")],
+            "fast": [(cold, keys), (warm, keys)],
             "balanced": [(up, "")],
             "deep": [(top, "")],
         }
