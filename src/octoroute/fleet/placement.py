@@ -21,8 +21,9 @@ Fleet-aware placement (``routing.placement = "fleet"``, the default), in order:
 Static placement (``"static"``) is v1's: healthy, ready and untried instances of the best
 priority, drawn by weight; no slot limits, windows, warmth, load or affinity.
 
-Everything here is synchronous and allocation-light: one pass over the candidates, a second only
-to draw among ties or rank for affinity (``bench/selection.py`` measures it).
+Everything here is synchronous and allocation-light: one pass over the candidates gathers what
+every step needs; a second walk happens only to draw among ties by weight, or to order the group
+when a conversation's replica is too busy (``bench/selection.py`` measures it).
 """
 
 from __future__ import annotations
