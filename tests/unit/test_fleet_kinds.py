@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from octoroute.enums import Kind
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
-from octoroute.fleet.kinds import configured_kind, llamacpp, merge, ollama, read, vllm
+from octoroute.fleet.kinds import llamacpp, merge, ollama, read, vllm
 from octoroute.fleet.kinds.detect import NONE_FOUND, detect
 
 # --- payloads -------------------------------------------------------------------------------------
@@ -477,14 +477,6 @@ def test_merge_keeps_static_fields_a_read_did_not_give() -> None:
     assert merge(previous, InstanceFacts(loaded=False, context_window=4096)) == InstanceFacts(
         loaded=False, context_window=4096, slots_total=4
     )
-
-
-def test_configured_kind_is_openai_until_the_config_key_exists() -> None:
-    class Config:
-        kind = Kind.VLLM
-
-    assert configured_kind(Config()) is Kind.VLLM  # type: ignore[arg-type]
-    assert configured_kind(object()) is Kind.OPENAI  # type: ignore[arg-type]
 
 
 # --- detection ------------------------------------------------------------------------------------

@@ -86,6 +86,11 @@ def server_root(base_url: str) -> str:
     return base_url.removesuffix("/").removesuffix("/v1")
 
 
+OLLAMA_LOAD_PATH: Final = "/api/generate"
+"""Ollama's native generate endpoint, from the server root: a body with only ``model`` loads the
+model (the pre-warm, ``upstream.prewarm``)."""
+
+
 class Target:
     """One endpoint's origin, pre-rendered request heads, TLS context and connection slots,
     prepared at start-up."""
@@ -132,7 +137,8 @@ class Target:
             )
             for path in UPSTREAM_PATHS
         }
-        """The POST head for each API path an endpoint may be sent, keyed by the path."""
+        """The POST head for each API path an endpoint may be sent, keyed by the path (those
+        starting with ``/`` from the server root, :data:`OLLAMA_LOAD_PATH` among them)."""
         self.chat_head: Final = self.heads[CHAT_PATH]
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"

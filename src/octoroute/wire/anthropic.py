@@ -27,6 +27,7 @@ from octoroute.errors import InvalidRequest
 from octoroute.wire.anthropic_content import Block, chat_messages, shown, text_of
 from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
     check_sampling,
@@ -105,7 +106,16 @@ class MessagesRequest:
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
-    __slots__ = ("chat", "fields", "messages", "model", "problem", "stop_sequences", "stream")
+    __slots__ = (
+        "chat",
+        "fields",
+        "hints",
+        "messages",
+        "model",
+        "problem",
+        "stop_sequences",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -117,6 +127,7 @@ class MessagesRequest:
         problem: InvalidRequest | None,
         messages: list[Message],
         stop_sequences: tuple[str, ...],
+        hints: RequestHints,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -127,6 +138,8 @@ class MessagesRequest:
         """Why the body cannot be translated to chat, if it cannot: raised by ``check_scope``."""
         self.messages = messages
         self.stop_sequences = stop_sequences
+        self.hints = hints
+        """``max_tokens`` and ``metadata.user_id``, for placement."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``messages`` for a native endpoint, else ``chat/completions``."""
@@ -187,7 +200,17 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         problem=problem,
         messages=messages,
         stop_sequences=stop_sequences,
+        hints=RequestHints(max_tokens, True, _user_key(values.get("metadata"))),
     )
+
+
+def _user_key(metadata: Any) -> str | None:
+    """``metadata.user_id`` when it is a non-empty string: the body's affinity key."""
+    if isinstance(metadata, dict):
+        user_id = metadata.get("user_id")
+        if isinstance(user_id, str) and user_id:
+            return user_id
+    return None
 
 
 def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:

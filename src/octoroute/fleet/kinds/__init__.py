@@ -11,14 +11,11 @@ Paths are from the server's root, which is the endpoint's ``base_url`` without i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from octoroute.enums import Kind
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
 from octoroute.fleet.kinds import llamacpp, ollama, vllm
-
-if TYPE_CHECKING:
-    from octoroute.config.schema import EndpointConfig
 
 
 class Fetch(Protocol):
@@ -70,14 +67,3 @@ def merge(previous: InstanceFacts, new: InstanceFacts) -> InstanceFacts:
         if getattr(new, name) is None and getattr(previous, name) is not None
     }
     return new._replace(**kept) if kept else new
-
-
-def configured_kind(endpoint: EndpointConfig) -> Kind:
-    """The ``kind`` an endpoint is configured with.
-
-    TEMPORARY BRIDGE (#18): the ``kind`` key is added to ``EndpointConfig`` by the placement
-    work in parallel; until it is merged every endpoint reads as ``openai``. Replace the body
-    with ``return endpoint.kind`` once it exists.
-    """
-    kind = getattr(endpoint, "kind", Kind.OPENAI)
-    return kind if isinstance(kind, Kind) else Kind.OPENAI
