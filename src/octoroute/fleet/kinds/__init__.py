@@ -31,6 +31,9 @@ class Fetch(Protocol):
     ) -> tuple[int, bytes]: ...
 
 
+SLOW_READ_HINTS: dict[Kind, str] = {Kind.OLLAMA: ollama.SLOW_READ_HINT}
+"""What a status read that runs out of time usually means for a kind, for the log line."""
+
 STATIC_FIELDS = ("context_window", "slots_total")
 """What describes how a server runs the model (set when it starts the model), as opposed to what
 it is doing at the moment; kept across failed reads (see :func:`merge`)."""
