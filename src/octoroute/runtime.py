@@ -179,7 +179,6 @@ class Runtime:
             self.client,
             {endpoint_id: lane.target for endpoint_id, lane in self.lanes.items()},
             timeout=config.health.probe_timeout_seconds,
-            kind_of=lambda endpoint: endpoint.config.kind,
             round_of=lambda: self.prober.rounds,
         )
         """Reads what each non-``openai`` server says about its model after every probe."""
