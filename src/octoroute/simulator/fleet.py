@@ -101,21 +101,30 @@ def _demo_behaviour(latency: float, first_token: float, gap: float) -> Behaviour
     return Behaviour(latency=latency, first_token_delay=first_token, token_gap=gap)
 
 
+DEMO_SLOTS = 4
+"""Requests each demo fast replica serves at once (and its ``max_concurrent``)."""
+
+
+def _demo_fast(label: str) -> SimulatedModel:
+    behaviour = _demo_behaviour(0.01, 0.05, 0.02)
+    behaviour.slots = DEMO_SLOTS
+    keys: dict[str, object] = {"max_concurrent": DEMO_SLOTS}
+    return SimulatedModel("sim-llama-8b", label=label, behaviour=behaviour, config_keys=keys)
+
+
 def demo_fleet() -> SimulatedFleet:
     """The built-in fleet of ``octoroute demo``, with realistic timing (bigger is slower).
 
     Two ``sim-llama-8b`` replicas (one name, two ports, labelled ``fast #1``/``fast #2`` so the
     demo shows load balancing), ``sim-qwen-32b`` (balanced, which also answers the LLM router's
-    prompts), ``sim-gpt-oss-120b`` (deep) and the embedding model ``sim-embed``.
+    prompts), ``sim-gpt-oss-120b`` (deep) and the embedding model ``sim-embed``. The fast
+    replicas serve 4 requests at once and are configured with ``max_concurrent = 4``, so
+    ``/models`` shows their slots and a burst of requests queues in the router. They keep the
+    default ``kind`` (``openai``): another kind would change what the router's Ollama
+    ``/api/ps`` lists, which the client recipes show empty.
     """
-    fast = _demo_behaviour(0.01, 0.05, 0.02)
     return SimulatedFleet(
-        fast=[
-            SimulatedModel("sim-llama-8b", label="fast #1", behaviour=fast),
-            SimulatedModel(
-                "sim-llama-8b", label="fast #2", behaviour=_demo_behaviour(0.01, 0.05, 0.02)
-            ),
-        ],
+        fast=[_demo_fast("fast #1"), _demo_fast("fast #2")],
         balanced=[
             SimulatedModel("sim-qwen-32b", behaviour=_demo_behaviour(0.02, 0.15, 0.03)),
         ],
