@@ -77,12 +77,16 @@ async def post(
         return response.status, dict(response.headers), orjson.loads(await response.read())
 
 
+Answer = asyncio.Task[tuple[int, dict[str, str], dict[str, object]]]
+"""A request under way: its status, headers and JSON body once answered."""
+
+
 def spawn(
     session: aiohttp.ClientSession,
     router: RouterHandle,
     body: Mapping[str, object],
     headers: dict[str, str] | None = None,
-) -> asyncio.Task[tuple[int, dict[str, str], dict[str, object]]]:
+) -> Answer:
     return asyncio.create_task(post(session, router, body, headers))
 
 
@@ -379,10 +383,11 @@ async def test_a_warm_instance_is_preferred_and_a_cold_one_serves_when_no_warm_o
 
 @asynccontextmanager
 async def warm_and_cold(
-    cold_after_ms: int,
-) -> AsyncIterator[tuple[GatedModel, GatedModel, RouterHandle]]:
+    session: aiohttp.ClientSession, cold_after_ms: int
+) -> AsyncIterator[tuple[GatedModel, GatedModel, RouterHandle, Answer]]:
     """A fast tier of a warm and a cold server with one slot each (Ollama kind, facts set as
-    its prober reports them), the warm one holding its answers: the two, and the router."""
+    its prober reports them), the warm one's slot taken by a held request: the two servers,
+    the router, and that first request."""
     keys = 'max_concurrent = 1\nkind = "ollama"'
     async with gated("cold", "warm", "up", "top") as (cold, warm, up, top):
         tiers: Tiers = {
@@ -394,15 +399,15 @@ async def warm_and_cold(
             router.runtime.fleet.by_name("cold")[0].observe(InstanceFacts(loaded=False))
             router.runtime.fleet.by_name("warm")[0].observe(InstanceFacts(loaded=True))
             warm.hold = True
-            yield cold, warm, router
+            first = spawn(session, router, chat())
+            await wait_held(warm, 1)
+            yield cold, warm, router, first
 
 
 async def test_a_request_waits_for_the_warm_slot_rather_than_load_the_cold_model(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with warm_and_cold(60_000) as (cold, warm, router):
-        first = spawn(session, router, chat())
-        await wait_held(warm, 1)
+    async with warm_and_cold(session, 60_000) as (cold, warm, router, first):
         second = spawn(session, router, chat())
         await wait_until(lambda: queued(router) == 1, what="the second request waiting")
 
@@ -418,9 +423,7 @@ async def test_a_request_waits_for_the_warm_slot_rather_than_load_the_cold_model
 async def test_a_request_takes_the_cold_instance_after_waiting_cold_after_ms(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with warm_and_cold(300) as (cold, warm, router):
-        first = spawn(session, router, chat())
-        await wait_held(warm, 1)
+    async with warm_and_cold(session, 300) as (cold, warm, router, first):
         loop = asyncio.get_running_loop()
         started = loop.time()
 
