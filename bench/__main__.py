@@ -6,7 +6,7 @@ Usage::
     python -m bench --quick               # shorter runs, one repeat, ~2 minutes
     python -m bench --only latency,throughput
     python -m bench --peer                # add LiteLLM if /tmp/litellm-venv has it
-    python -m bench placement             # issue #18's placement scenario (about a minute)
+    python -m bench placement             # issue #18's placement scenario, 3 runs (~2.5 min)
 
 Parts: startup, latency, throughput, streaming, memory, soak, scaling, profile. A part whose
 tool is missing (nginx, wrk, py-spy) is skipped with the command that installs it. Raw results go
@@ -75,7 +75,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="non-streaming fake upstream; auto: nginx if installed, else the simulator",
     )
-    parser.add_argument("--repeats", type=int, help="override the plan's repeat count")
+    parser.add_argument(
+        "--repeats", type=int, help="override the plan's repeat count (a scenario's runs)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=1, help="a scenario's first seed (run n uses seed + n)"
+    )
     parser.add_argument(
         "--workers", type=int, default=2, help="worker count compared with 1 in 'scaling'"
     )
@@ -215,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.scenario is not None:
         scenario = importlib.import_module(SCENARIOS[args.scenario])
-        result: int = scenario.main(quick=args.quick)
+        result: int = scenario.main(quick=args.quick, repeats=args.repeats, seed=args.seed)
         return result
     plan: Plan = QUICK if args.quick else FULL
     if args.repeats:

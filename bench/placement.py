@@ -9,22 +9,33 @@ prefix cache, so a conversation that stays on one replica answers its later turn
 The workload: multi-turn conversations (each with its own long context, like a coding agent's
 repository notes) arriving in bursts per tier, and a few conversations whose first message
 carries a document too long for the small window. Every request streams; time to first token is
-the client's wait for the first SSE event.
+the client's wait for the first SSE event. A turn that fails is counted and the conversation
+goes on (its next turn is sent as if the answer had come), so every mode sends the same
+requests and ``failed`` counts them all.
 
 Reported per mode: time to first token p50 and p99, requests that failed (not 200, or a broken
 stream) or were cut by a too-small window, cold loads, and prefix-cache hits (requests at least
 half of whose prompt was cached on the replica that served it).
 
-Modes: ``v1`` is today's selection (health, priority, weight). ``fleet-aware`` adds each
-endpoint's ``kind`` and ``max_concurrent`` so the prober's facts, slots, context windows and
-affinity steer placement; it runs only when the configuration accepts those keys (the placement
-core of #18), and is reported as pending otherwise.
+Modes, both against the same fleet and workload:
+
+* ``v1``: v1's selection, ``[routing] placement = "static"``, endpoints without ``kind`` or
+  ``max_concurrent``: health, priority and weight only;
+* ``fleet-aware``: ``placement = "fleet"`` (the default) with each endpoint's ``kind`` and
+  ``max_concurrent = 2``; context windows are not configured but discovered by the prober from
+  the servers (vLLM's ``max_model_len``, Ollama's ``/api/ps`` and ``/api/show``); conversation
+  affinity on (the default), every other placement key at its default.
+
+Each run seeds the router's weighted draws (``create_app(rng=...)``) with ``seed + run``, so a
+run is reproducible up to the scheduling of the host (timings move which replicas are busy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -35,7 +46,6 @@ from aiohttp import web
 from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
 from octoroute.config import parse_config
-from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Kind, LogFormat
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import Behaviour, SimulatedFleet, SimulatedModel, fleet_config_toml
@@ -46,6 +56,7 @@ PREFILL_SECONDS_PER_1K: Final = 0.5
 SMALL_WINDOW: Final = 2048
 LARGE_WINDOW: Final = 32768
 TIERS: Final = ("fast", "balanced")
+REPLY: Final = "Done: the change is in place and the tests pass."
 WORDS: Final = [
     "module",
     "function",
@@ -109,12 +120,22 @@ class Report:
     cache_hits: int = 0
     served: int = 0
 
+    def ttfts(self) -> list[float]:
+        """Time to first token of every request that got one, sorted, seconds."""
+        return sorted(o.ttft for o in self.outcomes if o.ttft is not None)
+
     def percentile(self, share: float) -> float:
-        """The ``share`` quantile of time to first token over answered requests, seconds."""
-        values = sorted(o.ttft for o in self.outcomes if o.ttft is not None)
+        """The ``share`` quantile of time to first token (nearest rank; of 96 requests, p99 is
+        the second slowest), seconds."""
+        values = self.ttfts()
         if not values:
             return float("nan")
         return values[min(len(values) - 1, round(share * (len(values) - 1)))]
+
+    def mean(self) -> float:
+        """Mean time to first token, seconds."""
+        values = self.ttfts()
+        return statistics.fmean(values) if values else float("nan")
 
     @property
     def failed(self) -> int:
@@ -125,14 +146,15 @@ class Report:
         """One markdown table row."""
         return (
             f"| {self.mode} | {self.percentile(0.5):.2f} | {self.percentile(0.99):.2f} | "
-            f"{self.failed} | {self.cut} | {self.cold_loads} | {self.cache_hits}/{self.served} |"
+            f"{self.mean():.2f} | {self.failed} | {self.cut} | {self.cold_loads} | "
+            f"{self.cache_hits}/{self.served} |"
         )
 
 
 def replica(name: str, index: int) -> SimulatedModel:
     """Replica 0 warm and large, 1 cold, 2 warm with the small window that cuts (Ollama-like)."""
     behaviour = Behaviour(
-        reply="Done: the change is in place and the tests pass.",
+        reply=REPLY,
         first_token_delay=0.02,
         token_gap=0.005,
         slots=SLOTS,
@@ -158,14 +180,12 @@ def build_fleet() -> SimulatedFleet:
     )
 
 
-def placement_keys_supported() -> bool:
-    """Whether the configuration has the per-endpoint placement keys yet."""
-    fields = EndpointConfig.__struct_fields__
-    return "kind" in fields and "max_concurrent" in fields
+MODES: Final = ("v1", "fleet-aware")
 
 
 def config_text(fleet: SimulatedFleet, mode: str) -> str:
-    """The router's config for ``mode``: ``fleet-aware`` adds kinds and slots per endpoint."""
+    """The router's config for ``mode``: ``fleet-aware`` adds kinds and slots per endpoint,
+    ``v1`` turns placement back to v1's static selection."""
     if mode == "fleet-aware":
         for tier in TIERS:
             for model in fleet.tier(tier):
@@ -175,6 +195,7 @@ def config_text(fleet: SimulatedFleet, mode: str) -> str:
         strategy="rule",
         request_timeout_seconds=120,
         health_interval_seconds=0.5,
+        routing={"placement": "static"} if mode == "v1" else None,
     )
 
 
@@ -183,26 +204,23 @@ def text(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-async def first_token(
-    session: aiohttp.ClientSession, url: str, body: dict[str, Any]
-) -> tuple[Outcome, str]:
-    """Stream one request; the time to its first SSE event and the answer's text."""
+async def first_token(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Outcome:
+    """Stream one request: the time to its first SSE event, and whether it all came."""
     started = time.monotonic()
     ttft = None
     try:
         async with session.post(url, json=body) as response:
             if response.status != 200:
                 await response.read()
-                return Outcome(None, False), ""
+                return Outcome(None, False)
             raw = b""
             async for chunk in response.content.iter_any():
                 if ttft is None:
                     ttft = time.monotonic() - started
                 raw += chunk
     except aiohttp.ClientError:
-        return Outcome(ttft, False), ""
-    ok = raw.rstrip().endswith(b"data: [DONE]")
-    return Outcome(ttft, ok), "Done: the change is in place and the tests pass."
+        return Outcome(ttft, False)
+    return Outcome(ttft, raw.rstrip().endswith(b"data: [DONE]"))
 
 
 async def conversation(
@@ -228,21 +246,21 @@ async def conversation(
             question += "\n\nDocument:\n" + text(rng, workload.long_document_words)
         messages.append({"role": "user", "content": question})
         body = {"model": tier, "messages": messages, "stream": True, "max_tokens": 64}
-        outcome, answer = await first_token(session, url, body)
+        outcome = await first_token(session, url, body)
         report.outcomes.append(outcome)
-        if not outcome.ok:
-            return
-        messages.append({"role": "assistant", "content": answer})
+        # A failed turn is counted, and the client goes on as if answered: every mode sends
+        # the same requests, so ``failed`` compares.
+        messages.append({"role": "assistant", "content": REPLY})
         await asyncio.sleep(workload.think_seconds)
 
 
-async def run(mode: str, workload: Workload) -> Report:
-    """Serve the scenario once through a router configured for ``mode``."""
+async def run(mode: str, workload: Workload, seed: int) -> Report:
+    """Serve the scenario once through a router configured for ``mode``, its draws seeded."""
     fleet = build_fleet()
     report = Report(mode)
     async with fleet:
         config = parse_config(config_text(fleet, mode))
-        app = create_app(config)
+        app = create_app(config, rng=random.Random(seed))
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -278,26 +296,52 @@ async def run(mode: str, workload: Workload) -> Report:
 
 
 HEADER: Final = (
-    "| selection | TTFT p50 (s) | TTFT p99 (s) | failed | cut by the window | cold loads "
-    "| cache hits |\n|---|---|---|---|---|---|---|"
+    "| run | selection | TTFT p50 (s) | TTFT p99 (s) | TTFT mean (s) | failed "
+    "| cut by the window | cold loads | cache hits |\n|---|---|---|---|---|---|---|---|---|"
 )
 
 
-def main(*, quick: bool = False) -> int:
-    """Run every available mode and print the table."""
+def median_row(reports: list[Report]) -> str:
+    """The medians of one mode's runs, as a table row."""
+    med = statistics.median
+    return (
+        f"| median | {reports[0].mode} | {med(r.percentile(0.5) for r in reports):.2f} | "
+        f"{med(r.percentile(0.99) for r in reports):.2f} | {med(r.mean() for r in reports):.2f} | "
+        f"{med(r.failed for r in reports):g} | "
+        f"{med(r.cut for r in reports):g} | {med(r.cold_loads for r in reports):g} | "
+        f"{med(r.cache_hits for r in reports):g}/{reports[0].served} |"
+    )
+
+
+def main(*, quick: bool = False, repeats: int | None = None, seed: int = 1) -> int:
+    """Run both modes ``repeats`` times (3 by default, 1 with ``quick``) and print the table."""
     configure_logging("warning", LogFormat.TEXT)
     workload = Workload()
     if quick:
         workload = Workload(conversations_per_tier=6, turns=3, burst=3)
-    modes = ["v1"] + (["fleet-aware"] if placement_keys_supported() else [])
-    reports = [asyncio.run(run(mode, workload)) for mode in modes]
+    runs = repeats or (1 if quick else 3)
+    load = os.getloadavg()
     print(
         f"placement: {workload.conversations_per_tier} conversations x {workload.turns} turns "
-        f"per tier, {len(TIERS)} tiers x 3 replicas x {SLOTS} slots"
+        f"per tier, {len(TIERS)} tiers x 3 replicas x {SLOTS} slots; {runs} run(s), seeds "
+        f"{seed}..{seed + runs - 1}; load average before: {load[0]:.2f} {load[1]:.2f}"
     )
-    print(HEADER)
-    for report in reports:
-        print(report.row())
-    if len(modes) == 1:
-        print("| fleet-aware | pending: the config does not accept kind / max_concurrent yet |")
+    print(HEADER, flush=True)
+    reports: dict[str, list[Report]] = {mode: [] for mode in MODES}
+    for number in range(runs):
+        # The modes take turns going first, so a drift in the host's load favours neither.
+        order = MODES if number % 2 == 0 else MODES[::-1]
+        for mode in order:
+            report = asyncio.run(run(mode, workload, seed + number))
+            reports[mode].append(report)
+            print(f"| {seed + number} {report.row()}", flush=True)
+    if runs > 1:
+        for mode in MODES:
+            print(median_row(reports[mode]))
+    v1, fleet = (statistics.median(r.percentile(0.99) for r in reports[m]) for m in MODES)
+    load = os.getloadavg()
+    print(
+        f"p99 TTFT v1 / fleet-aware (medians): {v1 / fleet:.1f}x (target >= 3x); "
+        f"load average after: {load[0]:.2f} {load[1]:.2f}"
+    )
     return 0

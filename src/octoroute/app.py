@@ -13,6 +13,7 @@ and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -120,8 +121,13 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
     return error
 
 
-def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Application:
-    """The router as an aiohttp application; the runtime is built when the app starts."""
+def create_app(
+    config: Config, *, multiprocess_dir: str | None = None, rng: random.Random | None = None
+) -> web.Application:
+    """The router as an aiohttp application; the runtime is built when the app starts.
+
+    ``rng`` seeds placement's weighted draws (a benchmark's reproducible runs); by default each
+    router draws from a fresh ``random.Random()``."""
     app = web.Application(client_max_size=config.server.max_request_bytes)
     preflight = cors.install(app, config.server.cors_origins)
     app.middlewares.extend(
@@ -135,7 +141,7 @@ def create_app(config: Config, *, multiprocess_dir: str | None = None) -> web.Ap
         ]
     )
 
-    runtime = Runtime(config, multiprocess_dir=multiprocess_dir)
+    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng)
     app[RUNTIME] = runtime
 
     async def runtime_context(app: web.Application) -> AsyncIterator[None]:

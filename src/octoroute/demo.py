@@ -40,7 +40,12 @@ With the openai SDK (pip install openai):
   python3 -c "from openai import OpenAI; c = OpenAI(base_url='{url}/v1', api_key='none'); \\
 print(c.chat.completions.create(model='auto', messages=[{{'role': 'user', 'content': 'Write a Python function that reverses a list'}}]).choices[0].message.content)"
 
-Also: {url}/v1/models  {url}/health  {url}/models  {url}/metrics
+What placement sees of each instance (the two fast replicas have 4 slots each: in_flight,
+max_concurrent, the queue, affinity_share):
+
+  curl -s {url}/models
+
+Also: {url}/v1/models  {url}/health  {url}/metrics
 Press Ctrl-C to stop.
 """
 

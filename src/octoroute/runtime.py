@@ -6,6 +6,7 @@ aiohttp application; no module-level mutable state.
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -109,11 +110,17 @@ class _HealthEvents:
 class Runtime:
     """The fleet, the routing, the upstream client and the background prober of one server."""
 
-    def __init__(self, config: Config, *, multiprocess_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        multiprocess_dir: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self.config = config
         self.started_at = time.monotonic()
         events = _HealthEvents()
-        self.fleet = Fleet(config, listener=events)
+        self.fleet = Fleet(config, listener=events, rng=rng)
         self.metrics = Metrics(config.all_endpoints(), multiprocess_dir=multiprocess_dir)
         self.catalog = Catalog(
             self.fleet,
@@ -172,7 +179,6 @@ class Runtime:
             self.client,
             {endpoint_id: lane.target for endpoint_id, lane in self.lanes.items()},
             timeout=config.health.probe_timeout_seconds,
-            kind_of=lambda endpoint: endpoint.config.kind,
             round_of=lambda: self.prober.rounds,
         )
         """Reads what each non-``openai`` server says about its model after every probe."""

@@ -77,12 +77,16 @@ async def post(
         return response.status, dict(response.headers), orjson.loads(await response.read())
 
 
+Answer = asyncio.Task[tuple[int, dict[str, str], dict[str, object]]]
+"""A request under way: its status, headers and JSON body once answered."""
+
+
 def spawn(
     session: aiohttp.ClientSession,
     router: RouterHandle,
     body: Mapping[str, object],
     headers: dict[str, str] | None = None,
-) -> asyncio.Task[tuple[int, dict[str, str], dict[str, object]]]:
+) -> Answer:
     return asyncio.create_task(post(session, router, body, headers))
 
 
@@ -344,6 +348,7 @@ async def test_a_warm_instance_is_preferred_and_a_cold_one_serves_when_no_warm_o
     session: aiohttp.ClientSession, kind: str
 ) -> None:
     # The facts are set as the prober of any kind reports them (its readers are tested apart).
+    # cold_after_ms = 0: no waiting for the warm slot first (see the tests below).
     keys = f'max_concurrent = 1\nkind = "{kind}"'
     async with gated("cold", "warm", "up", "top") as (cold, warm, up, top):
         tiers: Tiers = {
@@ -351,7 +356,7 @@ async def test_a_warm_instance_is_preferred_and_a_cold_one_serves_when_no_warm_o
             "balanced": [(up, "")],
             "deep": [(top, "")],
         }
-        async with router_for(tiers) as router:
+        async with router_for(tiers, routing="cold_after_ms = 0") as router:
             cold_endpoint = router.runtime.fleet.by_name("cold")[0]
             cold_endpoint.observe(InstanceFacts(loaded=False))
             router.runtime.fleet.by_name("warm")[0].observe(InstanceFacts(loaded=True))
@@ -374,6 +379,63 @@ async def test_a_warm_instance_is_preferred_and_a_cold_one_serves_when_no_warm_o
             assert sample(text, 'octoroute_cold_starts_total{endpoint="cold"') == 1
             assert sample(text, 'octoroute_cold_start_seconds_count{endpoint="cold"') == 1
             assert sample(text, 'octoroute_cold_starts_total{endpoint="warm"') == 0
+
+
+@asynccontextmanager
+async def warm_and_cold(
+    session: aiohttp.ClientSession, cold_after_ms: int
+) -> AsyncIterator[tuple[GatedModel, GatedModel, RouterHandle, Answer]]:
+    """A fast tier of a warm and a cold server with one slot each (Ollama kind, facts set as
+    its prober reports them), the warm one's slot taken by a held request: the two servers,
+    the router, and that first request."""
+    keys = 'max_concurrent = 1\nkind = "ollama"'
+    async with gated("cold", "warm", "up", "top") as (cold, warm, up, top):
+        tiers: Tiers = {
+            "fast": [(cold, keys), (warm, keys)],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        async with router_for(tiers, routing=f"cold_after_ms = {cold_after_ms}") as router:
+            router.runtime.fleet.by_name("cold")[0].observe(InstanceFacts(loaded=False))
+            router.runtime.fleet.by_name("warm")[0].observe(InstanceFacts(loaded=True))
+            warm.hold = True
+            first = spawn(session, router, chat())
+            await wait_held(warm, 1)
+            yield cold, warm, router, first
+
+
+async def test_a_request_waits_for_the_warm_slot_rather_than_load_the_cold_model(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with warm_and_cold(session, 60_000) as (cold, warm, router, first):
+        second = spawn(session, router, chat())
+        await wait_until(lambda: queued(router) == 1, what="the second request waiting")
+
+        warm.open()
+        results = [await first, await second]
+
+        assert [status for status, _, _ in results] == [200, 200]
+        assert len(warm.chats) == 2, "the warm slot served both"
+        assert cold.chats == [], "the cold model was never loaded"
+        assert router.runtime.fleet.by_name("cold")[0].cold
+
+
+async def test_a_request_takes_the_cold_instance_after_waiting_cold_after_ms(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with warm_and_cold(session, 300) as (cold, warm, router, first):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        status, _headers, _ = await post(session, router, chat())
+        waited = loop.time() - started
+
+        assert status == 200
+        assert len(cold.chats) == 1, "no slot freed: the timer woke the request for the cold one"
+        assert waited >= 0.3, f"it waited for a warm slot first ({waited:.3f} s)"
+        assert queued(router) == 0
+        warm.open()
+        assert (await first)[0] == 200
 
 
 async def test_prewarm_loads_the_cold_preferred_deep_instance_once_without_delaying_requests(

@@ -806,6 +806,7 @@ async def test_demo_fleet_has_three_tiers_with_realistic_timing() -> None:
             answer = await client.chat.completions.create(model="sim-qwen-32b", messages=USER_HI)
 
     assert [m.name for m in fleet.fast] == ["sim-llama-8b", "sim-llama-8b"]
+    assert [m.config_keys for m in fleet.fast] == [{"max_concurrent": 4}] * 2, "slots shown"
     assert [m.name for m in fleet.balanced + fleet.deep] == ["sim-qwen-32b", "sim-gpt-oss-120b"]
     assert [m.name for m in fleet.embeddings] == ["sim-embed"]
     assert len(ports) == 5

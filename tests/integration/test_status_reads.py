@@ -1,9 +1,9 @@
-"""Each kind's status reader against the simulator over real sockets, and the prober feeding what
-it learns into a running router's fleet.
+"""Each kind's status reader against the simulator over real sockets, the prober feeding what it
+learns into a running router's fleet, and placement by what it learned.
 
 The readers go through ``UpstreamClient.status`` (the router's own pool) exactly as the prober
-does. Until the ``kind`` config key lands, the router's ``StatusReader.kind_of`` is set per test
-(its temporary bridge reads every endpoint as ``openai``).
+does. The routers are told each server's kind by the endpoint's ``kind`` key, as an operator
+would, and learn everything else from the servers themselves.
 """
 
 from __future__ import annotations
@@ -165,9 +165,9 @@ async def test_detect_tells_each_simulated_kind(client: UpstreamClient, kind: Ki
 # --- the prober feeds a running router --------------------------------------------------------
 
 
-def kinds_by_name(handle: RouterHandle, kinds: dict[str, Kind]) -> None:
-    """Until the ``kind`` key exists: say each endpoint's kind by its model name."""
-    handle.runtime.status.kind_of = lambda endpoint: kinds.get(endpoint.name, Kind.OPENAI)
+def kind_key(kind: Kind) -> dict[str, object]:
+    """A simulated model's endpoint keys that name its server's kind."""
+    return {"kind": kind.value}
 
 
 async def rounds(handle: RouterHandle, n: int) -> None:
@@ -184,19 +184,28 @@ def endpoint(handle: RouterHandle, name: str) -> Endpoint:
 async def test_prober_flips_warm_and_cold_as_the_simulated_models_unload_and_load() -> None:
     fleet = SimulatedFleet(
         fast=[
-            SimulatedModel("ollama-m", behaviour=Behaviour(kind=Kind.OLLAMA, context_window=8192))
+            SimulatedModel(
+                "ollama-m",
+                behaviour=Behaviour(kind=Kind.OLLAMA, context_window=8192),
+                config_keys=kind_key(Kind.OLLAMA),
+            )
         ],
         balanced=[
             SimulatedModel(
-                "llama-m", behaviour=Behaviour(kind=Kind.LLAMACPP, slots=4, context_window=4096)
+                "llama-m",
+                behaviour=Behaviour(kind=Kind.LLAMACPP, slots=4, context_window=4096),
+                config_keys=kind_key(Kind.LLAMACPP),
             )
         ],
-        deep=[SimulatedModel("vllm-m", behaviour=Behaviour(kind=Kind.VLLM, context_window=32768))],
+        deep=[
+            SimulatedModel(
+                "vllm-m",
+                behaviour=Behaviour(kind=Kind.VLLM, context_window=32768),
+                config_keys=kind_key(Kind.VLLM),
+            )
+        ],
     )
     async with fleet, running_router(config_for(fleet, health_interval_seconds=0.1)) as handle:
-        kinds_by_name(
-            handle, {"ollama-m": Kind.OLLAMA, "llama-m": Kind.LLAMACPP, "vllm-m": Kind.VLLM}
-        )
         await rounds(handle, 2)
         ollama, llama, vllm = (endpoint(handle, n) for n in ("ollama-m", "llama-m", "vllm-m"))
         assert ollama.facts == InstanceFacts(loaded=True, context_window=8192)
@@ -230,6 +239,7 @@ async def test_endpoints_on_one_server_share_its_status_answers_within_a_round()
         # One Ollama host serving a model per tier: three endpoints, one server.
         tiers = "".join(
             f'[[models.{tier}]]\nname = "{name}"\nbase_url = "{sim.base_url}"\nmax_tokens = 8\n'
+            'kind = "ollama"\n'
             for tier, name in (("fast", "shared"), ("balanced", "other"), ("deep", "third"))
         )
         config = parse_config(
@@ -238,13 +248,8 @@ async def test_endpoints_on_one_server_share_its_status_answers_within_a_round()
             + '[routing]\nstrategy = "rule"\n[health]\ninterval_seconds = 3600\n'
         )
         async with running_router(config) as handle:
-            kinds_by_name(
-                handle, {"shared": Kind.OLLAMA, "other": Kind.OLLAMA, "third": Kind.OLLAMA}
-            )
-            await handle.runtime.prober.stop()  # its first round ran before the kinds were set
-            sim.reset()
-            await handle.runtime.prober.start()
-            await rounds(handle, 1)
+            async with asyncio.timeout(5):
+                await handle.runtime.prober.wait_rounds(1)  # the start-up round, the only one
             facts = [e.facts for e in handle.runtime.fleet.all()]
 
     assert sum(1 for r in sim.requests if r.path == "/v1/models") == 3
@@ -260,11 +265,14 @@ async def test_endpoints_on_one_server_share_its_status_answers_within_a_round()
 async def test_a_status_read_that_learns_nothing_warns_once_keeps_health_and_the_window() -> None:
     out = io.StringIO()
     configure_logging("info", LogFormat.JSON, stream=out, cache=False)
-    sim = SimulatedModel("v", behaviour=Behaviour(kind=Kind.VLLM, context_window=16384))
+    sim = SimulatedModel(
+        "v",
+        behaviour=Behaviour(kind=Kind.VLLM, context_window=16384),
+        config_keys=kind_key(Kind.VLLM),
+    )
     fleet = SimulatedFleet(fast=[sim], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
     try:
         async with fleet, running_router(config_for(fleet, health_interval_seconds=0.1)) as handle:
-            kinds_by_name(handle, {"v": Kind.VLLM})
             instance = endpoint(handle, "v")
             await wait_until(lambda: instance.facts.context_window == 16384, what="window")
 
@@ -366,14 +374,15 @@ async def test_status_paths_that_hang_bound_each_read_and_hold_up_nothing_else()
             config = parse_config(
                 '[server]\nhost = "127.0.0.1"\nport = 0\n'
                 f'[[models.fast]]\nname = "o1"\nbase_url = "{hung.base_url}"\nmax_tokens = 8\n'
+                'kind = "ollama"\n'
                 f'[[models.balanced]]\nname = "o2"\nbase_url = "{hung.base_url}"\n'
-                "max_tokens = 8\n"
+                'max_tokens = 8\nkind = "ollama"\n'
                 f'[[models.deep]]\nname = "v"\nbase_url = "{fine.base_url}"\nmax_tokens = 8\n'
+                'kind = "vllm"\n'
                 '[routing]\nstrategy = "rule"\n'
                 "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.3\n"
             )
             async with running_router(config) as handle:
-                kinds_by_name(handle, {"o1": Kind.OLLAMA, "o2": Kind.OLLAMA, "v": Kind.VLLM})
                 await rounds(handle, 3)  # each round ends although /api/ps never answers
                 vllm_facts = endpoint(handle, "v").facts
                 facts = [endpoint(handle, name).facts for name in ("o1", "o2")]
@@ -408,12 +417,11 @@ async def test_a_busy_endpoint_whose_connections_are_all_taken_still_has_its_loa
     sim = SimulatedModel(
         "v",
         behaviour=Behaviour(kind=Kind.VLLM, slots=1, first_token_delay=30),
-        config_keys={"max_connections": 1},
+        config_keys={"max_connections": 1, **kind_key(Kind.VLLM)},
     )
     fleet = SimulatedFleet(fast=[sim], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
     extra = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.2\n"
     async with fleet, running_router(config_for(fleet, strategy="rule", extra=extra)) as handle:
-        kinds_by_name(handle, {"v": Kind.VLLM})
         instance = endpoint(handle, "v")
         await wait_until(lambda: instance.facts.running == 0, what="the idle server read")
         async with httpx.AsyncClient(timeout=60) as http:
@@ -433,12 +441,15 @@ async def test_a_busy_endpoint_whose_connections_are_all_taken_still_has_its_loa
 
 
 async def test_stopping_the_router_during_a_hung_status_read_leaves_nothing_behind() -> None:
-    sim = SimulatedModel("o", behaviour=Behaviour(kind=Kind.OLLAMA, status_hang=True))
+    sim = SimulatedModel(
+        "o",
+        behaviour=Behaviour(kind=Kind.OLLAMA, status_hang=True),
+        config_keys=kind_key(Kind.OLLAMA),
+    )
     fleet = SimulatedFleet(fast=[sim], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
     extra = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 30\n"
     async with fleet:
         async with running_router(config_for(fleet, strategy="rule", extra=extra)) as handle:
-            kinds_by_name(handle, {"o": Kind.OLLAMA})
             await sim.wait_for_requests(1, path="/api/ps")
             prober = handle.runtime.prober
         # The read was cancelled with the prober, its connection dropped, not pooled or leaked.
@@ -466,3 +477,77 @@ async def test_vllm_reader_sees_a_sleeping_engine_as_cold_until_it_wakes(
 
     assert (asleep.loaded, asleep.context_window) == (False, 4096)
     assert (awake.loaded, awake.context_window) == (True, 4096)
+
+
+# --- placement by what the prober learned ---------------------------------------------------------
+
+
+def ollama_replica(label: str, window: int, *, cold: bool = False) -> SimulatedModel:
+    """One Ollama server of ``sim-llama`` (``kind = "ollama"`` is all its endpoint says)."""
+    behaviour = Behaviour(
+        kind=Kind.OLLAMA, context_window=window, start_cold=cold, load_seconds=0.1 if cold else 0
+    )
+    return SimulatedModel(
+        "sim-llama", label=label, behaviour=behaviour, config_keys=kind_key(Kind.OLLAMA)
+    )
+
+
+def words(tokens: int) -> str:
+    """Text the router estimates at ``tokens`` tokens (4 characters each)."""
+    return "word " * (tokens * 4 // 5)
+
+
+async def test_a_router_in_front_of_ollama_learns_warmth_and_windows_and_places_by_them() -> None:
+    warm = ollama_replica("warm", 8192)  # its window from /api/ps
+    cold = ollama_replica("cold", 32768, cold=True)  # not loaded: its window from /api/show
+    small = ollama_replica("small", 2048)  # cuts longer prompts silently, as Ollama does
+    fleet = SimulatedFleet(
+        fast=[warm, cold, small], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")]
+    )
+    async with (
+        fleet,
+        running_router(config_for(fleet, strategy="rule", health_interval_seconds=0.2)) as handle,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+
+        async def ask(tokens: int) -> httpx.Response:
+            return await http.post(
+                handle.url + "/v1/chat/completions",
+                json={
+                    "model": "fast",
+                    "max_tokens": 16,
+                    "messages": [{"role": "user", "content": words(tokens)}],
+                },
+            )
+
+        await rounds(handle, 1)
+        seen = (await http.get(handle.url + "/health")).json()["placement"]["fast"]["instances"]
+        assert [(i["warm"], i["context_window"], i["context_window_source"]) for i in seen] == [
+            (True, 8192, "discovered"),
+            (False, 32768, "discovered"),
+            (True, 2048, "discovered"),
+        ]
+        assert any(r.path == "/api/show" for r in cold.requests)
+
+        short = [await ask(50) for _ in range(10)]  # by weight alone, 1 in 57 misses the cold
+        assert [answer.status_code for answer in short] == [200] * 10
+        assert cold.chat_requests == [], "warm replicas first: the cold model was not loaded"
+        assert len(warm.chat_requests) + len(small.chat_requests) == 10
+
+        on_small = len(small.chat_requests)
+        long = [await ask(3000) for _ in range(8)]  # by weight alone, 1 in 256 misses the small
+        assert [answer.status_code for answer in long] == [200] * 8
+        assert len(small.chat_requests) == on_small, "too long for its 2048 tokens: skipped"
+        assert len(warm.chat_requests) == 10 - on_small + 8
+        assert not any(r.truncated for r in small.chat_requests), "nothing cut"
+
+        too_long = await ask(40_000)  # more than any window, /api/show's 32768 included
+        assert too_long.status_code == 400
+        assert too_long.json()["error"]["code"] == "context_length_exceeded"
+        assert "32768" in too_long.json()["error"]["message"]
+        assert cold.chat_requests == []
+
+        only_cold_fits = await ask(12_000)
+        assert only_cold_fits.status_code == 200
+        assert len(cold.chat_requests) == 1
+        assert cold.engine.cold_loads == 1

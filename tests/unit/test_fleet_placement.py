@@ -230,6 +230,86 @@ def test_a_cold_instance_is_used_when_no_warm_one_has_a_free_slot() -> None:
     assert chosen([warm, idle_cold]) is idle_cold
 
 
+WAITS_FOR_WARM = Policy(cold_after=10.0)
+
+
+def placed_at(
+    candidates: list[Endpoint],
+    *,
+    waited: float,
+    exclude: tuple[Endpoint, ...] = (),
+    demand: Demand = NO_DEMAND,
+) -> Pick | Shortfall:
+    """``choose`` at clock 100 for a request that began waiting for a slot ``waited`` ago."""
+    asking = demand._replace(since=100.0 - waited)
+    return choose(candidates, exclude, asking, 100.0, random.Random(0).random, WAITS_FOR_WARM)
+
+
+def test_a_request_waits_for_a_full_warm_instance_rather_than_load_a_cold_one() -> None:
+    warm = busy(instance(0, max_concurrent=1), 1)
+    idle_cold = cold(instance(1, max_concurrent=1))
+
+    assert placed_at([warm, idle_cold], waited=0.0) is Shortfall.FULL
+    assert placed_at([warm, idle_cold], waited=9.9) is Shortfall.FULL
+
+
+def test_a_request_takes_the_cold_instance_once_it_has_waited_cold_after() -> None:
+    warm = busy(instance(0, max_concurrent=1), 1)
+    idle_cold = cold(instance(1, max_concurrent=1))
+
+    assert placed_at([warm, idle_cold], waited=10.0) == (idle_cold, Affinity.NONE)
+
+
+def test_a_warm_slot_is_taken_at_once_while_a_cold_instance_is_idle() -> None:
+    warm = busy(instance(0, max_concurrent=2), 1)
+    idle_cold = cold(instance(1, max_concurrent=2))
+
+    assert placed_at([warm, idle_cold], waited=0.0) == (warm, Affinity.NONE)
+
+
+def test_a_failover_takes_a_cold_instance_at_once() -> None:
+    tried = instance(2)
+    warm = busy(instance(0, max_concurrent=1), 1)
+    idle_cold = cold(instance(1, max_concurrent=1))
+
+    picked = placed_at([warm, idle_cold, tried], waited=0.0, exclude=(tried,))
+
+    assert picked == (idle_cold, Affinity.NONE)
+
+
+def test_a_cold_instance_is_taken_at_once_when_no_warm_one_could_hold_the_request() -> None:
+    small_warm = busy(instance(0, max_concurrent=1, context_window=1000), 1)
+    big_cold = cold(instance(1, max_concurrent=1, context_window=100_000))
+    long_prompt = Demand(prompt_tokens=5000, output_tokens=100)
+
+    assert placed_at([small_warm, big_cold], waited=0.0, demand=long_prompt) == (
+        big_cold,
+        Affinity.NONE,
+    )
+
+
+def test_a_full_warm_instance_of_a_lower_priority_does_not_hold_a_request_back() -> None:
+    backup = busy(instance(0, max_concurrent=1, priority=1), 1)
+    preferred_cold = cold(instance(1, max_concurrent=1, priority=2))
+
+    assert placed_at([backup, preferred_cold], waited=0.0) == (preferred_cold, Affinity.NONE)
+
+
+def test_a_full_warm_instance_of_a_better_priority_holds_a_request_back() -> None:
+    preferred = busy(instance(0, max_concurrent=1, priority=2), 1)
+    backup_cold = cold(instance(1, max_concurrent=1, priority=1))
+
+    assert placed_at([preferred, backup_cold], waited=0.0) is Shortfall.FULL
+
+
+def test_a_request_that_does_not_say_when_it_began_waiting_takes_a_cold_instance() -> None:
+    warm = busy(instance(0, max_concurrent=1), 1)
+    idle_cold = cold(instance(1, max_concurrent=1))
+    unstamped = choose([warm, idle_cold], (), NO_DEMAND, 100.0, lambda: 0.0, WAITS_FOR_WARM)
+
+    assert unstamped == (idle_cold, Affinity.NONE)
+
+
 def test_an_instance_counts_as_warm_once_it_has_answered() -> None:
     endpoint = cold(instance(0))
 

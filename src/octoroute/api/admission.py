@@ -10,13 +10,17 @@
    known cold, and which goes elsewhere, loads the model there in the background.
 4. **Admission**: the first attempt's slot, waiting in the tier's queue when the tier is full;
    with ``routing.overflow = "up"`` a routed request that waited ``overflow_after_ms`` may take a
-   slot of the tier above (reason ``queue_overflow``).
+   slot of the tier above (reason ``queue_overflow``). When the scope has a known cold instance,
+   the demand is stamped with the time it began waiting, so placement keeps it waiting for a
+   warm slot for up to ``cold_after_ms`` before it takes the cold one; a timer wakes its lines
+   then (no slot freeing may come to do it).
 
 Static placement (``routing.placement = "static"``) skips 2-4 apart from taking the slot.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -33,7 +37,8 @@ from octoroute.wire.hints import DEFAULT_HINTS, RequestHints, affinity_key
 
 if TYPE_CHECKING:
     from octoroute.catalog import ModelChoice
-    from octoroute.fleet.dispatch import Ticket
+    from octoroute.enums import Pool
+    from octoroute.fleet.dispatch import Dispatcher, Ticket
     from octoroute.fleet.endpoint import Endpoint
     from octoroute.runtime import Runtime
     from octoroute.wire.messages import Message
@@ -197,10 +202,20 @@ async def _first_slot(
         up = fleet.tier_above(decision.tier)
         if up is not None and _accepts(check, fleet.tiers[up]):
             overflow = (fleet.tiers[up], routing.overflow_after_ms / 1000)
+    wake: _ColdWake | None = None
+    policy = fleet.policy
+    if policy.cold_after > 0 and not static and any(ep.cold for ep in endpoints):
+        demand = demand._replace(since=fleet.now())
+        pools = (scope.pool,) if overflow is None else (scope.pool, overflow[0][0].pool)
+        wake = _ColdWake(fleet.now, runtime.dispatcher, pools, demand.since, policy.cold_after)
     ticket = runtime.dispatcher.ticket(demand, importance)
-    granted = await runtime.dispatcher.acquire(
-        endpoints, (), ticket, scope.description, overflow=overflow
-    )
+    try:
+        granted = await runtime.dispatcher.acquire(
+            endpoints, (), ticket, scope.description, overflow=overflow
+        )
+    finally:
+        if wake is not None:
+            wake.cancel()
     if granted is not None:
         ticket.reserved = granted
         pool = granted[0].pool
@@ -210,6 +225,41 @@ async def _first_slot(
             )
             scope, endpoints = scope_for(choice, decision.tier, runtime)
     return Placed(decision, scope, endpoints, ticket)
+
+
+class _ColdWake:
+    """Wakes the lines a request waits in once its ``cold_after_ms`` has passed: from then on
+    it may take a cold instance's free slot, and no slot freeing need come to say so.
+    ``clock`` is the fleet's, the one placement measures the wait with."""
+
+    __slots__ = ("_after", "_clock", "_dispatcher", "_handle", "_pools", "_since")
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        dispatcher: Dispatcher,
+        pools: tuple[Pool, ...],
+        since: float,
+        after: float,
+    ) -> None:
+        self._clock = clock
+        self._dispatcher = dispatcher
+        self._pools = pools
+        self._since = since
+        self._after = after
+        self._handle = asyncio.get_running_loop().call_later(after, self._fire)
+
+    def _fire(self) -> None:
+        waited = self._clock() - self._since
+        if waited < self._after:  # placement's own test, on the fleet's clock, not the loop's
+            self._handle = asyncio.get_running_loop().call_later(self._after - waited, self._fire)
+            return
+        for pool in self._pools:
+            self._dispatcher.kick(pool)
+
+    def cancel(self) -> None:
+        """The request has its slot, or stopped waiting."""
+        self._handle.cancel()
 
 
 def release(placed: Placed | None) -> None:

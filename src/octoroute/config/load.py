@@ -321,6 +321,7 @@ def _routing(root: Table) -> RoutingConfig | None:
     placement = table.choice("placement", Placement, Placement.FLEET)
     overflow = table.choice("overflow", Overflow, Overflow.OFF)
     overflow_after = table.integer("overflow_after_ms", 1000, low=0, high=OVERFLOW_AFTER_LIMIT_MS)
+    cold_after = table.integer("cold_after_ms", 10_000, low=0, high=OVERFLOW_AFTER_LIMIT_MS)
     prewarm = table.boolean("prewarm", False)
     affinity = table.boolean("affinity", True)
     imbalance = table.number(
@@ -336,6 +337,7 @@ def _routing(root: Table) -> RoutingConfig | None:
         or placement is None
         or overflow is None
         or overflow_after is None
+        or cold_after is None
         or prewarm is None
         or affinity is None
         or imbalance is None
@@ -350,6 +352,7 @@ def _routing(root: Table) -> RoutingConfig | None:
         placement=placement,
         overflow=overflow,
         overflow_after_ms=overflow_after,
+        cold_after_ms=cold_after,
         prewarm=prewarm,
         affinity=affinity,
         affinity_imbalance=imbalance,

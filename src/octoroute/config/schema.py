@@ -166,6 +166,9 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Whether a routed request waiting for a full tier may go one tier up."""
     overflow_after_ms: int = 1000
     """How long a routed request waits in a full tier's queue before going up (overflow ``up``)."""
+    cold_after_ms: int = 10_000
+    """How long a request waits for a slot on a warm instance before it takes a free slot on a
+    cold one (whose model must load first)."""
     prewarm: bool = False
     """Load the model on the deep tier's preferred instance when a request is routed to deep
     while that instance is known cold."""

@@ -112,6 +112,7 @@ placement = "fleet"                # fleet: slots, warm models, context windows,
                                    # static: v1's priority and weight only
 overflow = "off"                   # up: a routed request waiting for a full tier goes up a tier
 overflow_after_ms = 1000           # ...after waiting this long
+cold_after_ms = 10000              # wait this long for a loaded model's slot before a cold one
 prewarm = false                    # load the model on a cold deep instance ahead of time
 affinity = true                    # keep a conversation on one replica (its prompt cache)
 affinity_imbalance = 2             # ...unless it has this many more requests than the least busy

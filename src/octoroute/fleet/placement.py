@@ -11,6 +11,12 @@ Fleet-aware placement (``routing.placement = "fleet"``, the default), in order:
 4. **Best priority** among the rest: an operator's ranking still comes first.
 5. **Warm first**: instances whose model is known cold (not loaded, or loading) are dropped
    while a warm or unknown one is left; unknown counts as warm (no information is not bad news).
+   When only cold ones have a free slot and a warm one that fits is merely full (of the same or
+   a better priority), a request that has waited less than ``cold_after`` seconds for a slot
+   waits on (:data:`Shortfall.FULL`): a slot on a warm instance frees within an answer, a model
+   load takes tens of seconds to minutes, and the request that triggers it waits for all of it.
+   After ``cold_after`` it takes the cold instance. Failovers and demands that do not say since
+   when they wait (``Demand.since``) take a cold instance at once.
 6. **Conversation affinity** (a request with an affinity key): weighted rendezvous hashing
    ranks the instances for the key; the first in that order takes it unless it has more than
    ``affinity_imbalance`` requests in flight per unit of weight above the least-loaded one.
@@ -57,6 +63,9 @@ class Demand(NamedTuple):
     """With no client limit, the router sends the endpoint's ``max_tokens``: count it."""
     key: int | None = None
     """The conversation's affinity key (``wire.hints.affinity_key``); ``None``: no affinity."""
+    since: float = -math.inf
+    """The clock reading when the request began asking for a slot (admission stamps it), for
+    ``Policy.cold_after``; ``-inf``: it may take a cold instance at once."""
 
     @property
     def sized(self) -> bool:
@@ -72,7 +81,8 @@ class Shortfall(StrEnum):
     """Why no instance could be chosen."""
 
     FULL = "full"
-    """Some eligible instances fit, but every one of them is at ``max_concurrent``: wait."""
+    """Some eligible instances fit, but every one of them is at ``max_concurrent``, or the
+    only ones with a free slot are cold and the request may still wait for a warm one: wait."""
     UNFIT = "unfit"
     """Every eligible instance's window is too small for the request."""
     UNAVAILABLE = "unavailable"
@@ -96,6 +106,10 @@ class Policy(NamedTuple):
     static: bool = False
     affinity: bool = True
     imbalance: float = 2.0
+    cold_after: float = 0.0
+    """Seconds a request waits for a warm instance's slot before taking a cold one's
+    (``routing.cold_after_ms``, which ``Fleet`` passes); ``0``: a cold instance with a free
+    slot is taken at once."""
 
 
 Pick = tuple["Endpoint", Affinity]
@@ -166,7 +180,7 @@ def choose(
     """
     if policy.static:
         return _static(candidates, exclude, now, draw)
-    prompt, asked, fills, key = demand  # one unpack: NamedTuple fields are properties
+    prompt, asked, fills, key, since = demand  # one unpack: NamedTuple fields are properties
     sized = prompt > 0 or asked is not None or fills
     fixed = -1 if asked is None else prompt + asked
     if key is not None and policy.affinity:
@@ -179,6 +193,7 @@ def choose(
     first_rank = inf
     rank = 0.0
     full = unfit = 0
+    full_warm = -1  # the best priority among full instances that fit and are not known cold
     # The best priority's group, and what steps 5-7 need of it, gathered in this one pass: its
     # least loaded and its first in rendezvous order, over all of it and over its warm members.
     best = -1
@@ -209,6 +224,8 @@ def choose(
         limit = ep.max_concurrent
         if limit and ep.in_flight >= limit:
             full += 1
+            if ep.priority > full_warm and not ep.cold:
+                full_warm = ep.priority
             continue
         priority = ep.priority
         if priority != best:
@@ -245,6 +262,14 @@ def choose(
         if full:
             return Shortfall.FULL
         return Shortfall.UNFIT if unfit else Shortfall.UNAVAILABLE
+    if (
+        not warm_count
+        and full_warm >= best
+        and warm_first
+        and not exclude
+        and now - since < policy.cold_after
+    ):
+        return Shortfall.FULL  # a warm slot frees sooner than a cold model loads
     warm_only = warm_first and 0 < warm_count < len(group)
     if ranks is not None:
         top = top_warm if warm_only else top_all

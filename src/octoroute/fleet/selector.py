@@ -140,6 +140,7 @@ class Fleet:
             static=routing.placement is Placement.STATIC,
             affinity=routing.affinity,
             imbalance=routing.affinity_imbalance,
+            cold_after=routing.cold_after_ms / 1000,
         )
         """The placement settings every selection uses."""
 

@@ -53,8 +53,8 @@ class SharedReadFailed(Exception):
 class StatusReader:
     """Per-kind status reads for the prober's ``observe`` step.
 
-    ``kind_of`` says each endpoint's kind (its config, once the ``kind`` key exists);
-    ``round_of`` the prober's round counter, which scopes the sharing of answers.
+    Each endpoint's kind is its config's ``kind``; ``round_of`` is the prober's round counter,
+    which scopes the sharing of answers.
     """
 
     def __init__(
@@ -63,13 +63,11 @@ class StatusReader:
         targets: Mapping[str, Target],
         *,
         timeout: float,
-        kind_of: Callable[[Endpoint], Kind],
         round_of: Callable[[], int],
     ) -> None:
         self._client = client
         self._targets = targets
         self._timeout = timeout
-        self.kind_of = kind_of
         self._round_of = round_of
         self._round = -1
         self._shared: dict[_Key, asyncio.Future[_Answer]] = {}
@@ -78,7 +76,7 @@ class StatusReader:
 
     async def observe(self, endpoint: Endpoint, answered: bool) -> None:
         """Read ``endpoint``'s facts and record them; a no-op for ``openai`` endpoints."""
-        kind = self.kind_of(endpoint)
+        kind = endpoint.config.kind
         if kind is Kind.OPENAI:
             return
         if not answered:  # health already says so; asking more would only wait out a timeout
