@@ -109,15 +109,17 @@ async def generate(
     resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
     *,
     forwarded: tuple[str, ...] = (),
+    any_content_type: bool = False,
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
     its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request
     that asks nothing of a model (Ollama's load requests) once its model is known to exist;
     ``resolve`` replaces the catalog's lookup of ``model`` (to word its errors the dialect's
-    way); ``forwarded`` names request headers passed on to the model server."""
+    way); ``forwarded`` names request headers passed on to the model server;
+    ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
-        body = await read_json_body(request)
+        body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
         choice = resolve(runtime, parsed.model)

@@ -252,13 +252,27 @@ def _load(request: OllamaRequest) -> web.Response | None:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     """``POST /api/chat``: route and answer one chat, NDJSON lines unless ``stream: false``."""
-    return await generate(request, "ollama_chat", _parse_chat, _exchange, _load, _resolve_chat)
+    return await generate(
+        request,
+        "ollama_chat",
+        _parse_chat,
+        _exchange,
+        _load,
+        _resolve_chat,
+        any_content_type=True,
+    )
 
 
 async def generate_text(request: web.Request) -> web.StreamResponse:
     """``POST /api/generate``: route and answer one prompt, as ``/api/chat`` does."""
     return await generate(
-        request, "ollama_generate", _parse_generate, _exchange, _load, _resolve_chat
+        request,
+        "ollama_generate",
+        _parse_generate,
+        _exchange,
+        _load,
+        _resolve_chat,
+        any_content_type=True,
     )
 
 
@@ -303,7 +317,13 @@ def _nothing_to_embed(request: OllamaEmbedRequest) -> web.Response | None:
 async def embed(request: web.Request) -> web.StreamResponse:
     """``POST /api/embed``: vectors for ``input`` from an embedding model."""
     return await serve_embeddings(
-        request, "ollama_embed", _parse_embed, _embed_rewrite, _nothing_to_embed, _resolve_embedding
+        request,
+        "ollama_embed",
+        _parse_embed,
+        _embed_rewrite,
+        _nothing_to_embed,
+        _resolve_embedding,
+        any_content_type=True,
     )
 
 
@@ -316,6 +336,7 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
         _embed_rewrite,
         _nothing_to_embed,
         _resolve_embedding,
+        any_content_type=True,
     )
 
 
@@ -344,7 +365,7 @@ async def tags(request: web.Request) -> web.Response:
 async def show(request: web.Request) -> web.Response:
     """``POST /api/show``: one model's details (``model``, or the older ``name``)."""
     runtime = request.app[RUNTIME]
-    body = await read_json_body(request)
+    body = await read_json_body(request, any_content_type=True)
     decode_json_object(body)  # a 400 that says what is wrong with a body that is not an object
     values = orjson.loads(body)
     model = values.get("model") or values.get("name")
