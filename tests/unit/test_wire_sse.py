@@ -327,6 +327,56 @@ def test_bodies_without_valid_usage_give_none(body: bytes) -> None:
     assert usage_from_body(body) is None
 
 
+MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"type":"message","content":[],"usage":{"input_tokens":25,"output_tokens":1,'
+    b'"cache_creation_input_tokens":3,"cache_read_input_tokens":4}}}\n\n'
+)
+MESSAGE_DELTA = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    b'"usage":{"output_tokens":15}}\n\n'
+)
+
+
+def test_anthropic_usage_is_read_from_message_start_and_message_delta() -> None:
+    # input_tokens counts neither prompt-cache writes nor reads: the prompt is their sum.
+    started = usage_from_event(MESSAGE_START)
+    assert started == (32, 1)
+    # message_delta's output_tokens is cumulative and its input_tokens optional: what it lacks
+    # is kept from what came before.
+    assert usage_from_event(MESSAGE_DELTA, started) == (32, 15)
+    assert usage_from_event(MESSAGE_DELTA) == (0, 15)
+    both = MESSAGE_DELTA.replace(b'"usage":{', b'"usage":{"input_tokens":40,')
+    assert usage_from_event(both, started) == (40, 15)
+
+
+def test_messages_and_responses_answers_give_their_usage() -> None:
+    message = b'{"type":"message","content":[],"usage":{"input_tokens":3,"output_tokens":4}}'
+    assert sse.answer_usage(message) == (3, 4)
+    completed = (
+        b'data: {"type":"response.completed","response":{"id":"resp_1","usage":'
+        b'{"input_tokens":5,"input_tokens_details":{"cached_tokens":0},"output_tokens":6,'
+        b'"total_tokens":11}}}\n\n'
+    )
+    assert usage_from_event(completed) == (5, 6)
+    created = b'data: {"type":"response.created","response":{"id":"r","usage":null}}\n\n'
+    assert usage_from_event(created) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"usage":{"input_tokens":-1,"output_tokens":2}}',
+        b'{"usage":{"output_tokens":"2"}}',
+        b'{"message":{"usage":{"output_tokens":true}}}',
+        b'{"message":"a string with \\"usage\\" in it"}',
+        b'{"message":{"usage":{"input_tokens":1}},"usage":{"prompt_tokens":1}}',
+    ],
+)
+def test_odd_anthropic_usage_gives_none(body: bytes) -> None:
+    assert usage_from_body(body) is None
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=80))
 def test_usage_extraction_never_raises(garbage: bytes) -> None:

@@ -195,33 +195,85 @@ _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class _Usage(msgspec.Struct):
-    prompt_tokens: _Count
-    completion_tokens: _Count
+    """A ``usage`` object in the names any dialect's server uses: chat's ``prompt_tokens`` and
+    ``completion_tokens``, or the ``input_tokens`` and ``output_tokens`` of Anthropic's Messages
+    and the Responses API (Anthropic counts prompt-cache writes and reads apart from
+    ``input_tokens``; they are part of the prompt)."""
+
+    prompt_tokens: _Count | None = None
+    completion_tokens: _Count | None = None
+    input_tokens: _Count | None = None
+    output_tokens: _Count | None = None
+    cache_creation_input_tokens: _Count | None = None
+    cache_read_input_tokens: _Count | None = None
+
+    def counts(self, previous: tuple[int, int] | None) -> tuple[int, int] | None:
+        """``(prompt, completion)``, or ``None`` without a count; a count the object lacks is
+        ``previous``'s (0 without one), since Anthropic's ``message_delta`` says only
+        ``output_tokens`` (the prompt's count came in ``message_start``). Chat's names count
+        only as a pair."""
+        if self.prompt_tokens is not None and self.completion_tokens is not None:
+            return self.prompt_tokens, self.completion_tokens
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        prompt, completion = previous or (0, 0)
+        if self.input_tokens is not None:
+            prompt = (
+                self.input_tokens
+                + (self.cache_creation_input_tokens or 0)
+                + (self.cache_read_input_tokens or 0)
+            )
+        if self.output_tokens is not None:
+            completion = self.output_tokens
+        return prompt, completion
 
 
-class _WithUsage(msgspec.Struct):
+class _Carrier(msgspec.Struct):
     usage: _Usage | None = None
 
 
+class _WithUsage(msgspec.Struct):
+    """An answer or event with its ``usage`` at the top (chat, a ``message``, a ``response``,
+    ``message_delta``) or one level down: Anthropic's ``message_start`` carries it in
+    ``message``, the Responses API's ``response.completed`` in ``response``."""
+
+    usage: _Usage | None = None
+    message: msgspec.Raw = msgspec.Raw()
+    response: msgspec.Raw = msgspec.Raw()
+
+    def found(self) -> _Usage | None:
+        """The ``usage`` object, wherever it is."""
+        if self.usage is not None:
+            return self.usage
+        for nested in (self.message, self.response):
+            # Only an object can carry usage; chat answers have no top-level ``message``.
+            if nested and memoryview(nested)[0] == 0x7B:  # "{"
+                try:
+                    return _CARRIER.decode(nested).usage
+                except (msgspec.DecodeError, RecursionError):
+                    return None
+        return None
+
+
 _USAGE: Final = msgspec.json.Decoder(_WithUsage)
+_CARRIER: Final = msgspec.json.Decoder(_Carrier)
 
 
-def usage_from_body(body: bytes) -> tuple[int, int] | None:
-    """``(prompt_tokens, completion_tokens)`` from a JSON answer's ``usage`` object, if it has one.
+def usage_from_body(body: bytes, previous: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """``(prompt, completion)`` tokens from a JSON answer's or event's ``usage`` (in any of the
+    names ``_Usage`` reads), if it has one; a count it lacks is ``previous``'s.
 
-    Never raises: a body that is not JSON, or whose ``usage`` lacks either count or holds
+    Never raises: a body that is not JSON, or whose ``usage`` lacks the counts or holds
     something other than non-negative integers, gives ``None``.
     """
     # Only the last chunk of a stream carries usage; skip decoding every other one.
     if b'"usage"' not in body:
         return None
     try:
-        usage = _USAGE.decode(body).usage
+        usage = _USAGE.decode(body).found()
     except (msgspec.DecodeError, RecursionError):
         return None
-    if usage is None:
-        return None
-    return usage.prompt_tokens, usage.completion_tokens
+    return None if usage is None else usage.counts(previous)
 
 
 _OBJECT: Final = msgspec.json.Decoder(dict[str, object])
@@ -269,14 +321,15 @@ def whole_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:
-    """The usage of a complete chat answer, after checking that the answer is a JSON object.
+    """The usage of a complete answer (chat, a Messages ``message``, a Responses ``response``),
+    after checking that the answer is a JSON object.
 
     Raises ``ValueError`` when ``body`` is not JSON or not an object: a 200 that carries an HTML
     page or a truncated body is an upstream fault, not an answer to relay. An object whose
     ``usage`` is missing or malformed is a fine answer without usage.
     """
     try:
-        usage = _USAGE.decode(body).usage
+        usage = _USAGE.decode(body).found()
     except msgspec.ValidationError:
         try:
             _OBJECT.decode(body)
@@ -285,9 +338,7 @@ def answer_usage(body: bytes) -> tuple[int, int] | None:
         return None
     except (msgspec.DecodeError, RecursionError):
         raise ValueError("not JSON") from None
-    if usage is None:
-        return None
-    return usage.prompt_tokens, usage.completion_tokens
+    return None if usage is None else usage.counts(None)
 
 
 def describe_body(body: bytes, limit: int = 60) -> str:
@@ -301,11 +352,13 @@ def describe_body(body: bytes, limit: int = 60) -> str:
     return f"{len(body)} bytes starting {shown!r}{more}"
 
 
-def usage_from_event(event: bytes) -> tuple[int, int] | None:
+def usage_from_event(
+    event: bytes, previous: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
     """``usage_from_body`` for an SSE event's payload; ``None`` for events without one."""
     if b'"usage"' not in event:
         return None
     payload = event_payload(event)
     if payload is None:
         return None
-    return usage_from_body(payload)
+    return usage_from_body(payload, previous)
