@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
 from octoroute.api.common import RUNTIME, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
-from octoroute.api.generation import generate
+from octoroute.api.generation import PerEndpoint, generate, translated
 from octoroute.catalog import ModelChoice
-from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native, Pool
-from octoroute.errors import BadUpstreamResponse, InvalidRequest, ModelNotFound
+from octoroute.errors import InvalidRequest, ModelNotFound
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
-from octoroute.upstream.forward import Answer, StreamTranslator
-from octoroute.wire import sse
+from octoroute.upstream.forward import Answer
 from octoroute.wire.ollama import OllamaRequest, parse_chat_request, parse_generate_request
 from octoroute.wire.ollama_answer import (
     NativeStream,
@@ -202,44 +200,16 @@ def _timing(request: OllamaRequest) -> Timing:
     return Timing(request.started_ns, time.perf_counter_ns, time.time)
 
 
-class _Exchange:
-    """One request's ``Translation``: native or translated per attempt."""
-
-    __slots__ = ("_request", "_timing")
-
-    def __init__(self, request: OllamaRequest) -> None:
-        self._request = request
-        self._timing = _timing(request)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        self._request.check_scope(endpoints)
-
-    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator:
-        if Native.OLLAMA in endpoint.native:
-            return NativeStream()
-        return OllamaStream(self._request, self._timing)
-
-    def answer(self, answer: Answer) -> Answer:
-        if not answer.ok or Native.OLLAMA in answer.endpoint.config.native:
-            return answer
-        try:
-            translated = answer_from_chat(orjson.loads(answer.body), self._request, self._timing)
-        except (orjson.JSONDecodeError, ValueError):
-            raise _unreadable(answer) from None
-        return Answer(answer.status, JSON, orjson.dumps(translated), answer.endpoint)
-
-
-def _unreadable(answer: Answer) -> BadUpstreamResponse:
-    label = answer.endpoint.config.name
-    return BadUpstreamResponse(
-        f"{label}: answered 200 with a body that is not the JSON expected "
-        f"({sse.describe_body(answer.body)})",
-        endpoint=label,
+def _exchange(request: OllamaRequest, runtime: Runtime) -> PerEndpoint:
+    """Per attempt: a native endpoint's answer as it came, a chat endpoint's translated."""
+    timing = _timing(request)
+    return PerEndpoint(
+        request,
+        Native.OLLAMA,
+        NativeStream,
+        lambda: OllamaStream(request, timing),
+        lambda answer: answer_from_chat(answer, request, timing),
     )
-
-
-def _exchange(request: OllamaRequest, runtime: Runtime) -> _Exchange:
-    return _Exchange(request)
 
 
 def _load(request: OllamaRequest) -> web.Response | None:
@@ -290,21 +260,12 @@ def _parse_embeddings(body: bytes, runtime: Runtime) -> OllamaEmbedRequest:
 def _embed_rewrite(request: OllamaEmbedRequest) -> Callable[[Answer], Answer]:
     started = time.perf_counter_ns()
 
-    def rewrite(answer: Answer) -> Answer:
-        if not answer.ok or Native.OLLAMA in answer.endpoint.config.native:
-            return answer
-        try:
-            decoded = orjson.loads(answer.body)
-            if request.legacy:
-                translated = embedding_answer(decoded)
-            else:
-                elapsed = max(1, time.perf_counter_ns() - started)
-                translated = embed_answer(decoded, request.model, elapsed)
-        except (orjson.JSONDecodeError, ValueError):
-            raise _unreadable(answer) from None
-        return Answer(answer.status, JSON, orjson.dumps(translated), answer.endpoint)
+    def translate(answer: Any) -> dict[str, Any]:
+        if request.legacy:
+            return embedding_answer(answer)
+        return embed_answer(answer, request.model, max(1, time.perf_counter_ns() - started))
 
-    return rewrite
+    return lambda answer: translated(answer, Native.OLLAMA, translate)
 
 
 def _nothing_to_embed(request: OllamaEmbedRequest) -> web.Response | None:

@@ -24,16 +24,17 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
-from octoroute.wire.anthropic_content import Block, chat_messages, shown, text_of
+from octoroute.wire.anthropic_content import Block, chat_messages, text_of
 from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, check_conversation
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
     read_model,
     read_stream,
     rebuild_with_model,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
     if not isinstance(raw_messages, list) or not raw_messages:
         raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
     messages = _routing_view(values.get("system"), raw_messages)
-    _check_limits(messages, limits)
+    check_conversation(messages, limits, "messages")
     check_duplicate_keys(body, fields, _READ_KEYS)
     problem: InvalidRequest | None = None
     chat: dict[str, Any] = {}
@@ -410,19 +411,3 @@ def _routing_view(system: Any, raw_messages: list[Any]) -> list[Message]:
         if role == "assistant" or text or not isinstance(content, list):
             messages.append(Message(role=role if isinstance(role, str) else "user", content=text))
     return messages
-
-
-def _check_limits(messages: list[Message], limits: LimitsConfig) -> None:
-    if len(messages) > limits.max_messages:
-        raise InvalidRequest(
-            f"messages has {len(messages)} messages, more than the limit of "
-            f"{limits.max_messages} (configurable as [limits].max_messages)",
-            param="messages",
-        )
-    chars = sum(len(message.text()) for message in messages)
-    if chars > limits.max_content_chars:
-        raise InvalidRequest(
-            f"messages contain {chars} characters of text in total, more than the limit of "
-            f"{limits.max_content_chars} (configurable as [limits].max_content_chars)",
-            param="messages",
-        )

@@ -22,6 +22,7 @@ import orjson
 
 from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import sse
+from octoroute.wire.native import NativeRelay
 
 if TYPE_CHECKING:
     from octoroute.errors import UpstreamError
@@ -57,25 +58,9 @@ def _stop(finish_reason: Any, matched: Any, request: MessagesRequest) -> tuple[s
     return "end_turn", None
 
 
-def _input(arguments: str) -> Any:
-    """Tool arguments as the ``input`` object; text that is not a JSON object is kept whole
-    under ``_raw`` rather than lost (small models do write broken JSON)."""
-    try:
-        decoded = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
-
-
 def _usage(usage: Any) -> dict[str, int]:
-    if not isinstance(usage, dict):
-        return {"input_tokens": 0, "output_tokens": 0}
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    return {
-        "input_tokens": prompt if isinstance(prompt, int) else 0,
-        "output_tokens": completion if isinstance(completion, int) else 0,
-    }
+    prompt, completion = sse.token_counts(usage)
+    return {"input_tokens": prompt, "output_tokens": completion}
 
 
 def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
@@ -83,12 +68,7 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
 
     Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
     """
-    if not isinstance(answer, dict):
-        raise ValueError("not a JSON object")
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ValueError("no choices")
-    choice = choices[0]
+    choice = sse.first_choice(answer)
     message = choice.get("message")
     if not isinstance(message, dict):
         raise ValueError("no message")
@@ -103,7 +83,7 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
                 "type": "tool_use",
                 "id": call.get("id") or _id("toolu"),
                 "name": function.get("name") or "",
-                "input": _input(function.get("arguments") or ""),
+                "input": sse.tool_input(function.get("arguments") or ""),
             }
         )
     stop_reason, stop_sequence = _stop(
@@ -218,32 +198,7 @@ class MessagesStream:
     def whole(self, answer: bytes) -> bytes:
         """The whole event stream for a chat answer that came as one JSON body."""
         opening = self.opening()
-        try:
-            decoded = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            decoded = None
-        choices = decoded.get("choices") if isinstance(decoded, dict) else None
-        if not (
-            isinstance(decoded, dict)
-            and isinstance(choices, list)
-            and choices
-            and isinstance(choices[0], dict)
-        ):
-            raise BadUpstreamResponse(
-                "answered 200 with a body that is not a chat completion "
-                f"({sse.describe_body(answer)})"
-            )
-        message = choices[0].get("message") or {}
-        delta = {
-            "content": message.get("content"),
-            "tool_calls": [
-                {**call, "index": index}
-                for index, call in enumerate(message.get("tool_calls") or [])
-            ],
-        }
-        choice = {**choices[0], "delta": delta}
-        choice.pop("message", None)
-        self._chunk({"choices": [choice], "usage": decoded.get("usage")})
+        self._chunk(sse.whole_chunk(answer))
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -253,10 +208,9 @@ class MessagesStream:
         return self._take()
 
     def _chunk(self, chunk: dict[str, Any]) -> None:
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else None
-            self._error = message if isinstance(message, str) else "the upstream stream failed"
+        error = sse.chunk_error(chunk)
+        if error is not None:
+            self._error = error
             return
         if isinstance(chunk.get("usage"), dict):
             self._usage = _usage(chunk["usage"])
@@ -323,28 +277,17 @@ class MessagesStream:
             )
 
 
-class NativeMessagesStream:
+class NativeMessagesStream(NativeRelay):
     """A ``StreamTranslator`` for an endpoint that speaks Messages itself: its events are relayed
     as they came; only what the relay adds is said in Anthropic's way (``ping`` while quiet, an
     ``error`` event when the stream breaks) so the SDKs read it."""
 
+    __slots__ = ()
     media_type = "text/event-stream"
 
     def keepalive(self) -> bytes:
         """A ``ping`` event, as the server's own stream would send."""
         return _PING_EVENT
-
-    def opening(self) -> bytes:
-        """Nothing: the server sends its own ``message_start``."""
-        return b""
-
-    def translate(self, events: list[bytes]) -> bytes:
-        """The events as they came."""
-        return b"".join(events)
-
-    def closing(self) -> bytes:
-        """Nothing: the server ended its own stream."""
-        return b""
 
     def failed(self, error: UpstreamError) -> bytes:
         """An ``error`` event (``api_error``)."""

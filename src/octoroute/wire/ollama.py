@@ -36,7 +36,7 @@ from octoroute.errors import InvalidRequest
 from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message, check_conversation
-from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown_value
+from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
@@ -47,7 +47,6 @@ __all__ = [
     "parse_chat_request",
     "parse_generate_request",
     "read_stream",
-    "shown",
 ]
 
 Json = dict[str, Any]
@@ -115,11 +114,6 @@ _IMAGE_MAGIC: Final = (
     (b"GIF8", "image/gif"),
     (b"BM", "image/bmp"),
 )
-
-
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
 
 
 def read_stream(values: Json) -> bool:

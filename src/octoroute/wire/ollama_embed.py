@@ -18,8 +18,7 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
-from octoroute.wire.ollama import shown
-from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model
+from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig

@@ -33,6 +33,7 @@ from octoroute.wire.requests import (
     read_model,
     read_stream,
     rebuild_with_model,
+    shown,
     shown_value,
 )
 
@@ -355,11 +356,6 @@ def _chat_body(values: dict[str, Any], items: list[Item]) -> dict[str, Any]:
     if truncation not in (None, "auto", "disabled"):
         raise InvalidRequest("truncation must be 'auto' or 'disabled'", param="truncation")
     return chat
-
-
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
 
 
 def _messages(instructions: Any, items: list[Item]) -> list[dict[str, Any]]:

@@ -23,15 +23,18 @@ __all__ = [
     "SSESplitter",
     "answer_usage",
     "chat_chunks",
+    "chunk_error",
     "data_event",
     "describe_body",
     "error_event",
     "event_payload",
     "first_choice",
     "is_done",
+    "token_counts",
+    "tool_input",
     "usage_from_body",
     "usage_from_event",
-    "whole_answer",
+    "whole_chunk",
 ]
 
 DONE_EVENT: Final = b"data: [DONE]\n\n"
@@ -308,16 +311,66 @@ def first_choice(answer: Any) -> dict[str, Any]:
     return choice
 
 
-def whole_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A complete chat answer (from a server that ignored ``stream``) and its first choice, for
-    a stream translator's ``whole``; ``BadUpstreamResponse`` when it is not a chat completion."""
+def whole_chunk(answer: bytes) -> dict[str, Any]:
+    """A complete chat answer (from a server that ignored ``stream``) as the one stream chunk
+    that would have carried it: its first choice with the ``message`` as the ``delta`` (tool
+    calls numbered), and its ``usage``. For a stream translator's ``whole``, which feeds it to
+    the same state machine as a stream; ``BadUpstreamResponse`` when it is not a chat
+    completion."""
     try:
         decoded = orjson.loads(answer)
-        return decoded, first_choice(decoded)
+        choice = dict(first_choice(decoded))
     except (orjson.JSONDecodeError, ValueError):
         raise BadUpstreamResponse(
             f"answered 200 with a body that is not a chat completion ({describe_body(answer)})"
         ) from None
+    message = choice.pop("message", None)
+    if isinstance(message, dict):
+        calls = message.get("tool_calls") or ()
+        choice["delta"] = {
+            **message,
+            "tool_calls": [
+                {**call, "index": index}
+                for index, call in enumerate(calls)
+                if isinstance(call, dict)
+            ],
+        }
+    return {"choices": [choice], "usage": decoded.get("usage")}
+
+
+def chunk_error(chunk: dict[str, Any]) -> str | None:
+    """The message of an error a chat stream carried in a chunk of its own (``{"error": ...}``
+    with no choices, as vLLM and llama.cpp report a failure mid-stream); ``None`` for any other
+    chunk."""
+    if "error" not in chunk or chunk.get("choices"):
+        return None
+    error = chunk["error"]
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) else "the upstream stream failed"
+
+
+def token_counts(usage: Any) -> tuple[int, int]:
+    """``(prompt_tokens, completion_tokens)`` of a decoded chat ``usage``, a missing or odd
+    count 0: what a translated answer reports when the server said nothing."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return (
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+    )
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A tool call's JSON ``arguments`` text as the object Messages' ``input`` and Ollama's
+    ``arguments`` carry; text that is not a JSON object is kept whole under ``_raw`` rather than
+    lost (small models do write broken JSON)."""
+    try:
+        decoded = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:
