@@ -555,19 +555,26 @@ async def test_a_stream_broken_midway_ends_with_an_error_line(
 NATIVE_OPTIONS: Any = {"temperature": 0.1, "num_ctx": 2048, "mirostat": 1}
 
 
-@pytest.fixture
-async def native(fleet: SimulatedFleet) -> AsyncIterator[tuple[RouterHandle, FakeOllama]]:
-    """``native-llama`` (a fake Ollama, native, preferred) beside ``sim-deep`` in the deep tier,
-    ``native-embed`` on the same server, and aliases with Ollama-style names."""
-    async with fake_ollama() as server:
-        extra = f"""
+def native_llama(server: FakeOllama) -> str:
+    """``native-llama`` in the deep tier: the fake Ollama, native, preferred."""
+    return f"""
 [[models.deep]]
 name = "native-llama"
 base_url = "{server.base_url}"
 max_tokens = 512
 native = ["ollama"]
 priority = 2
+"""
 
+
+@pytest.fixture
+async def native(fleet: SimulatedFleet) -> AsyncIterator[tuple[RouterHandle, FakeOllama]]:
+    """``native-llama`` (a fake Ollama, native, preferred) beside ``sim-deep`` in the deep tier,
+    ``native-embed`` on the same server, and aliases with Ollama-style names."""
+    async with fake_ollama() as server:
+        extra = (
+            native_llama(server)
+            + f"""
 [[embeddings]]
 name = "native-embed"
 base_url = "{server.base_url}"
@@ -576,6 +583,7 @@ native = ["ollama"]
 [aliases]
 "llama3.1:8b" = "native-llama"
 """
+        )
         config = parse_config(fleet_config_toml(fleet, strategy="rule", extra=extra))
         async with running_router(config) as router:
             yield router, server
@@ -662,14 +670,7 @@ async def test_a_quiet_native_stream_gets_no_keepalive_filler(fleet: SimulatedFl
     """Relayed NDJSON has no harmless filler (every client decodes each line as JSON), so a
     native stream that goes quiet past the keep-alive interval gets nothing written meanwhile."""
     async with fake_ollama() as server:
-        extra = f"""
-[[models.deep]]
-name = "native-llama"
-base_url = "{server.base_url}"
-max_tokens = 512
-native = ["ollama"]
-priority = 2
-"""
+        extra = native_llama(server)
         config = with_server(
             parse_config(fleet_config_toml(fleet, strategy="rule", extra=extra)),
             stream_keepalive_seconds=0.02,

@@ -319,6 +319,27 @@ def test_a_whole_answer_that_is_not_a_chat_completion_is_a_bad_upstream_response
         MessagesStream(request()).whole(answer)
 
 
+def test_a_whole_answer_with_a_call_that_is_not_an_object_keeps_the_others() -> None:
+    answer = {
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        "junk",
+                        {"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    folded = reassemble(events_of(MessagesStream(request()).whole(orjson.dumps(answer))))
+    assert folded.blocks == [{"type": "tool_use", "id": "c1", "name": "f", "json": '{"a": 1}'}]
+    assert folded.stop_reason == "tool_use"
+
+
 # --- a native endpoint's stream ----------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import sse
 from octoroute.wire.sse import (
     DONE_EVENT,
@@ -375,6 +376,69 @@ def test_messages_and_responses_answers_give_their_usage() -> None:
 )
 def test_odd_anthropic_usage_gives_none(body: bytes) -> None:
     assert usage_from_body(body) is None
+
+
+# --- reading chat answers, for the dialect translators -------------------------------------------
+
+
+def test_a_whole_answer_is_the_one_chunk_a_stream_would_have_carried() -> None:
+    answer = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Hi",
+                    "reasoning_content": "hmm",
+                    "tool_calls": [7, {"id": "c", "function": {"name": "f", "arguments": "{}"}}],
+                },
+                "finish_reason": "stop",
+                "stop_reason": "###",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+    }
+    chunk = sse.whole_chunk(json.dumps(answer).encode())
+    (choice,) = chunk["choices"]
+    assert choice["delta"]["content"] == "Hi"
+    assert choice["delta"]["reasoning_content"] == "hmm"
+    assert choice["delta"]["tool_calls"] == [
+        {"id": "c", "function": {"name": "f", "arguments": "{}"}, "index": 1}
+    ]
+    assert (choice["finish_reason"], choice["stop_reason"]) == ("stop", "###")
+    assert "message" not in choice
+    assert chunk["usage"] == answer["usage"]
+    assert sse.chunk_delta(chunk) == (choice, "Hi", choice["delta"]["tool_calls"])
+
+
+@pytest.mark.parametrize("answer", [b"", b"<html>", b"{}", b'{"choices": [1]}', b"[]"])
+def test_a_whole_answer_that_is_not_a_chat_completion_is_a_bad_upstream_response(
+    answer: bytes,
+) -> None:
+    with pytest.raises(BadUpstreamResponse, match="not a chat completion"):
+        sse.whole_chunk(answer)
+
+
+def test_a_chunk_without_a_choice_has_no_delta_and_an_error_chunk_says_its_message() -> None:
+    assert sse.chunk_delta({"choices": [], "usage": {}}) is None
+    assert sse.chunk_delta({"choices": [{"finish_reason": "stop"}]}) == (
+        {"finish_reason": "stop"},
+        "",
+        [],
+    )
+    assert sse.chunk_error({"error": {"message": "CUDA out of memory"}}) == "CUDA out of memory"
+    assert sse.chunk_error({"error": "overloaded"}) == "overloaded"
+    assert sse.chunk_error({"error": {"code": 1}}) == "the upstream stream failed"
+    assert sse.chunk_error({"error": None, "choices": [{"delta": {}}]}) is None
+
+
+def test_tool_arguments_become_an_object_and_broken_json_is_kept_whole() -> None:
+    assert sse.tool_input('{"city": "Paris"}') == {"city": "Paris"}
+    assert sse.tool_input("  ") == {}
+    assert sse.tool_input('{"city": "Par') == {"_raw": '{"city": "Par'}
+    assert sse.tool_input("[1]") == {"_raw": "[1]"}
+    assert sse.token_counts({"prompt_tokens": 3, "completion_tokens": "x"}) == (3, 0)
+    assert sse.token_counts(None) == (0, 0)
 
 
 @settings(max_examples=300, deadline=None)

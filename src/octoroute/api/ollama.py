@@ -19,9 +19,9 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from octoroute.api.common import RUNTIME, dialect_errors, read_json_body
+from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
-from octoroute.api.generation import PerEndpoint, generate, translated
+from octoroute.api.generation import Parser, PerEndpoint, generate, translated
 from octoroute.catalog import ModelChoice
 from octoroute.enums import Native, Pool
 from octoroute.errors import InvalidRequest, ModelNotFound
@@ -220,30 +220,19 @@ def _load(request: OllamaRequest) -> web.Response | None:
     return web.Response(body=load_answer(request, _timing(request)), content_type=JSON)
 
 
-async def chat(request: web.Request) -> web.StreamResponse:
-    """``POST /api/chat``: route and answer one chat, NDJSON lines unless ``stream: false``."""
-    return await generate(
-        request,
-        "ollama_chat",
-        _parse_chat,
-        _exchange,
-        _load,
-        _resolve_chat,
-        any_content_type=True,
-    )
+def _generation(route: str, parse: Parser[OllamaRequest]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await generate(
+            request, route, parse, _exchange, _load, _resolve_chat, any_content_type=True
+        )
+
+    return handle
 
 
-async def generate_text(request: web.Request) -> web.StreamResponse:
-    """``POST /api/generate``: route and answer one prompt, as ``/api/chat`` does."""
-    return await generate(
-        request,
-        "ollama_generate",
-        _parse_generate,
-        _exchange,
-        _load,
-        _resolve_chat,
-        any_content_type=True,
-    )
+chat: Final = _generation("ollama_chat", _parse_chat)
+"""``POST /api/chat``: route and answer one chat, NDJSON lines unless ``stream: false``."""
+generate_text: Final = _generation("ollama_generate", _parse_generate)
+"""``POST /api/generate``: route and answer one prompt, as ``/api/chat`` does."""
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -275,30 +264,25 @@ def _nothing_to_embed(request: OllamaEmbedRequest) -> web.Response | None:
     return web.Response(body=orjson.dumps(body), content_type=JSON)
 
 
-async def embed(request: web.Request) -> web.StreamResponse:
-    """``POST /api/embed``: vectors for ``input`` from an embedding model."""
-    return await serve_embeddings(
-        request,
-        "ollama_embed",
-        _parse_embed,
-        _embed_rewrite,
-        _nothing_to_embed,
-        _resolve_embedding,
-        any_content_type=True,
-    )
+def _embedding(route: str, parse: Callable[[bytes, Runtime], OllamaEmbedRequest]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await serve_embeddings(
+            request,
+            route,
+            parse,
+            _embed_rewrite,
+            _nothing_to_embed,
+            _resolve_embedding,
+            any_content_type=True,
+        )
+
+    return handle
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    """``POST /api/embeddings`` (Ollama's older endpoint): one vector for ``prompt``."""
-    return await serve_embeddings(
-        request,
-        "ollama_embeddings",
-        _parse_embeddings,
-        _embed_rewrite,
-        _nothing_to_embed,
-        _resolve_embedding,
-        any_content_type=True,
-    )
+embed: Final = _embedding("ollama_embed", _parse_embed)
+"""``POST /api/embed``: vectors for ``input`` from an embedding model."""
+embeddings: Final = _embedding("ollama_embeddings", _parse_embeddings)
+"""``POST /api/embeddings`` (Ollama's older endpoint): one vector for ``prompt``."""
 
 
 # --- the model endpoints ------------------------------------------------------------------------

@@ -16,7 +16,6 @@ a model that cannot reason. Anything else that would change the answer is a 400 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -25,9 +24,9 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.anthropic_content import Block, chat_messages, text_of
-from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message, check_conversation
+from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
@@ -40,9 +39,15 @@ from octoroute.wire.requests import (
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
 
-__all__ = ["MessagesRequest", "error_type_for", "parse_count_request", "parse_messages_request"]
+__all__ = [
+    "SERVICE_SETTINGS",
+    "MessagesRequest",
+    "error_type_for",
+    "parse_count_request",
+    "parse_messages_request",
+]
 
-_IGNORED: Final = frozenset(
+SERVICE_SETTINGS: Final = frozenset(
     {
         "service_tier",
         "container",
@@ -74,7 +79,7 @@ _HANDLED: Final = frozenset(
         "stream",
         "thinking",
         "output_config",
-        *_IGNORED,
+        *SERVICE_SETTINGS,
     }
 )
 _READ_KEYS: Final = frozenset(
@@ -102,11 +107,12 @@ def error_type_for(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-class MessagesRequest:
+class MessagesRequest(NativeOrChat):
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
     __slots__ = ("chat", "fields", "messages", "model", "problem", "stop_sequences", "stream")
+    dialect = Native.MESSAGES
 
     def __init__(
         self,
@@ -132,20 +138,6 @@ class MessagesRequest:
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``messages`` for a native endpoint, else ``chat/completions``."""
         return "messages" if Native.MESSAGES in endpoint.native else "chat/completions"
-
-    def body_for(self, endpoint: EndpointConfig) -> bytes:
-        """The client's body (native endpoint) or the translated chat body, for ``endpoint``."""
-        if Native.MESSAGES in endpoint.native:
-            return rebuild_with_model(self.fields, endpoint.name)
-        return translated_chat_body(self.chat, endpoint)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        """Refuse, before anything is sent, a body that cannot be translated when any endpoint
-        it may go to would need the translation."""
-        if self.problem is not None and any(
-            Native.MESSAGES not in endpoint.native for endpoint in endpoints
-        ):
-            raise self.problem
 
 
 def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:

@@ -261,20 +261,16 @@ class OllamaStream:
             return
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
-        try:
-            choice = sse.first_choice(chunk)
-        except ValueError:  # the usage chunk (no choices), or a chunk that is not one
+        parts = sse.chunk_delta(chunk)
+        if parts is None:  # the usage chunk (no choices), or a chunk that is not one
             return
+        choice, text, calls = parts
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            text, thinking = delta.get("content"), _thinking_of(delta)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    self._call_delta(call)
-        else:
-            text, thinking = choice.get("text"), None
-        if not isinstance(text, str):
-            text = ""
+        thinking = _thinking_of(delta) if isinstance(delta, dict) else None
+        if delta is None and isinstance(choice.get("text"), str):
+            text = choice["text"]  # a legacy completions chunk (raw or suffix)
+        for call in calls:
+            self._call_delta(call)
         if text or thinking:
             if self._first_ns is None:
                 self._first_ns = self._timing.monotonic_ns()

@@ -266,18 +266,14 @@ class ResponsesStream:
         usage = usage_of(chunk.get("usage"))
         if usage is not None:
             self._usage = usage
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        parts = sse.chunk_delta(chunk)
+        if parts is None:
             return
-        choice = choices[0]
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self._text_delta(content)
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    self._call_delta(call)
+        choice, text, calls = parts
+        if text:
+            self._text_delta(text)
+        for call in calls:
+            self._call_delta(call)
         if choice.get("finish_reason") is not None:
             self._finish_reason = choice["finish_reason"]
 

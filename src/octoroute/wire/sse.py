@@ -23,6 +23,7 @@ __all__ = [
     "SSESplitter",
     "answer_usage",
     "chat_chunks",
+    "chunk_delta",
     "chunk_error",
     "data_event",
     "describe_body",
@@ -336,6 +337,22 @@ def whole_chunk(answer: bytes) -> dict[str, Any]:
             ],
         }
     return {"choices": [choice], "usage": decoded.get("usage")}
+
+
+def chunk_delta(chunk: dict[str, Any]) -> tuple[dict[str, Any], str, list[dict[str, Any]]] | None:
+    """A chat stream chunk's first choice, the text of its ``delta`` (``""`` for none) and its
+    tool-call fragments (objects only); ``None`` for a chunk without a choice (the usage chunk,
+    or one that is not a chat chunk)."""
+    try:
+        choice = first_choice(chunk)
+    except ValueError:
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return choice, "", []
+    content = delta.get("content")
+    calls = [call for call in delta.get("tool_calls") or () if isinstance(call, dict)]
+    return choice, content if isinstance(content, str) else "", calls
 
 
 def chunk_error(chunk: dict[str, Any]) -> str | None:
