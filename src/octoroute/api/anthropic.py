@@ -64,11 +64,14 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    """``{"input_tokens": N}``: the router's own estimate (characters // 4, as routing counts),
-    not the model's tokenizer; nothing is sent upstream."""
+    """``{"input_tokens": N}``: the router's own estimate (characters // 4, as routing counts:
+    the system prompt and the messages' text, plus the ``tools`` as sent, which a model's
+    template renders into the prompt too), not the model's tokenizer; nothing is sent
+    upstream."""
     body = await read_json_body(request)
     parsed = parse_count_request(body, request.app[RUNTIME].config.limits)
-    count = estimate_tokens(parsed.messages)
+    tools = parsed.fields.get("tools")
+    count = estimate_tokens(parsed.messages) + (0 if tools is None else len(tools) // 4)
     return web.Response(body=orjson.dumps({"input_tokens": count}), content_type="application/json")
 
 
