@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -200,6 +201,7 @@ async def test_embed_and_embeddings_use_the_embedding_model(
 
     assert [len(vector) for vector in many.embeddings] == [8, 8]
     assert many.embeddings[0] != many.embeddings[1]
+    assert [round(math.hypot(*vector), 6) for vector in many.embeddings] == [1.0, 1.0]
     assert many.model == "sim-embed"
     assert many.prompt_eval_count
     assert many.prompt_eval_count > 0
@@ -207,7 +209,7 @@ async def test_embed_and_embeddings_use_the_embedding_model(
     assert len(legacy.embedding) == 16
     sent = [request.json for request in fleet.embeddings[0].embedding_requests]
     assert sent == [
-        {"model": "sim-embed", "input": ["one", "two"], "dimensions": 8},
+        {"model": "sim-embed", "input": ["one", "two"]},
         {"model": "sim-embed", "input": "alone"},
         {"model": "sim-embed", "input": "old style"},
     ]

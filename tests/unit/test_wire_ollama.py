@@ -447,11 +447,12 @@ def test_embed_becomes_an_embeddings_body() -> None:
         LIMITS,
     )
     assert request.path_for(endpoint()) == "embeddings"
+    # dimensions is the router's to apply (wire.ollama_answer.shortened), not the server's.
     assert orjson.loads(request.body_for(endpoint())) == {
         "model": "served-name",
         "input": ["a", "b"],
-        "dimensions": 8,
     }
+    assert request.dimensions == 8
     assert request.path_for(endpoint(native=True)) == "/api/embed"
     assert request.empty is False
     legacy = parse_embeddings_request(b'{"model":"e","prompt":"x","options":{}}', LIMITS)

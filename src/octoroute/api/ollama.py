@@ -252,7 +252,8 @@ def _embed_rewrite(request: OllamaEmbedRequest) -> Callable[[Answer], Answer]:
     def translate(answer: Any) -> dict[str, Any]:
         if request.legacy:
             return embedding_answer(answer)
-        return embed_answer(answer, request.model, max(1, time.perf_counter_ns() - started))
+        elapsed = max(1, time.perf_counter_ns() - started)
+        return embed_answer(answer, request.model, elapsed, request.dimensions)
 
     return lambda answer: translated(answer, Native.OLLAMA, translate)
 

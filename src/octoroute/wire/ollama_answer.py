@@ -14,6 +14,7 @@ Pure: the clocks come in through ``Timing``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -37,6 +38,7 @@ __all__ = [
     "embedding_answer",
     "error_line",
     "load_answer",
+    "shortened",
 ]
 
 Json = dict[str, Any]
@@ -348,15 +350,32 @@ def _vectors(answer: Any) -> list[Any]:
     return [item["embedding"] for item in ordered]
 
 
-def embed_answer(answer: Any, model: str, total_ns: int) -> Json:
-    """``POST /api/embed``'s answer for a decoded OpenAI embeddings answer.
+def shortened(vector: list[Any], dimensions: int | None) -> list[Any]:
+    """``vector`` cut to its first ``dimensions`` values and scaled back to length 1, as Ollama
+    answers ``dimensions`` (a vector no longer than that is kept as it is).
+
+    Raises ``ValueError`` when the values are not numbers.
+    """
+    if dimensions is None or len(vector) <= dimensions:
+        return vector
+    cut = vector[:dimensions]
+    try:
+        norm = math.hypot(*cut)
+        return cut if norm == 0 else [value / norm for value in cut]
+    except TypeError:
+        raise ValueError("an embedding holds something other than numbers") from None
+
+
+def embed_answer(answer: Any, model: str, total_ns: int, dimensions: int | None = None) -> Json:
+    """``POST /api/embed``'s answer for a decoded OpenAI embeddings answer, each vector
+    ``shortened`` to ``dimensions`` when the client asked for it.
 
     Raises ``ValueError`` when ``answer`` holds no embeddings.
     """
     prompt, _ = sse.token_counts(answer.get("usage") if isinstance(answer, dict) else None)
     return {
         "model": model,
-        "embeddings": _vectors(answer),
+        "embeddings": [shortened(vector, dimensions) for vector in _vectors(answer)],
         "total_duration": total_ns,
         "load_duration": 0,
         "prompt_eval_count": prompt,
