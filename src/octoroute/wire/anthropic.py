@@ -11,7 +11,8 @@ message its chat messages (``wire.anthropic_content``); ``tools`` (``strict`` ke
 as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
 ``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
 ``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
-a model that cannot reason. Anything else that would change the answer is a 400 naming it.
+a model that cannot reason; with ``thinking`` on, the server's reasoning comes back as
+``thinking`` blocks. Anything else that would change the answer is a 400 naming it.
 """
 
 from __future__ import annotations
@@ -111,7 +112,16 @@ class MessagesRequest(NativeOrChat):
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
-    __slots__ = ("chat", "fields", "messages", "model", "problem", "stop_sequences", "stream")
+    __slots__ = (
+        "chat",
+        "fields",
+        "messages",
+        "model",
+        "problem",
+        "stop_sequences",
+        "stream",
+        "thinking",
+    )
     dialect = Native.MESSAGES
 
     def __init__(
@@ -124,6 +134,7 @@ class MessagesRequest(NativeOrChat):
         problem: InvalidRequest | None,
         messages: list[Message],
         stop_sequences: tuple[str, ...],
+        thinking: bool = False,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -134,6 +145,9 @@ class MessagesRequest(NativeOrChat):
         """Why the body cannot be translated to chat, if it cannot: raised by ``check_scope``."""
         self.messages = messages
         self.stop_sequences = stop_sequences
+        self.thinking = thinking
+        """The client turned thinking on (``enabled`` or ``adaptive``): a chat server's
+        reasoning comes back as ``thinking`` blocks, as Anthropic's would."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``messages`` for a native endpoint, else ``chat/completions``."""
@@ -180,6 +194,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         problem=problem,
         messages=messages,
         stop_sequences=stop_sequences,
+        thinking=_wants_thinking(values.get("thinking")),
     )
 
 
@@ -244,6 +259,12 @@ def _chat_body(
     if response_format is not None:
         chat["response_format"] = response_format
     return chat, stop_sequences
+
+
+def _wants_thinking(thinking: Any) -> bool:
+    """Whether ``thinking`` turns it on; anything else (``disabled``, absent, a type this router
+    does not know) is taken as off, since it is not forwarded to a chat server either."""
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _system(system: Any) -> str | None:

@@ -2,8 +2,9 @@
 
 ``message_from_chat`` turns a buffered ``chat.completion`` into a ``message``; ``MessagesStream``
 turns a chat stream, chunk by chunk, into the events Anthropic sends (``message_start``, per
-content block ``content_block_start`` / ``content_block_delta`` (``text_delta`` or
-``input_json_delta``) / ``content_block_stop``, then ``message_delta`` with the stop reason and
+content block ``content_block_start`` / ``content_block_delta`` (``text_delta``,
+``input_json_delta``, or ``thinking_delta`` for the server's reasoning when the client turned
+thinking on) / ``content_block_stop``, then ``message_delta`` with the stop reason and
 usage and ``message_stop``; an ``error`` event after a mid-stream failure).
 ``NativeMessagesStream`` relays a native server's events and speaks Anthropic only for what the
 relay adds (``ping``, ``error``). ``error_body`` is Anthropic's error envelope. Pure: ids come
@@ -73,6 +74,9 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise ValueError("no message")
     content: list[Block] = []
+    reasoning = sse.reasoning_of(message)
+    if reasoning is not None and request.thinking:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -125,7 +129,8 @@ class MessagesStream:
         self._opened = False
         self._blocks = 0
         self._open_block: int | None = None
-        self._text_open = False
+        self._open_kind: str | None = None
+        """``text`` or ``thinking`` while such a block is open (deltas go on in it)."""
         self._calls: dict[int, int] = {}
         """Block index by the chat stream's tool-call index."""
         self._finish_reason: Any = None
@@ -218,6 +223,11 @@ class MessagesStream:
         if parts is None:
             return
         choice, text, calls = parts
+        delta = choice.get("delta")
+        if self._request.thinking and isinstance(delta, dict):
+            reasoning = sse.reasoning_of(delta)
+            if reasoning is not None:
+                self._thinking_delta(reasoning)
         if text:
             self._text_delta(text)
         for call in calls:
@@ -230,7 +240,7 @@ class MessagesStream:
         if self._open_block is not None:
             self._emit("content_block_stop", index=self._open_block)
             self._open_block = None
-            self._text_open = False
+            self._open_kind = None
 
     def _start_block(self, block: Block) -> int:
         self._close_block()
@@ -241,13 +251,23 @@ class MessagesStream:
         return index
 
     def _text_delta(self, text: str) -> None:
-        if not self._text_open:
+        if self._open_kind != "text":
             self._start_block({"type": "text", "text": ""})
-            self._text_open = True
+            self._open_kind = "text"
         self._emit(
             "content_block_delta",
             index=self._open_block,
             delta={"type": "text_delta", "text": text},
+        )
+
+    def _thinking_delta(self, thinking: str) -> None:
+        if self._open_kind != "thinking":
+            self._start_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._open_kind = "thinking"
+        self._emit(
+            "content_block_delta",
+            index=self._open_block,
+            delta={"type": "thinking_delta", "thinking": thinking},
         )
 
     def _call_delta(self, delta: dict[str, Any]) -> None:

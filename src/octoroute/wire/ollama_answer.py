@@ -139,11 +139,6 @@ def load_answer(request: OllamaRequest, timing: Timing) -> bytes:
     return orjson.dumps(line)
 
 
-def _thinking_of(fields: Json) -> str | None:
-    thinking = fields.get("reasoning_content") or fields.get("reasoning")
-    return thinking if isinstance(thinking, str) and thinking else None
-
-
 def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Json:
     """The Ollama object for a decoded chat completion (or legacy completion), first choice.
 
@@ -152,7 +147,7 @@ def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Jso
     choice = sse.first_choice(answer)
     message = choice.get("message")
     if isinstance(message, dict):
-        text, thinking = message.get("content"), _thinking_of(message)
+        text, thinking = message.get("content"), sse.reasoning_of(message)
         calls = message.get("tool_calls") or []
     elif isinstance(choice.get("text"), str):
         text, thinking, calls = choice["text"], None, []
@@ -268,7 +263,7 @@ class OllamaStream:
             return
         choice, text, calls = parts
         delta = choice.get("delta")
-        thinking = _thinking_of(delta) if isinstance(delta, dict) else None
+        thinking = sse.reasoning_of(delta) if isinstance(delta, dict) else None
         if delta is None and isinstance(choice.get("text"), str):
             text = choice["text"]  # a legacy completions chunk (raw or suffix)
         for call in calls:

@@ -31,6 +31,7 @@ __all__ = [
     "event_payload",
     "first_choice",
     "is_done",
+    "reasoning_of",
     "token_counts",
     "tool_input",
     "usage_from_body",
@@ -377,6 +378,14 @@ def token_counts(usage: Any) -> tuple[int, int]:
         prompt if isinstance(prompt, int) else 0,
         completion if isinstance(completion, int) else 0,
     )
+
+
+def reasoning_of(fields: dict[str, Any]) -> str | None:
+    """The reasoning text of a chat ``message`` or ``delta``: ``reasoning_content`` (vLLM's
+    older name, DeepSeek's, llama.cpp's) or ``reasoning`` (vLLM's newer one, Ollama's, LM
+    Studio's); ``None`` when there is none."""
+    thinking = fields.get("reasoning_content") or fields.get("reasoning")
+    return thinking if isinstance(thinking, str) and thinking else None
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
