@@ -2,7 +2,7 @@
 
 Issue #18's scenario, on a simulated fleet scaled down in time (about ten times): two tiers of
 three replicas, two slots each. In each tier one replica starts cold (its first request waits
-``LOAD_SECONDS``) and one runs an 2048-token window and cuts longer prompts silently, as Ollama
+``LOAD_SECONDS``) and one runs a 2048-token window and cuts longer prompts silently, as Ollama
 does. Every replica prefills uncached prompt tokens at ``PREFILL_SECONDS_PER_1K`` and keeps a
 prefix cache, so a conversation that stays on one replica answers its later turns much sooner.
 

@@ -130,6 +130,11 @@ class Catalog:
         self._available = ", ".join(f"'{n}'" for n in (AUTO, *self._tiers, *shown))
         self._embedding_models = ", ".join(f"'{n}'" for n in embedding_names)
 
+    @property
+    def auto(self) -> ModelChoice:
+        """The choice of ``model: auto``: let routing decide."""
+        return self._auto
+
     def resolve(self, model: str) -> ModelChoice:
         """The chat choice for ``model``; ``ModelNotFound`` (404) lists what is available, and
         an embedding model is a 400 pointing at ``POST /v1/embeddings``."""

@@ -111,6 +111,26 @@ class Kind(StrEnum):
     VLLM = "vllm"
 
 
+class Placement(StrEnum):
+    """How an instance of a tier is chosen (``routing.placement``)."""
+
+    FLEET = "fleet"
+    """Fleet-aware: slots and queueing, least outstanding requests, warm models first, context
+    windows and conversation affinity."""
+    STATIC = "static"
+    """v1's selection: healthy instances of the best priority, drawn by weight, nothing else
+    (no slot limits, queue, context check, warm preference or affinity). For comparison."""
+
+
+class Overflow(StrEnum):
+    """What a routed request does when its tier is full (``routing.overflow``)."""
+
+    OFF = "off"
+    """Wait in the tier's queue."""
+    UP = "up"
+    """After ``overflow_after_ms`` in the queue, go one tier up if that tier has room."""
+
+
 class Compat(StrEnum):
     """A rewrite for a server that rejects a newer chat field (an endpoint's ``compat`` list),
     applied to that endpoint's requests only; with none, bodies are forwarded byte-faithful."""

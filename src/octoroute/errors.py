@@ -13,6 +13,7 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     │   ├── MethodNotAllowed          405
     │   ├── RequestTimeout            408  the body stopped arriving (client_header_timeout_seconds)
     │   ├── PayloadTooLarge           413
+    │   ├── ContextLengthExceeded     400  code context_length_exceeded: no instance's window fits
     │   └── UnsupportedMediaType      415
     ├── UpstreamError                 502 api_error  (an attempt on one endpoint failed)
     │   ├── UpstreamConnectError      502  refused, reset, DNS      retryable
@@ -27,6 +28,8 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     │   ├── EndpointSaturated         503  every connection slot (max_connections) stayed busy; local
     │   └── UpstreamStatusError       the upstream's own status: 5xx retryable, other 4xx relayed
     ├── ServerOverloaded              503  max_in_flight reached, or out of file descriptors; local
+    ├── FleetBusy                     503  every slot (max_concurrent) taken and the queue full or
+    │                                      waited out; local, with Retry-After
     └── NoHealthyEndpoint             503  every endpoint of a tier is down or already tried
 
 ``RoutingError`` sits outside the tree on purpose: a routing failure never fails a request, it
@@ -130,6 +133,16 @@ class PayloadTooLarge(RequestError):
 
     status = 413
     code = "request_too_large"
+
+
+class ContextLengthExceeded(RequestError):
+    """The conversation plus the output it asks for is larger than the context window of every
+    instance that could serve it: refused before anything is sent (OpenAI's code)."""
+
+    code = "context_length_exceeded"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="messages")
 
 
 class UnsupportedMediaType(RequestError):
@@ -297,6 +310,20 @@ class ServerOverloaded(OctorouteError):
     def __init__(self, message: str, *, reason: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_after = retry_after
+
+
+class FleetBusy(OctorouteError):
+    """Every instance that could serve the request is at its ``max_concurrent`` and the request
+    could not wait for one: its tier's queue was full (``limits.max_queue``) or it waited
+    ``limits.queue_timeout_seconds``. Said with ``Retry-After``; never blamed on an upstream."""
+
+    status = 503
+    error_type = "api_error"
+    code = "fleet_busy"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from octoroute.enums import Kind
 from octoroute.errors import OctorouteError
-from octoroute.fleet.kinds import configured_kind
 from octoroute.fleet.kinds.detect import Suggestion, detect
 from octoroute.upstream.client import Target, UpstreamClient
 
@@ -75,7 +74,7 @@ def describe(finding: Finding) -> str:
     if finding.suggestion is None:
         return f"  {where}: unreachable ({finding.problem}); no kind suggested"
     kind, evidence = finding.suggestion
-    configured = configured_kind(finding.endpoint)
+    configured = finding.endpoint.kind
     if kind is configured:
         return f'  {where}: kind = "{kind}" fits ({evidence})'
     if kind is Kind.OPENAI:

@@ -12,15 +12,17 @@ from typing import Any
 from octoroute.catalog import Catalog
 from octoroute.config.schema import Config
 from octoroute.errors import ServerOverloaded, UpstreamError
+from octoroute.fleet.dispatch import Dispatcher
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.health import HealthProber, ProbeInconclusive
-from octoroute.fleet.kinds import configured_kind
+from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import Metrics, instance_label
 from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
 from octoroute.upstream.forward import Forwarder, Lane
+from octoroute.upstream.prewarm import Prewarmer
 from octoroute.upstream.router_model import HttpRouterModel
 from octoroute.upstream.status import StatusReader
 from octoroute.wire.responses_store import ResponseStore
@@ -40,10 +42,16 @@ def _where(endpoint: Endpoint) -> dict[str, str]:
 
 class _HealthEvents:
     """Logs each health and admission transition once and mirrors it in the gauges
-    (``octoroute_endpoint_healthy``, ``octoroute_endpoint_ejected``) and the ejection counter."""
+    (``octoroute_endpoint_healthy``, ``octoroute_endpoint_ejected``) and the ejection counter;
+    an instance coming back wakes the requests waiting for a slot of its pool."""
 
     def __init__(self) -> None:
         self.lanes: dict[str, Lane] = {}
+        self.dispatcher: Dispatcher | None = None
+
+    def _kick(self, endpoint: Endpoint) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.kick(endpoint.pool)
 
     def on_unhealthy(self, endpoint: Endpoint, reason: str) -> None:
         lane = self.lanes.get(endpoint.id)
@@ -64,6 +72,7 @@ class _HealthEvents:
             "endpoint recovered",
             **_where(endpoint),
         )
+        self._kick(endpoint)
 
     def on_ejected(self, endpoint: Endpoint, cause: str, seconds: float) -> None:
         lane = self.lanes.get(endpoint.id)
@@ -89,9 +98,12 @@ class _HealthEvents:
             cause=endpoint.ejection_cause,
             ejections=endpoint.ejections,
         )
+        self._kick(endpoint)
 
     def on_availability(self, endpoint: Endpoint) -> None:
-        """Trials starting and ending, busy spells: too frequent and too minor to log."""
+        """Trials starting and ending, busy spells: too frequent and too minor to log; a trial
+        that ended without a verdict makes the instance selectable again."""
+        self._kick(endpoint)
 
 
 class Runtime:
@@ -119,6 +131,17 @@ class Runtime:
             for endpoint in self.fleet.all()
         }
         events.lanes = self.lanes
+        self.dispatcher = Dispatcher(
+            self.fleet,
+            max_queue=config.limits.max_queue,
+            queue_timeout=config.limits.queue_timeout_seconds,
+            depth=self.metrics.queue_depth,
+            waited=self.metrics.queue_waits,
+            affinity={Affinity(result): child for result, child in self.metrics.affinity.items()},
+            refused=self.metrics.refusals,
+        )
+        """Slots and the per-tier queues of requests waiting for one."""
+        events.dispatcher = self.dispatcher
         for endpoint_config in config.all_endpoints():
             if not endpoint_config.tls_verify:
                 log.warning(
@@ -134,7 +157,10 @@ class Runtime:
             max_event_bytes=config.limits.max_event_bytes,
             stream_total_seconds=config.timeouts.stream_total_seconds,
             keepalive_seconds=config.server.stream_keepalive_seconds,
+            dispatcher=self.dispatcher,
         )
+        self.prewarmer = Prewarmer(self.client, self.lanes)
+        """Background model loads (``routing.prewarm``)."""
         self.responses = ResponseStore(config.limits.responses_store)
         """Recent ``/v1/responses`` answers, for ``previous_response_id``."""
         self.router = Router(
@@ -146,7 +172,7 @@ class Runtime:
             self.client,
             {endpoint_id: lane.target for endpoint_id, lane in self.lanes.items()},
             timeout=config.health.probe_timeout_seconds,
-            kind_of=lambda endpoint: configured_kind(endpoint.config),
+            kind_of=lambda endpoint: endpoint.config.kind,
             round_of=lambda: self.prober.rounds,
         )
         """Reads what each non-``openai`` server says about its model after every probe."""
@@ -189,8 +215,10 @@ class Runtime:
         await self.prober.start()
 
     async def stop(self) -> None:
-        """Stop the prober and close every upstream connection."""
+        """Stop the prober and the pre-warms, and close every upstream connection."""
         await self.prober.stop()
+        await self.prewarmer.stop()
+        self.dispatcher.close()
         await self.client.close()
 
     def uptime(self) -> float:

@@ -12,19 +12,22 @@ import asyncio
 import io
 from typing import TYPE_CHECKING
 
+import httpx
 import orjson
 import pytest
 
 from octoroute.config import parse_config
 from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Kind, LogFormat, Pool
+from octoroute.errors import ResponseTooLarge
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
 from octoroute.fleet.kinds import read
 from octoroute.fleet.kinds.detect import detect
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import Behaviour, SimulatedFleet, SimulatedModel
-from octoroute.upstream.client import Target, UpstreamClient
+from octoroute.upstream.client import STATUS_MAX_BODY_BYTES, Target, UpstreamClient
 from tests.harness import config_for, running_router, wait_until
+from tests.misbehaving import Request, chat_script, flood, raw_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -44,11 +47,12 @@ async def client() -> AsyncIterator[UpstreamClient]:
         await upstream.close()
 
 
+def sim_config(sim: SimulatedModel) -> EndpointConfig:
+    return EndpointConfig(pool=Pool.FAST, index=0, name=sim.name, base_url=sim.base_url)
+
+
 def fetch_for(client: UpstreamClient, sim: SimulatedModel) -> Fetch:
-    config = EndpointConfig(
-        pool=Pool.FAST, index=0, name=sim.name, base_url=sim.base_url, max_tokens=8
-    )
-    target = Target(config)
+    target = Target(sim_config(sim))
 
     async def fetch(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         return await client.status(target, method, path, body, timeout=2)
@@ -107,7 +111,7 @@ async def test_llamacpp_reader_learns_window_slots_and_the_loading_state(
                 timeout=60,
             )
         )
-        await sim.wait_for_in_flight(1)
+        await wait_until(sim.engine.loading, what="the load under way")
         loading = await read(Kind.LLAMACPP, fetch, "llama", asleep)
         sim.engine.load()
         busy = await read(Kind.LLAMACPP, fetch, "llama", loading)
@@ -136,7 +140,10 @@ async def test_vllm_reader_learns_the_queue_and_max_model_len(client: UpstreamCl
             )
             for _ in range(2)
         ]
-        await sim.wait_for_in_flight(2)
+        await wait_until(
+            lambda: (sim.engine.running, sim.engine.waiting) == (1, 1),
+            what="one running, one queued",
+        )
         facts = await read(Kind.VLLM, fetch_for(client, sim), "org/model", UNKNOWN)
         for request in requests:
             request.cancel()
@@ -280,3 +287,182 @@ async def test_a_status_read_that_learns_nothing_warns_once_keeps_health_and_the
     assert [line["event"] for line in lines if line["event"] == "status read works again"] == [
         "status read works again"
     ]
+
+
+# --- bounds: connections, time, bytes, shutdown ---------------------------------------------------
+
+CHAT = b'{"model":"m","messages":[{"role":"user","content":"hi"}]}'
+
+
+def one_connection_target(sim: SimulatedModel) -> Target:
+    return Target(
+        EndpointConfig(
+            pool=Pool.FAST, index=0, name=sim.name, base_url=sim.base_url, max_connections=1
+        )
+    )
+
+
+async def test_a_status_read_does_not_wait_for_a_connection_real_traffic_holds(
+    client: UpstreamClient,
+) -> None:
+    behaviour = Behaviour(kind=Kind.VLLM, first_token_delay=30)
+    async with SimulatedModel("m", behaviour=behaviour) as sim:
+        target = one_connection_target(sim)
+        request = asyncio.create_task(client.send(target, CHAT, timeout=60))
+        await sim.wait_for_in_flight(1)
+        assert target.slots.busy == 1  # the endpoint's one connection is taken
+
+        status, body = await asyncio.wait_for(
+            client.status(target, "GET", "/metrics", None, timeout=2), 5
+        )
+        request.cancel()
+        await asyncio.gather(request, return_exceptions=True)
+
+    assert status == 200
+    assert b'vllm:num_requests_running{engine="0",model_name="m"} 1.0' in body
+
+
+async def test_a_hung_status_read_holds_no_connection_real_traffic_needs(
+    client: UpstreamClient,
+) -> None:
+    async with SimulatedModel("m", behaviour=Behaviour(kind=Kind.VLLM, status_hang=True)) as sim:
+        target = one_connection_target(sim)
+        read_task = asyncio.create_task(client.status(target, "GET", "/metrics", None, timeout=30))
+        await sim.wait_for_requests(1, path="/metrics")
+
+        answer = await asyncio.wait_for(client.send(target, CHAT, timeout=5), 5)
+        read_task.cancel()
+        await asyncio.gather(read_task, return_exceptions=True)
+
+    assert answer.status == 200
+    assert target.slots.busy == 0
+    assert target.status_slots.busy == 0
+
+
+async def test_an_endless_status_body_is_cut_at_the_status_bound(client: UpstreamClient) -> None:
+    sent = [0]
+
+    async def answer(request: Request, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+        await flood(writer, head, b"vllm:num_requests_running 1\n", sent, 48 * 1024 * 1024)
+
+    async with raw_server(chat_script(answer)) as server:
+        target = Target(EndpointConfig(pool=Pool.FAST, index=0, name="m", base_url=server.base_url))
+        with pytest.raises(ResponseTooLarge, match="status answer is not read past"):
+            await asyncio.wait_for(client.status(target, "GET", "/metrics", None, timeout=10), 15)
+
+    # Reading stopped at the bound: what went out is the bound plus what socket buffers held.
+    assert STATUS_MAX_BODY_BYTES <= sent[0] < 4 * STATUS_MAX_BODY_BYTES
+
+
+async def test_status_paths_that_hang_bound_each_read_and_hold_up_nothing_else() -> None:
+    out = io.StringIO()
+    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
+    hung = SimulatedModel("o1", behaviour=Behaviour(kind=Kind.OLLAMA, status_hang=True))
+    fine = SimulatedModel("v", behaviour=Behaviour(kind=Kind.VLLM, context_window=8192))
+    try:
+        async with hung, fine:
+            # Two endpoints on the hung Ollama host (they share its /api/ps), one vLLM elsewhere.
+            config = parse_config(
+                '[server]\nhost = "127.0.0.1"\nport = 0\n'
+                f'[[models.fast]]\nname = "o1"\nbase_url = "{hung.base_url}"\nmax_tokens = 8\n'
+                f'[[models.balanced]]\nname = "o2"\nbase_url = "{hung.base_url}"\n'
+                "max_tokens = 8\n"
+                f'[[models.deep]]\nname = "v"\nbase_url = "{fine.base_url}"\nmax_tokens = 8\n'
+                '[routing]\nstrategy = "rule"\n'
+                "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.3\n"
+            )
+            async with running_router(config) as handle:
+                kinds_by_name(handle, {"o1": Kind.OLLAMA, "o2": Kind.OLLAMA, "v": Kind.VLLM})
+                await rounds(handle, 3)  # each round ends although /api/ps never answers
+                vllm_facts = endpoint(handle, "v").facts
+                facts = [endpoint(handle, name).facts for name in ("o1", "o2")]
+                healthy = [e.healthy for e in handle.runtime.fleet.all()]
+                async with httpx.AsyncClient(timeout=5) as http:
+                    answer = await http.post(
+                        handle.url + "/v1/chat/completions",
+                        json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]},
+                    )
+    finally:
+        configure_logging("warning", LogFormat.TEXT, cache=False)
+
+    assert vllm_facts.loaded is True
+    assert vllm_facts.context_window == 8192
+    assert facts == [UNKNOWN, UNKNOWN]
+    assert all(healthy)
+    assert answer.status_code == 200
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    warnings = [line for line in lines if line["event"].startswith("status read learned nothing")]
+    assert sorted(line["endpoint"] for line in warnings) == ["o1", "o2"]
+    for line in warnings:
+        # Said the same way for the endpoint that asked and the one that waited for its answer.
+        assert line["reason"] == (
+            "the status read took longer than 0.3 s "
+            "(Ollama 0.32.4 and later hold /api/ps while a model loads)"
+        )
+
+
+async def test_a_busy_endpoint_whose_connections_are_all_taken_still_has_its_load_read() -> None:
+    # Its probe cannot get a connection (inconclusive, health untouched); the status read has a
+    # connection of its own, so placement hears "one running" instead of the idle it last saw.
+    sim = SimulatedModel(
+        "v",
+        behaviour=Behaviour(kind=Kind.VLLM, slots=1, first_token_delay=30),
+        config_keys={"max_connections": 1},
+    )
+    fleet = SimulatedFleet(fast=[sim], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
+    extra = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.2\n"
+    async with fleet, running_router(config_for(fleet, strategy="rule", extra=extra)) as handle:
+        kinds_by_name(handle, {"v": Kind.VLLM})
+        instance = endpoint(handle, "v")
+        await wait_until(lambda: instance.facts.running == 0, what="the idle server read")
+        async with httpx.AsyncClient(timeout=60) as http:
+            request = asyncio.create_task(
+                http.post(
+                    handle.url + "/v1/chat/completions",
+                    json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]},
+                )
+            )
+            await sim.wait_for_in_flight(1)
+            await wait_until(lambda: instance.facts.running == 1, what="the busy server read")
+            await rounds(handle, 4)  # more than eject_after: a busy endpoint is not a failing one
+            assert instance.healthy
+            assert instance.facts.running == 1
+            request.cancel()
+            await asyncio.gather(request, return_exceptions=True)
+
+
+async def test_stopping_the_router_during_a_hung_status_read_leaves_nothing_behind() -> None:
+    sim = SimulatedModel("o", behaviour=Behaviour(kind=Kind.OLLAMA, status_hang=True))
+    fleet = SimulatedFleet(fast=[sim], balanced=[SimulatedModel("b")], deep=[SimulatedModel("d")])
+    extra = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 30\n"
+    async with fleet:
+        async with running_router(config_for(fleet, strategy="rule", extra=extra)) as handle:
+            kinds_by_name(handle, {"o": Kind.OLLAMA})
+            await sim.wait_for_requests(1, path="/api/ps")
+            prober = handle.runtime.prober
+        # The read was cancelled with the prober, its connection dropped, not pooled or leaked.
+        await sim.wait_for_disconnects(1)
+        assert not prober.running
+        left = [
+            task
+            for task in asyncio.all_tasks()
+            if task is not asyncio.current_task()
+            and "octoroute" in repr(task.get_coro())
+            and "simulator" not in repr(task.get_coro())
+        ]
+        assert left == []
+
+
+async def test_vllm_reader_sees_a_sleeping_engine_as_cold_until_it_wakes(
+    client: UpstreamClient,
+) -> None:
+    behaviour = Behaviour(kind=Kind.VLLM, context_window=4096, start_cold=True, load_seconds=0.05)
+    async with SimulatedModel("m", behaviour=behaviour) as sim:
+        fetch = fetch_for(client, sim)
+        asleep = await read(Kind.VLLM, fetch, "m", UNKNOWN)
+        await client.send(Target(sim_config(sim)), CHAT, timeout=5)  # wakes it (a cold load)
+        awake = await read(Kind.VLLM, fetch, "m", asleep)
+
+    assert (asleep.loaded, asleep.context_window) == (False, 4096)
+    assert (awake.loaded, awake.context_window) == (True, 4096)

@@ -347,6 +347,25 @@ async def test_a_request_that_finds_every_connection_busy_gives_up_at_its_timeou
         assert (await upstream.send(target, b"{}", timeout=5)).body == OK_BODY
 
 
+async def test_a_probe_that_finds_every_connection_busy_says_saturated_at_once() -> None:
+    # Waiting for a slot as long as the prober's own timeout would race that timeout and turn a
+    # busy endpoint into "probe timed out", a health failure.
+    gate = asyncio.Event()
+    async with raw_server(slow_server(gate)) as server, client() as upstream:
+        target = target_for(server, max_connections=1)
+        busy = asyncio.ensure_future(upstream.send(target, b"{}", timeout=10))
+        await wait_until(lambda: len(server.requests) == 1, what="the request upstream")
+        with pytest.raises(EndpointSaturated) as caught:
+            # At once: within 5 s although the probe's own timeout is 30 s.
+            await asyncio.wait_for(upstream.probe(target, timeout=30), 5)
+        gate.set()
+        assert (await busy).body == OK_BODY
+
+    assert not caught.value.counts_against_health
+    assert "busy serving requests; not probed" in str(caught.value)
+    assert len(server.requests) == 1
+
+
 async def test_cancelled_waiters_leave_no_slot_behind() -> None:
     gate = asyncio.Event()
     async with raw_server(slow_server(gate)) as server, client() as upstream:

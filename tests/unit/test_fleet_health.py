@@ -429,22 +429,29 @@ async def test_observe_runs_after_each_probe_and_is_told_whether_the_server_answ
     ]
 
 
-async def test_observe_is_skipped_after_an_inconclusive_probe() -> None:
-    seen: list[str] = []
+async def test_observe_still_runs_after_an_inconclusive_probe() -> None:
+    # A saturated endpoint's status must be read, or placement keeps "idle" from before the
+    # burst; the status read has a connection budget of its own (``Target.status_slots``).
+    fleet = make_fleet(threshold=1)
+    seen: list[tuple[str, bool, bool]] = []
 
     async def busy() -> None:
         raise ProbeInconclusive("every connection slot busy")
 
     async def observe(endpoint: Endpoint, answered: bool) -> None:
-        seen.append(endpoint.id)
+        seen.append((endpoint.id, answered, endpoint.healthy))
 
     prober = HealthProber(
-        make_fleet(), Probe({"fast[0]": busy}), interval=3600, timeout=1, observe=observe
+        fleet, Probe({"fast[0]": busy}), interval=3600, timeout=1, observe=observe
     )
     async with running(prober):
         await wait_rounds(prober, 1)
 
-    assert sorted(seen) == ["balanced[0]", "deep[0]"]
+    assert sorted(seen) == [
+        ("balanced[0]", True, True),
+        ("deep[0]", True, True),
+        ("fast[0]", True, True),
+    ]
 
 
 async def test_a_raising_observe_changes_no_health_and_kills_no_round() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from octoroute.enums import Kind
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
-from octoroute.fleet.kinds import configured_kind, llamacpp, merge, ollama, read, vllm
+from octoroute.fleet.kinds import llamacpp, merge, ollama, read, vllm
 from octoroute.fleet.kinds.detect import NONE_FOUND, detect
 
 # --- payloads -------------------------------------------------------------------------------------
@@ -268,6 +268,83 @@ async def test_ollama_read_when_ps_fails_is_unknown() -> None:
     assert await read(Kind.OLLAMA, server, "qwen3:8b", UNKNOWN) == UNKNOWN
 
 
+def test_ollama_names_compare_as_ollama_displays_them() -> None:
+    # ``DisplayShortest`` in Ollama's types/model/name.go: no default host, no "library/".
+    for spelled in ("registry.ollama.ai/library/qwen3:8b", "library/qwen3:8b", "QWEN3:8B"):
+        assert ollama.parse_ps(js(OLLAMA_PS), spelled) == ollama.Residency(True, 8192)
+    assert ollama.canonical_name("registry.ollama.ai/user/model") == "user/model:latest"
+
+
+def test_ollama_a_longer_tag_is_another_model() -> None:
+    ps = {"models": [{"name": "llama3.1:8b-instruct-q4_K_M", "context_length": 8192}]}
+
+    assert ollama.parse_ps(js(ps), "llama3.1:8b") == ollama.Residency(False, None)
+    assert ollama.parse_ps(js(ps), "llama3.1") == ollama.Residency(False, None)
+
+
+ALIAS_DIGEST = "46e0c10c039e019119339687c3c1757cc81b9da49709a3b3924863ba87ca666e"
+OLLAMA_PS_OTHER_TAG = {
+    "models": [
+        {
+            "name": "llama3.1:latest",
+            "model": "llama3.1:latest",
+            "digest": ALIAS_DIGEST,
+            "context_length": 4096,
+        }
+    ]
+}
+OLLAMA_TAGS = {
+    "models": [
+        {"name": "llama3.1:latest", "model": "llama3.1:latest", "digest": ALIAS_DIGEST},
+        {"name": "llama3.1:8b", "model": "llama3.1:8b", "digest": ALIAS_DIGEST.upper()},
+        {"name": "qwen3:8b", "model": "qwen3:8b", "digest": "500a1f067a9f7826"},
+    ]
+}
+"""``ollama cp`` or a pull under two tags: one manifest, one runner, listed under either name."""
+
+
+def test_ollama_tags_give_a_models_manifest_digest() -> None:
+    assert ollama.parse_tags(js(OLLAMA_TAGS), "llama3.1:8b") == ALIAS_DIGEST
+    assert ollama.parse_tags(js(OLLAMA_TAGS), "mistral") is None
+    assert ollama.parse_ps(js(OLLAMA_PS_OTHER_TAG), "llama3.1:8b", ALIAS_DIGEST) == (
+        ollama.Residency(True, 4096)
+    )
+
+
+async def test_ollama_read_knows_a_model_loaded_under_another_tag_by_its_digest() -> None:
+    server = Server(
+        {
+            ("GET", "/api/ps"): (200, js(OLLAMA_PS_OTHER_TAG)),
+            ("GET", "/api/tags"): (200, js(OLLAMA_TAGS)),
+        }
+    )
+
+    facts = await read(Kind.OLLAMA, server, "llama3.1:8b", UNKNOWN)
+
+    assert facts == InstanceFacts(loaded=True, context_window=4096)
+    assert [call[1] for call in server.calls] == ["/api/ps", "/api/tags"]
+
+
+async def test_ollama_read_asks_tags_only_when_ps_lists_other_models() -> None:
+    empty = Server(
+        {("GET", "/api/ps"): (200, b'{"models": []}'), ("POST", "/api/show"): (200, b"{}")}
+    )
+    other = Server(
+        {
+            ("GET", "/api/ps"): (200, js(OLLAMA_PS_OTHER_TAG)),
+            ("GET", "/api/tags"): (200, js(OLLAMA_TAGS)),
+            ("POST", "/api/show"): (200, js(OLLAMA_SHOW)),
+        }
+    )
+
+    assert await read(Kind.OLLAMA, empty, "qwen3:8b", UNKNOWN) == InstanceFacts(loaded=False)
+    cold = await read(Kind.OLLAMA, other, "qwen3:8b", UNKNOWN)
+
+    assert [call[1] for call in empty.calls] == ["/api/ps", "/api/show"]
+    assert [call[1] for call in other.calls] == ["/api/ps", "/api/tags", "/api/show"]
+    assert cold == InstanceFacts(loaded=False, context_window=16384)
+
+
 # --- llama.cpp ------------------------------------------------------------------------------------
 
 
@@ -408,6 +485,66 @@ def test_vllm_metrics_skip_non_finite_and_odd_lines() -> None:
     assert vllm.parse_metrics(body, "m") == vllm.Load(None, 2, None)
 
 
+def test_vllm_metrics_read_crlf_lines_escaped_labels_and_trailing_timestamps() -> None:
+    body = (
+        b"# TYPE vllm:num_requests_running gauge\r\n"
+        b'vllm:num_requests_running{model_name="odd \\"name\\" {x}",engine="0"} 2.0\r\n'
+        b'vllm:num_requests_running{model_name="other"} 7.0 1765100000000\r\n'
+        b"vllm:num_requests_waiting 3\r\n"
+    )
+
+    assert vllm.parse_metrics(body, 'odd "name" {x}') == vllm.Load(2, 3, None)
+
+
+def test_vllm_metrics_find_a_gauge_after_metrics_whose_names_extend_it() -> None:
+    body = (
+        b'vllm:num_requests_waiting_by_reason{reason="capacity",model_name="m"} 9.0\n'
+        b'vllm:num_requests_waiting_by_reason{reason="deferred",model_name="m"} 9.0\n'
+        b"# HELP vllm:num_requests_waiting Number of requests waiting to be processed.\n"
+        b'vllm:num_requests_waiting{engine="0",model_name="m"} 1.0\n'
+        b'vllm:num_requests_waiting{engine="1",model_name="m"} 2.0\n'
+        b'vllm:num_requests_running{engine="0",model_name="m"} 4.0'
+    )
+
+    assert vllm.parse_metrics(body, "m") == vllm.Load(4, 3, None)
+
+
+def vllm_sleep_metrics(awake: tuple[float, ...]) -> bytes:
+    lines = [VLLM_METRICS.decode()]
+    for engine, value in enumerate(awake):
+        labels = f'engine="{engine}",model_name="Qwen/Qwen3-32B"'
+        lines += [
+            f'vllm:engine_sleep_state{{{labels},sleep_state="awake"}} {value}',
+            f'vllm:engine_sleep_state{{{labels},sleep_state="weights_offloaded"}} {1 - value}',
+        ]
+    return "\n".join(lines).encode()
+
+
+def test_vllm_engines_put_to_sleep_make_the_model_cold() -> None:
+    asleep = vllm.parse_metrics(vllm_sleep_metrics((0.0, 0.0)), "Qwen/Qwen3-32B")
+    one_awake = vllm.parse_metrics(vllm_sleep_metrics((0.0, 1.0)), "Qwen/Qwen3-32B")
+
+    assert asleep is not None
+    assert asleep.sleeping is True
+    assert one_awake is not None
+    assert one_awake.sleeping is False
+    assert vllm.parse_metrics(VLLM_METRICS, "Qwen/Qwen3-32B") == vllm.Load(5, 4, 0.375, None)
+
+
+async def test_vllm_read_of_a_sleeping_server_is_cold_and_keeps_its_window() -> None:
+    server = Server(
+        {
+            ("GET", "/metrics"): (200, vllm_sleep_metrics((0.0,))),
+            ("GET", "/v1/models"): (200, js(VLLM_MODELS)),
+        }
+    )
+
+    facts = await read(Kind.VLLM, server, "Qwen/Qwen3-32B", UNKNOWN)
+
+    assert facts.loaded is False
+    assert facts.context_window == 32768
+
+
 def test_vllm_models_gives_max_model_len() -> None:
     assert vllm.parse_models(js(VLLM_MODELS), "Qwen/Qwen3-32B") == 32768
     assert vllm.parse_models(js(VLLM_MODELS), "served-alias") == 32768  # the one base model
@@ -449,6 +586,7 @@ async def test_vllm_read_with_metrics_off_still_gives_the_window() -> None:
 @given(st.binary(max_size=300))
 def test_no_parser_raises_on_arbitrary_bytes(body: bytes) -> None:
     ollama.parse_ps(body, "m")
+    ollama.parse_tags(body, "m")
     ollama.parse_show(body)
     llamacpp.parse_props(body)
     llamacpp.parse_slots(body)
@@ -477,14 +615,6 @@ def test_merge_keeps_static_fields_a_read_did_not_give() -> None:
     assert merge(previous, InstanceFacts(loaded=False, context_window=4096)) == InstanceFacts(
         loaded=False, context_window=4096, slots_total=4
     )
-
-
-def test_configured_kind_is_openai_until_the_config_key_exists() -> None:
-    class Config:
-        kind = Kind.VLLM
-
-    assert configured_kind(Config()) is Kind.VLLM  # type: ignore[arg-type]
-    assert configured_kind(object()) is Kind.OPENAI  # type: ignore[arg-type]
 
 
 # --- detection ------------------------------------------------------------------------------------

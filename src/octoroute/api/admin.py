@@ -1,7 +1,8 @@
 """Operator endpoints: ``GET /metrics`` (Prometheus) and ``POST /route`` (routing dry run).
 
 ``/route`` answers the routing decision for a body without generating anything, so a user can see
-why a prompt goes where it goes.
+why a prompt goes where it goes (including a context escalation: ``context_overflow``; a queue
+overflow depends on the moment and shows only on real answers).
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from octoroute.api.admission import demand_of, fit_context
 from octoroute.api.common import RUNTIME, decide, importance_of, read_json_body
 from octoroute.routing.strategy import Decision
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.legacy import parse_legacy_chat
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import decode_json_object, parse_chat_request
@@ -53,14 +56,19 @@ async def route(request: web.Request) -> web.Response:
         alias = choice.alias
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = await decide(runtime, choice, chat.messages, importance, explain=True)
+        demand = demand_of(runtime, request.headers, chat.messages, chat.hints, decision)
+        decision = fit_context(runtime, choice, decision, demand, count=False)
     else:
         legacy = parse_legacy_chat(body)
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
-        decision = await runtime.router.route(
-            [Message(role="user", content=legacy.message)], importance, stated_task=legacy.task_type
+        messages = [Message(role="user", content=legacy.message)]
+        decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
+        demand = demand_of(
+            runtime, request.headers, messages, RequestHints(fills_default=True), decision
         )
+        decision = fit_context(runtime, runtime.catalog.auto, decision, demand, count=False)
     return web.Response(body=_explain(decision, alias), content_type="application/json")
 
 

@@ -24,12 +24,10 @@ from octoroute.errors import (
     RequestTimeout,
     ServerOverloaded,
 )
-from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
 from octoroute.routing.metadata import infer_metadata
 from octoroute.routing.strategy import Decision, direct
 from octoroute.runtime import Runtime
-from octoroute.upstream.attempts import Scope
 from octoroute.upstream.forward import Outcome
 from octoroute.wire.media import check_json_content_type
 from octoroute.wire.messages import Message
@@ -190,17 +188,6 @@ def message_preview(messages: list[Message], limit: int = PREVIEW_CHARS) -> str:
         return ""
     text = messages[-1].text()
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def scope_of(
-    choice: ModelChoice, decision: Decision, runtime: Runtime
-) -> tuple[Scope, tuple[Endpoint, ...]]:
-    """The endpoints that may serve the decision, and how messages name them."""
-    if choice.name is not None:
-        endpoints = choice.endpoints
-        return Scope(decision.tier, f"model '{choice.name}'", len(endpoints)), endpoints
-    endpoints = runtime.fleet.tiers[decision.tier]
-    return Scope(decision.tier, f"tier '{decision.tier.value}'", len(endpoints)), endpoints
 
 
 def record_decision(runtime: Runtime, decision: Decision) -> None:

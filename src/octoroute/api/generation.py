@@ -14,6 +14,7 @@ from typing import Any, Final, Protocol, TypeVar
 import orjson
 from aiohttp import web
 
+from octoroute.api.admission import admit, demand_of, hints_of, release
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -22,13 +23,12 @@ from octoroute.api.common import (
     decision_headers,
     importance_of,
     read_json_body,
-    record_decision,
-    scope_of,
 )
 from octoroute.catalog import ModelChoice
 from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native
 from octoroute.errors import BadUpstreamResponse
+from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator, UpstreamRequest
 from octoroute.wire import sse
@@ -41,7 +41,14 @@ _HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,511}")
 
 
 class Routable(UpstreamRequest, Protocol):
-    """A parsed request of any text-generating dialect."""
+    """A parsed request of any text-generating dialect.
+
+    Optional member, read with a default: ``hints`` (a ``wire.hints.RequestHints``): the
+    client's own output limit, whether the router fills in the endpoint's ``max_tokens``, and
+    the body's conversation key (``prompt_cache_key``, else ``user``). Without it placement
+    still estimates the prompt from ``messages`` and hashes the conversation, but counts no
+    output tokens and has no body key (see ``api.admission.hints_of``).
+    """
 
     @property
     def model(self) -> str:
@@ -201,41 +208,58 @@ async def generate(
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
-        record_decision(runtime, decision)
-        scope, endpoints = scope_of(choice, decision, runtime)
         translating = None if translation is None else translation(parsed, runtime)
+        check = None
         if translating is not None:
-            translating.check_scope([endpoint.config for endpoint in endpoints])
-        headers = decision_headers(request, decision)
-        timeout = runtime.config.timeout_for(decision.tier)
-        extra = upstream_header_lines(request, forwarded)
-        in_flight = runtime.metrics.tiers[decision.tier].in_flight
-        in_flight.inc()
+            check = _configs_checked(translating)
+        demand = demand_of(runtime, request.headers, parsed.messages, hints_of(parsed), decision)
+        placed = None
         try:
-            if parsed.stream:
-                response = await runtime.forwarder.stream(
-                    scope,
-                    endpoints,
-                    parsed,
-                    timeout,
-                    headers,
-                    entry.outcome,
-                    request,
-                    extra=extra,
-                    translators=None if translating is None else translating.translator_for,
-                )
-            else:
-                answer = await runtime.forwarder.complete(
-                    scope,
-                    endpoints,
-                    parsed,
-                    timeout,
-                    entry.outcome,
-                    extra=extra,
-                    rewrite=None if translating is None else translating.answer,
-                )
-                response = answer.to_response(headers)
+            placed = await admit(runtime, choice, decision, demand, importance, check)
+            decision = entry.decision = placed.decision
+            headers = decision_headers(request, decision)
+            timeout = runtime.config.timeout_for(decision.tier)
+            extra = upstream_header_lines(request, forwarded)
+            in_flight = runtime.metrics.tiers[decision.tier].in_flight
+            in_flight.inc()
+            try:
+                if parsed.stream:
+                    response = await runtime.forwarder.stream(
+                        placed.scope,
+                        placed.endpoints,
+                        parsed,
+                        timeout,
+                        headers,
+                        entry.outcome,
+                        request,
+                        extra=extra,
+                        translators=None if translating is None else translating.translator_for,
+                        ticket=placed.ticket,
+                    )
+                else:
+                    answer = await runtime.forwarder.complete(
+                        placed.scope,
+                        placed.endpoints,
+                        parsed,
+                        timeout,
+                        entry.outcome,
+                        extra=extra,
+                        rewrite=None if translating is None else translating.answer,
+                        ticket=placed.ticket,
+                    )
+                    response = answer.to_response(headers)
+            finally:
+                in_flight.dec()
         finally:
-            in_flight.dec()
+            release(placed)
         entry.status = response.status
         return response
+
+
+def _configs_checked(translating: Translation) -> Callable[[Sequence[Endpoint]], None]:
+    """The translation's scope check, over endpoint instances."""
+
+    def check(endpoints: Sequence[Endpoint]) -> None:
+        translating.check_scope([endpoint.config for endpoint in endpoints])
+
+    return check

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from octoroute import __version__
+from octoroute.api.admission import admit, demand_of, release
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
@@ -21,14 +22,14 @@ from octoroute.api.common import (
     importance_of,
     openai_error_type,
     read_json_body,
-    record_decision,
 )
 from octoroute.api.generation import upstream_header_lines
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
 from octoroute.errors import UpstreamProtocolError, error_body
+from octoroute.fleet.endpoint import Endpoint
 from octoroute.routing.strategy import Decision
-from octoroute.upstream.attempts import Scope
+from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer
 from octoroute.wire.legacy import parse_legacy_chat
 from octoroute.wire.messages import Message
@@ -116,23 +117,28 @@ async def chat(request: web.Request) -> web.Response:
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
         entry.decision = decision
-        record_decision(runtime, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
                 {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
             ),
             runtime.config.limits,
         )
-        endpoints = runtime.fleet.tiers[decision.tier]
-        scope = Scope(decision.tier, f"tier '{decision.tier.value}'", len(endpoints))
-        answer = await runtime.forwarder.complete(
-            scope,
-            endpoints,
-            upstream_request,
-            runtime.config.timeout_for(decision.tier),
-            entry.outcome,
-            extra=upstream_header_lines(request),
-        )
+        demand = demand_of(runtime, request.headers, messages, upstream_request.hints, decision)
+        placed = None
+        try:
+            placed = await admit(runtime, runtime.catalog.auto, decision, demand, importance)
+            decision = entry.decision = placed.decision
+            answer = await runtime.forwarder.complete(
+                placed.scope,
+                placed.endpoints,
+                upstream_request,
+                runtime.config.timeout_for(decision.tier),
+                entry.outcome,
+                extra=upstream_header_lines(request),
+                ticket=placed.ticket,
+            )
+        finally:
+            release(placed)
         headers = decision_headers(request, decision)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
@@ -158,23 +164,59 @@ async def chat(request: web.Request) -> web.Response:
         )
 
 
+def placement_state(endpoint: Endpoint, runtime: Runtime) -> dict[str, object]:
+    """What placement sees of one instance: load, slots, its tier's queue, warmth, window and
+    affinity share; shown by ``/models`` and, per tier, by ``/health``."""
+    facts = endpoint.facts
+    configured = endpoint.config.context_window
+    window = endpoint.context_window
+    placed = endpoint.placed
+    return {
+        "in_flight": endpoint.in_flight,
+        "max_concurrent": endpoint.max_concurrent or None,
+        "slots_total": facts.slots_total,
+        "slots_idle": facts.slots_idle,
+        "queue": runtime.dispatcher.depth(endpoint.pool),
+        "warm": facts.loaded if not endpoint.cold else False,
+        "loading": facts.loading,
+        "context_window": window,
+        "context_window_source": (
+            None if window is None else "config" if configured is not None else "discovered"
+        ),
+        "placed": placed,
+        "affinity_share": round(endpoint.affinity_placed / placed, 3) if placed else None,
+    }
+
+
+def _pool_placement(endpoints: tuple[Endpoint, ...], runtime: Runtime) -> dict[str, object]:
+    return {
+        "queue": runtime.dispatcher.depth(endpoints[0].pool) if endpoints else 0,
+        "instances": [
+            {"id": endpoint.id, "name": endpoint.name, "healthy": endpoint.healthy}
+            | placement_state(endpoint, runtime)
+            for endpoint in endpoints
+        ],
+    }
+
+
 async def health(request: web.Request) -> web.Response:
-    """200 while the process serves, with v1's fields and each tier's healthy endpoint count."""
+    """200 while the process serves, with v1's fields, each tier's healthy endpoint count and,
+    per tier, its queue and what placement sees of each instance."""
     runtime = request.app[RUNTIME]
     prober = runtime.prober
+    fleet = runtime.fleet
     tiers = {
-        tier.value: {
-            "healthy": runtime.fleet.healthy_count(tier),
-            "total": len(runtime.fleet.tiers[tier]),
-        }
+        tier.value: {"healthy": fleet.healthy_count(tier), "total": len(fleet.tiers[tier])}
         for tier in TIERS
     }
-    if runtime.fleet.embeddings:
-        embeddings = runtime.fleet.embeddings
+    placement = {tier.value: _pool_placement(fleet.tiers[tier], runtime) for tier in TIERS}
+    if fleet.embeddings:
+        embeddings = fleet.embeddings
         tiers["embeddings"] = {
             "healthy": sum(endpoint.healthy for endpoint in embeddings),
             "total": len(embeddings),
         }
+        placement["embeddings"] = _pool_placement(embeddings, runtime)
     body = {
         "status": "OK",
         "health_tracking_status": "operational",
@@ -184,6 +226,7 @@ async def health(request: web.Request) -> web.Response:
         "version": __version__,
         "uptime_seconds": round(runtime.uptime(), 3),
         "tiers": tiers,
+        "placement": placement,
     }
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -212,7 +255,11 @@ async def models(request: web.Request) -> web.Response:
             "busy_for_seconds": (
                 round(endpoint.busy_until - now, 1) if endpoint.busy_until > now else None
             ),
-            "in_flight": endpoint.in_flight,
+            "kind": endpoint.config.kind.value,
+            **placement_state(endpoint, runtime),
+            "running": endpoint.facts.running,
+            "waiting": endpoint.facts.waiting,
+            "kv_cache_usage": endpoint.facts.kv_cache_usage,
         }
         for endpoint in runtime.fleet.all()
     ]

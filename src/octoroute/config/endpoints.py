@@ -21,7 +21,7 @@ from octoroute.config.schema import (
     Secret,
 )
 from octoroute.config.tls import check_tls
-from octoroute.enums import TIER_POOLS, TIERS, Compat, Native, Pool, Tier
+from octoroute.enums import TIER_POOLS, TIERS, Compat, Kind, Native, Pool, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping
@@ -47,7 +47,11 @@ _EMBEDDING_HINTS: Final = {
     "timeout": "the embeddings timeout goes in [timeouts] embeddings",
     "max_tokens": "an embedding model generates no tokens; remove it",
     "temperature": "an embedding model does not sample; remove it",
+    "context_window": "embedding requests are not placed by context window; remove it",
 }
+
+MAX_CONCURRENT_LIMIT: Final = 100_000
+"""More parallel slots than this on one server is a typo."""
 
 
 def check_models(root: Table, environ: Mapping[str, str]) -> ModelsConfig | None:
@@ -149,7 +153,22 @@ def _endpoint(
     tls = check_tls(table, base_url)
     native = _words(table, "native", Native, "protocol")
     compat = _words(table, "compat", Compat, "compatibility rewrite")
+    kind = table.choice("kind", Kind, Kind.OPENAI)
+    max_concurrent = table.integer("max_concurrent", None, low=1, high=MAX_CONCURRENT_LIMIT)
+    window = (
+        table.integer("context_window", None, low=1, high=MAX_TOKENS_LIMIT) if generates else None
+    )
+    if window is not None and max_tokens is not None and max_tokens >= window:
+        table.fail(
+            "max_tokens",
+            f"must be less than context_window ({window}), got {max_tokens}: a request that sets "
+            "no limit of its own could never fit this server; lower max_tokens",
+        )
+        max_tokens = None
     table.close()
+    optional_failed = ("max_concurrent" in table.data and max_concurrent is None) or (
+        generates and "context_window" in table.data and window is None
+    )
     if (
         name is None
         or base_url is None
@@ -162,6 +181,8 @@ def _endpoint(
         or tls is None
         or native is None
         or compat is None
+        or kind is None
+        or optional_failed
     ):
         return None
     return EndpointConfig(
@@ -182,6 +203,9 @@ def _endpoint(
         tls_client_key=tls.client_key,
         native=native,
         compat=compat,
+        kind=kind,
+        max_concurrent=max_concurrent,
+        context_window=window,
     )
 
 

@@ -37,7 +37,7 @@ from octoroute.config.schema import (
     TierSeconds,
     TimeoutsConfig,
 )
-from octoroute.enums import TIERS, Importance, LogFormat, Strategy, Tier
+from octoroute.enums import TIERS, Importance, LogFormat, Overflow, Placement, Strategy, Tier
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -49,6 +49,10 @@ MAX_UPSTREAM_BYTES_LIMIT: Final = 4 * 1024**3
 RESPONSES_STORE_LIMIT: Final = 1_000_000
 """More stored responses than this is a typo: each one holds a whole conversation in memory."""
 """Upstream answer and event limits: above 4 GiB a limit no longer protects anything."""
+MAX_QUEUE_LIMIT: Final = 1_000_000
+"""Each waiting request holds a connection and a handler: more than this is a typo."""
+QUEUE_TIMEOUT_LIMIT: Final = 3600
+OVERFLOW_AFTER_LIMIT_MS: Final = 3_600_000
 
 _OBSERVABILITY_HINTS: Final = {
     "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
@@ -314,6 +318,14 @@ def _routing(root: Table) -> RoutingConfig | None:
     router_tier = table.choice("router_tier", Tier, Tier.BALANCED)
     default_tier = table.choice("default_tier", Tier, Tier.BALANCED)
     router_timeouts = _router_timeouts(table)
+    placement = table.choice("placement", Placement, Placement.FLEET)
+    overflow = table.choice("overflow", Overflow, Overflow.OFF)
+    overflow_after = table.integer("overflow_after_ms", 1000, low=0, high=OVERFLOW_AFTER_LIMIT_MS)
+    prewarm = table.boolean("prewarm", False)
+    affinity = table.boolean("affinity", True)
+    imbalance = table.number(
+        "affinity_imbalance", 2.0, bounds="a number of requests of at least 0", low=0
+    )
     table.close()
     if (
         strategy is None
@@ -321,6 +333,12 @@ def _routing(root: Table) -> RoutingConfig | None:
         or router_tier is None
         or default_tier is None
         or router_timeouts is None
+        or placement is None
+        or overflow is None
+        or overflow_after is None
+        or prewarm is None
+        or affinity is None
+        or imbalance is None
     ):
         return None
     return RoutingConfig(
@@ -329,6 +347,12 @@ def _routing(root: Table) -> RoutingConfig | None:
         router_tier=router_tier,
         default_tier=default_tier,
         router_timeouts=router_timeouts,
+        placement=placement,
+        overflow=overflow,
+        overflow_after_ms=overflow_after,
+        prewarm=prewarm,
+        affinity=affinity,
+        affinity_imbalance=imbalance,
     )
 
 
@@ -450,6 +474,11 @@ def _limits(root: Table) -> LimitsConfig | None:
         "max_event_bytes", 4 * 1024 * 1024, low=1024, high=MAX_UPSTREAM_BYTES_LIMIT
     )
     responses_store = table.integer("responses_store", 1000, low=0, high=RESPONSES_STORE_LIMIT)
+    queue_timeout = table.number(
+        "queue_timeout_seconds", 30.0, bounds=f"a number of seconds from 0 to {QUEUE_TIMEOUT_LIMIT}",
+        low=0, high=QUEUE_TIMEOUT_LIMIT,
+    )  # fmt: skip
+    max_queue = table.integer("max_queue", 256, low=0, high=MAX_QUEUE_LIMIT)
     table.close()
     if (
         max_messages is None
@@ -457,6 +486,8 @@ def _limits(root: Table) -> LimitsConfig | None:
         or max_response is None
         or max_event is None
         or responses_store is None
+        or queue_timeout is None
+        or max_queue is None
     ):
         return None
     return LimitsConfig(
@@ -465,4 +496,6 @@ def _limits(root: Table) -> LimitsConfig | None:
         max_response_bytes=max_response,
         max_event_bytes=max_event,
         responses_store=responses_store,
+        queue_timeout_seconds=queue_timeout,
+        max_queue=max_queue,
     )

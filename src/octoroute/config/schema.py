@@ -10,7 +10,17 @@ from typing import Final
 
 import msgspec
 
-from octoroute.enums import TIERS, Importance, LogFormat, Pool, Strategy, Tier
+from octoroute.enums import (
+    TIERS,
+    Importance,
+    Kind,
+    LogFormat,
+    Overflow,
+    Placement,
+    Pool,
+    Strategy,
+    Tier,
+)
 
 
 class Secret:
@@ -88,6 +98,15 @@ class EndpointConfig(msgspec.Struct, frozen=True, kw_only=True):
     compat: frozenset[str] = frozenset()
     """Rewrites of chat bodies for a server that rejects newer fields (``enums.Compat`` values);
     empty: bodies are forwarded byte-faithful."""
+    kind: Kind = Kind.OPENAI
+    """The server behind it, so the prober can read its own status endpoints (loaded models,
+    context length, slots); ``openai`` learns nothing beyond health."""
+    max_concurrent: int | None = None
+    """Requests this instance serves at once (its parallel slots); more wait in the tier's
+    queue. ``None``: unlimited."""
+    context_window: int | None = None
+    """The context length the server runs the model with, in tokens; ``None``: discovered by the
+    prober for kinds that say it, else unknown (never assumed too small)."""
 
     @property
     def key_path(self) -> str:
@@ -141,6 +160,20 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True):
     default_tier: Tier = Tier.BALANCED
     """Where a request goes when no rule matches and no LLM decides (v1 silently used fast)."""
     router_timeouts: TierSeconds = msgspec.field(default_factory=TierSeconds)
+    placement: Placement = Placement.FLEET
+    """How an instance of the chosen tier is picked: fleet-aware, or v1's static selection."""
+    overflow: Overflow = Overflow.OFF
+    """Whether a routed request waiting for a full tier may go one tier up."""
+    overflow_after_ms: int = 1000
+    """How long a routed request waits in a full tier's queue before going up (overflow ``up``)."""
+    prewarm: bool = False
+    """Load the model on the deep tier's preferred instance when a request is routed to deep
+    while that instance is known cold."""
+    affinity: bool = True
+    """Keep a conversation on one replica of its tier (its KV / prefix cache survives)."""
+    affinity_imbalance: float = 2.0
+    """A conversation leaves its replica when that one has this many more requests in flight
+    (per unit of weight) than the least-loaded instance it could go to."""
 
 
 class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -190,6 +223,12 @@ class LimitsConfig(msgspec.Struct, frozen=True, kw_only=True):
     responses_store: int = 1000
     """Recent ``/v1/responses`` answers kept (per process, least recently used dropped first)
     for ``previous_response_id``; 0 keeps none."""
+    queue_timeout_seconds: float = 30.0
+    """The longest a request waits for a free slot (every instance at ``max_concurrent``)
+    before it is answered 503 ``fleet_busy``."""
+    max_queue: int = 256
+    """Requests that may wait for a slot per tier (and for the embedding models); more are
+    answered 503 ``fleet_busy`` at once."""
 
 
 class ModelsConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -48,6 +48,10 @@ max_connections = 100              # connections open to this server at once; mo
 # compat = ["developer_to_system"] # rewrites for servers that reject newer chat fields (see docs)
 # native = ["responses"]           # the server speaks /v1/responses itself: pass it through
 #                                  # ("messages": /v1/messages; "ollama": Ollama's /api/...)
+# kind = "ollama"                  # openai, ollama, llamacpp or vllm: the prober also reads
+                                   # which models are loaded, the context length and slots
+# max_concurrent = 4               # requests it serves at once (its slots); more wait in a queue
+# context_window = 8192            # tokens the server runs the model with; unset: discovered
 # For https servers only:
 # tls_ca_file = "/etc/octoroute/private-ca.pem"  # trust this CA bundle instead of the system's
 # tls_verify = false               # accept any certificate (a warning is logged at start-up)
@@ -103,6 +107,14 @@ strategy = "hybrid"
 default_importance = "normal"      # importance of requests that do not say: low, normal or high
 router_tier = "balanced"           # tier whose model makes llm/hybrid decisions
 default_tier = "balanced"          # tier used when no rule matches and no model decides
+# Placement: which instance of the chosen tier answers (docs/configuration.md#placement)
+placement = "fleet"                # fleet: slots, warm models, context windows, affinity;
+                                   # static: v1's priority and weight only
+overflow = "off"                   # up: a routed request waiting for a full tier goes up a tier
+overflow_after_ms = 1000           # ...after waiting this long
+prewarm = false                    # load the model on a cold deep instance ahead of time
+affinity = true                    # keep a conversation on one replica (its prompt cache)
+affinity_imbalance = 2             # ...unless it has this many more requests than the least busy
 
 [routing.router_timeouts]          # seconds the router model may take, per router tier
 fast = 10
@@ -160,5 +172,8 @@ max_content_chars = 2000000        # characters of message text per request
 max_response_bytes = 67108864      # largest non-streaming upstream answer read (64 MiB)
 max_event_bytes = 4194304          # largest single event of an upstream stream (4 MiB)
 responses_store = 1000             # recent /v1/responses answers kept for previous_response_id
+queue_timeout_seconds = 30         # longest wait for a slot when every instance is at its
+                                   # max_concurrent; then 503 fleet_busy
+max_queue = 256                    # requests waiting for a slot per tier; more get 503 at once
 """
 """A valid, commented config: every section, the optional ones at their defaults."""

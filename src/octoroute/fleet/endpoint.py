@@ -29,7 +29,9 @@ is back); a timeout ejection means the server answers probes and hangs on chat, 
 proves nothing.
 
 ``ready_at`` folds admission and ``Retry-After`` into the one number selection compares with the
-clock, so an eligible instance costs one comparison.
+clock, so an eligible instance costs one comparison. Likewise what placement reads of the
+instance's server (``context_window``, ``cold``) is worked out once per probe, in
+:meth:`Endpoint.observe`, not per request.
 
 Pure and synchronous: time comes from an injected :class:`Clock`, nothing here touches I/O.
 """
@@ -38,11 +40,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from enum import StrEnum
+from hashlib import blake2b
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from octoroute.config.redact import redact_url
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
+from octoroute.fleet.placement import reserve
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig
@@ -158,10 +163,14 @@ class Endpoint:
         "_real_failures",
         "_threshold",
         "admission",
+        "affinity_placed",
         "base_url",
         "busy_status",
         "busy_until",
+        "cold",
         "config",
+        "context_window",
+        "default_output",
         "ejected_until",
         "ejection_cause",
         "ejections",
@@ -169,10 +178,18 @@ class Endpoint:
         "healthy",
         "id",
         "in_flight",
+        "inverse_weight",
+        "max_concurrent",
         "name",
+        "on_slot_freed",
+        "phase",
+        "placed",
         "pool",
+        "position",
         "priority",
         "ready_at",
+        "reserve",
+        "seed",
         "weight",
     )
 
@@ -182,6 +199,9 @@ class Endpoint:
     config: EndpointConfig
     pool: Pool
     """The tier it serves, or ``embeddings``."""
+    position: int
+    """Its place in its pool, in file order (``config.index``): where placement finds its
+    rendezvous rank."""
     name: str
     """The model id sent upstream; replicas may share it."""
     base_url: str
@@ -215,6 +235,33 @@ class Endpoint:
     facts: InstanceFacts
     """What the last kind-specific probe learned (``UNKNOWN`` until one has); replaced whole by
     :meth:`observe`."""
+    max_concurrent: int
+    """``max_concurrent`` from the config; ``0``: unlimited. At the limit the instance is full."""
+    context_window: int | None
+    """The window placement checks: the configured ``context_window``, else the one the prober
+    discovered, else ``None`` (unknown, never taken as too small). Set by :meth:`observe`."""
+    cold: bool
+    """The server says the model is not loaded, or is loading: known cold. Unknown is not cold.
+    Set by :meth:`observe`."""
+    default_output: int
+    """The ``max_tokens`` the router fills in when a request sets none (``0`` for embeddings)."""
+    reserve: int
+    """What that default counts for in the context check: at most a quarter of the window
+    (``fleet.placement.reserve``). Set by :meth:`observe`."""
+    seed: int
+    """This instance's stable hash for rendezvous (conversation affinity): the same in every
+    process and across restarts, from its pool, model name and URL."""
+    phase: float
+    """``seed`` as a number in [0, 1): what placement multiplies a conversation key by."""
+    inverse_weight: float
+    """``1 / weight``, for the rendezvous rank."""
+    placed: int
+    """Requests placed on this instance since start-up (first attempts and failovers)."""
+    affinity_placed: int
+    """Of those, the ones placed by conversation affinity."""
+    on_slot_freed: Callable[[Endpoint], None] | None
+    """Called by :meth:`end` when an attempt ends on an instance with a slot limit, so a request
+    waiting for a slot is woken; set by whoever queues requests (``fleet.dispatch``)."""
 
     def __init__(
         self,
@@ -236,6 +283,7 @@ class Endpoint:
         self.config = config
         self.id = f"{config.pool}[{config.index}]"
         self.pool = config.pool
+        self.position = config.index
         self.name = config.name
         self.base_url = config.base_url
         self.priority = config.priority
@@ -259,7 +307,19 @@ class Endpoint:
         self.ejection_cause: str | None = None
         self.busy_until = 0.0
         self.busy_status = 429
+        self.max_concurrent = config.max_concurrent or 0
+        self.default_output = config.max_tokens or 0
+        identity = f"{config.pool}\x00{config.name}\x00{config.base_url}".encode()
+        self.seed = int.from_bytes(blake2b(identity, digest_size=8).digest(), "little")
+        self.phase = (self.seed >> 11) * 2.0**-53
+        self.inverse_weight = 1.0 / config.weight
+        self.placed = 0
+        self.affinity_placed = 0
+        self.on_slot_freed = None
         self.facts = UNKNOWN
+        self.context_window = config.context_window
+        self.reserve = reserve(self.default_output, self.context_window)
+        self.cold = False
 
     @property
     def consecutive_failures(self) -> int:
@@ -338,6 +398,8 @@ class Endpoint:
             self.admission = Admission.EJECTED
             self._update_ready()
             self._listener.on_availability(self)
+        if self.max_concurrent and self.on_slot_freed is not None:
+            self.on_slot_freed(self)
 
     def answered(self, trial: bool) -> None:
         """A real request got an answer: a success, or a client error the server gave on the
@@ -383,8 +445,19 @@ class Endpoint:
             self._listener.on_availability(self)
 
     def observe(self, facts: InstanceFacts) -> None:
-        """Record what a kind-specific probe learned about this instance's server."""
+        """Record what a kind-specific probe learned about this instance's server, and what
+        placement reads of it: the window to check and whether the model is known cold."""
         self.facts = facts
+        configured = self.config.context_window
+        self.context_window = configured if configured is not None else facts.context_window
+        self.reserve = reserve(self.default_output, self.context_window)
+        self.cold = facts.loaded is False or facts.loading
+
+    def loaded(self) -> None:
+        """A request or a pre-warm on this instance was answered: its model is resident now,
+        whatever the last probe said (the next probe has the final word)."""
+        if self.cold:
+            self.observe(self.facts._replace(loaded=True, loading=False))
 
     def throttle(self, seconds: float, status: int) -> None:
         """The upstream said busy (``status`` 429 or 503): leave it alone for ``seconds``."""

@@ -14,7 +14,9 @@ needs asyncio only; it raises on failure and any ``Exception`` counts as one.
 An optional ``observe`` step runs after each probe, outside the probe's timeout: the per-kind
 status read (``upstream/status.py``) that tells placement what the server is doing. It is told
 whether the server answered the probe in time (not worth asking it more when it did not), bounds
-its own time, and can never change health: whatever it raises is reported, not counted.
+its own time, and can never change health: whatever it raises is reported, not counted. It runs
+after an inconclusive probe too: a saturated endpoint is exactly the one whose load must not be
+remembered as it was before the burst.
 """
 
 from __future__ import annotations
@@ -212,7 +214,10 @@ class HealthProber:
             async with asyncio.timeout(self._timeout) as deadline:
                 await self._probe(endpoint)
         except ProbeInconclusive:
-            return
+            # Health stays as it was, but the status read still runs: every connection slot busy
+            # is when placement most needs to hear how busy the server is, and status reads
+            # have a connection budget of their own.
+            pass
         except Exception as exc:
             if isinstance(exc, TimeoutError) and deadline.expired():
                 reason = f"probe timed out after {self._timeout:g} s"

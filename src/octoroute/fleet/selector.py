@@ -4,20 +4,12 @@ The embedding models' endpoints (``[[embeddings]]``) are instances like the tier
 health-checked, selected and ejected the same way; they sit beside the tiers in ``embeddings``,
 so code that walks ``tiers`` never meets one.
 
-Selection (v1's algorithm, §3.1 of the v1 spec, with per-instance health, exclusion, outlier
-ejection, ``Retry-After`` and load):
-
-1. drop unhealthy endpoints, the ones this request already tried (``exclude``), and those not
-   ready (``Endpoint.ready_at``: ejected, on a half-open trial, or told busy by ``Retry-After``);
-2. keep the highest remaining ``priority`` (higher number = preferred), so lower priorities serve
-   automatically once the higher ones are down, out or excluded;
-3. among those, keep the least loaded: the fewest attempts in flight per unit of ``weight``;
-4. weighted random among what is left, walking config order with cumulative weights.
-
-Step 3 is what keeps a hung replica from soaking up traffic before its timeouts have been
-counted: requests pile up on it, so new ones go elsewhere. With nothing in flight (light load)
-every endpoint ties and step 4 is v1's weighted random; under load, the in-flight share follows
-the weights.
+Selection is ``fleet.placement``'s, with this fleet's clock, random draw and ``[routing]``
+policy: health, exclusion, outlier ejection, ``Retry-After``, priority, slot limits, context
+windows, warm models first, conversation affinity, then the fewest attempts in flight per unit of
+``weight``, ties drawn by weight. The least-loaded step is what keeps a hung replica from soaking
+up traffic before its timeouts have been counted: requests pile up on it, so new ones go
+elsewhere. With nothing in flight every endpoint ties and the draw is v1's weighted random.
 
 It never falls back to an unhealthy or ejected endpoint: ``None`` means nothing is eligible and
 the caller answers 503 (or 429 when the only ones left are busy).
@@ -25,14 +17,27 @@ the caller answers 503 (or 429 when the only ones left are busy).
 
 from __future__ import annotations
 
-import math
 import random
 import time
+from collections import OrderedDict
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
-from octoroute.enums import TIERS, Tier
+from octoroute.enums import TIER_POOLS, TIERS, Placement, Pool, Tier
 from octoroute.fleet.endpoint import Endpoint, HealthListener, NullListener, OutlierSettings
+from octoroute.fleet.placement import (
+    NO_DEMAND,
+    Affinity,
+    Demand,
+    Pick,
+    Policy,
+    Shortfall,
+    choose,
+    rank_table,
+)
+
+RANKS_KEPT: Final = 4096
+"""Conversations per pool whose rendezvous ranks are kept (a list of floats each)."""
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -66,12 +71,24 @@ class Fleet:
     ``random.Random()`` by default).
     """
 
-    __slots__ = ("_all", "_by_name", "_clock", "_random", "embeddings", "tiers")
+    __slots__ = (
+        "_all",
+        "_by_name",
+        "_clock",
+        "_phases",
+        "_pools",
+        "_random",
+        "_ranks",
+        "embeddings",
+        "policy",
+        "tiers",
+    )
 
     tiers: Mapping[Tier, tuple[Endpoint, ...]]
     """Each tier's endpoints in file order (read-only)."""
     embeddings: tuple[Endpoint, ...]
     """The embedding models' endpoints in file order; empty when none are configured."""
+    policy: Policy
 
     def __init__(
         self,
@@ -107,6 +124,24 @@ class Fleet:
         self._by_name = {name: tuple(eps) for name, eps in by_name.items()}
         self._clock = clock
         self._random = (random.Random() if rng is None else rng).random
+        self._pools: dict[Pool, tuple[Endpoint, ...]] = {
+            TIER_POOLS[tier]: endpoints for tier, endpoints in tiers.items()
+        }
+        self._pools[Pool.EMBEDDINGS] = self.embeddings
+        self._phases = {
+            pool: [(ep.phase, -ep.inverse_weight) for ep in endpoints]
+            for pool, endpoints in self._pools.items()
+        }
+        self._ranks: dict[Pool, OrderedDict[int, list[float]]] = {
+            pool: OrderedDict() for pool in self._pools
+        }
+        routing = config.routing
+        self.policy = Policy(
+            static=routing.placement is Placement.STATIC,
+            affinity=routing.affinity,
+            imbalance=routing.affinity_imbalance,
+        )
+        """The placement settings every selection uses."""
 
     def all(self) -> tuple[Endpoint, ...]:
         """Every endpoint: fast, then balanced, then deep, then the embedding models, each in
@@ -116,6 +151,10 @@ class Fleet:
     def by_name(self, name: str) -> tuple[Endpoint, ...]:
         """Every instance serving model ``name``, in config order; empty if the name is unknown."""
         return self._by_name.get(name, ())
+
+    def now(self) -> float:
+        """This fleet's clock reading, the one ``Endpoint.ready_at`` is compared with."""
+        return self._clock()
 
     def healthy_count(self, tier: Tier) -> int:
         """How many endpoints of ``tier`` are healthy right now."""
@@ -129,17 +168,56 @@ class Fleet:
         """Record a failed probe on ``endpoint`` (see :meth:`Endpoint.mark_failure`)."""
         endpoint.mark_failure(reason)
 
+    def place(
+        self,
+        candidates: Sequence[Endpoint],
+        exclude: Collection[Endpoint] = (),
+        demand: Demand = NO_DEMAND,
+    ) -> Pick | Shortfall:
+        """:func:`~octoroute.fleet.placement.choose` with this fleet's clock, random draw and
+        policy: the instance for an attempt of ``demand``, or why there is none.
+
+        A conversation's rendezvous ranks depend only on its key and the configured instances,
+        so they are computed on its first turn and reused (at most :data:`RANKS_KEPT`
+        conversations per pool, the oldest forgotten first)."""
+        key = demand.key
+        ranks = None
+        if key is not None and candidates and self.policy.affinity:
+            pool = candidates[0].pool
+            cache = self._ranks[pool]
+            ranks = cache.get(key)
+            if ranks is None:
+                if len(cache) >= RANKS_KEPT:
+                    cache.popitem(last=False)  # O(1); a dict's next(iter()) is not after deletes
+                ranks = cache[key] = rank_table(self._phases[pool], key)
+        return choose(
+            candidates, exclude, demand, self._clock(), self._random, self.policy, ranks=ranks
+        )
+
     def take(
-        self, candidates: Sequence[Endpoint], exclude: Collection[Endpoint] = ()
+        self,
+        candidates: Sequence[Endpoint],
+        exclude: Collection[Endpoint] = (),
+        demand: Demand = NO_DEMAND,
     ) -> tuple[Endpoint, bool] | None:
         """Select an endpoint and start an attempt on it (:meth:`Endpoint.begin`) in one step.
 
-        Returns the endpoint and whether the attempt is its half-open trial, or ``None``. One
-        synchronous step, so no other request can take the same half-open trial in between.
+        Returns the endpoint and whether the attempt is its half-open trial, or ``None`` when
+        nothing can be chosen now (full instances included: this never waits). One synchronous
+        step, so no other request can take the same half-open trial or slot in between.
         """
-        endpoint = self.select(candidates, exclude)
-        if endpoint is None:
+        picked = self.place(candidates, exclude, demand)
+        if isinstance(picked, Shortfall):
             return None
+        return self.start(picked)
+
+    @staticmethod
+    def start(picked: Pick) -> tuple[Endpoint, bool]:
+        """Start the attempt ``picked`` chose: :meth:`Endpoint.begin`, counted for ``/models``."""
+        endpoint, affinity = picked
+        endpoint.placed += 1
+        if affinity is not Affinity.NONE:
+            endpoint.affinity_placed += 1
         return endpoint, endpoint.begin()
 
     def select_tier(self, tier: Tier, exclude: Collection[Endpoint] = ()) -> Endpoint | None:
@@ -151,52 +229,17 @@ class Fleet:
     ) -> Endpoint | None:
         """An eligible endpoint of ``candidates`` not in ``exclude``, or ``None`` if there is none.
 
-        Eligible: healthy and ready (not ejected, on trial or busy). Among the eligible, only the
-        highest priority is considered, and within it the least loaded (in-flight attempts per
-        unit of weight); each of those is chosen with probability ``weight / sum(weights)``.
-        ``exclude`` holds the endpoints this request already tried (by identity, so a replica with
-        the same name stays eligible). With a single endpoint left no random number is drawn.
+        Eligible: healthy, ready (not ejected, on trial or busy) and with a free slot. Among the
+        eligible, the highest priority, warm before cold, then the least loaded (in-flight
+        attempts per unit of weight), ties drawn by weight (see ``fleet.placement``).
         """
-        now = self._clock()
-        # Pass 1: the best eligible priority, its lowest load, their total weight and last one.
-        best = 0
-        lowest = math.inf
-        total = 0.0
-        count = 0
-        last: Endpoint | None = None
-        for ep in candidates:
-            if not ep.healthy or ep.ready_at > now or ep in exclude:
-                continue
-            priority = ep.priority
-            load = ep.in_flight / ep.weight
-            if last is None or priority > best or (priority == best and load < lowest):
-                best = priority
-                lowest = load
-                total = ep.weight
-                count = 1
-                last = ep
-            elif priority == best and load == lowest:
-                total += ep.weight
-                count += 1
-                last = ep
-        if count <= 1:
-            return last
-        # Pass 2: walk the same group in config order until the cumulative weight passes the draw.
-        draw = self._random() * total
-        running = 0.0
-        for ep in candidates:
-            if (
-                ep.priority != best
-                or not ep.healthy
-                or ep.ready_at > now
-                or ep in exclude
-                or ep.in_flight / ep.weight != lowest
-            ):
-                continue
-            running += ep.weight
-            if draw < running:
-                return ep
-        return last  # float rounding left the draw at or above the final sum
+        picked = self.place(candidates, exclude)
+        return None if isinstance(picked, Shortfall) else picked[0]
+
+    def tier_above(self, tier: Tier) -> Tier | None:
+        """The next tier up in cost (``fast`` -> ``balanced`` -> ``deep``), or ``None``."""
+        index = TIERS.index(tier)
+        return TIERS[index + 1] if index + 1 < len(TIERS) else None
 
     def unavailability(self, candidates: Sequence[Endpoint]) -> Unavailability:
         """Why ``candidates`` have nobody to offer right now, for the client's error."""

@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import TIER_POOLS, TIERS, DecisionSource, Pool
+from octoroute.enums import POOLS, TIER_POOLS, TIERS, DecisionSource, Pool
 
 ROUTING_BUCKETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
 UPSTREAM_BUCKETS_S = (
@@ -56,6 +56,18 @@ FALLBACK_REASONS = (
     "empty",
     "oversize",
 )
+COLD_START_BUCKETS_S = (0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0)
+QUEUE_WAIT_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+BUSY_REASONS = ("queue_full", "queue_timeout")
+"""Why a request was refused 503 ``fleet_busy``."""
+AFFINITY_RESULTS = ("hit", "moved", "none")
+"""``fleet.placement.Affinity`` values: what conversation affinity did for one placement."""
+ESCALATIONS = tuple(
+    (TIERS[low].value, TIERS[high].value)
+    for low in range(len(TIERS))
+    for high in range(low + 1, len(TIERS))
+)
+"""Every (from, to) pair a context escalation can take: always upwards."""
 RECORDING_OPERATIONS = ("record_request", "record_routing_duration", "record_model_invocation")
 HEALTH_ERROR_TYPES = ("unknown_endpoint", "http_client_failed", "invalid_url")
 
@@ -74,10 +86,13 @@ class EndpointMetrics:
     """The label children of one endpoint instance, bound once when the fleet is built."""
 
     __slots__ = (
+        "cold_start_seconds",
+        "cold_starts",
         "duration",
         "ejected",
         "ejections",
         "health",
+        "inflight",
         "mid_stream_failures",
         "responses",
         "throttled",
@@ -101,6 +116,9 @@ class EndpointMetrics:
         self.ejected = metrics.endpoint_ejected.labels(tier, name, instance)
         self.ejected.set(0)
         self.throttled = metrics.upstream_throttled.labels(name)
+        self.inflight = metrics.inflight.labels(name, instance)
+        self.cold_starts = metrics.cold_starts.labels(tier, name, instance)
+        self.cold_start_seconds = metrics.cold_start_seconds.labels(tier, name, instance)
 
     def ejection(self, cause: str) -> None:
         """Count one ejection; an unexpected cause still counts, under ``other``."""
@@ -274,6 +292,61 @@ class Metrics:
             registry=reg,
         )
 
+        self.inflight = Gauge(
+            "octoroute_inflight",
+            "Attempts under way on each endpoint instance (each holds one of its slots).",
+            ["endpoint", "instance"],
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.queue_depth_family = Gauge(
+            "octoroute_queue_depth",
+            "Requests waiting for a slot (every instance at max_concurrent), by tier.",
+            ["tier"],
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.queue_wait = Histogram(
+            "octoroute_queue_wait_seconds",
+            "Time requests waited in a tier's queue for a slot (served, timed out or gone).",
+            ["tier"],
+            buckets=QUEUE_WAIT_BUCKETS_S,
+            registry=reg,
+        )
+        self.fleet_busy = Counter(
+            "octoroute_fleet_busy_total",
+            "Requests refused 503 fleet_busy: the tier's queue was full, or they waited out "
+            "queue_timeout_seconds.",
+            ["tier", "reason"],
+            registry=reg,
+        )
+        self.cold_starts = Counter(
+            "octoroute_cold_starts_total",
+            "Answers (and pre-warms) from instances the prober said were cold: model loads.",
+            instance_labels,
+            registry=reg,
+        )
+        self.cold_start_seconds = Histogram(
+            "octoroute_cold_start_seconds",
+            "Observed model load time: time to first byte of an answer from a cold instance.",
+            instance_labels,
+            buckets=COLD_START_BUCKETS_S,
+            registry=reg,
+        )
+        self.context_escalations = Counter(
+            "octoroute_context_escalations_total",
+            "Routed requests sent up a tier because no instance of theirs had a large enough "
+            "context window, by the tier routed to and the tier that served.",
+            ["from_tier", "to_tier"],
+            registry=reg,
+        )
+        self.affinity_total = Counter(
+            "octoroute_affinity_total",
+            "Placements by what conversation affinity did (hit, moved, none: no key).",
+            ["result"],
+            registry=reg,
+        )
+
         self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
         self.pools: dict[Pool, TierMetrics] = {TIER_POOLS[tier]: self.tiers[tier] for tier in TIERS}
         """The tiers' children again, by pool, plus ``embeddings`` when embedding endpoints are
@@ -298,6 +371,19 @@ class Metrics:
             (endpoint.pool, endpoint.index): EndpointMetrics(self, endpoint)
             for endpoint in endpoints
         }
+        pools = [pool for pool in POOLS if pool in self.pools]
+        self.queue_depth = {pool: self.queue_depth_family.labels(pool.value) for pool in pools}
+        """``octoroute_queue_depth`` by pool (the embeddings' only when configured)."""
+        self.queue_waits = {pool: self.queue_wait.labels(pool.value) for pool in pools}
+        self.refusals = {
+            (pool, reason): self.fleet_busy.labels(pool.value, reason)
+            for pool in pools
+            for reason in BUSY_REASONS
+        }
+        self.escalations = {
+            (low, high): self.context_escalations.labels(low, high) for low, high in ESCALATIONS
+        }
+        self.affinity = {result: self.affinity_total.labels(result) for result in AFFINITY_RESULTS}
 
     def fallback(self, reason: str) -> None:
         """Count one routing fallback; an unexpected reason still counts, under ``unavailable``."""

@@ -32,7 +32,18 @@ DEFAULT_REASON: Final = "default_tier"
 LLM_REASON: Final = "llm"
 EXPLICIT_TIER: Final = "explicit_tier"
 EXPLICIT_ENDPOINT: Final = "explicit_endpoint"
-DECISION_REASONS: Final = REASONS | {DEFAULT_REASON, LLM_REASON, EXPLICIT_TIER, EXPLICIT_ENDPOINT}
+CONTEXT_OVERFLOW: Final = "context_overflow"
+"""Placement sent a routed request up a tier: no instance of its own could hold its context."""
+QUEUE_OVERFLOW: Final = "queue_overflow"
+"""Placement sent a routed request up a tier: its own was full for ``overflow_after_ms``."""
+DECISION_REASONS: Final = REASONS | {
+    DEFAULT_REASON,
+    LLM_REASON,
+    EXPLICIT_TIER,
+    EXPLICIT_ENDPOINT,
+    CONTEXT_OVERFLOW,
+    QUEUE_OVERFLOW,
+}
 """Every :attr:`Decision.reason`: a closed set, safe to bind as metric label children."""
 FALLBACK_REASONS: Final = frozenset(
     {

@@ -121,6 +121,9 @@ class Behaviour:
     health_latency: float = 0.0
     """Delay before ``GET /v1/models`` and the status paths answer; ``health_hang`` applies to
     the status paths too, so a wholly hung server is ``fault=Hang(), health_hang=True``."""
+    status_hang: bool = False
+    """Make only the kind's status paths never answer while ``GET /v1/models`` does: Ollama's
+    ``/api/ps`` while a model loads (0.32.4 and later), a proxy that stalls ``/metrics``."""
 
     # -- fleet placement: what the server does between arrival and first token ----------------
     # Each is off by default; see ``simulator.engine`` for the mechanics.

@@ -419,7 +419,7 @@ class SimulatedModel:
     async def _answer_status(self, request: web.Request, record: RecordedRequest) -> web.Response:
         """A status path of this model's kind (``simulator.status``); 404 for other kinds."""
         behaviour = self.behaviour
-        if behaviour.health_hang:
+        if behaviour.health_hang or behaviour.status_hang:
             await _forever()
         await _pause(behaviour.health_latency)
         answer = status_answer(

@@ -155,9 +155,11 @@ def llamacpp_health(state: Snapshot) -> Answer:
 
 
 def vllm_metrics(name: str, state: Snapshot) -> Answer:
-    """``GET /metrics``: vLLM's three placement gauges among other families."""
+    """``GET /metrics``: vLLM's placement gauges among other families; a cold model is an
+    engine put to sleep (``awake`` 0, weights offloaded)."""
     usage = min(1.0, state.running / state.slots) if state.slots else 0.0
     labels = f'engine="0",model_name="{name}"'
+    asleep = not state.loaded
     lines = [
         "# HELP python_gc_objects_collected_total Objects collected during gc",
         "# TYPE python_gc_objects_collected_total counter",
@@ -168,6 +170,12 @@ def vllm_metrics(name: str, state: Snapshot) -> Answer:
         "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
         "# TYPE vllm:num_requests_waiting gauge",
         f"vllm:num_requests_waiting{{{labels}}} {float(state.waiting)}",
+        "# HELP vllm:engine_sleep_state Engine sleep state; awake = 0 means engine is sleeping",
+        "# TYPE vllm:engine_sleep_state gauge",
+        f'vllm:engine_sleep_state{{{labels},sleep_state="awake"}} {0.0 if asleep else 1.0}',
+        f'vllm:engine_sleep_state{{{labels},sleep_state="weights_offloaded"}} '
+        f"{1.0 if asleep else 0.0}",
+        f'vllm:engine_sleep_state{{{labels},sleep_state="discard_all"}} 0.0',
         "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
         "# TYPE vllm:kv_cache_usage_perc gauge",
         f"vllm:kv_cache_usage_perc{{{labels}}} {usage}",

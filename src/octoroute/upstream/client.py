@@ -10,7 +10,9 @@ hidden total cap on a stream (v1 silently cut every call at 60 s).
 
 What an upstream may send back is bounded: a buffered answer (or a stream read whole) stops at
 ``limits.max_response_bytes`` after decompression, and at most ``max_connections`` connections
-per endpoint are busy at once, later requests waiting for one within their own timeout.
+per endpoint are busy at once, later requests waiting for one within their own timeout. The
+prober's status reads have a budget of their own (``STATUS_CONNECTIONS``) and a smaller bound
+on what they read (``STATUS_MAX_BODY_BYTES``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ from octoroute.upstream.tls import tls_context, tls_settings
 CONNECT_TIMEOUT_SECONDS: Final = 10.0
 MAX_ERROR_BODY_BYTES: Final = 1024 * 1024
 """An error body is relayed to the client; anything longer than this is not an error message."""
+STATUS_MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""The most of a status answer read (``/metrics``, ``/api/ps``, ``/slots``): the largest real
+ones (a data-parallel vLLM's metrics, llama.cpp's slots with their prompts) stay well below it,
+and it bounds what a wrong or hostile server makes the prober hold and parse on the event loop."""
+STATUS_MAX_ERROR_BODY_BYTES: Final = 64 * 1024
+"""Of a non-2xx status answer only a short JSON error (llama.cpp's "Loading model") is read."""
+STATUS_CONNECTIONS: Final = 1
+"""Connections status reads may hold per endpoint, on top of ``max_connections``."""
 KEEPALIVE_SECONDS: Final = 4.0
 """Idle pooled connections are dropped before common servers (uvicorn: 5 s) close them first."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = LimitsConfig().max_response_bytes
@@ -86,6 +96,11 @@ def server_root(base_url: str) -> str:
     return base_url.removesuffix("/").removesuffix("/v1")
 
 
+OLLAMA_LOAD_PATH: Final = "/api/generate"
+"""Ollama's native generate endpoint, from the server root: a body with only ``model`` loads the
+model (the pre-warm, ``upstream.prewarm``)."""
+
+
 class Target:
     """One endpoint's origin, pre-rendered request heads, TLS context and connection slots,
     prepared at start-up."""
@@ -100,6 +115,7 @@ class Target:
         "origin",
         "root",
         "slots",
+        "status_slots",
     )
 
     def __init__(self, endpoint: EndpointConfig) -> None:
@@ -132,13 +148,18 @@ class Target:
             )
             for path in UPSTREAM_PATHS
         }
-        """The POST head for each API path an endpoint may be sent, keyed by the path."""
+        """The POST head for each API path an endpoint may be sent, keyed by the path (those
+        starting with ``/`` from the server root, :data:`OLLAMA_LOAD_PATH` among them)."""
         self.chat_head: Final = self.heads[CHAT_PATH]
         self.models_head: Final = request_head("GET", plain + "/models", self.origin, headers)
         self.label: Final = f"{endpoint.name} at {plain}"
         """How messages name this endpoint: model name and URL, never the key."""
         self.slots: Final = Slots(endpoint.max_connections)
         """At most ``max_connections`` requests (probes included) hold a connection at once."""
+        self.status_slots: Final = Slots(STATUS_CONNECTIONS)
+        """Status reads' own budget: they neither queue behind real traffic for one of the
+        ``max_connections`` (a read must see a saturated server, not wait it out) nor hold one
+        that a request is waiting for."""
         self.root: Final = plain.removesuffix("/v1")
         """The server's root (``base_url`` without ``/v1``), where its own status paths live."""
         self._headers = headers
@@ -519,11 +540,22 @@ class UpstreamClient:
         timeout: float,
         connect_timeout: float,
         extra: bytes = b"",
+        *,
+        wait_for_slot: bool = True,
     ) -> tuple[Connection, bytes, float]:
-        """One whole exchange within ``timeout``: the connection (pooled again), body, ttfb."""
+        """One whole exchange within ``timeout``: the connection (pooled again), body, ttfb.
+
+        Without ``wait_for_slot`` a busy endpoint raises ``EndpointSaturated`` at once."""
         started = time.perf_counter()
         deadline = asyncio.get_running_loop().time() + timeout
-        await self._take_slot(target, deadline, timeout)
+        if wait_for_slot:
+            await self._take_slot(target, deadline, timeout)
+        elif not target.slots.try_take():
+            raise EndpointSaturated(
+                f"{target.label}: all {target.slots.limit} connections (max_connections) are "
+                "busy serving requests; not probed this round",
+                endpoint=target.label,
+            )
         connection: Connection | None = None
         done = False
         try:
@@ -637,12 +669,23 @@ class UpstreamClient:
 
         Unlike ``send``, a non-2xx answer is returned, not raised: a 503 "Loading model" is
         news to a status reader, not a failure. A 2xx body is bounded by
-        ``limits.max_response_bytes``, an error body cut at 1 MiB. Transport failures raise
-        the ``UpstreamError`` they map to, and the read holds one of the endpoint's connection
-        slots like a probe.
+        ``STATUS_MAX_BODY_BYTES`` (``ResponseTooLarge`` past it), an error body cut at
+        ``STATUS_MAX_ERROR_BODY_BYTES``. Transport failures raise the ``UpstreamError`` they
+        map to. The exchange holds the endpoint's status connection (``Target.status_slots``),
+        never one of its ``max_connections``.
         """
+        label = target.label
+        slots = target.status_slots
         deadline = asyncio.get_running_loop().time() + timeout
-        await self._take_slot(target, deadline, timeout)
+        if not slots.try_take():
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await slots.take()
+            except TimeoutError as exc:
+                raise UpstreamTimeout(
+                    f"{label}: {method} {path} waited {timeout:g} s for an earlier status read",
+                    endpoint=label,
+                ) from exc
         connection: Connection | None = None
         done = False
         try:
@@ -655,39 +698,44 @@ class UpstreamClient:
                     None,
                 )
                 ok = connection.status < 300
-                decoder = _decoder(connection, target.label)
-                payload = await _read_body(
-                    connection,
-                    decoder,
-                    target,
-                    self._max_response_bytes if ok else MAX_ERROR_BODY_BYTES,
-                    truncate=not ok,
-                )
+                decoder = _decoder(connection, label)
+                limit = STATUS_MAX_BODY_BYTES if ok else STATUS_MAX_ERROR_BODY_BYTES
+                payload = await _read_body(connection, decoder, target, limit, truncate=not ok)
             done = ok
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"{target.label}: {method} {path} timed out after {timeout:g} s",
-                endpoint=target.label,
+                f"{label}: {method} {path} timed out after {timeout:g} s", endpoint=label
+            ) from exc
+        except ResponseTooLarge as exc:
+            raise ResponseTooLarge(
+                f"{label}: {method} {path} answered more than {STATUS_MAX_BODY_BYTES} bytes; "
+                "a status answer is not read past that",
+                endpoint=label,
             ) from exc
         except _WIRE_ERRORS as exc:
-            raise map_exception(exc, target.label, streaming=True) from exc
+            raise map_exception(exc, label, streaming=True) from exc
         finally:
             if connection is not None:
                 if done:
                     self._pool.release(target.origin, connection)
                 else:
                     self._pool.discard(connection)
-            target.slots.give_back()
+            slots.give_back()
         return connection.status, payload
 
     async def probe(self, target: Target, *, timeout: float) -> None:
         """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
 
         GET rather than v1's HEAD, which several servers reject. Over the endpoint's TLS
-        settings, within its connection slots, and bounded like any answer.
+        settings, within its connection slots, and bounded like any answer. When every slot is
+        busy it raises ``EndpointSaturated`` at once rather than wait: the endpoint is plainly
+        serving, and a wait as long as the prober's own timeout would race it and turn "busy"
+        into "probe timed out", a health failure.
         """
         try:
-            await self._buffered(target, target.models_head, b"", timeout, timeout)
+            await self._buffered(
+                target, target.models_head, b"", timeout, timeout, wait_for_slot=False
+            )
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label

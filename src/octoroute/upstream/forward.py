@@ -20,8 +20,12 @@ Rules, each with a test:
   failure ends the stream with an OpenAI-style error event and ``[DONE]``;
 - a client that goes away cancels the upstream request at once (aiohttp cancels the handler;
   ``finally`` drops the upstream connection), freeing the GPU slot;
-- every attempt is counted in flight on its endpoint from start to end (the selector prefers the
-  least loaded), and a half-open endpoint's one trial attempt carries its verdict back.
+- every attempt holds a slot on its endpoint from start to end (``fleet.dispatch``: placement
+  prefers the least loaded; at ``max_concurrent`` the next request waits), released on every
+  way out (answer, error, failover, mid-stream failure, client gone), and a half-open
+  endpoint's one trial attempt carries its verdict back;
+- an answer from an instance the prober said was cold counts as a cold start, timed to its
+  first byte, and the instance counts as warm from then on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import Final, Protocol, TypeVar
 from aiohttp import web
 
 from octoroute.config.schema import DEFAULT_STREAM_KEEPALIVE_SECONDS, EndpointConfig
+from octoroute.enums import Importance
 from octoroute.errors import (
     BadUpstreamResponse,
     EventTooLarge,
@@ -46,7 +51,9 @@ from octoroute.errors import (
     UpstreamStatusError,
     UpstreamThrottled,
 )
+from octoroute.fleet.dispatch import Dispatcher, Ticket
 from octoroute.fleet.endpoint import Endpoint
+from octoroute.fleet.placement import NO_DEMAND
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import EndpointMetrics, Metrics
@@ -199,15 +206,17 @@ class Lane:
 
 
 class _Attempt:
-    """One attempt on one endpoint: its lane, rendered body, start time and trial flag."""
+    """One attempt on one endpoint: its lane, rendered body, start time, trial flag, and whether
+    the instance was known cold when it started."""
 
-    __slots__ = ("body", "lane", "path", "started", "trial")
+    __slots__ = ("body", "cold", "lane", "path", "started", "trial")
 
     def __init__(self, lane: Lane, body: bytes, path: str, trial: bool) -> None:
         self.lane = lane
         self.body = body
         self.path = path
         self.trial = trial
+        self.cold = lane.endpoint.cold
         self.started = time.perf_counter()
 
 
@@ -224,8 +233,12 @@ class Forwarder:
         max_event_bytes: int = 4 * 1024 * 1024,
         stream_total_seconds: float | None = None,
         keepalive_seconds: float = DEFAULT_STREAM_KEEPALIVE_SECONDS,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self._fleet = fleet
+        self._dispatch = (
+            Dispatcher(fleet, max_queue=0, queue_timeout=0.0) if dispatcher is None else dispatcher
+        )
         self._client = client
         self._metrics = metrics
         self._lanes = lanes
@@ -243,29 +256,35 @@ class Forwarder:
         request: UpstreamRequest,
         outcome: Outcome,
         run: Callable[[_Attempt], Awaitable[T]],
+        ticket: Ticket | None,
     ) -> T | Answer:
         """Run ``run`` on endpoint after endpoint until one succeeds or the budget is spent.
 
         ``run`` performs one attempt and raises an ``UpstreamError`` when it fails before the
-        client got anything; the attempt is in flight on its endpoint until ``run`` returns.
+        client got anything; the attempt holds its slot until ``run`` returns. Each attempt
+        takes its slot from the dispatcher (waiting in the queue when the scope is full); the
+        first may use one the ticket reserved at admission.
         """
+        if ticket is None:
+            ticket = self._dispatch.ticket(NO_DEMAND, Importance.NORMAL)
         tried: list[Endpoint] = []
         last_error: UpstreamError | None = None
         for number in range(1, MAX_ATTEMPTS + 1):
-            taken = self._fleet.take(candidates, tried)
+            taken = ticket.take_reserved()
+            if taken is None:
+                if number > 1:
+                    await asyncio.sleep(backoff_before(number))
+                taken = await self._dispatch.acquire(candidates, tried, ticket, scope.description)
             if taken is None:
                 break
             endpoint, trial = taken
-            tried.append(endpoint)
-            outcome.attempts, outcome.endpoint = number, endpoint
-            config = endpoint.config
-            attempt = _Attempt(
-                self._lanes[endpoint.id], request.body_for(config), request.path_for(config), trial
-            )
+            lane = self._lanes[endpoint.id]
+            lane.metrics.inflight.inc()
             try:
-                if number > 1:
-                    await asyncio.sleep(backoff_before(number))
-                    attempt.started = time.perf_counter()
+                tried.append(endpoint)
+                outcome.attempts, outcome.endpoint = number, endpoint
+                config = endpoint.config
+                attempt = _Attempt(lane, request.body_for(config), request.path_for(config), trial)
                 return await run(attempt)
             except UpstreamError as error:
                 relayed = self._settle(attempt, error, scope, outcome)
@@ -277,6 +296,7 @@ class Forwarder:
                 outcome.error = "server_overloaded"
                 raise
             finally:
+                lane.metrics.inflight.dec()
                 endpoint.end(trial)
         raise exhausted(scope, len(tried), last_error, self._fleet.unavailability(candidates))
 
@@ -311,6 +331,18 @@ class Forwarder:
         # The message, not the metric label: it is what ``GET /models`` shows as ``last_error``.
         endpoint.failed(error.reason, error.message, attempt.trial)
         return None
+
+    @staticmethod
+    def _first_byte(attempt: _Attempt, ttfb: float) -> None:
+        """The answer's first byte arrived after ``ttfb`` seconds: a cold start when the
+        instance was known cold and no other request has warmed it meanwhile (from now on it
+        counts as warm)."""
+        endpoint = attempt.lane.endpoint
+        if attempt.cold and endpoint.cold:
+            metrics = attempt.lane.metrics
+            metrics.cold_starts.inc()
+            metrics.cold_start_seconds.observe(ttfb)
+            endpoint.loaded()
 
     def _succeeded(self, attempt: _Attempt, scope: Scope, outcome: Outcome, ttfb: float) -> None:
         lane = attempt.lane
@@ -352,13 +384,15 @@ class Forwarder:
         *,
         extra: bytes = b"",
         rewrite: Callable[[Answer], Answer] | None = None,
+        ticket: Ticket | None = None,
     ) -> Answer:
         """Forward a non-streaming request; the upstream's JSON body comes back as it was.
 
         ``extra`` is header lines sent upstream with this request alone (trace context).
         ``rewrite`` turns each attempt's 2xx answer into the client's dialect before the attempt
         counts as a success: an answer it cannot rewrite raises ``BadUpstreamResponse``, which
-        fails over and is held against that endpoint like any broken answer.
+        fails over and is held against that endpoint like any broken answer. ``ticket`` carries
+        the request's placement demand, urgency and queue deadline (default: none of them).
         """
 
         async def run(attempt: _Attempt) -> Answer:
@@ -370,10 +404,11 @@ class Forwarder:
             if rewrite is not None:
                 result = rewrite(result)
             outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
+            self._first_byte(attempt, answer.ttfb)
             self._succeeded(attempt, scope, outcome, answer.ttfb)
             return result
 
-        return await self._attempts(scope, candidates, request, outcome, run)
+        return await self._attempts(scope, candidates, request, outcome, run, ticket)
 
     # --- streaming --------------------------------------------------------------------------
 
@@ -389,6 +424,7 @@ class Forwarder:
         *,
         extra: bytes = b"",
         translators: Translators | None = None,
+        ticket: Ticket | None = None,
     ) -> web.StreamResponse:
         """Forward a streaming request, relaying SSE events as they arrive.
 
@@ -432,6 +468,7 @@ class Forwarder:
                 upstream.close()
                 raise
             ttfb = time.perf_counter() - attempt.started
+            self._first_byte(attempt, ttfb)
             outcome.ttfb, outcome.status = ttfb, 200
             stream_headers = {**headers, **SSE_HEADERS}
             if translator is not None:
@@ -439,7 +476,7 @@ class Forwarder:
             response = web.StreamResponse(status=200, headers=stream_headers)
             return await self._relay(relay, response, first, http_request, attempt, scope, outcome)
 
-        result = await self._attempts(scope, candidates, request, outcome, run)
+        result = await self._attempts(scope, candidates, request, outcome, run, ticket)
         return result.to_response(headers) if isinstance(result, Answer) else result
 
     async def _json_instead(
@@ -470,6 +507,7 @@ class Forwarder:
                 label = attempt.lane.target.label
                 raise BadUpstreamResponse(f"{label}: {error.message}", endpoint=label) from None
         ttfb = time.perf_counter() - attempt.started
+        self._first_byte(attempt, ttfb)
         outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
         self._succeeded(attempt, scope, outcome, ttfb)
         if events is not None and translator is not None:

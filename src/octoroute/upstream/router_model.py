@@ -88,6 +88,7 @@ class HttpRouterModel:
             endpoint, trial = taken
             tried.append(endpoint)
             lane = self._lanes[endpoint.id]
+            lane.metrics.inflight.inc()
             try:
                 if attempt > 1:
                     await asyncio.sleep(ROUTER_BACKOFF_SECONDS)
@@ -122,6 +123,7 @@ class HttpRouterModel:
                 # Before end(): a trial's verdict must be in while it is still the trial.
                 endpoint.succeeded(trial)
             finally:
+                lane.metrics.inflight.dec()
                 endpoint.end(trial)
             try:
                 choices = _decode_answer(answer.body).choices

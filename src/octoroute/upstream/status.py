@@ -8,13 +8,17 @@ them) and records the result with ``Endpoint.observe``. The rules:
   host, say) share each status request of a probe round: the first asks, the others wait for
   its answer. A server is its root URL and credentials.
 * **Bounded.** The whole read of one endpoint (its two or three requests) must finish within the
-  probe timeout; requests hold one of the endpoint's connection slots like a probe.
+  probe timeout and reads at most ``STATUS_MAX_BODY_BYTES`` per answer; its requests use the
+  endpoint's own status connection (``Target.status_slots``), never one of the
+  ``max_connections`` real traffic needs, so a saturated server is still read.
 * **Never a health verdict.** A read that fails (refused, timed out, an answer that is not the
   kind's) leaves health alone; the facts of the moment become unknown and the context window and
   slot count are kept (``fleet.kinds.merge``). A server that did not answer its probe in time is
   not asked more.
 * **Said once.** A read that starts learning nothing is logged as one warning (usually a wrong
-  ``kind``, or a proxy that hides the status paths), and its recovery as one info line.
+  ``kind``, or a proxy that hides the status paths; a timeout says what it usually means for the
+  kind, ``fleet.kinds.SLOW_READ_HINTS``), and its recovery as one info line. An endpoint that
+  waited for another's shared request which ran out of time ran out of time too.
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ class StatusReader:
                 new = await kinds.read(kind, self.fetcher(endpoint), endpoint.name, endpoint.facts)
         except TimeoutError:
             reason = f"the status read took longer than {self._timeout:g} s"
+            hint = kinds.SLOW_READ_HINTS.get(kind)
+            if hint is not None:
+                reason += f" ({hint})"
         except (OctorouteError, SharedReadFailed) as error:
             reason = str(error)
         endpoint.observe(kinds.merge(endpoint.facts, new))
@@ -116,6 +123,10 @@ class StatusReader:
         pending = self._shared.get(key)
         if pending is not None:
             shared = await asyncio.shield(pending)
+            if isinstance(shared, asyncio.CancelledError | TimeoutError):
+                # The asker ran out of its time (it started first, so its deadline came first):
+                # for this endpoint that is the same slow server, said the same way.
+                raise TimeoutError
             if isinstance(shared, BaseException):
                 raise SharedReadFailed(str(shared) or type(shared).__name__)
             return shared

@@ -26,6 +26,7 @@ from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.anthropic_content import Block, chat_messages, text_of
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message, check_conversation
 from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
@@ -115,6 +116,7 @@ class MessagesRequest(NativeOrChat):
     __slots__ = (
         "chat",
         "fields",
+        "hints",
         "messages",
         "model",
         "problem",
@@ -134,6 +136,7 @@ class MessagesRequest(NativeOrChat):
         problem: InvalidRequest | None,
         messages: list[Message],
         stop_sequences: tuple[str, ...],
+        hints: RequestHints,
         thinking: bool = False,
     ) -> None:
         self.model = model
@@ -145,6 +148,8 @@ class MessagesRequest(NativeOrChat):
         """Why the body cannot be translated to chat, if it cannot: raised by ``check_scope``."""
         self.messages = messages
         self.stop_sequences = stop_sequences
+        self.hints = hints
+        """``max_tokens`` and ``metadata.user_id``, for placement."""
         self.thinking = thinking
         """The client turned thinking on (``enabled`` or ``adaptive``): a chat server's
         reasoning comes back as ``thinking`` blocks, as Anthropic's would."""
@@ -194,8 +199,18 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         problem=problem,
         messages=messages,
         stop_sequences=stop_sequences,
+        hints=RequestHints(max_tokens, True, _user_key(values.get("metadata"))),
         thinking=_wants_thinking(values.get("thinking")),
     )
+
+
+def _user_key(metadata: Any) -> str | None:
+    """``metadata.user_id`` when it is a non-empty string: the body's affinity key."""
+    if isinstance(metadata, dict):
+        user_id = metadata.get("user_id")
+        if isinstance(user_id, str) and user_id:
+            return user_id
+    return None
 
 
 def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:

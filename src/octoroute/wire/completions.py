@@ -18,8 +18,10 @@ import msgspec
 from octoroute.errors import InvalidRequest
 from octoroute.wire.compat import apply_compat
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message
 from octoroute.wire.requests import (
+    chat_hints,
     check_sampling,
     decode_json_object,
     read_model,
@@ -59,6 +61,8 @@ class CompletionRequest(msgspec.Struct, frozen=True, kw_only=True):
     prompt_text: str
     """The text routing reads: the prompt string, or the first string of an array of them."""
     fields: dict[str, msgspec.Raw]
+    hints: RequestHints = RequestHints()
+    """``max_tokens`` and ``user``; no default is filled in, so none is counted."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """Where under any endpoint's ``base_url`` this request goes."""
@@ -119,4 +123,10 @@ def parse_completion_request(body: bytes, limits: LimitsConfig) -> CompletionReq
     stream = read_stream(fields)
     check_sampling(fields)
     check_duplicate_keys(body, fields, _READ_KEYS, messages_key=None)
-    return CompletionRequest(model=model, stream=stream, prompt_text=text, fields=fields)
+    return CompletionRequest(
+        model=model,
+        stream=stream,
+        prompt_text=text,
+        fields=fields,
+        hints=chat_hints(fields, fills_default=False),
+    )

@@ -21,6 +21,7 @@ import orjson
 from octoroute.errors import InvalidRequest
 from octoroute.wire.compat import apply_compat
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints, optional_int, optional_str
 from octoroute.wire.messages import Message
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChatRequest",
+    "chat_hints",
     "check_sampling",
     "decode_json_object",
     "parse_chat_request",
@@ -62,6 +64,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     """The client sent a non-null ``max_tokens`` or ``max_completion_tokens``."""
     sets_temperature: bool
     """The client sent a non-null ``temperature``."""
+    hints: RequestHints = RequestHints(fills_default=True)
+    """The output limit and conversation key placement reads."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """Where under any endpoint's ``base_url`` this request goes."""
@@ -221,7 +225,19 @@ def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
         content_chars=content_chars,
         sets_max_tokens=sets_max_tokens,
         sets_temperature=sets_temperature,
+        hints=chat_hints(fields, fills_default=True),
     )
+
+
+def chat_hints(fields: dict[str, msgspec.Raw], *, fills_default: bool) -> RequestHints:
+    """Placement's view of a chat-like body: ``max_completion_tokens`` (else ``max_tokens``,
+    as vLLM reads them) and ``prompt_cache_key`` (else ``user``)."""
+    get = fields.get
+    limit = optional_int(get("max_completion_tokens"))
+    if limit is None:
+        limit = optional_int(get("max_tokens"))
+    key = optional_str(get("prompt_cache_key")) or optional_str(get("user"))
+    return RequestHints(limit, fills_default, key)
 
 
 def read_model(fields: dict[str, msgspec.Raw]) -> str:

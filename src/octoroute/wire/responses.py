@@ -25,6 +25,7 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message
 from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
@@ -100,6 +101,7 @@ class ResponsesRequest(NativeOrChat):
         "created_at",
         "echo",
         "fields",
+        "hints",
         "input_items",
         "messages",
         "model",
@@ -124,6 +126,7 @@ class ResponsesRequest(NativeOrChat):
         echo: dict[str, Any],
         store: bool,
         created_at: int,
+        hints: RequestHints,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -141,6 +144,8 @@ class ResponsesRequest(NativeOrChat):
         """The request's settings as a ``response`` object repeats them."""
         self.store = store
         self.created_at = created_at
+        self.hints = hints
+        """``max_output_tokens`` and ``prompt_cache_key`` (else ``user``), for placement."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``responses`` for a native endpoint, else ``chat/completions``."""
@@ -235,7 +240,16 @@ def parse_responses_request(
         echo=_echo(values),
         store=store is not False,
         created_at=created_at,
+        hints=RequestHints(max_output, True, _key(values)),
     )
+
+
+def _key(values: dict[str, Any]) -> str | None:
+    for name in ("prompt_cache_key", "user"):
+        value = values.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _text_of(content: Any) -> str:

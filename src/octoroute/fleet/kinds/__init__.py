@@ -11,14 +11,11 @@ Paths are from the server's root, which is the endpoint's ``base_url`` without i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from octoroute.enums import Kind
 from octoroute.fleet.facts import UNKNOWN, InstanceFacts
 from octoroute.fleet.kinds import llamacpp, ollama, vllm
-
-if TYPE_CHECKING:
-    from octoroute.config.schema import EndpointConfig
 
 
 class Fetch(Protocol):
@@ -33,6 +30,9 @@ class Fetch(Protocol):
         self, method: str, path: str, body: bytes | None = None
     ) -> tuple[int, bytes]: ...
 
+
+SLOW_READ_HINTS: dict[Kind, str] = {Kind.OLLAMA: ollama.SLOW_READ_HINT}
+"""What a status read that runs out of time usually means for a kind, for the log line."""
 
 STATIC_FIELDS = ("context_window", "slots_total")
 """What describes how a server runs the model (set when it starts the model), as opposed to what
@@ -70,14 +70,3 @@ def merge(previous: InstanceFacts, new: InstanceFacts) -> InstanceFacts:
         if getattr(new, name) is None and getattr(previous, name) is not None
     }
     return new._replace(**kept) if kept else new
-
-
-def configured_kind(endpoint: EndpointConfig) -> Kind:
-    """The ``kind`` an endpoint is configured with.
-
-    TEMPORARY BRIDGE (#18): the ``kind`` key is added to ``EndpointConfig`` by the placement
-    work in parallel; until it is merged every endpoint reads as ``openai``. Replace the body
-    with ``return endpoint.kind`` once it exists.
-    """
-    kind = getattr(endpoint, "kind", Kind.OPENAI)
-    return kind if isinstance(kind, Kind) else Kind.OPENAI

@@ -13,6 +13,16 @@ sure they are:
    with, an upper bound. Ollama's own default is smaller (4k to 256k by VRAM, or
    ``OLLAMA_CONTEXT_LENGTH``) and it truncates longer prompts silently, so once the window was
    seen while loaded, a cold model is assumed to come back with that window, not the bound.
+
+Names are compared as Ollama compares them (``types/model/name.go``): case aside, with the
+implicit ``:latest`` tag, and without the default ``registry.ollama.ai/library/`` prefix, which
+``/api/ps`` never shows. ``llama3.1:8b`` is not ``llama3.1:8b-instruct-q4_K_M``. Ollama keeps one
+runner per model file and lists it under the name that loaded it, so another tag of the same
+model (``llama3.1:latest`` for ``llama3.1:8b``) is recognised by its manifest digest, from
+``GET /api/tags``, asked only when ps lists models but none by this name.
+
+Since Ollama 0.32.4 ``/api/ps`` does not answer while any model is loading (it waits for the
+load): such a read runs out of time and the instance reads as unknown until the load ends.
 """
 
 from __future__ import annotations
@@ -29,7 +39,11 @@ if TYPE_CHECKING:
 
 PS_PATH = "/api/ps"
 SHOW_PATH = "/api/show"
+TAGS_PATH = "/api/tags"
 VERSION_PATH = "/api/version"
+SLOW_READ_HINT = "Ollama 0.32.4 and later hold /api/ps while a model loads"
+_DEFAULT_PREFIXES = ("registry.ollama.ai/", "library/")
+"""The default host, then the default namespace: ``DisplayShortest`` leaves both out."""
 
 
 class Residency(NamedTuple):
@@ -48,19 +62,69 @@ class ShowWindow(NamedTuple):
     """From ``model_info``: the architecture's context length, an upper bound."""
 
 
-def canonical_name(name: str) -> str:
-    """A model name as Ollama lists it: lower case, with the implicit ``:latest`` tag spelled.
+class Loaded(NamedTuple):
+    """One model ``/api/ps`` lists."""
 
-    ``llama3.1`` and ``llama3.1:latest`` are one model; ``hf.co/org/repo:Q4_K_M`` keeps its tag.
+    name: str
+    """Its name, canonical (:func:`canonical_name`)."""
+    digest: str | None
+    """Its manifest digest, shared by every tag of the same model."""
+    context_window: int | None
+
+
+def canonical_name(name: str) -> str:
+    """A model name as Ollama lists it: lower case, with the implicit ``:latest`` tag spelled and
+    the default registry and namespace dropped.
+
+    ``llama3.1``, ``llama3.1:latest`` and ``registry.ollama.ai/library/llama3.1`` are one model;
+    ``hf.co/org/repo:Q4_K_M`` and ``user/model:tag`` keep their own parts.
     """
-    name = name.strip().lower()
+    name = name.strip().lower().removeprefix("https://").removeprefix("http://")
+    for prefix in _DEFAULT_PREFIXES:
+        name = name.removeprefix(prefix)
     last = name.rpartition("/")[2]
     return name if ":" in last else name + ":latest"
 
 
-def parse_ps(body: bytes, model: str) -> Residency | None:
-    """Whether ``model`` is among the loaded models of a ``/api/ps`` answer; ``None`` when the
-    body is not a ``/api/ps`` answer at all."""
+def loaded_models(body: bytes) -> list[Loaded] | None:
+    """The models of a ``/api/ps`` answer; ``None`` when the body is not one."""
+    models = field(json_object(body), "models")
+    if not isinstance(models, list):
+        return None
+    found: list[Loaded] = []
+    for entry in models:
+        names = {
+            canonical_name(name)
+            for name in (field(entry, "name"), field(entry, "model"))
+            if isinstance(name, str)
+        }
+        digest = field(entry, "digest")
+        digest = digest.lower() if isinstance(digest, str) and digest else None
+        context = window(field(entry, "context_length"))
+        found.extend(Loaded(name, digest, context) for name in sorted(names))
+    return found
+
+
+def parse_ps(body: bytes, model: str, digest: str | None = None) -> Residency | None:
+    """Whether ``model`` (or, given its ``digest``, another tag of it) is among the loaded
+    models of a ``/api/ps`` answer; ``None`` when the body is not a ``/api/ps`` answer at all."""
+    loaded = loaded_models(body)
+    if loaded is None:
+        return None
+    entry = _find(loaded, model, digest)
+    return Residency(True, entry.context_window) if entry else Residency(False, None)
+
+
+def _find(loaded: list[Loaded], model: str, digest: str | None) -> Loaded | None:
+    wanted = canonical_name(model)
+    by_name = next((entry for entry in loaded if entry.name == wanted), None)
+    if by_name is not None or digest is None:
+        return by_name
+    return next((entry for entry in loaded if entry.digest == digest), None)
+
+
+def parse_tags(body: bytes, model: str) -> str | None:
+    """The manifest digest of ``model`` in a ``/api/tags`` answer; ``None`` when not listed."""
     models = field(json_object(body), "models")
     if not isinstance(models, list):
         return None
@@ -68,8 +132,9 @@ def parse_ps(body: bytes, model: str) -> Residency | None:
     for entry in models:
         names = (field(entry, "name"), field(entry, "model"))
         if any(isinstance(name, str) and canonical_name(name) == wanted for name in names):
-            return Residency(True, window(field(entry, "context_length")))
-    return Residency(False, None)
+            digest = field(entry, "digest")
+            return digest.lower() if isinstance(digest, str) and digest else None
+    return None
 
 
 def parse_show(body: bytes) -> ShowWindow:
@@ -119,18 +184,23 @@ def cold_window(show: ShowWindow, previous: int | None) -> int | None:
 
 
 async def read(fetch: Fetch, model: str, previous: InstanceFacts) -> InstanceFacts:
-    """Ask ``/api/ps`` whether ``model`` is loaded; ``/api/show`` for its window only when ps
-    did not give one (a cold model, or an Ollama older than 0.6)."""
+    """Ask ``/api/ps`` whether ``model`` is loaded (``/api/tags`` for its digest when ps lists
+    others); ``/api/show`` for its window only when ps did not give one (a cold model, or an
+    Ollama older than 0.6)."""
     status, body = await fetch("GET", PS_PATH)
-    residency = parse_ps(body, model) if status == 200 else None
-    if residency is None:
+    loaded = loaded_models(body) if status == 200 else None
+    if loaded is None:
         return UNKNOWN
-    if residency.context_window is not None:
-        return InstanceFacts(loaded=residency.loaded, context_window=residency.context_window)
+    entry = _find(loaded, model, None)
+    if entry is None and any(other.digest for other in loaded):
+        status, tags = await fetch("GET", TAGS_PATH)
+        entry = _find(loaded, model, parse_tags(tags, model) if status == 200 else None)
+    if entry is not None and entry.context_window is not None:
+        return InstanceFacts(loaded=True, context_window=entry.context_window)
     status, body = await fetch("POST", SHOW_PATH, orjson.dumps({"model": model}))
     show = parse_show(body) if status == 200 else ShowWindow(None, None)
     return InstanceFacts(
-        loaded=residency.loaded, context_window=cold_window(show, previous.context_window)
+        loaded=entry is not None, context_window=cold_window(show, previous.context_window)
     )
 
 

@@ -1,0 +1,377 @@
+"""Slots for attempts: take one now, or wait in the tier's queue until one comes free.
+
+Every attempt of a request goes through :meth:`Dispatcher.acquire`. When placement finds an
+instance, the attempt starts at once; when every instance that could take it is at its
+``max_concurrent`` (``Shortfall.FULL``), the request waits in its pool's line
+(``fleet.queue``: ``high`` importance first, then arrival order) until an attempt ends on one of
+them (``Endpoint.on_slot_freed``), an instance comes back (:meth:`Dispatcher.kick`), or its
+ticket's deadline (``limits.queue_timeout_seconds``) passes. A full line or a deadline reached is
+``FleetBusy``: 503 ``fleet_busy`` with ``Retry-After``, never a hang.
+
+A slot is handed over, not announced: the waker starts the attempt (``Endpoint.begin``) before
+it resolves the waiter's future, so no request that arrives meanwhile can take it. A waiter
+cancelled after its slot was handed over (its client left) gives the slot back at once.
+
+With overflow (``routing.overflow = "up"``), a routed request that has waited
+``overflow_after_ms`` takes a slot of the tier above if that tier has one free, and otherwise
+also waits in the tier above's line, served by whichever tier frees a slot first.
+
+A policy seam like ``fleet.health``: asyncio for futures and timers, no network, metrics behind
+small protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Final, Protocol
+
+from octoroute.enums import Importance
+from octoroute.errors import FleetBusy
+from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, has_room
+from octoroute.fleet.queue import WaitQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from octoroute.enums import Pool
+    from octoroute.fleet.endpoint import Endpoint
+    from octoroute.fleet.selector import Fleet
+
+RETRY_AFTER_SECONDS: Final = 1.0
+"""What a client refused with ``fleet_busy`` is told to wait: a slot frees whenever an answer
+ends, so a short wait is the useful hint, and clients back off further on their own."""
+
+Grant = tuple["Endpoint", bool]
+"""A started attempt: the instance and whether it is its half-open trial."""
+
+
+class Level(Protocol):
+    """A gauge child (``octoroute_queue_depth{tier}``)."""
+
+    def set(self, value: float) -> None: ...
+
+
+class Sample(Protocol):
+    """A histogram child (``octoroute_queue_wait_seconds``)."""
+
+    def observe(self, amount: float) -> None: ...
+
+
+class Count(Protocol):
+    """A counter child (``octoroute_affinity_total{result}``)."""
+
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class Ticket:
+    """One request's standing: what it asks, how urgent it is, until when it may wait, and a
+    slot taken for its first attempt before forwarding began (admission with overflow)."""
+
+    __slots__ = ("deadline", "demand", "reserved", "urgent")
+
+    def __init__(self, demand: Demand, urgent: bool, deadline: float) -> None:
+        self.demand = demand
+        self.urgent = urgent
+        self.deadline = deadline
+        """``loop.time()`` after which the request stops waiting for a slot."""
+        self.reserved: Grant | None = None
+
+    def take_reserved(self) -> Grant | None:
+        """The reserved slot, handed over once."""
+        reserved, self.reserved = self.reserved, None
+        return reserved
+
+
+class _Entry:
+    """One waiter's place in one pool's line, with what it may take there."""
+
+    __slots__ = ("candidates", "exclude", "pool", "queued", "urgent", "waiter")
+
+    def __init__(
+        self,
+        waiter: _Waiter,
+        pool: Pool,
+        candidates: Sequence[Endpoint],
+        exclude: Sequence[Endpoint],
+    ) -> None:
+        self.waiter = waiter
+        self.pool = pool
+        self.candidates = candidates
+        self.exclude = exclude
+        self.urgent = waiter.ticket.urgent
+        self.queued = False
+
+
+class _Waiter:
+    """A request waiting for a slot: its future and its places in one or two lines."""
+
+    __slots__ = ("entries", "future", "ticket")
+
+    def __init__(self, ticket: Ticket, future: asyncio.Future[Grant]) -> None:
+        self.ticket = ticket
+        self.future = future
+        self.entries: list[_Entry] = []
+
+
+class Dispatcher:
+    """The slot queues of one fleet: one line per pool, bounded by ``max_queue``."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        max_queue: int,
+        queue_timeout: float,
+        depth: Mapping[Pool, Level] | None = None,
+        waited: Mapping[Pool, Sample] | None = None,
+        affinity: Mapping[Affinity, Count] | None = None,
+        refused: Mapping[tuple[Pool, str], Count] | None = None,
+    ) -> None:
+        self._fleet = fleet
+        self._timeout = queue_timeout
+        self._depth = depth or {}
+        self._waited = waited or {}
+        self._affinity = affinity or {}
+        self._refused = refused or {}
+        pools: dict[Pool, tuple[Endpoint, ...]] = {}
+        for endpoint in fleet.all():
+            pools[endpoint.pool] = (*pools.get(endpoint.pool, ()), endpoint)
+            if endpoint.max_concurrent:
+                endpoint.on_slot_freed = self._freed
+        self._pools = pools
+        self._queues: dict[Pool, WaitQueue[_Entry]] = {pool: WaitQueue(max_queue) for pool in pools}
+        self._waking = False
+        self._again: set[Pool] = set()
+        self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
+
+    def depth(self, pool: Pool) -> int:
+        """Requests waiting for a slot of ``pool`` now."""
+        queue = self._queues.get(pool)
+        return 0 if queue is None else queue.depth
+
+    def ticket(self, demand: Demand, importance: Importance) -> Ticket:
+        """A new request's ticket; its wait for slots ends ``queue_timeout_seconds`` from now."""
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        return Ticket(demand, importance is Importance.HIGH, deadline)
+
+    # --- taking a slot ----------------------------------------------------------------------
+
+    async def acquire(
+        self,
+        candidates: Sequence[Endpoint],
+        tried: Sequence[Endpoint],
+        ticket: Ticket,
+        what: str,
+        *,
+        overflow: tuple[Sequence[Endpoint], float] | None = None,
+    ) -> Grant | None:
+        """Start an attempt on an instance of ``candidates`` not in ``tried``, waiting for a
+        slot if every one that could take it is full.
+
+        ``None`` when nothing could take it even with a free slot (unhealthy, ejected, busy,
+        already tried, too small): the caller's error. ``FleetBusy`` when the line is full or
+        the ticket's deadline passes; ``what`` names the scope in its message. With
+        ``overflow`` (the tier above's instances and seconds to wait first), the grant may be
+        an instance of the tier above: compare its ``pool``.
+        """
+        picked = self._fleet.place(candidates, tried, ticket.demand)
+        if not isinstance(picked, Shortfall):
+            return self._start(picked)
+        if picked is not Shortfall.FULL:
+            return None
+        if overflow is not None and overflow[1] <= 0:
+            granted = self._try_upper(overflow[0], ticket)
+            if granted is not None:
+                return granted
+        return await self._wait(candidates, tried, ticket, what, overflow)
+
+    def _start(self, picked: Pick) -> Grant:
+        counter = self._affinity.get(picked[1])
+        if counter is not None:
+            counter.inc()
+        return self._fleet.start(picked)
+
+    def _try_upper(self, upper: Sequence[Endpoint], ticket: Ticket) -> Grant | None:
+        picked = self._fleet.place(upper, (), ticket.demand)
+        return None if isinstance(picked, Shortfall) else self._start(picked)
+
+    async def _wait(
+        self,
+        candidates: Sequence[Endpoint],
+        tried: Sequence[Endpoint],
+        ticket: Ticket,
+        what: str,
+        overflow: tuple[Sequence[Endpoint], float] | None,
+    ) -> Grant:
+        loop = asyncio.get_running_loop()
+        pool = candidates[0].pool
+        queue = self._queues[pool]
+        started = loop.time()
+        if started >= ticket.deadline:
+            raise self._busy_timeout(pool, what)
+        if queue.full:
+            self._count_refusal(pool, "queue_full")
+            raise FleetBusy(
+                f"Every instance of {what} that could take this request is at its "
+                f"max_concurrent, and {queue.depth} requests are already waiting "
+                f"(limits.max_queue = {queue.capacity}). Retry in "
+                f"{RETRY_AFTER_SECONDS:.0f} s.",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
+        waiter = _Waiter(ticket, loop.create_future())
+        self._join(waiter, pool, candidates, tried)
+        self._watch_ready(pool, candidates, loop)
+        timer: asyncio.TimerHandle | None = None
+        if overflow is not None:
+            if overflow[1] <= 0:
+                self._spill(waiter, overflow[0])
+            else:
+                timer = loop.call_later(overflow[1], self._spill, waiter, overflow[0])
+        future = waiter.future
+        try:
+            async with asyncio.timeout_at(ticket.deadline):
+                return await future
+        except TimeoutError:
+            if future.done() and not future.cancelled():
+                return future.result()  # handed a slot just as the deadline passed
+            raise self._busy_timeout(pool, what) from None
+        except BaseException:
+            if future.done() and not future.cancelled():
+                endpoint, trial = future.result()
+                endpoint.end(trial)  # the client left after its slot was handed over
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._leave(waiter)
+            sample = self._waited.get(pool)
+            if sample is not None:
+                sample.observe(loop.time() - started)
+
+    def _count_refusal(self, pool: Pool, reason: str) -> None:
+        counter = self._refused.get((pool, reason))
+        if counter is not None:
+            counter.inc()
+
+    def _busy_timeout(self, pool: Pool, what: str) -> FleetBusy:
+        self._count_refusal(pool, "queue_timeout")
+        return FleetBusy(
+            f"No instance of {what} had a free slot within {self._timeout:g} s "
+            "(limits.queue_timeout_seconds): every one that could take this request stayed at "
+            f"its max_concurrent. Retry in {RETRY_AFTER_SECONDS:.0f} s.",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
+
+    def _join(
+        self,
+        waiter: _Waiter,
+        pool: Pool,
+        candidates: Sequence[Endpoint],
+        exclude: Sequence[Endpoint],
+    ) -> bool:
+        entry = _Entry(waiter, pool, candidates, exclude)
+        queue = self._queues[pool]
+        if not queue.push(entry):
+            return False
+        waiter.entries.append(entry)
+        self._show_depth(pool)
+        return True
+
+    def _leave(self, waiter: _Waiter) -> None:
+        for entry in waiter.entries:
+            if self._queues[entry.pool].remove(entry):
+                self._show_depth(entry.pool)
+
+    def _show_depth(self, pool: Pool) -> None:
+        level = self._depth.get(pool)
+        if level is not None:
+            level.set(self._queues[pool].depth)
+
+    def _spill(self, waiter: _Waiter, upper: Sequence[Endpoint]) -> None:
+        """Overflow time: a slot of the tier above if one is free, else a place in its line."""
+        if waiter.future.done() or not waiter.entries or not upper:
+            return
+        granted = self._try_upper(upper, waiter.ticket)
+        if granted is not None:
+            self._leave(waiter)
+            waiter.future.set_result(granted)
+            return
+        pool = upper[0].pool
+        if all(entry.pool is not pool for entry in waiter.entries):
+            self._join(waiter, pool, upper, ())
+
+    # --- waking -----------------------------------------------------------------------------
+
+    def _freed(self, endpoint: Endpoint) -> None:
+        """An attempt ended on ``endpoint``, which has a slot limit."""
+        if self._queues[endpoint.pool].depth:
+            self.kick(endpoint.pool)
+
+    def kick(self, pool: Pool) -> None:
+        """Serve ``pool``'s waiting requests while its instances have room: called when a slot
+        frees and when an instance comes back (recovered, re-admitted, no longer busy)."""
+        if self._waking:
+            self._again.add(pool)  # begin() can report availability while we hand slots over
+            return
+        self._waking = True
+        try:
+            pending = {pool}
+            while pending:
+                self._serve(pending.pop())
+                pending |= self._again
+                self._again.clear()
+        finally:
+            self._waking = False
+
+    def _room(self, pool: Pool) -> bool:
+        now = self._fleet.now()
+        return any(has_room(endpoint, now) for endpoint in self._pools[pool])
+
+    def _serve(self, pool: Pool) -> None:
+        queue = self._queues.get(pool)
+        if queue is None or not queue.depth or not self._room(pool):
+            return
+        for entry in queue:
+            waiter = entry.waiter
+            if waiter.future.done():
+                self._leave(waiter)  # cancelled; its task has not run its cleanup yet
+                continue
+            picked = self._fleet.place(entry.candidates, entry.exclude, waiter.ticket.demand)
+            if isinstance(picked, Shortfall):
+                continue
+            granted = self._start(picked)
+            self._leave(waiter)
+            waiter.future.set_result(granted)
+            if not self._room(pool):
+                return
+
+    def _watch_ready(
+        self, pool: Pool, candidates: Sequence[Endpoint], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Wake ``pool``'s line when a healthy instance told busy (``Retry-After``) or ejected
+        becomes ready again: no attempt ends to say so."""
+        now = self._fleet.now()
+        soonest = min(
+            (ep.ready_at for ep in candidates if ep.healthy and now < ep.ready_at < math.inf),
+            default=None,
+        )
+        if soonest is None:
+            return
+        delay = soonest - now
+        current = self._kick_at.get(pool)
+        if current is not None and current.when() <= loop.time() + delay:
+            return
+        if current is not None:
+            current.cancel()
+        self._kick_at[pool] = loop.call_later(delay, self._ready_again, pool)
+
+    def _ready_again(self, pool: Pool) -> None:
+        self._kick_at.pop(pool, None)
+        self.kick(pool)
+
+    def close(self) -> None:
+        """Cancel pending wake-up timers (at shutdown)."""
+        for handle in self._kick_at.values():
+            handle.cancel()
+        self._kick_at.clear()
