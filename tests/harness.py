@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import msgspec
 from aiohttp import web
@@ -94,3 +95,37 @@ def endpoint(router: RouterHandle, name: str) -> Endpoint:
     """The one endpoint instance called ``name`` (tests use names unique in their fleet)."""
     (only,) = router.runtime.fleet.by_name(name)
     return only
+
+
+async def raw_exchange(
+    url: str, method: str, path: str, *, head: str = "", body: bytes = b""
+) -> tuple[str, dict[str, str], bytes]:
+    """One request on its own connection, read to EOF: ``(status line, headers, body)``.
+
+    Raw bytes both ways, so a test sends exactly the head lines it means (``head``, each ending
+    in CRLF; no ``Content-Type`` unless given, as ``curl`` sends none without ``-d``) and sees
+    exactly what is on the wire (after the head of a HEAD response, say). A ``body`` gets its
+    ``Content-Length``.
+    """
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+    try:
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
+            f"{head}{length}\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        data = await within(reader.read())
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert isinstance(data, bytes)
+    answer_head, _, answer_body = data.partition(b"\r\n\r\n")
+    status_line, *lines = answer_head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status_line, headers, answer_body

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import anthropic
 import httpx
+import orjson
 import pytest
 from anthropic import AsyncAnthropic
 
@@ -231,6 +232,14 @@ async def test_count_tokens_answers_the_routers_estimate(client: AsyncAnthropic)
         messages=[{"role": "user", "content": "x" * 400}],
     )
     assert counted.input_tokens == (len("Be brief.") + 400) // 4
+    with_tools = await client.messages.count_tokens(
+        model="claude-sonnet-4-5",
+        system="Be brief.",
+        messages=[{"role": "user", "content": "x" * 400}],
+        tools=[WEATHER],
+    )
+    # The tools as sent count too: a model's template renders them into its prompt.
+    assert with_tools.input_tokens == counted.input_tokens + len(orjson.dumps([WEATHER])) // 4
 
 
 # --- errors: each status as the SDK's own exception -------------------------------------------

@@ -19,6 +19,7 @@ from anthropic.types import Message
 
 from octoroute.simulator import SimulatedFleet
 from tests.harness import RouterHandle, config_for, first_probe_round, running_router
+from tests.integration.test_metrics import scrape, value
 
 MESSAGE: Any = {
     "id": "msg_native_1",
@@ -293,3 +294,14 @@ async def test_what_only_the_translation_cannot_carry_passes_when_the_scope_is_n
         message = await client.messages.create(model="native-model", max_tokens=64, messages=[PDF])
     assert message.id == "msg_native_1"
     assert orjson.loads(native.received[0].body)["messages"] == [PDF]
+
+
+async def test_native_answers_count_their_tokens_in_metrics(router: RouterHandle) -> None:
+    async with sdk(router) as client:
+        await client.messages.create(model="fast", max_tokens=64, messages=HI)
+        await consume(client)
+    samples = await scrape(router)
+    # Buffered: the message's usage (11 in, 7 out). Streamed: input_tokens from message_start
+    # (11), the cumulative output_tokens of the last message_delta (5).
+    assert value(samples, "octoroute_tokens_total", tier="fast", kind="prompt") == 22
+    assert value(samples, "octoroute_tokens_total", tier="fast", kind="completion") == 12

@@ -4,7 +4,6 @@ upstream 4xx as ``/v1/chat/completions`` does, and ``HEAD`` on every ``GET`` rou
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from octoroute.config import parse_config
 from octoroute.simulator import HttpError, SimulatedFleet, fleet_config_toml
-from tests.harness import RouterHandle, running_router, within
+from tests.harness import RouterHandle, raw_exchange, running_router
 
 HI: list[dict[str, Any]] = [{"role": "user", "content": "hi"}]
 GET_ROUTES = ["/v1/models", "/models", "/health", "/metrics"]
@@ -182,32 +181,6 @@ async def test_chat_keeps_the_message_of_an_ollama_style_error(
 
 
 # -- HEAD and 405 ---------------------------------------------------------------------------------
-
-
-async def raw_exchange(url: str, method: str, path: str) -> tuple[str, dict[str, str], bytes]:
-    """One request on its own connection, read to EOF: ``(status line, headers, body)``.
-
-    Raw bytes, so a test sees exactly what is on the wire after the head of a HEAD response.
-    """
-    parts = urlsplit(url)
-    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-    try:
-        writer.write(
-            f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        data = await within(reader.read())
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    assert isinstance(data, bytes)
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status_line, headers, body
 
 
 @pytest.mark.parametrize("path", GET_ROUTES)

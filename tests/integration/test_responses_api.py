@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from octoroute.simulator import Drop, HttpError, SimulatedFleet
 from tests.harness import RouterHandle, config_for, first_probe_round, running_router
+from tests.integration.test_metrics import scrape, value
 
 WEATHER_TOOL: Any = {
     "type": "function",
@@ -332,6 +333,23 @@ async def test_a_native_stream_is_relayed_as_the_server_sent_it(mixed: Any) -> N
             model="fast", input="more", previous_response_id=final.id
         )
     assert follow.status == "completed"
+
+
+async def test_native_responses_count_their_tokens_in_metrics(mixed: Any) -> None:
+    router, _, _ = mixed
+    async with client_for(router) as client:
+        buffered = await client.responses.create(model="fast", input="hi")
+        async with client.responses.stream(model="fast", input="more") as stream:
+            async for _ in stream:
+                pass
+            streamed = await stream.get_final_response()
+    assert buffered.usage is not None
+    assert streamed.usage is not None
+    samples = await scrape(router)
+    prompt = buffered.usage.input_tokens + streamed.usage.input_tokens
+    completion = buffered.usage.output_tokens + streamed.usage.output_tokens
+    assert value(samples, "octoroute_tokens_total", tier="fast", kind="prompt") == prompt
+    assert value(samples, "octoroute_tokens_total", tier="fast", kind="completion") == completion
 
 
 async def test_untranslatable_fields_pass_when_every_endpoint_is_native(mixed: Any) -> None:

@@ -3,32 +3,26 @@ body to a chat body, the native body, and the 400s for what is invalid or cannot
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from octoroute.config.schema import EndpointConfig, LimitsConfig
-from octoroute.enums import Pool
+from octoroute.config.schema import LimitsConfig
 from octoroute.errors import InvalidRequest
 from octoroute.wire.anthropic import (
+    SERVICE_SETTINGS,
     MessagesRequest,
     error_type_for,
     parse_count_request,
     parse_messages_request,
 )
+from tests.endpoints import endpoint_config
 
-CHAT = EndpointConfig(
-    pool=Pool.FAST, index=0, name="chat-model", base_url="http://x/v1", max_tokens=256
-)
-NATIVE = EndpointConfig(
-    pool=Pool.FAST,
-    index=1,
-    name="native-model",
-    base_url="http://y/v1",
-    max_tokens=256,
-    native=frozenset({"messages"}),
-)
+CHAT = endpoint_config()
+NATIVE = endpoint_config("native-model", native={"messages"}, index=1)
 HI: Any = [{"role": "user", "content": "hi"}]
 
 
@@ -143,21 +137,15 @@ def test_an_unknown_top_level_field_is_refused_for_a_chat_endpoint_and_passed_to
     assert "not supported" in error.message
 
 
-@pytest.mark.parametrize(
-    "field",
-    [
-        "service_tier",
-        "container",
-        "mcp_servers",
-        "context_management",
-        "cache_control",
-        "inference_geo",
-        "speed",
-        "diagnostics",
-        "user_profile_id",
-        "workspace_id",
-    ],
-)
+def test_the_service_settings_are_the_ones_the_docs_name() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    paragraph = doc[doc.index("`service_tier`, `container`") :].split("\n\n")[0]
+    assert set(re.findall(r"`(\w+)`", paragraph.split("are accepted and ignored")[0])) == set(
+        SERVICE_SETTINGS
+    )
+
+
+@pytest.mark.parametrize("field", sorted(SERVICE_SETTINGS))
 def test_anthropic_service_settings_are_accepted_and_not_forwarded(field: str) -> None:
     body = chat_body(messages=HI, **{field: {"any": "value"}})
     assert field not in body

@@ -169,6 +169,28 @@ def test_the_error_envelope_is_anthropics() -> None:
     }
 
 
+THINKING_ON: Any = {"type": "adaptive"}
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_is_a_thinking_block_first_when_the_client_turned_thinking_on(
+    field: str,
+) -> None:
+    answer = completion("42.")
+    answer["choices"][0]["message"][field] = "Six times seven."
+    on = message_from_chat(answer, request(thinking=THINKING_ON))
+    assert on["content"] == [
+        {"type": "thinking", "thinking": "Six times seven.", "signature": ""},
+        {"type": "text", "text": "42."},
+    ]
+    MESSAGE.validate_python(on)
+    for off in ({"type": "disabled"}, None):
+        fields = {} if off is None else {"thinking": off}
+        assert message_from_chat(answer, request(**fields))["content"] == [
+            {"type": "text", "text": "42."}
+        ]
+
+
 # --- the stream translator ---------------------------------------------------------------------
 
 
@@ -209,6 +231,26 @@ def test_a_text_stream_becomes_one_text_block_between_start_and_stop() -> None:
         "end_turn",
         {"input_tokens": 9, "output_tokens": 2},
     )
+
+
+def test_streamed_reasoning_is_a_thinking_block_before_the_text_when_thinking_is_on() -> None:
+    pieces = [
+        chunk({"role": "assistant", "reasoning_content": "Six times"}),
+        chunk({"reasoning_content": " seven."}),
+        chunk({"content": "42."}),
+        chunk({"reasoning": "Or is it?"}),
+        chunk(finish="stop"),
+    ]
+    stream = MessagesStream(request(thinking={"type": "enabled", "budget_tokens": 1024}))
+    out = stream.opening() + stream.translate(pieces) + stream.closing()
+    assert reassemble(events_of(out)).blocks == [
+        {"type": "thinking", "thinking": "Six times seven.", "signature": ""},
+        {"type": "text", "text": "42."},
+        {"type": "thinking", "thinking": "Or is it?", "signature": ""},
+    ]
+    quiet = MessagesStream(request())
+    out = quiet.opening() + quiet.translate(pieces) + quiet.closing()
+    assert reassemble(events_of(out)).blocks == [{"type": "text", "text": "42."}]
 
 
 def test_tool_call_fragments_become_input_json_deltas_of_their_own_blocks() -> None:
@@ -317,6 +359,27 @@ def test_a_whole_answer_that_is_not_a_chat_completion_is_a_bad_upstream_response
 ) -> None:
     with pytest.raises(BadUpstreamResponse, match="not a chat completion"):
         MessagesStream(request()).whole(answer)
+
+
+def test_a_whole_answer_with_a_call_that_is_not_an_object_keeps_the_others() -> None:
+    answer = {
+        "choices": [
+            {
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        "junk",
+                        {"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}},
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ]
+    }
+    folded = reassemble(events_of(MessagesStream(request()).whole(orjson.dumps(answer))))
+    assert folded.blocks == [{"type": "tool_use", "id": "c1", "name": "f", "json": '{"a": 1}'}]
+    assert folded.stop_reason == "tool_use"
 
 
 # --- a native endpoint's stream ----------------------------------------------------------------

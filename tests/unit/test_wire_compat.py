@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
-from octoroute.enums import Compat, Pool
+from octoroute.enums import Compat
 from octoroute.wire.compat import apply_compat, translated_chat_body
 from octoroute.wire.requests import parse_chat_request
+from tests.endpoints import endpoint_config
 
 BODY = orjson.dumps(
     {
@@ -29,14 +30,7 @@ BODY = orjson.dumps(
 
 
 def endpoint(*compat: Compat) -> EndpointConfig:
-    return EndpointConfig(
-        pool=Pool.FAST,
-        index=0,
-        name="m",
-        base_url="http://h:1/v1",
-        max_tokens=16,
-        compat=frozenset(compat),
-    )
+    return endpoint_config("m", compat=compat, max_tokens=16)
 
 
 def sent(*compat: Compat) -> dict[str, Any]:

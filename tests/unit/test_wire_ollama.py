@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from ollama import ListResponse, ProcessResponse, ShowResponse
 
 from octoroute.config.schema import EndpointConfig, LimitsConfig
-from octoroute.enums import Compat, Pool
+from octoroute.enums import Compat
 from octoroute.errors import InvalidRequest
 from octoroute.wire import ndjson
 from octoroute.wire.ollama import (
@@ -26,6 +26,7 @@ from octoroute.wire.ollama import (
 )
 from octoroute.wire.ollama_embed import parse_embed_request, parse_embeddings_request
 from octoroute.wire.ollama_models import ModelInfo, ps_body, show_body, tags_body, version_body
+from tests.endpoints import endpoint_config
 
 LIMITS = LimitsConfig()
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
@@ -34,15 +35,7 @@ HI: Any = [{"role": "user", "content": "hi"}]
 
 
 def endpoint(*, native: bool = False, compat: frozenset[str] = frozenset()) -> EndpointConfig:
-    return EndpointConfig(
-        pool=Pool.FAST,
-        index=0,
-        name="served-name",
-        base_url="http://h:1/v1",
-        max_tokens=256,
-        native=frozenset({"ollama"}) if native else frozenset(),
-        compat=compat,
-    )
+    return endpoint_config("served-name", native={"ollama"} if native else (), compat=compat)
 
 
 def chat(body: dict[str, Any]) -> OllamaRequest:
@@ -454,11 +447,12 @@ def test_embed_becomes_an_embeddings_body() -> None:
         LIMITS,
     )
     assert request.path_for(endpoint()) == "embeddings"
+    # dimensions is the router's to apply (wire.ollama_answer.shortened), not the server's.
     assert orjson.loads(request.body_for(endpoint())) == {
         "model": "served-name",
         "input": ["a", "b"],
-        "dimensions": 8,
     }
+    assert request.dimensions == 8
     assert request.path_for(endpoint(native=True)) == "/api/embed"
     assert request.empty is False
     legacy = parse_embeddings_request(b'{"model":"e","prompt":"x","options":{}}', LIMITS)

@@ -24,6 +24,7 @@ from octoroute.wire.ollama_answer import (
     embed_answer,
     embedding_answer,
     load_answer,
+    shortened,
 )
 from tests.unit.test_wire_responses import chat_chunks, pieces_of
 
@@ -182,6 +183,16 @@ def test_embedding_answers_follow_the_index_order() -> None:
         embed_answer({"data": [{"embedding": "base64"}]}, "e", 1)
     with pytest.raises(ValueError, match="no embedding"):
         embedding_answer({"data": []})
+
+
+def test_dimensions_cut_each_vector_and_normalise_it_again_as_ollama_does() -> None:
+    answer = {"data": [{"index": 0, "embedding": [3.0, 4.0, 12.0]}, {"embedding": [0.0, 0.0]}]}
+    shortened_answer = embed_answer(answer, "e", 1, dimensions=2)
+    assert shortened_answer["embeddings"] == [[0.6, 0.8], [0.0, 0.0]]
+    assert shortened([1.0, 2.0], 5) == [1.0, 2.0]
+    assert shortened([1.0, 2.0], None) == [1.0, 2.0]
+    with pytest.raises(ValueError, match="other than numbers"):
+        embed_answer({"data": [{"embedding": ["x", "y", "z"]}]}, "e", 1, dimensions=2)
 
 
 # --- streams ----------------------------------------------------------------------------------

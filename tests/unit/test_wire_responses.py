@@ -19,18 +19,10 @@ from octoroute.errors import BadUpstreamResponse, InvalidRequest, UpstreamProtoc
 from octoroute.wire.responses import ResponsesRequest, parse_responses_request
 from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
 from octoroute.wire.responses_store import ResponseStore
+from tests.endpoints import endpoint_config
 
-CHAT = EndpointConfig(
-    pool=Pool.FAST, index=0, name="chat-model", base_url="http://x/v1", max_tokens=256
-)
-NATIVE = EndpointConfig(
-    pool=Pool.FAST,
-    index=1,
-    name="native-model",
-    base_url="http://y/v1",
-    max_tokens=256,
-    native=frozenset({"responses"}),
-)
+CHAT = endpoint_config()
+NATIVE = endpoint_config("native-model", native={"responses"}, index=1)
 EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 

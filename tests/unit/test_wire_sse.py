@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import sse
 from octoroute.wire.sse import (
     DONE_EVENT,
@@ -325,6 +326,119 @@ def test_usage_is_read_from_a_json_answer() -> None:
 )
 def test_bodies_without_valid_usage_give_none(body: bytes) -> None:
     assert usage_from_body(body) is None
+
+
+MESSAGE_START = (
+    b'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_1",'
+    b'"type":"message","content":[],"usage":{"input_tokens":25,"output_tokens":1,'
+    b'"cache_creation_input_tokens":3,"cache_read_input_tokens":4}}}\n\n'
+)
+MESSAGE_DELTA = (
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+    b'"usage":{"output_tokens":15}}\n\n'
+)
+
+
+def test_anthropic_usage_is_read_from_message_start_and_message_delta() -> None:
+    # input_tokens counts neither prompt-cache writes nor reads: the prompt is their sum.
+    started = usage_from_event(MESSAGE_START)
+    assert started == (32, 1)
+    # message_delta's output_tokens is cumulative and its input_tokens optional: what it lacks
+    # is kept from what came before.
+    assert usage_from_event(MESSAGE_DELTA, started) == (32, 15)
+    assert usage_from_event(MESSAGE_DELTA) == (0, 15)
+    both = MESSAGE_DELTA.replace(b'"usage":{', b'"usage":{"input_tokens":40,')
+    assert usage_from_event(both, started) == (40, 15)
+
+
+def test_messages_and_responses_answers_give_their_usage() -> None:
+    message = b'{"type":"message","content":[],"usage":{"input_tokens":3,"output_tokens":4}}'
+    assert sse.answer_usage(message) == (3, 4)
+    completed = (
+        b'data: {"type":"response.completed","response":{"id":"resp_1","usage":'
+        b'{"input_tokens":5,"input_tokens_details":{"cached_tokens":0},"output_tokens":6,'
+        b'"total_tokens":11}}}\n\n'
+    )
+    assert usage_from_event(completed) == (5, 6)
+    created = b'data: {"type":"response.created","response":{"id":"r","usage":null}}\n\n'
+    assert usage_from_event(created) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"usage":{"input_tokens":-1,"output_tokens":2}}',
+        b'{"usage":{"output_tokens":"2"}}',
+        b'{"message":{"usage":{"output_tokens":true}}}',
+        b'{"message":"a string with \\"usage\\" in it"}',
+        b'{"message":{"usage":{"input_tokens":1}},"usage":{"prompt_tokens":1}}',
+    ],
+)
+def test_odd_anthropic_usage_gives_none(body: bytes) -> None:
+    assert usage_from_body(body) is None
+
+
+# --- reading chat answers, for the dialect translators -------------------------------------------
+
+
+def test_a_whole_answer_is_the_one_chunk_a_stream_would_have_carried() -> None:
+    answer = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": "Hi",
+                    "reasoning_content": "hmm",
+                    "tool_calls": [7, {"id": "c", "function": {"name": "f", "arguments": "{}"}}],
+                },
+                "finish_reason": "stop",
+                "stop_reason": "###",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2},
+    }
+    chunk = sse.whole_chunk(json.dumps(answer).encode())
+    (choice,) = chunk["choices"]
+    assert choice["delta"]["content"] == "Hi"
+    assert choice["delta"]["reasoning_content"] == "hmm"
+    assert choice["delta"]["tool_calls"] == [
+        {"id": "c", "function": {"name": "f", "arguments": "{}"}, "index": 1}
+    ]
+    assert (choice["finish_reason"], choice["stop_reason"]) == ("stop", "###")
+    assert "message" not in choice
+    assert chunk["usage"] == answer["usage"]
+    assert sse.chunk_delta(chunk) == (choice, "Hi", choice["delta"]["tool_calls"])
+
+
+@pytest.mark.parametrize("answer", [b"", b"<html>", b"{}", b'{"choices": [1]}', b"[]"])
+def test_a_whole_answer_that_is_not_a_chat_completion_is_a_bad_upstream_response(
+    answer: bytes,
+) -> None:
+    with pytest.raises(BadUpstreamResponse, match="not a chat completion"):
+        sse.whole_chunk(answer)
+
+
+def test_a_chunk_without_a_choice_has_no_delta_and_an_error_chunk_says_its_message() -> None:
+    assert sse.chunk_delta({"choices": [], "usage": {}}) is None
+    assert sse.chunk_delta({"choices": [{"finish_reason": "stop"}]}) == (
+        {"finish_reason": "stop"},
+        "",
+        [],
+    )
+    assert sse.chunk_error({"error": {"message": "CUDA out of memory"}}) == "CUDA out of memory"
+    assert sse.chunk_error({"error": "overloaded"}) == "overloaded"
+    assert sse.chunk_error({"error": {"code": 1}}) == "the upstream stream failed"
+    assert sse.chunk_error({"error": None, "choices": [{"delta": {}}]}) is None
+
+
+def test_tool_arguments_become_an_object_and_broken_json_is_kept_whole() -> None:
+    assert sse.tool_input('{"city": "Paris"}') == {"city": "Paris"}
+    assert sse.tool_input("  ") == {}
+    assert sse.tool_input('{"city": "Par') == {"_raw": '{"city": "Par'}
+    assert sse.tool_input("[1]") == {"_raw": "[1]"}
+    assert sse.token_counts({"prompt_tokens": 3, "completion_tokens": "x"}) == (3, 0)
+    assert sse.token_counts(None) == (0, 0)
 
 
 @settings(max_examples=300, deadline=None)

@@ -70,14 +70,17 @@ def error_response(error: OctorouteError) -> web.Response:
     return response
 
 
-async def read_json_body(request: web.Request) -> bytes:
+async def read_json_body(request: web.Request, *, any_content_type: bool = False) -> bytes:
     """The raw body of a JSON request; 415 for another content type, 413 over the size limit,
     400 for a body aiohttp cannot decode (one whose ``Content-Encoding`` does not match it).
 
+    With ``any_content_type`` the ``Content-Type`` is not read at all: Ollama's API reads every
+    body as JSON, and its clients' canonical recipe, ``curl -d '{...}'``, declares a form.
     A ``Content-Length`` over the limit is refused before a byte of the body is read (the client
     may never send it, or send a gigabyte), and the 413 closes the connection.
     """
-    check_json_content_type(request.headers.get("Content-Type"))
+    if not any_content_type:
+        check_json_content_type(request.headers.get("Content-Type"))
     limit = request.app[RUNTIME].config.server.max_request_bytes
     declared = request.content_length
     if declared is not None and declared > limit:

@@ -63,14 +63,17 @@ async def serve_embeddings(
     rewrite: Callable[[E], Callable[[Answer], Answer]] | None = None,
     shortcut: Callable[[E], web.Response | None] | None = None,
     resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
+    *,
+    any_content_type: bool = False,
 ) -> web.StreamResponse:
     """The embeddings pipeline for the dialect ``parse`` reads: ``rewrite`` gives, per request,
     how each attempt's answer is rewritten into the dialect; ``shortcut`` may answer a request
     the router can answer itself, once its model is known to exist; ``resolve`` replaces the
-    catalog's lookup of ``model`` (to word its errors the dialect's way)."""
+    catalog's lookup of ``model`` (to word its errors the dialect's way);
+    ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
-        body = await read_json_body(request)
+        body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model
         choice = resolve(runtime, parsed.model)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
+import orjson
 from aiohttp import web
 
 from octoroute.api.admission import admit, demand_of, hints_of, release
@@ -25,9 +26,12 @@ from octoroute.api.common import (
 )
 from octoroute.catalog import ModelChoice
 from octoroute.config.schema import EndpointConfig
+from octoroute.enums import Native
+from octoroute.errors import BadUpstreamResponse
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator, UpstreamRequest
+from octoroute.wire import sse
 from octoroute.wire.messages import Message
 
 TRACE_HEADERS: Final = ("traceparent", "tracestate")
@@ -89,6 +93,75 @@ class Translation(Protocol):
 Parser = Callable[[bytes, Runtime], R]
 
 
+class Scoped(Protocol):
+    """A parsed request that knows which endpoints it cannot be translated for."""
+
+    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
+        """Raise the client's error when some endpoint of the scope would need a translation
+        the request cannot have."""
+        ...
+
+
+class PerEndpoint:
+    """The ``Translation`` of a dialect that some endpoints speak natively (``native``): per
+    attempt, a native endpoint's answer and stream pass through (``relay``), a chat endpoint's
+    are translated (``translator`` for a stream, ``translate`` for a decoded answer)."""
+
+    __slots__ = ("_native", "_relay", "_request", "_translate", "_translator")
+
+    def __init__(
+        self,
+        request: Scoped,
+        native: Native,
+        relay: Callable[[], StreamTranslator],
+        translator: Callable[[], StreamTranslator],
+        translate: Callable[[Any], dict[str, Any]],
+    ) -> None:
+        self._request = request
+        self._native = native
+        self._relay = relay
+        self._translator = translator
+        self._translate = translate
+
+    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
+        """The request's own check."""
+        self._request.check_scope(endpoints)
+
+    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator:
+        """The relay for a native endpoint, a fresh translator for any other."""
+        return self._relay() if self._native in endpoint.native else self._translator()
+
+    def answer(self, answer: Answer) -> Answer:
+        """A chat endpoint's 2xx answer translated; any other as it came."""
+        return translated(answer, self._native, self._translate)
+
+
+def translated(
+    answer: Answer, native: Native, translate: Callable[[Any], dict[str, Any]]
+) -> Answer:
+    """``answer`` as ``translate`` rewrites its decoded body, unless it is an error (relayed as
+    it came) or comes from an endpoint that speaks the dialect (``native``); an answer that
+    cannot be read is ``unreadable``."""
+    if not answer.ok or native in answer.endpoint.config.native:
+        return answer
+    try:
+        body = orjson.dumps(translate(orjson.loads(answer.body)))
+    except (orjson.JSONDecodeError, ValueError):
+        raise unreadable(answer) from None
+    return Answer(answer.status, "application/json", body, answer.endpoint)
+
+
+def unreadable(answer: Answer) -> BadUpstreamResponse:
+    """The error for a 2xx answer the dialect's translation cannot read: an upstream fault,
+    raised inside the attempt so that it fails over and counts against that endpoint."""
+    label = answer.endpoint.config.name
+    return BadUpstreamResponse(
+        f"{label}: answered 200 with a body that is not the JSON expected "
+        f"({sse.describe_body(answer.body)})",
+        endpoint=label,
+    )
+
+
 def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
     """The catalog's answer to ``model``: what ``generate`` resolves unless told otherwise."""
     return runtime.catalog.resolve(model)
@@ -116,15 +189,17 @@ async def generate(
     resolve: Callable[[Runtime, str], ModelChoice] = _catalog_choice,
     *,
     forwarded: tuple[str, ...] = (),
+    any_content_type: bool = False,
 ) -> web.StreamResponse:
     """Serve one generation request of the dialect that ``parse`` reads; with ``translation``,
     its answers are rewritten per attempt on the way back. ``shortcut`` may answer a request
     that asks nothing of a model (Ollama's load requests) once its model is known to exist;
     ``resolve`` replaces the catalog's lookup of ``model`` (to word its errors the dialect's
-    way); ``forwarded`` names request headers passed on to the model server."""
+    way); ``forwarded`` names request headers passed on to the model server;
+    ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
     with RequestLog(route) as entry:
-        body = await read_json_body(request)
+        body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
         choice = resolve(runtime, parsed.model)

@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
-from octoroute.api.common import RUNTIME, dialect_errors, read_json_body
+from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
-from octoroute.api.generation import generate
+from octoroute.api.generation import Parser, PerEndpoint, generate, translated
 from octoroute.catalog import ModelChoice
-from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native, Pool
-from octoroute.errors import BadUpstreamResponse, InvalidRequest, ModelNotFound
+from octoroute.errors import InvalidRequest, ModelNotFound
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.runtime import Runtime
-from octoroute.upstream.forward import Answer, StreamTranslator
-from octoroute.wire import sse
+from octoroute.upstream.forward import Answer
 from octoroute.wire.ollama import OllamaRequest, parse_chat_request, parse_generate_request
 from octoroute.wire.ollama_answer import (
     NativeStream,
@@ -202,44 +200,16 @@ def _timing(request: OllamaRequest) -> Timing:
     return Timing(request.started_ns, time.perf_counter_ns, time.time)
 
 
-class _Exchange:
-    """One request's ``Translation``: native or translated per attempt."""
-
-    __slots__ = ("_request", "_timing")
-
-    def __init__(self, request: OllamaRequest) -> None:
-        self._request = request
-        self._timing = _timing(request)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        self._request.check_scope(endpoints)
-
-    def translator_for(self, endpoint: EndpointConfig) -> StreamTranslator:
-        if Native.OLLAMA in endpoint.native:
-            return NativeStream()
-        return OllamaStream(self._request, self._timing)
-
-    def answer(self, answer: Answer) -> Answer:
-        if not answer.ok or Native.OLLAMA in answer.endpoint.config.native:
-            return answer
-        try:
-            translated = answer_from_chat(orjson.loads(answer.body), self._request, self._timing)
-        except (orjson.JSONDecodeError, ValueError):
-            raise _unreadable(answer) from None
-        return Answer(answer.status, JSON, orjson.dumps(translated), answer.endpoint)
-
-
-def _unreadable(answer: Answer) -> BadUpstreamResponse:
-    label = answer.endpoint.config.name
-    return BadUpstreamResponse(
-        f"{label}: answered 200 with a body that is not the JSON expected "
-        f"({sse.describe_body(answer.body)})",
-        endpoint=label,
+def _exchange(request: OllamaRequest, runtime: Runtime) -> PerEndpoint:
+    """Per attempt: a native endpoint's answer as it came, a chat endpoint's translated."""
+    timing = _timing(request)
+    return PerEndpoint(
+        request,
+        Native.OLLAMA,
+        NativeStream,
+        lambda: OllamaStream(request, timing),
+        lambda answer: answer_from_chat(answer, request, timing),
     )
-
-
-def _exchange(request: OllamaRequest, runtime: Runtime) -> _Exchange:
-    return _Exchange(request)
 
 
 def _load(request: OllamaRequest) -> web.Response | None:
@@ -250,16 +220,19 @@ def _load(request: OllamaRequest) -> web.Response | None:
     return web.Response(body=load_answer(request, _timing(request)), content_type=JSON)
 
 
-async def chat(request: web.Request) -> web.StreamResponse:
-    """``POST /api/chat``: route and answer one chat, NDJSON lines unless ``stream: false``."""
-    return await generate(request, "ollama_chat", _parse_chat, _exchange, _load, _resolve_chat)
+def _generation(route: str, parse: Parser[OllamaRequest]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await generate(
+            request, route, parse, _exchange, _load, _resolve_chat, any_content_type=True
+        )
+
+    return handle
 
 
-async def generate_text(request: web.Request) -> web.StreamResponse:
-    """``POST /api/generate``: route and answer one prompt, as ``/api/chat`` does."""
-    return await generate(
-        request, "ollama_generate", _parse_generate, _exchange, _load, _resolve_chat
-    )
+chat: Final = _generation("ollama_chat", _parse_chat)
+"""``POST /api/chat``: route and answer one chat, NDJSON lines unless ``stream: false``."""
+generate_text: Final = _generation("ollama_generate", _parse_generate)
+"""``POST /api/generate``: route and answer one prompt, as ``/api/chat`` does."""
 
 
 # --- embeddings -------------------------------------------------------------------------------
@@ -276,21 +249,13 @@ def _parse_embeddings(body: bytes, runtime: Runtime) -> OllamaEmbedRequest:
 def _embed_rewrite(request: OllamaEmbedRequest) -> Callable[[Answer], Answer]:
     started = time.perf_counter_ns()
 
-    def rewrite(answer: Answer) -> Answer:
-        if not answer.ok or Native.OLLAMA in answer.endpoint.config.native:
-            return answer
-        try:
-            decoded = orjson.loads(answer.body)
-            if request.legacy:
-                translated = embedding_answer(decoded)
-            else:
-                elapsed = max(1, time.perf_counter_ns() - started)
-                translated = embed_answer(decoded, request.model, elapsed)
-        except (orjson.JSONDecodeError, ValueError):
-            raise _unreadable(answer) from None
-        return Answer(answer.status, JSON, orjson.dumps(translated), answer.endpoint)
+    def translate(answer: Any) -> dict[str, Any]:
+        if request.legacy:
+            return embedding_answer(answer)
+        elapsed = max(1, time.perf_counter_ns() - started)
+        return embed_answer(answer, request.model, elapsed, request.dimensions)
 
-    return rewrite
+    return lambda answer: translated(answer, Native.OLLAMA, translate)
 
 
 def _nothing_to_embed(request: OllamaEmbedRequest) -> web.Response | None:
@@ -300,23 +265,25 @@ def _nothing_to_embed(request: OllamaEmbedRequest) -> web.Response | None:
     return web.Response(body=orjson.dumps(body), content_type=JSON)
 
 
-async def embed(request: web.Request) -> web.StreamResponse:
-    """``POST /api/embed``: vectors for ``input`` from an embedding model."""
-    return await serve_embeddings(
-        request, "ollama_embed", _parse_embed, _embed_rewrite, _nothing_to_embed, _resolve_embedding
-    )
+def _embedding(route: str, parse: Callable[[bytes, Runtime], OllamaEmbedRequest]) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await serve_embeddings(
+            request,
+            route,
+            parse,
+            _embed_rewrite,
+            _nothing_to_embed,
+            _resolve_embedding,
+            any_content_type=True,
+        )
+
+    return handle
 
 
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    """``POST /api/embeddings`` (Ollama's older endpoint): one vector for ``prompt``."""
-    return await serve_embeddings(
-        request,
-        "ollama_embeddings",
-        _parse_embeddings,
-        _embed_rewrite,
-        _nothing_to_embed,
-        _resolve_embedding,
-    )
+embed: Final = _embedding("ollama_embed", _parse_embed)
+"""``POST /api/embed``: vectors for ``input`` from an embedding model."""
+embeddings: Final = _embedding("ollama_embeddings", _parse_embeddings)
+"""``POST /api/embeddings`` (Ollama's older endpoint): one vector for ``prompt``."""
 
 
 # --- the model endpoints ------------------------------------------------------------------------
@@ -344,7 +311,7 @@ async def tags(request: web.Request) -> web.Response:
 async def show(request: web.Request) -> web.Response:
     """``POST /api/show``: one model's details (``model``, or the older ``name``)."""
     runtime = request.app[RUNTIME]
-    body = await read_json_body(request)
+    body = await read_json_body(request, any_content_type=True)
     decode_json_object(body)  # a 400 that says what is wrong with a body that is not an object
     values = orjson.loads(body)
     model = values.get("model") or values.get("name")

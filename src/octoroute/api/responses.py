@@ -14,13 +14,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from octoroute.api.generation import generate
+from octoroute.api.generation import generate, unreadable
 from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native
-from octoroute.errors import BadUpstreamResponse
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator
-from octoroute.wire import sse
 from octoroute.wire.responses import ResponsesRequest, parse_responses_request
 from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
 from octoroute.wire.responses_store import ResponseStore
@@ -65,12 +63,7 @@ class _Exchange:
                 return answer
             response = response_from_chat(decoded, self._request)
         except (orjson.JSONDecodeError, ValueError):
-            label = answer.endpoint.config.name
-            raise BadUpstreamResponse(
-                f"{label}: answered 200 with a body that is not the JSON expected "
-                f"({sse.describe_body(answer.body)})",
-                endpoint=label,
-            ) from None
+            raise unreadable(answer) from None
         self._keep(response)
         body = orjson.dumps(response)
         return Answer(answer.status, "application/json", body, answer.endpoint)

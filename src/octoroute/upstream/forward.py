@@ -359,8 +359,8 @@ class Forwarder:
             tier_metrics.tokens["completion"].inc(outcome.usage[1])
 
     def _checked_usage(self, attempt: _Attempt, body: bytes) -> tuple[int, int] | None:
-        """The answer's usage (OpenAI's ``usage``, else Ollama's eval counts);
-        ``BadUpstreamResponse`` when a 2xx body is not a JSON object."""
+        """The answer's usage (``usage`` in chat's, Messages' or Responses' names, else Ollama's
+        eval counts); ``BadUpstreamResponse`` when a 2xx body is not a JSON object."""
         try:
             usage = sse.answer_usage(body)
             return ndjson.usage_from_line(body) if usage is None else usage
@@ -668,7 +668,7 @@ class _Relay:
                     break
         if b'"usage"' in data:
             for event in events:
-                usage = sse.usage_from_event(event)
+                usage = sse.usage_from_event(event, self.usage)
                 if usage is not None:
                     self.usage = usage
         if self.translator is not None:

@@ -11,12 +11,12 @@ message its chat messages (``wire.anthropic_content``); ``tools`` (``strict`` ke
 as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
 ``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
 ``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
-a model that cannot reason. Anything else that would change the answer is a 400 naming it.
+a model that cannot reason; with ``thinking`` on, the server's reasoning comes back as
+``thinking`` blocks. Anything else that would change the answer is a 400 naming it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -24,25 +24,32 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
-from octoroute.wire.anthropic_content import Block, chat_messages, shown, text_of
-from octoroute.wire.compat import translated_chat_body
+from octoroute.wire.anthropic_content import Block, chat_messages, text_of
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.hints import RequestHints
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, check_conversation
+from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
     read_model,
     read_stream,
     rebuild_with_model,
+    shown,
 )
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
 
-__all__ = ["MessagesRequest", "error_type_for", "parse_count_request", "parse_messages_request"]
+__all__ = [
+    "SERVICE_SETTINGS",
+    "MessagesRequest",
+    "error_type_for",
+    "parse_count_request",
+    "parse_messages_request",
+]
 
-_IGNORED: Final = frozenset(
+SERVICE_SETTINGS: Final = frozenset(
     {
         "service_tier",
         "container",
@@ -74,7 +81,7 @@ _HANDLED: Final = frozenset(
         "stream",
         "thinking",
         "output_config",
-        *_IGNORED,
+        *SERVICE_SETTINGS,
     }
 )
 _READ_KEYS: Final = frozenset(
@@ -102,7 +109,7 @@ def error_type_for(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-class MessagesRequest:
+class MessagesRequest(NativeOrChat):
     """A validated Messages request: routing's view, and the bodies for native and translated
     endpoints."""
 
@@ -115,7 +122,9 @@ class MessagesRequest:
         "problem",
         "stop_sequences",
         "stream",
+        "thinking",
     )
+    dialect = Native.MESSAGES
 
     def __init__(
         self,
@@ -128,6 +137,7 @@ class MessagesRequest:
         messages: list[Message],
         stop_sequences: tuple[str, ...],
         hints: RequestHints,
+        thinking: bool = False,
     ) -> None:
         self.model = model
         self.stream = stream
@@ -140,24 +150,13 @@ class MessagesRequest:
         self.stop_sequences = stop_sequences
         self.hints = hints
         """``max_tokens`` and ``metadata.user_id``, for placement."""
+        self.thinking = thinking
+        """The client turned thinking on (``enabled`` or ``adaptive``): a chat server's
+        reasoning comes back as ``thinking`` blocks, as Anthropic's would."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """``messages`` for a native endpoint, else ``chat/completions``."""
         return "messages" if Native.MESSAGES in endpoint.native else "chat/completions"
-
-    def body_for(self, endpoint: EndpointConfig) -> bytes:
-        """The client's body (native endpoint) or the translated chat body, for ``endpoint``."""
-        if Native.MESSAGES in endpoint.native:
-            return rebuild_with_model(self.fields, endpoint.name)
-        return translated_chat_body(self.chat, endpoint)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        """Refuse, before anything is sent, a body that cannot be translated when any endpoint
-        it may go to would need the translation."""
-        if self.problem is not None and any(
-            Native.MESSAGES not in endpoint.native for endpoint in endpoints
-        ):
-            raise self.problem
 
 
 def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
@@ -183,7 +182,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
     if not isinstance(raw_messages, list) or not raw_messages:
         raise InvalidRequest("messages must be a non-empty array of messages", param="messages")
     messages = _routing_view(values.get("system"), raw_messages)
-    _check_limits(messages, limits)
+    check_conversation(messages, limits, "messages")
     check_duplicate_keys(body, fields, _READ_KEYS)
     problem: InvalidRequest | None = None
     chat: dict[str, Any] = {}
@@ -201,6 +200,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
         messages=messages,
         stop_sequences=stop_sequences,
         hints=RequestHints(max_tokens, True, _user_key(values.get("metadata"))),
+        thinking=_wants_thinking(values.get("thinking")),
     )
 
 
@@ -274,6 +274,12 @@ def _chat_body(
     if response_format is not None:
         chat["response_format"] = response_format
     return chat, stop_sequences
+
+
+def _wants_thinking(thinking: Any) -> bool:
+    """Whether ``thinking`` turns it on; anything else (``disabled``, absent, a type this router
+    does not know) is taken as off, since it is not forwarded to a chat server either."""
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _system(system: Any) -> str | None:
@@ -433,19 +439,3 @@ def _routing_view(system: Any, raw_messages: list[Any]) -> list[Message]:
         if role == "assistant" or text or not isinstance(content, list):
             messages.append(Message(role=role if isinstance(role, str) else "user", content=text))
     return messages
-
-
-def _check_limits(messages: list[Message], limits: LimitsConfig) -> None:
-    if len(messages) > limits.max_messages:
-        raise InvalidRequest(
-            f"messages has {len(messages)} messages, more than the limit of "
-            f"{limits.max_messages} (configurable as [limits].max_messages)",
-            param="messages",
-        )
-    chars = sum(len(message.text()) for message in messages)
-    if chars > limits.max_content_chars:
-        raise InvalidRequest(
-            f"messages contain {chars} characters of text in total, more than the limit of "
-            f"{limits.max_content_chars} (configurable as [limits].max_content_chars)",
-            param="messages",
-        )

@@ -2,8 +2,9 @@
 
 ``message_from_chat`` turns a buffered ``chat.completion`` into a ``message``; ``MessagesStream``
 turns a chat stream, chunk by chunk, into the events Anthropic sends (``message_start``, per
-content block ``content_block_start`` / ``content_block_delta`` (``text_delta`` or
-``input_json_delta``) / ``content_block_stop``, then ``message_delta`` with the stop reason and
+content block ``content_block_start`` / ``content_block_delta`` (``text_delta``,
+``input_json_delta``, or ``thinking_delta`` for the server's reasoning when the client turned
+thinking on) / ``content_block_stop``, then ``message_delta`` with the stop reason and
 usage and ``message_stop``; an ``error`` event after a mid-stream failure).
 ``NativeMessagesStream`` relays a native server's events and speaks Anthropic only for what the
 relay adds (``ping``, ``error``). ``error_body`` is Anthropic's error envelope. Pure: ids come
@@ -22,6 +23,7 @@ import orjson
 
 from octoroute.errors import BadUpstreamResponse
 from octoroute.wire import sse
+from octoroute.wire.native import NativeRelay
 
 if TYPE_CHECKING:
     from octoroute.errors import UpstreamError
@@ -57,25 +59,9 @@ def _stop(finish_reason: Any, matched: Any, request: MessagesRequest) -> tuple[s
     return "end_turn", None
 
 
-def _input(arguments: str) -> Any:
-    """Tool arguments as the ``input`` object; text that is not a JSON object is kept whole
-    under ``_raw`` rather than lost (small models do write broken JSON)."""
-    try:
-        decoded = orjson.loads(arguments) if arguments else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
-
-
 def _usage(usage: Any) -> dict[str, int]:
-    if not isinstance(usage, dict):
-        return {"input_tokens": 0, "output_tokens": 0}
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    return {
-        "input_tokens": prompt if isinstance(prompt, int) else 0,
-        "output_tokens": completion if isinstance(completion, int) else 0,
-    }
+    prompt, completion = sse.token_counts(usage)
+    return {"input_tokens": prompt, "output_tokens": completion}
 
 
 def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
@@ -83,16 +69,14 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
 
     Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
     """
-    if not isinstance(answer, dict):
-        raise ValueError("not a JSON object")
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ValueError("no choices")
-    choice = choices[0]
+    choice = sse.first_choice(answer)
     message = choice.get("message")
     if not isinstance(message, dict):
         raise ValueError("no message")
     content: list[Block] = []
+    reasoning = sse.reasoning_of(message)
+    if reasoning is not None and request.thinking:
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
@@ -103,7 +87,7 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
                 "type": "tool_use",
                 "id": call.get("id") or _id("toolu"),
                 "name": function.get("name") or "",
-                "input": _input(function.get("arguments") or ""),
+                "input": sse.tool_input(function.get("arguments") or ""),
             }
         )
     stop_reason, stop_sequence = _stop(
@@ -145,7 +129,8 @@ class MessagesStream:
         self._opened = False
         self._blocks = 0
         self._open_block: int | None = None
-        self._text_open = False
+        self._open_kind: str | None = None
+        """``text`` or ``thinking`` while such a block is open (deltas go on in it)."""
         self._calls: dict[int, int] = {}
         """Block index by the chat stream's tool-call index."""
         self._finish_reason: Any = None
@@ -218,32 +203,7 @@ class MessagesStream:
     def whole(self, answer: bytes) -> bytes:
         """The whole event stream for a chat answer that came as one JSON body."""
         opening = self.opening()
-        try:
-            decoded = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            decoded = None
-        choices = decoded.get("choices") if isinstance(decoded, dict) else None
-        if not (
-            isinstance(decoded, dict)
-            and isinstance(choices, list)
-            and choices
-            and isinstance(choices[0], dict)
-        ):
-            raise BadUpstreamResponse(
-                "answered 200 with a body that is not a chat completion "
-                f"({sse.describe_body(answer)})"
-            )
-        message = choices[0].get("message") or {}
-        delta = {
-            "content": message.get("content"),
-            "tool_calls": [
-                {**call, "index": index}
-                for index, call in enumerate(message.get("tool_calls") or [])
-            ],
-        }
-        choice = {**choices[0], "delta": delta}
-        choice.pop("message", None)
-        self._chunk({"choices": [choice], "usage": decoded.get("usage")})
+        self._chunk(sse.whole_chunk(answer))
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -253,25 +213,25 @@ class MessagesStream:
         return self._take()
 
     def _chunk(self, chunk: dict[str, Any]) -> None:
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else None
-            self._error = message if isinstance(message, str) else "the upstream stream failed"
+        error = sse.chunk_error(chunk)
+        if error is not None:
+            self._error = error
             return
         if isinstance(chunk.get("usage"), dict):
             self._usage = _usage(chunk["usage"])
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        parts = sse.chunk_delta(chunk)
+        if parts is None:
             return
-        choice = choices[0]
+        choice, text, calls = parts
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self._text_delta(content)
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    self._call_delta(call)
+        if self._request.thinking and isinstance(delta, dict):
+            reasoning = sse.reasoning_of(delta)
+            if reasoning is not None:
+                self._thinking_delta(reasoning)
+        if text:
+            self._text_delta(text)
+        for call in calls:
+            self._call_delta(call)
         if choice.get("finish_reason") is not None:
             self._finish_reason = choice["finish_reason"]
             self._matched = choice.get("stop_reason")
@@ -280,7 +240,7 @@ class MessagesStream:
         if self._open_block is not None:
             self._emit("content_block_stop", index=self._open_block)
             self._open_block = None
-            self._text_open = False
+            self._open_kind = None
 
     def _start_block(self, block: Block) -> int:
         self._close_block()
@@ -291,13 +251,23 @@ class MessagesStream:
         return index
 
     def _text_delta(self, text: str) -> None:
-        if not self._text_open:
+        if self._open_kind != "text":
             self._start_block({"type": "text", "text": ""})
-            self._text_open = True
+            self._open_kind = "text"
         self._emit(
             "content_block_delta",
             index=self._open_block,
             delta={"type": "text_delta", "text": text},
+        )
+
+    def _thinking_delta(self, thinking: str) -> None:
+        if self._open_kind != "thinking":
+            self._start_block({"type": "thinking", "thinking": "", "signature": ""})
+            self._open_kind = "thinking"
+        self._emit(
+            "content_block_delta",
+            index=self._open_block,
+            delta={"type": "thinking_delta", "thinking": thinking},
         )
 
     def _call_delta(self, delta: dict[str, Any]) -> None:
@@ -323,28 +293,17 @@ class MessagesStream:
             )
 
 
-class NativeMessagesStream:
+class NativeMessagesStream(NativeRelay):
     """A ``StreamTranslator`` for an endpoint that speaks Messages itself: its events are relayed
     as they came; only what the relay adds is said in Anthropic's way (``ping`` while quiet, an
     ``error`` event when the stream breaks) so the SDKs read it."""
 
+    __slots__ = ()
     media_type = "text/event-stream"
 
     def keepalive(self) -> bytes:
         """A ``ping`` event, as the server's own stream would send."""
         return _PING_EVENT
-
-    def opening(self) -> bytes:
-        """Nothing: the server sends its own ``message_start``."""
-        return b""
-
-    def translate(self, events: list[bytes]) -> bytes:
-        """The events as they came."""
-        return b"".join(events)
-
-    def closing(self) -> bytes:
-        """Nothing: the server ended its own stream."""
-        return b""
 
     def failed(self, error: UpstreamError) -> bytes:
         """An ``error`` event (``api_error``)."""

@@ -12,20 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import orjson
 
 from octoroute.errors import InvalidRequest
-from octoroute.wire.requests import shown_value
+from octoroute.wire.requests import shown
 
-__all__ = ["Block", "chat_messages", "shown", "text_of"]
+__all__ = ["Block", "chat_messages", "text_of"]
 
 Block = dict[str, Any]
-
-
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
 
 
 def text_of(value: Any, where: str) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -33,10 +32,10 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
-from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.messages import Message, check_conversation
-from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown_value
+from octoroute.wire.native import NativeOrChat
+from octoroute.wire.requests import decode_json_object, read_model, shown
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
@@ -47,7 +46,6 @@ __all__ = [
     "parse_chat_request",
     "parse_generate_request",
     "read_stream",
-    "shown",
 ]
 
 Json = dict[str, Any]
@@ -117,11 +115,6 @@ _IMAGE_MAGIC: Final = (
 )
 
 
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
-
-
 def read_stream(values: Json) -> bool:
     """``stream``: ``true`` unless ``false`` (Ollama streams by default; ``null`` is unset)."""
     stream = values.get("stream")
@@ -132,7 +125,7 @@ def read_stream(values: Json) -> bool:
     return stream
 
 
-class OllamaRequest:
+class OllamaRequest(NativeOrChat):
     """A validated ``/api/chat`` or ``/api/generate`` request: routing's view, and the bodies
     for native and translated endpoints."""
 
@@ -148,6 +141,7 @@ class OllamaRequest:
         "stream",
         "target",
     )
+    dialect = Native.OLLAMA
 
     def __init__(
         self,
@@ -185,20 +179,6 @@ class OllamaRequest:
         if Native.OLLAMA in endpoint.native:
             return GENERATE_PATH if self.generate else CHAT_PATH
         return self.target
-
-    def body_for(self, endpoint: EndpointConfig) -> bytes:
-        """The client's body (native endpoint) or the translated body, for ``endpoint``."""
-        if Native.OLLAMA in endpoint.native:
-            return rebuild_with_model(self.fields, endpoint.name)
-        return translated_chat_body(self.chat, endpoint)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        """Refuse, before anything is sent, a request that cannot be translated when any
-        endpoint it may go to would need the translation."""
-        if self.problem is not None and any(
-            Native.OLLAMA not in endpoint.native for endpoint in endpoints
-        ):
-            raise self.problem
 
 
 def _decode(body: bytes) -> tuple[dict[str, msgspec.Raw], Json, str]:

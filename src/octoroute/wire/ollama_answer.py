@@ -14,6 +14,7 @@ Pure: the clocks come in through ``Timing``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 
 from octoroute.wire import ndjson, sse
+from octoroute.wire.native import NativeRelay
 
 if TYPE_CHECKING:
     from octoroute.errors import UpstreamError
@@ -36,6 +38,7 @@ __all__ = [
     "embedding_answer",
     "error_line",
     "load_answer",
+    "shortened",
 ]
 
 Json = dict[str, Any]
@@ -86,38 +89,25 @@ def error_line(message: str) -> bytes:
     return orjson.dumps({"error": message}) + b"\n"
 
 
+def _broken(error: UpstreamError) -> bytes:
+    """The error line that ends a stream broken after it started (translated or native)."""
+    return error_line(
+        f"the upstream stream failed after it had started: {error.message}; "
+        "the answer above is incomplete"
+    )
+
+
 def _done_reason(finish_reason: Any) -> str:
     return DONE_REASONS.get(finish_reason, "stop") if isinstance(finish_reason, str) else "stop"
 
 
-def _arguments(arguments: str) -> Any:
-    """Tool arguments as the object Ollama gives; text that is not a JSON object is kept whole
-    under ``_raw`` rather than lost (small models do write broken JSON)."""
-    try:
-        decoded = orjson.loads(arguments) if arguments.strip() else {}
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
-
-
 def _tool_call(index: int, call_id: Any, name: Any, arguments: str) -> Json:
     call: Json = {
-        "function": {"index": index, "name": name or "", "arguments": _arguments(arguments)}
+        "function": {"index": index, "name": name or "", "arguments": sse.tool_input(arguments)}
     }
     if isinstance(call_id, str) and call_id:
         call["id"] = call_id
     return call
-
-
-def _counts(usage: Any) -> tuple[int, int]:
-    if not isinstance(usage, dict):
-        return 0, 0
-    prompt = usage.get("prompt_tokens")
-    completion = usage.get("completion_tokens")
-    return (
-        prompt if isinstance(prompt, int) else 0,
-        completion if isinstance(completion, int) else 0,
-    )
 
 
 def _head(request: OllamaRequest, created_at: str) -> Json:
@@ -149,11 +139,6 @@ def load_answer(request: OllamaRequest, timing: Timing) -> bytes:
     return orjson.dumps(line)
 
 
-def _thinking_of(fields: Json) -> str | None:
-    thinking = fields.get("reasoning_content") or fields.get("reasoning")
-    return thinking if isinstance(thinking, str) and thinking else None
-
-
 def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Json:
     """The Ollama object for a decoded chat completion (or legacy completion), first choice.
 
@@ -162,7 +147,7 @@ def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Jso
     choice = sse.first_choice(answer)
     message = choice.get("message")
     if isinstance(message, dict):
-        text, thinking = message.get("content"), _thinking_of(message)
+        text, thinking = message.get("content"), sse.reasoning_of(message)
         calls = message.get("tool_calls") or []
     elif isinstance(choice.get("text"), str):
         text, thinking, calls = choice["text"], None, []
@@ -175,7 +160,7 @@ def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Jso
             for index, call in enumerate(calls)
             if isinstance(call, dict) and isinstance(function := call.get("function") or {}, dict)
         ]
-    prompt, completion = _counts(answer.get("usage"))
+    prompt, completion = sse.token_counts(answer.get("usage"))
     total = timing.elapsed()
     line.update(
         done=True,
@@ -235,7 +220,7 @@ class OllamaStream:
         now = self._timing.monotonic_ns()
         started = self._timing.started_ns
         first = self._first_ns if self._first_ns is not None else now
-        prompt, completion = _counts(self._usage)
+        prompt, completion = sse.token_counts(self._usage)
         line = _piece(self._request, created_at, "", None)
         line.update(
             done=True,
@@ -252,27 +237,11 @@ class OllamaStream:
 
     def failed(self, error: UpstreamError) -> bytes:
         """The error line, as Ollama ends a stream that broke."""
-        return error_line(
-            f"the upstream stream failed after it had started: {error.message}; "
-            "the answer above is incomplete"
-        )
+        return _broken(error)
 
     def whole(self, answer: bytes) -> bytes:
         """Every line for a chat answer that came as one JSON body."""
-        decoded, first = sse.whole_answer(answer)
-        choice = dict(first)
-        message = choice.pop("message", None)
-        if isinstance(message, dict):
-            calls = message.get("tool_calls") or []
-            choice["delta"] = {
-                **message,
-                "tool_calls": [
-                    {**call, "index": index}
-                    for index, call in enumerate(calls)
-                    if isinstance(call, dict)
-                ],
-            }
-        self._chunk({"choices": [choice], "usage": decoded.get("usage")}, self._timing.created_at())
+        self._chunk(sse.whole_chunk(answer), self._timing.created_at())
         return self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -283,27 +252,22 @@ class OllamaStream:
         return out
 
     def _chunk(self, chunk: Json, created_at: str) -> None:
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else error
-            self._error = message if isinstance(message, str) else "the upstream stream failed"
+        error = sse.chunk_error(chunk)
+        if error is not None:
+            self._error = error
             return
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
-        try:
-            choice = sse.first_choice(chunk)
-        except ValueError:  # the usage chunk (no choices), or a chunk that is not one
+        parts = sse.chunk_delta(chunk)
+        if parts is None:  # the usage chunk (no choices), or a chunk that is not one
             return
+        choice, text, calls = parts
         delta = choice.get("delta")
-        if isinstance(delta, dict):
-            text, thinking = delta.get("content"), _thinking_of(delta)
-            for call in delta.get("tool_calls") or ():
-                if isinstance(call, dict):
-                    self._call_delta(call)
-        else:
-            text, thinking = choice.get("text"), None
-        if not isinstance(text, str):
-            text = ""
+        thinking = sse.reasoning_of(delta) if isinstance(delta, dict) else None
+        if delta is None and isinstance(choice.get("text"), str):
+            text = choice["text"]  # a legacy completions chunk (raw or suffix)
+        for call in calls:
+            self._call_delta(call)
         if text or thinking:
             if self._first_ns is None:
                 self._first_ns = self._timing.monotonic_ns()
@@ -347,34 +311,20 @@ class OllamaStream:
         self._out.append(orjson.dumps(line) + b"\n")
 
 
-class NativeStream:
+class NativeStream(NativeRelay):
     """A ``StreamTranslator`` that relays a native Ollama server's lines unchanged, and ends a
     stream that broke with Ollama's error line."""
 
+    __slots__ = ()
     media_type = ndjson.MEDIA_TYPE
 
     def keepalive(self) -> bytes:
         """Nothing, as for a translated stream."""
         return b""
 
-    def opening(self) -> bytes:
-        """Nothing: the server writes its own lines."""
-        return b""
-
-    def translate(self, events: list[bytes]) -> bytes:
-        """The lines as they came."""
-        return b"".join(events)
-
-    def closing(self) -> bytes:
-        """Nothing: the server ended its own stream."""
-        return b""
-
     def failed(self, error: UpstreamError) -> bytes:
         """The error line."""
-        return error_line(
-            f"the upstream stream failed after it had started: {error.message}; "
-            "the answer above is incomplete"
-        )
+        return _broken(error)
 
     def whole(self, answer: bytes) -> bytes:
         """A server that answered one JSON object although asked to stream: that object as the
@@ -395,15 +345,32 @@ def _vectors(answer: Any) -> list[Any]:
     return [item["embedding"] for item in ordered]
 
 
-def embed_answer(answer: Any, model: str, total_ns: int) -> Json:
-    """``POST /api/embed``'s answer for a decoded OpenAI embeddings answer.
+def shortened(vector: list[Any], dimensions: int | None) -> list[Any]:
+    """``vector`` cut to its first ``dimensions`` values and scaled back to length 1, as Ollama
+    answers ``dimensions`` (a vector no longer than that is kept as it is).
+
+    Raises ``ValueError`` when the values are not numbers.
+    """
+    if dimensions is None or len(vector) <= dimensions:
+        return vector
+    cut = vector[:dimensions]
+    try:
+        norm = math.hypot(*cut)
+        return cut if norm == 0 else [value / norm for value in cut]
+    except TypeError:
+        raise ValueError("an embedding holds something other than numbers") from None
+
+
+def embed_answer(answer: Any, model: str, total_ns: int, dimensions: int | None = None) -> Json:
+    """``POST /api/embed``'s answer for a decoded OpenAI embeddings answer, each vector
+    ``shortened`` to ``dimensions`` when the client asked for it.
 
     Raises ``ValueError`` when ``answer`` holds no embeddings.
     """
-    prompt, _ = _counts(answer.get("usage") if isinstance(answer, dict) else None)
+    prompt, _ = sse.token_counts(answer.get("usage") if isinstance(answer, dict) else None)
     return {
         "model": model,
-        "embeddings": _vectors(answer),
+        "embeddings": [shortened(vector, dimensions) for vector in _vectors(answer)],
         "total_duration": total_ns,
         "load_duration": 0,
         "prompt_eval_count": prompt,

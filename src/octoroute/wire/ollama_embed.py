@@ -2,9 +2,11 @@
 
 ``/api/embed`` takes ``input`` (a string or an array of strings) and answers ``embeddings``;
 the older ``/api/embeddings`` takes one ``prompt`` and answers one ``embedding``. Both become an
-OpenAI ``/v1/embeddings`` body (``dimensions`` kept), unless the endpoint has
-``native = ["ollama"]``: it then gets the client's body with only ``model`` replaced, at its own
-path. ``truncate``, ``keep_alive`` and ``options`` are accepted (how the server runs the model);
+OpenAI ``/v1/embeddings`` body, unless the endpoint has ``native = ["ollama"]``: it then gets the
+client's body with only ``model`` replaced, at its own path. ``dimensions`` is not sent to an
+OpenAI server: the router cuts each vector to it and normalises it again, as Ollama does, which
+is what a server that honours ``dimensions`` does too, and works with every model (vLLM refuses
+``dimensions`` for a model not trained for it). ``truncate``, ``keep_alive`` and ``options`` are accepted (how the server runs the model);
 an empty input is answered by the router itself with no vectors, as Ollama does.
 """
 
@@ -18,8 +20,7 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
-from octoroute.wire.ollama import shown
-from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model
+from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
@@ -33,7 +34,7 @@ _EMBEDDINGS_KEYS: Final = frozenset({"model", "prompt"})
 class OllamaEmbedRequest:
     """A validated ``/api/embed`` or ``/api/embeddings`` request and its bodies per endpoint."""
 
-    __slots__ = ("empty", "fields", "legacy", "model", "translated")
+    __slots__ = ("dimensions", "empty", "fields", "legacy", "model", "translated")
 
     def __init__(
         self,
@@ -43,6 +44,7 @@ class OllamaEmbedRequest:
         translated: dict[str, Any],
         legacy: bool,
         empty: bool,
+        dimensions: int | None = None,
     ) -> None:
         self.model = model
         self.fields = fields
@@ -52,6 +54,8 @@ class OllamaEmbedRequest:
         """``/api/embeddings`` (one ``prompt``, one ``embedding``) rather than ``/api/embed``."""
         self.empty = empty
         """Nothing to embed: answered without asking a server, as Ollama does."""
+        self.dimensions = dimensions
+        """The length ``/api/embed`` vectors are cut to, if the client asked for one."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """Ollama's own path for a native endpoint, else ``embeddings``."""
@@ -106,15 +110,20 @@ def parse_embed_request(body: bytes, limits: LimitsConfig) -> OllamaEmbedRequest
     _check_common(values)
     translated: dict[str, Any] = {"input": values["input"]} if texts else {}
     dimensions = values.get("dimensions")
-    if dimensions is not None:
-        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1:
-            raise InvalidRequest(
-                f"dimensions must be an integer >= 1, got {shown(dimensions)}", param="dimensions"
-            )
-        translated["dimensions"] = dimensions
+    if dimensions is not None and (
+        isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1
+    ):
+        raise InvalidRequest(
+            f"dimensions must be an integer >= 1, got {shown(dimensions)}", param="dimensions"
+        )
     check_duplicate_keys(body, fields, _EMBED_KEYS, messages_key=None)
     return OllamaEmbedRequest(
-        model=model, fields=fields, translated=translated, legacy=False, empty=not texts
+        model=model,
+        fields=fields,
+        translated=translated,
+        legacy=False,
+        empty=not texts,
+        dimensions=dimensions,
     )
 
 

@@ -13,9 +13,10 @@ other byte of every value reaches the model server as the client sent it.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
+import orjson
 
 from octoroute.errors import InvalidRequest
 from octoroute.wire.compat import apply_compat
@@ -36,6 +37,7 @@ __all__ = [
     "read_stream",
     "rebuild_with_model",
     "render_upstream_body",
+    "shown",
     "shown_value",
 ]
 
@@ -445,6 +447,11 @@ def shown_value(raw: msgspec.Raw) -> str:
     if len(text) > _MAX_SHOWN_CHARS:
         text = text[: _MAX_SHOWN_CHARS - 3] + "..."
     return text
+
+
+def shown(value: Any) -> str:
+    """``shown_value`` for a decoded value: a short JSON rendering for an error message."""
+    return shown_value(msgspec.Raw(orjson.dumps(value)))
 
 
 def _malformed_json_message(body: bytes, error: str) -> str:

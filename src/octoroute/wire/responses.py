@@ -16,7 +16,7 @@ as the reasoning itself is, and ``store``/``metadata``, which the router handles
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -24,16 +24,17 @@ import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
-from octoroute.wire.compat import translated_chat_body
 from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message
+from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
     read_model,
     read_stream,
     rebuild_with_model,
+    shown,
     shown_value,
 )
 
@@ -91,7 +92,7 @@ reads (several local ones refuse ``developer``)."""
 _TOOL_CHOICE_WORDS: Final = frozenset({"auto", "none", "required"})
 
 
-class ResponsesRequest:
+class ResponsesRequest(NativeOrChat):
     """A validated Responses request: routing's view, the echo fields of the answer, and the
     bodies for native and translated endpoints."""
 
@@ -109,6 +110,7 @@ class ResponsesRequest:
         "store",
         "stream",
     )
+    dialect = Native.RESPONSES
 
     def __init__(
         self,
@@ -150,22 +152,13 @@ class ResponsesRequest:
         return "responses" if Native.RESPONSES in endpoint.native else "chat/completions"
 
     def body_for(self, endpoint: EndpointConfig) -> bytes:
-        """The client's body (native endpoint) or the translated chat body, for ``endpoint``."""
-        if Native.RESPONSES in endpoint.native:
-            fields = self.fields
-            if self.native_input is not None:
-                fields = {k: v for k, v in fields.items() if k != "previous_response_id"}
-                fields["input"] = msgspec.Raw(self.native_input)
+        """The client's body (native endpoint; a continuation with the whole conversation as
+        ``input``) or the translated chat body, for ``endpoint``."""
+        if self.native_input is not None and Native.RESPONSES in endpoint.native:
+            fields = {k: v for k, v in self.fields.items() if k != "previous_response_id"}
+            fields["input"] = msgspec.Raw(self.native_input)
             return rebuild_with_model(fields, endpoint.name)
-        return translated_chat_body(self.chat, endpoint)
-
-    def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
-        """Refuse, before anything is sent, a request that cannot be translated when any
-        endpoint it may go to would need the translation."""
-        if self.problem is not None and any(
-            Native.RESPONSES not in endpoint.native for endpoint in endpoints
-        ):
-            raise self.problem
+        return super().body_for(endpoint)
 
 
 def parse_responses_request(
@@ -369,11 +362,6 @@ def _chat_body(values: dict[str, Any], items: list[Item]) -> dict[str, Any]:
     if truncation not in (None, "auto", "disabled"):
         raise InvalidRequest("truncation must be 'auto' or 'disabled'", param="truncation")
     return chat
-
-
-def shown(value: Any) -> str:
-    """A short JSON rendering of a decoded value for a message."""
-    return shown_value(msgspec.Raw(orjson.dumps(value)))
 
 
 def _messages(instructions: Any, items: list[Item]) -> list[dict[str, Any]]:

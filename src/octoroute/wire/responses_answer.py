@@ -116,12 +116,7 @@ def response_from_chat(answer: Any, request: ResponsesRequest) -> dict[str, Any]
 
     Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
     """
-    if not isinstance(answer, dict):
-        raise ValueError("not a JSON object")
-    choices = answer.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise ValueError("no choices")
-    choice = choices[0]
+    choice = sse.first_choice(answer)
     message = choice.get("message")
     if not isinstance(message, dict):
         raise ValueError("no message")
@@ -250,30 +245,7 @@ class ResponsesStream:
     def whole(self, answer: bytes) -> bytes:
         """The whole event stream for a chat answer that came as one JSON body."""
         opening = self.opening()
-        try:
-            decoded = orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            decoded = None
-        choices = decoded.get("choices") if isinstance(decoded, dict) else None
-        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-            message = choices[0].get("message") or {}
-            delta = {
-                "content": message.get("content"),
-                "tool_calls": [
-                    {**call, "index": index}
-                    for index, call in enumerate(message.get("tool_calls") or [])
-                ],
-            }
-            chunk = {
-                "choices": [{"delta": delta, "finish_reason": choices[0].get("finish_reason")}],
-                "usage": decoded.get("usage") if isinstance(decoded, dict) else None,
-            }
-            self._chunk(chunk)
-        else:
-            raise BadUpstreamResponse(
-                "answered 200 with a body that is not a chat completion "
-                f"({sse.describe_body(answer)})"
-            )
+        self._chunk(sse.whole_chunk(answer))
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -287,26 +259,21 @@ class ResponsesStream:
         return self._take()
 
     def _chunk(self, chunk: dict[str, Any]) -> None:
-        if "error" in chunk and not chunk.get("choices"):
-            error = chunk["error"]
-            message = error.get("message") if isinstance(error, dict) else None
-            self._error = message if isinstance(message, str) else "the upstream stream failed"
+        error = sse.chunk_error(chunk)
+        if error is not None:
+            self._error = error
             return
         usage = usage_of(chunk.get("usage"))
         if usage is not None:
             self._usage = usage
-        choices = chunk.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        parts = sse.chunk_delta(chunk)
+        if parts is None:
             return
-        choice = choices[0]
-        delta = choice.get("delta")
-        if isinstance(delta, dict):
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self._text_delta(content)
-            for call in delta.get("tool_calls") or []:
-                if isinstance(call, dict):
-                    self._call_delta(call)
+        choice, text, calls = parts
+        if text:
+            self._text_delta(text)
+        for call in calls:
+            self._call_delta(call)
         if choice.get("finish_reason") is not None:
             self._finish_reason = choice["finish_reason"]
 

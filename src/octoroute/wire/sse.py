@@ -23,15 +23,20 @@ __all__ = [
     "SSESplitter",
     "answer_usage",
     "chat_chunks",
+    "chunk_delta",
+    "chunk_error",
     "data_event",
     "describe_body",
     "error_event",
     "event_payload",
     "first_choice",
     "is_done",
+    "reasoning_of",
+    "token_counts",
+    "tool_input",
     "usage_from_body",
     "usage_from_event",
-    "whole_answer",
+    "whole_chunk",
 ]
 
 DONE_EVENT: Final = b"data: [DONE]\n\n"
@@ -195,33 +200,85 @@ _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class _Usage(msgspec.Struct):
-    prompt_tokens: _Count
-    completion_tokens: _Count
+    """A ``usage`` object in the names any dialect's server uses: chat's ``prompt_tokens`` and
+    ``completion_tokens``, or the ``input_tokens`` and ``output_tokens`` of Anthropic's Messages
+    and the Responses API (Anthropic counts prompt-cache writes and reads apart from
+    ``input_tokens``; they are part of the prompt)."""
+
+    prompt_tokens: _Count | None = None
+    completion_tokens: _Count | None = None
+    input_tokens: _Count | None = None
+    output_tokens: _Count | None = None
+    cache_creation_input_tokens: _Count | None = None
+    cache_read_input_tokens: _Count | None = None
+
+    def counts(self, previous: tuple[int, int] | None) -> tuple[int, int] | None:
+        """``(prompt, completion)``, or ``None`` without a count; a count the object lacks is
+        ``previous``'s (0 without one), since Anthropic's ``message_delta`` says only
+        ``output_tokens`` (the prompt's count came in ``message_start``). Chat's names count
+        only as a pair."""
+        if self.prompt_tokens is not None and self.completion_tokens is not None:
+            return self.prompt_tokens, self.completion_tokens
+        if self.input_tokens is None and self.output_tokens is None:
+            return None
+        prompt, completion = previous or (0, 0)
+        if self.input_tokens is not None:
+            prompt = (
+                self.input_tokens
+                + (self.cache_creation_input_tokens or 0)
+                + (self.cache_read_input_tokens or 0)
+            )
+        if self.output_tokens is not None:
+            completion = self.output_tokens
+        return prompt, completion
 
 
-class _WithUsage(msgspec.Struct):
+class _Carrier(msgspec.Struct):
     usage: _Usage | None = None
 
 
+class _WithUsage(msgspec.Struct):
+    """An answer or event with its ``usage`` at the top (chat, a ``message``, a ``response``,
+    ``message_delta``) or one level down: Anthropic's ``message_start`` carries it in
+    ``message``, the Responses API's ``response.completed`` in ``response``."""
+
+    usage: _Usage | None = None
+    message: msgspec.Raw = msgspec.Raw()
+    response: msgspec.Raw = msgspec.Raw()
+
+    def found(self) -> _Usage | None:
+        """The ``usage`` object, wherever it is."""
+        if self.usage is not None:
+            return self.usage
+        for nested in (self.message, self.response):
+            # Only an object can carry usage; chat answers have no top-level ``message``.
+            if nested and memoryview(nested)[0] == 0x7B:  # "{"
+                try:
+                    return _CARRIER.decode(nested).usage
+                except (msgspec.DecodeError, RecursionError):
+                    return None
+        return None
+
+
 _USAGE: Final = msgspec.json.Decoder(_WithUsage)
+_CARRIER: Final = msgspec.json.Decoder(_Carrier)
 
 
-def usage_from_body(body: bytes) -> tuple[int, int] | None:
-    """``(prompt_tokens, completion_tokens)`` from a JSON answer's ``usage`` object, if it has one.
+def usage_from_body(body: bytes, previous: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """``(prompt, completion)`` tokens from a JSON answer's or event's ``usage`` (in any of the
+    names ``_Usage`` reads), if it has one; a count it lacks is ``previous``'s.
 
-    Never raises: a body that is not JSON, or whose ``usage`` lacks either count or holds
+    Never raises: a body that is not JSON, or whose ``usage`` lacks the counts or holds
     something other than non-negative integers, gives ``None``.
     """
     # Only the last chunk of a stream carries usage; skip decoding every other one.
     if b'"usage"' not in body:
         return None
     try:
-        usage = _USAGE.decode(body).usage
+        usage = _USAGE.decode(body).found()
     except (msgspec.DecodeError, RecursionError):
         return None
-    if usage is None:
-        return None
-    return usage.prompt_tokens, usage.completion_tokens
+    return None if usage is None else usage.counts(previous)
 
 
 _OBJECT: Final = msgspec.json.Decoder(dict[str, object])
@@ -256,27 +313,102 @@ def first_choice(answer: Any) -> dict[str, Any]:
     return choice
 
 
-def whole_answer(answer: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A complete chat answer (from a server that ignored ``stream``) and its first choice, for
-    a stream translator's ``whole``; ``BadUpstreamResponse`` when it is not a chat completion."""
+def whole_chunk(answer: bytes) -> dict[str, Any]:
+    """A complete chat answer (from a server that ignored ``stream``) as the one stream chunk
+    that would have carried it: its first choice with the ``message`` as the ``delta`` (tool
+    calls numbered), and its ``usage``. For a stream translator's ``whole``, which feeds it to
+    the same state machine as a stream; ``BadUpstreamResponse`` when it is not a chat
+    completion."""
     try:
         decoded = orjson.loads(answer)
-        return decoded, first_choice(decoded)
+        choice = dict(first_choice(decoded))
     except (orjson.JSONDecodeError, ValueError):
         raise BadUpstreamResponse(
             f"answered 200 with a body that is not a chat completion ({describe_body(answer)})"
         ) from None
+    message = choice.pop("message", None)
+    if isinstance(message, dict):
+        calls = message.get("tool_calls") or ()
+        choice["delta"] = {
+            **message,
+            "tool_calls": [
+                {**call, "index": index}
+                for index, call in enumerate(calls)
+                if isinstance(call, dict)
+            ],
+        }
+    return {"choices": [choice], "usage": decoded.get("usage")}
+
+
+def chunk_delta(chunk: dict[str, Any]) -> tuple[dict[str, Any], str, list[dict[str, Any]]] | None:
+    """A chat stream chunk's first choice, the text of its ``delta`` (``""`` for none) and its
+    tool-call fragments (objects only); ``None`` for a chunk without a choice (the usage chunk,
+    or one that is not a chat chunk)."""
+    try:
+        choice = first_choice(chunk)
+    except ValueError:
+        return None
+    delta = choice.get("delta")
+    if not isinstance(delta, dict):
+        return choice, "", []
+    content = delta.get("content")
+    calls = [call for call in delta.get("tool_calls") or () if isinstance(call, dict)]
+    return choice, content if isinstance(content, str) else "", calls
+
+
+def chunk_error(chunk: dict[str, Any]) -> str | None:
+    """The message of an error a chat stream carried in a chunk of its own (``{"error": ...}``
+    with no choices, as vLLM and llama.cpp report a failure mid-stream); ``None`` for any other
+    chunk."""
+    if "error" not in chunk or chunk.get("choices"):
+        return None
+    error = chunk["error"]
+    message = error.get("message") if isinstance(error, dict) else error
+    return message if isinstance(message, str) else "the upstream stream failed"
+
+
+def token_counts(usage: Any) -> tuple[int, int]:
+    """``(prompt_tokens, completion_tokens)`` of a decoded chat ``usage``, a missing or odd
+    count 0: what a translated answer reports when the server said nothing."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    prompt = usage.get("prompt_tokens")
+    completion = usage.get("completion_tokens")
+    return (
+        prompt if isinstance(prompt, int) else 0,
+        completion if isinstance(completion, int) else 0,
+    )
+
+
+def reasoning_of(fields: dict[str, Any]) -> str | None:
+    """The reasoning text of a chat ``message`` or ``delta``: ``reasoning_content`` (vLLM's
+    older name, DeepSeek's, llama.cpp's) or ``reasoning`` (vLLM's newer one, Ollama's, LM
+    Studio's); ``None`` when there is none."""
+    thinking = fields.get("reasoning_content") or fields.get("reasoning")
+    return thinking if isinstance(thinking, str) and thinking else None
+
+
+def tool_input(arguments: str) -> dict[str, Any]:
+    """A tool call's JSON ``arguments`` text as the object Messages' ``input`` and Ollama's
+    ``arguments`` carry; text that is not a JSON object is kept whole under ``_raw`` rather than
+    lost (small models do write broken JSON)."""
+    try:
+        decoded = orjson.loads(arguments) if arguments.strip() else {}
+    except orjson.JSONDecodeError:
+        return {"_raw": arguments}
+    return decoded if isinstance(decoded, dict) else {"_raw": arguments}
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:
-    """The usage of a complete chat answer, after checking that the answer is a JSON object.
+    """The usage of a complete answer (chat, a Messages ``message``, a Responses ``response``),
+    after checking that the answer is a JSON object.
 
     Raises ``ValueError`` when ``body`` is not JSON or not an object: a 200 that carries an HTML
     page or a truncated body is an upstream fault, not an answer to relay. An object whose
     ``usage`` is missing or malformed is a fine answer without usage.
     """
     try:
-        usage = _USAGE.decode(body).usage
+        usage = _USAGE.decode(body).found()
     except msgspec.ValidationError:
         try:
             _OBJECT.decode(body)
@@ -285,9 +417,7 @@ def answer_usage(body: bytes) -> tuple[int, int] | None:
         return None
     except (msgspec.DecodeError, RecursionError):
         raise ValueError("not JSON") from None
-    if usage is None:
-        return None
-    return usage.prompt_tokens, usage.completion_tokens
+    return None if usage is None else usage.counts(None)
 
 
 def describe_body(body: bytes, limit: int = 60) -> str:
@@ -301,11 +431,13 @@ def describe_body(body: bytes, limit: int = 60) -> str:
     return f"{len(body)} bytes starting {shown!r}{more}"
 
 
-def usage_from_event(event: bytes) -> tuple[int, int] | None:
+def usage_from_event(
+    event: bytes, previous: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
     """``usage_from_body`` for an SSE event's payload; ``None`` for events without one."""
     if b'"usage"' not in event:
         return None
     payload = event_payload(event)
     if payload is None:
         return None
-    return usage_from_body(payload)
+    return usage_from_body(payload, previous)
