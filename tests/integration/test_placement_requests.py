@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import anthropic
+import ollama
 import openai
 import orjson
 import pytest
@@ -168,6 +169,34 @@ async def test_messages_escalate_and_refuse_in_anthropics_error_shape() -> None:
         assert body["error"]["type"] == "invalid_request_error"
         assert "tokens of context" in body["error"]["message"]
         assert small.chats == []
+
+
+async def test_ollama_escalates_counts_num_predict_and_refuses_in_its_error_shape() -> None:
+    async with gated("small", "large", "top") as (small, large, top):
+        async with (
+            router_for(windowed(small, large, top)) as router,
+            ollama.AsyncClient(host=router.url) as client,
+        ):
+            routed = await client.chat(
+                model="auto", messages=[{"role": "user", "content": LONG}], stream=False
+            )
+            with pytest.raises(ollama.ResponseError) as too_long:
+                await client.chat(model="fast", messages=[{"role": "user", "content": LONG}])
+            with pytest.raises(ollama.ResponseError) as too_much_output:
+                await client.generate(
+                    model="fast", prompt="short question", options={"num_predict": 5000}
+                )
+            fits = await client.generate(
+                model="fast", prompt="short question", options={"num_predict": 1000}
+            )
+
+        assert routed.message.content == "large answers"
+        assert len(large.chats) == 1
+        for caught in (too_long, too_much_output):
+            assert caught.value.status_code == 400
+            assert "tokens of context" in caught.value.error
+        assert fits.response == "small answers"
+        assert len(small.chats) == 1
 
 
 # --- conversation affinity ------------------------------------------------------------------------

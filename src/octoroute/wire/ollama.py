@@ -33,6 +33,7 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
+from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message, check_conversation
 from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import decode_json_object, read_model, shown
@@ -133,6 +134,7 @@ class OllamaRequest(NativeOrChat):
         "chat",
         "fields",
         "generate",
+        "hints",
         "load",
         "messages",
         "model",
@@ -173,6 +175,11 @@ class OllamaRequest(NativeOrChat):
         """``"load"`` or ``"unload"`` when the request asks nothing else; ``None`` otherwise."""
         self.started_ns = started_ns
         """When the request arrived (the caller's clock): Ollama's durations count from it."""
+        limit = chat.get("max_tokens")
+        self.hints = RequestHints(limit if isinstance(limit, int) else None, True, None)
+        """``options.num_predict`` (when > 0), for placement's context check; the translation
+        fills an endpoint's ``max_tokens`` in when the client set no limit. Ollama bodies carry
+        no conversation key, so affinity comes from session headers or the conversation."""
 
     def path_for(self, endpoint: EndpointConfig) -> str:
         """Ollama's own path for a native endpoint, else the translation's target."""
