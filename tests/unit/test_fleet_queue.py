@@ -97,3 +97,24 @@ def test_the_line_is_always_urgent_first_then_fifo_whatever_leaves(
     expected = [e.name for e in alive if e.urgent] + [e.name for e in alive if not e.urgent]
     assert names(queue) == expected
     assert queue.depth == len(alive)
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 5)), max_size=400))
+def test_entries_that_left_never_pile_up_past_twice_the_line(
+    steps: list[tuple[bool, int]],
+) -> None:
+    capacity = 20
+    queue: WaitQueue[Entry] = WaitQueue(capacity)
+    alive: list[Entry] = []
+    for number, (urgent, leave) in enumerate(steps):
+        entry = Entry(str(number), urgent)
+        if queue.push(entry):
+            alive.append(entry)
+        for _ in range(min(leave, len(alive))):
+            queue.remove(alive.pop(len(alive) // 2))
+        stored = sum(len(line) for line in queue._lines)
+        assert stored <= 2 * capacity + 33
+
+    assert names(queue) == [e.name for e in alive if e.urgent] + [
+        e.name for e in alive if not e.urgent
+    ]

@@ -12,6 +12,15 @@ A slot is handed over, not announced: the waker starts the attempt (``Endpoint.b
 it resolves the waiter's future, so no request that arrives meanwhile can take it. A waiter
 cancelled after its slot was handed over (its client left) gives the slot back at once.
 
+Handing out is cheap for a long line. A request joins the line only when no free slot could take
+it, so when an attempt ends only the instance it ended on has new room: the waker walks the line
+in serving order with a check of a few attributes per waiter (is the instance one of its
+candidates, not yet tried, large enough) and runs placement only for the first that can use it;
+in the common case that is the head, and the walk is O(1). Other changes (an instance recovered,
+re-admitted, its ``Retry-After`` or ejection over) check every instance with room the same way.
+While requests wait and an instance is only resting (told busy, or ejected), a timer wakes the
+line when it may be tried again: nothing else would.
+
 With overflow (``routing.overflow = "up"``), a routed request that has waited
 ``overflow_after_ms`` takes a slot of the tier above if that tier has one free, and otherwise
 also waits in the tier above's line, served by whichever tier frees a slot first.
@@ -26,15 +35,14 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Final, Protocol
 
-from octoroute.enums import Importance
+from octoroute.enums import TIER_POOLS, Importance, Pool
 from octoroute.errors import FleetBusy
-from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, has_room
+from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, fits, has_room
 from octoroute.fleet.queue import WaitQueue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from octoroute.enums import Pool
     from octoroute.fleet.endpoint import Endpoint
     from octoroute.fleet.selector import Fleet
 
@@ -134,9 +142,14 @@ class Dispatcher:
         self._waited = waited or {}
         self._affinity = affinity or {}
         self._refused = refused or {}
-        pools: dict[Pool, tuple[Endpoint, ...]] = {}
+        # The fleet's own tuples: a tier-wide request's candidates are this very object, so
+        # "is the instance one of its candidates" is an identity check for them.
+        pools: dict[Pool, tuple[Endpoint, ...]] = {
+            TIER_POOLS[tier]: endpoints for tier, endpoints in fleet.tiers.items()
+        }
+        if fleet.embeddings:
+            pools[Pool.EMBEDDINGS] = fleet.embeddings
         for endpoint in fleet.all():
-            pools[endpoint.pool] = (*pools.get(endpoint.pool, ()), endpoint)
             if endpoint.max_concurrent:
                 endpoint.on_slot_freed = self._freed
         self._pools = pools
@@ -221,7 +234,7 @@ class Dispatcher:
             )
         waiter = _Waiter(ticket, loop.create_future())
         self._join(waiter, pool, candidates, tried)
-        self._watch_ready(pool, candidates, loop)
+        self._watch_ready(pool)
         timer: asyncio.TimerHandle | None = None
         if overflow is not None:
             if overflow[1] <= 0:
@@ -304,60 +317,91 @@ class Dispatcher:
     # --- waking -----------------------------------------------------------------------------
 
     def _freed(self, endpoint: Endpoint) -> None:
-        """An attempt ended on ``endpoint``, which has a slot limit."""
+        """An attempt ended on ``endpoint``, which has a slot limit: only it has new room."""
         if self._queues[endpoint.pool].depth:
-            self.kick(endpoint.pool)
+            self._wake(endpoint.pool, endpoint)
 
     def kick(self, pool: Pool) -> None:
-        """Serve ``pool``'s waiting requests while its instances have room: called when a slot
-        frees and when an instance comes back (recovered, re-admitted, no longer busy)."""
+        """Serve ``pool``'s waiting requests while its instances have room: called when an
+        instance comes back (recovered, re-admitted, no longer busy) or a trial ended."""
+        self._wake(pool, None)
+
+    def _wake(self, pool: Pool, freed: Endpoint | None) -> None:
         if self._waking:
             self._again.add(pool)  # begin() can report availability while we hand slots over
             return
         self._waking = True
         try:
-            pending = {pool}
-            while pending:
-                self._serve(pending.pop())
-                pending |= self._again
-                self._again.clear()
+            self._serve(pool, freed)
+            while self._again:
+                self._serve(self._again.pop(), None)
         finally:
             self._waking = False
 
-    def _room(self, pool: Pool) -> bool:
-        now = self._fleet.now()
-        return any(has_room(endpoint, now) for endpoint in self._pools[pool])
-
-    def _serve(self, pool: Pool) -> None:
+    def _serve(self, pool: Pool, freed: Endpoint | None) -> None:
+        """Hand ``pool``'s free slots (only ``freed``'s, when given) to waiters in line order,
+        then make sure a resting instance will wake the rest."""
         queue = self._queues.get(pool)
-        if queue is None or not queue.depth or not self._room(pool):
+        if queue is None or not queue.depth:
             return
+        now = self._fleet.now()
+        if freed is None:
+            free = [endpoint for endpoint in self._pools[pool] if has_room(endpoint, now)]
+        else:
+            free = [freed] if has_room(freed, now) else []
+        if free:
+            self._hand_out(queue, self._pools[pool], free, now)
+        if queue.depth:
+            self._watch_ready(pool)
+
+    def _hand_out(
+        self,
+        queue: WaitQueue[_Entry],
+        whole: tuple[Endpoint, ...],
+        free: list[Endpoint],
+        now: float,
+    ) -> None:
         for entry in queue:
             waiter = entry.waiter
             if waiter.future.done():
                 self._leave(waiter)  # cancelled; its task has not run its cleanup yet
                 continue
-            picked = self._fleet.place(entry.candidates, entry.exclude, waiter.ticket.demand)
+            demand = waiter.ticket.demand
+            candidates, exclude = entry.candidates, entry.exclude
+            for endpoint in free:
+                if (
+                    (candidates is whole or endpoint in candidates)
+                    and not (exclude and endpoint in exclude)
+                    and fits(endpoint, demand)
+                ):
+                    break
+            else:
+                continue  # no free slot it may use: the next waiter
+            picked = self._fleet.place(candidates, exclude, demand)
             if isinstance(picked, Shortfall):
                 continue
             granted = self._start(picked)
             self._leave(waiter)
             waiter.future.set_result(granted)
-            if not self._room(pool):
+            free = [endpoint for endpoint in free if has_room(endpoint, now)]
+            if not free:
                 return
 
-    def _watch_ready(
-        self, pool: Pool, candidates: Sequence[Endpoint], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def _watch_ready(self, pool: Pool) -> None:
         """Wake ``pool``'s line when a healthy instance told busy (``Retry-After``) or ejected
-        becomes ready again: no attempt ends to say so."""
+        becomes ready again: no attempt ends to say so. One timer per pool, the soonest."""
         now = self._fleet.now()
         soonest = min(
-            (ep.ready_at for ep in candidates if ep.healthy and now < ep.ready_at < math.inf),
+            (
+                ep.ready_at
+                for ep in self._pools[pool]
+                if ep.healthy and now < ep.ready_at < math.inf
+            ),
             default=None,
         )
         if soonest is None:
             return
+        loop = asyncio.get_running_loop()
         delay = soonest - now
         current = self._kick_at.get(pool)
         if current is not None and current.when() <= loop.time() + delay:

@@ -4,7 +4,9 @@ FIFO, except that ``high``-importance requests go before every other waiting req
 and ``low`` share one line). Bounded by ``limits.max_queue``: a request that finds the line full
 is refused at once rather than joining it. A request leaves the line when it is served, when it
 gives up (queue timeout) or when its client goes away; leaving is O(1) (the entry is marked and
-skipped later), so a client disconnect never scans the line.
+skipped later), so a client disconnect never scans the line. Marked entries are dropped when they
+reach the head, and the whole line is compacted only when one joins and the marked outnumber the
+living: walking the line never copies it, and entries may leave while it is walked.
 
 Pure: it orders entries and counts them; waking, timing and futures are ``fleet.dispatch``'s.
 """
@@ -49,9 +51,13 @@ class WaitQueue(Generic[Q]):
         return self.depth >= self.capacity
 
     def push(self, entry: Q) -> bool:
-        """Add ``entry`` at the end of its class; ``False`` (nothing added) when full."""
+        """Add ``entry`` at the end of its class; ``False`` (nothing added) when full.
+
+        Not while the line is being walked (it may compact the line)."""
         if self.depth >= self.capacity:
             return False
+        if self._dead > 32 and self._dead > self.depth:
+            self._compact()
         entry.queued = True
         self._lines[0 if entry.urgent else 1].append(entry)
         self.depth += 1
@@ -64,17 +70,16 @@ class WaitQueue(Generic[Q]):
         entry.queued = False
         self.depth -= 1
         self._dead += 1
-        if self._dead > 32 and self._dead > self.depth:
-            self._compact()
         return True
 
     def __iter__(self) -> Iterator[Q]:
-        """The waiting entries in serving order. Entries may be removed while iterating."""
+        """The waiting entries in serving order. Entries may be removed (never added) while
+        iterating; a walk that stops at the head costs O(1)."""
         for line in self._lines:
             while line and not line[0].queued:
                 line.popleft()
                 self._dead -= 1
-            for entry in list(line):
+            for entry in line:
                 if entry.queued:
                     yield entry
 
