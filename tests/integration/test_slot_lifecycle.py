@@ -165,7 +165,7 @@ async def test_a_waiter_is_served_when_the_retry_after_of_the_busy_instance_runs
         small.hold = False
         small.release()
         throttled, headers, _ = await first
-        served, _, _ = await asyncio.wait_for(second, 5)
+        served, _, _ = await within_task(second)
 
         assert (throttled, headers["Retry-After"]) == (429, "1")
         assert served == 200, "served once the instance was ready again, not at the timeout"
@@ -188,7 +188,7 @@ async def test_a_waiter_is_served_by_the_trial_when_an_ejection_begun_while_it_w
         small.hold = False
         small.release()
         failed, _, _ = await first
-        served, _, _ = await asyncio.wait_for(second, 5)
+        served, _, _ = await within_task(second)
 
         assert failed == 502
         assert served == 200
@@ -313,6 +313,33 @@ async def test_a_client_that_leaves_while_a_buffered_answer_is_awaited_frees_the
         await assert_settled(session, router)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_attempt_that_times_out_frees_the_slot_for_the_request_waiting_behind_it(
+    session: aiohttp.ClientSession, stream: bool
+) -> None:
+    async with one_slot(timeouts="fast = 1") as ([small], _up, router):
+        small.hold = True  # the first request hangs until the tier's timeout cuts it
+        first = spawn(session, router, fast("hangs", stream=stream))
+        await wait_held(small, 1)
+        small.hold = False
+        second = spawn(session, router, fast("next"))
+        await wait_until(lambda: queued(router) == 1, what="the second request to wait")
+
+        timed_out, _, body = await first
+        served, _, _ = await within_task(second)
+
+        assert timed_out == 504, body
+        assert served == 200
+        assert small.cancelled == 1, "the hung upstream request was dropped"
+        await assert_settled(session, router)
+
+
+async def within_task(
+    task: asyncio.Task[tuple[int, dict[str, str], dict[str, object]]],
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    return await asyncio.wait_for(task, 5)
+
+
 async def test_a_stream_the_upstream_cuts_mid_answer_frees_the_slot(
     session: aiohttp.ClientSession,
 ) -> None:
@@ -418,6 +445,62 @@ async def test_a_timed_out_and_a_departed_waiter_are_both_observed_and_leave_not
         assert sample(text, 'octoroute_queue_wait_seconds_count{tier="fast"}') == 2
         assert sample(text, 'octoroute_fleet_busy_total{reason="queue_timeout",tier="fast"}') == 1
         await assert_settled(session, router)
+
+
+async def test_a_waiter_whose_instances_went_down_meanwhile_is_told_so_at_the_timeout(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with one_slot(limits="queue_timeout_seconds = 0.5", health="failure_threshold = 1") as (
+        [small],
+        _up,
+        router,
+    ):
+        small.hold = True
+        small.fail_before_first_byte = 1  # the held request fails: the instance is unhealthy
+        first = spawn(session, router, fast("fails"))
+        await wait_held(small, 1)
+        second = spawn(session, router, fast("waits"))
+        await wait_until(lambda: queued(router) == 1, what="the second request to wait")
+        small.release()
+
+        failed, _, _ = await first
+        refused, headers, body = await within_task(second)
+
+        assert failed == 502
+        assert (refused, headers["Retry-After"]) == (503, "1")
+        assert "none of them is available now" in str(body), body
+        await assert_settled(session, router)
+
+
+async def test_a_failover_after_the_request_used_its_wait_is_refused_saying_so(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with gated("small-0", "small-1", "up", "top") as (first, second, up, top):
+        tiers: Tiers = {
+            "fast": [
+                (first, "max_concurrent = 1\npriority = 2"),
+                (second, "max_concurrent = 1\npriority = 1"),
+            ],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        async with router_for(tiers, limits="queue_timeout_seconds = 0.2") as router:
+            first.hold = second.hold = True
+            second.fail_before_first_byte = 1
+            held = spawn(session, router, fast("held"))
+            await wait_held(first, 1)
+            failing = spawn(session, router, fast("fails late"))
+            await wait_held(second, 1)
+            await asyncio.sleep(0.3)  # its attempt outlasts its queue_timeout_seconds
+            second.release()
+
+            status, headers, body = await within_task(failing)
+            first.open()
+
+            assert (status, headers["Retry-After"]) == (503, "1")
+            assert "has used its 0.2 s of waiting for slots" in str(body), body
+            assert (await held)[0] == 200
+            await assert_settled(session, router)
 
 
 async def test_a_request_waiting_in_two_tiers_queues_takes_one_slot(

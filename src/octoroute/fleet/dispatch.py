@@ -221,8 +221,13 @@ class Dispatcher:
         pool = candidates[0].pool
         queue = self._queues[pool]
         started = loop.time()
-        if started >= ticket.deadline:
-            raise self._busy_timeout(pool, what)
+        if started >= ticket.deadline:  # a failover, after the request's wait was used up
+            raise self._busy_timeout(
+                pool,
+                f"Every instance of {what} that could take this request's next attempt is at "
+                f"its max_concurrent, and the request has used its {self._timeout:g} s of "
+                "waiting for slots (limits.queue_timeout_seconds).",
+            )
         if queue.full:
             self._count_refusal(pool, "queue_full")
             raise FleetBusy(
@@ -248,7 +253,21 @@ class Dispatcher:
         except TimeoutError:
             if future.done() and not future.cancelled():
                 return future.result()  # handed a slot just as the deadline passed
-            raise self._busy_timeout(pool, what) from None
+            gone = self._fleet.place(candidates, tried, ticket.demand)
+            if gone is Shortfall.UNAVAILABLE:
+                why = (
+                    f"No instance of {what} could take this request within {self._timeout:g} s "
+                    "(limits.queue_timeout_seconds): those that could were at their "
+                    "max_concurrent, and none of them is available now (unhealthy, ejected or "
+                    "told busy; GET /models shows why)."
+                )
+            else:
+                why = (
+                    f"No instance of {what} had a free slot within {self._timeout:g} s "
+                    "(limits.queue_timeout_seconds): every one that could take this request "
+                    "stayed at its max_concurrent."
+                )
+            raise self._busy_timeout(pool, why) from None
         except BaseException:
             if future.done() and not future.cancelled():
                 endpoint, trial = future.result()
@@ -267,13 +286,10 @@ class Dispatcher:
         if counter is not None:
             counter.inc()
 
-    def _busy_timeout(self, pool: Pool, what: str) -> FleetBusy:
+    def _busy_timeout(self, pool: Pool, why: str) -> FleetBusy:
         self._count_refusal(pool, "queue_timeout")
         return FleetBusy(
-            f"No instance of {what} had a free slot within {self._timeout:g} s "
-            "(limits.queue_timeout_seconds): every one that could take this request stayed at "
-            f"its max_concurrent. Retry in {RETRY_AFTER_SECONDS:.0f} s.",
-            retry_after=RETRY_AFTER_SECONDS,
+            f"{why} Retry in {RETRY_AFTER_SECONDS:.0f} s.", retry_after=RETRY_AFTER_SECONDS
         )
 
     def _join(
