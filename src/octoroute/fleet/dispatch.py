@@ -92,9 +92,9 @@ class Ticket:
 
 
 class _Entry:
-    """One waiter's place in one pool's line, with what it may take there."""
+    """One waiter's place in one pool's queue, with what it may take there."""
 
-    __slots__ = ("candidates", "exclude", "pool", "queued", "urgent", "waiter")
+    __slots__ = ("candidates", "exclude", "order", "pool", "queued", "scope", "urgent", "waiter")
 
     def __init__(
         self,
@@ -108,7 +108,12 @@ class _Entry:
         self.candidates = candidates
         self.exclude = exclude
         self.urgent = waiter.ticket.urgent
+        self.scope: tuple[Endpoint, ...] = (
+            candidates if isinstance(candidates, tuple) else tuple(candidates)
+        )
+        """Its line in the pool's queue: the requests that may use the same instances."""
         self.queued = False
+        self.order = 0
 
 
 class _Waiter:
@@ -153,7 +158,9 @@ class Dispatcher:
             if endpoint.max_concurrent:
                 endpoint.on_slot_freed = self._freed
         self._pools = pools
-        self._queues: dict[Pool, WaitQueue[_Entry]] = {pool: WaitQueue(max_queue) for pool in pools}
+        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {
+            pool: WaitQueue(max_queue) for pool in pools
+        }
         self._waking = False
         self._again: set[Pool] = set()
         self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
@@ -372,12 +379,17 @@ class Dispatcher:
 
     def _hand_out(
         self,
-        queue: WaitQueue[_Entry],
+        queue: WaitQueue[_Entry, tuple[Endpoint, ...]],
         whole: tuple[Endpoint, ...],
         free: list[Endpoint],
         now: float,
     ) -> None:
-        for entry in queue:
+        scopes = [
+            scope
+            for scope in queue.scopes()
+            if scope is whole or any(endpoint in scope for endpoint in free)
+        ]
+        for entry in queue.walk(scopes):
             waiter = entry.waiter
             if waiter.future.done():
                 self._leave(waiter)  # cancelled; its task has not run its cleanup yet
