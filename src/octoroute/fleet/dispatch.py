@@ -12,14 +12,14 @@ A slot is handed over, not announced: the waker starts the attempt (``Endpoint.b
 it resolves the waiter's future, so no request that arrives meanwhile can take it. A waiter
 cancelled after its slot was handed over (its client left) gives the slot back at once.
 
-Handing out is cheap for a long line. A request joins the line only when no free slot could take
-it, so when an attempt ends only the instance it ended on has new room: the waker walks the line
-in serving order with a check of a few attributes per waiter (is the instance one of its
-candidates, not yet tried, large enough) and runs placement only for the first that can use it;
-in the common case that is the head, and the walk is O(1). Other changes (an instance recovered,
-re-admitted, its ``Retry-After`` or ejection over) check every instance with room the same way.
-While requests wait and an instance is only resting (told busy, or ejected), a timer wakes the
-line when it may be tried again: nothing else would.
+Handing out costs the same however many wait. A request joins the queue only when no free slot
+could take it, so when an attempt ends only the instance it ended on has new room: the waker
+walks, in serving order, only the lines of the scopes that hold that instance (``fleet.queue``),
+with a check of a few attributes per waiter (not yet tried there, large enough) and runs
+placement only for the first that can use it; usually that is the head. Other changes (an
+instance recovered, re-admitted, its ``Retry-After`` or ejection over) offer every instance with
+room the same way. While requests wait and an instance is only resting (told busy, or ejected),
+a timer wakes the queue when it may be tried again: nothing else would.
 
 With overflow (``routing.overflow = "up"``), a routed request that has waited
 ``overflow_after_ms`` takes a slot of the tier above if that tier has one free, and otherwise
