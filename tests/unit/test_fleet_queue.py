@@ -153,7 +153,7 @@ def test_a_scope_whose_last_entry_left_is_forgotten() -> None:
 
     queue.remove(only)
 
-    assert queue.scopes() == ["tier"]
+    assert list(queue.scopes()) == ["tier"]
     assert names(queue) == ["a"]
 
 

@@ -370,11 +370,17 @@ class Dispatcher:
         now = self._fleet.now()
         if freed is None:
             free = [endpoint for endpoint in self._pools[pool] if has_room(endpoint, now)]
+        elif has_room(freed, now):
+            free = [freed]
         else:
-            free = [freed] if has_room(freed, now) else []
+            # Only an instance whose attempt just ended can have begun resting (told busy,
+            # ejected) unnoticed: a timer wakes the queue when it may be tried again.
+            if freed.healthy and now < freed.ready_at < math.inf:
+                self._wake_at(pool, freed.ready_at - now)
+            return
         if free:
             self._hand_out(queue, self._pools[pool], free, now)
-        if queue.depth:
+        if freed is None and queue.depth:
             self._watch_ready(pool)
 
     def _hand_out(
@@ -384,11 +390,9 @@ class Dispatcher:
         free: list[Endpoint],
         now: float,
     ) -> None:
-        scopes = [
-            scope
-            for scope in queue.scopes()
-            if scope is whole or any(endpoint in scope for endpoint in free)
-        ]
+        scopes = queue.scopes()
+        if len(scopes) > 1 or whole not in scopes:  # else every waiter may use the whole pool
+            scopes = [scope for scope in scopes if scope is whole or _holds(scope, free)]
         for entry in queue.walk(scopes):
             waiter = entry.waiter
             if waiter.future.done():
@@ -416,8 +420,8 @@ class Dispatcher:
                 return
 
     def _watch_ready(self, pool: Pool) -> None:
-        """Wake ``pool``'s line when a healthy instance told busy (``Retry-After``) or ejected
-        becomes ready again: no attempt ends to say so. One timer per pool, the soonest."""
+        """Wake ``pool``'s queue when a healthy instance told busy (``Retry-After``) or ejected
+        becomes ready again: no attempt ends to say so."""
         now = self._fleet.now()
         soonest = min(
             (
@@ -427,10 +431,12 @@ class Dispatcher:
             ),
             default=None,
         )
-        if soonest is None:
-            return
+        if soonest is not None:
+            self._wake_at(pool, soonest - now)
+
+    def _wake_at(self, pool: Pool, delay: float) -> None:
+        """One timer per pool, the soonest asked for."""
         loop = asyncio.get_running_loop()
-        delay = soonest - now
         current = self._kick_at.get(pool)
         if current is not None and current.when() <= loop.time() + delay:
             return
@@ -447,3 +453,8 @@ class Dispatcher:
         for handle in self._kick_at.values():
             handle.cancel()
         self._kick_at.clear()
+
+
+def _holds(scope: tuple[Endpoint, ...], free: list[Endpoint]) -> bool:
+    """Whether some instance of ``free`` is in ``scope``."""
+    return any(endpoint in scope for endpoint in free)

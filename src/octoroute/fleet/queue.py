@@ -27,7 +27,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Collection, Iterable, Iterator
 
 COMPACT_AFTER = 32
 """A line is compacted when more than this many marked entries (and more than living ones)
@@ -135,22 +135,24 @@ class WaitQueue(Generic[Q, S]):
             del self._lines[entry.scope]  # a walk holds on to the line object, not the key
         return True
 
-    def scopes(self) -> list[S]:
-        """The scopes that have entries waiting."""
-        return list(self._lines)
+    def scopes(self) -> Collection[S]:
+        """The scopes that have entries waiting (a live view: read it before walking)."""
+        return self._lines.keys()
 
     def __iter__(self) -> Iterator[Q]:
         """Every waiting entry in serving order."""
-        return self.walk(self.scopes())
+        return self.walk(self._lines)
 
     def walk(self, scopes: Iterable[S]) -> Iterator[Q]:
         """The waiting entries of ``scopes`` in serving order. Entries may be removed (never
         added) meanwhile; a walk that stops at the head costs O(1) per scope."""
         lines = [line for scope in scopes if (line := self._lines.get(scope)) is not None]
+        if len(lines) == 1:  # one scope, the common case
+            line = lines[0]
+            yield from line.walk(True)
+            yield from line.walk(False)
+            return
         for urgent in (True, False):
-            if len(lines) == 1:
-                yield from lines[0].walk(urgent)
-                continue
             # The merge holds each line's next entry while it yields another: look again.
             for entry in heapq.merge(*(line.walk(urgent) for line in lines), key=_order):
                 if entry.queued:
