@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,54 +22,42 @@ from aiohttp import web
 
 from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
-from octoroute.config import Config, parse_config
 from octoroute.enums import Pool
 from octoroute.serving import make_runner
 from tests.gated import GatedModel, gated, wait_held
-from tests.harness import RouterHandle, first_probe_round, running_router, wait_until, within
-from tests.integration.test_placement import chat, metrics, post, sample, spawn
+from tests.harness import RouterHandle, first_probe_round, wait_until, within
+from tests.integration.test_placement import (
+    Tiers,
+    chat,
+    metrics,
+    placement_config,
+    post,
+    router_for,
+    sample,
+    spawn,
+)
 
-Tiers = dict[str, Sequence[tuple[GatedModel, str]]]
-
-
-def lifecycle_config(
-    tiers: Tiers,
-    *,
-    embeddings: Sequence[tuple[GatedModel, str]] = (),
-    strategy: str = "rule",
-    server: str = "",
-    routing: str = "",
-    health: str = "",
-    limits: str = "",
-    timeouts: str = "",
-) -> Config:
-    """A router (default tier ``fast``, one probe round at start-up) in front of fake servers;
-    the strings are extra lines of their sections."""
-    lines = ["[server]", 'host = "127.0.0.1"', "port = 0", server]
-    for tier in ("fast", "balanced", "deep"):
-        for model, keys in tiers[tier]:
-            lines += [
-                f"[[models.{tier}]]",
-                f'name = "{model.name}"',
-                f'base_url = "{model.base_url}"',
-                "max_tokens = 64",
-                keys,
-            ]
-    for model, keys in embeddings:
-        lines += ["[[embeddings]]", f'name = "{model.name}"', f'base_url = "{model.base_url}"']
-        lines.append(keys)
-    lines += ["[routing]", f'strategy = "{strategy}"', 'default_tier = "fast"', routing]
-    lines += ["[health]", "interval_seconds = 600", health]
-    lines += ["[limits]", limits, "[timeouts]", timeouts]
-    return parse_config("\n".join(lines) + "\n")
+Response = tuple[int, dict[str, str], dict[str, object]]
+"""What ``post`` gives: the status, the headers and the decoded body."""
 
 
 @asynccontextmanager
-async def router_for(tiers: Tiers, **options: Any) -> AsyncIterator[RouterHandle]:
-    """A running router for :func:`lifecycle_config` ``(tiers, **options)``."""
-    async with running_router(lifecycle_config(tiers, **options)) as router:
-        await first_probe_round(router)
-        yield router
+async def preferred_pair(
+    **options: Any,
+) -> AsyncIterator[tuple[GatedModel, GatedModel, RouterHandle]]:
+    """A fast tier of two one-slot servers, ``small-0`` preferred (priority 2) to ``small-1``
+    (priority 1), in front of unlimited balanced and deep ones: the two, and the router."""
+    async with gated("small-0", "small-1", "up", "top") as (first, second, up, top):
+        tiers: Tiers = {
+            "fast": [
+                (first, "max_concurrent = 1\npriority = 2"),
+                (second, "max_concurrent = 1\npriority = 1"),
+            ],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        async with router_for(tiers, **options) as router:
+            yield first, second, router
 
 
 @asynccontextmanager
@@ -141,6 +129,17 @@ async def assert_settled(session: aiohttp.ClientSession, router: RouterHandle) -
 def queued(router: RouterHandle, pool: str = "fast") -> int:
     """Requests waiting for a slot of ``pool`` (a synchronisation point, read in-process)."""
     return router.runtime.dispatcher.depth(Pool(pool))
+
+
+async def hold_the_slot(
+    session: aiohttp.ClientSession, router: RouterHandle, model: GatedModel
+) -> asyncio.Task[Response]:
+    """A request (text ``held``) that ``model`` holds until released; ``model`` keeps holding
+    the ones after it."""
+    model.hold = True
+    held = spawn(session, router, fast("held"))
+    await wait_held(model, 1)
+    return held
 
 
 def fast(text: str = "hi", **fields: object) -> dict[str, object]:
@@ -267,36 +266,27 @@ async def test_a_slow_client_that_keeps_reading_gets_its_whole_stream(
 async def test_failover_gives_back_the_failed_replica_s_slot_before_the_next_one_serves(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small-0", "small-1", "up", "top") as (first, second, up, top):
-        tiers: Tiers = {
-            "fast": [
-                (first, "max_concurrent = 1\npriority = 2"),
-                (second, "max_concurrent = 1\npriority = 1"),
-            ],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers) as router:
-            second.fail_before_first_byte = 1
-            first.hold = True
-            # The first request holds replica 0 (the preferred one); the next goes to replica
-            # 1, fails, and may fail over to replica 0 only once it has a free slot: it waits,
-            # holding nothing.
-            held = spawn(session, router, fast("held"))
-            await wait_held(first, 1)
-            failing = spawn(session, router, fast("fails over"))
-            await wait_until(lambda: queued(router) == 1, what="the failover to wait for a slot")
-            view = await health(session, router)
+    async with preferred_pair() as (first, second, router):
+        second.fail_before_first_byte = 1
+        first.hold = True
+        # The first request holds replica 0 (the preferred one); the next goes to replica
+        # 1, fails, and may fail over to replica 0 only once it has a free slot: it waits,
+        # holding nothing.
+        held = spawn(session, router, fast("held"))
+        await wait_held(first, 1)
+        failing = spawn(session, router, fast("fails over"))
+        await wait_until(lambda: queued(router) == 1, what="the failover to wait for a slot")
+        view = await health(session, router)
 
-            first.open()
-            results = [await held, await failing]
+        first.open()
+        results = [await held, await failing]
 
-            assert [status for status, _, _ in results] == [200, 200]
-            assert results[1][1]["x-octoroute-endpoint"] == "small-0"
-            assert busy_places(view) == ["fast queue 1", "fast[0] in flight 1"], (
-                "the failed attempt's slot on replica 1 was given back before it waited"
-            )
-            await assert_settled(session, router)
+        assert [status for status, _, _ in results] == [200, 200]
+        assert results[1][1]["x-octoroute-endpoint"] == "small-0"
+        assert busy_places(view) == ["fast queue 1", "fast[0] in flight 1"], (
+            "the failed attempt's slot on replica 1 was given back before it waited"
+        )
+        await assert_settled(session, router)
 
 
 async def test_a_client_that_leaves_while_a_buffered_answer_is_awaited_frees_the_slot(
@@ -334,9 +324,7 @@ async def test_an_attempt_that_times_out_frees_the_slot_for_the_request_waiting_
         await assert_settled(session, router)
 
 
-async def within_task(
-    task: asyncio.Task[tuple[int, dict[str, str], dict[str, object]]],
-) -> tuple[int, dict[str, str], dict[str, object]]:
+async def within_task(task: asyncio.Task[Response]) -> Response:
     return await asyncio.wait_for(task, 5)
 
 
@@ -426,9 +414,7 @@ async def test_a_timed_out_and_a_departed_waiter_are_both_observed_and_leave_not
     session: aiohttp.ClientSession,
 ) -> None:
     async with one_slot(limits="queue_timeout_seconds = 0.3") as ([small], _up, router):
-        small.hold = True
-        held = spawn(session, router, fast("held"))
-        await wait_held(small, 1)
+        held = await hold_the_slot(session, router, small)
 
         timed_out, headers, _ = await post(session, router, fast("times out"))
         async with aiohttp.ClientSession() as leaving:
@@ -475,32 +461,23 @@ async def test_a_waiter_whose_instances_went_down_meanwhile_is_told_so_at_the_ti
 async def test_a_failover_after_the_request_used_its_wait_is_refused_saying_so(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small-0", "small-1", "up", "top") as (first, second, up, top):
-        tiers: Tiers = {
-            "fast": [
-                (first, "max_concurrent = 1\npriority = 2"),
-                (second, "max_concurrent = 1\npriority = 1"),
-            ],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with router_for(tiers, limits="queue_timeout_seconds = 0.2") as router:
-            first.hold = second.hold = True
-            second.fail_before_first_byte = 1
-            held = spawn(session, router, fast("held"))
-            await wait_held(first, 1)
-            failing = spawn(session, router, fast("fails late"))
-            await wait_held(second, 1)
-            await asyncio.sleep(0.3)  # its attempt outlasts its queue_timeout_seconds
-            second.release()
+    async with preferred_pair(limits="queue_timeout_seconds = 0.2") as (first, second, router):
+        first.hold = second.hold = True
+        second.fail_before_first_byte = 1
+        held = spawn(session, router, fast("held"))
+        await wait_held(first, 1)
+        failing = spawn(session, router, fast("fails late"))
+        await wait_held(second, 1)
+        await asyncio.sleep(0.3)  # its attempt outlasts its queue_timeout_seconds
+        second.release()
 
-            status, headers, body = await within_task(failing)
-            first.open()
+        status, headers, body = await within_task(failing)
+        first.open()
 
-            assert (status, headers["Retry-After"]) == (503, "1")
-            assert "has used its 0.2 s of waiting for slots" in str(body), body
-            assert (await held)[0] == 200
-            await assert_settled(session, router)
+        assert (status, headers["Retry-After"]) == (503, "1")
+        assert "has used its 0.2 s of waiting for slots" in str(body), body
+        assert (await held)[0] == 200
+        await assert_settled(session, router)
 
 
 async def test_a_request_waiting_in_two_tiers_queues_takes_one_slot(
@@ -604,9 +581,7 @@ async def test_the_router_model_call_never_waits_for_a_slot_nor_takes_a_second_o
             status, headers, _ = await post(session, router, chat("free"))
             assert (status, headers["x-octoroute-strategy"]) == (200, "llm")
 
-            small.hold = True
-            held = spawn(session, router, fast("held"))
-            await wait_held(small, 1)
+            held = await hold_the_slot(session, router, small)
             routed = spawn(session, router, chat("routed"))
             await wait_until(lambda: queued(router) == 1, what="the routed request to wait")
             text = await metrics(session, router)
@@ -677,9 +652,7 @@ async def test_requests_waiting_for_a_slot_count_against_max_in_flight(
     session: aiohttp.ClientSession,
 ) -> None:
     async with one_slot(server="max_in_flight = 2") as ([small], _up, router):
-        small.hold = True
-        held = spawn(session, router, fast("held"))
-        await wait_held(small, 1)
+        held = await hold_the_slot(session, router, small)
         waiting = spawn(session, router, fast("waits"))
         await wait_until(lambda: queued(router) == 1, what="the second to wait")
 
@@ -698,70 +671,59 @@ async def test_requests_waiting_for_a_slot_count_against_max_in_flight(
 
 
 @asynccontextmanager
-async def served(config: Config, grace: float) -> AsyncIterator[tuple[RouterHandle, web.AppRunner]]:
-    """The router on a loopback port, whose runner the test shuts down itself."""
-    app = create_app(config)
-    runner = make_runner(app, config.server, shutdown_timeout=grace)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    handle = RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
-    try:
-        await first_probe_round(handle)
-        yield handle, runner
-    finally:
-        await runner.cleanup()
+async def waiting_at_shutdown(
+    session: aiohttp.ClientSession, grace: float
+) -> AsyncIterator[tuple[GatedModel, RouterHandle, web.AppRunner, list[asyncio.Task[Response]]]]:
+    """A router whose runner the test shuts down itself (``grace`` seconds for requests to
+    finish), one slot in its fast tier held by a request and one more request waiting for it:
+    the fast fake, the router, its runner and the two requests."""
+    async with gated("small", "up", "top") as (small, up, top):
+        tiers: Tiers = {
+            "fast": [(small, "max_concurrent = 1")],
+            "balanced": [(up, "")],
+            "deep": [(top, "")],
+        }
+        config = placement_config(tiers)
+        app = create_app(config)
+        runner = make_runner(app, config.server, shutdown_timeout=grace)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        router = RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+        try:
+            await first_probe_round(router)
+            held = await hold_the_slot(session, router, small)
+            waiting = spawn(session, router, fast("waits"))
+            await wait_until(lambda: queued(router) == 1, what="the second to wait")
+            yield small, router, runner, [held, waiting]
+        finally:
+            await runner.cleanup()
 
 
 async def test_requests_waiting_at_shutdown_are_served_while_the_router_drains(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (small, up, top):
-        tiers: Tiers = {
-            "fast": [(small, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with served(lifecycle_config(tiers), grace=5) as (router, runner):
-            small.hold = True
-            held = spawn(session, router, fast("held"))
-            await wait_held(small, 1)
-            waiting = spawn(session, router, fast("waits"))
-            await wait_until(lambda: queued(router) == 1, what="the second to wait")
+    async with waiting_at_shutdown(session, grace=5) as (small, router, runner, requests):
+        stopping = asyncio.create_task(runner.cleanup())
+        await asyncio.sleep(0)  # the runner has stopped listening and is draining
+        small.open()
+        results = [await within_task(request) for request in requests]
+        await within(stopping)
 
-            stopping = asyncio.create_task(runner.cleanup())
-            await asyncio.sleep(0)  # the runner has stopped listening and is draining
-            small.open()
-            results = [await within(held), await within(waiting)]
-            await within(stopping)
-
-            assert [result[0] for result in results] == [200, 200]  # type: ignore[index]
-            assert [seen.text for seen in small.chats] == ["held", "waits"]
-            fleet = router.runtime.fleet
-            assert router.runtime.dispatcher.depth(Pool.FAST) == 0
-            assert all(endpoint.in_flight == 0 for endpoint in fleet.all())
+        assert [result[0] for result in results] == [200, 200]
+        assert [seen.text for seen in small.chats] == ["held", "waits"]
+        assert router.runtime.dispatcher.depth(Pool.FAST) == 0
+        assert all(endpoint.in_flight == 0 for endpoint in router.runtime.fleet.all())
 
 
 async def test_a_request_still_waiting_when_the_grace_ends_leaves_nothing_behind(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with gated("small", "up", "top") as (small, up, top):
-        tiers: Tiers = {
-            "fast": [(small, "max_concurrent = 1")],
-            "balanced": [(up, "")],
-            "deep": [(top, "")],
-        }
-        async with served(lifecycle_config(tiers), grace=0.3) as (router, runner):
-            small.hold = True
-            held = spawn(session, router, fast("held"))
-            await wait_held(small, 1)
-            waiting = spawn(session, router, fast("waits"))
-            await wait_until(lambda: queued(router) == 1, what="the second to wait")
+    async with waiting_at_shutdown(session, grace=0.3) as (small, router, runner, requests):
+        await within(runner.cleanup())
+        outcomes = await asyncio.gather(*requests, return_exceptions=True)
 
-            await within(runner.cleanup())
-            outcomes = await asyncio.gather(held, waiting, return_exceptions=True)
-
-            assert all(isinstance(outcome, aiohttp.ClientError) for outcome in outcomes)
-            assert router.runtime.dispatcher.depth(Pool.FAST) == 0
-            assert all(endpoint.in_flight == 0 for endpoint in router.runtime.fleet.all())
-            assert small.cancelled == 1, "the held upstream request was dropped"
+        assert all(isinstance(outcome, aiohttp.ClientError) for outcome in outcomes)
+        assert router.runtime.dispatcher.depth(Pool.FAST) == 0
+        assert all(endpoint.in_flight == 0 for endpoint in router.runtime.fleet.all())
+        assert small.cancelled == 1, "the held upstream request was dropped"

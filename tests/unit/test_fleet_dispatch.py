@@ -220,13 +220,19 @@ async def test_a_cancelled_waiter_leaves_the_line_and_the_next_one_is_served() -
     assert fast[0].in_flight == 1
 
 
-async def test_a_slot_handed_to_a_waiter_that_was_just_cancelled_is_given_back() -> None:
+async def one_waiting() -> tuple[tuple[Endpoint, ...], Grant, asyncio.Task[Grant | None]]:
+    """A fast tier of one single-slot instance: its slot taken, one request waiting for it."""
     f = fleet(fast=1)
     d = dispatcher(f)
     fast = f.tiers[Tier.FAST]
     (only,) = await fill(d, fast)
     task = waiting(d, fast)
     await wait_until(lambda: d.depth(Pool.FAST) == 1, what="waiting")
+    return fast, only, task
+
+
+async def test_a_slot_handed_to_a_waiter_that_was_just_cancelled_is_given_back() -> None:
+    fast, only, task = await one_waiting()
 
     only[0].end(only[1])  # hands the slot over: resolves the waiter's future...
     task.cancel()  # ...and the client leaves before the waiter runs again
@@ -351,12 +357,7 @@ async def test_a_reserved_slot_is_handed_over_once() -> None:
 
 
 async def test_a_waiter_wakes_when_an_instance_told_busy_after_it_joined_rests_no_longer() -> None:
-    f = fleet(fast=1)
-    d = dispatcher(f)
-    fast = f.tiers[Tier.FAST]
-    (only,) = await fill(d, fast)
-    task = waiting(d, fast)
-    await wait_until(lambda: d.depth(Pool.FAST) == 1, what="waiting")
+    fast, only, task = await one_waiting()
 
     only[0].throttle(0.05, 429)  # the running attempt is answered 429, Retry-After...
     only[0].end(only[1])  # ...and ends: the slot is free, the instance rests
