@@ -453,6 +453,10 @@ class Forwarder:
         """
 
         async def run(attempt: _Attempt) -> web.StreamResponse:
+            config = attempt.lane.endpoint.config
+            # Before the stream opens: nothing between opening it and handing it to the relay
+            # may raise, or its connection would never go back to the pool.
+            translator = None if translators is None else translators(config)
             upstream = await self._client.open_stream(
                 attempt.lane.target,
                 attempt.body,
@@ -461,8 +465,6 @@ class Forwarder:
                 path=attempt.path,
                 extra=extra,
             )
-            config = attempt.lane.endpoint.config
-            translator = None if translators is None else translators(config)
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             # NDJSON (Ollama's own streams) only where a translator reads it; a chat request
             # answered so is relayed whole, as any other non-SSE answer.
