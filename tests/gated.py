@@ -46,9 +46,22 @@ class GatedModel:
     """So many chat requests are answered 500 at once (then the count runs down)."""
     fail_mid_stream: int = 0
     """So many streams are cut after their first content event."""
+    throttle: int = 0
+    """So many chat requests are answered 429 with ``Retry-After: throttle_seconds`` (after
+    being held, when ``hold`` is set)."""
+    throttle_seconds: int = 1
+    stream_padding: int = 0
+    """Bytes of extra content events a stream sends before it ends (a long answer)."""
+    answer_body: bytes | None = None
+    """When set, a buffered chat answer is exactly these bytes (status 200, JSON)."""
+    stream_script: list[bytes | None] | None = None
+    """When set, a stream writes exactly these bytes, one write each, and ends; ``None`` in it
+    waits for :meth:`release` (the writes before it have reached the router by then)."""
     seen: list[Seen] = field(default_factory=list)
     active: int = 0
     peak: int = 0
+    embedding_active: int = 0
+    peak_embeddings: int = 0
     cancelled: int = 0
     """Chat requests whose client (the router) went away while they were held."""
     _waiting: list[asyncio.Future[None]] = field(default_factory=list)
@@ -84,6 +97,7 @@ class GatedModel:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/api/generate", self._generate)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -108,6 +122,29 @@ class GatedModel:
             await future
         return web.json_response({"model": self.name, "response": "", "done": True})
 
+    async def _hold(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """An embeddings answer, held like a chat answer."""
+        body = orjson.loads(await request.read())
+        self.seen.append(Seen(request.path, body, dict(request.headers)))
+        self.embedding_active += 1
+        self.peak_embeddings = max(self.peak_embeddings, self.embedding_active)
+        try:
+            if self.hold:
+                await self._hold()
+        finally:
+            self.embedding_active -= 1
+        vector = {"object": "embedding", "index": 0, "embedding": [0.5, 0.25]}
+        return web.json_response({"object": "list", "model": self.name, "data": [vector]})
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
         self.seen.append(Seen(request.path, body, dict(request.headers)))
@@ -115,19 +152,22 @@ class GatedModel:
         self.peak = max(self.peak, self.active)
         try:
             if self.hold:
-                future = asyncio.get_running_loop().create_future()
-                self._waiting.append(future)
-                try:
-                    await future
-                except asyncio.CancelledError:
-                    self.cancelled += 1
-                    raise
+                await self._hold()
             if self.fail_before_first_byte:
                 self.fail_before_first_byte -= 1
                 return web.json_response({"error": {"message": "boom"}}, status=500)
+            if self.throttle:
+                self.throttle -= 1
+                return web.json_response(
+                    {"error": {"message": "busy"}},
+                    status=429,
+                    headers={"Retry-After": str(self.throttle_seconds)},
+                )
             text = f"{self.name} answers"
             if body.get("stream"):
                 return await self._stream(request, text)
+            if self.answer_body is not None:
+                return web.Response(body=self.answer_body, content_type="application/json")
             return web.json_response(
                 {
                     "id": "chatcmpl-1",
@@ -149,6 +189,14 @@ class GatedModel:
     async def _stream(self, request: web.Request, text: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if self.stream_script is not None:
+            for step in self.stream_script:
+                if step is None:
+                    await self._hold()
+                else:
+                    await response.write(step)
+            await response.write_eof()
+            return response
 
         def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
             chunk = {
@@ -161,6 +209,9 @@ class GatedModel:
 
         await response.write(event({"role": "assistant", "content": ""}))
         await response.write(event({"content": text}))
+        padding = event({"content": "x" * 4000})
+        for _ in range(self.stream_padding // len(padding)):
+            await response.write(padding)
         if self.fail_mid_stream:
             self.fail_mid_stream -= 1
             assert request.transport is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import orjson
@@ -21,10 +22,20 @@ Tiers = dict[str, Sequence[tuple[GatedModel, str]]]
 """Per tier, each fake server with the extra TOML lines of its endpoint table."""
 
 
-def placement_config(tiers: Tiers, *, routing: str = "", limits: str = "") -> Config:
-    """A router in front of fake servers: strategy ``rule``, ``default_tier = "fast"``, probes
-    once at start-up only (so facts a test sets stay set)."""
-    lines = ["[server]", 'host = "127.0.0.1"', "port = 0"]
+def placement_config(
+    tiers: Tiers,
+    *,
+    embeddings: Sequence[tuple[GatedModel, str]] = (),
+    strategy: str = "rule",
+    server: str = "",
+    routing: str = "",
+    health: str = "",
+    limits: str = "",
+    timeouts: str = "",
+) -> Config:
+    """A router in front of fake servers: ``default_tier = "fast"``, probes once at start-up
+    only (so facts a test sets stay set); the strings are extra lines of their sections."""
+    lines = ["[server]", 'host = "127.0.0.1"', "port = 0", server]
     for tier in ("fast", "balanced", "deep"):
         for model, keys in tiers[tier]:
             lines += [
@@ -34,14 +45,18 @@ def placement_config(tiers: Tiers, *, routing: str = "", limits: str = "") -> Co
                 "max_tokens = 64",
                 keys,
             ]
-    lines += ["[routing]", 'strategy = "rule"', 'default_tier = "fast"', routing]
-    lines += ["[health]", "interval_seconds = 600"]
-    lines += ["[limits]", limits]
+    for model, keys in embeddings:
+        lines += ["[[embeddings]]", f'name = "{model.name}"', f'base_url = "{model.base_url}"']
+        lines.append(keys)
+    lines += ["[routing]", f'strategy = "{strategy}"', 'default_tier = "fast"', routing]
+    lines += ["[health]", "interval_seconds = 600", health]
+    lines += ["[limits]", limits, "[timeouts]", timeouts]
     return parse_config("\n".join(lines) + "\n")
 
 
 @asynccontextmanager
-async def router_for(tiers: Tiers, **options: str) -> AsyncIterator[RouterHandle]:
+async def router_for(tiers: Tiers, **options: Any) -> AsyncIterator[RouterHandle]:
+    """A running router for :func:`placement_config` ``(tiers, **options)``, probed once."""
     async with running_router(placement_config(tiers, **options)) as router:
         await first_probe_round(router)
         yield router

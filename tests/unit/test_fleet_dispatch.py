@@ -220,13 +220,19 @@ async def test_a_cancelled_waiter_leaves_the_line_and_the_next_one_is_served() -
     assert fast[0].in_flight == 1
 
 
-async def test_a_slot_handed_to_a_waiter_that_was_just_cancelled_is_given_back() -> None:
+async def one_waiting() -> tuple[tuple[Endpoint, ...], Grant, asyncio.Task[Grant | None]]:
+    """A fast tier of one single-slot instance: its slot taken, one request waiting for it."""
     f = fleet(fast=1)
     d = dispatcher(f)
     fast = f.tiers[Tier.FAST]
     (only,) = await fill(d, fast)
     task = waiting(d, fast)
     await wait_until(lambda: d.depth(Pool.FAST) == 1, what="waiting")
+    return fast, only, task
+
+
+async def test_a_slot_handed_to_a_waiter_that_was_just_cancelled_is_given_back() -> None:
+    fast, only, task = await one_waiting()
 
     only[0].end(only[1])  # hands the slot over: resolves the waiter's future...
     task.cancel()  # ...and the client leaves before the waiter runs again
@@ -348,3 +354,64 @@ async def test_a_reserved_slot_is_handed_over_once() -> None:
 
     assert ticket.take_reserved() == (f.tiers[Tier.FAST][0], False)
     assert ticket.take_reserved() is None
+
+
+async def test_a_waiter_wakes_when_an_instance_told_busy_after_it_joined_rests_no_longer() -> None:
+    fast, only, task = await one_waiting()
+
+    only[0].throttle(0.05, 429)  # the running attempt is answered 429, Retry-After...
+    only[0].end(only[1])  # ...and ends: the slot is free, the instance rests
+    assert not task.done()
+    granted = await asyncio.wait_for(task, 2)
+
+    assert granted is not None
+    assert granted[0] is fast[0]
+
+
+async def test_a_freed_slot_goes_to_the_first_waiter_that_may_use_it() -> None:
+    f = fleet(fast=2)
+    d = dispatcher(f)
+    fast = f.tiers[Tier.FAST]
+    grants = {granted[0]: granted for granted in await fill(d, fast)}
+    first_only = (fast[0],)  # a named model served by the first instance alone
+    named = asyncio.create_task(
+        d.acquire(first_only, (), d.ticket(NO_DEMAND, Importance.NORMAL), "model")
+    )
+    await wait_until(lambda: d.depth(Pool.FAST) == 1, what="the named request waiting")
+    tier_wide = waiting(d, fast)
+    await wait_until(lambda: d.depth(Pool.FAST) == 2, what="both waiting")
+
+    endpoint, trial = grants[fast[1]]
+    endpoint.end(trial)
+    served = await asyncio.wait_for(tier_wide, 1)
+
+    assert served is not None
+    assert served[0] is fast[1]
+    assert not named.done(), "the named request ahead cannot use the second instance"
+    endpoint, trial = grants[fast[0]]
+    endpoint.end(trial)
+    named_grant = await asyncio.wait_for(named, 1)
+    assert named_grant is not None
+    assert named_grant[0] is fast[0]
+    assert d.depth(Pool.FAST) == 0
+
+
+async def test_a_waiter_too_large_for_the_freed_instance_waits_for_one_that_fits() -> None:
+    f = fleet(fast=2)
+    d = dispatcher(f)
+    fast = f.tiers[Tier.FAST]
+    fast[0].context_window, fast[1].context_window = 32768, 4096
+    grants = {granted[0]: granted for granted in await fill(d, fast)}
+    large = Demand(prompt_tokens=20000, output_tokens=100)
+    task = asyncio.create_task(d.acquire(fast, (), d.ticket(large, Importance.NORMAL), "tier"))
+    await wait_until(lambda: d.depth(Pool.FAST) == 1, what="waiting")
+
+    endpoint, trial = grants[fast[1]]
+    endpoint.end(trial)
+    assert d.depth(Pool.FAST) == 1, "the small instance's slot cannot hold it"
+    endpoint, trial = grants[fast[0]]
+    endpoint.end(trial)
+    granted = await asyncio.wait_for(task, 1)
+
+    assert granted is not None
+    assert granted[0] is fast[0]

@@ -12,6 +12,15 @@ A slot is handed over, not announced: the waker starts the attempt (``Endpoint.b
 it resolves the waiter's future, so no request that arrives meanwhile can take it. A waiter
 cancelled after its slot was handed over (its client left) gives the slot back at once.
 
+Handing out costs the same however many wait. A request joins the queue only when no free slot
+could take it, so when an attempt ends only the instance it ended on has new room: the waker
+walks, in serving order, only the lines of the scopes that hold that instance (``fleet.queue``),
+with a check of a few attributes per waiter (not yet tried there, large enough) and runs
+placement only for the first that can use it; usually that is the head. Other changes (an
+instance recovered, re-admitted, its ``Retry-After`` or ejection over) offer every instance with
+room the same way. While requests wait and an instance is only resting (told busy, or ejected),
+a timer wakes the queue when it may be tried again: nothing else would.
+
 With overflow (``routing.overflow = "up"``), a routed request that has waited
 ``overflow_after_ms`` takes a slot of the tier above if that tier has one free, and otherwise
 also waits in the tier above's line, served by whichever tier frees a slot first.
@@ -26,15 +35,14 @@ import asyncio
 import math
 from typing import TYPE_CHECKING, Final, Protocol
 
-from octoroute.enums import Importance
+from octoroute.enums import TIER_POOLS, Importance, Pool
 from octoroute.errors import FleetBusy
-from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, has_room
+from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, fits, has_room
 from octoroute.fleet.queue import WaitQueue
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from octoroute.enums import Pool
     from octoroute.fleet.endpoint import Endpoint
     from octoroute.fleet.selector import Fleet
 
@@ -84,9 +92,9 @@ class Ticket:
 
 
 class _Entry:
-    """One waiter's place in one pool's line, with what it may take there."""
+    """One waiter's place in one pool's queue, with what it may take there."""
 
-    __slots__ = ("candidates", "exclude", "pool", "queued", "urgent", "waiter")
+    __slots__ = ("candidates", "exclude", "order", "pool", "queued", "scope", "urgent", "waiter")
 
     def __init__(
         self,
@@ -100,7 +108,12 @@ class _Entry:
         self.candidates = candidates
         self.exclude = exclude
         self.urgent = waiter.ticket.urgent
+        self.scope: tuple[Endpoint, ...] = (
+            candidates if isinstance(candidates, tuple) else tuple(candidates)
+        )
+        """Its line in the pool's queue: the requests that may use the same instances."""
         self.queued = False
+        self.order = 0
 
 
 class _Waiter:
@@ -134,13 +147,20 @@ class Dispatcher:
         self._waited = waited or {}
         self._affinity = affinity or {}
         self._refused = refused or {}
-        pools: dict[Pool, tuple[Endpoint, ...]] = {}
+        # The fleet's own tuples: a tier-wide request's candidates are this very object, so
+        # "is the instance one of its candidates" is an identity check for them.
+        pools: dict[Pool, tuple[Endpoint, ...]] = {
+            TIER_POOLS[tier]: endpoints for tier, endpoints in fleet.tiers.items()
+        }
+        if fleet.embeddings:
+            pools[Pool.EMBEDDINGS] = fleet.embeddings
         for endpoint in fleet.all():
-            pools[endpoint.pool] = (*pools.get(endpoint.pool, ()), endpoint)
             if endpoint.max_concurrent:
                 endpoint.on_slot_freed = self._freed
         self._pools = pools
-        self._queues: dict[Pool, WaitQueue[_Entry]] = {pool: WaitQueue(max_queue) for pool in pools}
+        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {
+            pool: WaitQueue(max_queue) for pool in pools
+        }
         self._waking = False
         self._again: set[Pool] = set()
         self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
@@ -208,8 +228,13 @@ class Dispatcher:
         pool = candidates[0].pool
         queue = self._queues[pool]
         started = loop.time()
-        if started >= ticket.deadline:
-            raise self._busy_timeout(pool, what)
+        if started >= ticket.deadline:  # a failover, after the request's wait was used up
+            raise self._busy_timeout(
+                pool,
+                f"Every instance of {what} that could take this request's next attempt is at "
+                f"its max_concurrent, and the request has used its {self._timeout:g} s of "
+                "waiting for slots (limits.queue_timeout_seconds).",
+            )
         if queue.full:
             self._count_refusal(pool, "queue_full")
             raise FleetBusy(
@@ -221,7 +246,7 @@ class Dispatcher:
             )
         waiter = _Waiter(ticket, loop.create_future())
         self._join(waiter, pool, candidates, tried)
-        self._watch_ready(pool, candidates, loop)
+        self._watch_ready(pool)
         timer: asyncio.TimerHandle | None = None
         if overflow is not None:
             if overflow[1] <= 0:
@@ -235,7 +260,21 @@ class Dispatcher:
         except TimeoutError:
             if future.done() and not future.cancelled():
                 return future.result()  # handed a slot just as the deadline passed
-            raise self._busy_timeout(pool, what) from None
+            gone = self._fleet.place(candidates, tried, ticket.demand)
+            if gone is Shortfall.UNAVAILABLE:
+                why = (
+                    f"No instance of {what} could take this request within {self._timeout:g} s "
+                    "(limits.queue_timeout_seconds): those that could were at their "
+                    "max_concurrent, and none of them is available now (unhealthy, ejected or "
+                    "told busy; GET /models shows why)."
+                )
+            else:
+                why = (
+                    f"No instance of {what} had a free slot within {self._timeout:g} s "
+                    "(limits.queue_timeout_seconds): every one that could take this request "
+                    "stayed at its max_concurrent."
+                )
+            raise self._busy_timeout(pool, why) from None
         except BaseException:
             if future.done() and not future.cancelled():
                 endpoint, trial = future.result()
@@ -254,13 +293,10 @@ class Dispatcher:
         if counter is not None:
             counter.inc()
 
-    def _busy_timeout(self, pool: Pool, what: str) -> FleetBusy:
+    def _busy_timeout(self, pool: Pool, why: str) -> FleetBusy:
         self._count_refusal(pool, "queue_timeout")
         return FleetBusy(
-            f"No instance of {what} had a free slot within {self._timeout:g} s "
-            "(limits.queue_timeout_seconds): every one that could take this request stayed at "
-            f"its max_concurrent. Retry in {RETRY_AFTER_SECONDS:.0f} s.",
-            retry_after=RETRY_AFTER_SECONDS,
+            f"{why} Retry in {RETRY_AFTER_SECONDS:.0f} s.", retry_after=RETRY_AFTER_SECONDS
         )
 
     def _join(
@@ -304,61 +340,103 @@ class Dispatcher:
     # --- waking -----------------------------------------------------------------------------
 
     def _freed(self, endpoint: Endpoint) -> None:
-        """An attempt ended on ``endpoint``, which has a slot limit."""
+        """An attempt ended on ``endpoint``, which has a slot limit: only it has new room."""
         if self._queues[endpoint.pool].depth:
-            self.kick(endpoint.pool)
+            self._wake(endpoint.pool, endpoint)
 
     def kick(self, pool: Pool) -> None:
-        """Serve ``pool``'s waiting requests while its instances have room: called when a slot
-        frees and when an instance comes back (recovered, re-admitted, no longer busy)."""
+        """Serve ``pool``'s waiting requests while its instances have room: called when an
+        instance comes back (recovered, re-admitted, no longer busy) or a trial ended."""
+        self._wake(pool, None)
+
+    def _wake(self, pool: Pool, freed: Endpoint | None) -> None:
         if self._waking:
             self._again.add(pool)  # begin() can report availability while we hand slots over
             return
         self._waking = True
         try:
-            pending = {pool}
-            while pending:
-                self._serve(pending.pop())
-                pending |= self._again
-                self._again.clear()
+            self._serve(pool, freed)
+            while self._again:
+                self._serve(self._again.pop(), None)
         finally:
             self._waking = False
 
-    def _room(self, pool: Pool) -> bool:
-        now = self._fleet.now()
-        return any(has_room(endpoint, now) for endpoint in self._pools[pool])
-
-    def _serve(self, pool: Pool) -> None:
+    def _serve(self, pool: Pool, freed: Endpoint | None) -> None:
+        """Hand ``pool``'s free slots (only ``freed``'s, when given) to waiters in line order,
+        then make sure a resting instance will wake the rest."""
         queue = self._queues.get(pool)
-        if queue is None or not queue.depth or not self._room(pool):
+        if queue is None or not queue.depth:
             return
-        for entry in queue:
+        now = self._fleet.now()
+        if freed is None:
+            free = [endpoint for endpoint in self._pools[pool] if has_room(endpoint, now)]
+        elif has_room(freed, now):
+            free = [freed]
+        else:
+            # Only an instance whose attempt just ended can have begun resting (told busy,
+            # ejected) unnoticed: a timer wakes the queue when it may be tried again.
+            if freed.healthy and now < freed.ready_at < math.inf:
+                self._wake_at(pool, freed.ready_at - now)
+            return
+        if free:
+            self._hand_out(queue, self._pools[pool], free, now)
+        if freed is None and queue.depth:
+            self._watch_ready(pool)
+
+    def _hand_out(
+        self,
+        queue: WaitQueue[_Entry, tuple[Endpoint, ...]],
+        whole: tuple[Endpoint, ...],
+        free: list[Endpoint],
+        now: float,
+    ) -> None:
+        scopes = queue.scopes()
+        if len(scopes) > 1 or whole not in scopes:  # else every waiter may use the whole pool
+            scopes = [scope for scope in scopes if scope is whole or _holds(scope, free)]
+        for entry in queue.walk(scopes):
             waiter = entry.waiter
             if waiter.future.done():
                 self._leave(waiter)  # cancelled; its task has not run its cleanup yet
                 continue
-            picked = self._fleet.place(entry.candidates, entry.exclude, waiter.ticket.demand)
+            demand = waiter.ticket.demand
+            candidates, exclude = entry.candidates, entry.exclude
+            for endpoint in free:
+                if (
+                    (candidates is whole or endpoint in candidates)
+                    and not (exclude and endpoint in exclude)
+                    and fits(endpoint, demand)
+                ):
+                    break
+            else:
+                continue  # no free slot it may use: the next waiter
+            picked = self._fleet.place(candidates, exclude, demand)
             if isinstance(picked, Shortfall):
                 continue
             granted = self._start(picked)
             self._leave(waiter)
             waiter.future.set_result(granted)
-            if not self._room(pool):
+            free = [endpoint for endpoint in free if has_room(endpoint, now)]
+            if not free:
                 return
 
-    def _watch_ready(
-        self, pool: Pool, candidates: Sequence[Endpoint], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        """Wake ``pool``'s line when a healthy instance told busy (``Retry-After``) or ejected
+    def _watch_ready(self, pool: Pool) -> None:
+        """Wake ``pool``'s queue when a healthy instance told busy (``Retry-After``) or ejected
         becomes ready again: no attempt ends to say so."""
         now = self._fleet.now()
         soonest = min(
-            (ep.ready_at for ep in candidates if ep.healthy and now < ep.ready_at < math.inf),
+            (
+                ep.ready_at
+                for ep in self._pools[pool]
+                if ep.healthy and now < ep.ready_at < math.inf
+            ),
             default=None,
         )
-        if soonest is None:
-            return
-        delay = soonest - now
+        if soonest is not None:
+            self._wake_at(pool, soonest - now)
+
+    def _wake_at(self, pool: Pool, delay: float) -> None:
+        """One timer per pool, the soonest asked for."""
+        loop = asyncio.get_running_loop()
         current = self._kick_at.get(pool)
         if current is not None and current.when() <= loop.time() + delay:
             return
@@ -375,3 +453,8 @@ class Dispatcher:
         for handle in self._kick_at.values():
             handle.cancel()
         self._kick_at.clear()
+
+
+def _holds(scope: tuple[Endpoint, ...], free: list[Endpoint]) -> bool:
+    """Whether some instance of ``free`` is in ``scope``."""
+    return any(endpoint in scope for endpoint in free)

@@ -11,15 +11,17 @@ Rules, each with a test:
   other 4xx (the client's request)          relay it     no (proves it alive)     that answer
   429, or 503 with ``Retry-After``          next one     no: left alone a while   429/503 + RA
   every ``max_connections`` slot busy       next one     no                       503
-  timeout, connect, 5xx, broken answer,     next one     yes: health and          502/504
-  too large, 401/403                                     ejection count
+  timeout, connect, 5xx, broken answer      next one     yes: health and          502/504
+  (also one the dialect's translator                     ejection count
+  cannot read), too large, 401/403
   router out of file descriptors            stop         no                       503 at once
   ========================================  ===========  =======================  ==============
 
 - a stream may fail over only until its first byte has been written to the client; after that a
   failure ends the stream with an OpenAI-style error event and ``[DONE]``;
 - a client that goes away cancels the upstream request at once (aiohttp cancels the handler;
-  ``finally`` drops the upstream connection), freeing the GPU slot;
+  ``finally`` drops the upstream connection), freeing the GPU slot; so does a stream's client
+  that stays connected but reads none of its answer for the tier's timeout (``ClientStalled``);
 - every attempt holds a slot on its endpoint from start to end (``fleet.dispatch``: placement
   prefers the least loaded; at ``max_concurrent`` the next request waits), released on every
   way out (answer, error, failover, mid-stream failure, client gone), and a half-open
@@ -64,6 +66,7 @@ from octoroute.upstream.attempts import (
     busy_seconds,
     exhausted,
 )
+from octoroute.upstream.backpressure import ClientStalled, ClientWriter
 from octoroute.upstream.client import Target, UpstreamClient, UpstreamStream
 from octoroute.wire import ndjson, sse
 
@@ -73,10 +76,23 @@ SSE_HEADERS: Final = {
     "X-Accel-Buffering": "no",
 }
 
+UNREADABLE: Final = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+"""What a translator raises on an upstream event of an unexpected shape: caught where upstream
+bytes enter it and turned into ``BadUpstreamResponse``."""
+
 AUTH_LOG_INTERVAL_SECONDS: Final = 60.0
 """At most one log line a minute per endpoint whose upstream refuses the router's key."""
 
 T = TypeVar("T")
+
+
+def untranslatable(label: str, what: str, error: Exception) -> BadUpstreamResponse:
+    """The upstream fault for an answer or event a translator could not read (``UNREADABLE``):
+    failed over before the client got anything, the stream's error ending after."""
+    return BadUpstreamResponse(
+        f"{label}: sent a {what} that could not be translated ({type(error).__name__}: {error})",
+        endpoint=label,
+    )
 
 
 class UpstreamRequest(Protocol):
@@ -402,7 +418,10 @@ class Forwarder:
             usage = self._checked_usage(attempt, answer.body)
             result = Answer(answer.status, answer.content_type, answer.body, attempt.lane.endpoint)
             if rewrite is not None:
-                result = rewrite(result)
+                try:
+                    result = rewrite(result)
+                except UNREADABLE as error:
+                    raise untranslatable(attempt.lane.target.label, "answer", error) from None
             outcome.ttfb, outcome.status, outcome.usage = answer.ttfb, answer.status, usage
             self._first_byte(attempt, answer.ttfb)
             self._succeeded(attempt, scope, outcome, answer.ttfb)
@@ -434,6 +453,10 @@ class Forwarder:
         """
 
         async def run(attempt: _Attempt) -> web.StreamResponse:
+            config = attempt.lane.endpoint.config
+            # Before the stream opens: nothing between opening it and handing it to the relay
+            # may raise, or its connection would never go back to the pool.
+            translator = None if translators is None else translators(config)
             upstream = await self._client.open_stream(
                 attempt.lane.target,
                 attempt.body,
@@ -442,8 +465,6 @@ class Forwarder:
                 path=attempt.path,
                 extra=extra,
             )
-            config = attempt.lane.endpoint.config
-            translator = None if translators is None else translators(config)
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             # NDJSON (Ollama's own streams) only where a translator reads it; a chat request
             # answered so is relayed whole, as any other non-SSE answer.
@@ -461,6 +482,7 @@ class Forwarder:
                 self._keepalive,
                 translator,
                 lines=lines,
+                client=ClientWriter(http_request.transport, timeout),
             )
             try:
                 first = await relay.first_events()
@@ -501,11 +523,13 @@ class Forwarder:
         # read raises BadUpstreamResponse, which fails over like any broken answer.
         events = None
         if translator is not None:
+            label = attempt.lane.target.label
             try:
                 events = translator.whole(payload)
             except BadUpstreamResponse as error:
-                label = attempt.lane.target.label
                 raise BadUpstreamResponse(f"{label}: {error.message}", endpoint=label) from None
+            except UNREADABLE as error:
+                raise untranslatable(label, "answer", error) from None
         ttfb = time.perf_counter() - attempt.started
         self._first_byte(attempt, ttfb)
         outcome.ttfb, outcome.status, outcome.usage = ttfb, upstream.status, usage
@@ -533,18 +557,24 @@ class Forwarder:
             await response.prepare(http_request)
             opening = b"" if translator is None else translator.opening()
             if first or opening:
-                await response.write(opening + first)
+                await relay.client.write(response, opening + first)
             try:
                 await relay.pump(response)
             except UpstreamError as error:
-                await self._interrupted(response, attempt, error, outcome, translator)
+                await self._interrupted(response, attempt, error, outcome, relay)
                 return response
             clean = True
             outcome.usage = relay.usage
             self._succeeded(attempt, scope, outcome, ttfb)
             if translator is not None:
-                await response.write(translator.closing())
-            await response.write_eof()
+                await relay.client.write(response, translator.closing())
+            await relay.client.finish(response)
+        except ClientStalled:
+            outcome.error = "client_stalled"
+            if http_request.transport is not None:
+                # Closed, not left to aiohttp: its own end of the response would wait for
+                # the client to read just as long.
+                http_request.transport.abort()
         except ConnectionResetError:
             outcome.error = "client_disconnected"
         finally:
@@ -562,10 +592,11 @@ class Forwarder:
         attempt: _Attempt,
         error: UpstreamError,
         outcome: Outcome,
-        translator: StreamTranslator | None,
+        relay: _Relay,
     ) -> None:
         """End a stream that failed after it started: an error event, ``[DONE]``, the end (or
         the translator's way of saying so)."""
+        translator = relay.translator
         lane = attempt.lane
         outcome.error = f"mid_stream_{error.reason}"
         lane.metrics.mid_stream_failures.inc()
@@ -575,20 +606,21 @@ class Forwarder:
         else:
             lane.endpoint.answered(attempt.trial)
         if translator is not None:
-            await response.write(translator.failed(error))
-            await response.write_eof()
+            await relay.client.write(response, translator.failed(error))
+            await relay.client.finish(response)
             return
         code = error.code if isinstance(error, StreamTooLong | EventTooLarge) else None
-        await response.write(
+        await relay.client.write(
+            response,
             sse.error_event(
                 f"The upstream stream failed after it had started: {error.message}. "
                 "The answer above is incomplete.",
                 "api_error",
                 code or "upstream_stream_interrupted",
             )
-            + sse.DONE_EVENT
+            + sse.DONE_EVENT,
         )
-        await response.write_eof()
+        await relay.client.finish(response)
 
 
 class _Relay:
@@ -602,9 +634,13 @@ class _Relay:
 
     With ``lines`` the body is NDJSON (Ollama's own streams): the same rules with a line for an
     event and the ``"done": true`` line for ``[DONE]``.
+
+    Writing to the client is bounded too (``upstream.backpressure``): a client that takes
+    nothing of its answer for the tier's timeout is ``ClientStalled``.
     """
 
     __slots__ = (
+        "client",
         "deadline",
         "done",
         "keepalive_seconds",
@@ -627,8 +663,11 @@ class _Relay:
         translator: StreamTranslator | None = None,
         *,
         lines: bool = False,
+        client: ClientWriter | None = None,
     ) -> None:
         self.upstream = upstream
+        self.client = ClientWriter(None, math.inf) if client is None else client
+        """Writes to the client, bounded by its progress."""
         self.keepalive_seconds = keepalive_seconds
         """Quiet seconds after which a keep-alive is written."""
         self.label = label
@@ -672,8 +711,17 @@ class _Relay:
                 if usage is not None:
                     self.usage = usage
         if self.translator is not None:
-            return self.translator.translate(events)
+            return self._translated(events)
         return data
+
+    def _translated(self, events: list[bytes]) -> bytes:
+        """The translator's bytes for ``events``; an event it cannot read (a field of the wrong
+        type, say) is the upstream's broken answer, never a crash of the request."""
+        assert self.translator is not None
+        try:
+            return self.translator.translate(events)
+        except UNREADABLE as error:
+            raise untranslatable(self.label, "stream event", error) from None
 
     def _take_lines(self, lines: list[bytes]) -> bytes:
         """``_take`` for NDJSON: the final line ends the answer and carries its usage."""
@@ -685,7 +733,7 @@ class _Relay:
                 break
         if self.translator is None:  # not so: NDJSON is only relayed through a translator
             return b"".join(lines)
-        return self.translator.translate(lines)
+        return self._translated(lines)
 
     def _too_long(self) -> StreamTooLong:
         label = self.label
@@ -741,12 +789,13 @@ class _Relay:
         if rest.strip():
             last = rest.rstrip(b"\r\n") + (b"\n" if self.lines else b"\n\n")
             if self.translator is not None:
-                last = self.translator.translate([last])
-            await response.write(last)
+                last = self._translated([last])
+            await self.client.write(response, last)
 
     async def pump(self, response: web.StreamResponse) -> None:
         """Relay events until ``[DONE]`` or the end of the body; keep-alive comments while idle."""
         loop = asyncio.get_running_loop()
+        client = self.client
         last_write = loop.time()
         # The stream's deadline on the loop's clock: both are monotonic, offsets are stable.
         cut_at = None if self.deadline is None else loop.time() + (self.deadline - time.monotonic())
@@ -762,15 +811,20 @@ class _Relay:
                             await self._flush(response)
                             return
                         data = self._take(chunk)
-                        if data:
-                            last_write = loop.time()
+                        if not data:
+                            continue
+                        last_write = loop.time()
+                        if client.keeping_up(len(data)):
                             await response.write(data)
+                        else:
+                            await client.write(response, data)
             except TimeoutError:
                 now = loop.time()
                 if cut_at is not None and now >= cut_at:
                     raise self._too_long() from None
+                client.check()  # a quiet upstream is no reason to wait for a stalled client
                 if now - last_write >= self.keepalive_seconds:
                     last_write = now
                     filler = self.keepalive()
                     if filler:
-                        await response.write(filler)
+                        await client.write(response, filler)
