@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import Any, Final
 
 from octoroute.catalog import Catalog
 from octoroute.config.schema import Config
@@ -18,7 +18,7 @@ from octoroute.fleet.endpoint import Endpoint
 from octoroute.fleet.health import HealthProber, ProbeInconclusive
 from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
-from octoroute.observability.logging import get_logger
+from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.observability.metrics import Metrics, instance_label
 from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
@@ -29,6 +29,9 @@ from octoroute.upstream.status import StatusReader
 from octoroute.wire.responses_store import ResponseStore
 
 log = get_logger("octoroute.fleet")
+
+FALLBACK_LOG_INTERVAL_SECONDS: Final = 60.0
+"""At most one "LLM router could not decide" warning a minute per reason (each is counted)."""
 
 
 def _where(endpoint: Endpoint) -> dict[str, str]:
@@ -175,6 +178,8 @@ class Runtime:
             HttpRouterModel(config.routing, self.fleet, self.client, self.lanes),
             on_fallback=self._on_fallback,
         )
+        self._fallback_warnings: dict[str, RateLimitedWarning] = {}
+        """One rate-limited warning per fallback reason."""
         self.status = StatusReader(
             self.client,
             {endpoint_id: lane.target for endpoint_id, lane in self.lanes.items()},
@@ -208,12 +213,17 @@ class Runtime:
         log.error("health prober crashed; restarting it", error=repr(error))
 
     def _on_fallback(self, reason: str) -> None:
+        """Count every fallback, but log one warning a minute per reason: under load a router
+        tier that is down or full would otherwise write a line per request."""
         self.metrics.fallback(reason)
-        log.warning(
-            "LLM router could not decide; using the rule decision",
-            reason=reason,
-            router_tier=self.config.routing.router_tier.value,
-        )
+        warning = self._fallback_warnings.get(reason)
+        if warning is None:
+            warning = self._fallback_warnings[reason] = RateLimitedWarning(
+                log,
+                "LLM router could not decide; using the rule decision",
+                FALLBACK_LOG_INTERVAL_SECONDS,
+            )
+        warning.warn(reason=reason, router_tier=self.config.routing.router_tier.value)
 
     async def start(self) -> None:
         """Open the upstream pool, then start probing: the first round runs now, not later."""

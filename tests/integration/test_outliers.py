@@ -20,7 +20,7 @@ from bench.hung_replica import Settings, run
 from octoroute.enums import LogFormat, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
-from octoroute.simulator import Hang, HttpError, SimulatedFleet, SimulatedModel
+from octoroute.simulator import Behaviour, Hang, HttpError, SimulatedFleet, SimulatedModel
 from tests.harness import (
     RouterHandle,
     config_for,
@@ -356,3 +356,31 @@ async def test_a_legacy_chat_client_that_goes_away_is_logged_as_499(
     (line,) = [orjson.loads(x) for x in out.getvalue().splitlines() if '"route":"chat"' in x]
     assert line["status"] == 499
     assert line["error"] == "client_disconnected"
+
+
+async def test_router_model_fallbacks_are_all_counted_but_warned_once_a_minute(
+    session: aiohttp.ClientSession,
+) -> None:
+    router_sim = SimulatedModel("sim-balanced", behaviour=Behaviour(router_answer="no idea"))
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")], balanced=[router_sim], deep=[SimulatedModel("d")]
+    )
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi there!"}]}
+    out = io.StringIO()
+    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
+    try:
+        async with fleet, running_router(config_for(fleet, strategy="llm")) as router:
+            for _ in range(3):
+                async with session.post(router.v1 + "/chat/completions", json=body) as answer:
+                    assert answer.status == 200
+                    assert answer.headers["x-octoroute-strategy"] == "rule"
+            async with session.get(router.url + "/metrics") as response:
+                text = await response.text()
+    finally:
+        configure_logging("warning", LogFormat.TEXT, cache=False)
+
+    assert 'octoroute_routing_fallbacks_total{reason="unparseable"} 3.0' in text
+    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+    warned = [line for line in lines if line["event"].startswith("LLM router could not decide")]
+    assert len(warned) == 1
+    assert (warned[0]["reason"], warned[0]["suppressed"]) == ("unparseable", 0)

@@ -135,7 +135,9 @@ class HttpRouterModel:
             return (choices[0].message.content or "") if choices else ""
         if last is None:
             raise RoutingError(
-                f"no healthy endpoint in router tier '{self._tier}'", reason="unavailable"
+                f"no endpoint of router tier '{self._tier}' could take the call (unhealthy, "
+                "ejected, told busy, or at max_concurrent)",
+                reason="unavailable",
             )
         reason = "timeout" if isinstance(last, UpstreamTimeout) else "transport"
         raise RoutingError(f"router model unreachable: {last.message}", reason=reason)
