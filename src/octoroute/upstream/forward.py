@@ -777,11 +777,9 @@ class _Relay:
             return self.keepalive()
 
     def keepalive(self) -> bytes:
-        """The filler written after a quiet interval: the translator's, an SSE comment, or
-        nothing for relayed NDJSON (every Ollama client decodes each line as JSON)."""
-        if self.translator is not None:
-            return self.translator.keepalive()
-        return b"" if self.lines else sse.KEEPALIVE_EVENT
+        """The filler written after a quiet interval: the translator's (NDJSON streams always
+        have one, whose filler is nothing), or an SSE comment."""
+        return sse.KEEPALIVE_EVENT if self.translator is None else self.translator.keepalive()
 
     async def _flush(self, response: web.StreamResponse) -> None:
         """Terminate and relay a last event the upstream left without its blank line."""

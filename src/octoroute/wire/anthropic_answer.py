@@ -69,10 +69,7 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
 
     Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
     """
-    choice = sse.first_choice(answer)
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise ValueError("no message")
+    choice, message = sse.first_message(answer)
     content: list[Block] = []
     reasoning = sse.reasoning_of(message)
     if reasoning is not None and request.thinking:

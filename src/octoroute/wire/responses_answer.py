@@ -116,10 +116,7 @@ def response_from_chat(answer: Any, request: ResponsesRequest) -> dict[str, Any]
 
     Raises ``ValueError`` when ``answer`` is not a chat completion with a choice.
     """
-    choice = sse.first_choice(answer)
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise ValueError("no message")
+    choice, message = sse.first_message(answer)
     finish_reason = choice.get("finish_reason")
     status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
     output: list[Item] = []

@@ -30,6 +30,7 @@ __all__ = [
     "error_event",
     "event_payload",
     "first_choice",
+    "first_message",
     "is_done",
     "reasoning_of",
     "token_counts",
@@ -311,6 +312,19 @@ def first_choice(answer: Any) -> dict[str, Any]:
         raise ValueError("no choices")
     choice: dict[str, Any] = choices[0]
     return choice
+
+
+def first_message(answer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first choice of a decoded chat completion and its ``message``, for the translators of
+    whole answers.
+
+    Raises ``ValueError`` when ``answer`` has no choice, or its choice no message object.
+    """
+    choice = first_choice(answer)
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("no message")
+    return choice, message
 
 
 def whole_chunk(answer: bytes) -> dict[str, Any]:
