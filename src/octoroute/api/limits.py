@@ -39,9 +39,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = get_logger("octoroute.overload")
 
 
-def limit_in_flight(limit: int) -> Middleware:
-    """A middleware that lets at most ``limit`` (``server.max_in_flight``) requests be answered
-    at once; one per application, which owns its count."""
+def limit_in_flight() -> Middleware:
+    """A middleware that lets at most ``server.max_in_flight`` requests be answered at once;
+    one per application, which owns its count. The limit is read per request from the
+    runtime's configuration, so a reload changes it for the next request."""
     warning = RateLimitedWarning(log, "overloaded: refusing requests", WARNING_INTERVAL_SECONDS)
     in_flight = 0
 
@@ -51,8 +52,10 @@ def limit_in_flight(limit: int) -> Middleware:
         path = request.path
         if request.method in _READS and (path in EXEMPT_PATHS or path.startswith(MODEL_PREFIX)):
             return await handler(request)
+        runtime = request.app[RUNTIME]
+        limit = runtime.config.server.max_in_flight
         if in_flight >= limit:
-            request.app[RUNTIME].metrics.overloads["max_in_flight"].inc()
+            runtime.metrics.overloads["max_in_flight"].inc()
             warning.warn(in_flight=in_flight, max_in_flight=limit)
             return error_response(
                 ServerOverloaded(

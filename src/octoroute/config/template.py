@@ -26,6 +26,9 @@ keepalive_idle_seconds = 75        # idle kept-alive client connections are clos
 stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive (comment or ping)
 # cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
                                    # unset or []: no CORS headers at all
+workers = 1                        # server processes sharing the port; serve --workers overrides
+watch_config = false               # reload this file when it changes (SIGHUP and
+                                   # POST /admin/reload reload it too)
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint

@@ -141,6 +141,38 @@ class Dispatcher:
         affinity: Mapping[Affinity, Count] | None = None,
         refused: Mapping[tuple[Pool, str], Count] | None = None,
     ) -> None:
+        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {}
+        self.retarget(
+            fleet,
+            max_queue=max_queue,
+            queue_timeout=queue_timeout,
+            depth=depth,
+            waited=waited,
+            affinity=affinity,
+            refused=refused,
+        )
+        self._waking = False
+        self._again: set[Pool] = set()
+        self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
+
+    def retarget(
+        self,
+        fleet: Fleet,
+        *,
+        max_queue: int,
+        queue_timeout: float,
+        depth: Mapping[Pool, Level] | None = None,
+        waited: Mapping[Pool, Sample] | None = None,
+        affinity: Mapping[Affinity, Count] | None = None,
+        refused: Mapping[tuple[Pool, str], Count] | None = None,
+    ) -> None:
+        """Serve ``fleet`` from now on (a reload's; at construction, the first): its instances
+        take and free slots here, its pools' queues are bounded by ``max_queue`` and new tickets
+        wait at most ``queue_timeout``.
+
+        Requests already waiting keep their places, tickets and scopes: the instances a reload
+        kept serve them as before, and a freed slot of a kept instance still goes to them.
+        """
         self._fleet = fleet
         self._timeout = queue_timeout
         self._depth = depth or {}
@@ -155,15 +187,14 @@ class Dispatcher:
         if fleet.embeddings:
             pools[Pool.EMBEDDINGS] = fleet.embeddings
         for endpoint in fleet.all():
-            if endpoint.max_concurrent:
-                endpoint.on_slot_freed = self._freed
+            endpoint.on_slot_freed = self._freed if endpoint.max_concurrent else None
         self._pools = pools
-        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {
-            pool: WaitQueue(max_queue) for pool in pools
-        }
-        self._waking = False
-        self._again: set[Pool] = set()
-        self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
+        for pool in pools:
+            queue = self._queues.get(pool)
+            if queue is None:
+                self._queues[pool] = WaitQueue(max_queue)
+            else:
+                queue.capacity = max_queue  # those already waiting stay, even past it
 
     def depth(self, pool: Pool) -> int:
         """Requests waiting for a slot of ``pool`` now."""
@@ -368,8 +399,9 @@ class Dispatcher:
         if queue is None or not queue.depth:
             return
         now = self._fleet.now()
+        whole = self._pools.get(pool, ())  # a pool a reload removed may still have waiters
         if freed is None:
-            free = [endpoint for endpoint in self._pools[pool] if has_room(endpoint, now)]
+            free = [endpoint for endpoint in whole if has_room(endpoint, now)]
         elif has_room(freed, now):
             free = [freed]
         else:
@@ -379,7 +411,7 @@ class Dispatcher:
                 self._wake_at(pool, freed.ready_at - now)
             return
         if free:
-            self._hand_out(queue, self._pools[pool], free, now)
+            self._hand_out(queue, whole, free, now)
         if freed is None and queue.depth:
             self._watch_ready(pool)
 
@@ -426,7 +458,7 @@ class Dispatcher:
         soonest = min(
             (
                 ep.ready_at
-                for ep in self._pools[pool]
+                for ep in self._pools.get(pool, ())
                 if ep.healthy and now < ep.ready_at < math.inf
             ),
             default=None,

@@ -159,6 +159,7 @@ class Endpoint:
         "_last_check",
         "_last_error",
         "_listener",
+        "_on_drained",
         "_outlier",
         "_real_failures",
         "_threshold",
@@ -189,6 +190,7 @@ class Endpoint:
         "priority",
         "ready_at",
         "reserve",
+        "retired",
         "seed",
         "weight",
     )
@@ -262,6 +264,9 @@ class Endpoint:
     on_slot_freed: Callable[[Endpoint], None] | None
     """Called by :meth:`end` when an attempt ends on an instance with a slot limit, so a request
     waiting for a slot is woken; set by whoever queues requests (``fleet.dispatch``)."""
+    retired: bool
+    """Removed from the configuration by a reload: never selected again (``ready_at`` is
+    ``inf`` for good), its attempts under way finish, then it is drained (:meth:`retire`)."""
 
     def __init__(
         self,
@@ -316,10 +321,64 @@ class Endpoint:
         self.placed = 0
         self.affinity_placed = 0
         self.on_slot_freed = None
+        self.retired = False
+        self._on_drained: Callable[[Endpoint], None] | None = None
         self.facts = UNKNOWN
         self.context_window = config.context_window
         self.reserve = reserve(self.default_output, self.context_window)
         self.cold = False
+
+    def reconfigure(
+        self,
+        config: EndpointConfig,
+        *,
+        failure_threshold: int,
+        outlier: OutlierSettings,
+    ) -> None:
+        """Take a reloaded configuration of the same instance (same pool, name and URL; see
+        ``config.diff.endpoint_identity``) while keeping its state: health, ejection, failure
+        counts, attempts in flight, what the prober learned.
+
+        Everything read from the config is read again: its place in the file (``id``,
+        ``position``), ``priority``, ``weight``, ``max_concurrent``, the ``max_tokens`` default,
+        a configured ``context_window``, and ``[health]``'s threshold and ejection settings (an
+        ejection under way keeps the end it was given). Attempts under way see the new values
+        from their next step on.
+        """
+        if failure_threshold < 1:
+            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
+        if not (math.isfinite(config.weight) and config.weight > 0):
+            raise ValueError(
+                f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
+            )
+        self.config = config
+        self.id = f"{config.pool}[{config.index}]"
+        self.position = config.index
+        self.priority = config.priority
+        self.weight = config.weight
+        self.inverse_weight = 1.0 / config.weight
+        self.max_concurrent = config.max_concurrent or 0
+        self.default_output = config.max_tokens or 0
+        self._threshold = failure_threshold
+        self._outlier = outlier
+        self.observe(self.facts)  # the configured window, else the discovered one; the reserve
+
+    def retire(self, on_drained: Callable[[Endpoint], None]) -> None:
+        """A reload removed this instance: it is never selected again and hears no transition
+        any more; ``on_drained`` is called once the last attempt under way on it has ended (at
+        once, from here, when none is)."""
+        self.retired = True
+        self._listener = NullListener()
+        self.on_slot_freed = None
+        self._on_drained = on_drained
+        self._update_ready()
+        if not self.in_flight:
+            self._drained()
+
+    def _drained(self) -> None:
+        callback, self._on_drained = self._on_drained, None
+        if callback is not None:
+            callback(self)
 
     @property
     def consecutive_failures(self) -> int:
@@ -400,6 +459,8 @@ class Endpoint:
             self._listener.on_availability(self)
         if self.max_concurrent and self.on_slot_freed is not None:
             self.on_slot_freed(self)
+        if self.retired and not self.in_flight:
+            self._drained()
 
     def answered(self, trial: bool) -> None:
         """A real request got an answer: a success, or a client error the server gave on the
@@ -486,7 +547,7 @@ class Endpoint:
 
     def _update_ready(self) -> None:
         admission = self.admission
-        if admission is Admission.TRIAL:
+        if admission is Admission.TRIAL or self.retired:
             self.ready_at = math.inf
         elif admission is Admission.EJECTED:
             self.ready_at = max(self.ejected_until, self.busy_until)
@@ -506,4 +567,6 @@ class Endpoint:
         state = "healthy" if self.healthy else "unhealthy"
         if self.admission is not Admission.ADMITTED:
             state += f", {self.admission.value}"
+        if self.retired:
+            state += ", retired"
         return f"<Endpoint {self.id} {self.name!r} {redact_url(self.base_url)} {state}>"

@@ -25,7 +25,7 @@ import asyncio
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from octoroute.fleet.endpoint import Endpoint
 
@@ -106,6 +106,8 @@ class HealthProber:
         self._sleep = sleep
         self._observe = observe
         self._task: asyncio.Task[None] | None = None
+        self._extra: set[asyncio.Task[None]] = set()
+        """Probes of instances a reload added, run at once, outside the rounds."""
         self._failures = 0
         self._crash_streak = 0
         self._rounds = 0
@@ -131,6 +133,37 @@ class HealthProber:
         """Whether :meth:`start` was called and :meth:`stop` has not been yet."""
         return self._task is not None and not self._task.done()
 
+    def retarget(self, fleet: ProbeTargets, *, interval: float, timeout: float) -> None:
+        """Probe ``fleet`` (a reload's) from the next round on, with these settings; a round
+        under way finishes with the instances it started with."""
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._fleet = fleet
+        self._interval = interval
+        self._timeout = timeout
+
+    def probe_now(self, endpoints: Sequence[Endpoint]) -> None:
+        """Probe ``endpoints`` (instances a reload added) at once, concurrently, without
+        waiting for the next round; a no-op when the prober is not running."""
+        if not endpoints or not self.running:
+            return
+        task = asyncio.create_task(self._probe_all(endpoints), name=f"{TASK_NAME}-added")
+        self._extra.add(task)
+        task.add_done_callback(self._extra_done)
+
+    async def _probe_all(self, endpoints: Sequence[Endpoint]) -> None:
+        async with asyncio.TaskGroup() as group:
+            for endpoint in endpoints:
+                group.create_task(self._probe_one(endpoint))
+
+    def _extra_done(self, task: asyncio.Task[None]) -> None:
+        self._extra.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self._failures += 1
+            self._report(error)
+
     async def start(self) -> None:
         """Start probing in the background; the first round begins on the next loop iteration.
 
@@ -147,6 +180,10 @@ class HealthProber:
         In-flight probes are cancelled and leave health untouched. If the caller itself is being
         cancelled, that cancellation is propagated rather than swallowed.
         """
+        extra, self._extra = self._extra, set()
+        for probe in extra:
+            probe.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
         task, self._task = self._task, None
         if task is None:
             return
