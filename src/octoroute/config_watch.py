@@ -56,6 +56,8 @@ class ConfigWatcher:
         self._stamp = _stamp(path)
         self._seen = _digest(path)
         """The content last reported (or found at start): a change is measured against it."""
+        self.polls = 0
+        """Polls done so far (a test waits for one to pass)."""
 
     @property
     def running(self) -> bool:
@@ -90,6 +92,7 @@ class ConfigWatcher:
         pending: bytes | None = None
         while True:
             await asyncio.sleep(self._poll)
+            self.polls += 1
             stamp = _stamp(self._path)
             if stamp is None:
                 pending = None  # gone for now (an editor's rename): wait for it to come back

@@ -25,6 +25,7 @@ their running values meanwhile.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Callable
 from typing import Any, Final, Literal, NamedTuple
 
@@ -122,7 +123,7 @@ class ReloadReport:
                 "message": (
                     f"{self.source}: {count} {'problem' if count == 1 else 'problems'}; the "
                     "router keeps running its previous configuration. Fix the file and reload "
-                    "again (octoroute check --config shows the same problems)."
+                    f"again (octoroute check --config {shlex.quote(self.source)} lists them too)."
                 ),
                 "type": "invalid_request_error",
                 "param": None,

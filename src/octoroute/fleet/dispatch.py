@@ -170,9 +170,13 @@ class Dispatcher:
         take and free slots here, its pools' queues are bounded by ``max_queue`` and new tickets
         wait at most ``queue_timeout``.
 
-        Requests already waiting keep their places, tickets and scopes: the instances a reload
-        kept serve them as before, and a freed slot of a kept instance still goes to them.
+        Requests already waiting keep their places and tickets; one that waits for a whole tier
+        or for one model's replicas waits for that tier or model of ``fleet`` from now on (its
+        new instances included, its removed ones not).
         """
+        previous: Fleet | None = getattr(self, "_fleet", None)
+        if previous is not None and previous is not fleet:
+            self._rescope(previous, fleet)
         self._fleet = fleet
         self._timeout = queue_timeout
         self._depth = depth or {}
@@ -195,6 +199,28 @@ class Dispatcher:
                 self._queues[pool] = WaitQueue(max_queue)
             else:
                 queue.capacity = max_queue  # those already waiting stay, even past it
+
+    def _rescope(self, previous: Fleet, fleet: Fleet) -> None:
+        """Move the lines of ``previous``'s scopes (a tier, the embedding models, one model's
+        replicas) to the same scopes of ``fleet``."""
+        moves: dict[int, tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = {
+            id(old): (old, fleet.tiers[tier]) for tier, old in previous.tiers.items()
+        }
+        if previous.embeddings and fleet.embeddings:
+            moves[id(previous.embeddings)] = (previous.embeddings, fleet.embeddings)
+        for name in {endpoint.name for endpoint in previous.all()}:
+            old, new = previous.by_name(name), fleet.by_name(name)
+            if new and new[0].pool is old[0].pool:
+                moves[id(old)] = (old, new)
+        for queue in self._queues.values():
+            for scope in list(queue.scopes()):
+                move = moves.get(id(scope))
+                if move is None or move[0] is not scope:
+                    continue
+                new = move[1]
+                for entry in queue.walk((scope,)):
+                    entry.candidates = new
+                queue.rescope(scope, new)
 
     def depth(self, pool: Pool) -> int:
         """Requests waiting for a slot of ``pool`` now."""
