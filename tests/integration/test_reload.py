@@ -457,10 +457,24 @@ async def test_limits_and_max_in_flight_apply_to_the_next_request(
             router.v1 + "/chat/completions", json={"model": "fast", "messages": HELLO}
         ) as response:
             overloaded = response.status, (await response.json())["error"]["code"]
+        still_reloads = await reload(session, router)  # an operator action is never refused
         assert (await first)[0] == 200
 
     assert too_many == (400, "messages")
     assert overloaded == (503, "server_overloaded")
+    assert still_reloads[0] == 200
+    assert still_reloads[1]["status"] == "unchanged"
+
+
+async def test_admin_reload_is_a_post(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router, session.get(router.url + "/admin/reload") as got:
+        status, allow, error = got.status, got.headers["Allow"], (await got.json())["error"]
+
+    assert (status, allow) == (405, "POST")
+    assert error["message"] == "/admin/reload does not accept GET; use POST."
 
 
 # --- watch_config -------------------------------------------------------------------------------

@@ -22,6 +22,10 @@ import aiohttp
 from octoroute.simulator import SimulatedFleet, fleet_config_toml
 from tests.integration.test_cli import OCTOROUTE
 
+RESTART_WARNING = (
+    "config reload: these settings take effect only after a restart; their previous values "
+    "stay in force until then"
+)
 JSON_LOGS = '[observability]\nlog_format = "json"\n[health]\ninterval_seconds = 300\n'
 Line = dict[str, Any]
 
@@ -54,7 +58,7 @@ class Served:
             raise AssertionError(f"no {what} within {timeout} s: {self.lines}") from None
 
     def events(self, event: str) -> list[Line]:
-        return [line for line in self.lines if line.get("event") == event]
+        return lines_of(self.lines, event)
 
 
 def reloaded_by(generation: int) -> Callable[[list[Line]], set[int]]:
@@ -87,9 +91,8 @@ async def serve(config_path: Path, *extra: str, listening: int = 1) -> AsyncIter
     served = Served(process)
     try:
         await served.wait_for(
-            "listening", lambda lines: len([x for x in lines if x.get("event") == "listening"])
-            >= listening,
-        )  # fmt: skip
+            "listening", lambda lines: len(lines_of(lines, "listening")) >= listening
+        )
         served.url = str(served.events("listening")[0]["url"])
         yield served
     finally:
@@ -100,6 +103,16 @@ async def serve(config_path: Path, *extra: str, listening: int = 1) -> AsyncIter
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+def lines_of(lines: list[Line], event: str) -> list[Line]:
+    return [line for line in lines if line.get("event") == event]
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
 
 
 def write(path: Path, fleet: SimulatedFleet, alias: str | None = None) -> None:
@@ -175,3 +188,27 @@ async def test_with_two_workers_post_admin_reload_and_sighup_reload_every_worker
     assert second == [200] * 12
     triggers = {line["trigger"] for line in server.events("config reloaded")}
     assert triggers == {"POST /admin/reload", "SIGHUP"}
+
+
+async def test_workers_from_the_file_and_a_changed_count_needs_a_restart(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    path = tmp_path / "config.toml"
+    write(path, fleet)
+    edit(path, "port = 0", "port = 0\nworkers = 2")
+    async with serve(path, listening=2) as server:
+        edit(path, "workers = 2", "workers = 3")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(server.url + "/admin/reload") as response,
+        ):
+            body = await response.json()
+        await server.wait_for(
+            "the other worker", lambda lines: len(lines_of(lines, RESTART_WARNING)) == 2
+        )
+
+    assert len({line["pid"] for line in server.events("listening")}) == 2
+    assert (body["status"], body["restart_needed"]) == ("unchanged", ["server.workers"])
+    assert {line["pid"] for line in server.events(RESTART_WARNING)} == {
+        line["pid"] for line in server.events("listening")
+    }

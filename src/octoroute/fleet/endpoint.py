@@ -277,23 +277,10 @@ class Endpoint:
         listener: HealthListener | None = None,
         outlier: OutlierSettings | None = None,
     ) -> None:
-        if failure_threshold < 1:
-            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
-        # The loader already enforces this; a non-positive or NaN weight would make weighted
-        # selection silently skew or never pick, so refuse to build such an endpoint at all.
-        if not (math.isfinite(config.weight) and config.weight > 0):
-            raise ValueError(
-                f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
-            )
-        self.config = config
-        self.id = f"{config.pool}[{config.index}]"
         self.pool = config.pool
-        self.position = config.index
         self.name = config.name
         self.base_url = config.base_url
-        self.priority = config.priority
-        self.weight = config.weight
-        self._threshold = failure_threshold
+        self._settings(config, failure_threshold, OutlierSettings() if outlier is None else outlier)
         self._clock = clock
         self._listener: HealthListener = NullListener() if listener is None else listener
         self.healthy = True
@@ -301,7 +288,6 @@ class Endpoint:
         # Until the first check, "since last check" means "since start-up", as in v1's /models.
         self._last_check = clock()
         self._last_error: str | None = None
-        self._outlier = OutlierSettings() if outlier is None else outlier
         self._real_failures = 0
         self._admitted_since = self._last_check
         self.admission = Admission.ADMITTED
@@ -312,12 +298,9 @@ class Endpoint:
         self.ejection_cause: str | None = None
         self.busy_until = 0.0
         self.busy_status = 429
-        self.max_concurrent = config.max_concurrent or 0
-        self.default_output = config.max_tokens or 0
         identity = f"{config.pool}\x00{config.name}\x00{config.base_url}".encode()
         self.seed = int.from_bytes(blake2b(identity, digest_size=8).digest(), "little")
         self.phase = (self.seed >> 11) * 2.0**-53
-        self.inverse_weight = 1.0 / config.weight
         self.placed = 0
         self.affinity_placed = 0
         self.on_slot_freed = None
@@ -345,8 +328,18 @@ class Endpoint:
         ejection under way keeps the end it was given). Attempts under way see the new values
         from their next step on.
         """
+        self._settings(config, failure_threshold, outlier)
+        self.observe(self.facts)  # the configured window, else the discovered one; the reserve
+
+    def _settings(
+        self, config: EndpointConfig, failure_threshold: int, outlier: OutlierSettings
+    ) -> None:
+        """What is read from the configuration rather than learned (at construction and on
+        :meth:`reconfigure`); the context window and its reserve are :meth:`observe`'s."""
         if failure_threshold < 1:
             raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
+        # The loader already enforces this; a non-positive or NaN weight would make weighted
+        # selection silently skew or never pick, so refuse to build such an endpoint at all.
         if not (math.isfinite(config.weight) and config.weight > 0):
             raise ValueError(
                 f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
@@ -361,7 +354,6 @@ class Endpoint:
         self.default_output = config.max_tokens or 0
         self._threshold = failure_threshold
         self._outlier = outlier
-        self.observe(self.facts)  # the configured window, else the discovered one; the reserve
 
     def retire(self, on_drained: Callable[[Endpoint], None]) -> None:
         """A reload removed this instance: it is never selected again and hears no transition

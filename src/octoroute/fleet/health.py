@@ -93,14 +93,8 @@ class HealthProber:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observe: Callable[[Endpoint, bool], Awaitable[None]] | None = None,
     ) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be > 0, got {interval}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        self._fleet = fleet
+        self.retarget(fleet, interval=interval, timeout=timeout)
         self._probe = probe
-        self._interval = interval
-        self._timeout = timeout
         self._on_task_failure = on_task_failure
         self._backoff = backoff
         self._sleep = sleep
@@ -135,7 +129,7 @@ class HealthProber:
 
     def retarget(self, fleet: ProbeTargets, *, interval: float, timeout: float) -> None:
         """Probe ``fleet`` (a reload's) from the next round on, with these settings; a round
-        under way finishes with the instances it started with."""
+        under way finishes with the instances it started with (at construction: the first)."""
         if not interval > 0:
             raise ValueError(f"interval must be > 0, got {interval}")
         if not timeout > 0:
@@ -235,9 +229,7 @@ class HealthProber:
 
     async def _run_rounds(self) -> None:
         while True:
-            async with asyncio.TaskGroup() as group:
-                for endpoint in self._fleet.all():
-                    group.create_task(self._probe_one(endpoint))
+            await self._probe_all(self._fleet.all())
             self._crash_streak = 0
             self._rounds += 1
             # Swap before setting, so a waiter woken now waits on the next round's event.
