@@ -391,6 +391,9 @@ async def test_an_endpoint_moved_within_its_tier_keeps_its_state_under_its_new_i
         write(config_path, fleet)
         async with serving(config_path) as router:
             b = the(router, "sim-b")
+            lane = router.runtime.lanes[b]
+            assert await chat(session, router, "sim-b") == (200, "sim-b")
+            pooled = router.runtime.client.idle_connections(lane.target)
             b.mark_failure("remembered")
             write(
                 config_path,
@@ -398,12 +401,15 @@ async def test_an_endpoint_moved_within_its_tier_keeps_its_state_under_its_new_i
             )
             status, body = await reload(session, router)
             state = (b.id, b.position, b.consecutive_failures, b.last_error)
+            kept = (router.runtime.lanes[b], router.runtime.client.idle_connections(lane.target))
             placed = [await chat(session, router, "fast") for _ in range(3)]
 
     assert status == 200
     assert [e["name"] for e in body["endpoints"]["removed"]] == ["sim-a"]
     assert [e["id"] for e in body["endpoints"]["kept"] if e["name"] == "sim-b"] == ["fast[0]"]
     assert state == ("fast[0]", 0, 1, "remembered")
+    assert pooled >= 1
+    assert kept == (lane, pooled)  # the same target, metric children and pooled connections
     assert placed == [(200, "sim-b")] * 3
 
 
