@@ -204,7 +204,8 @@ async def test_workers_from_the_file_and_a_changed_count_needs_a_restart(
         ):
             body = await response.json()
         await server.wait_for(
-            "the other worker", lambda lines: len(lines_of(lines, RESTART_WARNING)) == 2
+            "the other worker",
+            lambda lines: len({line["pid"] for line in lines_of(lines, RESTART_WARNING)}) == 2,
         )
 
     assert len({line["pid"] for line in server.events("listening")}) == 2
