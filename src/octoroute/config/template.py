@@ -26,6 +26,8 @@ keepalive_idle_seconds = 75        # idle kept-alive client connections are clos
 stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive (comment or ping)
 # cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
                                    # unset or []: no CORS headers at all
+# allowed_hosts = ["router.lan", "*.lan"]  # Host names the router answers to (DNS rebinding);
+                                   # localhost always works; unset or []: any Host
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint

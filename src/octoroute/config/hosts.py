@@ -1,0 +1,194 @@
+"""``server.allowed_hosts``: the names the router answers to, checked against each request's
+``Host`` header, so a web page cannot reach it through DNS rebinding.
+
+A rebinding attack points a name the attacker owns (``evil.example``) at the router's address;
+the victim's browser then sends the attacker's page's requests to the router with
+``Host: evil.example``. A router that answers only the names it is really reached by refuses
+them. The list is not authentication: any program that is not a browser can send any ``Host``.
+
+An entry is one of:
+
+* a host name or IP address, any port: ``router.lan``, ``192.168.1.10``, ``[fd00::1]``;
+* the same with a port, that port only: ``router.lan:3000``, ``[fd00::1]:3000``;
+* ``*.`` and a domain, any name under it (not the domain itself): ``*.lan``,
+  ``*.lan:3000``.
+
+Names are compared without case and without a trailing dot. Loopback names (``localhost``,
+``127.0.0.1`` and the rest of ``127.0.0.0/8``, ``[::1]``) are always accepted, listed or not: no
+DNS answer can make a browser send them for another site, and health checks on the machine
+itself (a container's, a proxy's) use them. A ``Host`` without a port matches only entries
+without one (browsers leave out the default port, 80 or 443). Empty or absent: no check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from octoroute.config.reader import describe, show
+
+if TYPE_CHECKING:
+    from octoroute.config.reader import Table
+
+KEY: Final = "allowed_hosts"
+WILDCARD: Final = "*."
+LOOPBACK_NAMES: Final = frozenset({"localhost"})
+"""Host names that always mean this machine (besides loopback IP addresses)."""
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
+_FORM = (
+    'must be a host name or IP address, optionally with ":port", or "*." and a domain '
+    '(e.g. "router.lan", "router.lan:3000", "*.lan")'
+)
+
+
+class HostEntry(NamedTuple):
+    """One allowed host, parsed: ``name`` lower-case (an IPv6 address without brackets; for a
+    wildcard, the domain with its leading dot, ``.lan``), ``port`` ``None`` for any."""
+
+    name: str
+    port: int | None
+    wildcard: bool
+
+
+def check_allowed_hosts(server: Table) -> tuple[str, ...] | None:
+    """The entries of ``[server] allowed_hosts`` in canonical form (default: none, no check);
+    ``None`` after a problem."""
+    value = server.raw(KEY, [])
+    if not isinstance(value, list):
+        server.fail(KEY, f"must be an array of strings, got {describe(value)}")
+        return None
+    entries: list[str] = []
+    ok = True
+    for index, item in enumerate(value):
+        canonical, problem = _check_entry(item)
+        if canonical is not None and canonical in entries:
+            problem = f"{show(item)} is listed twice"
+        if problem is not None:
+            server.problems.add(f"{server.key(KEY)}[{index}]", problem)
+            ok = False
+        elif canonical is not None:
+            entries.append(canonical)
+    return tuple(entries) if ok else None
+
+
+def _check_entry(item: object) -> tuple[str | None, str | None]:
+    """``(canonical entry, None)``, or ``(None, problem)``."""
+    if not isinstance(item, str):
+        return None, f"must be a string, got {describe(item)}"
+    text = item.strip()
+    if text == "*":
+        return None, f"{show(item)} would allow every host; remove allowed_hosts instead"
+    if "://" in text or "/" in text or "@" in text:
+        return None, f"{_FORM}, not a URL, got {show(item)}"
+    entry = parse_entry(text)
+    if entry is None:
+        return None, f"{_FORM}, got {show(item)}"
+    return render(entry), None
+
+
+def parse_entry(text: str) -> HostEntry | None:
+    """An ``allowed_hosts`` entry; ``None`` when it is not one."""
+    wildcard = text.startswith(WILDCARD)
+    address = split_host(text[len(WILDCARD) :] if wildcard else text)
+    if address is None:
+        return None
+    name, port = address
+    if not name or (port is not None and not 1 <= port <= 65535):
+        return None
+    if _ip(name) is None and not _NAME.fullmatch(name):
+        return None
+    if wildcard:
+        if _ip(name) is not None:
+            return None  # "*.10.0.0.1" names nothing
+        name = "." + name
+    return HostEntry(name, port, wildcard)
+
+
+def render(entry: HostEntry) -> str:
+    """An entry as ``check`` shows it and the loader stores it: lower-case, IPv6 bracketed."""
+    name = entry.name
+    if entry.wildcard:
+        name = "*" + name
+    elif ":" in name:
+        name = f"[{name}]"
+    return name if entry.port is None else f"{name}:{entry.port}"
+
+
+def split_host(value: str) -> tuple[str, int | None] | None:
+    """``Host``-header syntax (``name``, ``name:port``, ``[v6]``, ``[v6]:port``, or a bare IPv6
+    address) as a lower-case name without brackets or trailing dot, and the port; ``None`` when
+    it is malformed."""
+    value = value.strip().lower()
+    port_text = ""
+    if value.startswith("["):
+        name, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            return None
+        port_text = rest[1:] if rest else ""
+        if rest and not port_text:
+            return None
+        if _ip(name) is None or ":" not in name:
+            return None
+    elif value.count(":") > 1:
+        name = value  # an IPv6 address written without brackets (an entry, never a header)
+        if _ip(name) is None:
+            return None
+    else:
+        name, colon, port_text = value.partition(":")
+        if colon and not port_text:
+            return None
+    if port_text and not (port_text.isascii() and port_text.isdigit() and len(port_text) <= 5):
+        return None
+    name = name.removesuffix(".")
+    return name, int(port_text) if port_text else None
+
+
+def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+class HostAllowlist:
+    """The parsed ``allowed_hosts``, answering "may a request with this ``Host`` be served?"
+    with one or two set lookups (plus one suffix test per wildcard entry)."""
+
+    __slots__ = ("_exact", "_wildcards")
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        parsed = [parse_entry(entry) for entry in entries]
+        self._exact = frozenset(
+            (entry.name, entry.port) for entry in parsed if entry and not entry.wildcard
+        )
+        self._wildcards = tuple(
+            (entry.name, entry.port) for entry in parsed if entry and entry.wildcard
+        )
+
+    def allows(self, host_header: str | None) -> bool:
+        """Whether ``host_header`` (the request's ``Host``, ``None`` when absent) is allowed."""
+        if host_header is None:
+            return False
+        address = split_host(host_header)
+        if address is None:
+            return False
+        name, port = address
+        if (name, None) in self._exact or (port is not None and (name, port) in self._exact):
+            return True
+        if is_loopback(name):
+            return True
+        return any(
+            name.endswith(suffix) and (allowed is None or allowed == port)
+            for suffix, allowed in self._wildcards
+        ) and bool(_NAME.fullmatch(name))
+
+
+def is_loopback(name: str) -> bool:
+    """Whether ``name`` (lower-case, no brackets) can only mean this machine."""
+    if name in LOOPBACK_NAMES:
+        return True
+    address = _ip(name)
+    return address is not None and address.is_loopback
