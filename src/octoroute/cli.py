@@ -1,8 +1,9 @@
 """The ``octoroute`` command: argument parsing and hand-off, no logic of its own.
 
 ``octoroute`` alone (or ``octoroute serve``) runs the server; ``config`` writes a template,
-``check`` validates a file, ``demo`` runs the router in front of a simulated fleet, ``eval``
-measures routing quality on a labelled set. Heavy modules (aiohttp) are imported only by the
+``check`` validates a file, ``simulate`` serves simulated models at a file's local endpoints,
+``demo`` runs the router in front of a simulated fleet, ``eval`` measures routing quality on a
+labelled set. Heavy modules (aiohttp) are imported only by the
 subcommands that need them, so ``--version``, ``config`` and ``check`` answer instantly.
 
 Configuration problems are printed to stderr with exit code 2, never as a traceback. ``check``
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="also reach every endpoint: list its models, check its name, suggest its kind "
         "(exit 1 if one is unreachable or does not serve its model)",
     )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve simulated models at every 127.0.0.1/localhost endpoint of a config",
+        description="Serve simulated models at every endpoint of the file on this machine "
+        "(127.0.0.1, ::1, localhost), so the router can run on the file before it points at "
+        "real servers. Other endpoints are listed as not simulated. Ctrl-C stops.",
+    )
+    simulate.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
 
     demo = commands.add_parser("demo", help="run the router in front of a simulated fleet")
     demo.add_argument("--port", type=int, default=8080, help="router port (default 8080)")
@@ -240,6 +250,28 @@ def serve_worker(spec: WorkerSpec) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from octoroute.config import ConfigError, load_config
+    from octoroute.simulate import lenient_environ, run_simulate
+
+    try:
+        config = load_config(args.config, environ=lenient_environ(os.environ))
+    except ConfigError as error:
+        return _fail(str(error))
+
+    def out(text: str) -> None:
+        print(text, flush=True)
+
+    code = 0
+
+    async def simulate() -> None:
+        nonlocal code
+        code = await run_simulate(config, out=out)
+
+    _run(simulate())
+    return code
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from octoroute.demo import run_demo
 
@@ -278,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": _cmd_serve,
             "config": _cmd_config,
             "check": _cmd_check,
+            "simulate": _cmd_simulate,
             "demo": _cmd_demo,
             "eval": _cmd_eval,
         }[command]

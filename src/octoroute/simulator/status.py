@@ -81,8 +81,13 @@ def ollama_tag(name: str) -> dict[str, Any]:
 
 def ollama_ps(name: str, behaviour: Behaviour, state: Snapshot) -> Answer:
     """``GET /api/ps``: the model with its ``context_length`` while loaded, else nothing."""
+    return _json(200, {"models": ollama_ps_entries(name, behaviour, state)})
+
+
+def ollama_ps_entries(name: str, behaviour: Behaviour, state: Snapshot) -> list[dict[str, Any]]:
+    """The model's entry of ``GET /api/ps`` while it is loaded (none while it is not)."""
     if not state.loaded:
-        return _json(200, {"models": []})
+        return []
     keep = behaviour.unload_after if behaviour.unload_after is not None else DEFAULT_KEEP_ALIVE
     entry: dict[str, Any] = {
         "name": ollama_name(name),
@@ -95,7 +100,7 @@ def ollama_ps(name: str, behaviour: Behaviour, state: Snapshot) -> Answer:
     }
     if behaviour.context_window is not None:
         entry["context_length"] = behaviour.context_window
-    return _json(200, {"models": [entry]})
+    return [entry]
 
 
 def ollama_show(name: str, behaviour: Behaviour, body: bytes) -> Answer:
