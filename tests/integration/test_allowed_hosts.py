@@ -4,8 +4,11 @@ always works, and a changed config applies to the next request."""
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import AsyncIterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import aiohttp
 import msgspec
@@ -16,6 +19,15 @@ from openai import AsyncOpenAI
 
 from octoroute.simulator import SimulatedFleet
 from tests.harness import RouterHandle, config_for, running_router, with_server
+from tests.integration.test_api_doc_examples import (
+    curl_examples,
+    differences,
+    replay,
+    split_output,
+    unwrap_json,
+)
+
+ROOT: Final = Path(__file__).resolve().parents[2]
 
 ALLOWED = ("router.lan", "*.lan:8443")
 CHAT = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
@@ -143,3 +155,43 @@ async def test_a_changed_config_applies_to_the_next_request(
     server = msgspec.structs.replace(runtime.config.server, allowed_hosts=())
     runtime.config = msgspec.structs.replace(runtime.config, server=server)
     assert (await call(session, guarded, "router.lan"))[0] == 200
+
+
+# --- docs/security.md ---------------------------------------------------------------------------
+
+SECURITY_DOC = ROOT / "docs/security.md"
+SECTION = "## Exposing the router safely"
+
+
+def security_section() -> str:
+    """The doc's "Exposing the router safely" section, up to the next section."""
+    text = SECURITY_DOC.read_text(encoding="utf-8")
+    start = text.index(SECTION)
+    end = text.find("\n## ", start + len(SECTION))
+    return text[start : end if end >= 0 else len(text)]
+
+
+def documented_allowed_hosts(section: str) -> tuple[str, ...]:
+    """``allowed_hosts`` of the section's ``[server]`` fragment."""
+    fragments = [
+        tomllib.loads(body) for body in re.findall(r"```toml[^\n]*\n(.*?)```", section, re.S)
+    ]
+    (server,) = [fragment["server"] for fragment in fragments if "server" in fragment]
+    return tuple(server["allowed_hosts"])
+
+
+async def test_the_security_docs_examples_answer_as_shown(fleet: SimulatedFleet) -> None:
+    section = security_section()
+    examples = curl_examples("docs/security.md", section)
+    assert examples, "the section shows a refused request"
+    config = with_server(
+        config_for(fleet, strategy="rule"), allowed_hosts=documented_allowed_hosts(section)
+    )
+    async with running_router(config) as router:
+        for example in examples:
+            response = await replay(router, example)
+            shown = split_output(example)
+            (body,) = unwrap_json(shown.body, example.command)
+
+            assert response.status_code == 421, example.command
+            assert differences(body, response.json()) == [], example.command
