@@ -26,7 +26,7 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from octoroute.config.reader import describe, show
+from octoroute.config.reader import show
 
 if TYPE_CHECKING:
     from octoroute.config.reader import Table
@@ -56,28 +56,11 @@ class HostEntry(NamedTuple):
 def check_allowed_hosts(server: Table) -> tuple[str, ...] | None:
     """The entries of ``[server] allowed_hosts`` in canonical form (default: none, no check);
     ``None`` after a problem."""
-    value = server.raw(KEY, [])
-    if not isinstance(value, list):
-        server.fail(KEY, f"must be an array of strings, got {describe(value)}")
-        return None
-    entries: list[str] = []
-    ok = True
-    for index, item in enumerate(value):
-        canonical, problem = _check_entry(item)
-        if canonical is not None and canonical in entries:
-            problem = f"{show(item)} is listed twice"
-        if problem is not None:
-            server.problems.add(f"{server.key(KEY)}[{index}]", problem)
-            ok = False
-        elif canonical is not None:
-            entries.append(canonical)
-    return tuple(entries) if ok else None
+    return server.string_list(KEY, _check)
 
 
-def _check_entry(item: object) -> tuple[str | None, str | None]:
+def _check(item: str) -> tuple[str | None, str | None]:
     """``(canonical entry, None)``, or ``(None, problem)``."""
-    if not isinstance(item, str):
-        return None, f"must be a string, got {describe(item)}"
     text = item.strip()
     if text == "*":
         return None, f"{show(item)} would allow every host; remove allowed_hosts instead"

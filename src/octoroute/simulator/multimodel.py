@@ -13,14 +13,14 @@ model. Each model keeps its own behaviour, engine (slots, load state) and record
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Final, Self
+from typing import TYPE_CHECKING, Final
 
 import orjson
 from aiohttp import web
 
 from octoroute.enums import Kind
 from octoroute.simulator.behaviour import error_body
-from octoroute.simulator.server import MODELS_PATH, SimulatedModel
+from octoroute.simulator.server import MODELS_PATH, SimulatedModel, listen
 from octoroute.simulator.status import (
     model_entry,
     ollama_name,
@@ -31,10 +31,8 @@ from octoroute.simulator.status import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import TracebackType
 
 _JSON: Final = "application/json"
-_SHUTDOWN_TIMEOUT: Final = 1.0
 _GENERATION_PATHS: Final = frozenset(
     {"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"}
 )
@@ -65,15 +63,7 @@ class MultiModelServer:
             raise RuntimeError(f"{self!r} is already running")
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await listen(app, host, port)
         self._runner = runner
         self._address = (host, int(runner.addresses[0][1]))
 
@@ -85,18 +75,6 @@ class MultiModelServer:
         for model in self.models:
             model.abort_in_flight()
         await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

@@ -96,6 +96,21 @@ def _invalid(
     return HttpError(status, body)
 
 
+async def listen(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve ``app`` on ``host:port`` as every simulated server runs (handler cancellation, no
+    access log, a short shutdown); nothing is left running when the address is taken."""
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 def _parse(body: bytes) -> Any:
     try:
         return orjson.loads(body) if body else None
@@ -155,15 +170,7 @@ class SimulatedModel:
         for (method, path), handler in self.routes().items():
             app.router.add_route(method, path, handler)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await listen(app, host, port)
         self._runner = runner
         self._stopping = False
         self._host = host
