@@ -205,7 +205,12 @@ async def run_simulate(
                     f"  {s.endpoint.key_path}  {s.endpoint.base_url}: {s.reason}" for s in skipped
                 ]
             if not started:
-                lines += ["", "Nothing to simulate: no endpoint of this file is on this machine."]
+                lines += [
+                    "",
+                    "Nothing to simulate: no endpoint of this file is on this machine. Point the "
+                    "base_url of those to try at 127.0.0.1 (any free port: http://127.0.0.1:8001/v1) "
+                    "and run simulate again.",
+                ]
                 out("\n".join(lines))
                 return 1
             lines += [

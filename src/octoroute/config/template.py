@@ -12,6 +12,8 @@ TEMPLATE = """\
 #
 # Octoroute answers OpenAI-compatible requests and sends each one to one of three tiers of your
 # own models. Check this file with:  octoroute check --config config.toml
+# ... and reach every server it names:  octoroute check --config config.toml --probe
+# No servers yet? Point base_url at 127.0.0.1 ports, then:  octoroute simulate --config config.toml
 # Every key is described in docs/configuration.md. Unknown keys are errors, so typos show up.
 
 # ---------------------------------------------------------------------------------------------
