@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from octoroute.config import ConfigError, parse_config
-from octoroute.config.hosts import HostAllowlist, is_loopback, split_host
+from octoroute.config.hosts import REMEMBERED_HOSTS, HostAllowlist, is_loopback, split_host
 
 BASE = """
 [server]
@@ -156,3 +156,13 @@ def test_loopback_is_localhost_and_loopback_addresses_only() -> None:
     assert is_loopback("127.0.0.53")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("localhost.lan")
+
+
+def test_verdicts_are_kept_for_a_bounded_number_of_hosts_and_stay_right() -> None:
+    allowlist = HostAllowlist(("router.lan",))
+
+    for number in range(3 * REMEMBERED_HOSTS):
+        assert not allowlist.allows(f"attacker-{number}.example")
+        assert allowlist.allows("router.lan:3000")
+
+    assert len(allowlist._verdicts) <= REMEMBERED_HOSTS
