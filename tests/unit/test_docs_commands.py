@@ -35,6 +35,7 @@ TOML_DOCS: Final = (
     "docs/deployment.md",
     "docs/development.md",
     "docs/routing.md",
+    "docs/security.md",
 )
 COMMAND_DOCS: Final = (
     "README.md",
@@ -43,6 +44,7 @@ COMMAND_DOCS: Final = (
     "docs/development.md",
     "docs/routing.md",
     "docs/performance.md",
+    "docs/security.md",
     "deploy/README.md",
 )
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})

@@ -23,6 +23,7 @@ from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
 from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_embeddings, check_models
+from octoroute.config.hosts import check_allowed_hosts
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     DEFAULT_STREAM_KEEPALIVE_SECONDS,
@@ -270,9 +271,11 @@ def _server(root: Table) -> ServerConfig | None:
         bounds="a positive number of seconds, at most 3600", low=0, high=3600, low_open=True,
     )  # fmt: skip
     cors_origins = check_cors_origins(table)
+    allowed_hosts = check_allowed_hosts(table)
     table.close()
     if (
         cors_origins is None
+        or allowed_hosts is None
         or host is None
         or port is None
         or timeout is None
@@ -293,6 +296,7 @@ def _server(root: Table) -> ServerConfig | None:
         keepalive_idle_seconds=keepalive,
         stream_keepalive_seconds=stream_keepalive,
         cors_origins=cors_origins,
+        allowed_hosts=allowed_hosts,
     )
 
 

@@ -136,6 +136,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (exact ``scheme://host[:port]``, or ``"*"``);
     empty: no CORS headers at all."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names the router answers to (``config.hosts``, canonical entries); empty: any."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
