@@ -8,6 +8,8 @@ else runs; the error middleware inside that turns anything raised into the OpenA
 Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
 error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
 and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
+``api.hosts.check_host`` (``server.allowed_hosts``) comes right after them, so a request for a
+name the router does not answer to is refused in its dialect's shape before it is counted.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from octoroute.api.common import (
     openai_error_type,
     too_large,
 )
+from octoroute.api.hosts import check_host
 from octoroute.api.limits import limit_in_flight
 from octoroute.config.schema import Config
 from octoroute.errors import (
@@ -152,6 +155,7 @@ def create_app(
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
             ollama.ollama_errors,
+            check_host(),
             limit_in_flight(),
             errors_as_envelopes,
         ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
 from octoroute.catalog import Catalog
@@ -18,7 +18,7 @@ from octoroute.enums import Pool
 from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.dispatch import Dispatcher
 from octoroute.fleet.endpoint import Endpoint, OutlierSettings
-from octoroute.fleet.health import HealthProber, ProbeInconclusive
+from octoroute.fleet.health import HealthProber, ProbeInconclusive, ProbeOutcome
 from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import RateLimitedWarning, get_logger
@@ -62,6 +62,14 @@ def _where(endpoint: Endpoint) -> dict[str, str]:
         "id": endpoint.id,
         "tier": endpoint.pool.value,
     }
+
+
+STARTUP_UNREACHABLE_EVENT: Final = "endpoint unreachable at start-up"
+"""The log line for each endpoint that failed the first probe round (with ``reason``)."""
+STARTUP_ROUND_EVENT: Final = "start-up probe round done"
+"""The summary of the first probe round: ``answered``, ``unreachable``, ``total``, ``seconds``;
+a warning when an endpoint did not answer, else info."""
+RELOAD_UNREACHABLE_EVENT: Final = "endpoint added by reload did not answer its first probe"
 
 
 class _HealthEvents:
@@ -221,6 +229,7 @@ class Runtime:
             timeout=config.health.probe_timeout_seconds,
             on_task_failure=self._on_prober_failure,
             observe=self.status.observe,
+            on_first_round=self._on_first_round,
         )
         _warn_tls_unverified(config.all_endpoints())
         self._adopt(config, fleet)
@@ -344,7 +353,7 @@ class Runtime:
         self.generation += 1
         for pool in self.metrics.queue_depth:
             self.dispatcher.kick(pool)  # more slots (new instances, a larger max_concurrent)
-        self.prober.probe_now(added)
+        self.prober.probe_now(added, then=self._on_added_probed)
         kept = tuple(lane.endpoint for lane, _ in plan.kept)
         return Swapped(tuple(added), tuple(removed), kept, tuple(changed))
 
@@ -377,6 +386,35 @@ class Runtime:
             if not error.counts_against_health:  # busy or saturated: alive, just not free
                 raise ProbeInconclusive(error.message) from error
             raise
+
+    def _on_first_round(self, outcomes: Sequence[ProbeOutcome]) -> None:
+        """Say at start-up which endpoints did not answer, one line each, then how the round
+        went: a dead host is reported seconds after start, not when its failures reach
+        ``failure_threshold``."""
+        failed = [outcome for outcome in outcomes if outcome.problem is not None]
+        for outcome in failed:
+            log.warning(
+                STARTUP_UNREACHABLE_EVENT,
+                **_where(outcome.endpoint),
+                reason=outcome.problem,
+            )
+        summary = {
+            "answered": len(outcomes) - len(failed),
+            "unreachable": len(failed),
+            "total": len(outcomes),
+            "seconds": round(self.uptime(), 3),
+        }
+        report = log.warning if failed else log.info
+        report(STARTUP_ROUND_EVENT, **summary)
+
+    def _on_added_probed(self, outcomes: Sequence[ProbeOutcome]) -> None:
+        """Say which endpoints a reload added did not answer their first probe, one line each,
+        as start-up does."""
+        for outcome in outcomes:
+            if outcome.problem is not None:
+                log.warning(
+                    RELOAD_UNREACHABLE_EVENT, **_where(outcome.endpoint), reason=outcome.problem
+                )
 
     def _on_prober_failure(self, error: BaseException) -> None:
         self.metrics.background_task_failures.inc()

@@ -472,6 +472,24 @@ async def test_limits_and_max_in_flight_apply_to_the_next_request(
     assert still_reloads[1]["status"] == "unchanged"
 
 
+async def test_allowed_hosts_apply_to_the_next_request(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    rebound = {"Host": "attacker.example"}  # what a DNS-rebinding page sends
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        async with session.get(router.v1 + "/models", headers=rebound) as response:
+            before = response.status
+        edit(config_path, ("port = 0", 'port = 0\nallowed_hosts = ["router.lan"]'))
+        status, body = await reload(session, router)
+        async with session.get(router.v1 + "/models", headers=rebound) as response:
+            after = response.status, (await response.json())["error"]["code"]
+
+    assert before == 200
+    assert (status, body["changed"]) == (200, ["server.allowed_hosts"])
+    assert after == (421, "host_not_allowed")
+
+
 async def test_admin_reload_is_a_post(
     fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
 ) -> None:

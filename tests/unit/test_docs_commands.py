@@ -35,6 +35,7 @@ TOML_DOCS: Final = (
     "docs/deployment.md",
     "docs/development.md",
     "docs/routing.md",
+    "docs/security.md",
     "docs/operations.md",
 )
 COMMAND_DOCS: Final = (
@@ -44,6 +45,7 @@ COMMAND_DOCS: Final = (
     "docs/development.md",
     "docs/routing.md",
     "docs/performance.md",
+    "docs/security.md",
     "docs/operations.md",
     "deploy/README.md",
 )

@@ -141,6 +141,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     watch_config: bool = False
     """Reload the configuration file when it changes, as ``SIGHUP`` and ``POST /admin/reload``
     do (``octoroute.reload``)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names the router answers to (``config.hosts``, canonical entries); empty: any."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):

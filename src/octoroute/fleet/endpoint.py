@@ -67,6 +67,17 @@ class Admission(StrEnum):
     """Half-open and its one trial request is under way: not selectable."""
 
 
+class Health(StrEnum):
+    """What is known of an instance's health, as ``/health`` and ``/models`` show it."""
+
+    UNKNOWN = "unknown"
+    """Nothing has succeeded on it yet and it has not failed ``failure_threshold`` times in a
+    row: not probed yet, or failing but not yet marked. Selection still tries it (the router
+    starts optimistic, so the first requests need not wait for the first probe round)."""
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
 class OutlierSettings(NamedTuple):
     """``[health]``'s ejection keys, as the endpoint needs them."""
 
@@ -192,6 +203,7 @@ class Endpoint:
         "reserve",
         "retired",
         "seed",
+        "seen_healthy",
         "weight",
     )
 
@@ -261,6 +273,9 @@ class Endpoint:
     """Requests placed on this instance since start-up (first attempts and failovers)."""
     affinity_placed: int
     """Of those, the ones placed by conversation affinity."""
+    seen_healthy: bool
+    """Whether a probe or a request has succeeded on this instance since start-up: until then,
+    and while it is not marked unhealthy, its :attr:`health` is ``unknown``."""
     on_slot_freed: Callable[[Endpoint], None] | None
     """Called by :meth:`end` when an attempt ends on an instance with a slot limit, so a request
     waiting for a slot is woken; set by whoever queues requests (``fleet.dispatch``)."""
@@ -284,6 +299,7 @@ class Endpoint:
         self._clock = clock
         self._listener: HealthListener = NullListener() if listener is None else listener
         self.healthy = True
+        self.seen_healthy = False
         self._consecutive_failures = 0
         # Until the first check, "since last check" means "since start-up", as in v1's /models.
         self._last_check = clock()
@@ -383,6 +399,14 @@ class Endpoint:
         return self._last_check
 
     @property
+    def health(self) -> Health:
+        """``unhealthy`` once marked so, ``healthy`` once something succeeded on it, else
+        ``unknown``; selection reads :attr:`healthy`, which is true for ``unknown`` too."""
+        if not self.healthy:
+            return Health.UNHEALTHY
+        return Health.HEALTHY if self.seen_healthy else Health.UNKNOWN
+
+    @property
     def last_error(self) -> str | None:
         """The most recent failure's reason while failures are accumulating; ``None`` after a
         success, so a recovered endpoint does not keep showing a stale error."""
@@ -401,6 +425,7 @@ class Endpoint:
         self._last_check = self._clock()
         self._consecutive_failures = 0
         self._last_error = None
+        self.seen_healthy = True
         if not self.healthy:
             self.healthy = True
             self._listener.on_recovered(self)

@@ -729,8 +729,9 @@ class UpstreamClient:
             slots.give_back()
         return connection.status, payload
 
-    async def probe(self, target: Target, *, timeout: float) -> None:
-        """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
+    async def probe(self, target: Target, *, timeout: float) -> bytes:
+        """``GET {base_url}/models``: the body of any 2xx (the model list ``check --probe``
+        reads), an ``UpstreamError`` otherwise.
 
         GET rather than v1's HEAD, which several servers reject. Over the endpoint's TLS
         settings, within its connection slots, and bounded like any answer. When every slot is
@@ -739,10 +740,11 @@ class UpstreamClient:
         into "probe timed out", a health failure.
         """
         try:
-            await self._buffered(
+            _, body, _ = await self._buffered(
                 target, target.models_head, b"", timeout, timeout, wait_for_slot=False
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label
             ) from exc
+        return body
