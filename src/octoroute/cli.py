@@ -25,6 +25,7 @@ from octoroute import __version__
 
 if TYPE_CHECKING:
     from octoroute.config import Config
+    from octoroute.config.overrides import Overrides
     from octoroute.workers import WorkerSpec
 
 DEFAULT_CONFIG: Final = "config.toml"
@@ -69,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="server processes sharing the port (SO_REUSEPORT); default 1",
+        default=None,
+        help="server processes sharing the port (SO_REUSEPORT); default: [server] workers, 1",
     )
 
     config = commands.add_parser("config", help="print or write a commented config template")
@@ -183,31 +184,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0 if ready else EXIT_NOT_READY
 
 
-def _prepare_serving(
-    config_path: str, host: str | None, port: int | None, log_level: str | None
-) -> Config | int:
+def _prepare_serving(config_path: str, overrides: Overrides) -> Config | int:
     """Load the config with the CLI's overrides and configure logging; an exit code on failure."""
-    import msgspec
-
     from octoroute.config import ConfigError, load_config
     from octoroute.observability.logging import configure_logging, parse_level
 
+    if overrides.port is not None and not 0 <= overrides.port <= 65535:
+        return _fail(f"octoroute: --port must be between 0 and 65535, got {overrides.port}")
     try:
-        config = load_config(config_path)
+        config = overrides.apply(load_config(config_path))
     except ConfigError as error:
         return _fail(str(error))
-    overrides: dict[str, Any] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        if not 0 <= port <= 65535:
-            return _fail(f"octoroute: --port must be between 0 and 65535, got {port}")
-        overrides["port"] = port
-    if overrides:
-        config = msgspec.structs.replace(
-            config, server=msgspec.structs.replace(config.server, **overrides)
-        )
-    level = log_level or os.environ.get(LOG_ENV) or config.observability.log_level
+    level = config.observability.log_level
     try:
         parse_level(level)
     except ValueError as error:
@@ -216,37 +204,59 @@ def _prepare_serving(
     return config
 
 
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """The command line's values that win over the file's (at start-up and on every reload)."""
+    from octoroute.config.overrides import Overrides
+
+    return Overrides(
+        host=args.host,
+        port=args.port,
+        workers=getattr(args, "workers", None),
+        log_level=args.log_level or os.environ.get(LOG_ENV),
+    )
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    workers: int = getattr(args, "workers", 1)
-    if workers < 1:
+    workers: int | None = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
         return _fail(f"octoroute: --workers must be at least 1, got {workers}")
-    prepared = _prepare_serving(args.config, args.host, args.port, args.log_level)
+    overrides = _overrides(args)
+    prepared = _prepare_serving(args.config, overrides)
     if isinstance(prepared, int):
         return prepared
-    if workers > 1:
+    if prepared.server.workers > 1:
         from octoroute.workers import run_workers
 
         return run_workers(
-            workers,
+            prepared.server.workers,
             config_path=args.config,
             host=prepared.server.host,
             port=prepared.server.port,
-            log_level=args.log_level,
+            overrides=overrides,
         )
     from octoroute.server import serve
 
-    _run(serve(prepared))
+    _run(serve(prepared, overrides=overrides))
     return 0
 
 
 def serve_worker(spec: WorkerSpec) -> int:
     """The body of one ``--workers`` process: the same server, sharing the port."""
-    prepared = _prepare_serving(spec.config_path, spec.host, spec.port, spec.log_level)
+    prepared = _prepare_serving(spec.config_path, spec.overrides)
     if isinstance(prepared, int):
         return prepared
     from octoroute.server import serve
 
-    _run(serve(prepared, reuse_port=True, multiprocess_dir=spec.multiprocess_dir))
+    _run(
+        serve(
+            prepared,
+            reuse_port=True,
+            multiprocess_dir=spec.multiprocess_dir,
+            overrides=spec.overrides,
+            listen=(spec.host, spec.port),
+            parent=os.getppid(),
+        )
+    )
     return 0
 
 

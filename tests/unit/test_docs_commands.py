@@ -36,6 +36,7 @@ TOML_DOCS: Final = (
     "docs/development.md",
     "docs/routing.md",
     "docs/security.md",
+    "docs/operations.md",
 )
 COMMAND_DOCS: Final = (
     "README.md",
@@ -45,6 +46,7 @@ COMMAND_DOCS: Final = (
     "docs/routing.md",
     "docs/performance.md",
     "docs/security.md",
+    "docs/operations.md",
     "deploy/README.md",
 )
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})

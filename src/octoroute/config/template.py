@@ -34,6 +34,9 @@ stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive 
                                    # unset or []: no CORS headers at all
 # allowed_hosts = ["router.lan", "*.lan"]  # Host names the router answers to (DNS rebinding);
                                    # localhost always works; unset or []: any Host
+workers = 1                        # server processes sharing the port; serve --workers overrides
+watch_config = false               # reload this file when it changes (SIGHUP and
+                                   # POST /admin/reload reload it too)
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint

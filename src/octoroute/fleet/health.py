@@ -107,20 +107,16 @@ class HealthProber:
         observe: Callable[[Endpoint, bool], Awaitable[None]] | None = None,
         on_first_round: Callable[[Sequence[ProbeOutcome]], None] | None = None,
     ) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be > 0, got {interval}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        self._fleet = fleet
+        self.retarget(fleet, interval=interval, timeout=timeout)
         self._probe = probe
-        self._interval = interval
-        self._timeout = timeout
         self._on_task_failure = on_task_failure
         self._backoff = backoff
         self._sleep = sleep
         self._observe = observe
         self._on_first_round = on_first_round
         self._task: asyncio.Task[None] | None = None
+        self._extra: set[asyncio.Task[list[ProbeOutcome]]] = set()
+        """Probes of instances a reload added, run at once, outside the rounds."""
         self._failures = 0
         self._crash_streak = 0
         self._rounds = 0
@@ -146,6 +142,52 @@ class HealthProber:
         """Whether :meth:`start` was called and :meth:`stop` has not been yet."""
         return self._task is not None and not self._task.done()
 
+    def retarget(self, fleet: ProbeTargets, *, interval: float, timeout: float) -> None:
+        """Probe ``fleet`` (a reload's) from the next round on, with these settings; a round
+        under way finishes with the instances it started with (at construction: the first)."""
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._fleet = fleet
+        self._interval = interval
+        self._timeout = timeout
+
+    def probe_now(
+        self,
+        endpoints: Sequence[Endpoint],
+        then: Callable[[Sequence[ProbeOutcome]], None] | None = None,
+    ) -> None:
+        """Probe ``endpoints`` (instances a reload added) at once, concurrently, without
+        waiting for the next round, and tell ``then`` how each went; a no-op when the prober
+        is not running."""
+        if not endpoints or not self.running:
+            return
+        task = asyncio.create_task(self._probe_all(endpoints), name=f"{TASK_NAME}-added")
+        self._extra.add(task)
+        task.add_done_callback(lambda done: self._extra_done(done, then))
+
+    async def _probe_all(self, endpoints: Sequence[Endpoint]) -> list[ProbeOutcome]:
+        """Probe ``endpoints`` concurrently; how each went, in their order."""
+        async with asyncio.TaskGroup() as group:
+            probes = [group.create_task(self._probe_one(endpoint)) for endpoint in endpoints]
+        return [probe.result() for probe in probes]
+
+    def _extra_done(
+        self,
+        task: asyncio.Task[list[ProbeOutcome]],
+        then: Callable[[Sequence[ProbeOutcome]], None] | None,
+    ) -> None:
+        self._extra.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self._failures += 1
+            self._report(error)
+        elif then is not None:
+            then(task.result())
+
     async def start(self) -> None:
         """Start probing in the background; the first round begins on the next loop iteration.
 
@@ -162,6 +204,10 @@ class HealthProber:
         In-flight probes are cancelled and leave health untouched. If the caller itself is being
         cancelled, that cancellation is propagated rather than swallowed.
         """
+        extra, self._extra = self._extra, set()
+        for probe in extra:
+            probe.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
         task, self._task = self._task, None
         if task is None:
             return
@@ -213,13 +259,10 @@ class HealthProber:
 
     async def _run_rounds(self) -> None:
         while True:
-            async with asyncio.TaskGroup() as group:
-                probes = [
-                    group.create_task(self._probe_one(endpoint)) for endpoint in self._fleet.all()
-                ]
+            outcomes = await self._probe_all(self._fleet.all())
             self._crash_streak = 0
             if self._rounds == 0 and self._on_first_round is not None:
-                self._first_round_done([probe.result() for probe in probes])
+                self._first_round_done(outcomes)
             self._rounds += 1
             # Swap before setting, so a waiter woken now waits on the next round's event.
             done, self._round_done = self._round_done, asyncio.Event()
