@@ -7,7 +7,9 @@ counted; the in-flight limit inside it refuses work past ``server.max_in_flight`
 else runs; the error middleware inside that turns anything raised into the OpenAI error envelope.
 Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
 error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
-and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
+and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's. Inside
+them, before the in-flight limit, ``api.auth`` checks the client key when ``[auth]`` is on, so a
+request without a valid one never counts as in flight and its 401 takes its dialect's shape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from aiohttp import web
 
 from octoroute.api import admin, anthropic, cors, embeddings, legacy, ollama, openai, responses
+from octoroute.api.auth import authentication
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -136,6 +139,7 @@ def create_app(
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
             ollama.ollama_errors,
+            authentication(),
             limit_in_flight(config.server.max_in_flight),
             errors_as_envelopes,
         ]

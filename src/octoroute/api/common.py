@@ -60,6 +60,8 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Allow"] = ", ".join(error.allowed)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    for name, value in error.headers:
+        response.headers[name] = value
     if isinstance(error, PayloadTooLarge | RequestTimeout):
         # The rest of the body is not read: close rather than drain it (see serving.py).
         response.force_close()

@@ -14,6 +14,7 @@ from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
+from octoroute.api.access import charge, check_model, needs_cost
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
 from octoroute.catalog import ModelChoice
@@ -77,9 +78,11 @@ async def serve_embeddings(
         parsed = parse(body, runtime)
         entry.model = parsed.model
         choice = resolve(runtime, parsed.model)
+        check_model(request, runtime, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
+        charged = await charge(request, runtime, len(body) // 4 if needs_cost(request) else 0)
         entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()
@@ -90,6 +93,7 @@ async def serve_embeddings(
             "x-octoroute-tier": Pool.EMBEDDINGS.value,
             "x-octoroute-strategy": DecisionSource.DIRECT.value,
             "x-octoroute-reason": REASON,
+            **dict(charged.headers),
         }
         metrics.in_flight.inc()
         try:
@@ -104,6 +108,7 @@ async def serve_embeddings(
             )
         finally:
             metrics.in_flight.dec()
+            charged.release()
         response = answer.to_response(headers)
         entry.status = response.status
         return response

@@ -14,6 +14,14 @@ from typing import Any, Final, Protocol, TypeVar
 import orjson
 from aiohttp import web
 
+from octoroute.api.access import (
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    needs_cost,
+    tiers_for,
+)
 from octoroute.api.admission import admit, demand_of, hints_of, release
 from octoroute.api.common import (
     REQUEST_ID,
@@ -203,21 +211,31 @@ async def generate(
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
         choice = resolve(runtime, parsed.model)
+        check_model(request, runtime, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = entry.decision = capped(request, choice, decision)
         translating = None if translation is None else translation(parsed, runtime)
         check = None
         if translating is not None:
             check = _configs_checked(translating)
-        demand = demand_of(runtime, request.headers, parsed.messages, hints_of(parsed), decision)
+        hints = hints_of(parsed)
+        demand = demand_of(runtime, request.headers, parsed.messages, hints, decision)
+        cost = 0
+        if needs_cost(request):
+            cost = generation_cost(runtime, choice, decision, parsed.messages, hints)
+        charged = await charge(request, runtime, cost)
         placed = None
         try:
-            placed = await admit(runtime, choice, decision, demand, importance, check)
+            placed = await admit(
+                runtime, choice, decision, demand, importance, check, tiers_for(request)
+            )
             decision = entry.decision = placed.decision
             headers = decision_headers(request, decision)
+            headers.update(charged.headers)
             timeout = runtime.config.timeout_for(decision.tier)
             extra = upstream_header_lines(request, forwarded)
             in_flight = runtime.metrics.tiers[decision.tier].in_flight
@@ -252,6 +270,7 @@ async def generate(
                 in_flight.dec()
         finally:
             release(placed)
+            charged.release()
         entry.status = response.status
         return response
 

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from octoroute import __version__
+from octoroute.api.access import capped, charge, check_model, generation_cost, needs_cost, tiers_for
 from octoroute.api.admission import admit, demand_of, release
 from octoroute.api.common import (
     RUNTIME,
@@ -111,22 +112,31 @@ async def chat(request: web.Request) -> web.Response:
     with RequestLog("chat") as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
+        auto = runtime.catalog.auto
+        check_model(request, runtime, auto, "auto")
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
-        entry.decision = decision
+        decision = entry.decision = capped(request, auto, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
                 {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
             ),
             runtime.config.limits,
         )
-        demand = demand_of(runtime, request.headers, messages, upstream_request.hints, decision)
+        hints = upstream_request.hints
+        demand = demand_of(runtime, request.headers, messages, hints, decision)
+        cost = (
+            generation_cost(runtime, auto, decision, messages, hints) if needs_cost(request) else 0
+        )
+        charged = await charge(request, runtime, cost)
         placed = None
         try:
-            placed = await admit(runtime, runtime.catalog.auto, decision, demand, importance)
+            placed = await admit(
+                runtime, auto, decision, demand, importance, tiers=tiers_for(request)
+            )
             decision = entry.decision = placed.decision
             answer = await runtime.forwarder.complete(
                 placed.scope,
@@ -139,7 +149,9 @@ async def chat(request: web.Request) -> web.Response:
             )
         finally:
             release(placed)
+            charged.release()
         headers = decision_headers(request, decision)
+        headers.update(charged.headers)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
             entry.status = answer.status
