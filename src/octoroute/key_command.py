@@ -33,13 +33,13 @@ def toml_lines(name: str, key: str, *, admin: bool = False) -> str:
     ]
     if admin:
         lines.append(
-            "admin = true                       # may read /metrics, /models, /route, /admin/*"
+            "admin = true                    # may use /metrics, /models, /route, /admin/*"
         )
     lines += [
-        '# tiers = ["fast", "balanced"]    # what it may use (default: every tier and embeddings)',
-        '# models = ["auto"]               # what it may name in "model" (default: anything)',
+        '# tiers = ["fast", "balanced"]  # what it may use (default: every tier and embeddings)',
+        '# models = ["auto"]             # what it may name in "model" (default: anything)',
         "# requests_per_minute = 60",
-        "# tokens_per_minute = 200000      # estimated prompt + the most the answer may take",
+        "# tokens_per_minute = 200000    # estimated prompt + the most the answer may take",
         "# max_concurrent = 4",
     ]
     return "\n".join(lines) + "\n"
