@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
 
@@ -52,9 +53,10 @@ class RedisServer:
     """One ``redis-server`` process on ``port``; :meth:`stop` and :meth:`start` take it away
     and bring it back (empty: nothing is persisted) on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, password: str | None = None) -> None:
         self.binary = redis_server_binary()
         self.directory = directory
+        self.password = password
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -67,6 +69,8 @@ class RedisServer:
         """Start the server and wait until it answers PING (at most ``START_SECONDS``)."""
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
         command += ["--appendonly", "no", "--dir", str(self.directory), "--protected-mode", "no"]
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         # Popen returns at once; the wait for the server to answer is below, on the loop.
         self.process = subprocess.Popen(  # noqa: ASYNC220
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -95,7 +99,13 @@ class RedisServer:
 
     def client(self) -> Redis:
         """A client of this server, for the tests' own reads."""
-        return Redis(host="127.0.0.1", port=self.port, decode_responses=True, socket_timeout=2)
+        return Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.password,
+            decode_responses=True,
+            socket_timeout=2,
+        )
 
     async def stop(self) -> None:
         """Stop the server (SIGTERM) and wait for it to exit."""
@@ -117,9 +127,13 @@ class RedisServer:
         self.process.send_signal(signal.SIGCONT)
 
 
-async def started_redis(directory: Path) -> AsyncIterator[RedisServer]:
-    """A running server for one test, stopped after it (the body of the ``redis`` fixtures)."""
-    server = RedisServer(directory)
+@asynccontextmanager
+async def started_redis(
+    directory: Path, *, password: str | None = None
+) -> AsyncIterator[RedisServer]:
+    """A running server for one test, stopped after it (the body of the ``redis`` fixtures);
+    with ``password`` it refuses clients that do not give it."""
+    server = RedisServer(directory, password=password)
     await server.start()
     try:
         yield server
