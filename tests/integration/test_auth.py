@@ -634,3 +634,33 @@ async def test_a_key_from_key_new_is_accepted_by_a_router_configured_with_its_li
         )
 
     assert answer.status_code == 200
+
+
+async def test_a_browser_preflight_needs_no_key_and_a_refusal_is_readable_by_the_page(
+    fleet: SimulatedFleet,
+) -> None:
+    origin = "https://app.example.com"
+    config = keyed_config(
+        fleet,
+        auth_section(),
+    )
+    config = msgspec.structs.replace(
+        config, server=msgspec.structs.replace(config.server, cors_origins=(origin,))
+    )
+    async with running_router(config) as router, httpx.AsyncClient() as http:
+        preflight = await http.options(
+            router.v1 + "/chat/completions",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,api-key",
+            },
+        )
+        refused = await http.post(
+            router.v1 + "/chat/completions", json=chat_body(), headers={"Origin": origin}
+        )
+
+    assert preflight.status_code == 204
+    assert "api-key" in preflight.headers["access-control-allow-headers"]
+    assert refused.status_code == 401
+    assert refused.headers["access-control-allow-origin"] == origin

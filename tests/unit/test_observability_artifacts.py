@@ -95,7 +95,9 @@ def _exposition() -> tuple[dict[str, Family], dict[str, frozenset[str]]]:
     reports each ``_created`` series as a gauge family of its own. ``_created`` series are not
     offered for queries: the multiprocess collector used with ``--workers`` does not write them.
     """
-    text = Metrics(_endpoints()).render().decode()
+    metrics = Metrics(_endpoints())
+    metrics.key("k")  # the client-key families have series once [auth] names a key
+    text = metrics.render().decode()
     parsed = list(text_string_to_metric_families(text))
     main = {f.name for f in parsed if f.type in ("counter", "histogram")}
     families: dict[str, Family] = {}
@@ -572,7 +574,8 @@ def _string_keys(node: ast.AST) -> set[str]:
 
 
 def request_line_fields() -> set[str]:
-    """The fields ``log_request`` puts on the request line (``request_id`` comes from context)."""
+    """The fields ``log_request`` puts on the request line (``request_id`` and, with
+    ``[auth]``, the client ``key``'s name come from context)."""
     function = _function(COMMON_PY, "log_request")
     fields = _string_keys(function)
     for node in ast.walk(function):
@@ -588,7 +591,7 @@ def request_line_fields() -> set[str]:
                     and isinstance(element.slice.value, str)
                 ):
                     fields.add(element.slice.value)
-    return fields | {"request_id"}
+    return fields | {"request_id", "key"}
 
 
 def documented_request_fields() -> set[str]:

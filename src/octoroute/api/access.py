@@ -15,6 +15,7 @@ the router sends). An embeddings request is charged its body's size // 4 (it gen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -159,7 +160,8 @@ def _limited(key: ClientKey, outcome: Verdict) -> KeyRateLimited:
     """The 429 for a refused verdict, its message saying which limit and when to retry."""
     limits = key.limits
     retry = outcome.retry_after
-    after = "" if retry is None else f" Try again in {max(retry, 0.001):.3g} s."
+    # Whole seconds, as Retry-After says it: retry-after-ms has the precise wait.
+    after = "" if retry is None else f" Try again in {max(1, math.ceil(retry))} s."
     if outcome.refused == CONCURRENT:
         message = (
             f"Too many requests at once for the key {key.name!r}: {limits.max_concurrent} are "
