@@ -174,10 +174,10 @@ def shared_auth(redis: RedisServer, alice: str) -> str:
 
 
 async def ask(http: httpx.AsyncClient, router_url: str, **extra: object) -> httpx.Response:
+    body = chat_body(model="fast")
+    body.update(extra)
     return await http.post(
-        router_url + "/v1/chat/completions",
-        json=chat_body(model="fast", **extra),
-        headers={"x-api-key": ALICE},
+        router_url + "/v1/chat/completions", json=body, headers={"x-api-key": ALICE}
     )
 
 
