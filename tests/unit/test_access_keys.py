@@ -173,6 +173,6 @@ def test_auto_is_capped_to_the_nearest_allowed_tier_the_cheaper_on_a_tie(
 def test_allowed_tiers_are_cheapest_first_and_say_what_a_403_says() -> None:
     small = key(tiers=frozenset({Pool.DEEP, Pool.FAST}), models=frozenset({"auto", "deep"}))
 
-    assert allowed_tiers(small) == (Tier.FAST, Tier.DEEP)
+    assert allowed_tiers(small.pools) == small.tiers == (Tier.FAST, Tier.DEEP)
     assert describe(small) == "tiers fast, deep; models auto, deep"
     assert describe(key()) == "tiers fast, balanced, deep, embeddings"

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Final, Literal
 
 from octoroute.access.limits import Limits
+from octoroute.access.permissions import allowed_tiers, caps, unrestricted
 from octoroute.config.schema import AuthConfig, ClientKeyConfig
 
 KEY_HEADERS: Final = ("authorization", "x-api-key", "api-key")
@@ -35,9 +36,21 @@ of ``octoroute_auth_failures_total``)."""
 
 
 class ClientKey:
-    """A configured key as the request path uses it: name, permissions, limits."""
+    """A configured key as the request path uses it: name, permissions, limits, and what can
+    be worked out from them once (so a request does table lookups, not set algebra)."""
 
-    __slots__ = ("admin", "config", "limits", "models", "name", "pools")
+    __slots__ = (
+        "admin",
+        "caps",
+        "config",
+        "limited",
+        "limits",
+        "models",
+        "name",
+        "pools",
+        "tiers",
+        "unrestricted",
+    )
 
     def __init__(self, config: ClientKeyConfig) -> None:
         self.config = config
@@ -50,6 +63,14 @@ class ClientKey:
         self.limits = Limits(
             config.requests_per_minute, config.tokens_per_minute, config.max_concurrent
         )
+        self.limited = self.limits.any
+        """Whether any limit is counted for this key."""
+        self.tiers = allowed_tiers(self.pools)
+        """The tiers the key may be served by, cheapest first."""
+        self.caps = caps(self.tiers)
+        """Where ``auto`` goes for each tier routing may choose (``None``: nowhere)."""
+        self.unrestricted = unrestricted(self.pools, self.models)
+        """Whether the key may use every model of every pool."""
 
 
 class Paths:
@@ -62,7 +83,9 @@ class Paths:
         self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
 
     def __contains__(self, path: object) -> bool:
-        return isinstance(path, str) and (path in self._exact or path.startswith(self._prefixes))
+        return path in self._exact or (
+            bool(self._prefixes) and isinstance(path, str) and path.startswith(self._prefixes)
+        )
 
 
 ADMIN: Final = Paths(ADMIN_PATHS)

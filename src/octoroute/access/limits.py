@@ -107,8 +107,10 @@ def _wait(level: float, need: float, limit: int) -> float:
 
 
 def _usage(level: float, limit: int) -> Usage:
-    level = max(0.0, level)
-    return Usage(limit, math.floor(level), (limit - level) * WINDOW_SECONDS / limit)
+    if level < 0:  # only a refused request over its whole allowance reads below zero
+        level = 0.0
+    # int() is floor here (level >= 0); the arithmetic runs on every limited request.
+    return Usage(limit, int(level), (limit - level) * WINDOW_SECONDS / limit)
 
 
 def verdict(
@@ -117,90 +119,136 @@ def verdict(
     """The verdict for levels read *before* the request took anything (``refused`` as decided):
     the buckets as they are after it, and when a refused request would fit."""
     rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
-    taken = refused is None
-    requests_usage = None if rpm is None else _usage(requests - (1 if taken else 0), rpm)
-    tokens_usage = None if tpm is None else _usage(tokens - (cost if taken else 0), tpm)
+    if refused is None:
+        return Verdict(
+            None,
+            None if rpm is None else _usage(requests - 1, rpm),
+            None if tpm is None else _usage(tokens - cost, tpm),
+            None,
+            cost,
+        )
     retry: float | None = None
     if refused == CONCURRENT:
         retry = CONCURRENCY_RETRY_SECONDS
-    elif refused is not None:
-        if tpm is not None and cost > tpm:
-            retry = None  # never fits: the message says so
-        else:
-            waits = [0.0]
-            if rpm is not None:
-                waits.append(_wait(requests, 1, rpm))
-            if tpm is not None:
-                waits.append(_wait(tokens, cost, tpm))
-            retry = max(waits)
-    return Verdict(refused, requests_usage, tokens_usage, retry, cost)
+    elif tpm is None or cost <= tpm:  # a cost over the whole allowance never fits: no retry
+        retry = max(
+            0.0 if rpm is None else _wait(requests, 1, rpm),
+            0.0 if tpm is None else _wait(tokens, cost, tpm),
+        )
+    return Verdict(
+        refused,
+        None if rpm is None else _usage(requests, rpm),
+        None if tpm is None else _usage(tokens, tpm),
+        retry,
+        cost,
+    )
 
 
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI writes ``x-ratelimit-reset-*``: ``20ms``, ``1.5s``, ``6m0s``."""
-    if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
+    milliseconds = math.ceil(seconds * 1000)
+    if milliseconds < 1000:
+        return f"{milliseconds}ms"
+    seconds = round(seconds, 3)
+    if seconds < 60:
+        return "%gs" % seconds  # noqa: UP031 - %g drops trailing zeros, as OpenAI does
     minutes, rest = divmod(seconds, 60)
-    text = f"{rest:.3f}".rstrip("0").rstrip(".") + "s"
-    return f"{int(minutes)}m{text}" if minutes else text
+    return "%dm%gs" % (minutes, round(rest, 3))  # noqa: UP031
 
 
 def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
     """The ``x-ratelimit-*`` headers of a verdict (only for the limits the key has)."""
-    headers: list[tuple[str, str]] = []
-    for kind, usage in (("requests", outcome.requests), ("tokens", outcome.tokens)):
-        if usage is not None:
-            headers += [
-                (f"x-ratelimit-limit-{kind}", str(usage.limit)),
-                (f"x-ratelimit-remaining-{kind}", str(usage.remaining)),
-                (f"x-ratelimit-reset-{kind}", format_reset(usage.reset_seconds)),
-            ]
-    return tuple(headers)
+    requests, tokens = outcome.requests, outcome.tokens
+    head: tuple[tuple[str, str], ...] = ()
+    if requests is not None:
+        head = (
+            ("x-ratelimit-limit-requests", str(requests.limit)),
+            ("x-ratelimit-remaining-requests", str(requests.remaining)),
+            ("x-ratelimit-reset-requests", format_reset(requests.reset_seconds)),
+        )
+    if tokens is None:
+        return head
+    return (
+        *head,
+        ("x-ratelimit-limit-tokens", str(tokens.limit)),
+        ("x-ratelimit-remaining-tokens", str(tokens.remaining)),
+        ("x-ratelimit-reset-tokens", format_reset(tokens.reset_seconds)),
+    )
+
+
+class _Counters:
+    """One key's buckets (level, and when it was last worked out) and requests in flight."""
+
+    __slots__ = ("busy", "requests", "requests_at", "tokens", "tokens_at")
+
+    def __init__(self, limits: Limits, now: float) -> None:
+        self.requests = float(limits.requests_per_minute or 0)
+        self.requests_at = now
+        self.tokens = float(limits.tokens_per_minute or 0)
+        self.tokens_at = now
+        self.busy = 0
 
 
 class LocalLimiter:
     """The counters of every key in this process, by key name (so they survive a reload that
     keeps the name). One event loop runs every request, so no lock is needed."""
 
-    __slots__ = ("_busy", "_clock", "_requests", "_tokens")
+    __slots__ = ("_clock", "_keys")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._requests: dict[str, tuple[float, float]] = {}
-        self._tokens: dict[str, tuple[float, float]] = {}
-        self._busy: dict[str, int] = {}
+        self._keys: dict[str, _Counters] = {}
 
     def acquire(self, name: str, limits: Limits, cost: int) -> Verdict:
         """Check a request of key ``name`` costing ``cost`` tokens and, when allowed, take it
         from the buckets (and a concurrency slot, given back by :meth:`release`)."""
         now = self._clock()
-        rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
+        counters = self._keys.get(name)
+        if counters is None:
+            counters = self._keys[name] = _Counters(limits, now)
+        rpm, tpm, most = limits
+        # refill(), inlined: this runs on every request of a limited key.
         requests = tokens = 0.0
         if rpm is not None:
-            level, stamp = self._requests.get(name, (rpm, now))
-            requests = refill(level, stamp, now, rpm)
+            elapsed = now - counters.requests_at
+            requests = counters.requests + (elapsed * rpm / WINDOW_SECONDS if elapsed > 0 else 0)
+            if requests > rpm:
+                requests = float(rpm)
         if tpm is not None:
-            level, stamp = self._tokens.get(name, (tpm, now))
-            tokens = refill(level, stamp, now, tpm)
-        busy = self._busy.get(name, 0)
-        refused = decide(limits, cost, requests, tokens, busy)
-        if refused is None:
+            elapsed = now - counters.tokens_at
+            tokens = counters.tokens + (elapsed * tpm / WINDOW_SECONDS if elapsed > 0 else 0)
+            if tokens > tpm:
+                tokens = float(tpm)
+        # decide(), inlined likewise.
+        if most is not None and counters.busy >= most:
+            refused: str | None = CONCURRENT
+        elif rpm is not None and requests < 1:
+            refused = REQUESTS
+        elif tpm is not None and tokens < cost:
+            refused = TOKENS
+        else:
             if rpm is not None:
-                self._requests[name] = (requests - 1, now)
+                counters.requests, counters.requests_at = requests - 1, now
             if tpm is not None:
-                self._tokens[name] = (tokens - cost, now)
-            if limits.max_concurrent is not None:
-                self._busy[name] = busy + 1
+                counters.tokens, counters.tokens_at = tokens - cost, now
+            if most is not None:
+                counters.busy += 1
+            return Verdict(
+                None,
+                None if rpm is None else _usage(requests - 1, rpm),
+                None if tpm is None else _usage(tokens - cost, tpm),
+                None,
+                cost,
+            )
         return verdict(limits, cost, requests, tokens, refused)
 
     def release(self, name: str) -> None:
         """Give back the concurrency slot a granted request of ``name`` held."""
-        busy = self._busy.get(name, 0)
-        if busy > 1:
-            self._busy[name] = busy - 1
-        else:
-            self._busy.pop(name, None)
+        counters = self._keys.get(name)
+        if counters is not None and counters.busy > 0:
+            counters.busy -= 1
 
     def busy(self, name: str) -> int:
         """The key's requests holding a slot now."""
-        return self._busy.get(name, 0)
+        counters = self._keys.get(name)
+        return 0 if counters is None else counters.busy

@@ -16,10 +16,12 @@ reason becomes ``capped_by_key``.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from octoroute.access.keys import ClientKey
-from octoroute.enums import TIER_POOLS, TIERS, Pool, Tier
+from octoroute.enums import POOLS, TIER_POOLS, TIERS, Pool, Tier
+
+if TYPE_CHECKING:
+    from octoroute.access.keys import ClientKey
 
 AUTO: Final = "auto"
 
@@ -27,17 +29,19 @@ AUTO: Final = "auto"
 def allows(key: ClientKey, target: str, alias: str | None, pool: Pool | None) -> bool:
     """Whether ``key`` may send a request that reached ``target`` (through ``alias``) and is
     served by ``pool`` (``None`` for ``auto``, which :func:`cap` keeps within the key's tiers)."""
+    if key.unrestricted:
+        return True
     models = key.models
     if models is not None and target not in models and (alias is None or alias not in models):
         return False
     if pool is None:
-        return any(TIER_POOLS[tier] in key.pools for tier in TIERS)
+        return bool(key.tiers)
     return pool in key.pools
 
 
-def allowed_tiers(key: ClientKey) -> tuple[Tier, ...]:
-    """The tiers ``key`` may be served by, cheapest first."""
-    return tuple(tier for tier in TIERS if TIER_POOLS[tier] in key.pools)
+def allowed_tiers(pools: Collection[Pool]) -> tuple[Tier, ...]:
+    """The tiers among ``pools``, cheapest first."""
+    return tuple(tier for tier in TIERS if TIER_POOLS[tier] in pools)
 
 
 def cap(tier: Tier, allowed: Collection[Tier]) -> Tier | None:
@@ -50,11 +54,19 @@ def cap(tier: Tier, allowed: Collection[Tier]) -> Tier | None:
     return nearest[0] if nearest else None
 
 
+def caps(allowed: Collection[Tier]) -> dict[Tier, Tier | None]:
+    """:func:`cap` of every tier, for a table built once per key."""
+    return {tier: cap(tier, allowed) for tier in TIERS}
+
+
+def unrestricted(pools: Collection[Pool], models: Collection[str] | None) -> bool:
+    """Whether a key with these ``tiers`` and ``models`` may use everything."""
+    return models is None and set(POOLS) <= set(pools)
+
+
 def describe(key: ClientKey) -> str:
     """What ``key`` may use, for a 403's message."""
-    tiers = ", ".join(
-        pool.value for pool in (*TIER_POOLS.values(), Pool.EMBEDDINGS) if pool in key.pools
-    )
+    tiers = ", ".join(pool.value for pool in POOLS if pool in key.pools)
     if key.models is None:
         return f"tiers {tiers}"
     return f"tiers {tiers}; models {', '.join(sorted(key.models))}"

@@ -72,7 +72,7 @@ class Lease:
     __slots__ = ("local_slot", "name", "shared_id", "verdict")
 
     def __init__(
-        self, name: str, outcome: Verdict, *, local_slot: bool = False, shared_id: str = ""
+        self, name: str, outcome: Verdict, local_slot: bool = False, shared_id: str = ""
     ) -> None:
         self.name = name
         self.verdict = outcome
@@ -123,28 +123,45 @@ class Limiter:
         """Whether checks go to Redis now."""
         return self._shared is not None and self._up
 
-    async def acquire(self, name: str, limits: Limits, cost: int) -> Lease:
-        """Check a request of key ``name`` costing ``cost`` tokens, taking it from the counters
-        when allowed; never raises for Redis being away."""
-        if not limits.any:
-            return Lease(name, ALLOWED)
-        shared = self._shared
-        if shared is not None:
+    def acquire_now(self, name: str, limits: Limits, cost: int) -> Lease | None:
+        """The check, when it can be answered without waiting: no shared store configured, or
+        it is down (then counted as a fallback). ``None``: ask the shared store
+        (:meth:`acquire_shared`)."""
+        if self._shared is not None:
             if self._up:
-                lease = f"{self._instance}:{next(self._ids)}" if limits.max_concurrent else ""
-                try:
-                    outcome = await shared.acquire(name, limits, cost, lease)
-                except StateUnavailable as error:
-                    self._down(str(error))
-                else:
-                    if lease and outcome.refused is None:
-                        self._held[lease] = name
-                        return Lease(name, outcome, shared_id=lease)
-                    return Lease(name, outcome)
+                return None
             self._on_fallback()
         outcome = self.local.acquire(name, limits, cost)
-        slot = outcome.refused is None and limits.max_concurrent is not None
-        return Lease(name, outcome, local_slot=slot)
+        return Lease(name, outcome, outcome.refused is None and limits.max_concurrent is not None)
+
+    async def acquire_shared(self, name: str, limits: Limits, cost: int) -> Lease:
+        """The check in the shared store; answered locally if it cannot be reached."""
+        shared = self._shared
+        if shared is None or not self._up:
+            return self.acquire_now(name, limits, cost) or Lease(name, ALLOWED)
+        lease = f"{self._instance}:{next(self._ids)}" if limits.max_concurrent else ""
+        try:
+            outcome = await shared.acquire(name, limits, cost, lease)
+        except StateUnavailable as error:
+            self._down(str(error))
+            self._on_fallback()
+            outcome = self.local.acquire(name, limits, cost)
+            slot = outcome.refused is None and limits.max_concurrent is not None
+            return Lease(name, outcome, slot)
+        if lease and outcome.refused is None:
+            self._held[lease] = name
+            return Lease(name, outcome, False, lease)
+        return Lease(name, outcome)
+
+    async def acquire(self, name: str, limits: Limits, cost: int) -> Lease:
+        """Check a request of key ``name`` costing ``cost`` tokens, taking it from the counters
+        when allowed; never raises for the shared store being away."""
+        if not limits.any:
+            return Lease(name, ALLOWED)
+        lease = self.acquire_now(name, limits, cost)
+        if lease is not None:
+            return lease
+        return await self.acquire_shared(name, limits, cost)
 
     def release(self, lease: Lease) -> None:
         """Give back the lease's concurrency slot, if it holds one (a Redis lease is removed in

@@ -2,7 +2,8 @@
 model (403 ``model_not_allowed``), where ``auto`` may send it (``capped_by_key``), and is it
 within its limits (429 ``rate_limit_exceeded``, with ``Retry-After`` and ``x-ratelimit-*``).
 
-Every function is a no-op for a request without a client key (auth off, or a public path).
+Every function takes the request's key (``api.auth.client_key``, looked up once per request)
+and is a no-op without one (auth off, or a public path).
 
 **Tokens a minute** are charged when the request is admitted, from the router's own estimate,
 never corrected afterwards: the prompt as routing counts it (characters // 4 of the messages'
@@ -20,13 +21,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import msgspec
-from aiohttp import web
 
 from octoroute.access.keys import ClientKey
 from octoroute.access.limits import CONCURRENT, REQUESTS, TOKENS, Verdict, rate_headers
-from octoroute.access.permissions import allowed_tiers, allows, cap, describe
-from octoroute.access.state import Lease
-from octoroute.api.auth import client_key
+from octoroute.access.permissions import allows, describe
+from octoroute.access.state import Lease, Limiter
 from octoroute.enums import TIER_POOLS, TIERS, Pool, Tier
 from octoroute.errors import KeyRateLimited, ModelNotAllowed
 from octoroute.routing.metadata import estimate_tokens
@@ -41,11 +40,10 @@ if TYPE_CHECKING:
 MAX_SHOWN_MODEL_CHARS: Final = 100
 
 
-def check_model(request: web.Request, runtime: Runtime, choice: ModelChoice, model: str) -> None:
-    """403 ``model_not_allowed`` when the request's key may not use what ``model`` resolved to
+def check_model(runtime: Runtime, key: ClientKey | None, choice: ModelChoice, model: str) -> None:
+    """403 ``model_not_allowed`` when ``key`` may not use what ``model`` resolved to
     (``choice``)."""
-    key = client_key(request)
-    if key is None:
+    if key is None or key.unrestricted:
         return
     target, pool = _reached(choice)
     if allows(key, target, choice.alias, pool):
@@ -70,23 +68,26 @@ def _reached(choice: ModelChoice) -> tuple[str, Pool | None]:
     return "auto", None
 
 
-def tiers_for(request: web.Request) -> Sequence[Tier]:
+def tiers_for(key: ClientKey | None) -> Sequence[Tier]:
     """The tiers a routed request of this key may end up in (context and queue overflows
     included): the key's, else all."""
-    key = client_key(request)
-    return TIERS if key is None else allowed_tiers(key)
+    return TIERS if key is None else key.tiers
 
 
-def capped(request: web.Request, choice: ModelChoice, decision: Decision) -> Decision:
+def capped(key: ClientKey | None, choice: ModelChoice, decision: Decision) -> Decision:
     """``decision`` for ``auto``, moved to the nearest tier the key allows (reason
     ``capped_by_key``) when routing chose one it does not."""
-    key = client_key(request)
     if key is None or not choice.is_auto:
         return decision
-    tier = cap(decision.tier, allowed_tiers(key))
+    tier = key.caps[decision.tier]
     if tier is None or tier is decision.tier:
         return decision  # no tier at all is refused by check_model before routing
     return msgspec.structs.replace(decision, tier=tier, reason=CAPPED_BY_KEY)
+
+
+def needs_cost(key: ClientKey | None) -> bool:
+    """Whether the key counts tokens (so the request's cost must be estimated)."""
+    return key is not None and key.limits.tokens_per_minute is not None
 
 
 def generation_cost(
@@ -103,7 +104,11 @@ def generation_cost(
         endpoints = (
             choice.endpoints if choice.name is not None else runtime.fleet.tiers[decision.tier]
         )
-        output = max((endpoint.config.max_tokens or 0 for endpoint in endpoints), default=0)
+        output = 0
+        for endpoint in endpoints:  # a loop, not max() over a generator: this is per request
+            most = endpoint.config.max_tokens
+            if most is not None and most > output:
+                output = most
     return prompt + output
 
 
@@ -111,49 +116,45 @@ class Charge:
     """A request admitted within its key's limits: the ``x-ratelimit-*`` headers its answer
     carries, and its concurrency slot until :meth:`release`."""
 
-    __slots__ = ("_lease", "_runtime", "headers")
+    __slots__ = ("_lease", "_limiter", "headers")
 
-    def __init__(self, runtime: Runtime | None, lease: Lease | None) -> None:
-        self._runtime = runtime
+    def __init__(self, limiter: Limiter | None = None, lease: Lease | None = None) -> None:
+        self._limiter = limiter
         self._lease = lease
         self.headers = () if lease is None else rate_headers(lease.verdict)
 
     def release(self) -> None:
         """The request is over: give back its slot (once)."""
         lease, self._lease = self._lease, None
-        if lease is None or self._runtime is None:
-            return
-        self._runtime.limiter.release(lease)
-        self._runtime.metrics.key(lease.name).in_flight.dec()
+        if lease is not None and self._limiter is not None:
+            self._limiter.release(lease)
 
 
-FREE: Final = Charge(None, None)
-"""The charge of a request without a client key: no headers, nothing to give back."""
+FREE: Final = Charge()
+"""The charge of a request whose key counts nothing: no headers, nothing to give back."""
 
 
-async def charge(request: web.Request, runtime: Runtime, cost: int) -> Charge:
+async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Charge:
     """Admit the request within its key's limits, or raise 429 ``rate_limit_exceeded``.
     ``cost`` is its tokens (estimated only when :func:`needs_cost`; 0 otherwise)."""
-    key = client_key(request)
     if key is None:
         return FREE
-    lease = await runtime.limiter.acquire(key.name, key.limits, cost)
-    outcome = lease.verdict
     metrics = runtime.metrics.key(key.name)
+    if not key.limited:
+        metrics.requests.inc()
+        return FREE
+    limiter = runtime.limiter
+    lease = limiter.acquire_now(key.name, key.limits, cost)
+    if lease is None:
+        lease = await limiter.acquire_shared(key.name, key.limits, cost)
+    outcome = lease.verdict
     if outcome.refused is not None:
         metrics.rejections[outcome.refused].inc()
         raise _limited(key, outcome)
     metrics.requests.inc()
     if key.limits.tokens_per_minute is not None:
         metrics.estimated_tokens.inc(cost)
-    metrics.in_flight.inc()
-    return Charge(runtime, lease)
-
-
-def needs_cost(request: web.Request) -> bool:
-    """Whether the request's key counts tokens (so its cost must be estimated)."""
-    key = client_key(request)
-    return key is not None and key.limits.tokens_per_minute is not None
+    return Charge(limiter, lease)
 
 
 def _limited(key: ClientKey, outcome: Verdict) -> KeyRateLimited:

@@ -9,8 +9,8 @@ What a key may use and how much is checked later, once the request's model is kn
 (``api.access``); here it is only who the client is.
 
 A refused request is counted (``octoroute_auth_failures_total``) and logged as one warning at
-most every ``WARNING_INTERVAL_SECONDS``, never with what was sent. An accepted one carries the
-key's ``name`` on every log line of the request (``key``).
+most every ``WARNING_INTERVAL_SECONDS``, never with what was sent. An accepted one's request line
+carries the key's ``name`` (``key``), never the key.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from aiohttp.typedefs import Middleware
 from octoroute.access.keys import ADMIN, ClientKey
 from octoroute.api.common import RUNTIME, Handler, error_response
 from octoroute.errors import AdminKeyRequired, InvalidApiKey
-from octoroute.observability.logging import RateLimitedWarning, bind_request_fields, get_logger
+from octoroute.observability.logging import RateLimitedWarning, get_logger
 
-CLIENT_KEY: Final = web.RequestKey("octoroute_client_key", ClientKey)
-"""The key that authenticated the request; absent with auth off and on public paths."""
+CLIENT_KEY: Final = web.RequestKey[ClientKey | None]("octoroute_client_key")
+"""The key that authenticated the request; ``None`` with auth off and on public paths (always
+set, so reading it never takes the mapping's missing-key path)."""
 WARNING_INTERVAL_SECONDS: Final = 60.0
 
 log = get_logger("octoroute.auth")
@@ -58,16 +59,17 @@ def authentication() -> Middleware:
         runtime = request.app[RUNTIME]
         table = runtime.key_table()
         if table is None:
+            request[CLIENT_KEY] = None
             return await handler(request)
         path = request.path
         if path in table.public:
+            request[CLIENT_KEY] = None
             return await handler(request)
         key = table.identify(request.headers)
         if not isinstance(key, ClientKey):
             runtime.metrics.auth_failures[key].inc()
             warning.warn(reason=key, path=path[:100], peer=request.remote)
             return error_response(InvalidApiKey(_MISSING if key == "missing" else _INVALID))
-        bind_request_fields(key=key.name)
         if path in ADMIN and not key.admin:
             runtime.metrics.key(key.name).rejections["admin_key_required"].inc()
             return error_response(

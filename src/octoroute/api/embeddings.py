@@ -15,6 +15,7 @@ from typing import Final, Protocol, TypeVar
 from aiohttp import web
 
 from octoroute.api.access import charge, check_model, needs_cost
+from octoroute.api.auth import client_key
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
 from octoroute.catalog import ModelChoice
@@ -73,16 +74,17 @@ async def serve_embeddings(
     catalog's lookup of ``model`` (to word its errors the dialect's way);
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(route) as entry:
+    key = client_key(request)
+    with RequestLog(route, None if key is None else key.name) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model
         choice = resolve(runtime, parsed.model)
-        check_model(request, runtime, choice, parsed.model)
+        check_model(runtime, key, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
-        charged = await charge(request, runtime, len(body) // 4 if needs_cost(request) else 0)
+        charged = await charge(runtime, key, len(body) // 4 if needs_cost(key) else 0)
         entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()

@@ -23,6 +23,7 @@ from octoroute.api.access import (
     tiers_for,
 )
 from octoroute.api.admission import admit, demand_of, hints_of, release
+from octoroute.api.auth import client_key
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -206,18 +207,19 @@ async def generate(
     way); ``forwarded`` names request headers passed on to the model server;
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(route) as entry:
+    key = client_key(request)
+    with RequestLog(route, None if key is None else key.name) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
         choice = resolve(runtime, parsed.model)
-        check_model(request, runtime, choice, parsed.model)
+        check_model(runtime, key, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = await decide(runtime, choice, parsed.messages, importance)
-        decision = entry.decision = capped(request, choice, decision)
+        decision = entry.decision = capped(key, choice, decision)
         translating = None if translation is None else translation(parsed, runtime)
         check = None
         if translating is not None:
@@ -225,13 +227,13 @@ async def generate(
         hints = hints_of(parsed)
         demand = demand_of(runtime, request.headers, parsed.messages, hints, decision)
         cost = 0
-        if needs_cost(request):
+        if needs_cost(key):
             cost = generation_cost(runtime, choice, decision, parsed.messages, hints)
-        charged = await charge(request, runtime, cost)
+        charged = await charge(runtime, key, cost)
         placed = None
         try:
             placed = await admit(
-                runtime, choice, decision, demand, importance, check, tiers_for(request)
+                runtime, choice, decision, demand, importance, check, tiers_for(key)
             )
             decision = entry.decision = placed.decision
             headers = decision_headers(request, decision)

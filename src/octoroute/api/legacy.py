@@ -16,6 +16,7 @@ from aiohttp import web
 from octoroute import __version__
 from octoroute.api.access import capped, charge, check_model, generation_cost, needs_cost, tiers_for
 from octoroute.api.admission import admit, demand_of, release
+from octoroute.api.auth import client_key
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
@@ -109,17 +110,18 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    with RequestLog("chat") as entry:
+    key = client_key(request)
+    with RequestLog("chat", None if key is None else key.name) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
         auto = runtime.catalog.auto
-        check_model(request, runtime, auto, "auto")
+        check_model(runtime, key, auto, "auto")
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
-        decision = entry.decision = capped(request, auto, decision)
+        decision = entry.decision = capped(key, auto, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
                 {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
@@ -128,15 +130,11 @@ async def chat(request: web.Request) -> web.Response:
         )
         hints = upstream_request.hints
         demand = demand_of(runtime, request.headers, messages, hints, decision)
-        cost = (
-            generation_cost(runtime, auto, decision, messages, hints) if needs_cost(request) else 0
-        )
-        charged = await charge(request, runtime, cost)
+        cost = generation_cost(runtime, auto, decision, messages, hints) if needs_cost(key) else 0
+        charged = await charge(runtime, key, cost)
         placed = None
         try:
-            placed = await admit(
-                runtime, auto, decision, demand, importance, tiers=tiers_for(request)
-            )
+            placed = await admit(runtime, auto, decision, demand, importance, tiers=tiers_for(key))
             decision = entry.decision = placed.decision
             answer = await runtime.forwarder.complete(
                 placed.scope,

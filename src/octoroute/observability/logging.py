@@ -137,9 +137,3 @@ class RateLimitedWarning:
         suppressed, self._suppressed = self._suppressed, 0
         self._logger.warning(self._event, suppressed=suppressed, **fields)
         return True
-
-
-def bind_request_fields(**fields: object) -> None:
-    """Add ``fields`` to every log line of the current request (its task's context), as the
-    request id is: the client key's ``name`` is bound so once it is known."""
-    structlog.contextvars.bind_contextvars(**fields)

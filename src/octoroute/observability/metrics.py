@@ -150,12 +150,11 @@ class KeyMetrics:
     """The label children of one client key (``[[auth.keys]]`` name), bound when the key table
     is built: at start-up, and after a reload for names not seen before."""
 
-    __slots__ = ("estimated_tokens", "in_flight", "rejections", "requests")
+    __slots__ = ("estimated_tokens", "rejections", "requests")
 
     def __init__(self, metrics: Metrics, name: str) -> None:
         self.requests = metrics.key_requests.labels(name)
         self.estimated_tokens = metrics.key_estimated_tokens.labels(name)
-        self.in_flight = metrics.key_in_flight.labels(name)
         self.rejections = {
             reason: metrics.key_rejections.labels(name, reason) for reason in KEY_REJECTION_REASONS
         }
@@ -397,13 +396,6 @@ class Metrics:
             "admin_key_required, or 429 by the limit hit.",
             ["key", "reason"],
             registry=reg,
-        )
-        self.key_in_flight = Gauge(
-            "octoroute_key_in_flight",
-            "Requests of each client key being answered now.",
-            ["key"],
-            registry=reg,
-            multiprocess_mode="livesum",
         )
         self.state_fallbacks = Counter(
             "octoroute_state_fallbacks_total",
