@@ -574,8 +574,7 @@ def _string_keys(node: ast.AST) -> set[str]:
 
 
 def request_line_fields() -> set[str]:
-    """The fields ``log_request`` puts on the request line (``request_id`` and, with
-    ``[auth]``, the client ``key``'s name come from context)."""
+    """The fields ``log_request`` puts on the request line (``request_id`` comes from context)."""
     function = _function(COMMON_PY, "log_request")
     fields = _string_keys(function)
     for node in ast.walk(function):
@@ -591,7 +590,7 @@ def request_line_fields() -> set[str]:
                     and isinstance(element.slice.value, str)
                 ):
                     fields.add(element.slice.value)
-    return fields | {"request_id", "key"}
+    return fields | {"request_id"}
 
 
 def documented_request_fields() -> set[str]:
