@@ -68,19 +68,45 @@ class Usage(NamedTuple):
     """Until the bucket is full again."""
 
 
-class Verdict(NamedTuple):
+class Verdict:
     """The outcome of one check: ``refused`` names the limit hit (``requests``, ``tokens``,
     ``concurrent_requests``) or is ``None``; ``retry_after`` is when a retry would fit (``None``
-    when it never would)."""
+    when it never would). The buckets are kept as the raw levels left (after the request took
+    its share, or as they were when it was refused); :attr:`requests` and :attr:`tokens` say
+    them as the headers do. A plain class: one is made per limited request."""
 
-    refused: str | None
-    requests: Usage | None
-    tokens: Usage | None
-    retry_after: float | None
-    cost: int
+    __slots__ = ("cost", "limits", "refused", "requests_left", "retry_after", "tokens_left")
+
+    def __init__(
+        self,
+        refused: str | None,
+        limits: Limits,
+        requests_left: float,
+        tokens_left: float,
+        retry_after: float | None,
+        cost: int,
+    ) -> None:
+        self.refused = refused
+        self.limits = limits
+        self.requests_left = requests_left
+        self.tokens_left = tokens_left
+        self.retry_after = retry_after
+        self.cost = cost
+
+    @property
+    def requests(self) -> Usage | None:
+        """The requests bucket, when the key has ``requests_per_minute``."""
+        limit = self.limits.requests_per_minute
+        return None if limit is None else _usage(self.requests_left, limit)
+
+    @property
+    def tokens(self) -> Usage | None:
+        """The tokens bucket, when the key has ``tokens_per_minute``."""
+        limit = self.limits.tokens_per_minute
+        return None if limit is None else _usage(self.tokens_left, limit)
 
 
-ALLOWED: Final = Verdict(None, None, None, None, 0)
+ALLOWED: Final = Verdict(None, Limits(), 0.0, 0.0, None, 0)
 """The verdict for a key without limits."""
 
 
@@ -118,15 +144,9 @@ def verdict(
 ) -> Verdict:
     """The verdict for levels read *before* the request took anything (``refused`` as decided):
     the buckets as they are after it, and when a refused request would fit."""
-    rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
     if refused is None:
-        return Verdict(
-            None,
-            None if rpm is None else _usage(requests - 1, rpm),
-            None if tpm is None else _usage(tokens - cost, tpm),
-            None,
-            cost,
-        )
+        return Verdict(None, limits, requests - 1, tokens - cost, None, cost)
+    rpm, tpm = limits.requests_per_minute, limits.tokens_per_minute
     retry: float | None = None
     if refused == CONCURRENT:
         retry = CONCURRENCY_RETRY_SECONDS
@@ -135,13 +155,7 @@ def verdict(
             0.0 if rpm is None else _wait(requests, 1, rpm),
             0.0 if tpm is None else _wait(tokens, cost, tpm),
         )
-    return Verdict(
-        refused,
-        None if rpm is None else _usage(requests, rpm),
-        None if tpm is None else _usage(tokens, tpm),
-        retry,
-        cost,
-    )
+    return Verdict(refused, limits, requests, tokens, retry, cost)
 
 
 def format_reset(seconds: float) -> str:
@@ -158,21 +172,23 @@ def format_reset(seconds: float) -> str:
 
 def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
     """The ``x-ratelimit-*`` headers of a verdict (only for the limits the key has)."""
-    requests, tokens = outcome.requests, outcome.tokens
+    rpm, tpm, _ = outcome.limits
     head: tuple[tuple[str, str], ...] = ()
-    if requests is not None:
+    if rpm is not None:
+        left = outcome.requests_left if outcome.requests_left > 0 else 0.0
         head = (
-            ("x-ratelimit-limit-requests", str(requests.limit)),
-            ("x-ratelimit-remaining-requests", str(requests.remaining)),
-            ("x-ratelimit-reset-requests", format_reset(requests.reset_seconds)),
+            ("x-ratelimit-limit-requests", str(rpm)),
+            ("x-ratelimit-remaining-requests", str(int(left))),
+            ("x-ratelimit-reset-requests", format_reset((rpm - left) * WINDOW_SECONDS / rpm)),
         )
-    if tokens is None:
+    if tpm is None:
         return head
+    left = outcome.tokens_left if outcome.tokens_left > 0 else 0.0
     return (
         *head,
-        ("x-ratelimit-limit-tokens", str(tokens.limit)),
-        ("x-ratelimit-remaining-tokens", str(tokens.remaining)),
-        ("x-ratelimit-reset-tokens", format_reset(tokens.reset_seconds)),
+        ("x-ratelimit-limit-tokens", str(tpm)),
+        ("x-ratelimit-remaining-tokens", str(int(left))),
+        ("x-ratelimit-reset-tokens", format_reset((tpm - left) * WINDOW_SECONDS / tpm)),
     )
 
 
@@ -233,13 +249,7 @@ class LocalLimiter:
                 counters.tokens, counters.tokens_at = tokens - cost, now
             if most is not None:
                 counters.busy += 1
-            return Verdict(
-                None,
-                None if rpm is None else _usage(requests - 1, rpm),
-                None if tpm is None else _usage(tokens - cost, tpm),
-                None,
-                cost,
-            )
+            return Verdict(None, limits, requests - 1, tokens - cost, None, cost)
         return verdict(limits, cost, requests, tokens, refused)
 
     def release(self, name: str) -> None:
