@@ -13,6 +13,9 @@ nothing else. Four cases:
 * ``key, explicit model``: as above, but ``model`` names a tier, so the prompt is estimated here
   (``auto`` has routing's estimate already).
 
+With ``--redis-url`` the limits case is timed once more with ``[state] redis_url`` set, in wall
+time (what it costs is mostly waiting for Redis, which CPU time does not show).
+
 Each is reported minus a bare run (the same calls into a handler without the middleware and
 the key step), so the numbers are what auth costs. aiohttp's ``make_mocked_request`` makes the
 request (headers as a client sends them, a ~1 KB prompt); nothing touches a socket. Run it on a
@@ -79,22 +82,30 @@ strategy = "rule"
 Step = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def config(case: str) -> Config:
-    """The configuration of one case: three one-endpoint tiers, and the case's key."""
+def config(case: str, redis_url: str | None = None) -> Config:
+    """The configuration of one case: three one-endpoint tiers, and the case's key (its
+    counters in the Redis at ``redis_url`` when given)."""
     if case == "no auth":
         return parse_config(FLEET, environ={})
+    state = "" if redis_url is None else f'[state]\nredis_url = "{redis_url}"\n'
+    if state:
+        return parse_config(FLEET + state + _auth(case), environ={})
+    return parse_config(FLEET + _auth(case), environ={})
+
+
+def _auth(case: str) -> str:
+    """The ``[auth]`` section of a case with a key."""
     limits = ""
     if case != "key, no limits":
         limits = (
             "requests_per_minute = 1000000000\ntokens_per_minute = 1000000000\n"
             "max_concurrent = 1000000000\n"
         )
-    auth = (
+    return (
         '[auth]\n[[auth.keys]]\nname = "bench"\n'
         f'key_sha256 = "{hashlib.sha256(KEY.encode()).hexdigest()}"\n'
         f'tiers = ["fast", "balanced"]\n{limits}'
     )
-    return parse_config(FLEET + auth, environ={})
 
 
 def pipeline(runtime: Runtime, choice: ModelChoice, key_step: bool) -> Step:
@@ -158,6 +169,32 @@ async def cost_per_request(case: str, requests: int, *, bare: bool) -> float:
     return (time.thread_time_ns() - started) / requests
 
 
+async def shared_wall_time(redis_url: str, requests: int) -> float:
+    """Wall-clock microseconds per request of the limits case with its counters in Redis,
+    one request after another: mostly the round trip to Redis (the lease removals run in the
+    background, as in the router)."""
+    app = web.Application()
+    runtime = Runtime(config("key, rpm + tpm + max_concurrent", redis_url))
+    app[RUNTIME] = runtime
+    await runtime.limiter.start()
+    try:
+        handler = pipeline(runtime, runtime.catalog.resolve("auto"), key_step=True)
+        middleware = authentication()
+        request = make_mocked_request(
+            "POST", "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, app=app
+        )
+        for _ in range(200):
+            await middleware(request, handler)
+        started = time.perf_counter()
+        for _ in range(requests):
+            await middleware(request, handler)
+        elapsed = time.perf_counter() - started
+        assert runtime.limiter.shared, "Redis was not reachable: the run counted locally"
+        return elapsed / requests * 1e6
+    finally:
+        await runtime.limiter.stop()
+
+
 def measure(case: str, requests: int, repeats: int) -> tuple[float, float]:
     """The best of ``repeats`` batches of the case, and of the bare run, in µs per request:
     on a shared machine the best batch is the one the least disturbed by other work."""
@@ -171,6 +208,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.auth", description=__doc__)
     parser.add_argument("--requests", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--redis-url", help="also time the limits case with its counters in this Redis"
+    )
     args = parser.parse_args(argv)
     print(f"{args.repeats} batches of {args.requests} requests; best batch, CPU time")
     print("| case | auth + limit checks per request | handler alone |")
@@ -178,6 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     for case in CASES:
         total, bare = measure(case, args.requests, args.repeats)
         print(f"| {case} | {total - bare:.2f} µs | {bare:.2f} µs |")
+    if args.redis_url:
+        runs = [
+            asyncio.run(shared_wall_time(args.redis_url, args.requests // 10))
+            for _ in range(args.repeats)
+        ]
+        print(f"\nWith [state] redis_url, one request after another: {min(runs):.0f} µs a request")
+        print("(wall clock, best batch: the Redis round trip included).")
 
 
 if __name__ == "__main__":
