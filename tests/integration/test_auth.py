@@ -122,6 +122,32 @@ async def anthropic_message(router: RouterHandle, key: str, model: str = "fast")
         return answer.content
 
 
+async def ollama_refusal(
+    router: RouterHandle, key: str, model: str = "fast"
+) -> ollama.ResponseError:
+    """The error the ollama SDK raises for one chat the router refuses."""
+    async with ollama_client(router, key) as client:
+        with pytest.raises(ollama.ResponseError) as refused:
+            await client.chat(model=model, messages=[{"role": "user", "content": "hi"}])
+    return refused.value
+
+
+@asynccontextmanager
+async def holding_a_stream(http: httpx.AsyncClient, url: str, key: str) -> AsyncIterator[None]:
+    """A stream of ``key`` on the fast tier, open (its first line read) for the block: it holds
+    one of the key's concurrency slots. The fast models must be slow to go on (``token_gap``)."""
+    async with http.stream(
+        "POST",
+        url + "/v1/chat/completions",
+        json=chat_body(model="fast", stream=True),
+        headers={"x-api-key": key},
+    ) as held:
+        assert held.status_code == 200
+        lines = held.aiter_lines()  # kept: a dropped iterator would close the stream
+        await within(anext(lines))
+        yield
+
+
 def ollama_client(router: RouterHandle, key: str) -> ollama.AsyncClient:
     return ollama.AsyncClient(host=router.url, headers={"Authorization": f"Bearer {key}"})
 
@@ -162,9 +188,7 @@ async def test_without_a_valid_key_each_dialect_answers_401_invalid_api_key(
             await openai_chat(router, WRONG)
         with pytest.raises(anthropic.AuthenticationError) as by_anthropic:
             await anthropic_message(router, WRONG)
-        async with ollama_client(router, WRONG) as client:
-            with pytest.raises(ollama.ResponseError) as by_ollama:
-                await client.chat(model="fast", messages=[{"role": "user", "content": "hi"}])
+        by_ollama = await ollama_refusal(router, WRONG)
         async with httpx.AsyncClient() as http:
             missing = await http.post(router.v1 + "/chat/completions", json=chat_body())
         failures = (
@@ -181,8 +205,8 @@ async def test_without_a_valid_key_each_dialect_answers_401_invalid_api_key(
     assert body["type"] == "error"
     assert body["error"]["type"] == "authentication_error"
     assert body["error"]["message"].startswith("The API key sent is not one this router knows")
-    assert by_ollama.value.status_code == 401
-    assert "not one this router knows" in by_ollama.value.error
+    assert by_ollama.status_code == 401
+    assert "not one this router knows" in by_ollama.error
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == 'Bearer realm="octoroute"'
     assert missing.json()["error"]["code"] == "invalid_api_key"
@@ -204,9 +228,7 @@ async def test_a_model_outside_the_keys_tiers_is_403_model_not_allowed_in_each_d
             await openai_chat(router, ALICE, "deep")
         with pytest.raises(anthropic.PermissionDeniedError) as by_anthropic:
             await anthropic_message(router, ALICE, "sim-deep")
-        async with ollama_client(router, ALICE) as client:
-            with pytest.raises(ollama.ResponseError) as by_ollama:
-                await client.chat(model="deep", messages=[{"role": "user", "content": "hi"}])
+        by_ollama = await ollama_refusal(router, ALICE, "deep")
         refused = sample(
             router, "octoroute_key_rejections_total", key="alice", reason="model_not_allowed"
         )
@@ -223,8 +245,8 @@ async def test_a_model_outside_the_keys_tiers_is_403_model_not_allowed_in_each_d
     assert by_anthropic.value.status_code == 403
     assert by_anthropic.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
     assert "'sim-deep'" in by_anthropic.value.body["error"]["message"]  # type: ignore[index]
-    assert by_ollama.value.status_code == 403
-    assert by_ollama.value.error.startswith("The key 'alice' may not use the model 'deep'")
+    assert by_ollama.status_code == 403
+    assert by_ollama.error.startswith("The key 'alice' may not use the model 'deep'")
     assert refused == 3.0
     assert not fleet.deep[0].chat_requests
 
@@ -496,16 +518,14 @@ async def test_each_dialect_answers_429_in_its_shape_with_the_rate_headers(
         await anthropic_message(router, ALICE)
         with pytest.raises(anthropic.RateLimitError) as by_anthropic:
             await anthropic_message(router, ALICE)
-        async with ollama_client(router, ALICE) as client:
-            with pytest.raises(ollama.ResponseError) as by_ollama:
-                await client.chat(model="fast", messages=[{"role": "user", "content": "hi"}])
+        by_ollama = await ollama_refusal(router, ALICE)
 
     assert by_anthropic.value.status_code == 429
     assert by_anthropic.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert by_anthropic.value.response.headers["retry-after"] == "60"
     assert by_anthropic.value.response.headers["x-ratelimit-limit-requests"] == "1"
-    assert by_ollama.value.status_code == 429
-    assert by_ollama.value.error.startswith("Rate limit reached for the key 'alice'")
+    assert by_ollama.status_code == 429
+    assert by_ollama.error.startswith("Rate limit reached for the key 'alice'")
 
 
 async def test_max_concurrent_refuses_while_a_stream_holds_the_slot(
@@ -517,15 +537,7 @@ async def test_max_concurrent_refuses_while_a_stream_holds_the_slot(
         keyed(fleet, auth_section("max_concurrent = 1")) as router,
         httpx.AsyncClient(timeout=10) as http,
     ):
-        async with http.stream(
-            "POST",
-            router.v1 + "/chat/completions",
-            json=chat_body(model="fast", stream=True),
-            headers={"x-api-key": ALICE},
-        ) as held:
-            assert held.status_code == 200
-            lines = held.aiter_lines()  # kept: a dropped iterator would close the stream
-            await within(anext(lines))
+        async with holding_a_stream(http, router.url, ALICE):
             busy = await http.post(
                 router.v1 + "/chat/completions",
                 json=chat_body(model="fast"),

@@ -8,6 +8,7 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -20,9 +21,16 @@ from octoroute.config import parse_config
 from octoroute.enums import LogFormat
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import SimulatedFleet, fleet_config_toml
-from tests.harness import running_router, wait_until, within
-from tests.integration.test_auth import ALICE, auth_section, chat_body, keyed_config, sample
-from tests.integration.test_cli import serve_process
+from tests.harness import running_router, wait_until
+from tests.integration.test_auth import (
+    ALICE,
+    auth_section,
+    chat_body,
+    holding_a_stream,
+    keyed_config,
+    sample,
+)
+from tests.integration.test_cli import ServerProcess, serve_process
 from tests.redis_server import RedisServer, started_redis
 
 
@@ -181,21 +189,23 @@ async def ask(http: httpx.AsyncClient, router_url: str, **extra: object) -> http
     )
 
 
+@asynccontextmanager
+async def two_routers(
+    fleet: SimulatedFleet, redis: RedisServer, tmp_path: Path, alice: str
+) -> AsyncIterator[tuple[ServerProcess, ServerProcess]]:
+    """Two ``octoroute serve`` processes with one config: alice's ``alice`` limit, in ``redis``."""
+    config = tmp_path / "config.toml"
+    extra = shared_auth(redis, alice) + '\n[observability]\nlog_format = "json"\n'
+    config.write_text(fleet_config_toml(fleet, strategy="rule", extra=extra))
+    async with serve_process(config) as first, serve_process(config) as second:
+        yield first, second
+
+
 async def test_two_router_processes_share_one_rate_limit(
     redis: RedisServer, fleet: SimulatedFleet, tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(
-        fleet_config_toml(
-            fleet,
-            strategy="rule",
-            extra=shared_auth(redis, "requests_per_minute = 4")
-            + '\n[observability]\nlog_format = "json"\n',
-        )
-    )
     async with (
-        serve_process(config) as first,
-        serve_process(config) as second,
+        two_routers(fleet, redis, tmp_path, "requests_per_minute = 4") as (first, second),
         httpx.AsyncClient(timeout=10) as http,
     ):
         answers = [await ask(http, url) for url in (first.url, second.url, first.url, second.url)]
@@ -212,28 +222,11 @@ async def test_two_router_processes_share_one_concurrency_limit(
 ) -> None:
     for model in fleet.fast:
         model.behaviour.token_gap = 30.0
-    config = tmp_path / "config.toml"
-    config.write_text(
-        fleet_config_toml(
-            fleet,
-            strategy="rule",
-            extra=shared_auth(redis, "max_concurrent = 1")
-            + '\n[observability]\nlog_format = "json"\n',
-        )
-    )
     async with (
-        serve_process(config) as first,
-        serve_process(config) as second,
+        two_routers(fleet, redis, tmp_path, "max_concurrent = 1") as (first, second),
         httpx.AsyncClient(timeout=10) as http,
     ):
-        async with http.stream(
-            "POST",
-            first.url + "/v1/chat/completions",
-            json=chat_body(model="fast", stream=True),
-            headers={"x-api-key": ALICE},
-        ) as held:
-            lines = held.aiter_lines()
-            await within(anext(lines))
+        async with holding_a_stream(http, first.url, ALICE):
             busy = await ask(http, second.url, max_tokens=1)
         for model in fleet.fast:
             model.behaviour.token_gap = 0.0

@@ -36,12 +36,20 @@ PREFIX: Final = "octoroute:key:"
 """Every key this router writes starts so: ``octoroute:key:<name>:rpm``, ``...:tpm``,
 ``...:leases`` (choose a database in ``redis_url`` to keep several fleets apart)."""
 
-_ACQUIRE: Final = """
-local now = tonumber(ARGV[7])
-if now == nil then
+_NOW: Final = """
+local function now_ms(given)
+  local now = tonumber(given)
+  if now ~= nil then return now end
   local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
+"""
+"""The time in ms: the caller's (tests), else the Redis server's own clock."""
+
+_ACQUIRE: Final = (
+    _NOW
+    + """
+local now = now_ms(ARGV[7])
 local rpm, tpm, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local most, ttl = tonumber(ARGV[4]), tonumber(ARGV[6])
 local function level(key, limit)
@@ -79,16 +87,15 @@ if refused == '' then
 end
 return {refused, string.format('%.17g', requests), string.format('%.17g', tokens), busy}
 """
+)
 """Check and take, atomically: KEYS are the requests bucket, the tokens bucket and the leases;
 ARGV are rpm, tpm, cost, max_concurrent (0: none), the lease, its lifetime in ms and the time in
 ms (empty: the server's clock)."""
 
-_RENEW: Final = """
-local now = tonumber(ARGV[2])
-if now == nil then
-  local time = redis.call('TIME')
-  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-end
+_RENEW: Final = (
+    _NOW
+    + """
+local now = now_ms(ARGV[2])
 local ttl = tonumber(ARGV[1])
 for i = 1, #KEYS do
   redis.call('ZADD', KEYS[i], 'XX', now + ttl, ARGV[i + 2])
@@ -96,6 +103,7 @@ for i = 1, #KEYS do
 end
 return #KEYS
 """
+)
 """Push back the expiry of leases still in the set (``XX``: a lease Redis lost is not
 re-created); KEYS are the leases' sets, ARGV the lifetime, the time and the leases."""
 

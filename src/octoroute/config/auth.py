@@ -207,11 +207,12 @@ def _key(
 
 def _digest(table: Table, environ: Mapping[str, str]) -> tuple[str, str | None] | None:
     """``(sha256 hex, key_env)`` from exactly one of ``key_sha256`` and ``key_env``."""
-    given = table.string("key_sha256", None)
-    env_name = table.string("key_env", None)
     if "key_sha256" in table.data and "key_env" in table.data:
+        table.raw("key_sha256", None)
+        table.raw("key_env", None)
         table.fail("key_env", "give key_sha256 or key_env, not both")
         return None
+    given = table.string("key_sha256", None)
     if given is not None:
         if not SHA256_HEX.fullmatch(given):
             # Never echoed: a key pasted here instead of its hash must not reach a log.
@@ -223,9 +224,10 @@ def _digest(table: Table, environ: Mapping[str, str]) -> tuple[str, str | None] 
             )
             return None
         return given.lower(), None
-    if env_name is not None:
-        return _from_environment(table, env_name, environ)
-    if "key_sha256" not in table.data and "key_env" not in table.data:
+    if "key_env" in table.data:
+        return _from_environment(table, environ)
+    table.raw("key_env", None)
+    if "key_sha256" not in table.data:
         table.fail(
             "key_sha256",
             "required: the key's SHA-256 (octoroute key new NAME prints it), or key_env naming "
@@ -234,27 +236,16 @@ def _digest(table: Table, environ: Mapping[str, str]) -> tuple[str, str | None] 
     return None
 
 
-def _from_environment(
-    table: Table, env_name: str, environ: Mapping[str, str]
-) -> tuple[str, str | None] | None:
-    if problem := rules.env_name_problem(env_name):
-        table.fail("key_env", problem)
+def _from_environment(table: Table, environ: Mapping[str, str]) -> tuple[str, str | None] | None:
+    found = rules.env_value(table, "key_env", environ)
+    if found is None:
         return None
-    variable = (
-        f"environment variable {env_name}"
-        if rules.shows_env_name(env_name)
-        else "the environment variable it names"
-    )
-    value = environ.get(env_name)
-    if value is None:
-        table.fail("key_env", f"{variable} is not set")
-        return None
-    key = value.strip()
+    env_name, key = found
     if len(key) < MIN_KEY_CHARS:
         table.fail(
             "key_env",
-            f"{variable} holds a key of {len(key)} characters; a client key needs at least "
-            f"{MIN_KEY_CHARS} (octoroute key new makes one)",
+            f"{rules.variable_wording(env_name)} holds a key of {len(key)} characters; a client "
+            f"key needs at least {MIN_KEY_CHARS} (octoroute key new makes one)",
         )
         return None
     return sha256_hex(key), env_name

@@ -72,22 +72,7 @@ def redis_url_problem(url: str) -> str | None:
 
 def _password(table: Table, environ: Mapping[str, str]) -> tuple[str | None, Secret | None] | None:
     """``password_env`` and the password it names; ``(None, None)`` when absent."""
-    env_name = table.string("password_env", None)
-    if env_name is None:
+    found = rules.env_value(table, "password_env", environ)
+    if found is None:
         return None if "password_env" in table.data else (None, None)
-    if problem := rules.env_name_problem(env_name):
-        table.fail("password_env", problem)
-        return None
-    variable = (
-        f"environment variable {env_name}"
-        if rules.shows_env_name(env_name)
-        else "the environment variable it names"
-    )
-    value = environ.get(env_name)
-    if value is None:
-        table.fail("password_env", f"{variable} is not set")
-        return None
-    if not value:
-        table.fail("password_env", f"{variable} is empty")
-        return None
-    return env_name, Secret(value)
+    return found[0], Secret(found[1])
