@@ -315,3 +315,26 @@ def test_the_templates_commented_example_is_a_valid_auth_and_state_section() -> 
     assert [key.name for key in config.auth.keys] == ["ops", "laptop"]
     assert config.auth.keys[1].tiers == {Pool.FAST, Pool.BALANCED}
     assert config.state.redis_url == "redis://127.0.0.1:6379/0"
+
+
+def test_check_summarises_the_keys_rights_and_limits_never_the_keys() -> None:
+    config = load(
+        f'[auth]\n[[auth.keys]]\nname = "ops"\nkey_sha256 = "{HASH}"\nadmin = true\n'
+        '[[auth.keys]]\nname = "laptop"\nkey_env = "LAPTOP_KEY"\ntiers = ["fast", "balanced"]\n'
+        'models = ["auto", "small"]\nrequests_per_minute = 60\ntokens_per_minute = 100000\n'
+        'max_concurrent = 4\n[state]\nredis_url = "redis://u:hunter2@cache:6379/0"\n',
+        environ={"LAPTOP_KEY": KEY + "-laptop"},
+    )
+
+    text = summarize(config)
+
+    assert (
+        "  auth      2 client keys; served without a key: /health\n"
+        "              ops     admin; every tier; no limits\n"
+        "              laptop  tiers fast, balanced; models auto, small; 60 requests a minute, "
+        "100,000 tokens a minute, 4 at once\n"
+        "  state     limits shared through redis://u:***@cache:6379/0\n"
+    ) in text
+    assert KEY not in text
+    assert HASH not in text
+    assert "hunter2" not in text
