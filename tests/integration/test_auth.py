@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anthropic
 import httpx
@@ -16,6 +16,7 @@ import ollama
 import openai
 import orjson
 import pytest
+import structlog
 from openai.types.chat import ChatCompletionMessageParam
 
 from octoroute.access.limits import LocalLimiter
@@ -573,10 +574,20 @@ async def test_max_concurrent_refuses_while_a_stream_holds_the_slot(
 # --- logs, reloads and the key command ---------------------------------------------------------
 
 
-async def test_the_log_line_carries_the_keys_name_and_never_a_key(fleet: SimulatedFleet) -> None:
+@contextmanager
+def json_logs() -> Iterator[io.StringIO]:
+    """Every log line of the block as JSON in the stream yielded; structlog's defaults (what
+    other tests read with capsys) come back after it."""
     out = io.StringIO()
     configure_logging("info", LogFormat.JSON, stream=out, cache=False)
     try:
+        yield out
+    finally:
+        structlog.reset_defaults()
+
+
+async def test_the_log_line_carries_the_keys_name_and_never_a_key(fleet: SimulatedFleet) -> None:
+    with json_logs() as out:
         async with keyed(fleet) as router, httpx.AsyncClient() as http:
             await http.post(
                 router.v1 + "/chat/completions", json=chat_body(), headers={"x-api-key": ALICE}
@@ -586,8 +597,6 @@ async def test_the_log_line_carries_the_keys_name_and_never_a_key(fleet: Simulat
                 json=chat_body(),
                 headers={"Authorization": f"Bearer {WRONG}"},
             )
-    finally:
-        configure_logging("warning", LogFormat.TEXT, cache=False)
     text = out.getvalue()
     lines = [orjson.loads(line) for line in text.splitlines() if line.startswith("{")]
     (request,) = [line for line in lines if line["event"] == "request"]

@@ -5,7 +5,6 @@ stopped, frozen or refusing mid-run without a single failed request."""
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,8 +17,6 @@ import pytest
 from octoroute.access.limits import CONCURRENT, REQUESTS, TOKENS, Limits, LocalLimiter, Verdict
 from octoroute.access.redis_store import LEASE_SECONDS, RedisLimiter, bucket_keys
 from octoroute.config import parse_config
-from octoroute.enums import LogFormat
-from octoroute.observability.logging import configure_logging
 from octoroute.simulator import SimulatedFleet, fleet_config_toml
 from tests.harness import running_router, wait_until
 from tests.integration.test_auth import (
@@ -27,6 +24,7 @@ from tests.integration.test_auth import (
     auth_section,
     chat_body,
     holding_a_stream,
+    json_logs,
     keyed_config,
     sample,
 )
@@ -243,33 +241,33 @@ async def test_two_router_processes_share_one_concurrency_limit(
 async def test_redis_stopped_mid_run_fails_no_request_and_is_used_again_when_back(
     redis: RedisServer, fleet: SimulatedFleet
 ) -> None:
-    out = io.StringIO()
-    configure_logging("info", LogFormat.JSON, stream=out, cache=False)
     client = redis.client()
-    try:
-        config = keyed_config(fleet, shared_auth(redis, "requests_per_minute = 100"))
-        async with running_router(config) as router, httpx.AsyncClient(timeout=10) as http:
-            assert router.runtime.limiter.shared
-            shared = await ask(http, router.url)
-            counted = await client.exists(bucket_keys("alice")[0])
-            await redis.stop()
-            started = time.monotonic()
-            fallen_back = [await ask(http, router.url) for _ in range(3)]
-            took = time.monotonic() - started
-            down = (
-                sample(router, "octoroute_state_fallbacks_total"),
-                sample(router, "octoroute_state_shared"),
-            )
-            await redis.start()
+    with json_logs() as out:
+        try:
+            config = keyed_config(fleet, shared_auth(redis, "requests_per_minute = 100"))
+            async with running_router(config) as router, httpx.AsyncClient(timeout=10) as http:
+                assert router.runtime.limiter.shared
+                shared = await ask(http, router.url)
+                counted = await client.exists(bucket_keys("alice")[0])
+                await redis.stop()
+                started = time.monotonic()
+                fallen_back = [await ask(http, router.url) for _ in range(3)]
+                took = time.monotonic() - started
+                down = (
+                    sample(router, "octoroute_state_fallbacks_total"),
+                    sample(router, "octoroute_state_shared"),
+                )
+                await redis.start()
+                await client.aclose()
+                client = redis.client()
+                await wait_until(
+                    lambda: router.runtime.limiter.shared, timeout=10, what="Redis back"
+                )
+                recovered = await ask(http, router.url)
+                counted_again = await client.exists(bucket_keys("alice")[0])
+                up = sample(router, "octoroute_state_shared")
+        finally:
             await client.aclose()
-            client = redis.client()
-            await wait_until(lambda: router.runtime.limiter.shared, timeout=10, what="Redis back")
-            recovered = await ask(http, router.url)
-            counted_again = await client.exists(bucket_keys("alice")[0])
-            up = sample(router, "octoroute_state_shared")
-    finally:
-        await client.aclose()
-        configure_logging("warning", LogFormat.TEXT, cache=False)
     events = [
         orjson.loads(line)["event"] for line in out.getvalue().splitlines() if line.startswith("{")
     ]
