@@ -34,7 +34,15 @@ from typing import Final
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from octoroute.api.access import capped, charge, check_model, generation_cost, needs_cost
+from octoroute.api.access import (
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    give_back,
+    limit_headers,
+    needs_cost,
+)
 from octoroute.api.auth import authentication, client_key
 from octoroute.api.common import RUNTIME
 from octoroute.catalog import ModelChoice
@@ -139,8 +147,8 @@ def pipeline(runtime: Runtime, choice: ModelChoice, key_step: bool) -> Step:
         cost = generation_cost(runtime, choice, final, messages, hints) if needs_cost(key) else 0
         charged = await charge(runtime, key, cost)
         headers = {"x-octoroute-tier": final.tier.value}
-        headers.update(charged.headers)
-        charged.release()
+        headers.update(limit_headers(charged))
+        give_back(runtime, charged)
         return answer
 
     return handle

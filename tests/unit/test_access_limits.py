@@ -204,15 +204,15 @@ def test_headers_are_openais_for_the_limits_the_key_has(clock: Clock) -> None:
         ("x-ratelimit-reset-requests", "1s"),
         ("x-ratelimit-limit-tokens", "1200"),
         ("x-ratelimit-remaining-tokens", "1170"),
-        ("x-ratelimit-reset-tokens", "1.5s"),
+        ("x-ratelimit-reset-tokens", "2s"),
     )
     assert rate_headers(limiter.acquire("bob", Limits(max_concurrent=1), 0)) == ()
 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0.0, "0ms"), (0.0201, "21ms"), (1.0, "1s"), (1.5, "1.5s"), (59.9991, "59.999s"),
-     (60.0, "1m0s"), (360.0, "6m0s"), (90.25, "1m30.25s")],
+    [(0.0, "0ms"), (0.0201, "21ms"), (0.9996, "1s"), (1.0, "1s"), (1.5, "2s"),
+     (59.0001, "1m0s"), (60.0, "1m0s"), (360.0, "6m0s"), (90.25, "1m31s"), (3599.5, "60m0s")],
 )  # fmt: skip
 def test_reset_durations_are_written_as_openai_writes_them(seconds: float, text: str) -> None:
     assert format_reset(seconds) == text

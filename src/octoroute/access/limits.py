@@ -159,15 +159,16 @@ def verdict(
 
 
 def format_reset(seconds: float) -> str:
-    """A duration as OpenAI writes ``x-ratelimit-reset-*``: ``20ms``, ``1.5s``, ``6m0s``."""
+    """A duration as OpenAI writes ``x-ratelimit-reset-*`` (a Go duration): ``20ms`` under a
+    second, else whole seconds rounded up, ``9s``, ``6m0s``. Integers only: this runs twice on
+    every limited request, and float formatting costs twice as much."""
     milliseconds = math.ceil(seconds * 1000)
     if milliseconds < 1000:
         return f"{milliseconds}ms"
-    seconds = round(seconds, 3)
-    if seconds < 60:
-        return "%gs" % seconds  # noqa: UP031 - %g drops trailing zeros, as OpenAI does
-    minutes, rest = divmod(seconds, 60)
-    return "%dm%gs" % (minutes, round(rest, 3))  # noqa: UP031
+    whole = math.ceil(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    return f"{whole // 60}m{whole % 60}s"
 
 
 def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:

@@ -23,9 +23,16 @@ from typing import TYPE_CHECKING, Final
 import msgspec
 
 from octoroute.access.keys import ClientKey
-from octoroute.access.limits import CONCURRENT, REQUESTS, TOKENS, Verdict, rate_headers
+from octoroute.access.limits import (
+    ALLOWED,
+    CONCURRENT,
+    REQUESTS,
+    TOKENS,
+    Verdict,
+    rate_headers,
+)
 from octoroute.access.permissions import allows, describe
-from octoroute.access.state import Lease, Limiter
+from octoroute.access.state import Lease
 from octoroute.enums import TIER_POOLS, TIERS, Pool, Tier
 from octoroute.errors import KeyRateLimited, ModelNotAllowed
 from octoroute.routing.metadata import estimate_tokens
@@ -112,31 +119,14 @@ def generation_cost(
     return prompt + output
 
 
-class Charge:
-    """A request admitted within its key's limits: the ``x-ratelimit-*`` headers its answer
-    carries, and its concurrency slot until :meth:`release`."""
-
-    __slots__ = ("_lease", "_limiter", "headers")
-
-    def __init__(self, limiter: Limiter | None = None, lease: Lease | None = None) -> None:
-        self._limiter = limiter
-        self._lease = lease
-        self.headers = () if lease is None else rate_headers(lease.verdict)
-
-    def release(self) -> None:
-        """The request is over: give back its slot (once)."""
-        lease, self._lease = self._lease, None
-        if lease is not None and self._limiter is not None:
-            self._limiter.release(lease)
+FREE: Final = Lease("", ALLOWED)
+"""What a request whose key counts nothing holds: no headers, nothing to give back."""
 
 
-FREE: Final = Charge()
-"""The charge of a request whose key counts nothing: no headers, nothing to give back."""
-
-
-async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Charge:
+async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Lease:
     """Admit the request within its key's limits, or raise 429 ``rate_limit_exceeded``.
-    ``cost`` is its tokens (estimated only when :func:`needs_cost`; 0 otherwise)."""
+    ``cost`` is its tokens (estimated only when :func:`needs_cost`; 0 otherwise). The lease
+    is given back by :func:`give_back` when the request is over."""
     if key is None:
         return FREE
     metrics = runtime.metrics.key(key.name)
@@ -154,7 +144,18 @@ async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Charge:
     metrics.requests.inc()
     if key.limits.tokens_per_minute is not None:
         metrics.estimated_tokens.inc(cost)
-    return Charge(limiter, lease)
+    return lease
+
+
+def limit_headers(lease: Lease) -> tuple[tuple[str, str], ...]:
+    """The ``x-ratelimit-*`` headers an admitted request's answer carries."""
+    return () if lease is FREE else rate_headers(lease.verdict)
+
+
+def give_back(runtime: Runtime, lease: Lease) -> None:
+    """The request is over: its concurrency slot, if it holds one, is free again (once)."""
+    if lease is not FREE:
+        runtime.limiter.release(lease)
 
 
 def _limited(key: ClientKey, outcome: Verdict) -> KeyRateLimited:

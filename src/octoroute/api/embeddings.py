@@ -14,7 +14,7 @@ from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
-from octoroute.api.access import charge, check_model, needs_cost
+from octoroute.api.access import charge, check_model, give_back, limit_headers, needs_cost
 from octoroute.api.auth import client_key
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
@@ -95,7 +95,7 @@ async def serve_embeddings(
             "x-octoroute-tier": Pool.EMBEDDINGS.value,
             "x-octoroute-strategy": DecisionSource.DIRECT.value,
             "x-octoroute-reason": REASON,
-            **dict(charged.headers),
+            **dict(limit_headers(charged)),
         }
         metrics.in_flight.inc()
         try:
@@ -110,7 +110,7 @@ async def serve_embeddings(
             )
         finally:
             metrics.in_flight.dec()
-            charged.release()
+            give_back(runtime, charged)
         response = answer.to_response(headers)
         entry.status = response.status
         return response

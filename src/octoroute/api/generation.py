@@ -19,6 +19,8 @@ from octoroute.api.access import (
     charge,
     check_model,
     generation_cost,
+    give_back,
+    limit_headers,
     needs_cost,
     tiers_for,
 )
@@ -237,7 +239,7 @@ async def generate(
             )
             decision = entry.decision = placed.decision
             headers = decision_headers(request, decision)
-            headers.update(charged.headers)
+            headers.update(limit_headers(charged))
             timeout = runtime.config.timeout_for(decision.tier)
             extra = upstream_header_lines(request, forwarded)
             in_flight = runtime.metrics.tiers[decision.tier].in_flight
@@ -272,7 +274,7 @@ async def generate(
                 in_flight.dec()
         finally:
             release(placed)
-            charged.release()
+            give_back(runtime, charged)
         entry.status = response.status
         return response
 

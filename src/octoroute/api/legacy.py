@@ -14,7 +14,16 @@ import orjson
 from aiohttp import web
 
 from octoroute import __version__
-from octoroute.api.access import capped, charge, check_model, generation_cost, needs_cost, tiers_for
+from octoroute.api.access import (
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    give_back,
+    limit_headers,
+    needs_cost,
+    tiers_for,
+)
 from octoroute.api.admission import admit, demand_of, release
 from octoroute.api.auth import client_key
 from octoroute.api.common import (
@@ -147,9 +156,9 @@ async def chat(request: web.Request) -> web.Response:
             )
         finally:
             release(placed)
-            charged.release()
+            give_back(runtime, charged)
         headers = decision_headers(request, decision)
-        headers.update(charged.headers)
+        headers.update(limit_headers(charged))
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
             entry.status = answer.status
