@@ -35,12 +35,12 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from octoroute.api.access import (
+    add_limit_headers,
     capped,
     charge,
     check_model,
     generation_cost,
     give_back,
-    limit_headers,
     needs_cost,
 )
 from octoroute.api.auth import authentication, client_key
@@ -147,7 +147,7 @@ def pipeline(runtime: Runtime, choice: ModelChoice, key_step: bool) -> Step:
         cost = generation_cost(runtime, choice, final, messages, hints) if needs_cost(key) else 0
         charged = await charge(runtime, key, cost)
         headers = {"x-octoroute-tier": final.tier.value}
-        headers.update(limit_headers(charged))
+        add_limit_headers(headers, charged)
         give_back(runtime, charged)
         return answer
 

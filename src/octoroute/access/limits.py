@@ -171,26 +171,31 @@ def format_reset(seconds: float) -> str:
     return f"{whole // 60}m{whole % 60}s"
 
 
-def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
-    """The ``x-ratelimit-*`` headers of a verdict (only for the limits the key has)."""
+def put_rate_headers(headers: dict[str, str], outcome: Verdict) -> None:
+    """Add the ``x-ratelimit-*`` headers of a verdict to ``headers`` (only for the limits the
+    key has). Straight into the answer's dict: this runs on every limited request."""
     rpm, tpm, _ = outcome.limits
-    head: tuple[tuple[str, str], ...] = ()
     if rpm is not None:
-        left = outcome.requests_left if outcome.requests_left > 0 else 0.0
-        head = (
-            ("x-ratelimit-limit-requests", str(rpm)),
-            ("x-ratelimit-remaining-requests", str(int(left))),
-            ("x-ratelimit-reset-requests", format_reset((rpm - left) * WINDOW_SECONDS / rpm)),
-        )
-    if tpm is None:
-        return head
-    left = outcome.tokens_left if outcome.tokens_left > 0 else 0.0
-    return (
-        *head,
-        ("x-ratelimit-limit-tokens", str(tpm)),
-        ("x-ratelimit-remaining-tokens", str(int(left))),
-        ("x-ratelimit-reset-tokens", format_reset((tpm - left) * WINDOW_SECONDS / tpm)),
-    )
+        left = outcome.requests_left
+        if left < 0:
+            left = 0.0
+        headers["x-ratelimit-limit-requests"] = str(rpm)
+        headers["x-ratelimit-remaining-requests"] = str(int(left))
+        headers["x-ratelimit-reset-requests"] = format_reset((rpm - left) * WINDOW_SECONDS / rpm)
+    if tpm is not None:
+        left = outcome.tokens_left
+        if left < 0:
+            left = 0.0
+        headers["x-ratelimit-limit-tokens"] = str(tpm)
+        headers["x-ratelimit-remaining-tokens"] = str(int(left))
+        headers["x-ratelimit-reset-tokens"] = format_reset((tpm - left) * WINDOW_SECONDS / tpm)
+
+
+def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
+    """The ``x-ratelimit-*`` headers of a verdict, as pairs (a 429's)."""
+    headers: dict[str, str] = {}
+    put_rate_headers(headers, outcome)
+    return tuple(headers.items())
 
 
 class _Counters:

@@ -29,6 +29,7 @@ from octoroute.access.limits import (
     REQUESTS,
     TOKENS,
     Verdict,
+    put_rate_headers,
     rate_headers,
 )
 from octoroute.access.permissions import allows, describe
@@ -147,9 +148,10 @@ async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Lease:
     return lease
 
 
-def limit_headers(lease: Lease) -> tuple[tuple[str, str], ...]:
-    """The ``x-ratelimit-*`` headers an admitted request's answer carries."""
-    return () if lease is FREE else rate_headers(lease.verdict)
+def add_limit_headers(headers: dict[str, str], lease: Lease) -> None:
+    """Add the ``x-ratelimit-*`` headers an admitted request's answer carries."""
+    if lease is not FREE:
+        put_rate_headers(headers, lease.verdict)
 
 
 def give_back(runtime: Runtime, lease: Lease) -> None:

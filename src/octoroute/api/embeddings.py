@@ -14,7 +14,13 @@ from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
-from octoroute.api.access import charge, check_model, give_back, limit_headers, needs_cost
+from octoroute.api.access import (
+    add_limit_headers,
+    charge,
+    check_model,
+    give_back,
+    needs_cost,
+)
 from octoroute.api.auth import client_key
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
@@ -95,8 +101,8 @@ async def serve_embeddings(
             "x-octoroute-tier": Pool.EMBEDDINGS.value,
             "x-octoroute-strategy": DecisionSource.DIRECT.value,
             "x-octoroute-reason": REASON,
-            **dict(limit_headers(charged)),
         }
+        add_limit_headers(headers, charged)
         metrics.in_flight.inc()
         try:
             answer = await runtime.forwarder.complete(

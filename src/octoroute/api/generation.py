@@ -15,12 +15,12 @@ import orjson
 from aiohttp import web
 
 from octoroute.api.access import (
+    add_limit_headers,
     capped,
     charge,
     check_model,
     generation_cost,
     give_back,
-    limit_headers,
     needs_cost,
     tiers_for,
 )
@@ -239,7 +239,7 @@ async def generate(
             )
             decision = entry.decision = placed.decision
             headers = decision_headers(request, decision)
-            headers.update(limit_headers(charged))
+            add_limit_headers(headers, charged)
             timeout = runtime.config.timeout_for(decision.tier)
             extra = upstream_header_lines(request, forwarded)
             in_flight = runtime.metrics.tiers[decision.tier].in_flight

@@ -15,12 +15,12 @@ from aiohttp import web
 
 from octoroute import __version__
 from octoroute.api.access import (
+    add_limit_headers,
     capped,
     charge,
     check_model,
     generation_cost,
     give_back,
-    limit_headers,
     needs_cost,
     tiers_for,
 )
@@ -158,7 +158,7 @@ async def chat(request: web.Request) -> web.Response:
             release(placed)
             give_back(runtime, charged)
         headers = decision_headers(request, decision)
-        headers.update(limit_headers(charged))
+        add_limit_headers(headers, charged)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
             entry.status = answer.status
