@@ -144,24 +144,11 @@ class Limiter:
             outcome = await shared.acquire(name, limits, cost, lease)
         except StateUnavailable as error:
             self._down(str(error))
-            self._on_fallback()
-            outcome = self.local.acquire(name, limits, cost)
-            slot = outcome.refused is None and limits.max_concurrent is not None
-            return Lease(name, outcome, slot)
+            return self.acquire_now(name, limits, cost) or Lease(name, ALLOWED)
         if lease and outcome.refused is None:
             self._held[lease] = name
             return Lease(name, outcome, False, lease)
         return Lease(name, outcome)
-
-    async def acquire(self, name: str, limits: Limits, cost: int) -> Lease:
-        """Check a request of key ``name`` costing ``cost`` tokens, taking it from the counters
-        when allowed; never raises for the shared store being away."""
-        if not limits.any:
-            return Lease(name, ALLOWED)
-        lease = self.acquire_now(name, limits, cost)
-        if lease is not None:
-            return lease
-        return await self.acquire_shared(name, limits, cost)
 
     def release(self, lease: Lease) -> None:
         """Give back the lease's concurrency slot, if it holds one (a Redis lease is removed in
