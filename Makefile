@@ -10,7 +10,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 # venv of its own (tests/integration/test_llamaindex.py), pinned by constraints-llamaindex.txt.
 LLAMA  := .venv-llamaindex
 
-.PHONY: demo test lint typecheck unit format bench lock clean
+.PHONY: demo test test-services lint typecheck unit format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ $(LLAMA)/.installed: constraints-llamaindex.txt
 		-c constraints-llamaindex.txt llama-index-llms-openai-like llama-index-embeddings-openai-like
 	@touch $@
 
-test: $(VENV)/.installed-dev $(LLAMA)/.installed
+# The shared-state tests run a real redis-server; installed here when it is missing.
+test-services:
+	@sh scripts/ensure-redis-server.sh
+
+test: $(VENV)/.installed-dev $(LLAMA)/.installed test-services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

@@ -9,7 +9,9 @@ Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`
 error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
 and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
 ``api.hosts.check_host`` (``server.allowed_hosts``) comes right after them, so a request for a
-name the router does not answer to is refused in its dialect's shape before it is counted.
+name the router does not answer to is refused in its dialect's shape before it is counted; then
+``api.auth`` checks the client key when ``[auth]`` is on, so a request without a valid one never
+counts as in flight and its 401 takes its dialect's shape.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from octoroute.api import (
     reload,
     responses,
 )
+from octoroute.api.auth import authentication
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -156,6 +159,7 @@ def create_app(
             anthropic.anthropic_errors,
             ollama.ollama_errors,
             check_host(),
+            authentication(),
             limit_in_flight(),
             errors_as_envelopes,
         ]

@@ -3,8 +3,9 @@
 ``octoroute`` alone (or ``octoroute serve``) runs the server; ``config`` writes a template,
 ``check`` validates a file, ``simulate`` serves simulated models at a file's local endpoints,
 ``demo`` runs the router in front of a simulated fleet, ``eval`` measures routing quality on a
-labelled set. Heavy modules (aiohttp) are imported only by the
-subcommands that need them, so ``--version``, ``config`` and ``check`` answer instantly.
+labelled set, ``key new`` makes a client key for ``[auth]``. Heavy modules (aiohttp) are imported
+only by the subcommands that need them, so ``--version``, ``config``, ``check`` and ``key`` answer
+instantly.
 
 Configuration problems are printed to stderr with exit code 2, never as a traceback. ``check``
 exits 1 for a valid file that cannot serve as it is: a placeholder host left from the template,
@@ -107,6 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy", choices=("rule", "llm", "hybrid"), default="hybrid", help="routing strategy"
     )
     demo.add_argument("--log-level", default=argparse.SUPPRESS, help="log level (default info)")
+
+    key = commands.add_parser("key", help="make client keys for [auth]")
+    key_commands = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    key_new = key_commands.add_parser(
+        "new", help="print a fresh client key once, and the TOML lines (with its hash) to paste"
+    )
+    key_new.add_argument("name", help="the key's name, as logs and metrics will show it")
+    key_new.add_argument(
+        "--admin", action="store_true", help="let it use /metrics, /models, /route, /admin/*"
+    )
 
     evaluate = commands.add_parser("eval", help="measure routing quality on a labelled set")
     evaluate.add_argument("dataset", help="JSONL file of labelled requests")
@@ -295,6 +306,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_key(args: argparse.Namespace) -> int:
+    from octoroute.key_command import key_new
+
+    return key_new(args.name, admin=args.admin)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from octoroute.config import ConfigError, load_config
     from octoroute.evaluation import run_eval
@@ -323,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "simulate": _cmd_simulate,
             "demo": _cmd_demo,
             "eval": _cmd_eval,
+            "key": _cmd_key,
         }[command]
         return handler(args)
     except KeyboardInterrupt:

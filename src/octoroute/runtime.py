@@ -11,9 +11,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
+from octoroute.access.keys import KeyTable
+from octoroute.access.state import Limiter
 from octoroute.catalog import Catalog
 from octoroute.config.diff import Identity, endpoint_changes, endpoint_identity, match_endpoints
-from octoroute.config.schema import Config, EndpointConfig
+from octoroute.config.redact import redact_url
+from octoroute.config.schema import Config, EndpointConfig, StateConfig
 from octoroute.enums import Pool
 from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.dispatch import Dispatcher
@@ -164,6 +167,26 @@ class Swapped(NamedTuple):
     changed: tuple[str, ...]
 
 
+def _limiter(state: StateConfig, metrics: Metrics) -> Limiter:
+    """The limit checker: shared through ``state.redis_url`` when set."""
+
+    def shared(up: bool) -> None:
+        metrics.state_shared.set(1 if up else 0)
+
+    if state.redis_url is None:
+        return Limiter()
+    # redis-py takes ~0.2 s to import: only a router configured with Redis pays for it.
+    from octoroute.access.redis_store import RedisLimiter
+
+    password = None if state.password is None else state.password.reveal()
+    return Limiter(
+        RedisLimiter(state.redis_url, password=password),
+        where=redact_url(state.redis_url),
+        on_fallback=metrics.state_fallbacks.inc,
+        on_shared=shared,
+    )
+
+
 class Runtime:
     """The fleet, the routing, the upstream client and the background prober of one server.
 
@@ -278,6 +301,22 @@ class Runtime:
             interval=config.health.interval_seconds,
             timeout=config.health.probe_timeout_seconds,
         )
+        self.limiter = _limiter(config.state, self.metrics)
+        """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here."""
+        self._key_table: KeyTable | None = None
+
+    def key_table(self) -> KeyTable | None:
+        """The client keys of the current configuration's ``[auth]`` (``None``: auth is off),
+        rebuilt when a reload swapped that section; each key's metric series exist from then."""
+        auth = self.config.auth
+        if auth is None:
+            return None
+        table = self._key_table
+        if table is None or table.source is not auth:
+            table = self._key_table = KeyTable(auth)
+            for name in table.keys:
+                self.metrics.key(name)
+        return table
 
     # --- reload ---------------------------------------------------------------------------------
 
@@ -436,6 +475,7 @@ class Runtime:
     async def start(self) -> None:
         """Open the upstream pool, then start probing: the first round runs now, not later."""
         await self.client.open()
+        await self.limiter.start()
         await self.prober.start()
 
     async def stop(self) -> None:
@@ -443,6 +483,7 @@ class Runtime:
         await self.prober.stop()
         await self.prewarmer.stop()
         self.dispatcher.close()
+        await self.limiter.stop()
         await self.client.close()
 
     def uptime(self) -> float:

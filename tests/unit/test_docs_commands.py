@@ -48,6 +48,8 @@ COMMAND_DOCS: Final = (
     "docs/security.md",
     "docs/operations.md",
     "deploy/README.md",
+    "docs/security.md",
+    "docs/operations.md",
 )
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})
 CONTAINER_TOOLS: Final = frozenset({"docker", "podman"})

@@ -14,7 +14,18 @@ import orjson
 from aiohttp import web
 
 from octoroute import __version__
+from octoroute.api.access import (
+    add_limit_headers,
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    give_back,
+    needs_cost,
+    tiers_for,
+)
 from octoroute.api.admission import admit, demand_of, release
+from octoroute.api.auth import client_key
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
@@ -108,25 +119,31 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    with RequestLog("chat") as entry:
+    key = client_key(request)
+    with RequestLog("chat", None if key is None else key.name) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
+        auto = runtime.catalog.auto
+        check_model(runtime, key, auto, "auto")
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
-        entry.decision = decision
+        decision = entry.decision = capped(key, auto, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
                 {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
             ),
             runtime.config.limits,
         )
-        demand = demand_of(runtime, request.headers, messages, upstream_request.hints, decision)
+        hints = upstream_request.hints
+        demand = demand_of(runtime, request.headers, messages, hints, decision)
+        cost = generation_cost(runtime, auto, decision, messages, hints) if needs_cost(key) else 0
+        charged = await charge(runtime, key, cost)
         placed = None
         try:
-            placed = await admit(runtime, runtime.catalog.auto, decision, demand, importance)
+            placed = await admit(runtime, auto, decision, demand, importance, tiers=tiers_for(key))
             decision = entry.decision = placed.decision
             answer = await runtime.forwarder.complete(
                 placed.scope,
@@ -139,7 +156,9 @@ async def chat(request: web.Request) -> web.Response:
             )
         finally:
             release(placed)
+            give_back(runtime, charged)
         headers = decision_headers(request, decision)
+        add_limit_headers(headers, charged)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
             entry.status = answer.status

@@ -38,9 +38,11 @@ RESTART_KEYS: Final = (
     "server.cors_origins",
     "observability.log_level",
     "observability.log_format",
+    "state.redis_url",
+    "state.password_env",
 )
 """Settings a running process cannot change: the listening socket and the number of processes,
-what the HTTP server and the log output were built with at start-up. A reload that changes one
+what the HTTP server, the log output and the shared-state client were built with at start-up. A reload that changes one
 applies everything else and reports these as needing a restart; until then the process keeps
 running with the old values."""
 

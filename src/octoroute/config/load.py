@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Final
 
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
+from octoroute.config.auth import check_auth, servable
 from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_embeddings, check_models
 from octoroute.config.hosts import check_allowed_hosts
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     DEFAULT_STREAM_KEEPALIVE_SECONDS,
+    AuthConfig,
     Config,
     EndpointConfig,
     HealthConfig,
@@ -38,6 +40,7 @@ from octoroute.config.schema import (
     TierSeconds,
     TimeoutsConfig,
 )
+from octoroute.config.state import check_state
 from octoroute.enums import TIERS, Importance, LogFormat, Overflow, Placement, Strategy, Tier
 
 if TYPE_CHECKING:
@@ -205,7 +208,17 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         if models is None or embeddings is None
         else check_aliases(root, _targets(models, embeddings))
     )
+    auth = check_auth(
+        root,
+        environ,
+        None
+        if models is None or embeddings is None or aliases is None
+        else servable(models, embeddings, aliases),
+    )
+    state = check_state(root, environ)
     root.close()
+    if auth is None or state is None:
+        return None
     if (
         server is None
         or models is None
@@ -228,6 +241,8 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         limits=limits,
         embeddings=embeddings,
         aliases=aliases,
+        auth=auth if isinstance(auth, AuthConfig) else None,
+        state=state,
         source=source,
     )
 

@@ -58,7 +58,7 @@ priority = 1                       # 0..255; higher is tried first, lower ones a
 max_connections = 100              # connections open to this server at once; more requests wait
 # compat = ["developer_to_system"] # rewrites for servers that reject newer chat fields (see docs)
 # native = ["responses"]           # the server speaks /v1/responses itself: pass it through
-#                                  # ("messages": /v1/messages; "ollama": Ollama's /api/...)
+#                                # ("messages": /v1/messages; "ollama": Ollama's /api/...)
 # kind = "ollama"                  # openai, ollama, llamacpp or vllm: the prober also reads
                                    # which models are loaded, the context length and slots
 # max_concurrent = 4               # requests it serves at once (its slots); more wait in a queue
@@ -187,5 +187,37 @@ responses_store = 1000             # recent /v1/responses answers kept for previ
 queue_timeout_seconds = 30         # longest wait for a slot when every instance is at its
                                    # max_concurrent; then 503 fleet_busy
 max_queue = 256                    # requests waiting for a slot per tier; more get 503 at once
+
+# ---------------------------------------------------------------------------------------------
+# Client keys (optional): with [auth], every request needs a key (Authorization: Bearer,
+# x-api-key or api-key) except on public_paths, and /metrics, /models, /route, /admin/* need an
+# admin key. Make a key with:  octoroute key new NAME   (it prints the lines to paste here).
+# Limits are per key: requests and estimated tokens a minute, and requests at once (429 above).
+# ---------------------------------------------------------------------------------------------
+# [auth]
+# public_paths = ["/health"]       # served without a key (e.g. add "/metrics" for Prometheus)
+#
+# [[auth.keys]]
+#   name = "ops"                   # shown in logs and metrics instead of the key
+#   key_sha256 = "4a67a34508abd11621b20a6bea3f6b74db7ce8930589b7ec78f87696c8c02b43"
+#   admin = true
+#
+# [[auth.keys]]
+#   name = "laptop"
+#   key_env = "LAPTOP_KEY"         # or read the key from this environment variable
+#   tiers = ["fast", "balanced"]   # what it may use ("auto" is capped to these); default: all
+#   models = ["auto", "fast"]      # what it may name in "model"; default: anything
+#   requests_per_minute = 60
+#   tokens_per_minute = 100000     # estimated prompt tokens + the most the answer may take
+#   max_concurrent = 4
+
+# ---------------------------------------------------------------------------------------------
+# Shared state (optional): without it each process counts the limits above on its own (with
+# --workers N, each worker separately). With Redis every worker and router instance shares
+# them; if Redis goes away, requests are still served and counted per process until it is back.
+# ---------------------------------------------------------------------------------------------
+# [state]
+# redis_url = "redis://127.0.0.1:6379/0"
+# password_env = "REDIS_PASSWORD"  # if the server needs a password (kept out of this file)
 """
 """A valid, commented config: every section, the optional ones at their defaults."""

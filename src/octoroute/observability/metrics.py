@@ -68,6 +68,16 @@ ESCALATIONS = tuple(
     for high in range(low + 1, len(TIERS))
 )
 """Every (from, to) pair a context escalation can take: always upwards."""
+AUTH_FAILURE_REASONS = ("missing", "invalid")
+"""Why a request was answered 401 ``invalid_api_key``: no key, or none the router knows."""
+KEY_REJECTION_REASONS = (
+    "model_not_allowed",
+    "admin_key_required",
+    "requests",
+    "tokens",
+    "concurrent_requests",
+)
+"""Why a request with a valid client key was refused: 403s, then the 429s by limit."""
 RECORDING_OPERATIONS = ("record_request", "record_routing_duration", "record_model_invocation")
 HEALTH_ERROR_TYPES = ("unknown_endpoint", "http_client_failed", "invalid_url")
 
@@ -134,6 +144,20 @@ class EndpointMetrics:
             self.responses["4xx"].inc()
         else:
             self.responses["5xx"].inc()
+
+
+class KeyMetrics:
+    """The label children of one client key (``[[auth.keys]]`` name), bound when the key table
+    is built: at start-up, and after a reload for names not seen before."""
+
+    __slots__ = ("estimated_tokens", "rejections", "requests")
+
+    def __init__(self, metrics: Metrics, name: str) -> None:
+        self.requests = metrics.key_requests.labels(name)
+        self.estimated_tokens = metrics.key_estimated_tokens.labels(name)
+        self.rejections = {
+            reason: metrics.key_rejections.labels(name, reason) for reason in KEY_REJECTION_REASONS
+        }
 
 
 class TierMetrics:
@@ -347,6 +371,46 @@ class Metrics:
             registry=reg,
         )
 
+        self.auth_failures_family = Counter(
+            "octoroute_auth_failures_total",
+            "Requests answered 401 invalid_api_key with [auth] on: no key, or an unknown one.",
+            ["reason"],
+            registry=reg,
+        )
+        self.key_requests = Counter(
+            "octoroute_key_requests_total",
+            "Requests that reach a model, per client key, counted once they passed its limits.",
+            ["key"],
+            registry=reg,
+        )
+        self.key_estimated_tokens = Counter(
+            "octoroute_key_estimated_tokens_total",
+            "Tokens charged to a client key's tokens_per_minute: estimated prompt plus the most "
+            "the answer may take.",
+            ["key"],
+            registry=reg,
+        )
+        self.key_rejections = Counter(
+            "octoroute_key_rejections_total",
+            "Requests with a valid client key refused: 403 model_not_allowed or "
+            "admin_key_required, or 429 by the limit hit.",
+            ["key", "reason"],
+            registry=reg,
+        )
+        self.state_fallbacks = Counter(
+            "octoroute_state_fallbacks_total",
+            "Client-key limit checks answered by this process's own counters because the "
+            "[state] Redis could not be reached.",
+            registry=reg,
+        )
+        self.state_shared = Gauge(
+            "octoroute_state_shared",
+            "1 while client-key limits are counted in the [state] Redis, 0 while they are "
+            "counted per process (no redis_url, or Redis unreachable).",
+            registry=reg,
+            multiprocess_mode="min",
+        )
+
         self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
         self.pools: dict[Pool, TierMetrics] = {TIER_POOLS[tier]: self.tiers[tier] for tier in TIERS}
         """The tiers' children again, by pool, plus ``embeddings`` once embedding endpoints are
@@ -377,6 +441,18 @@ class Metrics:
             (low, high): self.context_escalations.labels(low, high) for low, high in ESCALATIONS
         }
         self.affinity = {result: self.affinity_total.labels(result) for result in AFFINITY_RESULTS}
+        self.auth_failures = {
+            reason: self.auth_failures_family.labels(reason) for reason in AUTH_FAILURE_REASONS
+        }
+        self._keys: dict[str, KeyMetrics] = {}
+
+    def key(self, name: str) -> KeyMetrics:
+        """The children of client key ``name``, bound on first use (by the key table, when it is
+        built; names come only from the configuration, so their number is bounded by it)."""
+        children = self._keys.get(name)
+        if children is None:
+            children = self._keys[name] = KeyMetrics(self, name)
+        return children
 
     def _bind_queue(self, pool: Pool) -> None:
         self.queue_depth[pool] = self.queue_depth_family.labels(pool.value)
