@@ -1,12 +1,14 @@
 """Benchmark of the rule decision, and its quality next to octoroute v1's keyword rules.
 
-Run: ``python bench/bench_rules.py [DATASET.jsonl] [--repeat N]``
+Run: ``python bench/bench_rules.py [DATASET.jsonl] [--repeat N] [--long N] [--no-eval]``
 
 It reports, over every row of the dataset (default ``tests/data/routing_eval.jsonl``):
 
 * the latency of the rule decision for a ``model: auto`` request, i.e. ``infer_metadata`` plus
-  ``decide_by_rules``, and of ``decide_by_rules`` alone, as p50/p99 in microseconds over
-  ``rows x repeat`` timed calls (``time.perf_counter_ns``, one process, warm);
+  ``decide_by_rules``, of ``infer_metadata`` alone and of ``decide_by_rules`` alone, as p50/p99
+  in microseconds over ``rows x repeat`` timed calls (``time.perf_counter_ns``, one process,
+  warm); with ``--long N``, the same over N synthetic long and multi-turn rows of up to 12,000
+  characters (``bench/long_rows.py``), the inputs where the scan's bounds matter;
 * the eval report of ``Router(strategy=rule)`` and of :class:`V1Reference`, a re-implementation
   of v1.0.0's inference (English substrings in the last user message, then v1's table, then v1's
   default tier, which is fast when priorities tie). The reference exists only for comparison.
@@ -22,6 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.long_rows import MAX_CHARS, synthetic_rows
 from octoroute.config.schema import RoutingConfig
 from octoroute.enums import DecisionSource, Importance, Strategy, TaskType, Tier
 from octoroute.routing.evaluate import EvalReport, evaluate, format_report, load_dataset
@@ -82,24 +86,41 @@ def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
 def time_decisions(
     rows: Sequence[Sequence[Message]], repeat: int
 ) -> dict[str, tuple[float, float]]:
-    """p50/p99 (µs) of the full rule decision and of the table lookup alone."""
+    """p50/p99 (µs) of the full rule decision, of the inference and of the table alone."""
     metas = [infer_metadata(messages, Importance.NORMAL) for messages in rows]
     full: list[int] = []
+    infer: list[int] = []
     table: list[int] = []
     clock = time.perf_counter_ns
+    normal = Importance.NORMAL
     for _ in range(repeat):
         for messages, meta in zip(rows, metas, strict=True):
             start = clock()
-            decide_by_rules(infer_metadata(messages, Importance.NORMAL), refine=True)
+            decide_by_rules(infer_metadata(messages, normal), refine=True)
             middle = clock()
+            infer_metadata(messages, normal)
+            inferred = clock()
             decide_by_rules(meta, refine=True)
             end = clock()
             full.append(middle - start)
-            table.append(end - middle)
+            infer.append(inferred - middle)
+            table.append(end - inferred)
     return {
         "infer_metadata + decide_by_rules": _percentiles(full),
+        "infer_metadata alone": _percentiles(infer),
         "decide_by_rules alone": _percentiles(table),
     }
+
+
+def _print_latency(title: str, rows: Sequence[Sequence[Message]], repeat: int) -> None:
+    chars = sorted(sum(len(m.text()) for m in messages) for messages in rows)
+    turns = sum(len(messages) > 1 for messages in rows)
+    print(
+        f"{title}: {len(rows)} rows x {repeat} passes, {turns} multi-message, "
+        f"median {chars[len(chars) // 2]:,} / max {chars[-1]:,} chars"
+    )
+    for name, (p50, p99) in time_decisions(rows, repeat).items():
+        print(f"  {name:<34} p50 {p50:8.1f} µs   p99 {p99:8.1f} µs")
 
 
 async def _reports(dataset: Path) -> tuple[EvalReport, EvalReport]:
@@ -114,12 +135,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--repeat", type=int, default=20, help="timed passes over the dataset")
+    parser.add_argument(
+        "--long",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"also time N synthetic long and multi-turn rows (up to {MAX_CHARS:,} characters)",
+    )
+    parser.add_argument("--no-eval", action="store_true", help="latency only, no eval reports")
     args = parser.parse_args(argv)
     rows = [row.messages for row in load_dataset(args.dataset)]
-    python = sys.version.split()[0]
-    print(f"rule decision latency: {len(rows)} rows x {args.repeat} passes, Python {python}")
-    for name, (p50, p99) in time_decisions(rows, args.repeat).items():
-        print(f"  {name:<34} p50 {p50:8.1f} µs   p99 {p99:8.1f} µs")
+    print(f"rule decision latency, Python {sys.version.split()[0]}")
+    _print_latency(str(args.dataset.name), rows, args.repeat)
+    if args.long:
+        long = synthetic_rows(rows, args.long)
+        _print_latency("synthetic long and multi-turn rows", long, args.repeat)
+    if args.no_eval:
+        return 0
     ours, v1 = asyncio.run(_reports(args.dataset))
     print("\n== octoroute rules (strategy rule) ==")
     print(format_report(ours, max_misses=10))
