@@ -27,6 +27,8 @@ from typing import Final
 import msgspec
 
 from octoroute.enums import Importance, TaskType
+from octoroute.routing.lexicon import KeywordGroup
+from octoroute.routing.lexicon import KeywordGroup as G
 from octoroute.routing.signals import TextScan, scan_text
 from octoroute.wire.messages import Message
 
@@ -143,11 +145,11 @@ class _Turn:
 
 def _code_score(scan: TextScan) -> int:
     get = scan.evidence.counts.get
-    score = 2 * get("code_strong", 0) + get("code_weak", 0) + 2 * get("code_phrase", 0)
-    score -= get("code_neg", 0)
+    score = 2 * get(G.CODE_STRONG, 0) + get(G.CODE_WEAK, 0) + 2 * get(G.CODE_PHRASE, 0)
+    score -= get(G.CODE_NEG, 0)
     score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
     score += 3 if scan.syntax >= 2 else scan.syntax
-    if get("write_verb", 0) and get("code_noun", 0):
+    if get(G.WRITE_VERB, 0) and get(G.CODE_NOUN, 0):
         score += 2  # "write a Go function", "build me a scraper": the noun needs no adjacency
     return score
 
@@ -164,20 +166,20 @@ def _classify(
     if code_score is None:
         code_score = _code_score(scan)
     is_code = code_score >= 2 or (context_code and code_score >= 1)
-    math_score = get("math", 0) + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
-    hard_math = get("math_hard", 0)
-    is_proof = get("proof", 0) >= 1 and (
-        math_score + hard_math + get("math_context", 0) + scan.arithmetic >= 1
+    math_score = get(G.MATH, 0) + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
+    hard_math = get(G.MATH_HARD, 0)
+    is_proof = get(G.PROOF, 0) >= 1 and (
+        math_score + hard_math + get(G.MATH_CONTEXT, 0) + scan.arithmetic >= 1
     )
     areas = {
-        DESIGN: get("design", 0),
-        SECURITY: get("security", 0),
-        CONCURRENCY: get("concurrency", 0),
+        DESIGN: get(G.DESIGN, 0),
+        SECURITY: get(G.SECURITY, 0),
+        CONCURRENCY: get(G.CONCURRENCY, 0),
     }
-    area_total = sum(areas.values()) + get("area_strong", 0)
-    writes = get("write_verb", 0) >= 1
+    area_total = sum(areas.values()) + get(G.AREA_STRONG, 0)
+    writes = get(G.WRITE_VERB, 0) >= 1
     creative = (
-        writes and (get("creative", 0) + get("creative_short", 0) + get("creative_long", 0)) > 0
+        writes and (get(G.CREATIVE, 0) + get(G.CREATIVE_SHORT, 0) + get(G.CREATIVE_LONG, 0)) > 0
     )
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
 
@@ -187,7 +189,7 @@ def _classify(
     # test is a summary: in a passage to summarise, words about software or architecture are
     # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
     if (
-        get("summary", 0) >= 1
+        get(G.SUMMARY, 0) >= 1
         and scan.words > SUMMARY_MATERIAL_WORDS
         and not (hard_code_evidence or scan.file_ext)
     ):
@@ -208,8 +210,8 @@ def _classify(
             if fired
         )
         if (
-            get("code_hard", 0) >= 1
-            or get("code_perf", 0) >= 2
+            get(G.CODE_HARD, 0) >= 1
+            or get(G.CODE_PERF, 0) >= 2
             or area_total >= 2
             or hard_math >= 1
         ):
@@ -218,30 +220,30 @@ def _classify(
         out.append(MATH_HARD)
     if area_total >= 2 and not is_code:
         out.append(max(areas, key=lambda name: areas[name]))
-        if short and get("lookup", 0) >= 1 and scan.evidence.first.get("lookup", 99) <= 1:
+        if short and get(G.LOOKUP, 0) >= 1 and scan.evidence.first.get(G.LOOKUP, 99) <= 1:
             out.append(CONCEPT)
     if creative:
-        if get("creative_long", 0) >= 1 or scan.word_target >= 1000 or get("depth", 0) >= 1:
+        if get(G.CREATIVE_LONG, 0) >= 1 or scan.word_target >= 1000 or get(G.DEPTH, 0) >= 1:
             out.append(CREATIVE_LONG)
-        elif get("creative_short", 0) >= 1:
+        elif get(G.CREATIVE_SHORT, 0) >= 1:
             out.append(CREATIVE_SHORT)
         else:
             out.append(CREATIVE)
     for name, fired in (
-        (ANALYSIS, get("analysis", 0) >= 1),
+        (ANALYSIS, get(G.ANALYSIS, 0) >= 1),
         (MATH, math_score >= 2 and not is_code),
         (ARITHMETIC, scan.arithmetic),
-        (SUMMARY, get("summary", 0) >= 1),
-        (TRANSLATION, get("translate", 0) >= 1),
-        (EXPLAIN, get("explain", 0) >= 1),
-        (HOWTO, get("howto", 0) >= 1),
-        (LOOKUP, get("lookup", 0) >= 1),
-        (DEPTH, get("depth", 0) >= 1),
-        (BRIEF, get("brief", 0) >= 1),
-        (URGENCY, get("urgency", 0) >= 1),
+        (SUMMARY, get(G.SUMMARY, 0) >= 1),
+        (TRANSLATION, get(G.TRANSLATE, 0) >= 1),
+        (EXPLAIN, get(G.EXPLAIN, 0) >= 1),
+        (HOWTO, get(G.HOWTO, 0) >= 1),
+        (LOOKUP, get(G.LOOKUP, 0) >= 1),
+        (DEPTH, get(G.DEPTH, 0) >= 1),
+        (BRIEF, get(G.BRIEF, 0) >= 1),
+        (URGENCY, get(G.URGENCY, 0) >= 1),
         (MULTI_PART, scan.list_items >= 4),
         (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
-        (QUESTION, scan.question or scan.evidence.first.get("lookup", 99) == 0),
+        (QUESTION, scan.question or scan.evidence.first.get(G.LOOKUP, 99) == 0),
         (SHORT_TURN, short),
         (TERSE, scan.words <= TERSE_WORDS),
         (PASTED_TEXT, chars >= PASTE_CHARS),
@@ -268,9 +270,9 @@ def _task_type(signals: Sequence[str]) -> TaskType:
 def _is_smalltalk(scan: TextScan) -> bool:
     evidence = scan.evidence
     if (
-        evidence.counts.get("greet", 0)
-        + evidence.counts.get("thanks", 0)
-        + evidence.counts.get("smalltalk", 0)
+        evidence.counts.get(G.GREET, 0)
+        + evidence.counts.get(G.THANKS, 0)
+        + evidence.counts.get(G.SMALLTALK, 0)
         == 0
     ):
         return False
@@ -287,18 +289,18 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     turn_text = messages[latest].text()
     scan = scan_text(turn_text)
     earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
-    affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
+    affirm_only = _only(scan, G.AFFIRM) and _assistant_asked(earlier)
     if _is_smalltalk(scan) and not affirm_only:
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
-    proceed = scan.words <= 6 and scan.evidence.counts.get("proceed", 0) >= 1
+    proceed = scan.words <= 6 and scan.evidence.counts.get(G.PROCEED, 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
         short
-        and scan.evidence.counts.get("topic_change", 0) == 0
-        and (affirm_only or proceed or scan.evidence.counts.get("followup", 0) >= 1)
+        and scan.evidence.counts.get(G.TOPIC_CHANGE, 0) == 0
+        and (affirm_only or proceed or scan.evidence.counts.get(G.FOLLOWUP, 0) >= 1)
     )
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
@@ -329,7 +331,7 @@ def _latest_user_index(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _only(scan: TextScan, group: str) -> bool:
+def _only(scan: TextScan, group: KeywordGroup) -> bool:
     evidence = scan.evidence
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
     return evidence.counts.get(group, 0) >= 1 and scan.words <= 6 and residual <= 2
