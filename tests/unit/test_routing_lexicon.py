@@ -7,7 +7,7 @@ language, and that adding a language is adding one file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Final, get_args
 
 import pytest
 
@@ -16,6 +16,7 @@ from octoroute.routing import metadata as m
 from octoroute.routing.lexicon import (
     DIRECTORY,
     LANGUAGES,
+    GroupName,
     KeywordGroup,
     LexiconError,
     load_languages,
@@ -62,7 +63,11 @@ def test_groups_are_a_str_enum_of_the_names_the_files_use() -> None:
     assert hash(KeywordGroup.CODE_STRONG) == hash("code_strong")
     counts = scan_text("Write a JavaScript function").evidence.counts
     assert counts["code_strong"] == counts[KeywordGroup.CODE_STRONG] == 1
-    assert all(isinstance(group, KeywordGroup) for group in counts)
+    assert all(type(group) is str for group in counts)  # plain strings hash faster
+
+
+def test_the_group_name_type_lists_the_enum_values() -> None:
+    assert get_args(GroupName) == tuple(group.value for group in KeywordGroup)
 
 
 def test_phrases_are_stored_in_their_matched_form() -> None:

@@ -20,15 +20,14 @@ The signal names are a closed vocabulary (:data:`SIGNALS`); the rules read them 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import msgspec
 
 from octoroute.enums import Importance, TaskType
-from octoroute.routing.lexicon import KeywordGroup
-from octoroute.routing.lexicon import KeywordGroup as G
+from octoroute.routing.lexicon import GroupName
 from octoroute.routing.signals import TextScan, scan_text
 from octoroute.wire.messages import Message
 
@@ -36,6 +35,10 @@ CONTEXT_CHARS: Final = 512
 """Characters read from each end of a non-user context message (for code evidence only)."""
 CONTEXT_MESSAGES: Final = 4
 """How many messages before the latest user turn are scanned as context."""
+CountOf = Callable[[GroupName, int], int]
+"""``Evidence.counts.get`` (or ``.first.get``) typed so that mypy checks each group name read here
+against :class:`~octoroute.routing.lexicon.KeywordGroup`; the keys are plain strings, which hash
+faster than enum members."""
 SHORT_WORDS: Final = 15
 TERSE_WORDS: Final = 8
 """A short turn that is not a question must be this short to go to fast on length alone."""
@@ -144,12 +147,12 @@ class _Turn:
 
 
 def _code_score(scan: TextScan) -> int:
-    get = scan.evidence.counts.get
-    score = 2 * get(G.CODE_STRONG, 0) + get(G.CODE_WEAK, 0) + 2 * get(G.CODE_PHRASE, 0)
-    score -= get(G.CODE_NEG, 0)
+    get: CountOf = scan.evidence.counts.get
+    score = 2 * get("code_strong", 0) + get("code_weak", 0) + 2 * get("code_phrase", 0)
+    score -= get("code_neg", 0)
     score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
     score += 3 if scan.syntax >= 2 else scan.syntax
-    if get(G.WRITE_VERB, 0) and get(G.CODE_NOUN, 0):
+    if get("write_verb", 0) and get("code_noun", 0):
         score += 2  # "write a Go function", "build me a scraper": the noun needs no adjacency
     return score
 
@@ -158,7 +161,9 @@ def _classify(
     scan: TextScan, chars: int, *, context_code: bool, code_score: int | None = None
 ) -> _Turn:
     """Name the signals of one turn and pick its task type (first matching family wins)."""
-    get = scan.evidence.counts.get  # get(group, 0): no closure call per lookup on the hot path
+    # get(group, 0): no closure call per lookup on the hot path; typed so mypy checks the names
+    get: CountOf = scan.evidence.counts.get
+    first: CountOf = scan.evidence.first.get
 
     out: list[str] = []
     short = scan.words <= SHORT_WORDS
@@ -166,20 +171,20 @@ def _classify(
     if code_score is None:
         code_score = _code_score(scan)
     is_code = code_score >= 2 or (context_code and code_score >= 1)
-    math_score = get(G.MATH, 0) + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
-    hard_math = get(G.MATH_HARD, 0)
-    is_proof = get(G.PROOF, 0) >= 1 and (
-        math_score + hard_math + get(G.MATH_CONTEXT, 0) + scan.arithmetic >= 1
+    math_score = get("math", 0) + 2 * scan.math_symbols + scan.equation + 2 * scan.modular
+    hard_math = get("math_hard", 0)
+    is_proof = get("proof", 0) >= 1 and (
+        math_score + hard_math + get("math_context", 0) + scan.arithmetic >= 1
     )
     areas = {
-        DESIGN: get(G.DESIGN, 0),
-        SECURITY: get(G.SECURITY, 0),
-        CONCURRENCY: get(G.CONCURRENCY, 0),
+        DESIGN: get("design", 0),
+        SECURITY: get("security", 0),
+        CONCURRENCY: get("concurrency", 0),
     }
-    area_total = sum(areas.values()) + get(G.AREA_STRONG, 0)
-    writes = get(G.WRITE_VERB, 0) >= 1
+    area_total = sum(areas.values()) + get("area_strong", 0)
+    writes = get("write_verb", 0) >= 1
     creative = (
-        writes and (get(G.CREATIVE, 0) + get(G.CREATIVE_SHORT, 0) + get(G.CREATIVE_LONG, 0)) > 0
+        writes and (get("creative", 0) + get("creative_short", 0) + get("creative_long", 0)) > 0
     )
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
 
@@ -189,7 +194,7 @@ def _classify(
     # test is a summary: in a passage to summarise, words about software or architecture are
     # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
     if (
-        get(G.SUMMARY, 0) >= 1
+        get("summary", 0) >= 1
         and scan.words > SUMMARY_MATERIAL_WORDS
         and not (hard_code_evidence or scan.file_ext)
     ):
@@ -210,8 +215,8 @@ def _classify(
             if fired
         )
         if (
-            get(G.CODE_HARD, 0) >= 1
-            or get(G.CODE_PERF, 0) >= 2
+            get("code_hard", 0) >= 1
+            or get("code_perf", 0) >= 2
             or area_total >= 2
             or hard_math >= 1
         ):
@@ -220,30 +225,30 @@ def _classify(
         out.append(MATH_HARD)
     if area_total >= 2 and not is_code:
         out.append(max(areas, key=lambda name: areas[name]))
-        if short and get(G.LOOKUP, 0) >= 1 and scan.evidence.first.get(G.LOOKUP, 99) <= 1:
+        if short and get("lookup", 0) >= 1 and first("lookup", 99) <= 1:
             out.append(CONCEPT)
     if creative:
-        if get(G.CREATIVE_LONG, 0) >= 1 or scan.word_target >= 1000 or get(G.DEPTH, 0) >= 1:
+        if get("creative_long", 0) >= 1 or scan.word_target >= 1000 or get("depth", 0) >= 1:
             out.append(CREATIVE_LONG)
-        elif get(G.CREATIVE_SHORT, 0) >= 1:
+        elif get("creative_short", 0) >= 1:
             out.append(CREATIVE_SHORT)
         else:
             out.append(CREATIVE)
     for name, fired in (
-        (ANALYSIS, get(G.ANALYSIS, 0) >= 1),
+        (ANALYSIS, get("analysis", 0) >= 1),
         (MATH, math_score >= 2 and not is_code),
         (ARITHMETIC, scan.arithmetic),
-        (SUMMARY, get(G.SUMMARY, 0) >= 1),
-        (TRANSLATION, get(G.TRANSLATE, 0) >= 1),
-        (EXPLAIN, get(G.EXPLAIN, 0) >= 1),
-        (HOWTO, get(G.HOWTO, 0) >= 1),
-        (LOOKUP, get(G.LOOKUP, 0) >= 1),
-        (DEPTH, get(G.DEPTH, 0) >= 1),
-        (BRIEF, get(G.BRIEF, 0) >= 1),
-        (URGENCY, get(G.URGENCY, 0) >= 1),
+        (SUMMARY, get("summary", 0) >= 1),
+        (TRANSLATION, get("translate", 0) >= 1),
+        (EXPLAIN, get("explain", 0) >= 1),
+        (HOWTO, get("howto", 0) >= 1),
+        (LOOKUP, get("lookup", 0) >= 1),
+        (DEPTH, get("depth", 0) >= 1),
+        (BRIEF, get("brief", 0) >= 1),
+        (URGENCY, get("urgency", 0) >= 1),
         (MULTI_PART, scan.list_items >= 4),
         (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
-        (QUESTION, scan.question or scan.evidence.first.get(G.LOOKUP, 99) == 0),
+        (QUESTION, scan.question or first("lookup", 99) == 0),
         (SHORT_TURN, short),
         (TERSE, scan.words <= TERSE_WORDS),
         (PASTED_TEXT, chars >= PASTE_CHARS),
@@ -269,12 +274,8 @@ def _task_type(signals: Sequence[str]) -> TaskType:
 
 def _is_smalltalk(scan: TextScan) -> bool:
     evidence = scan.evidence
-    if (
-        evidence.counts.get(G.GREET, 0)
-        + evidence.counts.get(G.THANKS, 0)
-        + evidence.counts.get(G.SMALLTALK, 0)
-        == 0
-    ):
+    count: CountOf = evidence.counts.get
+    if count("greet", 0) + count("thanks", 0) + count("smalltalk", 0) == 0:
         return False
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
     return scan.words <= 12 and residual <= 1 and not scan.fence and not scan.math_symbols
@@ -289,18 +290,19 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     turn_text = messages[latest].text()
     scan = scan_text(turn_text)
     earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
-    affirm_only = _only(scan, G.AFFIRM) and _assistant_asked(earlier)
+    affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
     if _is_smalltalk(scan) and not affirm_only:
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
-    proceed = scan.words <= 6 and scan.evidence.counts.get(G.PROCEED, 0) >= 1
+    count: CountOf = scan.evidence.counts.get
+    proceed = scan.words <= 6 and count("proceed", 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
         short
-        and scan.evidence.counts.get(G.TOPIC_CHANGE, 0) == 0
-        and (affirm_only or proceed or scan.evidence.counts.get(G.FOLLOWUP, 0) >= 1)
+        and count("topic_change", 0) == 0
+        and (affirm_only or proceed or count("followup", 0) >= 1)
     )
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
@@ -331,10 +333,11 @@ def _latest_user_index(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _only(scan: TextScan, group: KeywordGroup) -> bool:
+def _only(scan: TextScan, group: GroupName) -> bool:
     evidence = scan.evidence
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
-    return evidence.counts.get(group, 0) >= 1 and scan.words <= 6 and residual <= 2
+    count: CountOf = evidence.counts.get
+    return count(group, 0) >= 1 and scan.words <= 6 and residual <= 2
 
 
 def _assistant_asked(earlier: Sequence[Message]) -> bool:

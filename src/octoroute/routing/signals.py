@@ -57,11 +57,12 @@ __all__ = [
 ]
 
 G: Final = KeywordGroup
-CONVERSATIONAL: Final = frozenset(
-    {G.GREET, G.THANKS, G.SMALLTALK, G.FILLER, G.URGENCY, G.AFFIRM, G.PROCEED}
+CONVERSATIONAL: Final[frozenset[str]] = frozenset(
+    group.value
+    for group in (G.GREET, G.THANKS, G.SMALLTALK, G.FILLER, G.URGENCY, G.AFFIRM, G.PROCEED)
 )
 """Groups whose words do not carry a task: a turn made only of them is small talk."""
-POSITIONAL: Final = frozenset({G.LOOKUP})
+POSITIONAL: Final[frozenset[str]] = frozenset({G.LOOKUP.value})
 """Groups whose first position is recorded in :attr:`Evidence.first` (the rules read no other)."""
 
 
@@ -73,8 +74,8 @@ class Evidence(NamedTuple):
 
     counts: Mapping[str, int]
     """Group -> the number of distinct phrases of it that occurred (groups with none are absent).
-    Keys are :class:`KeywordGroup` members, which equal their names: ``counts.get("math")``
-    and ``counts.get(KeywordGroup.MATH)`` are the same lookup."""
+    Keys are :class:`KeywordGroup` values as plain strings (``"math"``, which hash faster than the
+    members); ``counts.get(KeywordGroup.MATH)`` finds the same entry."""
     first: Mapping[str, int]
     """For :data:`POSITIONAL` groups only: the index of the first token where the group matched,
     else (only unspaced phrases matched) the first character where one of them starts."""
@@ -96,14 +97,15 @@ class Lexicon:
         self,
         languages: Iterable[Language],
         *,
-        positional: Iterable[KeywordGroup] = POSITIONAL,
+        positional: Iterable[str] = POSITIONAL,
     ) -> None:
-        positional = frozenset(positional)
-        singles: dict[str, dict[KeywordGroup, None]] = {}
-        pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], KeywordGroup, str], None]] = {}
-        substrings: dict[tuple[str, KeywordGroup], None] = {}
+        positional = frozenset(str(group) for group in positional)
+        singles: dict[str, dict[str, None]] = {}
+        pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], str, str], None]] = {}
+        substrings: dict[tuple[str, str], None] = {}
         for language in languages:
-            for group, keys in language.groups.items():
+            for member, keys in language.groups.items():
+                group = member.value  # a plain str: the counts are looked up by name
                 for key in keys:
                     if UNSPACED_RE.search(key):
                         substrings[key, group] = None
@@ -162,7 +164,7 @@ class Lexicon:
         spans: list[tuple[int, int]] = []
         pair_hits = self._pair_keys.intersection(itertools.pairwise(tokens))
         if pair_hits:
-            matched: set[tuple[KeywordGroup, str]] = set()
+            matched: set[tuple[str, str]] = set()
             last = count - 1
             for pair in pair_hits:
                 entries = self._pairs[pair]
