@@ -21,8 +21,7 @@ The signal names are a closed vocabulary (:data:`SIGNALS`); the rules read them 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
@@ -136,8 +135,9 @@ def bounded(text: str, head: int, tail: int) -> str:
     return text[:head] + "\n" + text[len(text) - tail :]
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
+class _Turn(NamedTuple):
+    """One turn's task and signals (a named tuple: one is built per classified turn)."""
+
     task: TaskType
     signals: tuple[str, ...]
 
@@ -160,13 +160,18 @@ def _code_score(scan: TextScan) -> int:
 def _classify(
     scan: TextScan, chars: int, *, context_code: bool, code_score: int | None = None
 ) -> _Turn:
-    """Name the signals of one turn and pick its task type (first matching family wins)."""
+    """Name the signals of one turn and pick its task type (first matching family wins).
+
+    Straight-line code, no table built per call: this runs for every ``auto`` request.
+    """
     # get(group, 0): no closure call per lookup on the hot path; typed so mypy checks the names
     get: CountOf = scan.evidence.counts.get
     first: CountOf = scan.evidence.first.get
 
     out: list[str] = []
-    short = scan.words <= SHORT_WORDS
+    append = out.append
+    words = scan.words
+    short = words <= SHORT_WORDS
 
     if code_score is None:
         code_score = _code_score(scan)
@@ -176,100 +181,108 @@ def _classify(
     is_proof = get("proof", 0) >= 1 and (
         math_score + hard_math + get("math_context", 0) + scan.arithmetic >= 1
     )
-    areas = {
-        DESIGN: get("design", 0),
-        SECURITY: get("security", 0),
-        CONCURRENCY: get("concurrency", 0),
-    }
-    area_total = sum(areas.values()) + get("area_strong", 0)
-    writes = get("write_verb", 0) >= 1
-    creative = (
-        writes and (get("creative", 0) + get("creative_short", 0) + get("creative_long", 0)) > 0
+    design, security, concurrency = get("design", 0), get("security", 0), get("concurrency", 0)
+    area_total = design + security + concurrency + get("area_strong", 0)
+    creative = get("write_verb", 0) >= 1 and (
+        get("creative", 0) + get("creative_short", 0) + get("creative_long", 0) > 0
     )
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
+    summary = get("summary", 0) >= 1
+    analysis = get("analysis", 0) >= 1
 
     if is_code and creative and not hard_code_evidence:
         is_code = False
     # "Summarise these meeting notes" about a database migration, a design review and a flaky
     # test is a summary: in a passage to summarise, words about software or architecture are
     # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
-    if (
-        get("summary", 0) >= 1
-        and scan.words > SUMMARY_MATERIAL_WORDS
-        and not (hard_code_evidence or scan.file_ext)
-    ):
+    if summary and words > SUMMARY_MATERIAL_WORDS and not (hard_code_evidence or scan.file_ext):
         is_code = False
         area_total = 0
     if is_proof:
-        out.append(PROOF)
+        append(PROOF)
     if is_code:
-        out.append(CODE)
-        out.extend(
-            name
-            for name, fired in (
-                (CODE_FENCE, scan.fence),
-                (CODE_SYNTAX, scan.syntax >= 2),
-                (STACK_TRACE, scan.trace),
-                (FILE_EXT, scan.file_ext),
-            )
-            if fired
-        )
+        append(CODE)
+        if scan.fence:
+            append(CODE_FENCE)
+        if scan.syntax >= 2:
+            append(CODE_SYNTAX)
+        if scan.trace:
+            append(STACK_TRACE)
+        if scan.file_ext:
+            append(FILE_EXT)
         if (
             get("code_hard", 0) >= 1
             or get("code_perf", 0) >= 2
             or area_total >= 2
             or hard_math >= 1
         ):
-            out.append(CODE_HARD)
-    if hard_math >= 1 and not is_code:
-        out.append(MATH_HARD)
-    if area_total >= 2 and not is_code:
-        out.append(max(areas, key=lambda name: areas[name]))
+            append(CODE_HARD)
+    elif hard_math >= 1:
+        append(MATH_HARD)
+    area = not is_code and area_total >= 2
+    if area:
+        # the largest area, the first of equals in this order
+        if design >= security and design >= concurrency:
+            append(DESIGN)
+        else:
+            append(SECURITY if security >= concurrency else CONCURRENCY)
         if short and get("lookup", 0) >= 1 and first("lookup", 99) <= 1:
-            out.append(CONCEPT)
+            append(CONCEPT)
     if creative:
         if get("creative_long", 0) >= 1 or scan.word_target >= 1000 or get("depth", 0) >= 1:
-            out.append(CREATIVE_LONG)
+            append(CREATIVE_LONG)
         elif get("creative_short", 0) >= 1:
-            out.append(CREATIVE_SHORT)
+            append(CREATIVE_SHORT)
         else:
-            out.append(CREATIVE)
-    for name, fired in (
-        (ANALYSIS, get("analysis", 0) >= 1),
-        (MATH, math_score >= 2 and not is_code),
-        (ARITHMETIC, scan.arithmetic),
-        (SUMMARY, get("summary", 0) >= 1),
-        (TRANSLATION, get("translate", 0) >= 1),
-        (EXPLAIN, get("explain", 0) >= 1),
-        (HOWTO, get("howto", 0) >= 1),
-        (LOOKUP, get("lookup", 0) >= 1),
-        (DEPTH, get("depth", 0) >= 1),
-        (BRIEF, get("brief", 0) >= 1),
-        (URGENCY, get("urgency", 0) >= 1),
-        (MULTI_PART, scan.list_items >= 4),
-        (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
-        (QUESTION, scan.question or first("lookup", 99) == 0),
-        (SHORT_TURN, short),
-        (TERSE, scan.words <= TERSE_WORDS),
-        (PASTED_TEXT, chars >= PASTE_CHARS),
-        (LONG_TURN, chars >= LONG_TURN_CHARS),
-    ):
-        if fired:
-            out.append(name)
-    return _Turn(_task_type(out), tuple(out))
-
-
-def _task_type(signals: Sequence[str]) -> TaskType:
-    present = set(signals)
-    if CODE in present:
-        return TaskType.CODE
-    if present & {PROOF, MATH_HARD, DESIGN, SECURITY, CONCURRENCY, ANALYSIS}:
-        return TaskType.DEEP_ANALYSIS
-    if present & {CREATIVE, CREATIVE_SHORT, CREATIVE_LONG}:
-        return TaskType.CREATIVE_WRITING
-    if SUMMARY in present:
-        return TaskType.DOCUMENT_SUMMARY
-    return TaskType.QUESTION_ANSWER
+            append(CREATIVE)
+    if analysis:
+        append(ANALYSIS)
+    if math_score >= 2 and not is_code:
+        append(MATH)
+    if scan.arithmetic:
+        append(ARITHMETIC)
+    if summary:
+        append(SUMMARY)
+    if get("translate", 0) >= 1:
+        append(TRANSLATION)
+    if get("explain", 0) >= 1:
+        append(EXPLAIN)
+    if get("howto", 0) >= 1:
+        append(HOWTO)
+    if get("lookup", 0) >= 1:
+        append(LOOKUP)
+    if get("depth", 0) >= 1:
+        append(DEPTH)
+    if get("brief", 0) >= 1:
+        append(BRIEF)
+    if get("urgency", 0) >= 1:
+        append(URGENCY)
+    if scan.list_items >= 4:
+        append(MULTI_PART)
+    if code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1:
+        append(TECHNICAL)
+    if scan.question or first("lookup", 99) == 0:
+        append(QUESTION)
+    if short:
+        append(SHORT_TURN)
+    if words <= TERSE_WORDS:
+        append(TERSE)
+    if chars >= PASTE_CHARS:
+        append(PASTED_TEXT)
+    if chars >= LONG_TURN_CHARS:
+        append(LONG_TURN)
+    # the task follows from the signals: code, then deep analysis, creative writing, summary
+    if is_code:
+        task = TaskType.CODE
+    elif is_proof or hard_math >= 1 or area or analysis:
+        task = TaskType.DEEP_ANALYSIS
+    elif creative:
+        task = TaskType.CREATIVE_WRITING
+    elif summary:
+        task = TaskType.DOCUMENT_SUMMARY
+    else:
+        task = TaskType.QUESTION_ANSWER
+    return _Turn(task, tuple(out))
 
 
 def _is_smalltalk(scan: TextScan) -> bool:

@@ -342,9 +342,10 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
         words = max(words, len(text) // 6)
-    target = LENGTH.target(folded, tokens, unspaced=unspaced) if has_digit(folded) else 0
+    digit = has_digit(folded)
+    target = LENGTH.target(folded, tokens, unspaced=unspaced) if digit else 0
     code = CODE_DETECTORS.run(detect_text)
-    text_hits = TEXT_DETECTORS.run(folded)
+    text_hits = TEXT_DETECTORS.run(folded, digit=digit)
     return TextScan(
         evidence=evidence,
         words=words,
