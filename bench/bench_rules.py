@@ -1,6 +1,7 @@
 """Benchmark of the rule decision, and its quality next to octoroute v1's keyword rules.
 
-Run: ``python bench/bench_rules.py [DATASET.jsonl] [--repeat N] [--long N] [--best-of] [--no-eval]``
+Run: ``python bench/bench_rules.py [DATASET.jsonl] [--repeat N] [--long N] [--best-of] [--no-eval]
+[--untimed PASSES]``
 
 It reports, over every row of the dataset (default ``tests/data/routing_eval.jsonl``):
 
@@ -146,8 +147,8 @@ async def _reports(dataset: Path) -> tuple[EvalReport, EvalReport]:
     return ours, v1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the latency table and both eval reports."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (the docs' commands are checked against it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("dataset", nargs="?", type=Path, default=DEFAULT_DATASET)
     parser.add_argument("--repeat", type=int, default=20, help="timed passes over the dataset")
@@ -164,8 +165,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="percentiles over each row's fastest pass (a quiet core), not over every call",
     )
     parser.add_argument("--no-eval", action="store_true", help="latency only, no eval reports")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--untimed",
+        type=int,
+        metavar="PASSES",
+        help="only run infer_metadata over the rows (the --long ones if given) PASSES times, "
+        "untimed: for valgrind, whose instruction count does not depend on the machine's load",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the latency table and both eval reports."""
+    args = parse_args(argv)
     rows = [row.messages for row in load_dataset(args.dataset)]
+    if args.untimed is not None:
+        chosen = synthetic_rows(rows, args.long) if args.long else rows
+        for messages in chosen:  # once to warm up, then the counted passes
+            infer_metadata(messages, Importance.NORMAL)
+        for _ in range(args.untimed):
+            for messages in chosen:
+                infer_metadata(messages, Importance.NORMAL)
+        return 0
     print(f"rule decision latency, Python {sys.version.split()[0]}")
     _print_latency(str(args.dataset.name), rows, args.repeat, best_of=args.best_of)
     if args.long:

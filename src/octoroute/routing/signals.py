@@ -128,6 +128,13 @@ class Lexicon:
         self._positional_words = frozenset(self._positional_singles)
         self._pairs = {pair: tuple(entries) for pair, entries in pairs.items()}
         self._pair_keys = frozenset(self._pairs)
+        # Per pair, the groups of its two-word phrases whose position nobody reads ("plain":
+        # counted when the pair occurs), and the entries to check where it occurs ("placed":
+        # longer phrases, positional groups and, when coverage is tracked, conversational ones).
+        self._plain_pairs, self._placed_pairs = _split_pairs(self._pairs, positional)
+        self._plain_pairs_covered, self._placed_pairs_covered = _split_pairs(
+            self._pairs, positional | CONVERSATIONAL
+        )
         self._conversational = frozenset(
             word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
@@ -146,70 +153,90 @@ class Lexicon:
         counts: dict[str, int] = {}
         first_at: dict[str, int] = {}
         count = len(tokens)
-        positional = self._positional
         # Set operations run in C: the words of the text against the word table, then its
         # adjacent pairs against the first two words of every longer phrase. Positions are
         # looked up (with list.index) only for the few hits that need one.
         hits = self._single_words.intersection(tokens)
-        singles = self._singles
-        for word in hits:
-            for group in singles[word]:
-                counts[group] = counts.get(group, 0) + 1
-        for word in self._positional_words.intersection(hits):
-            at = tokens.index(word)
-            for group in self._positional_singles[word]:
-                if at < first_at.get(group, count):
-                    first_at[group] = at
+        if hits:
+            singles = self._singles
+            for word in hits:
+                for group in singles[word]:
+                    counts[group] = counts.get(group, 0) + 1
+            positional_hits = self._positional_words.intersection(hits)
+            for word in positional_hits:
+                at = tokens.index(word)
+                for group in self._positional_singles[word]:
+                    if at < first_at.get(group, count):
+                        first_at[group] = at
         track_cover = count <= COVERED_MAX_TOKENS
         spans: list[tuple[int, int]] = []
-        pair_hits = self._pair_keys.intersection(itertools.pairwise(tokens))
+        pairs = list(itertools.pairwise(tokens))
+        pair_hits = self._pair_keys.intersection(pairs)
         if pair_hits:
-            matched: set[tuple[str, str]] = set()
-            last = count - 1
-            for pair in pair_hits:
-                entries = self._pairs[pair]
-                head, second = pair
-                # every occurrence when positions matter, else the first is enough (it exists)
-                remaining = tokens.count(head) - (tokens[last] == head) if track_cover else last
-                at = -1
-                while remaining:
-                    at = tokens.index(head, at + 1, last)
-                    remaining -= 1
-                    if tokens[at + 1] == second:
-                        for rest, group, key in entries:
-                            end = at + 2 + len(rest)
-                            if rest and tuple(tokens[at + 2 : end]) != rest:
-                                continue
-                            matched.add((group, key))
-                            if group in positional and at < first_at.get(group, count):
-                                first_at[group] = at
-                            if track_cover and group in CONVERSATIONAL:
-                                spans.append((at, end))
-                        if not track_cover:
-                            break
-            for group, _ in matched:
-                counts[group] = counts.get(group, 0) + 1
+            spans = self._scan_pairs(tokens, pairs, pair_hits, counts, first_at, track_cover)
         covered_count = 0
-        if track_cover:
-            conversational = self._conversational
+        if track_cover and hits:
+            conversational = self._conversational.intersection(hits)
             if spans:
                 covered = bytearray(map(conversational.__contains__, tokens))
                 for at, end in spans:
                     covered[at:end] = b"\x01" * (end - at)
                 covered_count = sum(covered)
-            else:
-                covered_count = sum(map(conversational.__contains__, tokens))
+            elif conversational:
+                covered_count = sum(map(tokens.count, conversational))
+        elif spans:
+            covered_count = sum(end - at for at, end in _merged(spans))
         unspaced_chars = 0
         if unspaced:
             unspaced_chars, covered_unspaced = self._scan_unspaced(folded, counts, first_at)
             covered_count += covered_unspaced
-        return Evidence(
-            counts=counts,
-            first=first_at,
-            tokens=count,
-            unspaced_chars=unspaced_chars,
-            covered=covered_count,
-        )
+        return Evidence(counts, first_at, count, unspaced_chars, covered_count)
+
+    def _scan_pairs(
+        self,
+        tokens: Sequence[str],
+        pairs: list[tuple[str, str]],
+        pair_hits: Iterable[tuple[str, str]],
+        counts: dict[str, int],
+        first_at: dict[str, int],
+        track_cover: bool,
+    ) -> list[tuple[int, int]]:
+        """Count the phrases of two words or more into ``counts`` (and ``first_at``); return the
+        spans of conversational ones when ``track_cover``. ``pairs``: every adjacent pair of
+        ``tokens``, in order; ``pair_hits``: those that begin a phrase.
+
+        A phrase of exactly two words whose position nobody reads is matched by its pair being
+        there; the others are checked where the pair occurs (found with ``list.index``, in C): at
+        every occurrence up to :data:`COVERED_MAX_TOKENS` tokens, else at the first one (the rest
+        of a longer phrase is only compared there).
+        """
+        count = len(tokens)
+        matched: set[tuple[str, str]] = set()
+        spans: list[tuple[int, int]] = []
+        plain = self._plain_pairs_covered if track_cover else self._plain_pairs
+        placed = self._placed_pairs_covered if track_cover else self._placed_pairs
+        positional = self._positional
+        for pair in pair_hits:
+            for group in plain.get(pair, ()):
+                counts[group] = counts.get(group, 0) + 1
+            entries = placed.get(pair)
+            if entries is None:
+                continue
+            at = -1
+            for _ in range(pairs.count(pair) if track_cover else 1):
+                at = pairs.index(pair, at + 1)
+                for rest, group, key in entries:
+                    end = at + 2 + len(rest)
+                    if rest and tuple(tokens[at + 2 : end]) != rest:
+                        continue
+                    matched.add((group, key))
+                    if group in positional and at < first_at.get(group, count):
+                        first_at[group] = at
+                    if track_cover and group in CONVERSATIONAL:
+                        spans.append((at, end))
+        for group, _ in matched:
+            counts[group] = counts.get(group, 0) + 1
+        return spans
 
     def _scan_unspaced(
         self,
@@ -248,6 +275,40 @@ class Lexicon:
         if covered:
             covered_chars = sum(1 for at in covered if UNSPACED_RE.match(folded, at))
         return unspaced_chars, covered_chars
+
+
+_PairEntry = tuple[tuple[str, ...], str, str]
+"""The rest of a phrase after its first two words, its group and its key."""
+
+
+def _split_pairs(
+    pairs: Mapping[tuple[str, str], tuple[_PairEntry, ...]], placed_groups: frozenset[str]
+) -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[tuple[str, str], tuple[_PairEntry, ...]]]:
+    """``(plain, placed)`` for :meth:`Lexicon._scan_pairs`: two-word phrases of groups not in
+    ``placed_groups`` by their group alone, everything else as entries to check in place."""
+    plain: dict[tuple[str, str], tuple[str, ...]] = {}
+    placed: dict[tuple[str, str], tuple[_PairEntry, ...]] = {}
+    for pair, entries in pairs.items():
+        simple = tuple(
+            group for rest, group, _ in entries if not rest and group not in placed_groups
+        )
+        others = tuple(entry for entry in entries if entry[0] or entry[1] in placed_groups)
+        if simple:
+            plain[pair] = simple
+        if others:
+            placed[pair] = others
+    return plain, placed
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined."""
+    out: list[tuple[int, int]] = []
+    for at, end in sorted(spans):
+        if out and at <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((at, end))
+    return out
 
 
 LEXICON: Final = Lexicon(LANGUAGES)
@@ -346,22 +407,21 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     target = LENGTH.target(folded, tokens, unspaced=unspaced) if digit else 0
     code = CODE_DETECTORS.run(detect_text)
     text_hits = TEXT_DETECTORS.run(folded, digit=digit)
+    # positional: a named tuple built with keywords costs ~1 µs more
     return TextScan(
-        evidence=evidence,
-        words=words,
-        fence=bool(code & FENCE),
-        syntax=min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
-        trace=bool(code & TRACE),
-        file_ext=has_file_name(detect_text),
-        code_symbol=bool(text_hits & CODE_SYMBOL),
-        math_symbols=(
-            (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
-            or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None)
-        ),
-        arithmetic=bool(text_hits & ARITHMETIC),
-        equation=bool(text_hits & EQUATION),
-        modular=bool(text_hits & MODULAR),
-        word_target=target,
-        list_items=len(_LIST_ITEM_RE.findall(detect_text)),
-        question="?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,
+        evidence,
+        words,
+        bool(code & FENCE),
+        min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
+        bool(code & TRACE),
+        has_file_name(detect_text),
+        bool(text_hits & CODE_SYMBOL),
+        (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
+        or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None),
+        bool(text_hits & ARITHMETIC),
+        bool(text_hits & EQUATION),
+        bool(text_hits & MODULAR),
+        target,
+        len(_LIST_ITEM_RE.findall(detect_text)),
+        "?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,
     )

@@ -30,7 +30,8 @@ _FOLD_TO: Final = {
     for code, to in _FOLD.items()
 }
 """:data:`_FOLD` as character -> replacement, for :func:`fold`."""
-_FOLDED_CHARS: Final = frozenset(_FOLD_TO)
+_FOLDED_RE: Final = re.compile("[" + "".join(sorted(_FOLD_TO)) + "]")
+"""Any character :data:`_FOLD` maps."""
 
 UNSPACED_CLASS: Final = (
     "\u0900-\u097f\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
@@ -68,8 +69,10 @@ def fold(text: str) -> str:
         return lowered  # every character the fold table maps is outside ASCII
     # ``str.translate`` on non-ASCII text looks every character up in a dict (~50 ns each); a
     # text holds a handful of distinct accented letters, and one ``str.replace`` per letter runs
-    # in C, 3-4x faster on 200 characters. No replacement is itself folded: order is free.
-    for char in _FOLDED_CHARS.intersection(lowered):
+    # in C, 3-4x faster on 200 characters. No replacement is itself folded: order is free. The
+    # letters present are found by a regex character class (a C scan, ~4x faster on 1.5 KB than
+    # hashing every character into a set).
+    for char in set(_FOLDED_RE.findall(lowered)):
         lowered = lowered.replace(char, _FOLD_TO[char])
     return lowered
 
