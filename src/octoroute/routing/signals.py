@@ -170,10 +170,9 @@ class Lexicon:
                         first_at[group] = at
         track_cover = count <= COVERED_MAX_TOKENS
         spans: list[tuple[int, int]] = []
-        pairs = list(itertools.pairwise(tokens))
-        pair_hits = self._pair_keys.intersection(pairs)
+        pair_hits = self._pair_keys.intersection(itertools.pairwise(tokens))
         if pair_hits:
-            spans = self._scan_pairs(tokens, pairs, pair_hits, counts, first_at, track_cover)
+            spans = self._scan_pairs(tokens, pair_hits, counts, first_at, track_cover)
         covered_count = 0
         if track_cover and hits:
             conversational = self._conversational.intersection(hits)
@@ -195,22 +194,23 @@ class Lexicon:
     def _scan_pairs(
         self,
         tokens: Sequence[str],
-        pairs: list[tuple[str, str]],
         pair_hits: Iterable[tuple[str, str]],
         counts: dict[str, int],
         first_at: dict[str, int],
         track_cover: bool,
     ) -> list[tuple[int, int]]:
         """Count the phrases of two words or more into ``counts`` (and ``first_at``); return the
-        spans of conversational ones when ``track_cover``. ``pairs``: every adjacent pair of
-        ``tokens``, in order; ``pair_hits``: those that begin a phrase.
+        spans of conversational ones when ``track_cover``. ``pair_hits``: the adjacent pairs of
+        ``tokens`` that begin a phrase.
 
         A phrase of exactly two words whose position nobody reads is matched by its pair being
-        there; the others are checked where the pair occurs (found with ``list.index``, in C): at
-        every occurrence up to :data:`COVERED_MAX_TOKENS` tokens, else at the first one (the rest
-        of a longer phrase is only compared there).
+        there; the others are checked where the pair occurs: at every occurrence up to
+        :data:`COVERED_MAX_TOKENS` tokens, else at the first one (the rest of a longer phrase is
+        only compared there). Occurrences are found by ``list.index`` on the first word (in C;
+        faster than searching the list of pairs, whose elements compare as tuples).
         """
         count = len(tokens)
+        last = count - 1
         matched: set[tuple[str, str]] = set()
         spans: list[tuple[int, int]] = []
         plain = self._plain_pairs_covered if track_cover else self._plain_pairs
@@ -222,9 +222,15 @@ class Lexicon:
             entries = placed.get(pair)
             if entries is None:
                 continue
+            head, second = pair
+            # every occurrence when positions matter, else the first is enough (it exists)
+            remaining = tokens.count(head) - (tokens[last] == head) if track_cover else last
             at = -1
-            for _ in range(pairs.count(pair) if track_cover else 1):
-                at = pairs.index(pair, at + 1)
+            while remaining:
+                at = tokens.index(head, at + 1, last)
+                remaining -= 1
+                if tokens[at + 1] != second:
+                    continue
                 for rest, group, key in entries:
                     end = at + 2 + len(rest)
                     if rest and tuple(tokens[at + 2 : end]) != rest:
@@ -234,6 +240,8 @@ class Lexicon:
                         first_at[group] = at
                     if track_cover and group in CONVERSATIONAL:
                         spans.append((at, end))
+                if not track_cover:
+                    break
         for group, _ in matched:
             counts[group] = counts.get(group, 0) + 1
         return spans
