@@ -97,6 +97,16 @@ TASK_SIGNALS: Final = frozenset(
      CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, CODE_HARD, STACK_TRACE}
 )  # fmt: skip
 """Signals that say what the work is; a turn with none of them may inherit its context's."""
+_WORD_SIGNALS: Final[tuple[tuple[GroupName, str], ...]] = (
+    ("translate", TRANSLATION),
+    ("explain", EXPLAIN),
+    ("howto", HOWTO),
+    ("lookup", LOOKUP),
+    ("depth", DEPTH),
+    ("brief", BRIEF),
+    ("urgency", URGENCY),
+)
+"""Signals that fire on any phrase of their keyword group, in the order they are named."""
 _INHERITED: Final = TASK_SIGNALS | {CODE_FENCE, CODE_SYNTAX, FILE_EXT, DEPTH, MULTI_PART}
 
 
@@ -243,20 +253,9 @@ def _classify(
         append(ARITHMETIC)
     if summary:
         append(SUMMARY)
-    if get("translate", 0) >= 1:
-        append(TRANSLATION)
-    if get("explain", 0) >= 1:
-        append(EXPLAIN)
-    if get("howto", 0) >= 1:
-        append(HOWTO)
-    if get("lookup", 0) >= 1:
-        append(LOOKUP)
-    if get("depth", 0) >= 1:
-        append(DEPTH)
-    if get("brief", 0) >= 1:
-        append(BRIEF)
-    if get("urgency", 0) >= 1:
-        append(URGENCY)
+    for group, signal in _WORD_SIGNALS:
+        if get(group, 0) >= 1:
+            append(signal)
     if scan.list_items >= 4:
         append(MULTI_PART)
     if code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1:
