@@ -1,6 +1,8 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both build .venv themselves,
 # pinned by constraints.txt, so a fresh machine gets exactly what was tested.
+# `make demo PORT=9000` runs the demo on another port.
 PYTHON ?= python3
+PORT   ?= 8080
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
@@ -21,8 +23,13 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
-demo: $(VENV)/.installed
-	$(BIN)/octoroute demo
+# The demo extra adds the openai SDK, which the demo's printed SDK example uses.
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[demo]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/octoroute demo --port $(PORT)
 
 $(LLAMA)/.installed: constraints-llamaindex.txt
 	$(PYTHON) -m venv $(LLAMA)

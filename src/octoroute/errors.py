@@ -8,6 +8,7 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     ├── RequestError                  400 invalid_request_error  (the client must change the request)
     │   ├── InvalidRequest            400  param names the field
     │   ├── OriginNotAllowed          403  a CORS preflight from an origin not in server.cors_origins
+    │   ├── HostNotAllowed            421  a Host header not in server.allowed_hosts (DNS rebinding)
     │   ├── ModelNotFound             404  code model_not_found
     │   ├── RouteNotFound             404  unknown path
     │   ├── MethodNotAllowed          405
@@ -90,6 +91,15 @@ class OriginNotAllowed(RequestError):
 
     status = 403
     code = "origin_not_allowed"
+
+
+class HostNotAllowed(RequestError):
+    """The request's ``Host`` is not one of ``server.allowed_hosts``: 421 Misdirected Request,
+    "this server does not answer to that name", as HTTP defines it for a request that reached
+    the wrong server."""
+
+    status = 421
+    code = "host_not_allowed"
 
 
 class ModelNotFound(RequestError):

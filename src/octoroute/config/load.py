@@ -23,6 +23,7 @@ from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
 from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_embeddings, check_models
+from octoroute.config.hosts import check_allowed_hosts
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     DEFAULT_STREAM_KEEPALIVE_SECONDS,
@@ -53,6 +54,8 @@ MAX_QUEUE_LIMIT: Final = 1_000_000
 """Each waiting request holds a connection and a handler: more than this is a typo."""
 QUEUE_TIMEOUT_LIMIT: Final = 3600
 OVERFLOW_AFTER_LIMIT_MS: Final = 3_600_000
+MAX_WORKERS: Final = 1024
+"""More server processes than this is a typo: each is a whole router with its own pool."""
 
 _OBSERVABILITY_HINTS: Final = {
     "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
@@ -270,9 +273,15 @@ def _server(root: Table) -> ServerConfig | None:
         bounds="a positive number of seconds, at most 3600", low=0, high=3600, low_open=True,
     )  # fmt: skip
     cors_origins = check_cors_origins(table)
+    allowed_hosts = check_allowed_hosts(table)
+    workers = table.integer("workers", 1, low=1, high=MAX_WORKERS)
+    watch_config = table.boolean("watch_config", False)
     table.close()
     if (
         cors_origins is None
+        or allowed_hosts is None
+        or workers is None
+        or watch_config is None
         or host is None
         or port is None
         or timeout is None
@@ -293,6 +302,9 @@ def _server(root: Table) -> ServerConfig | None:
         keepalive_idle_seconds=keepalive,
         stream_keepalive_seconds=stream_keepalive,
         cors_origins=cors_origins,
+        allowed_hosts=allowed_hosts,
+        workers=workers,
+        watch_config=watch_config,
     )
 
 

@@ -136,6 +136,13 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (exact ``scheme://host[:port]``, or ``"*"``);
     empty: no CORS headers at all."""
+    workers: int = 1
+    """Server processes sharing the port (``serve --workers`` overrides it)."""
+    watch_config: bool = False
+    """Reload the configuration file when it changes, as ``SIGHUP`` and ``POST /admin/reload``
+    do (``octoroute.reload``)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names the router answers to (``config.hosts``, canonical entries); empty: any."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):

@@ -53,6 +53,11 @@ def _settings(config: Config) -> list[str]:
     else:
         timeout = _seconds(routing.router_timeouts.for_tier(routing.router_tier))
         router = f", router tier {routing.router_tier} (timeout {timeout})"
+    hosts = (
+        [f"            answers only Host {', '.join(server.allowed_hosts)} (and loopback)"]
+        if server.allowed_hosts
+        else []
+    )
     return [
         f"  server    {server.host}:{server.port}, request timeout "
         f"{_seconds(server.request_timeout_seconds)}, "
@@ -60,6 +65,7 @@ def _settings(config: Config) -> list[str]:
         f"            at most {server.max_in_flight:,} requests at once, request head within "
         f"{_seconds(server.client_header_timeout_seconds)}, idle ones closed after "
         f"{_seconds(server.keepalive_idle_seconds)}",
+        *hosts,
         f"  routing   strategy {routing.strategy}{router}",
         f"            default tier {routing.default_tier}, "
         f"default importance {routing.default_importance}",

@@ -2,7 +2,9 @@
 
 It is a complete, valid file (a test parses it) that shows every section, including the optional
 ones at their defaults, so a user edits values instead of looking up key names. The endpoint
-URLs are placeholders with a numeric port because the loader checks ports.
+URLs are placeholders (``config.placeholders.TEMPLATE_HOSTS``, which ``octoroute check``
+reports) with a numeric port because the loader checks ports. It listens on loopback: exposing
+the router is a decision ``docs/security.md`` explains, not a default.
 """
 
 TEMPLATE = """\
@@ -10,13 +12,17 @@ TEMPLATE = """\
 #
 # Octoroute answers OpenAI-compatible requests and sends each one to one of three tiers of your
 # own models. Check this file with:  octoroute check --config config.toml
+# ... and reach every server it names:  octoroute check --config config.toml --probe
+# No servers yet? Point base_url at 127.0.0.1 ports, then:  octoroute simulate --config config.toml
 # Every key is described in docs/configuration.md. Unknown keys are errors, so typos show up.
 
 # ---------------------------------------------------------------------------------------------
 # Server
 # ---------------------------------------------------------------------------------------------
 [server]
-host = "0.0.0.0"                   # interface to listen on: an IP ("127.0.0.1") or a host name
+host = "127.0.0.1"                 # interface to listen on: this machine only. "0.0.0.0" (every
+                                   # interface) lets your whole network use every model: first
+                                   # read docs/security.md ("Exposing the router safely")
 port = 3000                        # TCP port; 0 picks a free one (logged at start-up)
 request_timeout_seconds = 30       # per-attempt upstream timeout, 1..300, unless [timeouts] says
 max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigger gets HTTP 413
@@ -26,6 +32,11 @@ keepalive_idle_seconds = 75        # idle kept-alive client connections are clos
 stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive (comment or ping)
 # cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
                                    # unset or []: no CORS headers at all
+# allowed_hosts = ["router.lan", "*.lan"]  # Host names the router answers to (DNS rebinding);
+                                   # localhost always works; unset or []: any Host
+workers = 1                        # server processes sharing the port; serve --workers overrides
+watch_config = false               # reload this file when it changes (SIGHUP and
+                                   # POST /admin/reload reload it too)
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint

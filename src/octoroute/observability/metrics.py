@@ -11,7 +11,7 @@ starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import POOLS, TIER_POOLS, TIERS, DecisionSource, Pool
+from octoroute.enums import TIER_POOLS, TIERS, DecisionSource, Pool
 
 ROUTING_BUCKETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
 UPSTREAM_BUCKETS_S = (
@@ -349,10 +349,8 @@ class Metrics:
 
         self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
         self.pools: dict[Pool, TierMetrics] = {TIER_POOLS[tier]: self.tiers[tier] for tier in TIERS}
-        """The tiers' children again, by pool, plus ``embeddings`` when embedding endpoints are
+        """The tiers' children again, by pool, plus ``embeddings`` once embedding endpoints are
         configured (without them no ``tier="embeddings"`` series exists)."""
-        if any(endpoint.pool is Pool.EMBEDDINGS for endpoint in endpoints):
-            self.pools[Pool.EMBEDDINGS] = TierMetrics(self, Pool.EMBEDDINGS.value)
         self.routing_by_source = {
             source: self.routing_duration.labels(source.value) for source in DecisionSource
         }
@@ -364,26 +362,70 @@ class Metrics:
         }
         for operation in RECORDING_OPERATIONS:
             self.recording_failures.labels(operation)
-        for name in {endpoint.name for endpoint in endpoints}:
-            for error_type in HEALTH_ERROR_TYPES:
-                self.health_tracking_failures.labels(name, error_type)
+        self.queue_depth: dict[Pool, Gauge] = {}
+        """``octoroute_queue_depth`` by pool (the embeddings' only once configured)."""
+        self.queue_waits: dict[Pool, Histogram] = {}
+        self.refusals: dict[tuple[Pool, str], Counter] = {}
+        for pool in TIER_POOLS.values():
+            self._bind_queue(pool)
         self.endpoints = {
-            (endpoint.pool, endpoint.index): EndpointMetrics(self, endpoint)
-            for endpoint in endpoints
+            (endpoint.pool, endpoint.index): self.bind_endpoint(endpoint) for endpoint in endpoints
         }
-        pools = [pool for pool in POOLS if pool in self.pools]
-        self.queue_depth = {pool: self.queue_depth_family.labels(pool.value) for pool in pools}
-        """``octoroute_queue_depth`` by pool (the embeddings' only when configured)."""
-        self.queue_waits = {pool: self.queue_wait.labels(pool.value) for pool in pools}
-        self.refusals = {
-            (pool, reason): self.fleet_busy.labels(pool.value, reason)
-            for pool in pools
-            for reason in BUSY_REASONS
-        }
+        """The children of the endpoints this registry was built with (a reload binds those it
+        adds with :meth:`bind_endpoint`)."""
         self.escalations = {
             (low, high): self.context_escalations.labels(low, high) for low, high in ESCALATIONS
         }
         self.affinity = {result: self.affinity_total.labels(result) for result in AFFINITY_RESULTS}
+
+    def _bind_queue(self, pool: Pool) -> None:
+        self.queue_depth[pool] = self.queue_depth_family.labels(pool.value)
+        self.queue_waits[pool] = self.queue_wait.labels(pool.value)
+        for reason in BUSY_REASONS:
+            self.refusals[(pool, reason)] = self.fleet_busy.labels(pool.value, reason)
+
+    def bind_endpoint(self, endpoint: EndpointConfig) -> EndpointMetrics:
+        """The label children of one instance (at start-up, or added by a reload), and those of
+        its pool when it is the first embedding model."""
+        if endpoint.pool not in self.pools:
+            self.pools[endpoint.pool] = TierMetrics(self, endpoint.pool.value)
+            self._bind_queue(endpoint.pool)
+        for error_type in HEALTH_ERROR_TYPES:
+            self.health_tracking_failures.labels(endpoint.name, error_type)
+        return EndpointMetrics(self, endpoint)
+
+    def unbind_endpoint(self, endpoint: EndpointConfig, live: Collection[EndpointConfig]) -> None:
+        """Drop the series of an instance a reload removed, once it is drained, except those
+        it shares with a ``live`` one (same tier, name and ``host:port``).
+
+        In multiprocess mode (``--workers``) nothing is dropped: prometheus_client keeps every
+        worker's values in files it cannot forget a series from, so a removed instance's series
+        stay until the workers restart."""
+        if self._multiprocess:
+            return
+        tier, name, instance = endpoint.pool.value, endpoint.name, instance_label(endpoint)
+        triples = {(e.pool.value, e.name, instance_label(e)) for e in live}
+        if (tier, name, instance) not in triples:
+            for family in (
+                self.upstream_duration,
+                self.upstream_ttfb,
+                self.endpoint_healthy,
+                self.endpoint_ejected,
+                self.cold_starts,
+                self.cold_start_seconds,
+            ):
+                family.remove(tier, name, instance)
+            for cls in STATUS_CLASSES:
+                self.upstream_responses.remove(tier, name, instance, cls)
+        if (name, instance) not in {(n, i) for _, n, i in triples}:
+            self.inflight.remove(name, instance)
+            for cause in EJECTION_CAUSES:
+                self.ejections.remove(name, instance, cause)
+        if name not in {n for _, n, _ in triples}:
+            self.mid_stream_failures.remove(name)
+            self.upstream_throttled.remove(name)
+            for error_type in HEALTH_ERROR_TYPES:
+                self.health_tracking_failures.remove(name, error_type)
 
     def fallback(self, reason: str) -> None:
         """Count one routing fallback; an unexpected reason still counts, under ``unavailable``."""
