@@ -16,6 +16,7 @@ from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
 from octoroute.config import Config, parse_config
 from octoroute.fleet.endpoint import Endpoint
+from octoroute.observability.tracing import Tracing
 from octoroute.runtime import Runtime
 from octoroute.serving import make_runner
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
@@ -45,9 +46,12 @@ class RouterHandle:
 
 
 @asynccontextmanager
-async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
-    """Serve ``config`` on an ephemeral loopback port for the duration of the block."""
-    app = create_app(config)
+async def running_router(
+    config: Config, *, tracing: Tracing | None = None
+) -> AsyncIterator[RouterHandle]:
+    """Serve ``config`` on an ephemeral loopback port for the duration of the block (with
+    ``tracing``, its spans go there)."""
+    app = create_app(config, tracing=tracing)
     runner = make_runner(app, config.server, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

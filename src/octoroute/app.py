@@ -31,6 +31,7 @@ from octoroute.api.common import (
     too_large,
 )
 from octoroute.api.limits import limit_in_flight
+from octoroute.api.tracing import tracing_middleware
 from octoroute.config.schema import Config
 from octoroute.errors import (
     MethodNotAllowed,
@@ -39,6 +40,7 @@ from octoroute.errors import (
     error_body,
 )
 from octoroute.observability.logging import get_logger
+from octoroute.observability.tracing import Tracing
 from octoroute.runtime import Runtime
 
 log = get_logger("octoroute.app")
@@ -122,17 +124,23 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
 
 
 def create_app(
-    config: Config, *, multiprocess_dir: str | None = None, rng: random.Random | None = None
+    config: Config,
+    *,
+    multiprocess_dir: str | None = None,
+    rng: random.Random | None = None,
+    tracing: Tracing | None = None,
 ) -> web.Application:
     """The router as an aiohttp application; the runtime is built when the app starts.
 
     ``rng`` seeds placement's weighted draws (a benchmark's reproducible runs); by default each
-    router draws from a fresh ``random.Random()``."""
+    router draws from a fresh ``random.Random()``. With ``tracing`` every request not excluded
+    gets a span (``api.tracing``); without it no tracing code runs."""
     app = web.Application(client_max_size=config.server.max_request_bytes)
     preflight = cors.install(app, config.server.cors_origins)
     app.middlewares.extend(
         [
             request_context,
+            *([] if tracing is None else [tracing_middleware(tracing)]),
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
             ollama.ollama_errors,
@@ -141,7 +149,7 @@ def create_app(
         ]
     )
 
-    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng)
+    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng, tracing=tracing)
     app[RUNTIME] = runtime
 
     async def runtime_context(app: web.Application) -> AsyncIterator[None]:

@@ -20,6 +20,7 @@ from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.observability.metrics import Metrics, instance_label
+from octoroute.observability.tracing import Tracing
 from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
 from octoroute.upstream.forward import Forwarder, Lane
@@ -119,8 +120,11 @@ class Runtime:
         *,
         multiprocess_dir: str | None = None,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.tracing = tracing
+        """The process's OpenTelemetry tracing; ``None`` (off) unless ``OTEL_*`` asked for it."""
         self.started_at = time.monotonic()
         events = _HealthEvents()
         self.fleet = Fleet(config, listener=events, rng=rng)

@@ -18,6 +18,7 @@ from octoroute.app import create_app
 from octoroute.config.schema import Config
 from octoroute.fdlimit import fit_fd_limit, in_flight_that_fits
 from octoroute.observability.logging import get_logger
+from octoroute.observability.tracing import Tracing
 from octoroute.serving import make_runner
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
@@ -63,14 +64,15 @@ async def serve(
     reuse_port: bool = False,
     multiprocess_dir: str | None = None,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    tracing: Tracing | None = None,
 ) -> None:
     """Serve ``config`` until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully.
 
     ``on_ready`` receives the bound URL (port 0 binds an ephemeral port) once requests are
-    accepted.
+    accepted. ``tracing`` is the caller's to shut down once the event loop has ended.
     """
     config = _fit_fd_limit(config)
-    app = create_app(config, multiprocess_dir=multiprocess_dir)
+    app = create_app(config, multiprocess_dir=multiprocess_dir, tracing=tracing)
     runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()
     stopping = stop if stop is not None else asyncio.Event()

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
+from octoroute.api.tracing import request_trace
 from octoroute.catalog import ModelChoice
 from octoroute.enums import DecisionSource, Pool
 from octoroute.runtime import Runtime
@@ -72,7 +73,8 @@ async def serve_embeddings(
     catalog's lookup of ``model`` (to word its errors the dialect's way);
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(route) as entry:
+    trace = request_trace(request)
+    with RequestLog(route, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model
@@ -99,8 +101,9 @@ async def serve_embeddings(
                 parsed,
                 runtime.config.timeout_for(Pool.EMBEDDINGS),
                 entry.outcome,
-                extra=upstream_header_lines(request),
+                extra=upstream_header_lines(request, traced=trace is not None),
                 rewrite=None if rewrite is None else rewrite(parsed),
+                trace=trace,
             )
         finally:
             metrics.in_flight.dec()

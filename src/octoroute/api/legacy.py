@@ -18,12 +18,14 @@ from octoroute.api.admission import admit, demand_of, release
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
+    decide,
     decision_headers,
     importance_of,
     openai_error_type,
     read_json_body,
 )
 from octoroute.api.generation import upstream_header_lines
+from octoroute.api.tracing import request_trace
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
 from octoroute.errors import UpstreamProtocolError, error_body
@@ -108,14 +110,22 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    with RequestLog("chat") as entry:
+    trace = request_trace(request)
+    with RequestLog("chat", trace) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
-        decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
+        decision = await decide(
+            runtime,
+            runtime.catalog.auto,
+            messages,
+            importance,
+            stated_task=legacy.task_type,
+            trace=trace,
+        )
         entry.decision = decision
         upstream_request = parse_chat_request(
             orjson.dumps(
@@ -134,8 +144,9 @@ async def chat(request: web.Request) -> web.Response:
                 upstream_request,
                 runtime.config.timeout_for(decision.tier),
                 entry.outcome,
-                extra=upstream_header_lines(request),
+                extra=upstream_header_lines(request, traced=trace is not None),
                 ticket=placed.ticket,
+                trace=trace,
             )
         finally:
             release(placed)
