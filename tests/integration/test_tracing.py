@@ -6,7 +6,9 @@ A span is exported when it ends, so "not exported yet" means "still open".
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -337,3 +339,59 @@ async def test_legacy_chat_and_the_route_dry_run_have_decision_spans(
         ]
         assert attr(routing, "octoroute.tier") in ("fast", "balanced", "deep")
     assert len(spans.attempts()) == 1  # the dry run sends nothing upstream
+
+
+def documented_attributes() -> tuple[dict[str, set[str]], set[str]]:
+    """docs/observability.md's span attributes by span (``request``, ``routing``, ``upstream
+    attempt``), and the request line's field names."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "observability.md").read_text()
+    by_span: dict[str, set[str]] = {}
+    table = text.split("### Span attributes", 1)[1].split("\n\n", 2)[1]
+    for row in table.splitlines()[2:]:
+        span, names, _ = (cell.strip() for cell in row.strip("|").split("|"))
+        by_span.setdefault(span, set()).update(re.findall(r"`([^`]+)`", names))
+    request_line = text.split("### The request line", 1)[1].split("### ", 1)[0]
+    fields = set()
+    for row in request_line.splitlines():
+        if row.startswith("| `"):
+            fields.update(re.findall(r"`([^`]+)`", row.split("|")[1]))
+    return by_span, fields
+
+
+async def test_every_attribute_a_span_carries_is_documented(
+    spans: Spans, session: aiohttp.ClientSession, fleet: SimulatedFleet
+) -> None:
+    preferred, _ = fleet.fast
+    preferred.config_keys["priority"] = 2
+    preferred.behaviour.fault = HttpError(503)
+    preferred.behaviour.fault_times = 1
+    fleet.deep[0].behaviour.fault = HttpError.context_length()
+    async with running_router(config_for(fleet, strategy="rule"), tracing=spans.tracing) as router:
+        await first_probe_round(router)
+        for model in ("fast", "deep", "auto"):
+            body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+            async with session.post(router.v1 + "/chat/completions", json=body) as answer:
+                await answer.read()
+        async with session.get(router.url + "/nowhere") as answer:
+            await answer.read()
+    await wait_until(lambda: len(spans.named("routing")) == 3, what="three decisions")
+
+    documented, log_fields = documented_attributes()
+    kinds = {SpanKind.SERVER: "request", SpanKind.INTERNAL: "routing"}
+    seen: set[str] = set()
+    for span in spans.all():
+        table = kinds.get(span.kind, "upstream attempt")
+        for name in span.attributes or {}:
+            seen.add(name)
+            if name in documented[table]:
+                continue
+            assert table == "request", f"{span.name}: {name} is not documented"
+            assert name.removeprefix("octoroute.") in log_fields, f"{name} is not documented"
+    # Every row was exercised but those that need a condition these requests do not meet.
+    conditional = {
+        "octoroute.key",
+        "octoroute.confidence",
+        "octoroute.routing_fallback",
+        "octoroute.*",
+    }
+    assert {n for names in documented.values() for n in names} - conditional <= seen

@@ -43,6 +43,7 @@ COMMAND_DOCS: Final = (
     "docs/development.md",
     "docs/routing.md",
     "docs/performance.md",
+    "docs/operations.md",
     "deploy/README.md",
 )
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})

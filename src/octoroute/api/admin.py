@@ -57,7 +57,12 @@ async def route(request: web.Request) -> web.Response:
         alias = choice.alias
         importance = importance_of(request, runtime.config.routing.default_importance)
         decision = await decide(
-            runtime, choice, chat.messages, importance, explain=True, trace=request_trace(request)
+            runtime,
+            choice,
+            chat.messages,
+            importance,
+            explain=True,
+            trace=request_trace(request, runtime),
         )
         demand = demand_of(runtime, request.headers, chat.messages, chat.hints, decision)
         decision = fit_context(runtime, choice, decision, demand, count=False)

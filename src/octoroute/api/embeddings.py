@@ -73,7 +73,7 @@ async def serve_embeddings(
     catalog's lookup of ``model`` (to word its errors the dialect's way);
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    trace = request_trace(request)
+    trace = request_trace(request, runtime)
     with RequestLog(route, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)

@@ -203,7 +203,7 @@ async def generate(
     way); ``forwarded`` names request headers passed on to the model server;
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    trace = request_trace(request)
+    trace = request_trace(request, runtime)
     with RequestLog(route, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)

@@ -110,7 +110,7 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    trace = request_trace(request)
+    trace = request_trace(request, runtime)
     with RequestLog("chat", trace) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))

@@ -15,19 +15,19 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from octoroute.api.common import RUNTIME, Handler
+from octoroute.api.common import Handler
 from octoroute.observability.logging import request_fields
 from octoroute.observability.tracing import RequestTrace, Tracing
+from octoroute.runtime import Runtime
 
 TRACE: Final = web.RequestKey("octoroute_trace", RequestTrace)
 """The request's span, set by the middleware for a traced request."""
 
 
-def request_trace(request: web.Request) -> RequestTrace | None:
-    """The request's span; ``None`` when tracing is off or the path is not traced."""
-    if request.app[RUNTIME].tracing is None:
-        return None
-    return request.get(TRACE)
+def request_trace(request: web.Request, runtime: Runtime) -> RequestTrace | None:
+    """The request's span; ``None`` when tracing is off (the one test the request pays, on the
+    runtime the handler already holds) or the path is not traced."""
+    return None if runtime.tracing is None else request.get(TRACE)
 
 
 def _route(request: web.Request) -> str | None:

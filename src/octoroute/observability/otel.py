@@ -48,6 +48,9 @@ SCOPE: Final = "octoroute"
 """The instrumentation scope every span is reported under."""
 PREFIX: Final = "octoroute."
 """Our own attributes: the request log line's field names under this prefix."""
+SPANNED: Final = frozenset({"status", "duration_ms", "routing_ms"})
+"""Log line fields a request span does not repeat: its ``http.response.status_code``, its own
+duration and its routing child's say them."""
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 """W3C ``traceparent``/``tracestate`` only: what the router reads from clients and sends on."""
 _UNKNOWN_SERVICE: Final = "unknown_service"
@@ -179,24 +182,32 @@ class OtelRequest:
         return OtelAttempt(span)
 
     def annotate(self, fields: Mapping[str, object]) -> None:
-        """The log line's fields, as ``octoroute.<field>`` attributes."""
-        span = self._span
-        for name, value in fields.items():
-            if isinstance(value, str | bool | int | float):
-                span.set_attribute(PREFIX + name, value)
+        """The log line's fields, as ``octoroute.<field>`` attributes (all at once: the SDK
+        takes a lock per call), but those the span tells by itself (``SPANNED``)."""
+        self._span.set_attributes(_prefixed(fields))
 
     def finish(self, status: int | None, error: str | None, context: Mapping[str, object]) -> None:
         """End the server span: a 5xx is an error; a client that left is ``error.type``."""
         span = self._span
-        self.annotate(context)
+        attributes = _prefixed(context)
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
+            attributes["http.response.status_code"] = status
             if status >= 500:
                 error = error or str(status)
                 span.set_status(Status(StatusCode.ERROR, error))
         if error is not None:
-            span.set_attribute("error.type", error)
+            attributes["error.type"] = error
+        span.set_attributes(attributes)
         span.end()
+
+
+def _prefixed(fields: Mapping[str, object]) -> dict[str, str | bool | int | float]:
+    """``fields`` as our attributes: ``octoroute.`` names, scalar values, ``SPANNED`` left out."""
+    return {
+        PREFIX + name: value
+        for name, value in fields.items()
+        if name not in SPANNED and isinstance(value, str | bool | int | float)
+    }
 
 
 class OtelDecision:
@@ -209,18 +220,20 @@ class OtelDecision:
 
     def decided(self, decision: RoutedDecision, strategy: Strategy) -> None:
         """Record where the request goes and why (never what it says)."""
-        span = self._span
-        span.set_attribute("octoroute.strategy", decision.source.value)
-        span.set_attribute("octoroute.routing_strategy", strategy.value)
-        span.set_attribute("octoroute.tier", decision.tier.value)
-        span.set_attribute("octoroute.reason", decision.reason)
-        span.set_attribute("octoroute.task_type", decision.metadata.task_type.value)
-        span.set_attribute("octoroute.token_estimate", decision.metadata.token_estimate)
+        attributes: dict[str, str | int | float] = {
+            "octoroute.strategy": decision.source.value,
+            "octoroute.routing_strategy": strategy.value,
+            "octoroute.tier": decision.tier.value,
+            "octoroute.reason": decision.reason,
+            "octoroute.task_type": decision.metadata.task_type.value,
+            "octoroute.token_estimate": decision.metadata.token_estimate,
+        }
         if decision.fallback is not None:
-            span.set_attribute("octoroute.routing_fallback", decision.fallback)
+            attributes["octoroute.routing_fallback"] = decision.fallback
         confidence = getattr(decision, "confidence", None)
         if isinstance(confidence, int | float):
-            span.set_attribute("octoroute.confidence", float(confidence))
+            attributes["octoroute.confidence"] = float(confidence)
+        self._span.set_attributes(attributes)
 
     def end(self) -> None:
         """End the span."""
@@ -237,32 +250,41 @@ class OtelAttempt:
         self._done = False
 
     def header_lines(self) -> bytes:
-        """The attempt's W3C trace context as header lines for the upstream request."""
-        carrier: dict[str, str] = {}
-        _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(self._span))
-        return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in carrier.items())
+        """The attempt's W3C trace context as header lines for the upstream request: the
+        ``traceparent`` W3C defines (version 00), and the trace's ``tracestate`` if any."""
+        context = self._span.get_span_context()
+        lines = b"traceparent: 00-%032x-%016x-%02x\r\n" % (
+            context.trace_id,
+            context.span_id,
+            context.trace_flags,
+        )
+        if context.trace_state:
+            lines += b"tracestate: %s\r\n" % context.trace_state.to_header().encode("ascii")
+        return lines
 
     def answered(self, status: int | None, error: str | None) -> None:
         """The answer went to the client (``error``: it broke on the way)."""
         self._done = True
-        span = self._span
+        attributes: dict[str, str | int] = {"octoroute.outcome": "answered"}
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        span.set_attribute("octoroute.outcome", "answered")
+            attributes["http.response.status_code"] = status
         if error is not None:
-            span.set_attribute("error.type", error)
-            span.set_status(Status(StatusCode.ERROR, error))
+            attributes["error.type"] = error
+            self._span.set_status(Status(StatusCode.ERROR, error))
+        self._span.set_attributes(attributes)
 
     def failed(self, reason: str, status: int | None, relayed: bool) -> None:
         """The attempt failed: failed over, or (``relayed``) the client's own error, which an
         HTTP client span still reports as an error (OpenTelemetry's HTTP conventions)."""
         self._done = True
-        span = self._span
+        attributes: dict[str, str | int] = {
+            "octoroute.outcome": "relayed" if relayed else "failed",
+            "error.type": reason,
+        }
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
-        span.set_attribute("octoroute.outcome", "relayed" if relayed else "failed")
-        span.set_attribute("error.type", reason)
-        span.set_status(Status(StatusCode.ERROR, reason))
+            attributes["http.response.status_code"] = status
+        self._span.set_attributes(attributes)
+        self._span.set_status(Status(StatusCode.ERROR, reason))
 
     def end(self) -> None:
         """End the span; one never answered nor failed was cancelled (the client left)."""

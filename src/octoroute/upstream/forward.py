@@ -302,10 +302,12 @@ class Forwarder:
             lane = self._lanes[endpoint.id]
             lane.metrics.inflight.inc()
             config = endpoint.config
-            span = None if trace is None else trace.attempt(config, endpoint.id, number)
+            span: AttemptTrace | None = None
             try:
                 tried.append(endpoint)
                 outcome.attempts, outcome.endpoint = number, endpoint
+                if trace is not None:
+                    span = trace.attempt(config, endpoint.id, number)
                 headers = extra if span is None else extra + span.header_lines()
                 attempt = _Attempt(
                     lane, request.body_for(config), request.path_for(config), trial, headers
