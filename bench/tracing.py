@@ -11,6 +11,8 @@ out. The variants take turns for ``--repeats`` rounds, each in a fresh router:
 * ``off``: no ``OTEL_*`` variable, the router as shipped;
 * ``on``: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` at nginx, which answers the exporter's POSTs with
   200: every request sampled, its three spans batched and exported over OTLP/HTTP;
+* ``sampled``: the same, one trace in ten kept (``OTEL_TRACES_SAMPLER=parentbased_traceidratio``,
+  ``OTEL_TRACES_SAMPLER_ARG=0.1``): what an operator who samples pays;
 * ``baseline`` (with ``--baseline DIR``): the router of another checkout's ``src/`` (the code
   before tracing: ``git archive <commit> src | tar -x -C /tmp/before``), no ``OTEL_*``
   variable.
@@ -64,8 +66,11 @@ VALGRIND_SECONDS: Final = 600.0
 def _environment(variant: str, nginx: Server, baseline: Path | None) -> dict[str, str]:
     """The router's environment for ``variant``: never an ``OTEL_*`` variable of the caller's."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
-    if variant == "on":
+    if variant in ("on", "sampled"):
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = nginx.url + "/health"
+    if variant == "sampled":
+        env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+        env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
     if variant == "baseline" and baseline is not None:
         env["PYTHONPATH"] = str(baseline / "src")
     return env
@@ -171,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         help="count instructions per request under cachegrind instead (needs valgrind)",
     )
     args = parser.parse_args(argv)
-    variants = ["off", "on"] + (["baseline"] if args.baseline is not None else [])
+    variants = ["off", "on", "sampled"] + (["baseline"] if args.baseline is not None else [])
     pin_self()
     with tempfile.TemporaryDirectory(prefix="octoroute-tracing-") as directory:
         log_dir = Path(directory)

@@ -63,6 +63,19 @@ async def running_router(
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Serve a test's own aiohttp ``app`` on an ephemeral loopback port; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
 def config_for(fleet: SimulatedFleet, **options: object) -> Config:
     """A validated config pointing at ``fleet`` (options as for ``fleet_config_toml``)."""
     text = fleet_config_toml(fleet, **options)  # type: ignore[arg-type]

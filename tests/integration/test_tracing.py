@@ -14,13 +14,14 @@ from typing import Any
 import aiohttp
 import pytest
 from openai import AsyncOpenAI
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from octoroute.observability.otel import OtelTracing
-from octoroute.simulator import HttpError, SimulatedFleet
+from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
 from octoroute.simulator.behaviour import RecordedRequest
 from tests.harness import RouterHandle, config_for, first_probe_round, running_router, wait_until
 
@@ -81,7 +82,17 @@ def upstream_parent(request: RecordedRequest) -> tuple[str, str]:
 
 
 def chat_posts(fleet: SimulatedFleet) -> list[RecordedRequest]:
-    return [request for model in fleet.models for request in model.chat_requests]
+    """Every chat request the fleet received, in arrival order."""
+    posts = [request for model in fleet.models for request in model.chat_requests]
+    return sorted(posts, key=lambda request: request.received_at)
+
+
+def failing_first(fleet: SimulatedFleet) -> tuple[SimulatedModel, SimulatedModel]:
+    """The fast replicas, the first preferred (``priority = 2``) and answering 503."""
+    preferred, other = fleet.fast
+    preferred.config_keys["priority"] = 2
+    preferred.behaviour.fault = HttpError(503)
+    return preferred, other
 
 
 @pytest.fixture
@@ -176,9 +187,7 @@ async def test_the_client_trace_is_continued_and_the_model_server_gets_the_attem
 async def test_a_failover_has_one_attempt_span_per_try_and_each_server_its_own_parent(
     spans: Spans, session: aiohttp.ClientSession, fleet: SimulatedFleet
 ) -> None:
-    preferred, other = fleet.fast
-    preferred.config_keys["priority"] = 2
-    preferred.behaviour.fault = HttpError(503)
+    preferred, other = failing_first(fleet)
     config = config_for(fleet, strategy="rule")
     async with running_router(config, tracing=spans.tracing) as router:
         await first_probe_round(router)
@@ -361,9 +370,7 @@ def documented_attributes() -> tuple[dict[str, set[str]], set[str]]:
 async def test_every_attribute_a_span_carries_is_documented(
     spans: Spans, session: aiohttp.ClientSession, fleet: SimulatedFleet
 ) -> None:
-    preferred, _ = fleet.fast
-    preferred.config_keys["priority"] = 2
-    preferred.behaviour.fault = HttpError(503)
+    preferred, _ = failing_first(fleet)
     preferred.behaviour.fault_times = 1
     fleet.deep[0].behaviour.fault = HttpError.context_length()
     async with running_router(config_for(fleet, strategy="rule"), tracing=spans.tracing) as router:
@@ -395,3 +402,37 @@ async def test_every_attribute_a_span_carries_is_documented(
         "octoroute.*",
     }
     assert {n for names in documented.values() for n in names} - conditional <= seen
+
+
+async def test_a_request_the_sampler_drops_records_nothing_but_passes_its_trace_on(
+    fleet: SimulatedFleet, session: aiohttp.ClientSession
+) -> None:
+    exporter = InMemorySpanExporter()
+    # What OTEL_TRACES_SAMPLER's default (parentbased_always_on) does with a client's
+    # traceparent whose sampled flag is off.
+    tracing = OtelTracing(
+        TracerProvider(sampler=ParentBased(ALWAYS_ON)),
+        processors=[SimpleSpanProcessor(exporter)],
+    )
+    unsampled = f"00-{CLIENT_TRACE_ID}-{CLIENT_SPAN_ID}-00"
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    async with running_router(config_for(fleet, strategy="rule"), tracing=tracing) as router:
+        async with session.post(
+            router.v1 + "/chat/completions", json=body, headers={"traceparent": unsampled}
+        ) as answer:
+            assert answer.status == 200
+        async with session.post(router.v1 + "/chat/completions", json=body) as answer:
+            assert answer.status == 200
+    await wait_until(lambda: len(exporter.get_finished_spans()) == 3, what="the sampled request")
+
+    assert {span.name for span in exporter.get_finished_spans()} == {
+        "POST /v1/chat/completions",
+        "routing",
+        "upstream attempt",
+    }
+    first, second = chat_posts(fleet)
+    _, trace, parent, flags = first.headers["traceparent"].split("-")
+    assert trace == CLIENT_TRACE_ID
+    assert parent != CLIENT_SPAN_ID  # the router's own (unrecorded) span
+    assert int(flags, 16) & 1 == 0
+    assert int(second.headers["traceparent"].split("-")[3], 16) & 1  # sampled, recorded

@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from octoroute.simulator import SimulatedFleet, fleet_config_toml
-from tests.harness import wait_until
+from tests.harness import served, wait_until
 
 CHILD: str = """
 import atexit, json, sys
@@ -102,16 +102,9 @@ async def collector() -> AsyncIterator[Collector]:
     found = Collector()
     app = web.Application()
     app.router.add_post("/v1/traces", found.receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    found.url = f"http://{host}:{port}"
-    try:
+    async with served(app) as url:
+        found.url = url
         yield found
-    finally:
-        await runner.cleanup()
 
 
 class Child:

@@ -107,8 +107,9 @@ class OtelTracing:
 
     def start_request(
         self, method: str, route: str | None, path: str, headers: Mapping[str, str]
-    ) -> OtelRequest:
-        """The request's server span, a child of the client's span when it sent one."""
+    ) -> OtelRequest | Unsampled:
+        """The request's server span, a child of the client's span when it sent one; a request
+        the sampler drops gets no child spans at all (``Unsampled``)."""
         parent = _PROPAGATOR.extract(headers)
         attributes: dict[str, str] = {"http.request.method": method, "url.path": path}
         if route is not None:
@@ -119,6 +120,8 @@ class OtelTracing:
             kind=SpanKind.SERVER,
             attributes=attributes,
         )
+        if not span.is_recording():
+            return Unsampled(span.get_span_context())
         return OtelRequest(self, span)
 
     def endpoint_attributes(self, endpoint: EndpointConfig, instance: str) -> dict[str, str | int]:
@@ -250,17 +253,8 @@ class OtelAttempt:
         self._done = False
 
     def header_lines(self) -> bytes:
-        """The attempt's W3C trace context as header lines for the upstream request: the
-        ``traceparent`` W3C defines (version 00), and the trace's ``tracestate`` if any."""
-        context = self._span.get_span_context()
-        lines = b"traceparent: 00-%032x-%016x-%02x\r\n" % (
-            context.trace_id,
-            context.span_id,
-            context.trace_flags,
-        )
-        if context.trace_state:
-            lines += b"tracestate: %s\r\n" % context.trace_state.to_header().encode("ascii")
-        return lines
+        """The attempt's W3C trace context as header lines for the upstream request."""
+        return _header_lines(self._span.get_span_context())
 
     def answered(self, status: int | None, error: str | None) -> None:
         """The answer went to the client (``error``: it broke on the way)."""
@@ -292,3 +286,58 @@ class OtelAttempt:
             self._span.set_attribute("octoroute.outcome", "cancelled")
             self._span.set_attribute("error.type", "cancelled")
         self._span.end()
+
+
+class Unsampled:
+    """A request the sampler dropped, as its request, decision and attempt traces at once:
+    nothing is recorded, and no child span is made (the SDK's cost of a span that records
+    nothing is most of a recorded one's). The model server still learns the trace and that it is
+    not sampled: its ``traceparent`` names the request's span, with the sampled flag off."""
+
+    __slots__ = ("_lines",)
+
+    def __init__(self, context: trace.SpanContext) -> None:
+        self._lines = _header_lines(context)
+
+    def routing(self) -> Unsampled:
+        """Itself: no decision span."""
+        return self
+
+    def attempt(self, endpoint: EndpointConfig, instance: str, number: int) -> Unsampled:
+        """Itself: no attempt span."""
+        return self
+
+    def header_lines(self) -> bytes:
+        """The request span's trace context, not sampled."""
+        return self._lines
+
+    def decided(self, decision: RoutedDecision, strategy: Strategy) -> None:
+        """Nothing to record."""
+
+    def answered(self, status: int | None, error: str | None) -> None:
+        """Nothing to record."""
+
+    def failed(self, reason: str, status: int | None, relayed: bool) -> None:
+        """Nothing to record."""
+
+    def annotate(self, fields: Mapping[str, object]) -> None:
+        """Nothing to record."""
+
+    def finish(self, status: int | None, error: str | None, context: Mapping[str, object]) -> None:
+        """Nothing to end: the span records nothing."""
+
+    def end(self) -> None:
+        """Nothing to end."""
+
+
+def _header_lines(context: trace.SpanContext) -> bytes:
+    """``context`` as W3C trace context header lines: ``traceparent`` (version 00) and the
+    trace's ``tracestate``, if it has one."""
+    lines = b"traceparent: 00-%032x-%016x-%02x\r\n" % (
+        context.trace_id,
+        context.span_id,
+        context.trace_flags,
+    )
+    if context.trace_state:
+        lines += b"tracestate: %s\r\n" % context.trace_state.to_header().encode("ascii")
+    return lines
