@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from octoroute.observability.otel import OtelTracing
-from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
+from octoroute.simulator import Drop, HttpError, SimulatedFleet, SimulatedModel
 from octoroute.simulator.behaviour import RecordedRequest
 from tests.harness import RouterHandle, config_for, first_probe_round, running_router, wait_until
 
@@ -436,3 +436,25 @@ async def test_a_request_the_sampler_drops_records_nothing_but_passes_its_trace_
     assert parent != CLIENT_SPAN_ID  # the router's own (unrecorded) span
     assert int(flags, 16) & 1 == 0
     assert int(second.headers["traceparent"].split("-")[3], 16) & 1  # sampled, recorded
+
+
+async def test_a_stream_broken_mid_way_is_an_answered_attempt_with_its_error(
+    traced: RouterHandle, spans: Spans, fleet: SimulatedFleet, session: aiohttp.ClientSession
+) -> None:
+    deep = fleet.deep[0].behaviour
+    deep.reply = "one two three four five six"
+    deep.fault = Drop(after_chunks=3)
+    body = {"model": "deep", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with session.post(traced.v1 + "/chat/completions", json=body) as answer:
+        assert answer.status == 200
+        assert b"upstream_stream_interrupted" in await answer.read()
+    await wait_until(lambda: bool(spans.named("POST /v1/chat/completions")), what="request span")
+
+    request = spans.one("POST /v1/chat/completions")
+    (attempt,) = spans.attempts()
+    assert attr(attempt, "octoroute.outcome") == "answered"
+    assert attr(attempt, "http.response.status_code") == 200
+    assert str(attr(attempt, "error.type")).startswith("mid_stream_")
+    assert attempt.status.status_code is StatusCode.ERROR
+    assert attr(request, "http.response.status_code") == 200
+    assert attr(request, "octoroute.error") == attr(attempt, "error.type")
