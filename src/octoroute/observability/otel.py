@@ -52,7 +52,8 @@ SPANNED: Final = frozenset({"status", "duration_ms", "routing_ms"})
 """Log line fields a request span does not repeat: its ``http.response.status_code``, its own
 duration and its routing child's say them."""
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
-"""W3C ``traceparent``/``tracestate`` only: what the router reads from clients and sends on."""
+"""W3C ``traceparent``/``tracestate`` only: how a client's trace context is read (what is sent
+upstream is written by ``_header_lines``)."""
 _UNKNOWN_SERVICE: Final = "unknown_service"
 
 
