@@ -14,6 +14,8 @@
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
+# Optional extras, e.g. --build-arg EXTRAS=otel for OpenTelemetry tracing (docs/operations.md).
+ARG EXTRAS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -22,7 +24,8 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/octoroute \
- && /opt/octoroute/bin/python -m pip install --no-cache-dir -c constraints.txt /wheels/octoroute-*.whl \
+ && /opt/octoroute/bin/python -m pip install --no-cache-dir -c constraints.txt \
+      "$(echo /wheels/octoroute-*.whl)${EXTRAS:+[$EXTRAS]}" \
  && /opt/octoroute/bin/octoroute --version
 
 FROM ${PYTHON_IMAGE}

@@ -222,9 +222,16 @@ def router_command() -> list[str]:
 
 
 def start_router(
-    log_dir: Path, upstream: Server, sse: Server, *, workers: int = 1, name: str = "router"
+    log_dir: Path,
+    upstream: Server,
+    sse: Server,
+    *,
+    workers: int = 1,
+    name: str = "router",
+    env: dict[str, str] | None = None,
 ) -> Server:
-    """``octoroute serve`` on the router core (both cores for ``workers`` > 1), answering."""
+    """``octoroute serve`` on the router core (both cores for ``workers`` > 1), answering;
+    ``env`` replaces the environment it runs with."""
     port = free_port()
     config = log_dir / f"{name}.toml"
     config.write_text(router_config(port, upstream.url, sse.url))
@@ -232,7 +239,7 @@ def start_router(
     if workers != 1:
         argv += ["--workers", str(workers)]
     cores = {ROUTER_CORE} if workers == 1 else {ROUTER_CORE, LOAD_CORE}
-    proc = spawn(name, argv, cores=cores, log_dir=log_dir)
+    proc = spawn(name, argv, cores=cores, log_dir=log_dir, env=env)
     return _ready(name, proc, port, payloads.chat_body("fast"))
 
 

@@ -17,6 +17,7 @@ from octoroute.api.reload import RELOADER
 from octoroute.app import create_app
 from octoroute.config import Config, parse_config
 from octoroute.fleet.endpoint import Endpoint
+from octoroute.observability.tracing import Tracing
 from octoroute.reload import Reloader
 from octoroute.runtime import Runtime
 from octoroute.serving import make_runner
@@ -49,9 +50,12 @@ class RouterHandle:
 
 
 @asynccontextmanager
-async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
-    """Serve ``config`` on an ephemeral loopback port for the duration of the block."""
-    app = create_app(config)
+async def running_router(
+    config: Config, *, tracing: Tracing | None = None
+) -> AsyncIterator[RouterHandle]:
+    """Serve ``config`` on an ephemeral loopback port for the duration of the block (with
+    ``tracing``, its spans go there)."""
+    app = create_app(config, tracing=tracing)
     runner = make_runner(app, config.server, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -59,6 +63,19 @@ async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
     host, port = runner.addresses[0][:2]
     try:
         yield RouterHandle(f"http://{host}:{port}", app[RUNTIME], config, app[RELOADER])
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Serve a test's own aiohttp ``app`` on an ephemeral loopback port; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
 

@@ -47,6 +47,7 @@ from octoroute.api.common import (
 )
 from octoroute.api.hosts import check_host
 from octoroute.api.limits import limit_in_flight
+from octoroute.api.tracing import tracing_middleware
 from octoroute.config.schema import Config
 from octoroute.errors import (
     MethodNotAllowed,
@@ -55,6 +56,7 @@ from octoroute.errors import (
     error_body,
 )
 from octoroute.observability.logging import get_logger
+from octoroute.observability.tracing import Tracing
 from octoroute.reload import DEFAULT_OPTIONS, Reloader, ReloadOptions
 from octoroute.runtime import Runtime
 
@@ -144,17 +146,20 @@ def create_app(
     multiprocess_dir: str | None = None,
     rng: random.Random | None = None,
     reload_options: ReloadOptions = DEFAULT_OPTIONS,
+    tracing: Tracing | None = None,
 ) -> web.Application:
     """The router as an aiohttp application; the runtime is built when the app starts.
 
     ``rng`` seeds placement's weighted draws (a benchmark's reproducible runs); by default each
     router draws from a fresh ``random.Random()``. ``reload_options`` says how the process was
-    started, for reloads of ``config.source`` (``octoroute.reload``)."""
+    started, for reloads of ``config.source`` (``octoroute.reload``). With ``tracing`` every
+    request not excluded gets a span (``api.tracing``); without it no tracing code runs."""
     app = web.Application(client_max_size=config.server.max_request_bytes)
     preflight = cors.install(app, config.server.cors_origins)
     app.middlewares.extend(
         [
             request_context,
+            *([] if tracing is None else [tracing_middleware(tracing)]),
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
             ollama.ollama_errors,
@@ -165,7 +170,7 @@ def create_app(
         ]
     )
 
-    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng)
+    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng, tracing=tracing)
     app[RUNTIME] = runtime
     reloader = Reloader(runtime, reload_options)
     app[reload.RELOADER] = reloader

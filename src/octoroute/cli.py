@@ -27,6 +27,7 @@ from octoroute import __version__
 if TYPE_CHECKING:
     from octoroute.config import Config
     from octoroute.config.overrides import Overrides
+    from octoroute.observability.tracing import Tracing, TracingSettings
     from octoroute.workers import WorkerSpec
 
 DEFAULT_CONFIG: Final = "config.toml"
@@ -227,6 +228,49 @@ def _overrides(args: argparse.Namespace) -> Overrides:
     )
 
 
+def _tracing_settings() -> TracingSettings | int | None:
+    """What the ``OTEL_*`` variables ask of tracing; an exit code when they ask the impossible."""
+    from octoroute.observability.tracing import TracingSetupError, tracing_settings
+
+    try:
+        return tracing_settings(os.environ)
+    except TracingSetupError as error:
+        return _fail(f"octoroute: {error}")
+
+
+def _tracing(settings: TracingSettings | None) -> Tracing | None:
+    """This process's tracing, or ``None``: off, or the ``otel`` extra is not installed (a
+    warning, not a failure: the environment may be shared with other programs)."""
+    if settings is None:
+        return None
+    from octoroute.observability.logging import get_logger
+
+    log = get_logger("octoroute.tracing")
+    try:
+        from octoroute.observability.otel import from_settings
+    except ImportError as error:
+        log.warning(
+            "OTEL_* variables ask for tracing, but the otel extra is not installed; serving "
+            "without traces. Install it with: pip install 'octoroute[otel]'",
+            missing=str(error),
+        )
+        return None
+    log.info("tracing on", exporters=list(settings.exporters), excluded=list(settings.excluded))
+    return from_settings(settings)
+
+
+def _serve_traced(config: Config, settings: TracingSettings | None, **options: Any) -> None:
+    """Serve ``config`` with this process's tracing, flushed once the event loop has ended."""
+    from octoroute.server import serve
+
+    tracing = _tracing(settings)
+    try:
+        _run(serve(config, tracing=tracing, **options))
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     workers: int | None = getattr(args, "workers", None)
     if workers is not None and workers < 1:
@@ -235,6 +279,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     prepared = _prepare_serving(args.config, overrides)
     if isinstance(prepared, int):
         return prepared
+    settings = _tracing_settings()
+    if isinstance(settings, int):
+        return settings
     if prepared.server.workers > 1:
         from octoroute.workers import run_workers
 
@@ -245,9 +292,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             port=prepared.server.port,
             overrides=overrides,
         )
-    from octoroute.server import serve
-
-    _run(serve(prepared, overrides=overrides))
+    _serve_traced(prepared, settings, overrides=overrides)
     return 0
 
 
@@ -256,17 +301,17 @@ def serve_worker(spec: WorkerSpec) -> int:
     prepared = _prepare_serving(spec.config_path, spec.overrides)
     if isinstance(prepared, int):
         return prepared
-    from octoroute.server import serve
-
-    _run(
-        serve(
-            prepared,
-            reuse_port=True,
-            multiprocess_dir=spec.multiprocess_dir,
-            overrides=spec.overrides,
-            listen=(spec.host, spec.port),
-            parent=os.getppid(),
-        )
+    settings = _tracing_settings()
+    if isinstance(settings, int):
+        return settings
+    _serve_traced(
+        prepared,
+        settings,
+        reuse_port=True,
+        multiprocess_dir=spec.multiprocess_dir,
+        overrides=spec.overrides,
+        listen=(spec.host, spec.port),
+        parent=os.getppid(),
     )
     return 0
 

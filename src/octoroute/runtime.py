@@ -26,6 +26,7 @@ from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.observability.metrics import Metrics, instance_label
+from octoroute.observability.tracing import Tracing
 from octoroute.routing.strategy import Router
 from octoroute.upstream.client import Target, UpstreamClient
 from octoroute.upstream.forward import Forwarder, Lane
@@ -204,7 +205,10 @@ class Runtime:
         *,
         multiprocess_dir: str | None = None,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
+        self.tracing = tracing
+        """The process's OpenTelemetry tracing; ``None`` (off) unless ``OTEL_*`` asked for it."""
         self.started_at = time.monotonic()
         self.generation = 1
         """Configurations this runtime has run: 1 at start-up, one more per reload."""

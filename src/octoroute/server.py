@@ -25,6 +25,7 @@ from octoroute.config.overrides import NO_OVERRIDES, Overrides
 from octoroute.config.schema import Config
 from octoroute.fdlimit import fit_fd_limit, in_flight_that_fits
 from octoroute.observability.logging import get_logger
+from octoroute.observability.tracing import Tracing
 from octoroute.reload import SIGNAL_TRIGGER, ReloadOptions
 from octoroute.serving import make_runner
 
@@ -85,6 +86,7 @@ async def serve(
     overrides: Overrides = NO_OVERRIDES,
     listen: tuple[str, int] | None = None,
     parent: int | None = None,
+    tracing: Tracing | None = None,
 ) -> None:
     """Serve ``config`` until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully;
     reload its file on SIGHUP.
@@ -92,7 +94,8 @@ async def serve(
     ``on_ready`` receives the bound URL (port 0 binds an ephemeral port) once requests are
     accepted. ``overrides`` are the command line's values, applied again to a reloaded file;
     ``listen`` is the address to bind instead of the config's (a worker's, chosen by its
-    parent), and ``parent`` the pid of a worker's supervising parent.
+    parent), and ``parent`` the pid of a worker's supervising parent. ``tracing`` is the
+    caller's to shut down once the event loop has ended.
     """
     config = _fit_fd_limit(config)
     options = ReloadOptions(
@@ -100,7 +103,12 @@ async def serve(
         prepare=_fit_fd_limit,
         fan_out=None if parent is None else _tell_parent(parent),
     )
-    app = create_app(config, multiprocess_dir=multiprocess_dir, reload_options=options)
+    app = create_app(
+        config,
+        multiprocess_dir=multiprocess_dir,
+        reload_options=options,
+        tracing=tracing,
+    )
     reloader = app[RELOADER]
     runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from octoroute.api.admission import demand_of, fit_context
 from octoroute.api.common import RUNTIME, decide, importance_of, read_json_body
+from octoroute.api.tracing import request_trace
 from octoroute.routing.strategy import Decision
 from octoroute.wire.hints import RequestHints
 from octoroute.wire.legacy import parse_legacy_chat
@@ -55,7 +56,14 @@ async def route(request: web.Request) -> web.Response:
         choice = runtime.catalog.resolve(chat.model)
         alias = choice.alias
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = await decide(runtime, choice, chat.messages, importance, explain=True)
+        decision = await decide(
+            runtime,
+            choice,
+            chat.messages,
+            importance,
+            explain=True,
+            trace=request_trace(request, runtime),
+        )
         demand = demand_of(runtime, request.headers, chat.messages, chat.hints, decision)
         decision = fit_context(runtime, choice, decision, demand, count=False)
     else:

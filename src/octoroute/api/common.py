@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from octoroute.catalog import ModelChoice
-from octoroute.enums import DecisionSource, Importance, Pool
+from octoroute.enums import DecisionSource, Importance, Pool, TaskType
 from octoroute.errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -25,6 +25,7 @@ from octoroute.errors import (
     ServerOverloaded,
 )
 from octoroute.observability.logging import get_logger
+from octoroute.observability.tracing import RequestTrace
 from octoroute.routing.metadata import infer_metadata
 from octoroute.routing.strategy import Decision, direct
 from octoroute.runtime import Runtime
@@ -170,18 +171,48 @@ async def decide(
     importance: Importance,
     *,
     explain: bool = False,
+    stated_task: TaskType | None = None,
+    trace: RequestTrace | None = None,
 ) -> Decision:
     """Who serves the request: the router for ``auto``, else the tier or model it named.
 
     Explicit choices skip metadata inference on the hot path; ``explain`` (the ``/route`` dry
-    run) computes it anyway so the answer shows what routing would have seen.
+    run) computes it anyway so the answer shows what routing would have seen. ``stated_task``
+    is legacy ``/chat``'s stated task type (``Router.route``). With ``trace`` the decision gets
+    its own span under the request's.
     """
+    if trace is not None:
+        return await _traced_decision(
+            runtime, choice, messages, importance, explain, stated_task, trace
+        )
     if log.is_enabled_for(logging.DEBUG):
         log.debug("routing", preview=message_preview(messages), messages=len(messages))
     if choice.tier is None:
-        return await runtime.router.route(messages, importance)
+        return await runtime.router.route(messages, importance, stated_task=stated_task)
     metadata = infer_metadata(messages, importance) if explain else None
     return direct(choice.tier, endpoint=choice.name is not None, metadata=metadata)
+
+
+async def _traced_decision(
+    runtime: Runtime,
+    choice: ModelChoice,
+    messages: list[Message],
+    importance: Importance,
+    explain: bool,
+    stated_task: TaskType | None,
+    trace: RequestTrace,
+) -> Decision:
+    """``decide`` inside a routing span, which is open for as long as routing takes (the
+    router model's call included) and records what was decided."""
+    span = trace.routing()
+    try:
+        decision = await decide(
+            runtime, choice, messages, importance, explain=explain, stated_task=stated_task
+        )
+        span.decided(decision, runtime.router.strategy)
+    finally:
+        span.end()
+    return decision
 
 
 def message_preview(messages: list[Message], limit: int = PREVIEW_CHARS) -> str:
@@ -219,12 +250,14 @@ def log_request(
     stream: bool,
     served_by: tuple[Pool, str] | None = None,
     key: str | None = None,
+    trace: RequestTrace | None = None,
 ) -> None:
     """The one info line per request: what was asked, who decided, who served, how it went.
 
     ``served_by`` is the pool and reason of a request that is never routed (embeddings), logged
     as ``tier`` and ``reason`` with strategy ``direct``; ``key`` is the client key's name (with
-    ``[auth]``). Never message content: prompts are private; never a key.
+    ``[auth]``). Never message content: prompts are private; never a key. With ``trace`` the
+    request's span gets the same fields.
     """
     fields: dict[str, object] = {
         "route": route,
@@ -257,6 +290,8 @@ def log_request(
     if key is not None:
         fields["key"] = key
     log.info("request", **fields)
+    if trace is not None:
+        trace.annotate(fields)
 
 
 CLIENT_CLOSED_REQUEST: Final = 499
@@ -282,12 +317,17 @@ class RequestLog:
         "started",
         "status",
         "stream",
+        "trace",
     )
 
-    def __init__(self, route: str, key: str | None = None) -> None:
+    def __init__(
+        self, route: str, key: str | None = None, trace: RequestTrace | None = None
+    ) -> None:
         self.route = route
         self.key = key
         """The client key's name, with ``[auth]``."""
+        self.trace = trace
+        """The request's span, which gets the log line's fields too."""
         self.started = time.perf_counter()
         self.outcome = Outcome()
         self.decision: Decision | None = None
@@ -321,6 +361,7 @@ class RequestLog:
             stream=self.stream,
             served_by=self.served_by,
             key=self.key,
+            trace=self.trace,
         )
 
 

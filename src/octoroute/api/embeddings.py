@@ -24,6 +24,7 @@ from octoroute.api.access import (
 from octoroute.api.auth import client_key
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
+from octoroute.api.tracing import request_trace
 from octoroute.catalog import ModelChoice
 from octoroute.enums import DecisionSource, Pool
 from octoroute.runtime import Runtime
@@ -81,7 +82,8 @@ async def serve_embeddings(
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
     key = client_key(request)
-    with RequestLog(route, None if key is None else key.name) as entry:
+    trace = request_trace(request, runtime)
+    with RequestLog(route, None if key is None else key.name, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model
@@ -111,8 +113,9 @@ async def serve_embeddings(
                 parsed,
                 runtime.config.timeout_for(Pool.EMBEDDINGS),
                 entry.outcome,
-                extra=upstream_header_lines(request),
+                extra=upstream_header_lines(request, traced=trace is not None),
                 rewrite=None if rewrite is None else rewrite(parsed),
+                trace=trace,
             )
         finally:
             metrics.in_flight.dec()

@@ -35,6 +35,7 @@ from octoroute.api.common import (
     importance_of,
     read_json_body,
 )
+from octoroute.api.tracing import request_trace
 from octoroute.catalog import ModelChoice
 from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native
@@ -46,7 +47,8 @@ from octoroute.wire import sse
 from octoroute.wire.messages import Message
 
 TRACE_HEADERS: Final = ("traceparent", "tracestate")
-"""W3C trace context, passed on to the model server so a trace spans the hop through us."""
+"""W3C trace context, passed on to the model server so a trace spans the hop through us: as the
+client sent it when tracing is off; when on, each attempt sends its own span's instead."""
 _HEADER_SAFE: Final = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,511}")
 """A header value we copy upstream: visible ASCII, no CR/LF, at most 512 characters."""
 
@@ -178,13 +180,16 @@ def _catalog_choice(runtime: Runtime, model: str) -> ModelChoice:
     return runtime.catalog.resolve(model)
 
 
-def upstream_header_lines(request: web.Request, forwarded: tuple[str, ...] = ()) -> bytes:
+def upstream_header_lines(
+    request: web.Request, forwarded: tuple[str, ...] = (), *, traced: bool = False
+) -> bytes:
     """The header lines sent upstream with this request alone: our request id, so the model
     server's logs can be joined with ours, and the client's trace context and ``forwarded``
-    headers (a dialect's own, e.g. ``anthropic-version``) when well formed."""
+    headers (a dialect's own, e.g. ``anthropic-version``) when well formed. A ``traced``
+    request's trace context is the attempt's, added per attempt by the forwarder."""
     lines = [b"x-request-id: %s\r\n" % request[REQUEST_ID].encode("ascii")]
     headers = request.headers
-    for name in TRACE_HEADERS + forwarded:
+    for name in forwarded if traced else TRACE_HEADERS + forwarded:
         value = headers.get(name)
         if value is not None and _HEADER_SAFE.fullmatch(value):
             lines.append(b"%s: %s\r\n" % (name.encode("ascii"), value.encode("ascii")))
@@ -210,7 +215,8 @@ async def generate(
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
     key = client_key(request)
-    with RequestLog(route, None if key is None else key.name) as entry:
+    trace = request_trace(request, runtime)
+    with RequestLog(route, None if key is None else key.name, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
@@ -220,7 +226,7 @@ async def generate(
             entry.status = local.status
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = await decide(runtime, choice, parsed.messages, importance, trace=trace)
         decision = entry.decision = capped(key, choice, decision)
         translating = None if translation is None else translation(parsed, runtime)
         check = None
@@ -241,7 +247,7 @@ async def generate(
             headers = decision_headers(request, decision)
             add_limit_headers(headers, charged)
             timeout = runtime.config.timeout_for(decision.tier)
-            extra = upstream_header_lines(request, forwarded)
+            extra = upstream_header_lines(request, forwarded, traced=trace is not None)
             in_flight = runtime.metrics.tiers[decision.tier].in_flight
             in_flight.inc()
             try:
@@ -257,6 +263,7 @@ async def generate(
                         extra=extra,
                         translators=None if translating is None else translating.translator_for,
                         ticket=placed.ticket,
+                        trace=trace,
                     )
                 else:
                     answer = await runtime.forwarder.complete(
@@ -268,6 +275,7 @@ async def generate(
                         extra=extra,
                         rewrite=None if translating is None else translating.answer,
                         ticket=placed.ticket,
+                        trace=trace,
                     )
                     response = answer.to_response(headers)
             finally:

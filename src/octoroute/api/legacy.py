@@ -29,12 +29,14 @@ from octoroute.api.auth import client_key
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
+    decide,
     decision_headers,
     importance_of,
     openai_error_type,
     read_json_body,
 )
 from octoroute.api.generation import upstream_header_lines
+from octoroute.api.tracing import request_trace
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS
 from octoroute.errors import UpstreamProtocolError, error_body
@@ -120,7 +122,8 @@ async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
     key = client_key(request)
-    with RequestLog("chat", None if key is None else key.name) as entry:
+    trace = request_trace(request, runtime)
+    with RequestLog("chat", None if key is None else key.name, trace) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
         auto = runtime.catalog.auto
@@ -129,7 +132,14 @@ async def chat(request: web.Request) -> web.Response:
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
-        decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
+        decision = await decide(
+            runtime,
+            auto,
+            messages,
+            importance,
+            stated_task=legacy.task_type,
+            trace=trace,
+        )
         decision = entry.decision = capped(key, auto, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
@@ -151,8 +161,9 @@ async def chat(request: web.Request) -> web.Response:
                 upstream_request,
                 runtime.config.timeout_for(decision.tier),
                 entry.outcome,
-                extra=upstream_header_lines(request),
+                extra=upstream_header_lines(request, traced=trace is not None),
                 ticket=placed.ticket,
+                trace=trace,
             )
         finally:
             release(placed)

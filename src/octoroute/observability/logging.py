@@ -139,3 +139,9 @@ class RateLimitedWarning:
         suppressed, self._suppressed = self._suppressed, 0
         self._logger.warning(self._event, suppressed=suppressed, **fields)
         return True
+
+
+def request_fields() -> dict[str, object]:
+    """The fields bound to the current request's log context (``request_id``, and whatever
+    else the request's middleware bound): what every log line of the request carries."""
+    return structlog.contextvars.get_contextvars()

@@ -59,6 +59,7 @@ from octoroute.fleet.placement import NO_DEMAND
 from octoroute.fleet.selector import Fleet
 from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import EndpointMetrics, Metrics
+from octoroute.observability.tracing import AttemptTrace, RequestTrace
 from octoroute.upstream.attempts import (
     MAX_ATTEMPTS,
     Scope,
@@ -222,16 +223,17 @@ class Lane:
 
 
 class _Attempt:
-    """One attempt on one endpoint: its lane, rendered body, start time, trial flag, and whether
-    the instance was known cold when it started."""
+    """One attempt on one endpoint: its lane, rendered body, the header lines of this attempt
+    alone, start time, trial flag, and whether the instance was known cold when it started."""
 
-    __slots__ = ("body", "cold", "lane", "path", "started", "trial")
+    __slots__ = ("body", "cold", "extra", "lane", "path", "started", "trial")
 
-    def __init__(self, lane: Lane, body: bytes, path: str, trial: bool) -> None:
+    def __init__(self, lane: Lane, body: bytes, path: str, trial: bool, extra: bytes) -> None:
         self.lane = lane
         self.body = body
         self.path = path
         self.trial = trial
+        self.extra = extra
         self.cold = lane.endpoint.cold
         self.started = time.perf_counter()
 
@@ -273,13 +275,16 @@ class Forwarder:
         outcome: Outcome,
         run: Callable[[_Attempt], Awaitable[T]],
         ticket: Ticket | None,
+        extra: bytes,
+        trace: RequestTrace | None,
     ) -> T | Answer:
         """Run ``run`` on endpoint after endpoint until one succeeds or the budget is spent.
 
         ``run`` performs one attempt and raises an ``UpstreamError`` when it fails before the
         client got anything; the attempt holds its slot until ``run`` returns. Each attempt
         takes its slot from the dispatcher (waiting in the queue when the scope is full); the
-        first may use one the ticket reserved at admission.
+        first may use one the ticket reserved at admission. With ``trace`` each attempt has a
+        span, open from its slot to its last byte, whose context it sends as ``traceparent``.
         """
         if ticket is None:
             ticket = self._dispatch.ticket(NO_DEMAND, Importance.NORMAL)
@@ -296,24 +301,43 @@ class Forwarder:
             endpoint, trial = taken
             lane = self._lanes[endpoint]
             lane.metrics.inflight.inc()
+            config = endpoint.config
+            span: AttemptTrace | None = None
             try:
                 tried.append(endpoint)
                 outcome.attempts, outcome.endpoint = number, endpoint
-                config = endpoint.config
-                attempt = _Attempt(lane, request.body_for(config), request.path_for(config), trial)
-                return await run(attempt)
+                if trace is not None:
+                    span = trace.attempt(config, endpoint.id, number)
+                headers = extra if span is None else extra + span.header_lines()
+                attempt = _Attempt(
+                    lane, request.body_for(config), request.path_for(config), trial, headers
+                )
+                earlier = outcome.error
+                result = await run(attempt)
+                if span is not None:
+                    # ``outcome.error`` still names an earlier attempt's failure unless this
+                    # one set its own (a stream broken mid-way, a client gone or stalled).
+                    late = outcome.error if outcome.error is not earlier else None
+                    span.answered(outcome.status, late)
+                return result
             except UpstreamError as error:
                 relayed = self._settle(attempt, error, scope, outcome)
+                if span is not None:
+                    _failed(span, error, relayed is not None)
                 if relayed is not None:
                     return relayed
                 last_error = error
             except ServerOverloaded as error:
                 self._metrics.overloads[error.reason].inc()
                 outcome.error = "server_overloaded"
+                if span is not None:
+                    span.failed(outcome.error, None, False)
                 raise
             finally:
                 lane.metrics.inflight.dec()
                 endpoint.end(trial)
+                if span is not None:
+                    span.end()
         raise exhausted(scope, len(tried), last_error, self._fleet.unavailability(candidates))
 
     def _settle(
@@ -401,6 +425,7 @@ class Forwarder:
         extra: bytes = b"",
         rewrite: Callable[[Answer], Answer] | None = None,
         ticket: Ticket | None = None,
+        trace: RequestTrace | None = None,
     ) -> Answer:
         """Forward a non-streaming request; the upstream's JSON body comes back as it was.
 
@@ -409,11 +434,16 @@ class Forwarder:
         counts as a success: an answer it cannot rewrite raises ``BadUpstreamResponse``, which
         fails over and is held against that endpoint like any broken answer. ``ticket`` carries
         the request's placement demand, urgency and queue deadline (default: none of them).
+        ``trace``, the request's span, gets a child span per attempt.
         """
 
         async def run(attempt: _Attempt) -> Answer:
             answer = await self._client.send(
-                attempt.lane.target, attempt.body, timeout=timeout, path=attempt.path, extra=extra
+                attempt.lane.target,
+                attempt.body,
+                timeout=timeout,
+                path=attempt.path,
+                extra=attempt.extra,
             )
             usage = self._checked_usage(attempt, answer.body)
             result = Answer(answer.status, answer.content_type, answer.body, attempt.lane.endpoint)
@@ -427,7 +457,7 @@ class Forwarder:
             self._succeeded(attempt, scope, outcome, answer.ttfb)
             return result
 
-        return await self._attempts(scope, candidates, request, outcome, run, ticket)
+        return await self._attempts(scope, candidates, request, outcome, run, ticket, extra, trace)
 
     # --- streaming --------------------------------------------------------------------------
 
@@ -444,6 +474,7 @@ class Forwarder:
         extra: bytes = b"",
         translators: Translators | None = None,
         ticket: Ticket | None = None,
+        trace: RequestTrace | None = None,
     ) -> web.StreamResponse:
         """Forward a streaming request, relaying SSE events as they arrive.
 
@@ -463,7 +494,7 @@ class Forwarder:
                 timeout=timeout,
                 read_timeout=timeout,
                 path=attempt.path,
-                extra=extra,
+                extra=attempt.extra,
             )
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             # NDJSON (Ollama's own streams) only where a translator reads it; a chat request
@@ -498,7 +529,9 @@ class Forwarder:
             response = web.StreamResponse(status=200, headers=stream_headers)
             return await self._relay(relay, response, first, http_request, attempt, scope, outcome)
 
-        result = await self._attempts(scope, candidates, request, outcome, run, ticket)
+        result = await self._attempts(
+            scope, candidates, request, outcome, run, ticket, extra, trace
+        )
         return result.to_response(headers) if isinstance(result, Answer) else result
 
     async def _json_instead(
@@ -621,6 +654,16 @@ class Forwarder:
             + sse.DONE_EVENT,
         )
         await relay.client.finish(response)
+
+
+def _failed(span: AttemptTrace, error: UpstreamError, relayed: bool) -> None:
+    """Record a failed attempt on its span: its reason and the upstream's status, if any."""
+    status = (
+        error.upstream_status
+        if isinstance(error, UpstreamStatusError | UpstreamThrottled)
+        else None
+    )
+    span.failed(error.reason, status, relayed)
 
 
 class _Relay:
