@@ -109,7 +109,7 @@ OTHER_MESSAGES = {
         "max_tokens = 4096",
         "max_tokens = 4096\ntemperature = true",
     ),
-    "routing.strategy: 'tool' routing is not implemented; use 'rule', 'llm' or 'hybrid'": (
+    "routing.strategy: 'tool' routing is not implemented; use 'rule', 'learned', 'llm' or 'hybrid'": (
         'strategy = "hybrid"',
         'strategy = "tool"',
     ),

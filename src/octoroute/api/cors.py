@@ -38,6 +38,7 @@ EXPOSED_HEADERS: Final = (
     "x-octoroute-endpoint",
     "x-octoroute-strategy",
     "x-octoroute-reason",
+    "x-octoroute-confidence",
     "retry-after",
 )
 """Response headers a page's script may read (the rest are hidden by the browser)."""

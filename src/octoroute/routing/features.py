@@ -1,0 +1,208 @@
+"""What the learned router reads of a conversation: named, namespaced features, in bounded time.
+
+A request becomes a handful of *namespaces*, each a set of keys; a model file holds a weight
+vector per key it knows (any other key is ignored), so the features need no hashing and are the
+same in every process (Python's ``hash`` of a ``str`` is randomised per process, so it could not
+name a feature in a file). The namespaces:
+
+* ``sig``: the rule signals of :func:`~octoroute.routing.metadata.infer_metadata` and its task
+  type. The lexicon's multilingual evidence reaches the model through them, so "beweise" and
+  "prove" weigh the same even when the training data only had one of them.
+* ``sx``: each signal paired with the size of the latest turn (short / medium / pasted): "code"
+  in a one-line question is not "code" around a pasted module, and a linear model cannot
+  multiply features on its own.
+* ``shape``: sizes and shapes, bucketed on a log scale: characters and words of the latest turn,
+  messages and user turns, system prompt, previous turns, question marks, lines, list items,
+  code punctuation, fences, URLs, the conversation's token estimate.
+* ``w`` and ``w2``: the words and word pairs of the latest user turn, case- and accent-folded,
+  read from a head-and-tail slice (:data:`FeatureSpec.head`, :data:`FeatureSpec.tail`) so a
+  pasted document costs what a paragraph does.
+* ``c``: character n-grams of the start of the latest turn (whitespace collapsed), which carry
+  scripts without spaces (Chinese, Japanese) and inflected words the training data spelled
+  differently.
+* ``pw`` and ``sw``: the words of the previous user turn and of the system prompt, bounded the
+  same way, read only when the latest turn is short: context matters when the turn continues
+  it ("and how would I test that?"), and a long request stands on its own.
+
+Every bound is a field of :class:`FeatureSpec`, which a model file carries and
+:mod:`~octoroute.routing.model_file` checks against :data:`SPEC_LIMITS`, so no file can make a
+decision slower than those limits allow. :data:`SCHEME` names this code's way of turning text
+into keys: a model trained under another scheme is refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Final, NamedTuple
+
+from octoroute.routing.metadata import RouteMetadata, bounded
+from octoroute.routing.signals import fold, tokenize
+from octoroute.wire.messages import Message
+
+SCHEME: Final = "octoroute-features/1"
+"""Bump when a key's meaning changes: a model file names the scheme it was trained with."""
+
+NAMESPACES: Final = ("sig", "sx", "shape", "w", "w2", "c", "pw", "sw")
+"""Every namespace, in the order :class:`Features` holds them."""
+PAIR_NAMESPACES: Final = frozenset({"w2", "sx"})
+"""Namespaces whose keys are pairs: written ``"a b"`` (``w2``) or ``"a|b"`` (``sx``) in a file."""
+PAIR_SEPARATORS: Final = {"w2": " ", "sx": "|"}
+
+
+class FeatureSpec(NamedTuple):
+    """The bounds of feature extraction; a model file carries the ones it was trained with."""
+
+    head: int = 400
+    """Characters read from the start of the latest user turn for words."""
+    tail: int = 200
+    """Characters read from its end (where an instruction after a paste sits)."""
+    char_chars: int = 120
+    """Characters at the start of the latest turn cut into character n-grams."""
+    char_n: int = 3
+    """The length of a character n-gram (0: none)."""
+    context_chars: int = 200
+    """Characters read from the previous user turn and from the system prompt."""
+    context_words: int = 15
+    """Context words are read only when the latest turn has at most this many words."""
+
+
+SPEC_LIMITS: Final = FeatureSpec(
+    head=1000, tail=500, char_chars=300, char_n=5, context_chars=500, context_words=64
+)
+"""The largest bounds a model file may ask for: they cap the cost of one decision."""
+DEFAULT_SPEC: Final = FeatureSpec()
+
+
+class Features(NamedTuple):
+    """The keys of one request, per namespace (order as :data:`NAMESPACES`)."""
+
+    sig: Sequence[str]
+    sx: Sequence[tuple[str, str]]
+    shape: Sequence[str]
+    w: Sequence[str]
+    w2: Sequence[tuple[str, str]]
+    c: Sequence[str]
+    pw: Sequence[str]
+    sw: Sequence[str]
+
+
+_SIZE_CLASSES: Final = ("short", "medium", "pasted")
+_SHORT_WORDS: Final = 15
+_PASTED_CHARS: Final = 1200
+_CODE_MARKS: Final = ("{", ";", "(", "=", "<", "[", "->", "::")
+_SLICES_CACHE: dict[tuple[int, int], tuple[slice, ...]] = {}
+
+
+def _slices(n: int, length: int) -> tuple[slice, ...]:
+    """``slice(i, i + n)`` for every start of an n-gram in ``length`` characters (cached)."""
+    key = (n, length)
+    found = _SLICES_CACHE.get(key)
+    if found is None:
+        found = _SLICES_CACHE[key] = tuple(slice(i, i + n) for i in range(max(0, length - n + 1)))
+    return found
+
+
+def _bucket(value: int, cap: int = 15) -> int:
+    """A log2 bucket: 0, 1, 2-3, 4-7, ... (the bit length), at most ``cap``."""
+    return min(value.bit_length(), cap)
+
+
+def _latest_user(messages: Sequence[Message]) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return index
+    return None
+
+
+def _words(text: str, head: int, tail: int) -> list[str]:
+    folded = fold(bounded(text, head, tail))
+    return tokenize(folded, unspaced=False)
+
+
+def extract(
+    messages: Sequence[Message], meta: RouteMetadata, spec: FeatureSpec = DEFAULT_SPEC
+) -> Features:
+    """The features of a conversation whose inferred metadata is ``meta``; bounded work."""
+    latest = _latest_user(messages)
+    text = "" if latest is None else messages[latest].text()
+    chars = len(text)
+    sliced = bounded(text, spec.head, spec.tail)
+    folded = fold(sliced)
+    tokens = tokenize(folded, unspaced=False)
+    words = len(tokens)
+    if chars > len(sliced):
+        words = max(words, chars // 6)
+    size = (
+        _SIZE_CLASSES[2]
+        if chars >= _PASTED_CHARS
+        else _SIZE_CLASSES[0]
+        if words <= _SHORT_WORDS
+        else _SIZE_CLASSES[1]
+    )
+    signals = meta.signals
+    sig = [*signals, "task=" + meta.task_type.value]
+    sx = [(signal, size) for signal in sig]
+    if not signals:
+        sx.append(("none", size))
+
+    users = 0
+    system = previous = assistant = None
+    for index, message in enumerate(messages):
+        role = message.role
+        if role == "user":
+            users += 1
+            if latest is not None and index < latest:
+                previous = message
+        elif role == "system" and system is None:
+            system = message
+        elif role == "assistant" and latest is not None and index < latest:
+            assistant = message
+    shape = [
+        f"chars={_bucket(chars)}",
+        f"words={_bucket(words)}",
+        f"messages={_bucket(len(messages), 6)}",
+        f"users={_bucket(users, 5)}",
+        f"tokens={_bucket(meta.token_estimate, 17)}",
+        f"questions={_bucket(sliced.count('?') + sliced.count('？'), 3)}",
+        f"lines={_bucket(text.count(chr(10)), 10)}",
+    ]
+    if system is not None:
+        shape.append(f"system={_bucket(len(system.text()))}")
+    if previous is not None:
+        shape.append(f"previous={_bucket(len(previous.text()))}")
+    if assistant is not None:
+        shape.append(f"assistant={_bucket(len(assistant.text()))}")
+    if sliced:
+        marks = sum(sliced.count(mark) for mark in _CODE_MARKS)
+        shape.append(f"code={_bucket(marks * 100 // len(sliced), 6)}")
+    if "```" in text:
+        shape.append("fence")
+    if "http" in sliced:
+        shape.append("url")
+    if sliced[-1:] in ("?", "？"):
+        shape.append("ends_question")
+
+    grams: list[str] = []
+    if spec.char_n:
+        start = " ".join(folded[: spec.char_chars].split())
+        grams = list(map(start.__getitem__, _slices(spec.char_n, len(start))))
+
+    context_previous: list[str] = []
+    context_system: list[str] = []
+    if words <= spec.context_words:
+        if previous is not None:
+            context_previous = _words(previous.text(), spec.context_chars, 0)
+        if system is not None:
+            context_system = _words(system.text(), spec.context_chars, 0)
+
+    return Features(
+        sig=sig,
+        sx=sx,
+        shape=shape,
+        w=tokens,
+        w2=list(itertools.pairwise(tokens)),
+        c=grams,
+        pw=context_previous,
+        sw=context_system,
+    )

@@ -1,0 +1,155 @@
+"""The learned router: a multinomial logistic regression over the tiers, in pure Python.
+
+A model (:class:`LearnedModel`, built from a checked :class:`~octoroute.routing.model_file.
+ModelData`) turns the features of :mod:`~octoroute.routing.features` into three scores, one per
+tier: the bias plus, per namespace, the sum of the weights of the keys that occur, scaled by
+``1/sqrt(n)`` for the namespace's ``n`` keys (so a long turn's many words do not drown its few
+signals). The scores divided by the fitted temperature go through a softmax: calibrated
+probabilities that each tier is the right one.
+
+The decision is not the most probable tier but the one with the least expected cost under
+``cost[expected][chosen]`` (in the file): sending a request to a tier cheaper than the right one
+costs more than sending it to a pricier one, so when the model hesitates between balanced and
+deep, deep wins unless balanced is clearly more likely. ``confidence`` is the probability of the
+chosen tier.
+
+Every step is a dictionary lookup or a ``sum`` over ``map`` (both run in C), so a decision costs a
+few microseconds on top of the feature extraction; no numpy, no per-process randomness.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Final, NamedTuple
+
+from octoroute.enums import TIERS, Tier
+from octoroute.routing.features import (
+    NAMESPACES,
+    PAIR_NAMESPACES,
+    PAIR_SEPARATORS,
+    Features,
+    FeatureSpec,
+    extract,
+)
+from octoroute.routing.metadata import RouteMetadata
+from octoroute.routing.model_file import ModelData, read_model_file, shipped_model_path
+from octoroute.wire.messages import Message
+
+
+class Prediction(NamedTuple):
+    """The learned decision for one request."""
+
+    tier: Tier
+    confidence: float
+    """The calibrated probability that ``tier`` is the right tier."""
+    probabilities: tuple[float, float, float]
+    """Per tier, cheapest first."""
+
+
+class LearnedModel:
+    """A model file turned into lookup tables; immutable and shared by every request."""
+
+    __slots__ = ("_bias", "_cost", "_tables", "_temperature", "_w", "data", "spec")
+
+    def __init__(self, data: ModelData) -> None:
+        """Index the weights of ``data`` (already checked by the reader)."""
+        self.data = data
+        self.spec: FeatureSpec = data.feature_spec()
+        weights: list[list[float]] = [[0.0], [0.0], [0.0]]
+        tables: list[dict[object, int]] = []
+        for namespace in NAMESPACES:
+            table: dict[object, int] = {}
+            separator = PAIR_SEPARATORS.get(namespace)
+            for key, vector in sorted(data.weights.get(namespace, {}).items()):
+                lookup: object = key
+                if namespace in PAIR_NAMESPACES and separator is not None:
+                    first, _, second = key.partition(separator)
+                    lookup = (first, second)
+                table[lookup] = len(weights[0])
+                for tier_weights, weight in zip(weights, vector, strict=True):
+                    tier_weights.append(weight)
+            tables.append(table)
+        self._tables = tuple(tables)
+        self._w = tuple(weights)
+        self._bias = data.bias
+        self._temperature = data.temperature
+        self._cost = data.cost
+
+    def features(self, messages: Sequence[Message], meta: RouteMetadata) -> Features:
+        """The features of a conversation, with this model's extraction bounds."""
+        return extract(messages, meta, self.spec)
+
+    def scores(self, features: Features) -> tuple[float, float, float]:
+        """The raw score of each tier (before temperature and softmax)."""
+        w0, w1, w2 = self._w
+        s0, s1, s2 = self._bias
+        for table, keys in zip(self._tables, features, strict=True):
+            if not keys or not table:
+                continue
+            found = list(filter(None, map(table.get, keys)))
+            if not found:
+                continue
+            scale = 1.0 / math.sqrt(len(keys))
+            s0 += scale * sum(map(w0.__getitem__, found))
+            s1 += scale * sum(map(w1.__getitem__, found))
+            s2 += scale * sum(map(w2.__getitem__, found))
+        return s0, s1, s2
+
+    def probabilities(self, scores: Sequence[float]) -> tuple[float, float, float]:
+        """Calibrated tier probabilities from raw scores."""
+        return softmax(scores, self._temperature)
+
+    def decide(self, probabilities: Sequence[float]) -> Prediction:
+        """The tier with the least expected cost, and its probability."""
+        tier_index = least_cost(probabilities, self._cost)
+        p0, p1, p2 = probabilities
+        return Prediction(TIERS[tier_index], probabilities[tier_index], (p0, p1, p2))
+
+    def predict(self, messages: Sequence[Message], meta: RouteMetadata) -> Prediction:
+        """The learned decision for a conversation whose inferred metadata is ``meta``."""
+        return self.decide(self.probabilities(self.scores(self.features(messages, meta))))
+
+
+def softmax(scores: Sequence[float], temperature: float = 1.0) -> tuple[float, float, float]:
+    """Probabilities from three scores divided by ``temperature``."""
+    s0, s1, s2 = scores
+    top = max(s0, s1, s2)
+    e0 = math.exp((s0 - top) / temperature)
+    e1 = math.exp((s1 - top) / temperature)
+    e2 = math.exp((s2 - top) / temperature)
+    total = e0 + e1 + e2
+    return e0 / total, e1 / total, e2 / total
+
+
+def least_cost(probabilities: Sequence[float], cost: Sequence[Sequence[float]]) -> int:
+    """The index of the tier with the least expected cost (the cheaper tier on a tie)."""
+    best = 0
+    best_cost = math.inf
+    for chosen in range(len(TIERS)):
+        expected = sum(p * cost[truth][chosen] for truth, p in enumerate(probabilities))
+        if expected < best_cost - 1e-12:
+            best, best_cost = chosen, expected
+    return best
+
+
+def load_model(path: str | os.PathLike[str] | None = None) -> LearnedModel:
+    """The model in ``path`` (the shipped one for ``None``), indexed once per file version.
+
+    Raises :class:`~octoroute.routing.model_file.ModelFileError` for a file that cannot be used.
+    """
+    data = read_model_file(shipped_model_path() if path is None else path)
+    found = _INDEXED.get(id(data))
+    if found is not None and found[0] is data:
+        return found[1]
+    model = LearnedModel(data)
+    if len(_INDEXED) >= _INDEXED_MAX:
+        del _INDEXED[next(iter(_INDEXED))]
+    _INDEXED[id(data)] = (data, model)
+    return model
+
+
+_INDEXED_MAX: Final = 8
+_INDEXED: dict[int, tuple[ModelData, LearnedModel]] = {}
+"""The models indexed so far, by the identity of the (cached) file data they came from."""

@@ -1,0 +1,55 @@
+"""Small hand-written learned models for tests: their decisions and confidences are known."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from octoroute.routing.features import DEFAULT_SPEC, SCHEME
+from octoroute.routing.learned import LearnedModel
+from octoroute.routing.model_file import FORMAT, VERSION, ModelData, encode_model
+from octoroute.routing.train import cost_matrix
+
+Vector = tuple[float, float, float]
+
+SURE_FAST: Vector = (8.0, 0.0, -8.0)
+"""With a word that occurs once in its namespace: fast with a probability above 0.999."""
+UNSURE: Vector = (0.0, 0.2, 0.0)
+"""A word that leaves the model between the tiers: balanced with a probability about 0.38."""
+SURE_DEEP: Vector = (-8.0, 0.0, 8.0)
+
+
+def model_data(
+    words: Mapping[str, Vector] | None = None,
+    *,
+    weights: Mapping[str, Mapping[str, Vector]] | None = None,
+    bias: Vector = (0.0, 0.0, 0.0),
+    temperature: float = 1.0,
+    under_cost: float = 3.0,
+) -> ModelData:
+    """A valid model whose only weights are ``words`` (namespace ``w``) and ``weights``."""
+    tables = {namespace: dict(table) for namespace, table in (weights or {}).items()}
+    if words:
+        tables.setdefault("w", {}).update(words)
+    return ModelData(
+        format=FORMAT,
+        version=VERSION,
+        scheme=SCHEME,
+        spec=dict(DEFAULT_SPEC._asdict()),
+        tiers=("fast", "balanced", "deep"),
+        bias=bias,
+        weights=tables,
+        temperature=temperature,
+        cost=cost_matrix(under_cost),
+    )
+
+
+def tiny_model(**options: object) -> LearnedModel:
+    """:func:`model_data` as a :class:`LearnedModel`."""
+    return LearnedModel(model_data(**options))  # type: ignore[arg-type]
+
+
+def write_model(path: Path, data: ModelData, *, compress: bool = True) -> Path:
+    """``data`` as a model file at ``path``."""
+    path.write_bytes(encode_model(data, compress=compress))
+    return path
