@@ -97,9 +97,11 @@ priority = 1
 
 # ---------------------------------------------------------------------------------------------
 # Routing: how requests with model "auto" pick a tier
-#   rule   - keyword and size rules, instant (well under 1 ms)
-#   llm    - asks a model of router_tier to choose (one extra short call, ~250 ms)
-#   hybrid - rules first, the router model only when no rule is sure (recommended)
+#   rule    - keyword and size rules, instant (well under 1 ms)
+#   learned - a small classifier trained on labelled requests, instant, with a confidence
+#   llm     - asks a model of router_tier to choose (one extra short call, ~250 ms)
+#   hybrid  - the learned classifier first, the router model only when it is unsure
+#             (recommended)
 # Clients can also name a tier ("fast", "balanced", "deep") or an endpoint name directly.
 # ---------------------------------------------------------------------------------------------
 [routing]
@@ -116,6 +118,9 @@ cold_after_ms = 10000              # wait this long for a loaded model's slot be
 prewarm = false                    # load the model on a cold deep instance ahead of time
 affinity = true                    # keep a conversation on one replica (its prompt cache)
 affinity_imbalance = 2             # ...unless it has this many more requests than the least busy
+confidence_threshold = 0.6         # hybrid: ask the router model when the classifier is less sure
+# model_file = "my-model.json.gz"  # learned/hybrid: a model from `octoroute train` (path relative
+                                   # to this file); default: the model shipped with octoroute
 
 [routing.router_timeouts]          # seconds the router model may take, per router tier
 fast = 10

@@ -199,11 +199,14 @@ def _problem(data: ModelData) -> str | None:
         if row[expected] != 0:
             return f"cost[{expected}][{expected}] must be 0 (the right tier costs nothing)"
     if not all(math.isfinite(b) and abs(b) <= MAX_WEIGHT for b in data.bias):
-        return "a bias is not a finite number"
+        return f"a bias is not a number between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}"
     for namespace, table in data.weights.items():
         for key, vector in table.items():
             if not all(math.isfinite(w) and abs(w) <= MAX_WEIGHT for w in vector):
-                return f"the weights of {namespace}:{key!r} are not finite numbers"
+                return (
+                    f"the weights of {namespace}:{key!r} are not numbers between "
+                    f"-{MAX_WEIGHT:g} and {MAX_WEIGHT:g}"
+                )
     return None
 
 
