@@ -5,9 +5,10 @@ vector per key it knows (any other key is ignored), so the features need no hash
 same in every process (Python's ``hash`` of a ``str`` is randomised per process, so it could not
 name a feature in a file). The namespaces:
 
-* ``sig``: the rule signals of :func:`~octoroute.routing.metadata.infer_metadata` and its task
-  type. The lexicon's multilingual evidence reaches the model through them, so "beweise" and
-  "prove" weigh the same even when the training data only had one of them.
+* ``sig``: the rule signals of :func:`~octoroute.routing.metadata.infer_metadata`, its task
+  type, and the tier and reason the refined rule table would choose. The lexicon's multilingual
+  evidence reaches the model through them, so "beweise" and "prove" weigh the same even when the
+  training data only had one of them.
 * ``sx``: each signal paired with the size of the latest turn (short / medium / pasted): "code"
   in a one-line question is not "code" around a pasted module, and a linear model cannot
   multiply features on its own.
@@ -17,9 +18,10 @@ name a feature in a file). The namespaces:
 * ``w`` and ``w2``: the words and word pairs of the latest user turn, case- and accent-folded,
   read from a head-and-tail slice (:data:`FeatureSpec.head`, :data:`FeatureSpec.tail`) so a
   pasted document costs what a paragraph does.
-* ``c``: character n-grams of the start of the latest turn (whitespace collapsed), which carry
-  scripts without spaces (Chinese, Japanese) and inflected words the training data spelled
-  differently.
+* ``c``: character n-grams of the start of the latest turn (whitespace collapsed) when it is
+  written in a script without spaces (Chinese, Japanese, Thai, Korean), which has no words to
+  split. Other scripts have their words, and cutting them into n-grams as well cost more than
+  it was worth in cross-validation.
 * ``pw`` and ``sw``: the words of the previous user turn and of the system prompt, bounded the
   same way, read only when the latest turn is short: context matters when the turn continues
   it ("and how would I test that?"), and a long request stands on its own.
@@ -33,10 +35,13 @@ into keys: a model trained under another scheme is refused.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
+from octoroute.enums import Importance, TaskType, Tier
 from octoroute.routing.metadata import RouteMetadata, bounded
+from octoroute.routing.rules import decide_by_rules
 from octoroute.routing.signals import fold, tokenize
 from octoroute.wire.messages import Message
 
@@ -90,7 +95,6 @@ class Features(NamedTuple):
 _SIZE_CLASSES: Final = ("short", "medium", "pasted")
 _SHORT_WORDS: Final = 15
 _PASTED_CHARS: Final = 1200
-_CODE_MARKS: Final = ("{", ";", "(", "=", "<", "[", "->", "::")
 _SLICES_CACHE: dict[tuple[int, int], tuple[slice, ...]] = {}
 
 
@@ -103,9 +107,41 @@ def _slices(n: int, length: int) -> tuple[slice, ...]:
     return found
 
 
-def _bucket(value: int, cap: int = 15) -> int:
-    """A log2 bucket: 0, 1, 2-3, 4-7, ... (the bit length), at most ``cap``."""
-    return min(value.bit_length(), cap)
+def _buckets(name: str, cap: int) -> tuple[str, ...]:
+    """``name=b`` for every bit length ``b`` a count can have, the ones past ``cap`` as ``cap``:
+    log2 buckets (0, 1, 2-3, 4-7...) looked up by ``n.bit_length()`` with no arithmetic."""
+    return tuple(f"{name}={min(length, cap)}" for length in range(65))
+
+
+_CHARS: Final = _buckets("chars", 15)
+_WORDS: Final = _buckets("words", 15)
+_MESSAGES: Final = _buckets("messages", 6)
+_USERS: Final = _buckets("users", 5)
+_TOKENS: Final = _buckets("tokens", 17)
+_QUESTIONS: Final = _buckets("questions", 3)
+_LINES: Final = _buckets("lines", 10)
+_SYSTEM: Final = _buckets("system", 15)
+_PREVIOUS: Final = _buckets("previous", 15)
+_ASSISTANT: Final = _buckets("assistant", 15)
+_CODE: Final = _buckets("code", 6)
+"""Code punctuation (``{ ; ( = < [ -> ::``) per 100 characters of the slice."""
+_TASK: Final = {task: f"task={task.value}" for task in TaskType}
+_RULE_TIER: Final = {tier: f"rule={tier.value}" for tier in Tier}
+_NO_RULE: Final = ("rule=none",)
+
+
+def _rule_keys(meta: RouteMetadata) -> tuple[str, ...]:
+    """What the refined rule table would decide at normal importance: its tier and reason.
+
+    The rules' order of precedence is knowledge the signals alone do not carry; as features
+    the model weighs them against everything else instead of obeying them.
+    """
+    if meta.importance is not Importance.NORMAL:
+        meta = RouteMetadata(meta.token_estimate, Importance.NORMAL, meta.task_type, meta.signals)
+    rule = decide_by_rules(meta, refine=True)
+    if rule is None:
+        return _NO_RULE
+    return _RULE_TIER[rule.tier], "reason=" + rule.reason
 
 
 def _latest_user(messages: Sequence[Message]) -> int | None:
@@ -115,9 +151,31 @@ def _latest_user(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _words(text: str, head: int, tail: int) -> list[str]:
-    folded = fold(bounded(text, head, tail))
+_LETTERS_BEYOND_ASCII: Final = re.compile(
+    "[\u0100-\u024f\u0370-\u1fff\u2c00-\ud7ff\uf900-\ufaff\uff00-\uffef]"
+)
+"""Letters that folding leaves outside ASCII: Latin Extended, Greek, Cyrillic, Arabic, Hindi,
+CJK... (General Punctuation, arrows and symbols, U+2000-U+2BFF, are not letters)."""
+_UNSPACED: Final = re.compile(
+    "[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+"""Scripts written without spaces between words (Thai, Japanese, Chinese; Korean by syllable)."""
+
+
+def _tokens(folded: str) -> list[str]:
+    """The words of folded text, on the fast ASCII path whenever that gives the same words.
+
+    English with a typographic dash or quote is not ASCII, and the general tokenizer costs
+    several times the ASCII one; when every character beyond ASCII is punctuation or a symbol,
+    turning those into ``?`` (a separator, as they were) gives the same words on the fast path.
+    """
+    if not folded.isascii() and _LETTERS_BEYOND_ASCII.search(folded) is None:
+        folded = folded.encode("ascii", "replace").decode("ascii")
     return tokenize(folded, unspaced=False)
+
+
+def _words(text: str, head: int, tail: int) -> list[str]:
+    return _tokens(fold(bounded(text, head, tail)))
 
 
 def extract(
@@ -129,7 +187,7 @@ def extract(
     chars = len(text)
     sliced = bounded(text, spec.head, spec.tail)
     folded = fold(sliced)
-    tokens = tokenize(folded, unspaced=False)
+    tokens = _tokens(folded)
     words = len(tokens)
     if chars > len(sliced):
         words = max(words, chars // 6)
@@ -141,10 +199,8 @@ def extract(
         else _SIZE_CLASSES[1]
     )
     signals = meta.signals
-    sig = [*signals, "task=" + meta.task_type.value]
+    sig = [*signals, _TASK[meta.task_type], *_rule_keys(meta)]
     sx = [(signal, size) for signal in sig]
-    if not signals:
-        sx.append(("none", size))
 
     users = 0
     system = previous = assistant = None
@@ -159,23 +215,26 @@ def extract(
         elif role == "assistant" and latest is not None and index < latest:
             assistant = message
     shape = [
-        f"chars={_bucket(chars)}",
-        f"words={_bucket(words)}",
-        f"messages={_bucket(len(messages), 6)}",
-        f"users={_bucket(users, 5)}",
-        f"tokens={_bucket(meta.token_estimate, 17)}",
-        f"questions={_bucket(sliced.count('?') + sliced.count('？'), 3)}",
-        f"lines={_bucket(text.count(chr(10)), 10)}",
+        _CHARS[chars.bit_length()],
+        _WORDS[words.bit_length()],
+        _MESSAGES[len(messages).bit_length()],
+        _USERS[users.bit_length()],
+        _TOKENS[meta.token_estimate.bit_length()],
+        _QUESTIONS[(sliced.count("?") + sliced.count("？")).bit_length()],
+        _LINES[text.count("\n").bit_length()],
     ]
     if system is not None:
-        shape.append(f"system={_bucket(len(system.text()))}")
+        shape.append(_SYSTEM[len(system.text()).bit_length()])
     if previous is not None:
-        shape.append(f"previous={_bucket(len(previous.text()))}")
+        shape.append(_PREVIOUS[len(previous.text()).bit_length()])
     if assistant is not None:
-        shape.append(f"assistant={_bucket(len(assistant.text()))}")
+        shape.append(_ASSISTANT[len(assistant.text()).bit_length()])
     if sliced:
-        marks = sum(sliced.count(mark) for mark in _CODE_MARKS)
-        shape.append(f"code={_bucket(marks * 100 // len(sliced), 6)}")
+        marks = (
+            sliced.count("{") + sliced.count(";") + sliced.count("(") + sliced.count("=")
+            + sliced.count("<") + sliced.count("[") + sliced.count("->") + sliced.count("::")
+        )  # fmt: skip
+        shape.append(_CODE[(marks * 100 // len(sliced)).bit_length()])
     if "```" in text:
         shape.append("fence")
     if "http" in sliced:
@@ -184,7 +243,7 @@ def extract(
         shape.append("ends_question")
 
     grams: list[str] = []
-    if spec.char_n:
+    if spec.char_n and not folded.isascii() and _UNSPACED.search(folded) is not None:
         start = " ".join(folded[: spec.char_chars].split())
         grams = list(map(start.__getitem__, _slices(spec.char_n, len(start))))
 
