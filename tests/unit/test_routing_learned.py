@@ -47,7 +47,8 @@ def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     assert features._fields == NAMESPACES
     assert "task=code" in features.sig
     assert ("followup", "short") in features.sx
-    assert {"messages=3", "users=2", "ends_question"} <= set(features.shape)
+    assert {"turns=2", "system", "ends_question", "numbers=0"} <= set(features.shape)
+    assert features.lead == ["and", "and how"]
     assert features.w == ["and", "how", "would", "i", "test", "that"]
     assert ("would", "i") in features.w2
     assert features.c == []  # plain ASCII: its words are enough
@@ -71,14 +72,22 @@ def test_scripts_without_spaces_are_cut_into_character_ngrams() -> None:
     assert "無理数" in japanese.c  # type: ignore[attr-defined]
 
 
-def test_context_is_read_only_for_a_short_turn() -> None:
-    long_turn = "Please write a function that " + "parses the log line and " * 20
-    features = extract(
-        (Message("system", "You are a poet."), Message("user", long_turn)),
-        infer_metadata([Message("user", long_turn)], N),
-    )
-    assert features.sw == []
-    assert features.pw == []
+def test_context_is_read_only_for_a_short_turn_that_continues_the_thread() -> None:
+    thread = [
+        Message("system", "You are a coding assistant."),
+        Message("user", "Write a Rust function that parses a semver string."),
+        Message("assistant", "```rust\nfn parse(s: &str) -> Version { todo!() }\n```"),
+    ]
+    for turn, continues in (
+        ("and now add tests", True),
+        ("thanks, that's all!", False),
+        ("Please write a function that " + "parses the log line and " * 20, False),
+    ):
+        messages = [*thread, Message("user", turn)]
+        features = extract(messages, infer_metadata(messages, N))
+        assert ("followup" in features.sig) is continues
+        assert bool(features.pw) is continues
+        assert bool(features.sw) is continues
 
 
 def test_features_are_bounded_whatever_the_size_of_the_request() -> None:

@@ -12,19 +12,24 @@ name a feature in a file). The namespaces:
 * ``sx``: each signal paired with the size of the latest turn (short / medium / pasted): "code"
   in a one-line question is not "code" around a pasted module, and a linear model cannot
   multiply features on its own.
-* ``shape``: sizes and shapes, bucketed on a log scale: characters and words of the latest turn,
-  messages and user turns, system prompt, previous turns, question marks, lines, list items,
-  code punctuation, fences, URLs, the conversation's token estimate.
+* ``shape``: sizes and shapes of the latest turn, bucketed on a log scale (characters, words,
+  question marks, lines, numbers, code punctuation; a fence, a URL, a final question mark), and
+  of the conversation: user turns (1, 2-3, 4+) and whether it has a system prompt. The sizes of
+  earlier turns and of the system prompt are left out: the latest turn is the request, and in
+  cross-validation they taught the model that long threads need big models.
+* ``lead``: the first word and the first two words of the latest turn ("write", "prove",
+  "what's the", "how do"), where a request usually says what it wants.
 * ``w`` and ``w2``: the words and word pairs of the latest user turn, case- and accent-folded,
   read from a head-and-tail slice (:data:`FeatureSpec.head`, :data:`FeatureSpec.tail`) so a
   pasted document costs what a paragraph does.
 * ``c``: character n-grams of the start of the latest turn (whitespace collapsed) when it is
-  written in a script without spaces (Chinese, Japanese, Thai, Korean), which has no words to
-  split. Other scripts have their words, and cutting them into n-grams as well cost more than
+  written in a script without spaces between words (Chinese, Japanese, Thai) or with
+  particles glued to its words (Korean). Other scripts have their words, and cutting them into n-grams as well cost more than
   it was worth in cross-validation.
 * ``pw`` and ``sw``: the words of the previous user turn and of the system prompt, bounded the
-  same way, read only when the latest turn is short: context matters when the turn continues
-  it ("and how would I test that?"), and a long request stands on its own.
+  same way, read only when the latest turn is short and continues the thread (the ``followup``
+  signal): context matters then ("and how would I test that?"), and otherwise the latest turn
+  stands on its own (a sign-off at the end of a hard thread is small talk).
 
 Every bound is a field of :class:`FeatureSpec`, which a model file carries and
 :mod:`~octoroute.routing.model_file` checks against :data:`SPEC_LIMITS`, so no file can make a
@@ -40,7 +45,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from octoroute.enums import Importance, TaskType, Tier
-from octoroute.routing.metadata import RouteMetadata, bounded
+from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
 from octoroute.routing.rules import decide_by_rules
 from octoroute.routing.signals import fold, tokenize
 from octoroute.wire.messages import Message
@@ -48,7 +53,7 @@ from octoroute.wire.messages import Message
 SCHEME: Final = "octoroute-features/1"
 """Bump when a key's meaning changes: a model file names the scheme it was trained with."""
 
-NAMESPACES: Final = ("sig", "sx", "shape", "w", "w2", "c", "pw", "sw")
+NAMESPACES: Final = ("sig", "sx", "shape", "lead", "w", "w2", "c", "pw", "sw")
 """Every namespace, in the order :class:`Features` holds them."""
 PAIR_NAMESPACES: Final = frozenset({"w2", "sx"})
 """Namespaces whose keys are pairs: written ``"a b"`` (``w2``) or ``"a|b"`` (``sx``) in a file."""
@@ -85,6 +90,7 @@ class Features(NamedTuple):
     sig: Sequence[str]
     sx: Sequence[tuple[str, str]]
     shape: Sequence[str]
+    lead: Sequence[str]
     w: Sequence[str]
     w2: Sequence[tuple[str, str]]
     c: Sequence[str]
@@ -115,14 +121,13 @@ def _buckets(name: str, cap: int) -> tuple[str, ...]:
 
 _CHARS: Final = _buckets("chars", 15)
 _WORDS: Final = _buckets("words", 15)
-_MESSAGES: Final = _buckets("messages", 6)
-_USERS: Final = _buckets("users", 5)
-_TOKENS: Final = _buckets("tokens", 17)
+_TURNS: Final = _buckets("turns", 3)
+"""User turns in the conversation: 1, 2-3, 4+."""
 _QUESTIONS: Final = _buckets("questions", 3)
 _LINES: Final = _buckets("lines", 10)
-_SYSTEM: Final = _buckets("system", 15)
-_PREVIOUS: Final = _buckets("previous", 15)
-_ASSISTANT: Final = _buckets("assistant", 15)
+_NUMBERS: Final = _buckets("numbers", 5)
+"""Numbers in the slice: ages, amounts, dates and limits make a question specific."""
+_NUMBER: Final = re.compile(r"\d+")
 _CODE: Final = _buckets("code", 6)
 """Code punctuation (``{ ; ( = < [ -> ::``) per 100 characters of the slice."""
 _TASK: Final = {task: f"task={task.value}" for task in TaskType}
@@ -203,7 +208,7 @@ def extract(
     sx = [(signal, size) for signal in sig]
 
     users = 0
-    system = previous = assistant = None
+    system = previous = None
     for index, message in enumerate(messages):
         role = message.role
         if role == "user":
@@ -212,23 +217,16 @@ def extract(
                 previous = message
         elif role == "system" and system is None:
             system = message
-        elif role == "assistant" and latest is not None and index < latest:
-            assistant = message
     shape = [
         _CHARS[chars.bit_length()],
         _WORDS[words.bit_length()],
-        _MESSAGES[len(messages).bit_length()],
-        _USERS[users.bit_length()],
-        _TOKENS[meta.token_estimate.bit_length()],
+        _TURNS[users.bit_length()],
         _QUESTIONS[(sliced.count("?") + sliced.count("？")).bit_length()],
         _LINES[text.count("\n").bit_length()],
+        _NUMBERS[len(_NUMBER.findall(sliced)).bit_length()],
     ]
     if system is not None:
-        shape.append(_SYSTEM[len(system.text()).bit_length()])
-    if previous is not None:
-        shape.append(_PREVIOUS[len(previous.text()).bit_length()])
-    if assistant is not None:
-        shape.append(_ASSISTANT[len(assistant.text()).bit_length()])
+        shape.append("system")
     if sliced:
         marks = (
             sliced.count("{") + sliced.count(";") + sliced.count("(") + sliced.count("=")
@@ -249,16 +247,20 @@ def extract(
 
     context_previous: list[str] = []
     context_system: list[str] = []
-    if words <= spec.context_words:
+    if words <= spec.context_words and FOLLOWUP in signals:
         if previous is not None:
             context_previous = _words(previous.text(), spec.context_chars, 0)
         if system is not None:
             context_system = _words(system.text(), spec.context_chars, 0)
 
+    lead = tokens[:1]
+    if len(tokens) > 1:
+        lead.append(tokens[0] + " " + tokens[1])
     return Features(
         sig=sig,
         sx=sx,
         shape=shape,
+        lead=lead,
         w=tokens,
         w2=list(itertools.pairwise(tokens)),
         c=grams,

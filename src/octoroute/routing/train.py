@@ -24,6 +24,8 @@ The same functions give the cross-validated report of ``octoroute train`` and ``
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 from collections import Counter
@@ -57,7 +59,7 @@ class TrainOptions(NamedTuple):
     seed: int = 0
     epochs: int = 12
     learning_rate: float = 0.2
-    l2: float = 1e-4
+    l2: float = 3e-4
     """L2 strength per row (the objective is the mean loss plus ``l2 / 2 * |w|^2``)."""
     soft: float = 0.3
     """Share of a row's target spread over its other acceptable tiers."""
@@ -68,6 +70,18 @@ class TrainOptions(NamedTuple):
     prune: float = 2e-3
     """Keys whose three weights are all smaller than this are left out of the file."""
     spec: FeatureSpec = DEFAULT_SPEC
+    emphasis: tuple[tuple[str, float], ...] = ()
+    """Per namespace, a factor on its feature values while fitting (default 1). A factor above
+    1 lets that namespace's weights grow with less L2 penalty (a looser prior); it is folded
+    into the written weights, so the model file and the decision do not change shape."""
+
+
+def _emphasis(options: TrainOptions) -> list[float]:
+    factors = dict(options.emphasis)
+    unknown = set(factors) - set(NAMESPACES)
+    if unknown:
+        raise ValueError(f"emphasis names unknown namespaces {sorted(unknown)}")
+    return [factors.get(namespace, 1.0) for namespace in NAMESPACES]
 
 
 class Example(NamedTuple):
@@ -151,14 +165,16 @@ def _order(key: Hashable) -> tuple[str, ...]:
     return key if isinstance(key, tuple) else (str(key),)
 
 
-def _encode(features: Features, tables: Sequence[dict[Hashable, int]]) -> list[Block]:
+def _encode(
+    features: Features, tables: Sequence[dict[Hashable, int]], emphasis: Sequence[float]
+) -> list[Block]:
     blocks: list[Block] = []
-    for table, keys in zip(tables, features, strict=True):
+    for table, keys, factor in zip(tables, features, emphasis, strict=True):
         if not keys:
             continue
         ids = [table[key] for key in keys if key in table]
         if ids:
-            blocks.append((1.0 / math.sqrt(len(keys)), ids))
+            blocks.append((factor / math.sqrt(len(keys)), ids))
     return blocks
 
 
@@ -166,7 +182,8 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
     """A model fitted to ``examples`` (temperature 1: calibrate with :func:`calibrate`)."""
     tables = _vocabulary(examples, options.min_count)
     size = 1 + sum(len(table) for table in tables)
-    encoded = [_encode(e.features, tables) for e in examples]
+    emphasis = _emphasis(options)
+    encoded = [_encode(e.features, tables, emphasis) for e in examples]
     w0, w1, w2 = [0.0] * size, [0.0] * size, [0.0] * size
     b0 = b1 = b2 = 0.0
     scale = 1.0
@@ -205,10 +222,11 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
                 w2 = [w * scale for w in w2]
                 scale = 1.0
     weights: dict[str, dict[str, Vector]] = {}
-    for namespace, table in zip(NAMESPACES, tables, strict=True):
+    for namespace, table, factor in zip(NAMESPACES, tables, emphasis, strict=True):
         kept: dict[str, Vector] = {}
+        k = scale * factor  # the emphasis folds into the weights: the model file never sees it
         for key, j in table.items():
-            vector = (_round(w0[j] * scale), _round(w1[j] * scale), _round(w2[j] * scale))
+            vector = (_round(w0[j] * k), _round(w1[j] * k), _round(w2[j] * k))
             if max(map(abs, vector)) >= options.prune:
                 kept[_key_text(namespace, key)] = vector
         if kept:
@@ -340,6 +358,21 @@ def decisions(
     return out
 
 
+def features_digest(examples: Sequence[Example]) -> str:
+    """A SHA-256 of the examples' labels and features, in order: recorded in the model file, so a
+    test can tell when the shipped model no longer matches its data or the signals it reads
+    (a lexicon change) and must be trained again."""
+    digest = hashlib.sha256()
+    for e in examples:
+        keys = [
+            [_key_text(namespace, key) for key in keys]
+            for namespace, keys in zip(NAMESPACES, e.features, strict=True)
+        ]
+        digest.update(json.dumps([e.expected, e.acceptable, keys]).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 class Trained(NamedTuple):
     """A trained model and its cross-validated decisions."""
 
@@ -365,6 +398,7 @@ def train(
     record = {
         "rows": len(examples),
         "folds": folds,
+        "features_digest": features_digest(examples),
         "options": {key: value for key, value in options._asdict().items() if key != "spec"},
         **(training or {}),
     }
