@@ -46,7 +46,7 @@ def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     features = extract(thread, infer_metadata(thread, N))
     assert features._fields == NAMESPACES
     assert "task=code" in features.sig
-    assert ("followup", "short") in features.sx
+    assert {"followup", "rule=balanced"} <= set(features.sig)
     assert {"turns=2", "system", "ends_question", "numbers=0"} <= set(features.shape)
     assert features.lead == ["and", "and how"]
     assert features.w == ["and", "how", "would", "i", "test", "that"]
@@ -199,10 +199,8 @@ def test_keys_the_model_does_not_know_are_ignored_but_still_scale_their_namespac
     assert among == (0.0, -0.5, -0.5)  # 1 / sqrt(4 words)
 
 
-def test_pair_keys_are_read_from_their_text_form() -> None:
-    model = tiny_model(
-        weights={"w2": {"capital of": SURE_FAST}, "sx": {"smalltalk|short": SURE_DEEP}}
-    )
+def test_word_pairs_are_read_from_their_text_form() -> None:
+    model = tiny_model(weights={"w2": {"capital of": SURE_FAST}, "sig": {"smalltalk": SURE_DEEP}})
     assert model.scores(features_of(Message("user", "capital of peru")))[1] < -3  # type: ignore[arg-type]
     assert model.scores(features_of(Message("user", "hi!")))[2] > 3  # type: ignore[arg-type]
 

@@ -9,9 +9,6 @@ name a feature in a file). The namespaces:
   type, and the tier and reason the refined rule table would choose. The lexicon's multilingual
   evidence reaches the model through them, so "beweise" and "prove" weigh the same even when the
   training data only had one of them.
-* ``sx``: each signal paired with the size of the latest turn (short / medium / pasted): "code"
-  in a one-line question is not "code" around a pasted module, and a linear model cannot
-  multiply features on its own.
 * ``shape``: sizes and shapes of the latest turn, bucketed on a log scale (characters, words,
   question marks, lines, numbers, code punctuation; a fence, a URL, a final question mark), and
   of the conversation: user turns (1, 2-3, 4+) and whether it has a system prompt. The sizes of
@@ -53,11 +50,11 @@ from octoroute.wire.messages import Message
 SCHEME: Final = "octoroute-features/1"
 """Bump when a key's meaning changes: a model file names the scheme it was trained with."""
 
-NAMESPACES: Final = ("sig", "sx", "shape", "lead", "w", "w2", "c", "pw", "sw")
+NAMESPACES: Final = ("sig", "shape", "lead", "w", "w2", "c", "pw", "sw")
 """Every namespace, in the order :class:`Features` holds them."""
-PAIR_NAMESPACES: Final = frozenset({"w2", "sx"})
-"""Namespaces whose keys are pairs: written ``"a b"`` (``w2``) or ``"a|b"`` (``sx``) in a file."""
-PAIR_SEPARATORS: Final = {"w2": " ", "sx": "|"}
+PAIR_NAMESPACES: Final = frozenset({"w2"})
+"""Namespaces whose keys are pairs (of words), written ``"a b"`` in a file."""
+PAIR_SEPARATORS: Final = {"w2": " "}
 
 
 class FeatureSpec(NamedTuple):
@@ -88,7 +85,6 @@ class Features(NamedTuple):
     """The keys of one request, per namespace (order as :data:`NAMESPACES`)."""
 
     sig: Sequence[str]
-    sx: Sequence[tuple[str, str]]
     shape: Sequence[str]
     lead: Sequence[str]
     w: Sequence[str]
@@ -98,9 +94,6 @@ class Features(NamedTuple):
     sw: Sequence[str]
 
 
-_SIZE_CLASSES: Final = ("short", "medium", "pasted")
-_SHORT_WORDS: Final = 15
-_PASTED_CHARS: Final = 1200
 _SLICES_CACHE: dict[tuple[int, int], tuple[slice, ...]] = {}
 
 
@@ -196,16 +189,8 @@ def extract(
     words = len(tokens)
     if chars > len(sliced):
         words = max(words, chars // 6)
-    size = (
-        _SIZE_CLASSES[2]
-        if chars >= _PASTED_CHARS
-        else _SIZE_CLASSES[0]
-        if words <= _SHORT_WORDS
-        else _SIZE_CLASSES[1]
-    )
     signals = meta.signals
     sig = [*signals, _TASK[meta.task_type], *_rule_keys(meta)]
-    sx = [(signal, size) for signal in sig]
 
     users = 0
     system = previous = None
@@ -258,7 +243,6 @@ def extract(
         lead.append(tokens[0] + " " + tokens[1])
     return Features(
         sig=sig,
-        sx=sx,
         shape=shape,
         lead=lead,
         w=tokens,
