@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from octoroute.routing.features import DEFAULT_SPEC, SCHEME
+from octoroute.routing.features import DEFAULT_SPEC, SCHEME, FeatureSpec
 from octoroute.routing.learned import LearnedModel
 from octoroute.routing.model_file import FORMAT, VERSION, ModelData, encode_model
 from octoroute.routing.train import cost_matrix
@@ -26,6 +26,7 @@ def model_data(
     bias: Vector = (0.0, 0.0, 0.0),
     temperature: float = 1.0,
     under_cost: float = 3.0,
+    spec: FeatureSpec = DEFAULT_SPEC,
 ) -> ModelData:
     """A valid model whose only weights are ``words`` (namespace ``w``) and ``weights``."""
     tables = {namespace: dict(table) for namespace, table in (weights or {}).items()}
@@ -35,7 +36,7 @@ def model_data(
         format=FORMAT,
         version=VERSION,
         scheme=SCHEME,
-        spec=dict(DEFAULT_SPEC._asdict()),
+        spec=dict(spec._asdict()),
         tiers=("fast", "balanced", "deep"),
         bias=bias,
         weights=tables,

@@ -47,10 +47,10 @@ def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     assert features._fields == NAMESPACES
     assert "task=code" in features.sig
     assert {"followup", "rule=balanced"} <= set(features.sig)
-    assert {"turns=2", "system", "ends_question", "numbers=0"} <= set(features.shape)
+    assert {"turns=2", "system", "ends_question"} <= set(features.shape)
     assert features.lead == ["and", "and how"]
     assert features.w == ["and", "how", "would", "i", "test", "that"]
-    assert ("would", "i") in features.w2
+    assert features.w2 == []  # word pairs are off in the default spec
     assert features.c == []  # plain ASCII: its words are enough
     assert "goroutine" in features.pw
     assert "coding" in features.sw
@@ -199,10 +199,14 @@ def test_keys_the_model_does_not_know_are_ignored_but_still_scale_their_namespac
     assert among == (0.0, -0.5, -0.5)  # 1 / sqrt(4 words)
 
 
-def test_word_pairs_are_read_from_their_text_form() -> None:
-    model = tiny_model(weights={"w2": {"capital of": SURE_FAST}, "sig": {"smalltalk": SURE_DEEP}})
-    assert model.scores(features_of(Message("user", "capital of peru")))[1] < -3  # type: ignore[arg-type]
-    assert model.scores(features_of(Message("user", "hi!")))[2] > 3  # type: ignore[arg-type]
+def test_word_pairs_are_read_from_their_text_form_when_the_spec_asks() -> None:
+    pairs = {"w2": {"capital of": SURE_FAST}}
+    with_pairs = tiny_model(weights=pairs, spec=DEFAULT_SPEC._replace(pairs=50))
+    without = tiny_model(weights=pairs)
+    messages = [Message("user", "capital of peru")]
+    meta = infer_metadata(messages, N)
+    assert with_pairs.scores(with_pairs.features(messages, meta))[1] < -3
+    assert without.scores(without.features(messages, meta)) == (0.0, 0.0, 0.0)
 
 
 def test_prediction_reports_the_chosen_tiers_probability() -> None:

@@ -37,6 +37,10 @@ from octoroute.routing.metadata import RouteMetadata
 from octoroute.routing.model_file import ModelData, read_model_file, shipped_model_path
 from octoroute.wire.messages import Message
 
+_ROOTS: Final = 4096
+_INVERSE_ROOT: Final = (0.0, *(1.0 / math.sqrt(n) for n in range(1, _ROOTS)))
+"""``1/sqrt(n)``, the scale of a namespace with ``n`` keys, looked up instead of computed."""
+
 
 class Prediction(NamedTuple):
     """The learned decision for one request."""
@@ -91,7 +95,8 @@ class LearnedModel:
                 # filter(None): a key the model does not know gives None (and 0j adds nothing)
                 found = sum(filter(None, map(table.get, keys)))
                 if found:
-                    total += found / math.sqrt(len(keys))
+                    n = len(keys)
+                    total += found * (_INVERSE_ROOT[n] if n < _ROOTS else 1.0 / math.sqrt(n))
         return 0.0, total.real, total.imag
 
     def probabilities(self, scores: Sequence[float]) -> tuple[float, float, float]:
@@ -122,12 +127,16 @@ def softmax(scores: Sequence[float], temperature: float = 1.0) -> tuple[float, f
 
 def least_cost(probabilities: Sequence[float], cost: Sequence[Sequence[float]]) -> int:
     """The index of the tier with the least expected cost (the cheaper tier on a tie)."""
-    best = 0
-    best_cost = math.inf
-    for chosen in range(len(TIERS)):
-        expected = sum(p * cost[truth][chosen] for truth, p in enumerate(probabilities))
-        if expected < best_cost - 1e-12:
-            best, best_cost = chosen, expected
+    p0, p1, p2 = probabilities
+    (c00, c01, c02), (c10, c11, c12), (c20, c21, c22) = cost
+    fast = p0 * c00 + p1 * c10 + p2 * c20
+    balanced = p0 * c01 + p1 * c11 + p2 * c21
+    deep = p0 * c02 + p1 * c12 + p2 * c22
+    best, best_cost = 0, fast
+    if balanced < best_cost - 1e-12:
+        best, best_cost = 1, balanced
+    if deep < best_cost - 1e-12:
+        best = 2
     return best
 
 
