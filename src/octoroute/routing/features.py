@@ -65,7 +65,7 @@ class FeatureSpec(NamedTuple):
     """Characters read from the start of the latest user turn for words."""
     tail: int = 120
     """Characters read from its end (where an instruction after a paste sits)."""
-    char_chars: int = 120
+    char_chars: int = 60
     """Characters at the start of the latest turn cut into character n-grams."""
     char_n: int = 3
     """The length of a character n-gram (0: none)."""
