@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 from octoroute.routing.features import DEFAULT_SPEC, SCHEME, FeatureSpec
 from octoroute.routing.learned import LearnedModel
@@ -17,6 +18,25 @@ SURE_FAST: Vector = (8.0, 0.0, -8.0)
 UNSURE: Vector = (0.0, 0.2, 0.0)
 """A word that leaves the model between the tiers: balanced with a probability about 0.38."""
 SURE_DEEP: Vector = (-8.0, 0.0, 8.0)
+
+GREETINGS: Final = ("hi there", "hello!", "thanks a lot", "good morning", "hey, thanks", "cheers")
+FUNCTIONS: Final = (
+    "write a python function that merges two sorted lists",
+    "write a function to parse a csv file in go",
+    "write a rust function that reverses a linked list",
+    "write a javascript function that debounces a callback",
+    "write a function that validates an email address",
+    "write a java function that computes a checksum",
+)
+PROOFS: Final = (
+    "prove that there are infinitely many primes",
+    "prove that the square root of 2 is irrational",
+    "prove that every tree with n vertices has n-1 edges",
+    "prove the triangle inequality for complex numbers",
+    "prove that a bounded monotone sequence converges",
+    "prove that there is no largest prime, rigorously",
+)
+"""Three kinds of request, six phrasings each: fast, balanced (acceptable fast) and deep."""
 
 
 def model_data(

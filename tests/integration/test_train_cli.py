@@ -3,51 +3,14 @@ processes, files on disk, the model used by ``check``, ``eval`` and ``serve``, c
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import sys
 from pathlib import Path
-from typing import Final
 
 from octoroute.config.template import TEMPLATE
 from octoroute.routing.model_file import read_model_file
-
-DEADLINE: Final = 120.0
-
-GREETINGS: Final = ["hi there", "hello!", "thanks a lot", "good morning", "hey, thanks", "cheers"]
-FUNCTIONS: Final = [
-    "write a python function that merges two sorted lists",
-    "write a function to parse a csv file in go",
-    "write a rust function that reverses a linked list",
-    "write a javascript function that debounces a callback",
-    "write a function that validates an email address",
-    "write a java function that computes a checksum",
-]
-PROOFS: Final = [
-    "prove that there are infinitely many primes",
-    "prove that the square root of 2 is irrational",
-    "prove that every tree with n vertices has n-1 edges",
-    "prove the triangle inequality for complex numbers",
-    "prove that a bounded monotone sequence converges",
-    "prove that there is no largest prime, rigorously",
-]
-
-
-async def octoroute(*args: str, cwd: Path | None = None) -> tuple[int, str, str]:
-    """Run ``python -m octoroute ARGS`` and collect its exit code and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "octoroute",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=cwd,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), DEADLINE)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+from tests.integration.test_eval_cli import octoroute
+from tests.learned_models import FUNCTIONS, GREETINGS, PROOFS
 
 
 def write_rows(path: Path, lang: str) -> Path:
@@ -144,7 +107,7 @@ async def test_eval_cv_reports_the_learned_strategy_per_field_without_a_config(
     second = write_rows(tmp_path / "b.jsonl", "fr")
 
     code, out, err = await octoroute(
-        "eval", str(first), str(second), "--cv", "3", "--by", "lang", "--by", "file", cwd=tmp_path
+        "eval", str(first), str(second), "--cv", "3", "--by", "lang", "--by", "file"
     )
 
     assert code == 0, err

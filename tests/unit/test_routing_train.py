@@ -25,6 +25,7 @@ from octoroute.routing.train import (
     with_targets,
 )
 from octoroute.wire.messages import Message
+from tests.learned_models import FUNCTIONS, GREETINGS, PROOFS
 
 DATASET = Path(__file__).resolve().parents[1] / "data" / "routing_eval.jsonl"
 QUICK = TrainOptions(epochs=4)
@@ -41,29 +42,12 @@ def row(text: str, expected: Tier, *acceptable: Tier, lang: str = "en") -> EvalR
 
 def toy_rows() -> list[EvalRow]:
     """Three kinds of request, each phrased a few ways, in two 'languages'."""
-    greetings = ["hi there", "hello!", "thanks a lot", "good morning", "hey, thanks", "hi again"]
-    functions = [
-        "write a python function that merges two sorted lists",
-        "write a function to parse a csv file in go",
-        "write a rust function that reverses a linked list",
-        "write a javascript function that debounces a callback",
-        "write a function that validates an email address",
-        "write a java function that computes a checksum",
-    ]
-    proofs = [
-        "prove that there are infinitely many primes",
-        "prove that the square root of 2 is irrational",
-        "prove that every tree with n vertices has n-1 edges",
-        "prove the triangle inequality for complex numbers",
-        "prove that a bounded monotone sequence converges",
-        "prove that there is no largest prime rigorously",
-    ]
-    rows = [row(t, Tier.FAST, lang="a" if i % 2 else "b") for i, t in enumerate(greetings)]
+    rows = [row(t, Tier.FAST, lang="a" if i % 2 else "b") for i, t in enumerate(GREETINGS)]
     rows += [
         row(t, Tier.BALANCED, Tier.FAST, Tier.BALANCED, lang="a" if i % 2 else "b")
-        for i, t in enumerate(functions)
+        for i, t in enumerate(FUNCTIONS)
     ]
-    rows += [row(t, Tier.DEEP, lang="a" if i % 2 else "b") for i, t in enumerate(proofs)]
+    rows += [row(t, Tier.DEEP, lang="a" if i % 2 else "b") for i, t in enumerate(PROOFS)]
     return rows
 
 

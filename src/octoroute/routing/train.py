@@ -32,6 +32,8 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final, NamedTuple
 
+import msgspec
+
 from octoroute.enums import TIERS, DecisionSource, Importance
 from octoroute.routing.evaluate import EvalRow
 from octoroute.routing.features import (
@@ -402,21 +404,7 @@ def train(
         "options": {key: value for key, value in options._asdict().items() if key != "spec"},
         **(training or {}),
     }
-    return Trained(
-        ModelData(
-            format=model.format,
-            version=model.version,
-            scheme=model.scheme,
-            spec=model.spec,
-            tiers=model.tiers,
-            bias=model.bias,
-            weights=model.weights,
-            temperature=temperature,
-            cost=model.cost,
-            training=record,
-        ),
-        cv,
-    )
+    return Trained(msgspec.structs.replace(model, temperature=temperature, training=record), cv)
 
 
 def cross_validated(
