@@ -20,7 +20,7 @@ CHAT = "/v1/chat/completions"
 HI: dict[str, Any] = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
 EXPOSED = (
     "x-request-id, x-octoroute-tier, x-octoroute-endpoint, x-octoroute-strategy, "
-    "x-octoroute-reason, retry-after"
+    "x-octoroute-reason, x-octoroute-confidence, retry-after"
 )
 BROWSER_PREFLIGHT = {
     "Origin": APP,
