@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from octoroute.config import ConfigError, load_config, parse_config
+from octoroute.config.summary import summarize
 from octoroute.config.template import TEMPLATE
 from octoroute.enums import Strategy
 from octoroute.routing.model_file import shipped_model_path
@@ -113,3 +114,16 @@ def test_the_learned_strategy_is_a_strategy() -> None:
     config = parse_config(TEMPLATE.replace('strategy = "hybrid"', 'strategy = "learned"'))
     assert config.routing.strategy is Strategy.LEARNED
     assert shipped_model_path().is_file()
+
+
+def test_check_summarises_the_learned_model_and_the_threshold(tmp_path: Path) -> None:
+    model = write_model(tmp_path / "mine.json.gz", model_data(words={"hi": SURE_FAST}))
+    hybrid = summarize(
+        parse_config(with_routing(f'model_file = "{model}"\nconfidence_threshold = 0.7\n'))
+    )
+    assert f"learned model: {model}\n" in hybrid
+    assert "the router model decides when the learned model's confidence is below 0.7" in hybrid
+    learned = summarize(parse_config(TEMPLATE.replace('"hybrid"', '"learned"')))
+    assert "strategy learned\n" in learned  # never asks a router model
+    assert "learned model: the model shipped with octoroute\n" in learned
+    assert "learned model" not in summarize(parse_config(TEMPLATE.replace('"hybrid"', '"rule"')))
