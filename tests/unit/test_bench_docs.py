@@ -60,3 +60,11 @@ def test_the_rule_benchmark_named_in_the_docs_exists() -> None:
     text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
     assert "bench/bench_rules.py" in text
     assert (ROOT / "bench/bench_rules.py").is_file()
+
+
+def test_the_decision_benchmark_named_in_the_docs_exists_and_runs() -> None:
+    from bench.decision import main
+
+    text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+    assert "bench/decision.py" in text
+    assert main([str(ROOT / "tests/data/routing_eval.jsonl"), "--repeat", "1"]) == 0
