@@ -1,6 +1,8 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Both build .venv themselves,
 # pinned by constraints.txt, so a fresh machine gets exactly what was tested.
+# `make demo PORT=9000` runs the demo on another port.
 PYTHON ?= python3
+PORT   ?= 8080
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
@@ -8,7 +10,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 # venv of its own (tests/integration/test_llamaindex.py), pinned by constraints-llamaindex.txt.
 LLAMA  := .venv-llamaindex
 
-.PHONY: demo test lint typecheck unit format bench lock clean
+.PHONY: demo test test-services lint typecheck unit format bench lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +23,13 @@ $(VENV)/.installed-dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
-demo: $(VENV)/.installed
-	$(BIN)/octoroute demo
+# The demo extra adds the openai SDK, which the demo's printed SDK example uses.
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(BIN)/python
+	$(PIP) -e '.[demo]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/octoroute demo --port $(PORT)
 
 $(LLAMA)/.installed: constraints-llamaindex.txt
 	$(PYTHON) -m venv $(LLAMA)
@@ -30,7 +37,11 @@ $(LLAMA)/.installed: constraints-llamaindex.txt
 		-c constraints-llamaindex.txt llama-index-llms-openai-like llama-index-embeddings-openai-like
 	@touch $@
 
-test: $(VENV)/.installed-dev $(LLAMA)/.installed
+# The shared-state tests run a real redis-server; installed here when it is missing.
+test-services:
+	@sh scripts/ensure-redis-server.sh
+
+test: $(VENV)/.installed-dev $(LLAMA)/.installed test-services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

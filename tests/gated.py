@@ -58,6 +58,11 @@ class GatedModel:
     """When set, a stream writes exactly these bytes, one write each, and ends; ``None`` in it
     waits for :meth:`release` (the writes before it have reached the router by then)."""
     seen: list[Seen] = field(default_factory=list)
+    probe_gate: asyncio.Event | None = None
+    """When set, ``GET /v1/models`` (the router's health probe) answers only once the event is
+    set: "not probed yet" is a state the test holds, not a race it hopes to win."""
+    probes: int = 0
+    """``GET /v1/models`` requests received (answered or held)."""
     active: int = 0
     peak: int = 0
     embedding_active: int = 0
@@ -110,6 +115,9 @@ class GatedModel:
             await self._runner.cleanup()
 
     async def _models(self, request: web.Request) -> web.Response:
+        self.probes += 1
+        if self.probe_gate is not None:
+            await self.probe_gate.wait()
         return web.json_response({"object": "list", "data": [{"id": self.name}]})
 
     async def _generate(self, request: web.Request) -> web.Response:

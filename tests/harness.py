@@ -13,9 +13,11 @@ import msgspec
 from aiohttp import web
 
 from octoroute.api.common import RUNTIME
+from octoroute.api.reload import RELOADER
 from octoroute.app import create_app
 from octoroute.config import Config, parse_config
 from octoroute.fleet.endpoint import Endpoint
+from octoroute.reload import Reloader
 from octoroute.runtime import Runtime
 from octoroute.serving import make_runner
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
@@ -37,6 +39,8 @@ class RouterHandle:
     url: str
     runtime: Runtime
     config: Config
+    reloader: Reloader | None = None
+    """``POST /admin/reload``'s reloader (``running_router`` sets it)."""
 
     @property
     def v1(self) -> str:
@@ -54,7 +58,7 @@ async def running_router(config: Config) -> AsyncIterator[RouterHandle]:
     await site.start()
     host, port = runner.addresses[0][:2]
     try:
-        yield RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+        yield RouterHandle(f"http://{host}:{port}", app[RUNTIME], config, app[RELOADER])
     finally:
         await runner.cleanup()
 

@@ -8,6 +8,10 @@ else runs; the error middleware inside that turns anything raised into the OpenA
 Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
 error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
 and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
+``api.hosts.check_host`` (``server.allowed_hosts``) comes right after them, so a request for a
+name the router does not answer to is refused in its dialect's shape before it is counted; then
+``api.auth`` checks the client key when ``[auth]`` is on, so a request without a valid one never
+counts as in flight and its 401 takes its dialect's shape.
 """
 
 from __future__ import annotations
@@ -22,7 +26,18 @@ from typing import Final
 import structlog
 from aiohttp import web
 
-from octoroute.api import admin, anthropic, cors, embeddings, legacy, ollama, openai, responses
+from octoroute.api import (
+    admin,
+    anthropic,
+    cors,
+    embeddings,
+    legacy,
+    ollama,
+    openai,
+    reload,
+    responses,
+)
+from octoroute.api.auth import authentication
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -30,6 +45,7 @@ from octoroute.api.common import (
     openai_error_type,
     too_large,
 )
+from octoroute.api.hosts import check_host
 from octoroute.api.limits import limit_in_flight
 from octoroute.config.schema import Config
 from octoroute.errors import (
@@ -39,6 +55,7 @@ from octoroute.errors import (
     error_body,
 )
 from octoroute.observability.logging import get_logger
+from octoroute.reload import DEFAULT_OPTIONS, Reloader, ReloadOptions
 from octoroute.runtime import Runtime
 
 log = get_logger("octoroute.app")
@@ -104,7 +121,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
             "POST /v1/messages/count_tokens, POST /v1/embeddings, "
             "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
-            "GET /models, GET /metrics and Ollama's API (GET /api/tags, POST /api/chat, ...)."
+            "GET /models, GET /metrics, POST /admin/reload and Ollama's API (GET /api/tags, POST /api/chat, ...)."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = tuple(sorted(exc.allowed_methods))
@@ -122,12 +139,17 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
 
 
 def create_app(
-    config: Config, *, multiprocess_dir: str | None = None, rng: random.Random | None = None
+    config: Config,
+    *,
+    multiprocess_dir: str | None = None,
+    rng: random.Random | None = None,
+    reload_options: ReloadOptions = DEFAULT_OPTIONS,
 ) -> web.Application:
     """The router as an aiohttp application; the runtime is built when the app starts.
 
     ``rng`` seeds placement's weighted draws (a benchmark's reproducible runs); by default each
-    router draws from a fresh ``random.Random()``."""
+    router draws from a fresh ``random.Random()``. ``reload_options`` says how the process was
+    started, for reloads of ``config.source`` (``octoroute.reload``)."""
     app = web.Application(client_max_size=config.server.max_request_bytes)
     preflight = cors.install(app, config.server.cors_origins)
     app.middlewares.extend(
@@ -136,18 +158,24 @@ def create_app(
             *([] if preflight is None else [preflight]),
             anthropic.anthropic_errors,
             ollama.ollama_errors,
-            limit_in_flight(config.server.max_in_flight),
+            check_host(),
+            authentication(),
+            limit_in_flight(),
             errors_as_envelopes,
         ]
     )
 
     runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng)
     app[RUNTIME] = runtime
+    reloader = Reloader(runtime, reload_options)
+    app[reload.RELOADER] = reloader
 
     async def runtime_context(app: web.Application) -> AsyncIterator[None]:
         await runtime.start()
+        reloader.start()
         log.info("router ready", source=config.source, **runtime.summary())
         yield
+        await reloader.stop()
         await runtime.stop()
 
     app.cleanup_ctx.append(runtime_context)
@@ -155,6 +183,7 @@ def create_app(
     embeddings.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
+    reload.add_routes(app)
     responses.add_routes(app)
     anthropic.add_routes(app)
     ollama.add_routes(app)

@@ -1,11 +1,15 @@
 """The ``octoroute`` command: argument parsing and hand-off, no logic of its own.
 
 ``octoroute`` alone (or ``octoroute serve``) runs the server; ``config`` writes a template,
-``check`` validates a file, ``demo`` runs the router in front of a simulated fleet, ``eval``
-measures routing quality on a labelled set, ``train`` fits the learned router to one. Heavy modules (aiohttp) are imported only by the
-subcommands that need them, so ``--version``, ``config`` and ``check`` answer instantly.
+``check`` validates a file, ``simulate`` serves simulated models at a file's local endpoints,
+``demo`` runs the router in front of a simulated fleet, ``eval`` measures routing quality on a
+labelled set, ``train`` fits the learned router to one, ``key new`` makes a client key for
+``[auth]``. Heavy modules (aiohttp) are imported only by the subcommands that need them, so
+``--version``, ``config``, ``check`` and ``key`` answer instantly.
 
-Configuration problems are printed to stderr with exit code 2, never as a traceback.
+Configuration problems are printed to stderr with exit code 2, never as a traceback. ``check``
+exits 1 for a valid file that cannot serve as it is: a placeholder host left from the template,
+or (with ``--probe``) an endpoint that does not answer or does not serve its model.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from octoroute import __version__
 
 if TYPE_CHECKING:
     from octoroute.config import Config
+    from octoroute.config.overrides import Overrides
     from octoroute.workers import WorkerSpec
 
 DEFAULT_CONFIG: Final = "config.toml"
 LOG_ENV: Final = "OCTOROUTE_LOG"
 EXIT_CONFIG_ERROR: Final = 2
+EXIT_NOT_READY: Final = 1
+"""``check``: the file is valid but names a placeholder host, or ``--probe`` found a problem."""
 
 
 def _serve_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -64,25 +71,51 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="server processes sharing the port (SO_REUSEPORT); default 1",
+        default=None,
+        help="server processes sharing the port (SO_REUSEPORT); default: [server] workers, 1",
     )
 
     config = commands.add_parser("config", help="print or write a commented config template")
     config.add_argument("-o", "--output", help="write to this file (never overwrites)")
 
-    check = commands.add_parser("check", help="validate a config file and summarise it")
+    check = commands.add_parser(
+        "check",
+        help="validate a config file and summarise it",
+        description="Validate a config file and summarise it. Exit code 2: the file is invalid; "
+        "1: it is valid but names a placeholder host (or, with --probe, an endpoint is "
+        "unreachable or does not serve its model); 0: ready.",
+    )
     check.add_argument("-c", "--config", default=argparse.SUPPRESS, help="file to check")
     check.add_argument(
         "--probe",
         action="store_true",
-        help="also reach every endpoint and suggest its kind (exit 1 if one is unreachable)",
+        help="also reach every endpoint: list its models, check its name, suggest its kind "
+        "(exit 1 if one is unreachable or does not serve its model)",
     )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve simulated models at every 127.0.0.1/localhost endpoint of a config",
+        description="Serve simulated models at every endpoint of the file on this machine "
+        "(127.0.0.1, ::1, localhost), so the router can run on the file before it points at "
+        "real servers. Other endpoints are listed as not simulated. Ctrl-C stops.",
+    )
+    simulate.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
 
     demo = commands.add_parser("demo", help="run the router in front of a simulated fleet")
     demo.add_argument("--port", type=int, default=8080, help="router port (default 8080)")
     demo.add_argument("--strategy", choices=STRATEGIES, default="hybrid", help="routing strategy")
     demo.add_argument("--log-level", default=argparse.SUPPRESS, help="log level (default info)")
+
+    key = commands.add_parser("key", help="make client keys for [auth]")
+    key_commands = key.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    key_new = key_commands.add_parser(
+        "new", help="print a fresh client key once, and the TOML lines (with its hash) to paste"
+    )
+    key_new.add_argument("name", help="the key's name, as logs and metrics will show it")
+    key_new.add_argument(
+        "--admin", action="store_true", help="let it use /metrics, /models, /route, /admin/*"
+    )
 
     evaluate = commands.add_parser("eval", help="measure routing quality on a labelled set")
     evaluate.add_argument("dataset", nargs="+", help="JSONL files of labelled requests")
@@ -163,48 +196,50 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from octoroute.config import ConfigError, load_config
+    from octoroute.config.placeholders import placeholder_problems
     from octoroute.config.summary import summarize
 
     try:
         config = load_config(args.config)
     except ConfigError as error:
         return _fail(str(error))
-    print(summarize(config))
-    if not args.probe:
-        return 0
-    from octoroute.probe_check import check_probe
+    print(summarize(config), flush=True)
+    placeholders = placeholder_problems(config)
+    if placeholders:
+        count = len(placeholders)
+        print(
+            f"{config.source}: {count} placeholder{'' if count == 1 else 's'} left; the router "
+            "cannot serve with this file until each names a real server:",
+            *(f"  {problem}" for problem in placeholders),
+            "  (to try the file first without servers, point base_url at 127.0.0.1 ports and run "
+            f"octoroute simulate --config {config.source})",
+            sep="\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    ready = not placeholders
+    if args.probe:
+        from octoroute.probe_check import check_probe
 
-    text, reachable = asyncio.run(check_probe(config))
-    print()
-    print(text)
-    return 0 if reachable else 1
+        text, probed_ok = asyncio.run(check_probe(config))
+        print()
+        print(text)
+        ready = ready and probed_ok
+    return 0 if ready else EXIT_NOT_READY
 
 
-def _prepare_serving(
-    config_path: str, host: str | None, port: int | None, log_level: str | None
-) -> Config | int:
+def _prepare_serving(config_path: str, overrides: Overrides) -> Config | int:
     """Load the config with the CLI's overrides and configure logging; an exit code on failure."""
-    import msgspec
-
     from octoroute.config import ConfigError, load_config
     from octoroute.observability.logging import configure_logging, parse_level
 
+    if overrides.port is not None and not 0 <= overrides.port <= 65535:
+        return _fail(f"octoroute: --port must be between 0 and 65535, got {overrides.port}")
     try:
-        config = load_config(config_path)
+        config = overrides.apply(load_config(config_path))
     except ConfigError as error:
         return _fail(str(error))
-    overrides: dict[str, Any] = {}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        if not 0 <= port <= 65535:
-            return _fail(f"octoroute: --port must be between 0 and 65535, got {port}")
-        overrides["port"] = port
-    if overrides:
-        config = msgspec.structs.replace(
-            config, server=msgspec.structs.replace(config.server, **overrides)
-        )
-    level = log_level or os.environ.get(LOG_ENV) or config.observability.log_level
+    level = config.observability.log_level
     try:
         parse_level(level)
     except ValueError as error:
@@ -213,38 +248,82 @@ def _prepare_serving(
     return config
 
 
+def _overrides(args: argparse.Namespace) -> Overrides:
+    """The command line's values that win over the file's (at start-up and on every reload)."""
+    from octoroute.config.overrides import Overrides
+
+    return Overrides(
+        host=args.host,
+        port=args.port,
+        workers=getattr(args, "workers", None),
+        log_level=args.log_level or os.environ.get(LOG_ENV),
+    )
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
-    workers: int = getattr(args, "workers", 1)
-    if workers < 1:
+    workers: int | None = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
         return _fail(f"octoroute: --workers must be at least 1, got {workers}")
-    prepared = _prepare_serving(args.config, args.host, args.port, args.log_level)
+    overrides = _overrides(args)
+    prepared = _prepare_serving(args.config, overrides)
     if isinstance(prepared, int):
         return prepared
-    if workers > 1:
+    if prepared.server.workers > 1:
         from octoroute.workers import run_workers
 
         return run_workers(
-            workers,
+            prepared.server.workers,
             config_path=args.config,
             host=prepared.server.host,
             port=prepared.server.port,
-            log_level=args.log_level,
+            overrides=overrides,
         )
     from octoroute.server import serve
 
-    _run(serve(prepared))
+    _run(serve(prepared, overrides=overrides))
     return 0
 
 
 def serve_worker(spec: WorkerSpec) -> int:
     """The body of one ``--workers`` process: the same server, sharing the port."""
-    prepared = _prepare_serving(spec.config_path, spec.host, spec.port, spec.log_level)
+    prepared = _prepare_serving(spec.config_path, spec.overrides)
     if isinstance(prepared, int):
         return prepared
     from octoroute.server import serve
 
-    _run(serve(prepared, reuse_port=True, multiprocess_dir=spec.multiprocess_dir))
+    _run(
+        serve(
+            prepared,
+            reuse_port=True,
+            multiprocess_dir=spec.multiprocess_dir,
+            overrides=spec.overrides,
+            listen=(spec.host, spec.port),
+            parent=os.getppid(),
+        )
+    )
     return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from octoroute.config import ConfigError, load_config
+    from octoroute.simulate import lenient_environ, run_simulate
+
+    try:
+        config = load_config(args.config, environ=lenient_environ(os.environ))
+    except ConfigError as error:
+        return _fail(str(error))
+
+    def out(text: str) -> None:
+        print(text, flush=True)
+
+    code = 0
+
+    async def simulate() -> None:
+        nonlocal code
+        code = await run_simulate(config, out=out)
+
+    _run(simulate())
+    return code
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -258,6 +337,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _cmd_key(args: argparse.Namespace) -> int:
+    from octoroute.key_command import key_new
+
+    return key_new(args.name, admin=args.admin)
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -315,9 +400,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "serve": _cmd_serve,
             "config": _cmd_config,
             "check": _cmd_check,
+            "simulate": _cmd_simulate,
             "demo": _cmd_demo,
             "eval": _cmd_eval,
             "train": _cmd_train,
+            "key": _cmd_key,
         }[command]
         return handler(args)
     except KeyboardInterrupt:

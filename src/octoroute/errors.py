@@ -8,13 +8,19 @@ are mapped into this tree at the boundary that sees them and never escape to a c
     ├── RequestError                  400 invalid_request_error  (the client must change the request)
     │   ├── InvalidRequest            400  param names the field
     │   ├── OriginNotAllowed          403  a CORS preflight from an origin not in server.cors_origins
+    │   ├── HostNotAllowed            421  a Host header not in server.allowed_hosts (DNS rebinding)
     │   ├── ModelNotFound             404  code model_not_found
     │   ├── RouteNotFound             404  unknown path
     │   ├── MethodNotAllowed          405
     │   ├── RequestTimeout            408  the body stopped arriving (client_header_timeout_seconds)
     │   ├── PayloadTooLarge           413
     │   ├── ContextLengthExceeded     400  code context_length_exceeded: no instance's window fits
-    │   └── UnsupportedMediaType      415
+    │   ├── UnsupportedMediaType      415
+    │   ├── InvalidApiKey             401  code invalid_api_key: [auth] is on and no valid key came
+    │   ├── ModelNotAllowed           403  code model_not_allowed: outside the key's tiers or models
+    │   ├── AdminKeyRequired          403  code admin_key_required: an operator path, not an admin key
+    │   └── KeyRateLimited            429  code rate_limit_exceeded: the key's rpm, tpm or
+    │                                      max_concurrent; Retry-After and x-ratelimit-* headers
     ├── UpstreamError                 502 api_error  (an attempt on one endpoint failed)
     │   ├── UpstreamConnectError      502  refused, reset, DNS      retryable
     │   ├── UpstreamTimeout           504  connect or read timeout  retryable
@@ -60,6 +66,8 @@ class OctorouteError(Exception):
     """Whether another endpoint of the same tier may be tried after this failure."""
     retry_after: float | None = None
     """Seconds the client should wait before retrying, sent as ``Retry-After``; ``None``: no header."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers the error is answered with (``WWW-Authenticate``, rate limits)."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -90,6 +98,15 @@ class OriginNotAllowed(RequestError):
 
     status = 403
     code = "origin_not_allowed"
+
+
+class HostNotAllowed(RequestError):
+    """The request's ``Host`` is not one of ``server.allowed_hosts``: 421 Misdirected Request,
+    "this server does not answer to that name", as HTTP defines it for a request that reached
+    the wrong server."""
+
+    status = 421
+    code = "host_not_allowed"
 
 
 class ModelNotFound(RequestError):
@@ -150,6 +167,56 @@ class UnsupportedMediaType(RequestError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class InvalidApiKey(RequestError):
+    """``[auth]`` is on and the request carried no key, or none the router knows. The message
+    never quotes what was sent."""
+
+    status = 401
+    code = "invalid_api_key"
+    headers = (("WWW-Authenticate", 'Bearer realm="octoroute"'),)
+
+
+class ModelNotAllowed(RequestError):
+    """The client key may not use what ``model`` names: a tier, endpoint or embedding model
+    outside its ``tiers`` or ``models``."""
+
+    status = 403
+    code = "model_not_allowed"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, param="model")
+
+
+class AdminKeyRequired(RequestError):
+    """An operator path (``/metrics``, ``/models``, ``/route``, ``/admin/*``, ``/ui*``) asked
+    with a key that is not ``admin = true``."""
+
+    status = 403
+    code = "admin_key_required"
+
+
+class KeyRateLimited(RequestError):
+    """The client key is over one of its limits. ``error_type`` says which, as OpenAI does:
+    ``requests`` (``requests_per_minute``), ``tokens`` (``tokens_per_minute``) or
+    ``concurrent_requests`` (``max_concurrent``); ``headers`` carry ``x-ratelimit-*``."""
+
+    status = 429
+    code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        retry_after: float | None,
+        headers: tuple[tuple[str, str], ...],
+    ) -> None:
+        super().__init__(message)
+        self.error_type = limit
+        self.retry_after = retry_after
+        self.headers = headers
 
 
 class UpstreamError(OctorouteError):

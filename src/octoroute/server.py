@@ -2,11 +2,16 @@
 
 Shutdown order: stop accepting connections, let in-flight requests finish (at most
 ``SHUTDOWN_GRACE_SECONDS``), then stop the prober and close the upstream pool.
+
+``SIGHUP`` reloads the configuration file (``octoroute.reload``). A worker of
+``serve --workers`` gets it from its parent, and asks its parent for one for every worker when
+``POST /admin/reload`` reloaded it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable
 from typing import Final
@@ -14,10 +19,13 @@ from typing import Final
 import msgspec
 from aiohttp import web
 
+from octoroute.api.reload import RELOADER
 from octoroute.app import create_app
+from octoroute.config.overrides import NO_OVERRIDES, Overrides
 from octoroute.config.schema import Config
 from octoroute.fdlimit import fit_fd_limit, in_flight_that_fits
 from octoroute.observability.logging import get_logger
+from octoroute.reload import SIGNAL_TRIGGER, ReloadOptions
 from octoroute.serving import make_runner
 
 SHUTDOWN_GRACE_SECONDS: Final = 30.0
@@ -55,6 +63,17 @@ def _fit_fd_limit(config: Config) -> Config:
     return msgspec.structs.replace(config, server=server)
 
 
+def _tell_parent(parent: int) -> Callable[[], None]:
+    """Ask the supervising parent (``workers.py``) to pass a ``SIGHUP`` to every worker; a
+    no-op once the parent is gone (an orphan's parent is another process)."""
+
+    def fan_out() -> None:
+        if os.getppid() == parent:
+            os.kill(parent, signal.SIGHUP)
+
+    return fan_out
+
+
 async def serve(
     config: Config,
     *,
@@ -63,14 +82,26 @@ async def serve(
     reuse_port: bool = False,
     multiprocess_dir: str | None = None,
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS,
+    overrides: Overrides = NO_OVERRIDES,
+    listen: tuple[str, int] | None = None,
+    parent: int | None = None,
 ) -> None:
-    """Serve ``config`` until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully.
+    """Serve ``config`` until SIGINT/SIGTERM (or ``stop`` is set), then shut down gracefully;
+    reload its file on SIGHUP.
 
     ``on_ready`` receives the bound URL (port 0 binds an ephemeral port) once requests are
-    accepted.
+    accepted. ``overrides`` are the command line's values, applied again to a reloaded file;
+    ``listen`` is the address to bind instead of the config's (a worker's, chosen by its
+    parent), and ``parent`` the pid of a worker's supervising parent.
     """
     config = _fit_fd_limit(config)
-    app = create_app(config, multiprocess_dir=multiprocess_dir)
+    options = ReloadOptions(
+        overrides=overrides,
+        prepare=_fit_fd_limit,
+        fan_out=None if parent is None else _tell_parent(parent),
+    )
+    app = create_app(config, multiprocess_dir=multiprocess_dir, reload_options=options)
+    reloader = app[RELOADER]
     runner = make_runner(app, config.server, shutdown_timeout=shutdown_grace)
     await runner.setup()
     stopping = stop if stop is not None else asyncio.Event()
@@ -81,6 +112,9 @@ async def serve(
         received.append(sig.name)
         stopping.set()
 
+    def on_hangup() -> None:
+        reloader.reload(SIGNAL_TRIGGER)
+
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -89,18 +123,24 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
             pass
     try:
-        site = web.TCPSite(
-            runner, config.server.host, config.server.port, reuse_port=reuse_port or None
-        )
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+        installed.append(signal.SIGHUP)
+        # A worker starts with SIGHUP blocked (workers.py), so that one sent before this
+        # handler existed waits instead of killing it: let it through now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    except (NotImplementedError, RuntimeError, AttributeError):  # not the main thread, Windows
+        pass
+    host, port = listen if listen is not None else (config.server.host, config.server.port)
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         try:
             await site.start()
         except OSError as error:
             raise SystemExit(
-                f"octoroute: cannot listen on {config.server.host}:{config.server.port}: "
-                f"{error.strerror or error}"
+                f"octoroute: cannot listen on {host}:{port}: {error.strerror or error}"
             ) from None
         url = _bound_url(runner)
-        log.info("listening", url=url, port=runner.addresses[0][1])
+        log.info("listening", url=url, port=runner.addresses[0][1], pid=os.getpid())
         if on_ready is not None:
             on_ready(url)
         await stopping.wait()

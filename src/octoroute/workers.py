@@ -7,7 +7,11 @@ before ``prometheus_client`` is imported, so workers are *spawned* (fresh interp
 ``PROMETHEUS_MULTIPROC_DIR`` in their environment.
 
 The parent supervises: a worker that dies is restarted after a short backoff; SIGINT/SIGTERM are
-passed on, and every worker drains its in-flight requests before exiting.
+passed on, and every worker drains its in-flight requests before exiting. SIGHUP is passed on
+too, and every worker reloads the configuration file (``octoroute.reload``); a worker that got
+``POST /admin/reload`` sends its parent a SIGHUP for that. Workers start with SIGHUP blocked
+(the signal mask survives the spawn), so one sent before a worker's handler exists waits for it
+instead of killing the worker.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from octoroute.config.overrides import Overrides
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 RESTART_BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
@@ -32,12 +39,13 @@ STOP_WAIT_SECONDS: Final = 40.0
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker needs to rebuild the same server: the config file and CLI overrides."""
+    """What a worker needs to rebuild the same server: the config file, the CLI overrides
+    (applied again on every reload) and the address every worker binds."""
 
     config_path: str
-    host: str | None
+    host: str
     port: int
-    log_level: str | None
+    overrides: Overrides
     multiprocess_dir: str
 
 
@@ -56,30 +64,46 @@ def free_port(host: str) -> int:
         return port
 
 
-def run_workers(
-    count: int, *, config_path: str, host: str, port: int, log_level: str | None
-) -> int:
-    """Run ``count`` workers until SIGINT/SIGTERM; returns the exit code."""
+def _spawn(
+    context: multiprocessing.context.SpawnContext, spec: WorkerSpec
+) -> multiprocessing.process.BaseProcess:
+    """A started worker, its SIGHUP blocked until its reload handler is installed."""
+    process = context.Process(target=_worker_main, args=(spec,), daemon=False)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
+    return process
+
+
+def run_workers(count: int, *, config_path: str, host: str, port: int, overrides: Overrides) -> int:
+    """Run ``count`` workers until SIGINT/SIGTERM, passing SIGHUP on; returns the exit code."""
     if port == 0:
         port = free_port(host)
     directory = tempfile.mkdtemp(prefix="octoroute-metrics-")
     os.environ[MULTIPROC_ENV] = directory
-    spec = WorkerSpec(config_path, host, port, log_level, directory)
+    spec = WorkerSpec(config_path, host, port, overrides, directory)
     context = multiprocessing.get_context("spawn")
     stopping = False
+    workers: list[multiprocessing.process.BaseProcess] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
+    def on_hangup(signum: int, _frame: FrameType | None) -> None:
+        alive = [worker.pid for worker in workers if worker.exitcode is None and worker.pid]
+        print(f"octoroute: reloading the configuration in {len(alive)} workers", file=sys.stderr)
+        for pid in alive:
+            os.kill(pid, signal.SIGHUP)
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    workers: list[multiprocessing.process.BaseProcess] = []
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     restarts: list[int] = [0] * count
     try:
         for _ in range(count):
-            process = context.Process(target=_worker_main, args=(spec,), daemon=False)
-            process.start()
-            workers.append(process)
+            workers.append(_spawn(context, spec))
         print(f"octoroute: {count} workers serving on http://{host}:{port}", file=sys.stderr)
         while not stopping:
             multiprocessing.connection.wait([w.sentinel for w in workers], timeout=0.5)
@@ -100,9 +124,7 @@ def run_workers(
                     file=sys.stderr,
                 )
                 time.sleep(delay)
-                replacement = context.Process(target=_worker_main, args=(spec,), daemon=False)
-                replacement.start()
-                workers[index] = replacement
+                workers[index] = _spawn(context, spec)
         for worker in workers:
             if worker.exitcode is None and worker.pid is not None:
                 os.kill(worker.pid, signal.SIGTERM)

@@ -68,13 +68,32 @@ def test_config_output_into_a_missing_directory_fails_cleanly(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
 
 
-def test_check_accepts_the_template_and_summarises_it(tmp_path: Path) -> None:
+def test_check_summarises_the_template_and_exits_1_naming_each_placeholder(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(TEMPLATE)
     result = run_cli("check", "--config", str(path))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     for name in ("your-8b-model", "your-30b-model", "your-120b-model", "hybrid"):
         assert name in result.stdout
+    problems = [line.strip() for line in result.stderr.splitlines() if line.startswith("  models.")]
+    assert [problem.split(":")[0] for problem in problems] == [
+        "models.fast[0].base_url",
+        "models.balanced[0].base_url",
+        "models.deep[0].base_url",
+    ]
+    assert f"{path}: 3 placeholders left" in result.stderr
+    assert f"octoroute simulate --config {path}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_passes_the_template_once_it_names_real_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(TEMPLATE.replace("your-server", "192.168.1.20"))
+    result = run_cli("check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
 
 
 def test_check_lists_every_problem_with_exit_code_2(tmp_path: Path) -> None:
@@ -332,3 +351,95 @@ async def test_check_probe_exits_1_and_says_which_endpoint_is_unreachable(tmp_pa
     deep = next(line for line in out.splitlines() if line.startswith("  models.deep[0]"))
     assert "unreachable (" in deep
     assert "cannot connect" in deep
+
+
+async def test_check_probe_lists_models_flags_a_missing_name_and_an_unreachable_endpoint(
+    tmp_path: Path,
+) -> None:
+    vllm = Behaviour(kind=Kind.VLLM, context_window=32768)
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-ok")],
+        balanced=[SimulatedModel("qwen3-235b-a22b-instruct", behaviour=vllm)],
+        deep=[SimulatedModel("sim-gone")],
+    )
+    path = tmp_path / "fleet.toml"
+    async with fleet:
+        text = fleet_config_toml(fleet).replace(
+            'name = "qwen3-235b-a22b-instruct"', 'name = "qwen3-235b-instruct"'
+        )
+        path.write_text(text)
+        await fleet.deep[0].stop()
+        code, out = await _check_probe(path)
+
+    assert code == 1, out
+    blocks = _endpoint_blocks(out)
+    assert blocks["models.fast[0]"][1:] == ["serves 1 model (GET /v1/models): sim-ok"]
+    balanced = blocks["models.balanced[0]"]
+    assert balanced[0].endswith('kind = "vllm"')
+    assert balanced[1] == "serves 1 model (GET /v1/models): qwen3-235b-a22b-instruct"
+    assert balanced[2] == (
+        "MISSING: 'qwen3-235b-instruct' is not among the models it serves; "
+        "did you mean 'qwen3-235b-a22b-instruct'?"
+    )
+    assert balanced[3] == "context window 32768 tokens (the server's own), model loaded"
+    deep = blocks["models.deep[0]"]
+    assert "unreachable (" in deep[0]
+    assert len(deep) == 1
+    assert out.rstrip().endswith(
+        "3 endpoints probed: 1 ready, 1 unreachable, 1 not serving the configured model name."
+    )
+
+
+async def test_check_probe_reads_ollamas_tags_and_matches_names_as_ollama_does(
+    tmp_path: Path,
+) -> None:
+    ollama = Behaviour(kind=Kind.OLLAMA, context_window=8192)
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("Llama3.1", behaviour=ollama)],
+        balanced=[SimulatedModel("b")],
+        deep=[SimulatedModel("d")],
+    )
+    path = tmp_path / "fleet.toml"
+    async with fleet:
+        path.write_text(fleet_config_toml(fleet).replace('name = "Llama3.1"', 'name = "llama3.1"'))
+        code, out = await _check_probe(path)
+
+    assert code == 0, out
+    fast = _endpoint_blocks(out)["models.fast[0]"]
+    assert fast[1] == "serves 1 model (GET /api/tags): llama3.1:latest"
+    assert fast[2] == "context window 8192 tokens (the server's own), model loaded"
+    assert out.rstrip().endswith("3 endpoints probed: 3 ready.")
+
+
+async def test_check_probe_shows_a_servers_models_once_for_endpoints_sharing_it(
+    tmp_path: Path,
+) -> None:
+    fleet = SimulatedFleet(fast=[SimulatedModel("shared")], balanced=[SimulatedModel("b")], deep=[])
+    path = tmp_path / "fleet.toml"
+    async with fleet:
+        text = fleet_config_toml(fleet)
+        shared = fleet.fast[0].base_url
+        path.write_text(
+            text + f'\n[[models.deep]]\nname = "other"\nbase_url = "{shared}"\nmax_tokens = 64\n'
+        )
+        code, out = await _check_probe(path)
+
+    assert code == 1, out  # the simulator answers any name, but lists only its own
+    deep = _endpoint_blocks(out)["models.deep[0]"]
+    assert deep[1:] == [
+        "serves the models listed for models.fast[0]",
+        "MISSING: 'other' is not among the models it serves",
+    ]
+
+
+def _endpoint_blocks(out: str) -> dict[str, list[str]]:
+    """The probe report by endpoint: its line, then its indented detail lines (stripped)."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in out.splitlines():
+        if line.startswith(("  models.", "  embeddings[")):
+            current = blocks.setdefault(line.split()[0], [])
+            current.append(line.strip())
+        elif line.startswith("      "):
+            current.append(line.strip())
+    return blocks

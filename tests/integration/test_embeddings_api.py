@@ -239,6 +239,7 @@ async def test_embedding_models_are_listed_retrievable_and_counted_in_health(
         listed = {model.id: model.owned_by async for model in client.models.list()}
         retrieved = await client.models.retrieve("sim-embed-small")
         aliased = await client.models.retrieve("text-embedding-3-large")
+    await first_probe_round(router)
     async with session.get(router.url + "/health") as response:
         health = orjson.loads(await response.read())
     async with session.get(router.url + "/models") as response:
@@ -247,7 +248,7 @@ async def test_embedding_models_are_listed_retrievable_and_counted_in_health(
     assert listed["sim-embed"] == listed["sim-embed-small"] == "user"
     assert (retrieved.id, retrieved.owned_by) == ("sim-embed-small", "user")
     assert (aliased.id, aliased.owned_by) == ("text-embedding-3-large", "alias")
-    assert health["tiers"]["embeddings"] == {"healthy": 3, "total": 3}
+    assert health["tiers"]["embeddings"] == {"healthy": 3, "unknown": 0, "total": 3}
     assert [m["id"] for m in instances if m["tier"] == "embeddings"] == [
         "embeddings[0]",
         "embeddings[1]",

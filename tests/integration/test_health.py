@@ -160,8 +160,8 @@ async def test_tier_with_every_endpoint_unhealthy_answers_503_no_healthy_endpoin
         async with session.get(router.url + "/health") as response:
             health = await response.json()
         assert health["status"] == "OK"
-        assert health["tiers"]["fast"] == {"healthy": 0, "total": 2}
-        assert health["tiers"]["balanced"] == {"healthy": 1, "total": 1}
+        assert health["tiers"]["fast"] == {"healthy": 0, "unknown": 0, "total": 2}
+        assert health["tiers"]["balanced"] == {"healthy": 1, "unknown": 0, "total": 1}
         async with AsyncOpenAI(base_url=router.v1, api_key="x", max_retries=0) as client:
             with pytest.raises(openai.InternalServerError) as caught:
                 await client.chat.completions.create(model="fast", messages=HELLO)

@@ -16,7 +16,7 @@ import pytest
 from octoroute import __version__
 from octoroute.enums import TaskType, Tier
 from octoroute.simulator import Behaviour, HttpError, SimulatedFleet, SimulatedModel
-from tests.harness import RouterHandle, config_for, running_router
+from tests.harness import RouterHandle, config_for, first_probe_round, running_router
 
 
 async def post_json(
@@ -253,6 +253,7 @@ async def test_route_echoes_every_stated_task_type(
 async def test_health_reports_ok_v1s_statuses_the_version_and_each_tiers_endpoints(
     router: RouterHandle, session: aiohttp.ClientSession
 ) -> None:
+    await first_probe_round(router)
     health = await get_json(session, router.url + "/health")
 
     assert health["status"] == "OK"
@@ -264,15 +265,18 @@ async def test_health_reports_ok_v1s_statuses_the_version_and_each_tiers_endpoin
     assert isinstance(health["uptime_seconds"], float)
     assert 0 <= health["uptime_seconds"] < 60
     assert health["tiers"] == {
-        "fast": {"healthy": 2, "total": 2},
-        "balanced": {"healthy": 1, "total": 1},
-        "deep": {"healthy": 1, "total": 1},
+        "fast": {"healthy": 2, "unknown": 0, "total": 2},
+        "balanced": {"healthy": 1, "unknown": 0, "total": 1},
+        "deep": {"healthy": 1, "unknown": 0, "total": 1},
     }
+    instances = [i for tier in health["placement"].values() for i in tier["instances"]]
+    assert {(i["health"], i["healthy"]) for i in instances} == {("healthy", True)}
 
 
 async def test_health_counts_an_unhealthy_endpoint_and_still_answers_ok(
     router: RouterHandle, fleet: SimulatedFleet, session: aiohttp.ClientSession
 ) -> None:
+    await first_probe_round(router)
     fleet.fast[0].behaviour.health_status = 503
     endpoint = router.runtime.fleet.tiers[Tier.FAST][0]
     for _ in range(endpoint.failure_threshold):
@@ -280,7 +284,10 @@ async def test_health_counts_an_unhealthy_endpoint_and_still_answers_ok(
     health = await get_json(session, router.url + "/health")
 
     assert health["status"] == "OK"
-    assert health["tiers"]["fast"] == {"healthy": 1, "total": 2}
+    assert health["tiers"]["fast"] == {"healthy": 1, "unknown": 0, "total": 2}
+    first, second = health["placement"]["fast"]["instances"]
+    assert (first["health"], first["healthy"]) == ("unhealthy", False)
+    assert (second["health"], second["healthy"]) == ("healthy", True)
 
 
 # -- GET /models ---------------------------------------------------------------------------------

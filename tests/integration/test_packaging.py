@@ -116,4 +116,7 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     assert config.is_file()
 
     checked = run([octoroute, "check", "--config", config], timeout=COMMAND_TIMEOUT, cwd=tmp_path)
-    assert checked.returncode == 0, explain(checked)
+    # Valid (the summary is printed), but the template's placeholder hosts are still there.
+    assert checked.returncode == 1, explain(checked)
+    assert "your-8b-model" in checked.stdout, explain(checked)
+    assert "placeholder" in checked.stderr, explain(checked)

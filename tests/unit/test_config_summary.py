@@ -98,6 +98,16 @@ def test_summary_shows_the_strategy_tiers_and_timeouts() -> None:
     assert "deep (timeout 120 s, 1 endpoint)" in text
 
 
+def test_summary_shows_the_allowed_hosts_only_when_set() -> None:
+    guarded = FLEET.replace(
+        "port = 8080\n", 'port = 8080\nallowed_hosts = ["router.lan", "*.lan"]\n'
+    )
+    config = parse_config(guarded, environ={"VLLM_API_KEY": KEY})
+
+    assert "answers only Host router.lan, *.lan (and loopback)" in summarize(config)
+    assert "answers only Host" not in summary()
+
+
 def test_summary_never_contains_the_key() -> None:
     assert KEY not in summary()
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
+from urllib.parse import urlsplit
 
 import pytest
 
 from octoroute.config import TEMPLATE, parse_config
+from octoroute.config.placeholders import TEMPLATE_HOSTS, is_placeholder
 from octoroute.enums import Importance, LogFormat, Strategy, Tier
 
 HEADERS = [
@@ -32,7 +35,7 @@ def test_template_is_a_valid_config_without_any_environment() -> None:
 def test_template_keeps_v1_values() -> None:
     config = parse_config(TEMPLATE, environ={})
 
-    assert (config.server.host, config.server.port) == ("0.0.0.0", 3000)
+    assert config.server.port == 3000
     assert config.server.request_timeout_seconds == 30
     assert [e.max_tokens for e in config.models.all()] == [4096, 8192, 16384]
     assert [e.name for e in config.models.all()] == [
@@ -45,6 +48,27 @@ def test_template_keeps_v1_values() -> None:
     assert config.routing.router_tier is Tier.BALANCED
     assert config.observability.log_level == "info"
     assert (config.timeouts.fast, config.timeouts.balanced, config.timeouts.deep) == (15, 30, 60)
+
+
+def test_template_listens_on_loopback_and_points_at_the_security_doc() -> None:
+    config = parse_config(TEMPLATE, environ={})
+
+    assert config.server.host == "127.0.0.1"
+    assert "docs/security.md" in TEMPLATE.split("[[models.fast]]")[0]
+
+
+def test_every_host_the_template_names_is_a_placeholder_check_reports() -> None:
+    urls = re.findall(r'"(https?://[^"]+)"', TEMPLATE)
+    hosts = {urlsplit(url).hostname for url in urls}
+
+    assert hosts >= TEMPLATE_HOSTS
+    assert all(host is not None and is_placeholder(host) for host in hosts), hosts
+
+
+def test_commented_allowed_hosts_example_becomes_valid_when_uncommented() -> None:
+    config = parse_config(TEMPLATE.replace("# allowed_hosts =", "allowed_hosts ="), environ={})
+
+    assert config.server.allowed_hosts == ("router.lan", "*.lan")
 
 
 def test_template_shows_the_new_settings_at_their_defaults() -> None:

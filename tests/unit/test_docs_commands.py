@@ -35,6 +35,8 @@ TOML_DOCS: Final = (
     "docs/deployment.md",
     "docs/development.md",
     "docs/routing.md",
+    "docs/security.md",
+    "docs/operations.md",
 )
 COMMAND_DOCS: Final = (
     "README.md",
@@ -43,7 +45,11 @@ COMMAND_DOCS: Final = (
     "docs/development.md",
     "docs/routing.md",
     "docs/performance.md",
+    "docs/security.md",
+    "docs/operations.md",
     "deploy/README.md",
+    "docs/security.md",
+    "docs/operations.md",
 )
 SHELL_LANGS: Final = frozenset({"sh", "shell", "bash", "console"})
 CONTAINER_TOOLS: Final = frozenset({"docker", "podman"})

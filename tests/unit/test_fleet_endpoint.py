@@ -15,7 +15,13 @@ from octoroute.config.schema import (
     ServerConfig,
 )
 from octoroute.enums import TIER_POOLS, Pool, Strategy, Tier
-from octoroute.fleet.endpoint import MAX_ERROR_CHARS, Endpoint, NullListener, shorten_error
+from octoroute.fleet.endpoint import (
+    MAX_ERROR_CHARS,
+    Endpoint,
+    Health,
+    NullListener,
+    shorten_error,
+)
 from octoroute.fleet.selector import Fleet
 
 
@@ -95,6 +101,19 @@ def test_new_endpoint_is_healthy_and_keeps_its_config() -> None:
     assert ep.consecutive_failures == 0
     assert ep.last_error is None
     assert ep.last_check == 5.0
+
+
+def test_health_is_unknown_until_something_succeeds_and_unhealthy_once_marked() -> None:
+    ep = make_endpoint(threshold=2)
+    assert (ep.health, ep.healthy) == (Health.UNKNOWN, True)
+    ep.mark_failure("refused")
+    assert (ep.health, ep.healthy) == (Health.UNKNOWN, True)  # failing, never answered
+    ep.mark_failure("refused")
+    assert (ep.health, ep.healthy) == (Health.UNHEALTHY, False)
+    ep.mark_success()
+    assert (ep.health, ep.seen_healthy) == (Health.HEALTHY, True)
+    ep.mark_failure("one slip")
+    assert ep.health is Health.HEALTHY  # it answered before: known, below the threshold
 
 
 def test_repr_masks_a_password_in_the_base_url() -> None:

@@ -25,13 +25,14 @@ from octoroute.enums import TIER_POOLS, Strategy, Tier
 from octoroute.fleet.health import (
     HealthProber,
     ProbeInconclusive,
+    ProbeOutcome,
     default_backoff,
     describe_failure,
 )
 from octoroute.fleet.selector import Fleet
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
     from octoroute.fleet.endpoint import Endpoint
 
@@ -469,3 +470,67 @@ async def test_a_raising_observe_changes_no_health_and_kills_no_round() -> None:
     assert prober.failures == 0
     assert errors
     assert all(e["message"] == "health prober observe step raised" for e in errors)
+
+
+# --- the first round's report -------------------------------------------------------------------
+
+
+async def test_the_first_round_is_reported_once_in_fleet_order_with_each_problem() -> None:
+    fleet = make_fleet(threshold=3)
+    reports: list[list[tuple[str, str | None]]] = []
+
+    async def refused() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    async def busy() -> None:
+        raise ProbeInconclusive("every connection slot busy")
+
+    def on_first_round(outcomes: Sequence[ProbeOutcome]) -> None:
+        reports.append([(outcome.endpoint.id, outcome.problem) for outcome in outcomes])
+
+    probe = Probe({"balanced[0]": refused, "deep[0]": busy})
+    prober = HealthProber(fleet, probe, interval=0.01, timeout=1, on_first_round=on_first_round)
+    async with running(prober):
+        await wait_rounds(prober, 3)
+
+    assert reports == [
+        [
+            ("fast[0]", None),
+            ("balanced[0]", "ConnectionRefusedError: connection refused"),
+            ("deep[0]", None),  # busy is an answer: the server is there
+        ]
+    ]
+
+
+async def test_a_first_round_cut_by_a_crash_is_reported_by_the_next_complete_round() -> None:
+    fleet = make_fleet()
+    reports: list[int] = []
+    crashing = CrashingFleet(fleet, crash_on={1})
+    prober = HealthProber(
+        crashing,
+        Probe(),
+        interval=0.01,
+        timeout=1,
+        backoff=lambda _: 0,
+        on_first_round=lambda outcomes: reports.append(len(outcomes)),
+        on_task_failure=lambda _: None,
+    )
+    async with running(prober):
+        await wait_rounds(prober, 2)
+
+    assert reports == [3]
+
+
+async def test_a_raising_first_round_report_kills_no_round() -> None:
+    def broken(outcomes: Sequence[ProbeOutcome]) -> None:
+        raise RuntimeError("report bug")
+
+    with loop_errors() as errors:
+        prober = HealthProber(
+            make_fleet(), Probe(), interval=0.01, timeout=1, on_first_round=broken
+        )
+        async with running(prober):
+            await wait_rounds(prober, 2)
+
+    assert prober.failures == 0
+    assert [e["message"] for e in errors] == ["health prober on_first_round hook raised"]

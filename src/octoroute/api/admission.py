@@ -21,13 +21,13 @@ Static placement (``routing.placement = "static"``) skips 2-4 apart from taking 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
 from octoroute.api.common import record_decision
-from octoroute.enums import Importance, Overflow, Tier
+from octoroute.enums import TIERS, Importance, Overflow, Tier
 from octoroute.errors import ContextLengthExceeded, FleetBusy, OctorouteError
 from octoroute.fleet.placement import NO_DEMAND, Demand, Shortfall, any_fits, needed, prefer
 from octoroute.routing.metadata import estimate_tokens
@@ -104,10 +104,12 @@ def fit_context(
     demand: Demand,
     *,
     count: bool = True,
+    tiers: Collection[Tier] = TIERS,
 ) -> Decision:
     """``decision``, or its escalation to the nearest tier up whose windows hold the request
-    (routed requests only); ``ContextLengthExceeded`` when nothing it may go to holds it.
-    ``count=False`` (the ``/route`` dry run) leaves the escalation metric alone."""
+    (routed requests only, among ``tiers``: the client key's); ``ContextLengthExceeded`` when
+    nothing it may go to holds it. ``count=False`` (the ``/route`` dry run) leaves the
+    escalation metric alone."""
     if not demand.sized:
         return decision
     fleet = runtime.fleet
@@ -119,6 +121,9 @@ def fit_context(
         tier: Tier | None = fleet.tier_above(decision.tier)
         while tier is not None:
             above = fleet.tiers[tier]
+            if tier not in tiers:
+                tier = fleet.tier_above(tier)
+                continue
             if any_fits(above, demand):
                 if count:
                     runtime.metrics.escalations[(decision.tier.value, tier.value)].inc()
@@ -158,22 +163,24 @@ async def admit(
     demand: Demand,
     importance: Importance,
     check: ScopeCheck | None = None,
+    tiers: Collection[Tier] = TIERS,
 ) -> Placed:
     """Place a request whose decision is made: context fit, pre-warm, the first slot.
 
     ``check`` refuses scopes the request cannot be sent to (run on the scope, and on the tier
-    above before overflowing there). Raises ``ContextLengthExceeded``, ``FleetBusy`` or the
+    above before overflowing there); ``tiers`` are those a routed request may escalate or
+    overflow to (the client key's). Raises ``ContextLengthExceeded``, ``FleetBusy`` or the
     check's error; a slot taken here is released again (``release``) if anything fails before
     forwarding. The request is counted (``octoroute_requests_total``) once its tier is final,
     or under the tier it waited for when it gets ``FleetBusy``.
     """
-    decision = fit_context(runtime, choice, decision, demand)
+    decision = fit_context(runtime, choice, decision, demand, tiers=tiers)
     scope, endpoints = scope_for(choice, decision.tier, runtime)
     if check is not None:
         check(endpoints)
     try:
         placed = await _first_slot(
-            runtime, choice, decision, scope, endpoints, demand, importance, check
+            runtime, choice, decision, scope, endpoints, demand, importance, check, tiers
         )
     except FleetBusy:
         record_decision(runtime, decision)
@@ -191,6 +198,7 @@ async def _first_slot(
     demand: Demand,
     importance: Importance,
     check: ScopeCheck | None,
+    tiers: Collection[Tier],
 ) -> Placed:
     fleet = runtime.fleet
     routing = runtime.config.routing
@@ -200,7 +208,7 @@ async def _first_slot(
     overflow = None
     if choice.is_auto and not static and routing.overflow is Overflow.UP:
         up = fleet.tier_above(decision.tier)
-        if up is not None and _accepts(check, fleet.tiers[up]):
+        if up is not None and up in tiers and _accepts(check, fleet.tiers[up]):
             overflow = (fleet.tiers[up], routing.overflow_after_ms / 1000)
     wake: _ColdWake | None = None
     policy = fleet.policy

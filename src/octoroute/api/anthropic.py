@@ -5,8 +5,8 @@ Thin glue: ``wire.anthropic`` parses and translates the request, ``wire.anthropi
 answers; this module only picks, per attempt, between passing a native endpoint's answer through
 and translating a chat endpoint's. Errors on these paths take Anthropic's shape
 (``anthropic_errors``, installed by ``app.py``). ``anthropic-version`` and ``anthropic-beta`` are
-not read, only passed on to the model server; ``x-api-key``, like ``Authorization``, is accepted
-and not read (the router has no client keys yet).
+not read, only passed on to the model server; ``x-api-key``, like ``Authorization``, is never
+forwarded, and read only as the client key when ``[auth]`` is on (``api.auth``).
 """
 
 from __future__ import annotations

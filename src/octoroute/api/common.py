@@ -60,6 +60,8 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Allow"] = ", ".join(error.allowed)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+    for name, value in error.headers:
+        response.headers[name] = value
     if isinstance(error, PayloadTooLarge | RequestTimeout):
         # The rest of the body is not read: close rather than drain it (see serving.py).
         response.force_close()
@@ -223,12 +225,13 @@ def log_request(
     started: float,
     stream: bool,
     served_by: tuple[Pool, str] | None = None,
+    key: str | None = None,
 ) -> None:
     """The one info line per request: what was asked, who decided, who served, how it went.
 
     ``served_by`` is the pool and reason of a request that is never routed (embeddings), logged
-    as ``tier`` and ``reason`` with strategy ``direct``. Never message content: prompts are
-    private.
+    as ``tier`` and ``reason`` with strategy ``direct``; ``key`` is the client key's name (with
+    ``[auth]``). Never message content: prompts are private; never a key.
     """
     fields: dict[str, object] = {
         "route": route,
@@ -260,6 +263,8 @@ def log_request(
         fields["prompt_tokens"], fields["completion_tokens"] = outcome.usage
     if outcome.error is not None:
         fields["error"] = outcome.error
+    if key is not None:
+        fields["key"] = key
     log.info("request", **fields)
 
 
@@ -278,6 +283,7 @@ class RequestLog:
 
     __slots__ = (
         "decision",
+        "key",
         "model",
         "outcome",
         "route",
@@ -287,8 +293,10 @@ class RequestLog:
         "stream",
     )
 
-    def __init__(self, route: str) -> None:
+    def __init__(self, route: str, key: str | None = None) -> None:
         self.route = route
+        self.key = key
+        """The client key's name, with ``[auth]``."""
         self.started = time.perf_counter()
         self.outcome = Outcome()
         self.decision: Decision | None = None
@@ -321,6 +329,7 @@ class RequestLog:
             started=self.started,
             stream=self.stream,
             served_by=self.served_by,
+            key=self.key,
         )
 
 

@@ -40,12 +40,20 @@ EXPOSED_HEADERS: Final = (
     "x-octoroute-reason",
     "x-octoroute-confidence",
     "retry-after",
+    "retry-after-ms",
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
 )
 """Response headers a page's script may read (the rest are hidden by the browser)."""
 ALLOWED_HEADERS: Final = (
     "authorization",
     "content-type",
     "x-api-key",
+    "api-key",
     "anthropic-version",
     "anthropic-beta",
     "anthropic-dangerous-direct-browser-access",

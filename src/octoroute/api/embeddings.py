@@ -14,6 +14,14 @@ from typing import Final, Protocol, TypeVar
 
 from aiohttp import web
 
+from octoroute.api.access import (
+    add_limit_headers,
+    charge,
+    check_model,
+    give_back,
+    needs_cost,
+)
+from octoroute.api.auth import client_key
 from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
 from octoroute.api.generation import upstream_header_lines
 from octoroute.catalog import ModelChoice
@@ -72,14 +80,17 @@ async def serve_embeddings(
     catalog's lookup of ``model`` (to word its errors the dialect's way);
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(route) as entry:
+    key = client_key(request)
+    with RequestLog(route, None if key is None else key.name) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model
         choice = resolve(runtime, parsed.model)
+        check_model(runtime, key, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
+        charged = await charge(runtime, key, len(body) // 4 if needs_cost(key) else 0)
         entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()
@@ -91,6 +102,7 @@ async def serve_embeddings(
             "x-octoroute-strategy": DecisionSource.DIRECT.value,
             "x-octoroute-reason": REASON,
         }
+        add_limit_headers(headers, charged)
         metrics.in_flight.inc()
         try:
             answer = await runtime.forwarder.complete(
@@ -104,6 +116,7 @@ async def serve_embeddings(
             )
         finally:
             metrics.in_flight.dec()
+            give_back(runtime, charged)
         response = answer.to_response(headers)
         entry.status = response.status
         return response

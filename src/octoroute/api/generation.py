@@ -14,7 +14,18 @@ from typing import Any, Final, Protocol, TypeVar
 import orjson
 from aiohttp import web
 
+from octoroute.api.access import (
+    add_limit_headers,
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    give_back,
+    needs_cost,
+    tiers_for,
+)
 from octoroute.api.admission import admit, demand_of, hints_of, release
+from octoroute.api.auth import client_key
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -198,26 +209,37 @@ async def generate(
     way); ``forwarded`` names request headers passed on to the model server;
     ``any_content_type`` reads the body as JSON whatever its ``Content-Type`` (Ollama's way)."""
     runtime = request.app[RUNTIME]
-    with RequestLog(route) as entry:
+    key = client_key(request)
+    with RequestLog(route, None if key is None else key.name) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
         choice = resolve(runtime, parsed.model)
+        check_model(runtime, key, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
         importance = importance_of(request, runtime.config.routing.default_importance)
-        decision = entry.decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = await decide(runtime, choice, parsed.messages, importance)
+        decision = entry.decision = capped(key, choice, decision)
         translating = None if translation is None else translation(parsed, runtime)
         check = None
         if translating is not None:
             check = _configs_checked(translating)
-        demand = demand_of(runtime, request.headers, parsed.messages, hints_of(parsed), decision)
+        hints = hints_of(parsed)
+        demand = demand_of(runtime, request.headers, parsed.messages, hints, decision)
+        cost = 0
+        if needs_cost(key):
+            cost = generation_cost(runtime, choice, decision, parsed.messages, hints)
+        charged = await charge(runtime, key, cost)
         placed = None
         try:
-            placed = await admit(runtime, choice, decision, demand, importance, check)
+            placed = await admit(
+                runtime, choice, decision, demand, importance, check, tiers_for(key)
+            )
             decision = entry.decision = placed.decision
             headers = decision_headers(request, decision)
+            add_limit_headers(headers, charged)
             timeout = runtime.config.timeout_for(decision.tier)
             extra = upstream_header_lines(request, forwarded)
             in_flight = runtime.metrics.tiers[decision.tier].in_flight
@@ -252,6 +274,7 @@ async def generate(
                 in_flight.dec()
         finally:
             release(placed)
+            give_back(runtime, charged)
         entry.status = response.status
         return response
 

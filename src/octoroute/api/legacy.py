@@ -14,7 +14,18 @@ import orjson
 from aiohttp import web
 
 from octoroute import __version__
+from octoroute.api.access import (
+    add_limit_headers,
+    capped,
+    charge,
+    check_model,
+    generation_cost,
+    give_back,
+    needs_cost,
+    tiers_for,
+)
 from octoroute.api.admission import admit, demand_of, release
+from octoroute.api.auth import client_key
 from octoroute.api.common import (
     RUNTIME,
     RequestLog,
@@ -27,7 +38,7 @@ from octoroute.api.generation import upstream_header_lines
 from octoroute.config.redact import redact_url
 from octoroute.enums import TIERS, DecisionSource
 from octoroute.errors import UpstreamProtocolError, error_body
-from octoroute.fleet.endpoint import Endpoint
+from octoroute.fleet.endpoint import Endpoint, Health
 from octoroute.routing.strategy import Decision
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer
@@ -109,25 +120,31 @@ def _warnings(decision: Decision) -> list[str]:
 async def chat(request: web.Request) -> web.Response:
     """Route one message, ask the chosen tier, answer with v1's response shape."""
     runtime = request.app[RUNTIME]
-    with RequestLog("chat") as entry:
+    key = client_key(request)
+    with RequestLog("chat", None if key is None else key.name) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
+        auto = runtime.catalog.auto
+        check_model(runtime, key, auto, "auto")
         importance = legacy.importance or importance_of(
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
         decision = await runtime.router.route(messages, importance, stated_task=legacy.task_type)
-        entry.decision = decision
+        decision = entry.decision = capped(key, auto, decision)
         upstream_request = parse_chat_request(
             orjson.dumps(
                 {"model": "auto", "messages": [{"role": "user", "content": legacy.message}]}
             ),
             runtime.config.limits,
         )
-        demand = demand_of(runtime, request.headers, messages, upstream_request.hints, decision)
+        hints = upstream_request.hints
+        demand = demand_of(runtime, request.headers, messages, hints, decision)
+        cost = generation_cost(runtime, auto, decision, messages, hints) if needs_cost(key) else 0
+        charged = await charge(runtime, key, cost)
         placed = None
         try:
-            placed = await admit(runtime, runtime.catalog.auto, decision, demand, importance)
+            placed = await admit(runtime, auto, decision, demand, importance, tiers=tiers_for(key))
             decision = entry.decision = placed.decision
             answer = await runtime.forwarder.complete(
                 placed.scope,
@@ -140,7 +157,9 @@ async def chat(request: web.Request) -> web.Response:
             )
         finally:
             release(placed)
+            give_back(runtime, charged)
         headers = decision_headers(request, decision)
+        add_limit_headers(headers, charged)
         headers["x-octoroute-endpoint"] = answer.endpoint.name
         if not answer.ok:
             entry.status = answer.status
@@ -189,35 +208,53 @@ def placement_state(endpoint: Endpoint, runtime: Runtime) -> dict[str, object]:
     }
 
 
+_KNOWN_HEALTH: dict[Health, bool | None] = {
+    Health.HEALTHY: True,
+    Health.UNHEALTHY: False,
+    Health.UNKNOWN: None,
+}
+"""An instance's ``healthy`` in ``/health``: ``null`` until something has answered."""
+
+
 def _pool_placement(endpoints: tuple[Endpoint, ...], runtime: Runtime) -> dict[str, object]:
     return {
         "queue": runtime.dispatcher.depth(endpoints[0].pool) if endpoints else 0,
         "instances": [
-            {"id": endpoint.id, "name": endpoint.name, "healthy": endpoint.healthy}
+            {
+                "id": endpoint.id,
+                "name": endpoint.name,
+                "health": endpoint.health.value,
+                "healthy": _KNOWN_HEALTH[endpoint.health],
+            }
             | placement_state(endpoint, runtime)
             for endpoint in endpoints
         ],
     }
 
 
+def _pool_counts(endpoints: tuple[Endpoint, ...]) -> dict[str, int]:
+    """How many instances are known healthy and how many are not known yet (not probed, or
+    failing below the threshold without ever having answered), of how many."""
+    states = [endpoint.health for endpoint in endpoints]
+    return {
+        "healthy": states.count(Health.HEALTHY),
+        "unknown": states.count(Health.UNKNOWN),
+        "total": len(states),
+    }
+
+
 async def health(request: web.Request) -> web.Response:
-    """200 while the process serves, with v1's fields, each tier's healthy endpoint count and,
-    per tier, its queue and what placement sees of each instance."""
+    """200 while the process serves, with v1's fields, each tier's known-healthy, unknown and
+    configured endpoint counts and, per tier, its queue and what placement sees of each
+    instance."""
     runtime = request.app[RUNTIME]
     prober = runtime.prober
     fleet = runtime.fleet
-    tiers = {
-        tier.value: {"healthy": fleet.healthy_count(tier), "total": len(fleet.tiers[tier])}
-        for tier in TIERS
-    }
+    tiers = {tier.value: _pool_counts(fleet.tiers[tier]) for tier in TIERS}
     placement = {tier.value: _pool_placement(fleet.tiers[tier], runtime) for tier in TIERS}
     if fleet.embeddings:
-        embeddings = fleet.embeddings
-        tiers["embeddings"] = {
-            "healthy": sum(endpoint.healthy for endpoint in embeddings),
-            "total": len(embeddings),
-        }
-        placement["embeddings"] = _pool_placement(embeddings, runtime)
+        tiers["embeddings"] = _pool_counts(fleet.embeddings)
+        placement["embeddings"] = _pool_placement(fleet.embeddings, runtime)
     body = {
         "status": "OK",
         "health_tracking_status": "operational",
@@ -243,6 +280,7 @@ async def models(request: web.Request) -> web.Response:
             "tier": endpoint.pool.value,
             "endpoint": redact_url(endpoint.base_url),
             "healthy": endpoint.healthy,
+            "health": endpoint.health.value,
             "last_check_seconds_ago": endpoint.seconds_since_check(),
             "consecutive_failures": endpoint.consecutive_failures,
             "last_error": endpoint.last_error,

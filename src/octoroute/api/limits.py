@@ -9,7 +9,8 @@ not one line each: the log must not grow fastest exactly when the router is over
 
 The operator's read-only views (``GET``/``HEAD`` on ``/health``, ``/metrics``, ``/models``,
 ``/v1/models`` and ``/v1/models/{id}``) are neither counted nor refused, so an overloaded router
-can still be seen.
+can still be seen; nor is ``POST /admin/reload``, so it can still be reconfigured (a higher
+``max_in_flight``, another endpoint).
 
 The count is a plain integer: every request runs on the one event loop, so no lock is needed.
 """
@@ -33,15 +34,18 @@ EXEMPT_PATHS: Final = frozenset({"/health", "/metrics", "/models", "/v1/models"}
 MODEL_PREFIX: Final = "/v1/models/"
 """``GET /v1/models/{id}``: as read-only as ``/v1/models``, exempt too."""
 _READS: Final = frozenset({"GET", "HEAD"})
+OPERATOR_ACTIONS: Final = frozenset({"/admin/reload"})
+"""Exempt for ``POST``."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = get_logger("octoroute.overload")
 
 
-def limit_in_flight(limit: int) -> Middleware:
-    """A middleware that lets at most ``limit`` (``server.max_in_flight``) requests be answered
-    at once; one per application, which owns its count."""
+def limit_in_flight() -> Middleware:
+    """A middleware that lets at most ``server.max_in_flight`` requests be answered at once;
+    one per application, which owns its count. The limit is read per request from the
+    runtime's configuration, so a reload changes it for the next request."""
     warning = RateLimitedWarning(log, "overloaded: refusing requests", WARNING_INTERVAL_SECONDS)
     in_flight = 0
 
@@ -49,10 +53,15 @@ def limit_in_flight(limit: int) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal in_flight
         path = request.path
-        if request.method in _READS and (path in EXEMPT_PATHS or path.startswith(MODEL_PREFIX)):
+        method = request.method
+        if (method in _READS and (path in EXEMPT_PATHS or path.startswith(MODEL_PREFIX))) or (
+            method == "POST" and path in OPERATOR_ACTIONS
+        ):
             return await handler(request)
+        runtime = request.app[RUNTIME]
+        limit = runtime.config.server.max_in_flight
         if in_flight >= limit:
-            request.app[RUNTIME].metrics.overloads["max_in_flight"].inc()
+            runtime.metrics.overloads["max_in_flight"].inc()
             warning.warn(in_flight=in_flight, max_in_flight=limit)
             return error_response(
                 ServerOverloaded(

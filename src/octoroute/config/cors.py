@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 from urllib.parse import urlsplit
 
-from octoroute.config.reader import Table, describe, show
+from octoroute.config.reader import Table, show
 
 ANY_ORIGIN: Final = "*"
 KEY: Final = "cors_origins"
@@ -19,40 +19,24 @@ KEY: Final = "cors_origins"
 
 def check_cors_origins(server: Table) -> tuple[str, ...] | None:
     """The origins of ``[server] cors_origins`` (default: none); ``None`` after a problem."""
-    value = server.raw(KEY, [])
-    if not isinstance(value, list):
-        server.fail(KEY, f"must be an array of strings, got {describe(value)}")
-        return None
-    origins: list[str] = []
-    ok = True
-    for index, entry in enumerate(value):
-        problem = _problem(entry, origins)
-        if problem is not None:
-            server.problems.add(f"{server.key(KEY)}[{index}]", problem)
-            ok = False
-        elif isinstance(entry, str):
-            origins.append(entry)
-    if ok and ANY_ORIGIN in origins and len(origins) > 1:
+    origins = server.string_list(KEY, _check)
+    if origins is not None and ANY_ORIGIN in origins and len(origins) > 1:
         server.fail(KEY, '"*" allows every origin; remove the other entries or the "*"')
-        ok = False
-    return tuple(origins) if ok else None
-
-
-def _problem(entry: object, seen: list[str]) -> str | None:
-    """What is wrong with one entry, or ``None``."""
-    if not isinstance(entry, str):
-        return f"must be a string, got {describe(entry)}"
-    if entry in seen:
-        return f"{show(entry)} is listed twice"
-    if entry == ANY_ORIGIN:
         return None
+    return origins
+
+
+def _check(entry: str) -> tuple[str | None, str | None]:
+    """``(entry, None)`` for ``"*"`` or an origin in its exact form, else ``(None, problem)``."""
+    if entry == ANY_ORIGIN:
+        return entry, None
     canonical = canonical_origin(entry)
     if canonical == entry:
-        return None
+        return entry, None
     form = 'must be "*" or an origin: http(s)://host[:port], no path, lower-case'
     if canonical is None:
-        return f"{form}, got {show(entry)}"
-    return f"{form}, got {show(entry)}; did you mean {show(canonical)}?"
+        return None, f"{form}, got {show(entry)}"
+    return None, f"{form}, got {show(entry)}; did you mean {show(canonical)}?"
 
 
 def canonical_origin(text: str) -> str | None:

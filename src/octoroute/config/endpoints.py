@@ -249,25 +249,10 @@ def _endpoint_name(table: Table) -> str | None:
 
 def _api_key(table: Table, environ: Mapping[str, str]) -> tuple[str | None, Secret | None] | None:
     """``api_key_env`` and the key it names, or ``None`` after a problem. The key is never shown."""
-    env_name = table.string("api_key_env", None)
-    if env_name is None:
+    found = rules.env_value(table, "api_key_env", environ)
+    if found is None:
         return None if "api_key_env" in table.data else (None, None)
-    if problem := rules.env_name_problem(env_name):
-        table.fail("api_key_env", problem)
-        return None
-    variable = (
-        f"environment variable {env_name}"
-        if rules.shows_env_name(env_name)
-        else ("the environment variable it names")
-    )
-    value = environ.get(env_name)
-    if value is None:
-        table.fail("api_key_env", f"{variable} is not set")
-        return None
-    if not value.strip():
-        table.fail("api_key_env", f"{variable} is empty")
-        return None
-    return env_name, Secret(value.strip())
+    return found[0], Secret(found[1])
 
 
 def _check_names_across_tiers(models: Table, names: list[tuple[Pool, str, str]]) -> None:

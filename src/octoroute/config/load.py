@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
+from octoroute.config.auth import check_auth, servable
 from octoroute.config.cors import check_cors_origins
 from octoroute.config.endpoints import check_embeddings, check_models
+from octoroute.config.hosts import check_allowed_hosts
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
     DEFAULT_CONFIDENCE_THRESHOLD,
     DEFAULT_STREAM_KEEPALIVE_SECONDS,
+    AuthConfig,
     Config,
     EndpointConfig,
     HealthConfig,
@@ -38,6 +41,7 @@ from octoroute.config.schema import (
     TierSeconds,
     TimeoutsConfig,
 )
+from octoroute.config.state import check_state
 from octoroute.enums import TIERS, Importance, LogFormat, Overflow, Placement, Strategy, Tier
 from octoroute.routing.model_file import ModelFileError, read_model_file, shipped_model_path
 
@@ -55,6 +59,8 @@ MAX_QUEUE_LIMIT: Final = 1_000_000
 """Each waiting request holds a connection and a handler: more than this is a typo."""
 QUEUE_TIMEOUT_LIMIT: Final = 3600
 OVERFLOW_AFTER_LIMIT_MS: Final = 3_600_000
+MAX_WORKERS: Final = 1024
+"""More server processes than this is a typo: each is a whole router with its own pool."""
 
 _OBSERVABILITY_HINTS: Final = {
     "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
@@ -204,7 +210,17 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         if models is None or embeddings is None
         else check_aliases(root, _targets(models, embeddings))
     )
+    auth = check_auth(
+        root,
+        environ,
+        None
+        if models is None or embeddings is None or aliases is None
+        else servable(models, embeddings, aliases),
+    )
+    state = check_state(root, environ)
     root.close()
+    if auth is None or state is None:
+        return None
     if (
         server is None
         or models is None
@@ -227,6 +243,8 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         limits=limits,
         embeddings=embeddings,
         aliases=aliases,
+        auth=auth if isinstance(auth, AuthConfig) else None,
+        state=state,
         source=source,
     )
 
@@ -272,9 +290,15 @@ def _server(root: Table) -> ServerConfig | None:
         bounds="a positive number of seconds, at most 3600", low=0, high=3600, low_open=True,
     )  # fmt: skip
     cors_origins = check_cors_origins(table)
+    allowed_hosts = check_allowed_hosts(table)
+    workers = table.integer("workers", 1, low=1, high=MAX_WORKERS)
+    watch_config = table.boolean("watch_config", False)
     table.close()
     if (
         cors_origins is None
+        or allowed_hosts is None
+        or workers is None
+        or watch_config is None
         or host is None
         or port is None
         or timeout is None
@@ -295,6 +319,9 @@ def _server(root: Table) -> ServerConfig | None:
         keepalive_idle_seconds=keepalive,
         stream_keepalive_seconds=stream_keepalive,
         cors_origins=cors_origins,
+        allowed_hosts=allowed_hosts,
+        workers=workers,
+        watch_config=watch_config,
     )
 
 

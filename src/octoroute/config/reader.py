@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -174,6 +174,33 @@ class Table:
             self.fail(name, f"must be a string, got {describe(value)}")
             return None
         return value
+
+    def string_list(
+        self, name: str, check: Callable[[str], tuple[str | None, str | None]]
+    ) -> tuple[str, ...] | None:
+        """An array of strings (default: empty), each put in its canonical form by ``check``,
+        which returns ``(canonical, None)`` or ``(None, problem)``; an entry whose canonical form
+        is already listed is a problem too. Each problem is reported at its index, all of them;
+        ``None`` after any."""
+        value = self.raw(name, [])
+        if not isinstance(value, list):
+            self.fail(name, f"must be an array of strings, got {describe(value)}")
+            return None
+        entries: list[str] = []
+        ok = True
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                canonical, problem = check(item)
+            else:
+                canonical, problem = None, f"must be a string, got {describe(item)}"
+            if canonical is not None and canonical in entries:
+                problem = f"{show(item)} is listed twice"
+            if problem is not None:
+                self.problems.add(f"{self.key(name)}[{index}]", problem)
+                ok = False
+            elif canonical is not None:
+                entries.append(canonical)
+        return tuple(entries) if ok else None
 
     def boolean(self, name: str, default: bool) -> bool | None:
         """A ``true``/``false`` value; ``None`` after a problem (strings like "false" included)."""

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from octoroute.config.reader import quoted_list, show
+from octoroute.config.reader import Table, quoted_list, show
 from octoroute.config.redact import redact_url
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 """The levels ``observability.log_level`` accepts, as stored in ``ObservabilityConfig``."""
@@ -127,3 +131,33 @@ def shows_env_name(name: str) -> bool:
     place; messages then refer to it without quoting it.
     """
     return "_" in name or not any(char.isdigit() for char in name)
+
+
+def variable_wording(name: str) -> str:
+    """How a message names the environment variable ``name`` (without quoting a name that may
+    be a key pasted in the wrong place: see :func:`shows_env_name`)."""
+    return (
+        f"environment variable {name}"
+        if shows_env_name(name)
+        else "the environment variable it names"
+    )
+
+
+def env_value(table: Table, key: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The environment variable that ``key`` of ``table`` names, and its value (stripped).
+
+    ``None`` when the key is absent (nothing recorded) or after a problem (recorded: not a
+    variable name, not set, empty); callers tell the two apart with ``key in table.data``.
+    The environment itself is the caller's ``environ``: only ``config/load.py`` reads it.
+    """
+    name = table.string(key, None)
+    if name is None:
+        return None
+    if problem := env_name_problem(name):
+        table.fail(key, problem)
+        return None
+    value = environ.get(name)
+    if value is None or not value.strip():
+        table.fail(key, f"{variable_wording(name)} is {'not set' if value is None else 'empty'}")
+        return None
+    return name, value.strip()

@@ -11,6 +11,7 @@ from typing import Final
 import msgspec
 
 from octoroute.enums import (
+    POOLS,
     TIERS,
     Importance,
     Kind,
@@ -136,6 +137,13 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (exact ``scheme://host[:port]``, or ``"*"``);
     empty: no CORS headers at all."""
+    workers: int = 1
+    """Server processes sharing the port (``serve --workers`` overrides it)."""
+    watch_config: bool = False
+    """Reload the configuration file when it changes, as ``SIGHUP`` and ``POST /admin/reload``
+    do (``octoroute.reload``)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names the router answers to (``config.hosts``, canonical entries); empty: any."""
 
 
 class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
@@ -274,6 +282,54 @@ class Alias(msgspec.Struct, frozen=True, kw_only=True):
     pattern: bool
 
 
+DEFAULT_PUBLIC_PATHS: Final = ("/health",)
+"""What ``[auth]`` leaves open when ``public_paths`` is not set: the liveness check."""
+
+
+class ClientKeyConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``[[auth.keys]]`` entry: a client key's name, its SHA-256, what it may use and its
+    limits. The key itself is never kept: ``key_env``'s value is hashed by the loader."""
+
+    name: str
+    """Shown in logs and metric labels (the ``key`` label) instead of the key."""
+    key_sha256: str
+    """The SHA-256 of the key, 64 lower-case hex digits (from the file, or from ``key_env``)."""
+    key_env: str | None = None
+    """The environment variable the key was read from, when it was not given as a hash."""
+    tiers: frozenset[Pool] = frozenset(POOLS)
+    """The pools whose models the key may use (the three tiers and ``embeddings``)."""
+    models: frozenset[str] | None = None
+    """What the key may name in ``model`` (``auto``, tiers, endpoint, embedding and alias
+    names); ``None``: anything the router serves."""
+    admin: bool = False
+    """Whether the key may use the operator surfaces (``/metrics``, ``/models``, ``/route``,
+    ``/admin/*``, ``/ui*``)."""
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    """Estimated tokens (prompt plus the most the answer may take) a minute."""
+    max_concurrent: int | None = None
+    """Requests of this key answered at once."""
+
+
+class AuthConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``[auth]``: present means every request needs a valid client key, except on
+    ``public_paths``."""
+
+    keys: tuple[ClientKeyConfig, ...]
+    public_paths: tuple[str, ...] = DEFAULT_PUBLIC_PATHS
+    """Exact paths, or prefixes ending in ``*``, served without a key."""
+
+
+class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``[state]``: where state shared by every worker and router instance lives."""
+
+    redis_url: str | None = None
+    """``redis://``, ``rediss://`` or ``unix://``; ``None``: limits are counted per process."""
+    password_env: str | None = None
+    password: Secret | None = None
+    """Resolved from ``password_env`` by the loader."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole validated configuration, passed explicitly to whatever needs it."""
 
@@ -288,6 +344,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """``[[embeddings]]`` in file order (pool ``embeddings``); empty when none are configured."""
     aliases: tuple[Alias, ...] = ()
     """``[aliases]`` in file order."""
+    auth: AuthConfig | None = None
+    """``[auth]``; ``None``: no client keys, every request is served (the default)."""
+    state: StateConfig = msgspec.field(default_factory=StateConfig)
+    """``[state]``; without ``redis_url`` every process keeps its own counters."""
     source: str = "<memory>"
     """The file this came from, for messages."""
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from octoroute.config.redact import redact_url, strip_userinfo
 from octoroute.config.rules import shows_env_name
 from octoroute.config.schema import DEFAULT_MAX_CONNECTIONS
-from octoroute.enums import TIERS, Pool, Strategy
+from octoroute.enums import POOLS, TIERS, Pool, Strategy
 
 if TYPE_CHECKING:
-    from octoroute.config.schema import Config, EndpointConfig
+    from octoroute.config.schema import ClientKeyConfig, Config, EndpointConfig
 
 _KIB = 1024
 _MIB = 1024 * 1024
@@ -23,7 +23,7 @@ _MIB = 1024 * 1024
 
 def summarize(config: Config) -> str:
     """The configuration in ten lines plus one per endpoint, without a trailing newline."""
-    lines = [config.source, *_settings(config), ""]
+    lines = [config.source, *_settings(config), *_access(config), ""]
     endpoints = config.all_endpoints()
     name_width = max(len(endpoint.name) for endpoint in endpoints)
     url_width = max(len(redact_url(endpoint.base_url)) for endpoint in endpoints)
@@ -62,6 +62,11 @@ def _settings(config: Config) -> list[str]:
                 "            the router model decides when the learned model's confidence is "
                 f"below {routing.confidence_threshold:g}"
             )
+    hosts = (
+        [f"            answers only Host {', '.join(server.allowed_hosts)} (and loopback)"]
+        if server.allowed_hosts
+        else []
+    )
     return [
         f"  server    {server.host}:{server.port}, request timeout "
         f"{_seconds(server.request_timeout_seconds)}, "
@@ -69,6 +74,7 @@ def _settings(config: Config) -> list[str]:
         f"            at most {server.max_in_flight:,} requests at once, request head within "
         f"{_seconds(server.client_header_timeout_seconds)}, idle ones closed after "
         f"{_seconds(server.keepalive_idle_seconds)}",
+        *hosts,
         f"  routing   strategy {routing.strategy}{router}",
         *learned,
         f"            default tier {routing.default_tier}, "
@@ -90,6 +96,41 @@ def _settings(config: Config) -> list[str]:
         f"  logging   level {config.observability.log_level}, "
         f"format {config.observability.log_format}",
     ]
+
+
+def _access(config: Config) -> list[str]:
+    """``[auth]`` (one line per key: what it may use and its limits, never the key) and
+    ``[state]``; nothing when neither is configured."""
+    lines = []
+    auth = config.auth
+    if auth is not None:
+        count = len(auth.keys)
+        public = ", ".join(auth.public_paths) or "nothing"
+        lines.append(
+            f"  auth      {count} client {'key' if count == 1 else 'keys'}; "
+            f"served without a key: {public}"
+        )
+        width = max(len(key.name) for key in auth.keys)
+        lines.extend(f"              {key.name:<{width}}  {_key_rights(key)}" for key in auth.keys)
+    if config.state.redis_url is not None:
+        lines.append(f"  state     limits shared through {redact_url(config.state.redis_url)}")
+    return lines
+
+
+def _key_rights(key: ClientKeyConfig) -> str:
+    """What a client key may use, and how much."""
+    rights = ["admin"] if key.admin else []
+    tiers = [pool.value for pool in POOLS if pool in key.tiers]
+    rights.append("every tier" if len(tiers) == len(POOLS) else f"tiers {', '.join(tiers)}")
+    if key.models is not None:
+        rights.append(f"models {', '.join(sorted(key.models))}")
+    limits = [
+        f"{key.requests_per_minute:,} requests a minute" if key.requests_per_minute else "",
+        f"{key.tokens_per_minute:,} tokens a minute" if key.tokens_per_minute else "",
+        f"{key.max_concurrent:,} at once" if key.max_concurrent else "",
+    ]
+    rights.append(", ".join(limit for limit in limits if limit) or "no limits")
+    return "; ".join(rights)
 
 
 def _endpoint_line(endpoint: EndpointConfig, name_width: int, url_width: int) -> str:

@@ -2,7 +2,9 @@
 
 It is a complete, valid file (a test parses it) that shows every section, including the optional
 ones at their defaults, so a user edits values instead of looking up key names. The endpoint
-URLs are placeholders with a numeric port because the loader checks ports.
+URLs are placeholders (``config.placeholders.TEMPLATE_HOSTS``, which ``octoroute check``
+reports) with a numeric port because the loader checks ports. It listens on loopback: exposing
+the router is a decision ``docs/security.md`` explains, not a default.
 """
 
 TEMPLATE = """\
@@ -10,13 +12,17 @@ TEMPLATE = """\
 #
 # Octoroute answers OpenAI-compatible requests and sends each one to one of three tiers of your
 # own models. Check this file with:  octoroute check --config config.toml
+# ... and reach every server it names:  octoroute check --config config.toml --probe
+# No servers yet? Point base_url at 127.0.0.1 ports, then:  octoroute simulate --config config.toml
 # Every key is described in docs/configuration.md. Unknown keys are errors, so typos show up.
 
 # ---------------------------------------------------------------------------------------------
 # Server
 # ---------------------------------------------------------------------------------------------
 [server]
-host = "0.0.0.0"                   # interface to listen on: an IP ("127.0.0.1") or a host name
+host = "127.0.0.1"                 # interface to listen on: this machine only. "0.0.0.0" (every
+                                   # interface) lets your whole network use every model: first
+                                   # read docs/security.md ("Exposing the router safely")
 port = 3000                        # TCP port; 0 picks a free one (logged at start-up)
 request_timeout_seconds = 30       # per-attempt upstream timeout, 1..300, unless [timeouts] says
 max_request_bytes = 8388608        # largest request body accepted (8 MiB); bigger gets HTTP 413
@@ -26,6 +32,11 @@ keepalive_idle_seconds = 75        # idle kept-alive client connections are clos
 stream_keepalive_seconds = 15      # a stream quiet this long gets a keep-alive (comment or ping)
 # cors_origins = ["https://app.example.com"]  # browser apps allowed to call the API; "*" = any;
                                    # unset or []: no CORS headers at all
+# allowed_hosts = ["router.lan", "*.lan"]  # Host names the router answers to (DNS rebinding);
+                                   # localhost always works; unset or []: any Host
+workers = 1                        # server processes sharing the port; serve --workers overrides
+watch_config = false               # reload this file when it changes (SIGHUP and
+                                   # POST /admin/reload reload it too)
 
 # ---------------------------------------------------------------------------------------------
 # Model tiers: every tier needs at least one endpoint
@@ -47,7 +58,7 @@ priority = 1                       # 0..255; higher is tried first, lower ones a
 max_connections = 100              # connections open to this server at once; more requests wait
 # compat = ["developer_to_system"] # rewrites for servers that reject newer chat fields (see docs)
 # native = ["responses"]           # the server speaks /v1/responses itself: pass it through
-#                                  # ("messages": /v1/messages; "ollama": Ollama's /api/...)
+#                                # ("messages": /v1/messages; "ollama": Ollama's /api/...)
 # kind = "ollama"                  # openai, ollama, llamacpp or vllm: the prober also reads
                                    # which models are loaded, the context length and slots
 # max_concurrent = 4               # requests it serves at once (its slots); more wait in a queue
@@ -181,5 +192,37 @@ responses_store = 1000             # recent /v1/responses answers kept for previ
 queue_timeout_seconds = 30         # longest wait for a slot when every instance is at its
                                    # max_concurrent; then 503 fleet_busy
 max_queue = 256                    # requests waiting for a slot per tier; more get 503 at once
+
+# ---------------------------------------------------------------------------------------------
+# Client keys (optional): with [auth], every request needs a key (Authorization: Bearer,
+# x-api-key or api-key) except on public_paths, and /metrics, /models, /route, /admin/* need an
+# admin key. Make a key with:  octoroute key new NAME   (it prints the lines to paste here).
+# Limits are per key: requests and estimated tokens a minute, and requests at once (429 above).
+# ---------------------------------------------------------------------------------------------
+# [auth]
+# public_paths = ["/health"]       # served without a key (e.g. add "/metrics" for Prometheus)
+#
+# [[auth.keys]]
+#   name = "ops"                   # shown in logs and metrics instead of the key
+#   key_sha256 = "4a67a34508abd11621b20a6bea3f6b74db7ce8930589b7ec78f87696c8c02b43"
+#   admin = true
+#
+# [[auth.keys]]
+#   name = "laptop"
+#   key_env = "LAPTOP_KEY"         # or read the key from this environment variable
+#   tiers = ["fast", "balanced"]   # what it may use ("auto" is capped to these); default: all
+#   models = ["auto", "fast"]      # what it may name in "model"; default: anything
+#   requests_per_minute = 60
+#   tokens_per_minute = 100000     # estimated prompt tokens + the most the answer may take
+#   max_concurrent = 4
+
+# ---------------------------------------------------------------------------------------------
+# Shared state (optional): without it each process counts the limits above on its own (with
+# --workers N, each worker separately). With Redis every worker and router instance shares
+# them; if Redis goes away, requests are still served and counted per process until it is back.
+# ---------------------------------------------------------------------------------------------
+# [state]
+# redis_url = "redis://127.0.0.1:6379/0"
+# password_env = "REDIS_PASSWORD"  # if the server needs a password (kept out of this file)
 """
 """A valid, commented config: every section, the optional ones at their defaults."""

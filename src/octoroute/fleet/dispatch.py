@@ -141,6 +141,42 @@ class Dispatcher:
         affinity: Mapping[Affinity, Count] | None = None,
         refused: Mapping[tuple[Pool, str], Count] | None = None,
     ) -> None:
+        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {}
+        self.retarget(
+            fleet,
+            max_queue=max_queue,
+            queue_timeout=queue_timeout,
+            depth=depth,
+            waited=waited,
+            affinity=affinity,
+            refused=refused,
+        )
+        self._waking = False
+        self._again: set[Pool] = set()
+        self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
+
+    def retarget(
+        self,
+        fleet: Fleet,
+        *,
+        max_queue: int,
+        queue_timeout: float,
+        depth: Mapping[Pool, Level] | None = None,
+        waited: Mapping[Pool, Sample] | None = None,
+        affinity: Mapping[Affinity, Count] | None = None,
+        refused: Mapping[tuple[Pool, str], Count] | None = None,
+    ) -> None:
+        """Serve ``fleet`` from now on (a reload's; at construction, the first): its instances
+        take and free slots here, its pools' queues are bounded by ``max_queue`` and new tickets
+        wait at most ``queue_timeout``.
+
+        Requests already waiting keep their places and tickets; one that waits for a whole tier
+        or for one model's replicas waits for that tier or model of ``fleet`` from now on (its
+        new instances included, its removed ones not).
+        """
+        previous: Fleet | None = getattr(self, "_fleet", None)
+        if previous is not None and previous is not fleet:
+            self._rescope(previous, fleet)
         self._fleet = fleet
         self._timeout = queue_timeout
         self._depth = depth or {}
@@ -155,15 +191,36 @@ class Dispatcher:
         if fleet.embeddings:
             pools[Pool.EMBEDDINGS] = fleet.embeddings
         for endpoint in fleet.all():
-            if endpoint.max_concurrent:
-                endpoint.on_slot_freed = self._freed
+            endpoint.on_slot_freed = self._freed if endpoint.max_concurrent else None
         self._pools = pools
-        self._queues: dict[Pool, WaitQueue[_Entry, tuple[Endpoint, ...]]] = {
-            pool: WaitQueue(max_queue) for pool in pools
+        for pool in pools:
+            queue = self._queues.get(pool)
+            if queue is None:
+                self._queues[pool] = WaitQueue(max_queue)
+            else:
+                queue.capacity = max_queue  # those already waiting stay, even past it
+
+    def _rescope(self, previous: Fleet, fleet: Fleet) -> None:
+        """Move the lines of ``previous``'s scopes (a tier, the embedding models, one model's
+        replicas) to the same scopes of ``fleet``."""
+        moves: dict[int, tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = {
+            id(old): (old, fleet.tiers[tier]) for tier, old in previous.tiers.items()
         }
-        self._waking = False
-        self._again: set[Pool] = set()
-        self._kick_at: dict[Pool, asyncio.TimerHandle] = {}
+        if previous.embeddings and fleet.embeddings:
+            moves[id(previous.embeddings)] = (previous.embeddings, fleet.embeddings)
+        for name in {endpoint.name for endpoint in previous.all()}:
+            old, new = previous.by_name(name), fleet.by_name(name)
+            if new and new[0].pool is old[0].pool:
+                moves[id(old)] = (old, new)
+        for queue in self._queues.values():
+            for scope in list(queue.scopes()):
+                move = moves.get(id(scope))
+                if move is None or move[0] is not scope:
+                    continue
+                new = move[1]
+                for entry in queue.walk((scope,)):
+                    entry.candidates = new
+                queue.rescope(scope, new)
 
     def depth(self, pool: Pool) -> int:
         """Requests waiting for a slot of ``pool`` now."""
@@ -368,8 +425,9 @@ class Dispatcher:
         if queue is None or not queue.depth:
             return
         now = self._fleet.now()
+        whole = self._pools.get(pool, ())  # a pool a reload removed may still have waiters
         if freed is None:
-            free = [endpoint for endpoint in self._pools[pool] if has_room(endpoint, now)]
+            free = [endpoint for endpoint in whole if has_room(endpoint, now)]
         elif has_room(freed, now):
             free = [freed]
         else:
@@ -379,7 +437,7 @@ class Dispatcher:
                 self._wake_at(pool, freed.ready_at - now)
             return
         if free:
-            self._hand_out(queue, self._pools[pool], free, now)
+            self._hand_out(queue, whole, free, now)
         if freed is None and queue.depth:
             self._watch_ready(pool)
 
@@ -426,7 +484,7 @@ class Dispatcher:
         soonest = min(
             (
                 ep.ready_at
-                for ep in self._pools[pool]
+                for ep in self._pools.get(pool, ())
                 if ep.healthy and now < ep.ready_at < math.inf
             ),
             default=None,

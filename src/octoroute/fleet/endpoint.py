@@ -67,6 +67,17 @@ class Admission(StrEnum):
     """Half-open and its one trial request is under way: not selectable."""
 
 
+class Health(StrEnum):
+    """What is known of an instance's health, as ``/health`` and ``/models`` show it."""
+
+    UNKNOWN = "unknown"
+    """Nothing has succeeded on it yet and it has not failed ``failure_threshold`` times in a
+    row: not probed yet, or failing but not yet marked. Selection still tries it (the router
+    starts optimistic, so the first requests need not wait for the first probe round)."""
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
 class OutlierSettings(NamedTuple):
     """``[health]``'s ejection keys, as the endpoint needs them."""
 
@@ -159,6 +170,7 @@ class Endpoint:
         "_last_check",
         "_last_error",
         "_listener",
+        "_on_drained",
         "_outlier",
         "_real_failures",
         "_threshold",
@@ -189,7 +201,9 @@ class Endpoint:
         "priority",
         "ready_at",
         "reserve",
+        "retired",
         "seed",
+        "seen_healthy",
         "weight",
     )
 
@@ -259,9 +273,15 @@ class Endpoint:
     """Requests placed on this instance since start-up (first attempts and failovers)."""
     affinity_placed: int
     """Of those, the ones placed by conversation affinity."""
+    seen_healthy: bool
+    """Whether a probe or a request has succeeded on this instance since start-up: until then,
+    and while it is not marked unhealthy, its :attr:`health` is ``unknown``."""
     on_slot_freed: Callable[[Endpoint], None] | None
     """Called by :meth:`end` when an attempt ends on an instance with a slot limit, so a request
     waiting for a slot is woken; set by whoever queues requests (``fleet.dispatch``)."""
+    retired: bool
+    """Removed from the configuration by a reload: never selected again (``ready_at`` is
+    ``inf`` for good), its attempts under way finish, then it is drained (:meth:`retire`)."""
 
     def __init__(
         self,
@@ -272,31 +292,18 @@ class Endpoint:
         listener: HealthListener | None = None,
         outlier: OutlierSettings | None = None,
     ) -> None:
-        if failure_threshold < 1:
-            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
-        # The loader already enforces this; a non-positive or NaN weight would make weighted
-        # selection silently skew or never pick, so refuse to build such an endpoint at all.
-        if not (math.isfinite(config.weight) and config.weight > 0):
-            raise ValueError(
-                f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
-            )
-        self.config = config
-        self.id = f"{config.pool}[{config.index}]"
         self.pool = config.pool
-        self.position = config.index
         self.name = config.name
         self.base_url = config.base_url
-        self.priority = config.priority
-        self.weight = config.weight
-        self._threshold = failure_threshold
+        self._settings(config, failure_threshold, OutlierSettings() if outlier is None else outlier)
         self._clock = clock
         self._listener: HealthListener = NullListener() if listener is None else listener
         self.healthy = True
+        self.seen_healthy = False
         self._consecutive_failures = 0
         # Until the first check, "since last check" means "since start-up", as in v1's /models.
         self._last_check = clock()
         self._last_error: str | None = None
-        self._outlier = OutlierSettings() if outlier is None else outlier
         self._real_failures = 0
         self._admitted_since = self._last_check
         self.admission = Admission.ADMITTED
@@ -307,19 +314,79 @@ class Endpoint:
         self.ejection_cause: str | None = None
         self.busy_until = 0.0
         self.busy_status = 429
-        self.max_concurrent = config.max_concurrent or 0
-        self.default_output = config.max_tokens or 0
         identity = f"{config.pool}\x00{config.name}\x00{config.base_url}".encode()
         self.seed = int.from_bytes(blake2b(identity, digest_size=8).digest(), "little")
         self.phase = (self.seed >> 11) * 2.0**-53
-        self.inverse_weight = 1.0 / config.weight
         self.placed = 0
         self.affinity_placed = 0
         self.on_slot_freed = None
+        self.retired = False
+        self._on_drained: Callable[[Endpoint], None] | None = None
         self.facts = UNKNOWN
         self.context_window = config.context_window
         self.reserve = reserve(self.default_output, self.context_window)
         self.cold = False
+
+    def reconfigure(
+        self,
+        config: EndpointConfig,
+        *,
+        failure_threshold: int,
+        outlier: OutlierSettings,
+    ) -> None:
+        """Take a reloaded configuration of the same instance (same pool, name and URL; see
+        ``config.diff.endpoint_identity``) while keeping its state: health, ejection, failure
+        counts, attempts in flight, what the prober learned.
+
+        Everything read from the config is read again: its place in the file (``id``,
+        ``position``), ``priority``, ``weight``, ``max_concurrent``, the ``max_tokens`` default,
+        a configured ``context_window``, and ``[health]``'s threshold and ejection settings (an
+        ejection under way keeps the end it was given). Attempts under way see the new values
+        from their next step on.
+        """
+        self._settings(config, failure_threshold, outlier)
+        self.observe(self.facts)  # the configured window, else the discovered one; the reserve
+
+    def _settings(
+        self, config: EndpointConfig, failure_threshold: int, outlier: OutlierSettings
+    ) -> None:
+        """What is read from the configuration rather than learned (at construction and on
+        :meth:`reconfigure`); the context window and its reserve are :meth:`observe`'s."""
+        if failure_threshold < 1:
+            raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold}")
+        # The loader already enforces this; a non-positive or NaN weight would make weighted
+        # selection silently skew or never pick, so refuse to build such an endpoint at all.
+        if not (math.isfinite(config.weight) and config.weight > 0):
+            raise ValueError(
+                f"{config.key_path}: weight must be finite and > 0, got {config.weight}"
+            )
+        self.config = config
+        self.id = f"{config.pool}[{config.index}]"
+        self.position = config.index
+        self.priority = config.priority
+        self.weight = config.weight
+        self.inverse_weight = 1.0 / config.weight
+        self.max_concurrent = config.max_concurrent or 0
+        self.default_output = config.max_tokens or 0
+        self._threshold = failure_threshold
+        self._outlier = outlier
+
+    def retire(self, on_drained: Callable[[Endpoint], None]) -> None:
+        """A reload removed this instance: it is never selected again and hears no transition
+        any more; ``on_drained`` is called once the last attempt under way on it has ended (at
+        once, from here, when none is)."""
+        self.retired = True
+        self._listener = NullListener()
+        self.on_slot_freed = None
+        self._on_drained = on_drained
+        self._update_ready()
+        if not self.in_flight:
+            self._drained()
+
+    def _drained(self) -> None:
+        callback, self._on_drained = self._on_drained, None
+        if callback is not None:
+            callback(self)
 
     @property
     def consecutive_failures(self) -> int:
@@ -330,6 +397,14 @@ class Endpoint:
     def last_check(self) -> float:
         """Clock reading of the last success or failure, or of construction before any."""
         return self._last_check
+
+    @property
+    def health(self) -> Health:
+        """``unhealthy`` once marked so, ``healthy`` once something succeeded on it, else
+        ``unknown``; selection reads :attr:`healthy`, which is true for ``unknown`` too."""
+        if not self.healthy:
+            return Health.UNHEALTHY
+        return Health.HEALTHY if self.seen_healthy else Health.UNKNOWN
 
     @property
     def last_error(self) -> str | None:
@@ -350,6 +425,7 @@ class Endpoint:
         self._last_check = self._clock()
         self._consecutive_failures = 0
         self._last_error = None
+        self.seen_healthy = True
         if not self.healthy:
             self.healthy = True
             self._listener.on_recovered(self)
@@ -400,6 +476,8 @@ class Endpoint:
             self._listener.on_availability(self)
         if self.max_concurrent and self.on_slot_freed is not None:
             self.on_slot_freed(self)
+        if self.retired and not self.in_flight:
+            self._drained()
 
     def answered(self, trial: bool) -> None:
         """A real request got an answer: a success, or a client error the server gave on the
@@ -486,7 +564,7 @@ class Endpoint:
 
     def _update_ready(self) -> None:
         admission = self.admission
-        if admission is Admission.TRIAL:
+        if admission is Admission.TRIAL or self.retired:
             self.ready_at = math.inf
         elif admission is Admission.EJECTED:
             self.ready_at = max(self.ejected_until, self.busy_until)
@@ -506,4 +584,6 @@ class Endpoint:
         state = "healthy" if self.healthy else "unhealthy"
         if self.admission is not Admission.ADMITTED:
             state += f", {self.admission.value}"
+        if self.retired:
+            state += ", retired"
         return f"<Endpoint {self.id} {self.name!r} {redact_url(self.base_url)} {state}>"

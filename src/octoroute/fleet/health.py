@@ -17,15 +17,19 @@ whether the server answered the probe in time (not worth asking it more when it 
 its own time, and can never change health: whatever it raises is reported, not counted. It runs
 after an inconclusive probe too: a saturated endpoint is exactly the one whose load must not be
 remembered as it was before the burst.
+
+An optional ``on_first_round`` hook hears how the first completed round went, endpoint by
+endpoint, so start-up can say at once which endpoints did not answer instead of leaving that to
+the failure threshold, ``interval`` times ``failure_threshold`` seconds later.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from octoroute.fleet.endpoint import Endpoint
 
@@ -35,6 +39,15 @@ TASK_NAME = "octoroute-health-prober"
 class ProbeInconclusive(Exception):
     """Raised by a probe that could not be made for reasons of our own (every connection slot
     busy, no file descriptor left): neither a success nor a failure of the endpoint."""
+
+
+class ProbeOutcome(NamedTuple):
+    """How one endpoint's probe went in a round."""
+
+    endpoint: Endpoint
+    problem: str | None
+    """Why the probe failed (as ``last_error`` reads); ``None`` when the endpoint answered,
+    including an inconclusive "busy" answer, which shows it is there."""
 
 
 class ProbeTargets(Protocol):
@@ -92,20 +105,18 @@ class HealthProber:
         backoff: Callable[[int], float] = default_backoff,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observe: Callable[[Endpoint, bool], Awaitable[None]] | None = None,
+        on_first_round: Callable[[Sequence[ProbeOutcome]], None] | None = None,
     ) -> None:
-        if not interval > 0:
-            raise ValueError(f"interval must be > 0, got {interval}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        self._fleet = fleet
+        self.retarget(fleet, interval=interval, timeout=timeout)
         self._probe = probe
-        self._interval = interval
-        self._timeout = timeout
         self._on_task_failure = on_task_failure
         self._backoff = backoff
         self._sleep = sleep
         self._observe = observe
+        self._on_first_round = on_first_round
         self._task: asyncio.Task[None] | None = None
+        self._extra: set[asyncio.Task[list[ProbeOutcome]]] = set()
+        """Probes of instances a reload added, run at once, outside the rounds."""
         self._failures = 0
         self._crash_streak = 0
         self._rounds = 0
@@ -131,6 +142,52 @@ class HealthProber:
         """Whether :meth:`start` was called and :meth:`stop` has not been yet."""
         return self._task is not None and not self._task.done()
 
+    def retarget(self, fleet: ProbeTargets, *, interval: float, timeout: float) -> None:
+        """Probe ``fleet`` (a reload's) from the next round on, with these settings; a round
+        under way finishes with the instances it started with (at construction: the first)."""
+        if not interval > 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self._fleet = fleet
+        self._interval = interval
+        self._timeout = timeout
+
+    def probe_now(
+        self,
+        endpoints: Sequence[Endpoint],
+        then: Callable[[Sequence[ProbeOutcome]], None] | None = None,
+    ) -> None:
+        """Probe ``endpoints`` (instances a reload added) at once, concurrently, without
+        waiting for the next round, and tell ``then`` how each went; a no-op when the prober
+        is not running."""
+        if not endpoints or not self.running:
+            return
+        task = asyncio.create_task(self._probe_all(endpoints), name=f"{TASK_NAME}-added")
+        self._extra.add(task)
+        task.add_done_callback(lambda done: self._extra_done(done, then))
+
+    async def _probe_all(self, endpoints: Sequence[Endpoint]) -> list[ProbeOutcome]:
+        """Probe ``endpoints`` concurrently; how each went, in their order."""
+        async with asyncio.TaskGroup() as group:
+            probes = [group.create_task(self._probe_one(endpoint)) for endpoint in endpoints]
+        return [probe.result() for probe in probes]
+
+    def _extra_done(
+        self,
+        task: asyncio.Task[list[ProbeOutcome]],
+        then: Callable[[Sequence[ProbeOutcome]], None] | None,
+    ) -> None:
+        self._extra.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self._failures += 1
+            self._report(error)
+        elif then is not None:
+            then(task.result())
+
     async def start(self) -> None:
         """Start probing in the background; the first round begins on the next loop iteration.
 
@@ -147,6 +204,10 @@ class HealthProber:
         In-flight probes are cancelled and leave health untouched. If the caller itself is being
         cancelled, that cancellation is propagated rather than swallowed.
         """
+        extra, self._extra = self._extra, set()
+        for probe in extra:
+            probe.cancel()
+        await asyncio.gather(*extra, return_exceptions=True)
         task, self._task = self._task, None
         if task is None:
             return
@@ -198,18 +259,29 @@ class HealthProber:
 
     async def _run_rounds(self) -> None:
         while True:
-            async with asyncio.TaskGroup() as group:
-                for endpoint in self._fleet.all():
-                    group.create_task(self._probe_one(endpoint))
+            outcomes = await self._probe_all(self._fleet.all())
             self._crash_streak = 0
+            if self._rounds == 0 and self._on_first_round is not None:
+                self._first_round_done(outcomes)
             self._rounds += 1
             # Swap before setting, so a waiter woken now waits on the next round's event.
             done, self._round_done = self._round_done, asyncio.Event()
             done.set()
             await self._sleep(self._interval)
 
-    async def _probe_one(self, endpoint: Endpoint) -> None:
+    def _first_round_done(self, outcomes: list[ProbeOutcome]) -> None:
+        assert self._on_first_round is not None
+        try:
+            self._on_first_round(outcomes)
+        except Exception as exc:
+            # A faulty report must not cost the prober its loop, nor vanish.
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": "health prober on_first_round hook raised", "exception": exc}
+            )
+
+    async def _probe_one(self, endpoint: Endpoint) -> ProbeOutcome:
         answered = True
+        problem: str | None = None
         try:
             async with asyncio.timeout(self._timeout) as deadline:
                 await self._probe(endpoint)
@@ -224,11 +296,13 @@ class HealthProber:
                 answered = False
             else:
                 reason = describe_failure(exc)
+            problem = reason
             self._fleet.mark_failure(endpoint, reason)
         else:
             self._fleet.mark_success(endpoint)
         if self._observe is not None:
             await self._observe_one(endpoint, answered)
+        return ProbeOutcome(endpoint, problem)
 
     async def _observe_one(self, endpoint: Endpoint, answered: bool) -> None:
         assert self._observe is not None

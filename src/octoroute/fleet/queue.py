@@ -135,6 +135,26 @@ class WaitQueue(Generic[Q, S]):
             del self._lines[entry.scope]  # a walk holds on to the line object, not the key
         return True
 
+    def rescope(self, old: S, new: S) -> None:
+        """The entries waiting with scope ``old`` wait with scope ``new`` from now on, in their
+        places (a reload's fleet has new scope objects for the same tier or model)."""
+        line = self._lines.pop(old, None)
+        if line is None:
+            return
+        for waiting in line.classes:
+            for entry in waiting:
+                entry.scope = new
+        there = self._lines.get(new)
+        if there is None:
+            self._lines[new] = line
+            return
+        for mine, theirs in zip(line.classes, there.classes, strict=True):
+            merged = list(heapq.merge(theirs, mine, key=_order))
+            theirs.clear()
+            theirs.extend(merged)
+        there.depth += line.depth
+        there.dead += line.dead
+
     def scopes(self) -> Collection[S]:
         """The scopes that have entries waiting (a live view: read it before walking)."""
         return self._lines.keys()

@@ -65,16 +65,19 @@ class Unavailability(NamedTuple):
 class Fleet:
     """Every endpoint of a :class:`~octoroute.config.schema.Config`, one record per instance.
 
-    Built once at start-up; the set of endpoints never changes afterwards, only their state.
-    ``listener`` hears every health and admission transition; ``clock`` stamps ``last_check`` and
-    times ejections; ``rng`` makes weighted selection reproducible in tests (a fresh
-    ``random.Random()`` by default).
+    Built at start-up and again by each reload; a fleet's set of endpoints never changes, only
+    their state. ``listener`` hears every health and admission transition; ``clock`` stamps
+    ``last_check`` and times ejections; ``rng`` makes weighted selection reproducible in tests (a
+    fresh ``random.Random()`` by default). ``carried`` holds the instances a reload keeps, by
+    ``(pool, index)`` of their new configuration (already reconfigured with it): they are used
+    as they are, with their state; every other instance is new.
     """
 
     __slots__ = (
         "_all",
         "_by_name",
         "_clock",
+        "_own",
         "_phases",
         "_pools",
         "_random",
@@ -97,8 +100,10 @@ class Fleet:
         listener: HealthListener | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
+        carried: Mapping[tuple[Pool, int], Endpoint] | None = None,
     ) -> None:
         tracker = NullListener() if listener is None else listener
+        kept = {} if carried is None else carried
         threshold = config.health.failure_threshold
         health = config.health
         outlier = OutlierSettings(
@@ -107,7 +112,8 @@ class Fleet:
 
         def build(configs: tuple[EndpointConfig, ...]) -> tuple[Endpoint, ...]:
             return tuple(
-                Endpoint(
+                kept.get((cfg.pool, cfg.index))
+                or Endpoint(
                     cfg, failure_threshold=threshold, clock=clock, listener=tracker, outlier=outlier
                 )
                 for cfg in configs
@@ -135,6 +141,12 @@ class Fleet:
         self._ranks: dict[Pool, OrderedDict[int, list[float]]] = {
             pool: OrderedDict() for pool in self._pools
         }
+        self._own = frozenset(
+            id(scope) for scope in (*self._pools.values(), *self._by_name.values())
+        )
+        """This fleet's own scopes (a pool, one name's replicas): their instances' positions are
+        the ones its rank tables are indexed by. A scope an older fleet made (a request that
+        began before a reload) gets its ranks computed afresh."""
         routing = config.routing
         self.policy = Policy(
             static=routing.placement is Placement.STATIC,
@@ -183,7 +195,7 @@ class Fleet:
         conversations per pool, the oldest forgotten first)."""
         key = demand.key
         ranks = None
-        if key is not None and candidates and self.policy.affinity:
+        if key is not None and candidates and self.policy.affinity and id(candidates) in self._own:
             pool = candidates[0].pool
             cache = self._ranks[pool]
             ranks = cache.get(key)

@@ -66,7 +66,9 @@ def configure_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        # One write per line (print() writes the line and its newline apart): the workers of
+        # ``serve --workers`` share stderr, and two lines must not interleave.
+        logger_factory=structlog.WriteLoggerFactory(file=out),
         cache_logger_on_first_use=cache,
     )
     _route_stdlib(max(numeric, logging.WARNING))

@@ -11,7 +11,7 @@ starts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -24,7 +24,7 @@ from prometheus_client import (
 )
 
 from octoroute.config.schema import EndpointConfig
-from octoroute.enums import POOLS, TIER_POOLS, TIERS, DecisionSource, Pool
+from octoroute.enums import TIER_POOLS, TIERS, DecisionSource, Pool
 
 ROUTING_BUCKETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0)
 UPSTREAM_BUCKETS_S = (
@@ -68,6 +68,16 @@ ESCALATIONS = tuple(
     for high in range(low + 1, len(TIERS))
 )
 """Every (from, to) pair a context escalation can take: always upwards."""
+AUTH_FAILURE_REASONS = ("missing", "invalid")
+"""Why a request was answered 401 ``invalid_api_key``: no key, or none the router knows."""
+KEY_REJECTION_REASONS = (
+    "model_not_allowed",
+    "admin_key_required",
+    "requests",
+    "tokens",
+    "concurrent_requests",
+)
+"""Why a request with a valid client key was refused: 403s, then the 429s by limit."""
 RECORDING_OPERATIONS = ("record_request", "record_routing_duration", "record_model_invocation")
 HEALTH_ERROR_TYPES = ("unknown_endpoint", "http_client_failed", "invalid_url")
 
@@ -134,6 +144,20 @@ class EndpointMetrics:
             self.responses["4xx"].inc()
         else:
             self.responses["5xx"].inc()
+
+
+class KeyMetrics:
+    """The label children of one client key (``[[auth.keys]]`` name), bound when the key table
+    is built: at start-up, and after a reload for names not seen before."""
+
+    __slots__ = ("estimated_tokens", "rejections", "requests")
+
+    def __init__(self, metrics: Metrics, name: str) -> None:
+        self.requests = metrics.key_requests.labels(name)
+        self.estimated_tokens = metrics.key_estimated_tokens.labels(name)
+        self.rejections = {
+            reason: metrics.key_rejections.labels(name, reason) for reason in KEY_REJECTION_REASONS
+        }
 
 
 class TierMetrics:
@@ -347,12 +371,50 @@ class Metrics:
             registry=reg,
         )
 
+        self.auth_failures_family = Counter(
+            "octoroute_auth_failures_total",
+            "Requests answered 401 invalid_api_key with [auth] on: no key, or an unknown one.",
+            ["reason"],
+            registry=reg,
+        )
+        self.key_requests = Counter(
+            "octoroute_key_requests_total",
+            "Requests that reach a model, per client key, counted once they passed its limits.",
+            ["key"],
+            registry=reg,
+        )
+        self.key_estimated_tokens = Counter(
+            "octoroute_key_estimated_tokens_total",
+            "Tokens charged to a client key's tokens_per_minute: estimated prompt plus the most "
+            "the answer may take.",
+            ["key"],
+            registry=reg,
+        )
+        self.key_rejections = Counter(
+            "octoroute_key_rejections_total",
+            "Requests with a valid client key refused: 403 model_not_allowed or "
+            "admin_key_required, or 429 by the limit hit.",
+            ["key", "reason"],
+            registry=reg,
+        )
+        self.state_fallbacks = Counter(
+            "octoroute_state_fallbacks_total",
+            "Client-key limit checks answered by this process's own counters because the "
+            "[state] Redis could not be reached.",
+            registry=reg,
+        )
+        self.state_shared = Gauge(
+            "octoroute_state_shared",
+            "1 while client-key limits are counted in the [state] Redis, 0 while they are "
+            "counted per process (no redis_url, or Redis unreachable).",
+            registry=reg,
+            multiprocess_mode="min",
+        )
+
         self.tiers = {tier: TierMetrics(self, tier.value) for tier in TIERS}
         self.pools: dict[Pool, TierMetrics] = {TIER_POOLS[tier]: self.tiers[tier] for tier in TIERS}
-        """The tiers' children again, by pool, plus ``embeddings`` when embedding endpoints are
+        """The tiers' children again, by pool, plus ``embeddings`` once embedding endpoints are
         configured (without them no ``tier="embeddings"`` series exists)."""
-        if any(endpoint.pool is Pool.EMBEDDINGS for endpoint in endpoints):
-            self.pools[Pool.EMBEDDINGS] = TierMetrics(self, Pool.EMBEDDINGS.value)
         self.routing_by_source = {
             source: self.routing_duration.labels(source.value) for source in DecisionSource
         }
@@ -364,26 +426,82 @@ class Metrics:
         }
         for operation in RECORDING_OPERATIONS:
             self.recording_failures.labels(operation)
-        for name in {endpoint.name for endpoint in endpoints}:
-            for error_type in HEALTH_ERROR_TYPES:
-                self.health_tracking_failures.labels(name, error_type)
+        self.queue_depth: dict[Pool, Gauge] = {}
+        """``octoroute_queue_depth`` by pool (the embeddings' only once configured)."""
+        self.queue_waits: dict[Pool, Histogram] = {}
+        self.refusals: dict[tuple[Pool, str], Counter] = {}
+        for pool in TIER_POOLS.values():
+            self._bind_queue(pool)
         self.endpoints = {
-            (endpoint.pool, endpoint.index): EndpointMetrics(self, endpoint)
-            for endpoint in endpoints
+            (endpoint.pool, endpoint.index): self.bind_endpoint(endpoint) for endpoint in endpoints
         }
-        pools = [pool for pool in POOLS if pool in self.pools]
-        self.queue_depth = {pool: self.queue_depth_family.labels(pool.value) for pool in pools}
-        """``octoroute_queue_depth`` by pool (the embeddings' only when configured)."""
-        self.queue_waits = {pool: self.queue_wait.labels(pool.value) for pool in pools}
-        self.refusals = {
-            (pool, reason): self.fleet_busy.labels(pool.value, reason)
-            for pool in pools
-            for reason in BUSY_REASONS
-        }
+        """The children of the endpoints this registry was built with (a reload binds those it
+        adds with :meth:`bind_endpoint`)."""
         self.escalations = {
             (low, high): self.context_escalations.labels(low, high) for low, high in ESCALATIONS
         }
         self.affinity = {result: self.affinity_total.labels(result) for result in AFFINITY_RESULTS}
+        self.auth_failures = {
+            reason: self.auth_failures_family.labels(reason) for reason in AUTH_FAILURE_REASONS
+        }
+        self._keys: dict[str, KeyMetrics] = {}
+
+    def key(self, name: str) -> KeyMetrics:
+        """The children of client key ``name``, bound on first use (by the key table, when it is
+        built; names come only from the configuration, so their number is bounded by it)."""
+        children = self._keys.get(name)
+        if children is None:
+            children = self._keys[name] = KeyMetrics(self, name)
+        return children
+
+    def _bind_queue(self, pool: Pool) -> None:
+        self.queue_depth[pool] = self.queue_depth_family.labels(pool.value)
+        self.queue_waits[pool] = self.queue_wait.labels(pool.value)
+        for reason in BUSY_REASONS:
+            self.refusals[(pool, reason)] = self.fleet_busy.labels(pool.value, reason)
+
+    def bind_endpoint(self, endpoint: EndpointConfig) -> EndpointMetrics:
+        """The label children of one instance (at start-up, or added by a reload), and those of
+        its pool when it is the first embedding model."""
+        if endpoint.pool not in self.pools:
+            self.pools[endpoint.pool] = TierMetrics(self, endpoint.pool.value)
+            self._bind_queue(endpoint.pool)
+        for error_type in HEALTH_ERROR_TYPES:
+            self.health_tracking_failures.labels(endpoint.name, error_type)
+        return EndpointMetrics(self, endpoint)
+
+    def unbind_endpoint(self, endpoint: EndpointConfig, live: Collection[EndpointConfig]) -> None:
+        """Drop the series of an instance a reload removed, once it is drained, except those
+        it shares with a ``live`` one (same tier, name and ``host:port``).
+
+        In multiprocess mode (``--workers``) nothing is dropped: prometheus_client keeps every
+        worker's values in files it cannot forget a series from, so a removed instance's series
+        stay until the workers restart."""
+        if self._multiprocess:
+            return
+        tier, name, instance = endpoint.pool.value, endpoint.name, instance_label(endpoint)
+        triples = {(e.pool.value, e.name, instance_label(e)) for e in live}
+        if (tier, name, instance) not in triples:
+            for family in (
+                self.upstream_duration,
+                self.upstream_ttfb,
+                self.endpoint_healthy,
+                self.endpoint_ejected,
+                self.cold_starts,
+                self.cold_start_seconds,
+            ):
+                family.remove(tier, name, instance)
+            for cls in STATUS_CLASSES:
+                self.upstream_responses.remove(tier, name, instance, cls)
+        if (name, instance) not in {(n, i) for _, n, i in triples}:
+            self.inflight.remove(name, instance)
+            for cause in EJECTION_CAUSES:
+                self.ejections.remove(name, instance, cause)
+        if name not in {n for _, n, _ in triples}:
+            self.mid_stream_failures.remove(name)
+            self.upstream_throttled.remove(name)
+            for error_type in HEALTH_ERROR_TYPES:
+                self.health_tracking_failures.remove(name, error_type)
 
     def fallback(self, reason: str) -> None:
         """Count one routing fallback; an unexpected reason still counts, under ``unavailable``."""

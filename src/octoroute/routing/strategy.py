@@ -49,6 +49,9 @@ CONTEXT_OVERFLOW: Final = "context_overflow"
 """Placement sent a routed request up a tier: no instance of its own could hold its context."""
 QUEUE_OVERFLOW: Final = "queue_overflow"
 """Placement sent a routed request up a tier: its own was full for ``overflow_after_ms``."""
+CAPPED_BY_KEY: Final = "capped_by_key"
+"""Routing chose a tier the client key may not use; the nearest it may (the cheaper of two as
+near) serves it instead."""
 DECISION_REASONS: Final = REASONS | {
     DEFAULT_REASON,
     LLM_REASON,
@@ -59,6 +62,7 @@ DECISION_REASONS: Final = REASONS | {
     EXPLICIT_ENDPOINT,
     CONTEXT_OVERFLOW,
     QUEUE_OVERFLOW,
+    CAPPED_BY_KEY,
 }
 """Every :attr:`Decision.reason`: a closed set, safe to bind as metric label children."""
 FALLBACK_REASONS: Final = frozenset(

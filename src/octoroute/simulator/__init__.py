@@ -13,7 +13,8 @@ faults, health) can be changed while it runs, and which records every request it
 """
 
 from octoroute.simulator.behaviour import Behaviour, Drop, Fault, Hang, HttpError, RecordedRequest
-from octoroute.simulator.fleet import SimulatedFleet, demo_fleet, fleet_config_toml
+from octoroute.simulator.fleet import SimulatedFleet, demo_fleet, fleet_config_toml, pool_behaviour
+from octoroute.simulator.multimodel import MultiModelServer
 from octoroute.simulator.replies import ROUTER_PROMPT_SIGNATURE, ReplyFn, route_heuristic, tokenize
 from octoroute.simulator.server import CHAT_PATH, COMPLETIONS_PATH, MODELS_PATH, SimulatedModel
 
@@ -27,12 +28,14 @@ __all__ = [
     "Fault",
     "Hang",
     "HttpError",
+    "MultiModelServer",
     "RecordedRequest",
     "ReplyFn",
     "SimulatedFleet",
     "SimulatedModel",
     "demo_fleet",
     "fleet_config_toml",
+    "pool_behaviour",
     "route_heuristic",
     "tokenize",
 ]

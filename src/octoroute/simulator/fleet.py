@@ -97,7 +97,20 @@ class SimulatedFleet:
         await self.stop()
 
 
-def _demo_behaviour(latency: float, first_token: float, gap: float) -> Behaviour:
+POOL_TIMINGS: dict[str, tuple[float, float, float]] = {
+    "fast": (0.01, 0.05, 0.02),
+    "balanced": (0.02, 0.15, 0.03),
+    "deep": (0.03, 0.4, 0.05),
+    "embeddings": (0.005, 0.0, 0.0),
+}
+"""Seconds of latency, to the first token and between tokens, for a model of each pool: bigger
+is slower, as on real hardware (the demo's and ``octoroute simulate``'s timing)."""
+
+
+def pool_behaviour(pool: str) -> Behaviour:
+    """A fresh behaviour with :data:`POOL_TIMINGS`' timing for ``pool`` (a tier or
+    ``embeddings``)."""
+    latency, first_token, gap = POOL_TIMINGS[pool]
     return Behaviour(latency=latency, first_token_delay=first_token, token_gap=gap)
 
 
@@ -106,7 +119,7 @@ DEMO_SLOTS = 4
 
 
 def _demo_fast(label: str) -> SimulatedModel:
-    behaviour = _demo_behaviour(0.01, 0.05, 0.02)
+    behaviour = pool_behaviour("fast")
     behaviour.slots = DEMO_SLOTS
     keys: dict[str, object] = {"max_concurrent": DEMO_SLOTS}
     return SimulatedModel("sim-llama-8b", label=label, behaviour=behaviour, config_keys=keys)
@@ -126,13 +139,13 @@ def demo_fleet() -> SimulatedFleet:
     return SimulatedFleet(
         fast=[_demo_fast("fast #1"), _demo_fast("fast #2")],
         balanced=[
-            SimulatedModel("sim-qwen-32b", behaviour=_demo_behaviour(0.02, 0.15, 0.03)),
+            SimulatedModel("sim-qwen-32b", behaviour=pool_behaviour("balanced")),
         ],
         deep=[
-            SimulatedModel("sim-gpt-oss-120b", behaviour=_demo_behaviour(0.03, 0.4, 0.05)),
+            SimulatedModel("sim-gpt-oss-120b", behaviour=pool_behaviour("deep")),
         ],
         embeddings=[
-            SimulatedModel("sim-embed", behaviour=_demo_behaviour(0.005, 0.0, 0.0)),
+            SimulatedModel("sim-embed", behaviour=pool_behaviour("embeddings")),
         ],
     )
 

@@ -96,6 +96,21 @@ def _invalid(
     return HttpError(status, body)
 
 
+async def listen(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve ``app`` on ``host:port`` as every simulated server runs (handler cancellation, no
+    access log, a short shutdown); nothing is left running when the address is taken."""
+    runner = web.AppRunner(
+        app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
 def _parse(body: bytes) -> Any:
     try:
         return orjson.loads(body) if body else None
@@ -152,27 +167,36 @@ class SimulatedModel:
         if self._runner is not None:
             raise RuntimeError(f"{self!r} is already running")
         app = web.Application()
-        app.router.add_post(CHAT_PATH, self._chat)
-        app.router.add_post(COMPLETIONS_PATH, self._completions)
-        app.router.add_post(RESPONSES_PATH, self._responses)
-        app.router.add_post(EMBEDDINGS_PATH, self._embeddings)
-        app.router.add_get(MODELS_PATH, self._models)
-        for method, path in sorted(set().union(*STATUS_PATHS.values())):
-            app.router.add_route(method, path, self._status)
+        for (method, path), handler in self.routes().items():
+            app.router.add_route(method, path, handler)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT
-        )
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner = await listen(app, host, port)
         self._runner = runner
         self._stopping = False
         self._host = host
         self._port = int(runner.addresses[0][1])
+
+    def routes(
+        self,
+    ) -> dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
+        """Each ``(method, path)`` this model's server answers, and its handler (any other path
+        is answered 404 by :meth:`handle`)."""
+        table: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
+            ("POST", CHAT_PATH): self._chat,
+            ("POST", COMPLETIONS_PATH): self._completions,
+            ("POST", RESPONSES_PATH): self._responses,
+            ("POST", EMBEDDINGS_PATH): self._embeddings,
+            ("GET", MODELS_PATH): self._models,
+        }
+        for route in sorted(set().union(*STATUS_PATHS.values())):
+            table[route] = self._status
+        return table
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``request`` as this model's own server would, recorded like any request: how a
+        server hosting several models (``simulator.multimodel``) hands one to its model."""
+        handler = self.routes().get((request.method, request.path), self._unknown)
+        return await handler(request)
 
     async def stop(self) -> None:
         """Stop listening and end every in-flight response at once; a no-op when stopped.
@@ -185,10 +209,15 @@ class SimulatedModel:
         if runner is None:
             return
         self._runner = None
+        self.abort_in_flight()
+        await runner.cleanup()
+
+    def abort_in_flight(self) -> None:
+        """Cancel every request being answered (not counted as client disconnects): the first
+        step of stopping whichever server hosts this model."""
         self._stopping = True
         for task in list(self._handlers):
             task.cancel()
-        await runner.cleanup()
 
     async def __aenter__(self) -> Self:
         await self.start()

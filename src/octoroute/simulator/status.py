@@ -8,6 +8,7 @@ decides which paths exist for which kind (``STATUS_PATHS``).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,9 @@ DEFAULT_KEEP_ALIVE = 300.0
 
 STATUS_PATHS: dict[Kind, frozenset[tuple[str, str]]] = {
     Kind.OPENAI: frozenset(),
-    Kind.OLLAMA: frozenset({("GET", "/api/ps"), ("POST", "/api/show"), ("GET", "/api/version")}),
+    Kind.OLLAMA: frozenset(
+        {("GET", "/api/ps"), ("POST", "/api/show"), ("GET", "/api/version"), ("GET", "/api/tags")}
+    ),
     Kind.LLAMACPP: frozenset({("GET", "/health"), ("GET", "/props"), ("GET", "/slots")}),
     Kind.VLLM: frozenset({("GET", "/metrics")}),
 }
@@ -58,23 +61,46 @@ def _details() -> dict[str, Any]:
     }
 
 
+def ollama_digest(name: str) -> str:
+    """A manifest digest of the model's own: two simulated models never share one, so the
+    router's "another tag of the same model" check (``/api/tags``) tells them apart."""
+    return hashlib.sha256(ollama_name(name).encode()).hexdigest()
+
+
+def ollama_tag(name: str) -> dict[str, Any]:
+    """One model as ``GET /api/tags`` lists it: pulled, whether loaded or not."""
+    return {
+        "name": ollama_name(name),
+        "model": ollama_name(name),
+        "modified_at": "2026-12-01T00:00:00Z",
+        "size": 5_000_000_000,
+        "digest": ollama_digest(name),
+        "details": _details(),
+    }
+
+
 def ollama_ps(name: str, behaviour: Behaviour, state: Snapshot) -> Answer:
     """``GET /api/ps``: the model with its ``context_length`` while loaded, else nothing."""
+    return _json(200, {"models": ollama_ps_entries(name, behaviour, state)})
+
+
+def ollama_ps_entries(name: str, behaviour: Behaviour, state: Snapshot) -> list[dict[str, Any]]:
+    """The model's entry of ``GET /api/ps`` while it is loaded (none while it is not)."""
     if not state.loaded:
-        return _json(200, {"models": []})
+        return []
     keep = behaviour.unload_after if behaviour.unload_after is not None else DEFAULT_KEEP_ALIVE
     entry: dict[str, Any] = {
         "name": ollama_name(name),
         "model": ollama_name(name),
         "size": 5_000_000_000,
-        "digest": "0" * 64,
+        "digest": ollama_digest(name),
         "details": _details(),
         "expires_at": (datetime.now(UTC) + timedelta(seconds=keep)).isoformat(),
         "size_vram": 5_000_000_000,
     }
     if behaviour.context_window is not None:
         entry["context_length"] = behaviour.context_window
-    return _json(200, {"models": [entry]})
+    return [entry]
 
 
 def ollama_show(name: str, behaviour: Behaviour, body: bytes) -> Answer:
@@ -213,6 +239,8 @@ def status_answer(
         return ollama_show(name, behaviour, body)
     if path == "/api/version":
         return _json(200, {"version": OLLAMA_VERSION})
+    if path == "/api/tags":
+        return _json(200, {"models": [ollama_tag(name)]})
     if path == "/health":
         return llamacpp_health(state)
     if path == "/props":

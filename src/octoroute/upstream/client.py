@@ -394,7 +394,9 @@ class UpstreamClient:
 
     def __init__(self, *, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._pool_or_none: Pool | None = None
-        self._max_response_bytes = max_response_bytes
+        self.max_response_bytes = max_response_bytes
+        """The most of one answer read whole (``limits.max_response_bytes``; a reload may
+        change it for the answers read after it)."""
 
     @property
     def _pool(self) -> Pool:
@@ -416,6 +418,12 @@ class UpstreamClient:
     def idle_connections(self, target: Target) -> int:
         """Open keep-alive connections to ``target``'s origin waiting in the pool."""
         return self._pool.idle_count(target.origin)
+
+    def close_idle(self, target: Target) -> None:
+        """Close the pooled connections to ``target``'s origin: no endpoint uses it any more (a
+        reload removed the last one and it drained)."""
+        if self._pool_or_none is not None:
+            self._pool_or_none.close_idle(target.origin)
 
     async def _take_slot(self, target: Target, deadline: float, timeout: float) -> None:
         """Hold one of ``target``'s connection slots, waiting until ``deadline`` at most."""
@@ -566,9 +574,7 @@ class UpstreamClient:
                     raise await self._status_error(connection, target)
                 decoder = _decoder(connection, target.label)
                 try:
-                    payload = await _read_body(
-                        connection, decoder, target, self._max_response_bytes
-                    )
+                    payload = await _read_body(connection, decoder, target, self.max_response_bytes)
                 except _WIRE_ERRORS as exc:
                     raise map_exception(exc, target.label, streaming=True) from exc
             done = True
@@ -659,7 +665,7 @@ class UpstreamClient:
                     f"{target.label}: no response within {timeout:g} s", endpoint=target.label
                 ) from exc
             raise
-        return UpstreamStream(connection, decoder, self._pool, target, self._max_response_bytes)
+        return UpstreamStream(connection, decoder, self._pool, target, self.max_response_bytes)
 
     async def status(
         self, target: Target, method: str, path: str, body: bytes | None, *, timeout: float
@@ -723,8 +729,9 @@ class UpstreamClient:
             slots.give_back()
         return connection.status, payload
 
-    async def probe(self, target: Target, *, timeout: float) -> None:
-        """``GET {base_url}/models``: returns on any 2xx, raises an ``UpstreamError`` otherwise.
+    async def probe(self, target: Target, *, timeout: float) -> bytes:
+        """``GET {base_url}/models``: the body of any 2xx (the model list ``check --probe``
+        reads), an ``UpstreamError`` otherwise.
 
         GET rather than v1's HEAD, which several servers reject. Over the endpoint's TLS
         settings, within its connection slots, and bounded like any answer. When every slot is
@@ -733,10 +740,11 @@ class UpstreamClient:
         into "probe timed out", a health failure.
         """
         try:
-            await self._buffered(
+            _, body, _ = await self._buffered(
                 target, target.models_head, b"", timeout, timeout, wait_for_slot=False
             )
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 f"{target.label}: health probe timed out after {timeout:g} s", endpoint=target.label
             ) from exc
+        return body

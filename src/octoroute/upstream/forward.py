@@ -244,7 +244,7 @@ class Forwarder:
         fleet: Fleet,
         client: UpstreamClient,
         metrics: Metrics,
-        lanes: dict[str, Lane],
+        lanes: dict[Endpoint, Lane],
         *,
         max_event_bytes: int = 4 * 1024 * 1024,
         stream_total_seconds: float | None = None,
@@ -294,7 +294,7 @@ class Forwarder:
             if taken is None:
                 break
             endpoint, trial = taken
-            lane = self._lanes[endpoint.id]
+            lane = self._lanes[endpoint]
             lane.metrics.inflight.inc()
             try:
                 tried.append(endpoint)

@@ -457,6 +457,11 @@ class Pool:
         """Pooled connections to ``origin`` still open, ready for a request."""
         return sum(not connection.closed for connection in self._idle.get(origin.key, ()))
 
+    def close_idle(self, origin: Origin) -> None:
+        """Close every pooled connection to ``origin``."""
+        for connection in self._idle.pop(origin.key, ()):
+            self.discard(connection)
+
     def discard(self, connection: Connection) -> None:
         """Close a connection and forget it."""
         connection.close()

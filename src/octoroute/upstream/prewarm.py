@@ -62,31 +62,38 @@ def load_request(endpoint: Endpoint) -> tuple[str, bytes]:
 class Prewarmer:
     """The background pre-warms of one runtime: started on demand, cancelled at shutdown."""
 
-    def __init__(self, client: UpstreamClient, lanes: dict[str, Lane]) -> None:
+    def __init__(self, client: UpstreamClient, lanes: dict[Endpoint, Lane]) -> None:
         self._client = client
         self._lanes = lanes
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._last: dict[str, float] = {}
+        self._tasks: dict[Endpoint, asyncio.Task[None]] = {}
+        self._last: dict[Endpoint, float] = {}
 
     def warm(self, endpoint: Endpoint) -> bool:
         """Start loading ``endpoint``'s model unless it is not known cold, is loading, or was
         pre-warmed lately; ``True`` when a pre-warm started."""
-        if not endpoint.cold or endpoint.facts.loading or endpoint.id in self._tasks:
+        if not endpoint.cold or endpoint.facts.loading or endpoint in self._tasks:
             return False
         now = time.monotonic()
-        if now - self._last.get(endpoint.id, -COOLDOWN_SECONDS) < COOLDOWN_SECONDS:
+        if now - self._last.get(endpoint, -COOLDOWN_SECONDS) < COOLDOWN_SECONDS:
             return False
-        self._last[endpoint.id] = now
+        self._last[endpoint] = now
         task = asyncio.get_running_loop().create_task(self._load(endpoint))
-        self._tasks[endpoint.id] = task
+        self._tasks[endpoint] = task
         return True
 
     def running(self, endpoint: Endpoint) -> bool:
         """Whether a pre-warm of ``endpoint`` is under way."""
-        return endpoint.id in self._tasks
+        return endpoint in self._tasks
+
+    def forget(self, endpoint: Endpoint) -> None:
+        """``endpoint`` is gone (a reload removed it and it drained): cancel its pre-warm."""
+        task = self._tasks.pop(endpoint, None)
+        if task is not None:
+            task.cancel()
+        self._last.pop(endpoint, None)
 
     async def _load(self, endpoint: Endpoint) -> None:
-        lane = self._lanes[endpoint.id]
+        lane = self._lanes[endpoint]
         path, body = load_request(endpoint)
         started = time.perf_counter()
         try:
@@ -95,8 +102,9 @@ class Prewarmer:
             log.debug("pre-warm failed", instance=endpoint.id, error=error.message)
             return
         finally:
-            self._tasks.pop(endpoint.id, None)
-            self._last[endpoint.id] = time.monotonic()
+            if self._tasks.get(endpoint) is asyncio.current_task():
+                del self._tasks[endpoint]
+                self._last[endpoint] = time.monotonic()
         seconds = time.perf_counter() - started
         if endpoint.cold:
             lane.metrics.cold_starts.inc()

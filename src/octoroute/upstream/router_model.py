@@ -54,7 +54,11 @@ class HttpRouterModel:
     """Asks the router tier's model, over the shared upstream client."""
 
     def __init__(
-        self, routing: RoutingConfig, fleet: Fleet, client: UpstreamClient, lanes: dict[str, Lane]
+        self,
+        routing: RoutingConfig,
+        fleet: Fleet,
+        client: UpstreamClient,
+        lanes: dict[Endpoint, Lane],
     ) -> None:
         self._tier = routing.router_tier
         self._timeout = routing.router_timeouts.for_tier(routing.router_tier)
@@ -74,7 +78,7 @@ class HttpRouterModel:
                 "stream": False,
             }
         )
-        lane = self._lanes[endpoint.id]
+        lane = self._lanes[endpoint]
         return await self._client.send(lane.target, body, timeout=self._timeout)
 
     async def ask(self, prompt: str) -> str:
@@ -87,7 +91,7 @@ class HttpRouterModel:
                 break
             endpoint, trial = taken
             tried.append(endpoint)
-            lane = self._lanes[endpoint.id]
+            lane = self._lanes[endpoint]
             lane.metrics.inflight.inc()
             try:
                 if attempt > 1:

@@ -34,7 +34,7 @@ from octoroute.observability.logging import get_logger
 from octoroute.observability.metrics import instance_label
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
 
     from octoroute.fleet.endpoint import Endpoint
     from octoroute.fleet.kinds import Fetch
@@ -60,24 +60,26 @@ class StatusReader:
     def __init__(
         self,
         client: UpstreamClient,
-        targets: Mapping[str, Target],
+        target_of: Callable[[Endpoint], Target],
         *,
         timeout: float,
         round_of: Callable[[], int],
     ) -> None:
         self._client = client
-        self._targets = targets
-        self._timeout = timeout
+        self._target_of = target_of
+        self.timeout = timeout
+        """Seconds one endpoint's whole read may take (``health.probe_timeout_seconds``; a
+        reload may change it)."""
         self._round_of = round_of
         self._round = -1
         self._shared: dict[_Key, asyncio.Future[_Answer]] = {}
-        self._silent: set[str] = set()
-        """Endpoint ids whose last read learned nothing (warned once)."""
+        self._silent: set[Endpoint] = set()
+        """Endpoints whose last read learned nothing (warned once)."""
 
     async def observe(self, endpoint: Endpoint, answered: bool) -> None:
         """Read ``endpoint``'s facts and record them; a no-op for ``openai`` endpoints."""
         kind = endpoint.config.kind
-        if kind is Kind.OPENAI:
+        if kind is Kind.OPENAI or endpoint.retired:
             return
         if not answered:  # health already says so; asking more would only wait out a timeout
             endpoint.observe(kinds.merge(endpoint.facts, UNKNOWN))
@@ -85,10 +87,10 @@ class StatusReader:
         new = UNKNOWN
         reason = f"its status paths gave nothing a {kind} server gives"
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 new = await kinds.read(kind, self.fetcher(endpoint), endpoint.name, endpoint.facts)
         except TimeoutError:
-            reason = f"the status read took longer than {self._timeout:g} s"
+            reason = f"the status read took longer than {self.timeout:g} s"
             hint = kinds.SLOW_READ_HINTS.get(kind)
             if hint is not None:
                 reason += f" ({hint})"
@@ -100,13 +102,13 @@ class StatusReader:
     def fetcher(self, endpoint: Endpoint) -> Fetch:
         """A :class:`~octoroute.fleet.kinds.Fetch` on ``endpoint``'s server, sharing answers with
         the other endpoints of that server within the current round."""
-        target = self._targets[endpoint.id]
+        target = self._target_of(endpoint)
         server = (target.root, endpoint.config.api_key)
 
         async def fetch(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
             return await self._shared_answer(
                 (*server, method, path, body),
-                lambda: self._client.status(target, method, path, body, timeout=self._timeout),
+                lambda: self._client.status(target, method, path, body, timeout=self.timeout),
             )
 
         return fetch
@@ -142,14 +144,18 @@ class StatusReader:
         pending.set_result(answer)
         return answer
 
+    def forget(self, endpoint: Endpoint) -> None:
+        """``endpoint`` is gone (a reload removed it and it drained)."""
+        self._silent.discard(endpoint)
+
     def _tell(self, endpoint: Endpoint, kind: Kind, *, learned: bool, reason: str) -> None:
         if learned:
-            if endpoint.id in self._silent:
-                self._silent.discard(endpoint.id)
+            if endpoint in self._silent:
+                self._silent.discard(endpoint)
                 log.info("status read works again", **_where(endpoint, kind))
             return
-        if endpoint.id not in self._silent:
-            self._silent.add(endpoint.id)
+        if endpoint not in self._silent:
+            self._silent.add(endpoint)
             log.warning(
                 "status read learned nothing; placement treats the instance as unknown",
                 **_where(endpoint, kind),

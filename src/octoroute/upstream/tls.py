@@ -7,7 +7,9 @@ get no context of their own: the pool shares one default context among them.
 
 from __future__ import annotations
 
+import hashlib
 import ssl
+from pathlib import Path
 
 from octoroute.config.schema import EndpointConfig
 
@@ -40,3 +42,22 @@ def tls_context(endpoint: EndpointConfig) -> ssl.SSLContext | None:
     if endpoint.tls_client_cert is not None:
         context.load_cert_chain(endpoint.tls_client_cert, endpoint.tls_client_key)
     return context
+
+
+def tls_files_digest(endpoint: EndpointConfig) -> bytes:
+    """A digest of the TLS files the endpoint names (empty when it names none): a reload that
+    finds a rotated certificate or CA bundle under the same path sets the endpoint up anew.
+
+    Raises ``OSError`` when a file cannot be read."""
+    paths = [
+        path
+        for path in (endpoint.tls_ca_file, endpoint.tls_client_cert, endpoint.tls_client_key)
+        if path is not None
+    ]
+    if not paths:
+        return b""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+        digest.update(b"\0")
+    return digest.digest()

@@ -27,6 +27,13 @@ class ResponseStore:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def resize(self, capacity: int) -> None:
+        """Keep at most ``capacity`` answers from now on (a reload changed
+        ``[limits].responses_store``): the least recently used go first."""
+        self._capacity = capacity
+        while len(self._entries) > max(capacity, 0):
+            self._entries.popitem(last=False)
+
     def get(self, response_id: str) -> list[Item] | None:
         """The stored conversation (a fresh list), or ``None``; marks the entry recently used."""
         entry = self._entries.get(response_id)

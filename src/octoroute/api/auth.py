@@ -1,0 +1,84 @@
+"""``[auth]``: every request needs a client key, except on ``public_paths``; the operator
+surfaces need an admin key.
+
+The middleware runs before the in-flight limit (a request without a valid key never takes a
+place there) and inside the dialect error middlewares, so a 401 or 403 on ``/v1/messages`` is
+Anthropic's shape and on ``/api/`` Ollama's. It reads ``[auth]`` from the current configuration
+on every request, so a reload that adds, removes or changes keys applies to the next request.
+What a key may use and how much is checked later, once the request's model is known
+(``api.access``); here it is only who the client is.
+
+A refused request is counted (``octoroute_auth_failures_total``) and logged as one warning at
+most every ``WARNING_INTERVAL_SECONDS``, never with what was sent. An accepted one's request line
+carries the key's ``name`` (``key``), never the key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from octoroute.access.keys import ADMIN, ClientKey
+from octoroute.api.common import RUNTIME, Handler, error_response
+from octoroute.errors import AdminKeyRequired, InvalidApiKey
+from octoroute.observability.logging import RateLimitedWarning, get_logger
+
+CLIENT_KEY: Final = web.RequestKey[ClientKey | None]("octoroute_client_key")
+"""The key that authenticated the request; ``None`` with auth off and on public paths (always
+set, so reading it never takes the mapping's missing-key path)."""
+WARNING_INTERVAL_SECONDS: Final = 60.0
+
+log = get_logger("octoroute.auth")
+
+_MISSING: Final = (
+    "This router needs an API key. Send it as 'Authorization: Bearer <key>' (OpenAI clients: "
+    "api_key), 'x-api-key: <key>' (Anthropic clients) or 'api-key: <key>'; ask the router's "
+    "operator for one."
+)
+_INVALID: Final = (
+    "The API key sent is not one this router knows (it is not shown here). Check the key your "
+    "client sends, or ask the router's operator for one."
+)
+
+
+def client_key(request: web.Request) -> ClientKey | None:
+    """The request's client key; ``None`` when auth is off or the path is public."""
+    return request.get(CLIENT_KEY)
+
+
+def authentication() -> Middleware:
+    """The middleware (one per application, which owns its warning's rate limit)."""
+    warning = RateLimitedWarning(
+        log, "refused requests without a valid API key", WARNING_INTERVAL_SECONDS
+    )
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        table = runtime.key_table()
+        if table is None:
+            request[CLIENT_KEY] = None
+            return await handler(request)
+        path = request.path
+        if path in table.public:
+            request[CLIENT_KEY] = None
+            return await handler(request)
+        key = table.identify(request.headers)
+        if not isinstance(key, ClientKey):
+            runtime.metrics.auth_failures[key].inc()
+            warning.warn(reason=key, path=path[:100], peer=request.remote)
+            return error_response(InvalidApiKey(_MISSING if key == "missing" else _INVALID))
+        if path in ADMIN and not key.admin:
+            runtime.metrics.key(key.name).rejections["admin_key_required"].inc()
+            return error_response(
+                AdminKeyRequired(
+                    f"{path[:100]} is an operator surface: it needs a key with admin = true "
+                    f"(this one, {key.name!r}, is not)."
+                )
+            )
+        request[CLIENT_KEY] = key
+        return await handler(request)
+
+    return authenticate
