@@ -22,6 +22,7 @@ from octoroute.config import parse_config
 from octoroute.simulator import demo_fleet, fleet_config_toml
 from tests.harness import RouterHandle, running_router
 from tests.integration.test_api_doc_examples import (
+    CurlExample,
     curl_examples,
     demo_strategy,
     differences,
@@ -34,6 +35,30 @@ from tests.unit.test_docs_commands import blocks
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 DOCS: Final = ("docs/operations.md", "docs/security.md")
+AUTH_SECTIONS: Final = {
+    "docs/operations.md": ("Client keys", "Rate limits", "Shared state with Redis"),
+    "docs/security.md": (
+        "Threat model: auth off",
+        "Threat model: auth on",
+        "Client keys and permissions",
+    ),
+}
+"""The sections about keys and limits; the pages' other sections (live reload, exposing the
+router) replay their examples against routers of their own (``test_reload_doc``,
+``test_allowed_hosts``)."""
+
+
+def auth_examples(doc: str) -> list[CurlExample]:
+    """The curl examples of ``doc``'s :data:`AUTH_SECTIONS`, in order, with their page lines."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    kept: list[str] = []
+    keep = False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            keep = line[3:].strip() in AUTH_SECTIONS[doc]
+        # Lines outside the sections stay as blank lines, so example line numbers hold.
+        kept.append(line if keep else "")
+    return curl_examples(doc, "\n".join(kept) + "\n")
 
 
 def auth_fragment() -> str:
@@ -61,7 +86,7 @@ async def demo_with_keys() -> AsyncIterator[RouterHandle]:
 
 def test_each_page_has_curl_examples_with_their_output() -> None:
     for doc in DOCS:
-        examples = curl_examples(doc)
+        examples = auth_examples(doc)
         assert examples, doc
         assert all(example.output for example in examples), doc
 
@@ -70,7 +95,7 @@ def test_each_page_has_curl_examples_with_their_output() -> None:
 async def test_the_pages_examples_answer_as_shown_in_order(doc: str) -> None:
     problems: list[str] = []
     async with demo_with_keys() as router:
-        for example in curl_examples(doc):
+        for example in auth_examples(doc):
             shown = split_output(example)
             response = await replay(router, example)
             where = f"{doc}:{example.line} `{example.command}`"

@@ -22,6 +22,7 @@ import pytest
 from octoroute import __version__
 
 ROOT: Final = Path(__file__).resolve().parents[2]
+SRC: Final = ROOT / "src" / "octoroute"
 BUILD_TIMEOUT: Final = 300.0
 INSTALL_TIMEOUT: Final = 300.0
 COMMAND_TIMEOUT: Final = 60.0
@@ -85,6 +86,11 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     assert "octoroute/__init__.py" in files
     assert "octoroute/cli.py" in files
     assert not any(name.startswith("tests/") for name in files), "tests ship in the wheel"
+    keyword_files = sorted((SRC / "routing" / "lexicon").glob("*.toml"))
+    assert keyword_files
+    for path in keyword_files:
+        shipped = f"octoroute/routing/lexicon/{path.name}"
+        assert shipped in files, f"the keyword file {path.name} is missing from {wheel.name}"
 
     venv = tmp_path / "venv"
     created = run([sys.executable, "-m", "venv", venv], timeout=COMMAND_TIMEOUT, cwd=tmp_path)
@@ -105,6 +111,14 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     )
     assert located.returncode == 0, explain(located)
     assert Path(located.stdout.strip()).is_relative_to(venv), located.stdout
+
+    languages = run(
+        [python, "-c", "from octoroute.routing.lexicon import LANGUAGES; print(len(LANGUAGES))"],
+        timeout=COMMAND_TIMEOUT,
+        cwd=tmp_path,
+    )
+    assert languages.returncode == 0, explain(languages)
+    assert languages.stdout.strip() == str(len(keyword_files)), "keyword files not loaded"
 
     version = run([octoroute, "--version"], timeout=COMMAND_TIMEOUT, cwd=tmp_path)
     assert version.returncode == 0, explain(version)

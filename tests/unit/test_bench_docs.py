@@ -68,3 +68,29 @@ def test_the_decision_benchmark_named_in_the_docs_exists_and_runs() -> None:
     text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
     assert "bench/decision.py" in text
     assert main([str(ROOT / "tests/data/routing_eval.jsonl"), "--repeat", "1"]) == 0
+
+
+def _rule_bench_commands() -> list[list[str]]:
+    """The arguments of every ``bench/bench_rules.py`` command in docs/performance.md."""
+    text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+    blocks = [block.replace("\\\n", " ") for block in _FENCE.findall(text)]
+    lines = [line for block in blocks for line in block.splitlines()]
+    lines += re.findall(r"`([^`\n]*bench/bench_rules\.py[^`\n]*)`", text)
+    found = []
+    for line in lines:
+        if "bench/bench_rules.py" not in line:
+            continue
+        words = shlex.split(line.removeprefix("$ "), comments=True)
+        for at, word in enumerate(words):
+            if word.endswith("bench/bench_rules.py"):
+                found.append(words[at + 1 :])
+    return found
+
+
+def test_every_documented_rule_benchmark_command_parses() -> None:
+    from bench.bench_rules import parse_args
+
+    commands = _rule_bench_commands()
+    assert any("--long" in argv for argv in commands)
+    for argv in commands:
+        parse_args(argv)  # exits (fails the test) on an unknown flag

@@ -25,6 +25,7 @@ from octoroute.routing.detectors import (
     Detectors,
 )
 from octoroute.routing.evaluate import load_dataset
+from octoroute.routing.lexicon import folding
 
 DATASET: Final = Path(__file__).resolve().parent.parent / "data" / "routing_eval.jsonl"
 DATASET_TEXTS: Final = sorted(
@@ -81,7 +82,7 @@ def _check_all(text: str) -> None:
 
 
 def _fold_plainly(text: str) -> str:
-    return text.lower().translate(signals._FOLD)
+    return text.lower().translate(folding._FOLD)
 
 
 def _tokenize_plainly(folded: str) -> list[str]:
@@ -123,7 +124,7 @@ def test_syntax_is_counted_up_to_enough_and_no_further() -> None:
 def test_fold_and_tokenize_agree_with_str_translate(text: str) -> None:
     folded = signals.fold(text)
     assert folded == _fold_plainly(text)
-    if not signals._UNSPACED_RE.search(folded):
+    if not folding.UNSPACED_RE.search(folded):
         assert signals.tokenize(folded, unspaced=False) == _tokenize_plainly(folded)
 
 
@@ -131,7 +132,7 @@ def test_fold_and_tokenize_agree_with_str_translate(text: str) -> None:
 def test_fold_and_tokenize_agree_with_str_translate_on_the_dataset(text: str) -> None:
     folded = signals.fold(text)
     assert folded == _fold_plainly(text)
-    if not signals._UNSPACED_RE.search(folded):
+    if not folding.UNSPACED_RE.search(folded):
         assert signals.tokenize(folded, unspaced=False) == _tokenize_plainly(folded)
 
 

@@ -63,20 +63,25 @@ def _gates(gate: str | tuple[str, ...]) -> tuple[str, ...]:
 _Entry = tuple[int, str, "re.Pattern[str] | None"]
 
 
-def _fires(entries: Sequence[_Entry], text: str, mask: int, done: int) -> int:
-    """``mask`` plus the bit of every entry that matches, skipping the bits already ``done``."""
-    for bit, needle, pattern in entries:
-        if not done & bit and needle in text and (pattern is None or pattern.search(text)):
-            mask |= bit
-            done |= bit
-    return mask
-
-
 def has_digit(text: str) -> bool:
     """Whether ``text`` may contain a decimal digit (exact for ASCII, ``True`` otherwise)."""
     if not text.isascii():
         return True
-    return any(map(text.__contains__, "0123456789"))
+    # ten ``in`` tests (a memchr each): 4x faster than ``any(map(text.__contains__, ...))``,
+    # which calls a method wrapper per digit, and 20x faster than ``\d`` on 1 KB, which ``re``
+    # cannot skip to
+    return (
+        "0" in text
+        or "1" in text
+        or "2" in text
+        or "3" in text
+        or "4" in text
+        or "5" in text
+        or "6" in text
+        or "7" in text
+        or "8" in text
+        or "9" in text
+    )
 
 
 class Detectors:
@@ -128,6 +133,17 @@ class Detectors:
         )
         self._digit = tuple(digit)
         self._always = tuple(always)
+        # What run() walks: (gate, entries, bits), where the gate is a literal, a tuple of
+        # literals (any of them), None (a decimal digit) or "" (always: "" is in every text).
+        groups: list[tuple[str | tuple[str, ...] | None, tuple[_Entry, ...], int]] = [
+            *self._gated,
+            *self._either,
+        ]
+        if digit:
+            groups.append((None, self._digit, _union(digit)))
+        if always:
+            groups.append(("", self._always, _union(always)))
+        self._groups = tuple(groups)
 
     def bits(self, *names: str) -> int:
         """The mask of the named families."""
@@ -136,32 +152,43 @@ class Detectors:
             mask |= self._bits[name]
         return mask
 
-    def _done(self, mask: int) -> int:
-        """The bits not worth trying any more: fired, or capped once ``enough`` of them fired."""
-        if self._capped and (mask & self._capped).bit_count() >= self._enough:
-            return mask | self._capped
-        return mask
-
-    def run(self, text: str) -> int:
+    def run(self, text: str, *, digit: bool | None = None) -> int:
         """The mask of every family with a probe that matches ``text``.
 
         Exact, except that when more than ``count`` of the ``enough`` families would fire, the
         mask may hold only some of them (never fewer than ``count``): read their number capped
-        at ``count``.
+        at ``count``. ``digit``: :func:`has_digit` of ``text``, when the caller knows it.
+
+        ``done`` holds the bits not worth trying any more: fired, or all of the capped ones once
+        ``enough`` of them fired. One loop with no call per group: on a short text the gates are
+        most of the work.
         """
         mask = done = 0
-        for char, entries, bits in self._gated:
-            if bits & ~done and char in text:
-                mask = _fires(entries, text, mask, done)
-                done = self._done(mask)
-        for gates, entries, bits in self._either:
-            if bits & ~done and any(map(text.__contains__, gates)):
-                mask = _fires(entries, text, mask, done)
-                done = self._done(mask)
-        if self._digit and has_digit(text):
-            mask = _fires(self._digit, text, mask, done)
-            done = self._done(mask)
-        return _fires(self._always, text, mask, done)
+        capped, enough = self._capped, self._enough
+        for gate, entries, bits in self._groups:
+            if not bits & ~done:
+                continue
+            if gate.__class__ is str:
+                if gate not in text:
+                    continue
+            elif gate is None:
+                if digit is None:
+                    digit = has_digit(text)
+                if not digit:
+                    continue
+            else:
+                for literal in gate:
+                    if literal in text:
+                        break
+                else:
+                    continue
+            for bit, needle, pattern in entries:
+                if not done & bit and needle in text and (pattern is None or pattern.search(text)):
+                    mask |= bit
+                    done |= bit
+            if capped and (mask & capped).bit_count() >= enough:
+                done |= capped
+        return mask
 
     def run_ungated(self, text: str) -> int:
         """:meth:`run` without the gates: every probe tried (the reference the tests compare to)."""

@@ -20,13 +20,13 @@ The signal names are a closed vocabulary (:data:`SIGNALS`); the rules read them 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, NamedTuple
 
 import msgspec
 
 from octoroute.enums import Importance, TaskType
+from octoroute.routing.lexicon import GroupName
 from octoroute.routing.signals import TextScan, scan_text
 from octoroute.wire.messages import Message
 
@@ -34,6 +34,10 @@ CONTEXT_CHARS: Final = 512
 """Characters read from each end of a non-user context message (for code evidence only)."""
 CONTEXT_MESSAGES: Final = 4
 """How many messages before the latest user turn are scanned as context."""
+CountOf = Callable[[GroupName, int], int]
+"""``Evidence.counts.get`` (or ``.first.get``) typed so that mypy checks each group name read here
+against :class:`~octoroute.routing.lexicon.KeywordGroup`; the keys are plain strings, which hash
+faster than enum members."""
 SHORT_WORDS: Final = 15
 TERSE_WORDS: Final = 8
 """A short turn that is not a question must be this short to go to fast on length alone."""
@@ -93,6 +97,16 @@ TASK_SIGNALS: Final = frozenset(
      CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, CODE_HARD, STACK_TRACE}
 )  # fmt: skip
 """Signals that say what the work is; a turn with none of them may inherit its context's."""
+_WORD_SIGNALS: Final[tuple[tuple[GroupName, str], ...]] = (
+    ("translate", TRANSLATION),
+    ("explain", EXPLAIN),
+    ("howto", HOWTO),
+    ("lookup", LOOKUP),
+    ("depth", DEPTH),
+    ("brief", BRIEF),
+    ("urgency", URGENCY),
+)
+"""Signals that fire on any phrase of their keyword group, in the order they are named."""
 _INHERITED: Final = TASK_SIGNALS | {CODE_FENCE, CODE_SYNTAX, FILE_EXT, DEPTH, MULTI_PART}
 
 
@@ -131,8 +145,9 @@ def bounded(text: str, head: int, tail: int) -> str:
     return text[:head] + "\n" + text[len(text) - tail :]
 
 
-@dataclass(frozen=True, slots=True)
-class _Turn:
+class _Turn(NamedTuple):
+    """One turn's task and signals (a named tuple: one is built per classified turn)."""
+
     task: TaskType
     signals: tuple[str, ...]
 
@@ -142,7 +157,7 @@ class _Turn:
 
 
 def _code_score(scan: TextScan) -> int:
-    get = scan.evidence.counts.get
+    get: CountOf = scan.evidence.counts.get
     score = 2 * get("code_strong", 0) + get("code_weak", 0) + 2 * get("code_phrase", 0)
     score -= get("code_neg", 0)
     score += 4 * (scan.fence or scan.trace) + 2 * (scan.file_ext or scan.code_symbol)
@@ -155,11 +170,18 @@ def _code_score(scan: TextScan) -> int:
 def _classify(
     scan: TextScan, chars: int, *, context_code: bool, code_score: int | None = None
 ) -> _Turn:
-    """Name the signals of one turn and pick its task type (first matching family wins)."""
-    get = scan.evidence.counts.get  # get(group, 0): no closure call per lookup on the hot path
+    """Name the signals of one turn and pick its task type (first matching family wins).
+
+    Straight-line code, no table built per call: this runs for every ``auto`` request.
+    """
+    # get(group, 0): no closure call per lookup on the hot path; typed so mypy checks the names
+    get: CountOf = scan.evidence.counts.get
+    first: CountOf = scan.evidence.first.get
 
     out: list[str] = []
-    short = scan.words <= SHORT_WORDS
+    append = out.append
+    words = scan.words
+    short = words <= SHORT_WORDS
 
     if code_score is None:
         code_score = _code_score(scan)
@@ -169,110 +191,103 @@ def _classify(
     is_proof = get("proof", 0) >= 1 and (
         math_score + hard_math + get("math_context", 0) + scan.arithmetic >= 1
     )
-    areas = {
-        DESIGN: get("design", 0),
-        SECURITY: get("security", 0),
-        CONCURRENCY: get("concurrency", 0),
-    }
-    area_total = sum(areas.values()) + get("area_strong", 0)
-    writes = get("write_verb", 0) >= 1
-    creative = (
-        writes and (get("creative", 0) + get("creative_short", 0) + get("creative_long", 0)) > 0
+    design, security, concurrency = get("design", 0), get("security", 0), get("concurrency", 0)
+    area_total = design + security + concurrency + get("area_strong", 0)
+    creative = get("write_verb", 0) >= 1 and (
+        get("creative", 0) + get("creative_short", 0) + get("creative_long", 0) > 0
     )
     hard_code_evidence = scan.fence or scan.trace or scan.syntax >= 2
+    summary = get("summary", 0) >= 1
+    analysis = get("analysis", 0) >= 1
 
     if is_code and creative and not hard_code_evidence:
         is_code = False
     # "Summarise these meeting notes" about a database migration, a design review and a flaky
     # test is a summary: in a passage to summarise, words about software or architecture are
     # its topic, not the task; only code itself (fences, syntax, traces, file names) is.
-    if (
-        get("summary", 0) >= 1
-        and scan.words > SUMMARY_MATERIAL_WORDS
-        and not (hard_code_evidence or scan.file_ext)
-    ):
+    if summary and words > SUMMARY_MATERIAL_WORDS and not (hard_code_evidence or scan.file_ext):
         is_code = False
         area_total = 0
     if is_proof:
-        out.append(PROOF)
+        append(PROOF)
     if is_code:
-        out.append(CODE)
-        out.extend(
-            name
-            for name, fired in (
-                (CODE_FENCE, scan.fence),
-                (CODE_SYNTAX, scan.syntax >= 2),
-                (STACK_TRACE, scan.trace),
-                (FILE_EXT, scan.file_ext),
-            )
-            if fired
-        )
+        append(CODE)
+        if scan.fence:
+            append(CODE_FENCE)
+        if scan.syntax >= 2:
+            append(CODE_SYNTAX)
+        if scan.trace:
+            append(STACK_TRACE)
+        if scan.file_ext:
+            append(FILE_EXT)
         if (
             get("code_hard", 0) >= 1
             or get("code_perf", 0) >= 2
             or area_total >= 2
             or hard_math >= 1
         ):
-            out.append(CODE_HARD)
-    if hard_math >= 1 and not is_code:
-        out.append(MATH_HARD)
-    if area_total >= 2 and not is_code:
-        out.append(max(areas, key=lambda name: areas[name]))
-        if short and get("lookup", 0) >= 1 and scan.evidence.first.get("lookup", 99) <= 1:
-            out.append(CONCEPT)
+            append(CODE_HARD)
+    elif hard_math >= 1:
+        append(MATH_HARD)
+    area = not is_code and area_total >= 2
+    if area:
+        # the largest area, the first of equals in this order
+        if design >= security and design >= concurrency:
+            append(DESIGN)
+        else:
+            append(SECURITY if security >= concurrency else CONCURRENCY)
+        if short and get("lookup", 0) >= 1 and first("lookup", 99) <= 1:
+            append(CONCEPT)
     if creative:
         if get("creative_long", 0) >= 1 or scan.word_target >= 1000 or get("depth", 0) >= 1:
-            out.append(CREATIVE_LONG)
+            append(CREATIVE_LONG)
         elif get("creative_short", 0) >= 1:
-            out.append(CREATIVE_SHORT)
+            append(CREATIVE_SHORT)
         else:
-            out.append(CREATIVE)
-    for name, fired in (
-        (ANALYSIS, get("analysis", 0) >= 1),
-        (MATH, math_score >= 2 and not is_code),
-        (ARITHMETIC, scan.arithmetic),
-        (SUMMARY, get("summary", 0) >= 1),
-        (TRANSLATION, get("translate", 0) >= 1),
-        (EXPLAIN, get("explain", 0) >= 1),
-        (HOWTO, get("howto", 0) >= 1),
-        (LOOKUP, get("lookup", 0) >= 1),
-        (DEPTH, get("depth", 0) >= 1),
-        (BRIEF, get("brief", 0) >= 1),
-        (URGENCY, get("urgency", 0) >= 1),
-        (MULTI_PART, scan.list_items >= 4),
-        (TECHNICAL, code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1),
-        (QUESTION, scan.question or scan.evidence.first.get("lookup", 99) == 0),
-        (SHORT_TURN, short),
-        (TERSE, scan.words <= TERSE_WORDS),
-        (PASTED_TEXT, chars >= PASTE_CHARS),
-        (LONG_TURN, chars >= LONG_TURN_CHARS),
-    ):
-        if fired:
-            out.append(name)
-    return _Turn(_task_type(out), tuple(out))
-
-
-def _task_type(signals: Sequence[str]) -> TaskType:
-    present = set(signals)
-    if CODE in present:
-        return TaskType.CODE
-    if present & {PROOF, MATH_HARD, DESIGN, SECURITY, CONCURRENCY, ANALYSIS}:
-        return TaskType.DEEP_ANALYSIS
-    if present & {CREATIVE, CREATIVE_SHORT, CREATIVE_LONG}:
-        return TaskType.CREATIVE_WRITING
-    if SUMMARY in present:
-        return TaskType.DOCUMENT_SUMMARY
-    return TaskType.QUESTION_ANSWER
+            append(CREATIVE)
+    if analysis:
+        append(ANALYSIS)
+    if math_score >= 2 and not is_code:
+        append(MATH)
+    if scan.arithmetic:
+        append(ARITHMETIC)
+    if summary:
+        append(SUMMARY)
+    for group, signal in _WORD_SIGNALS:
+        if get(group, 0) >= 1:
+            append(signal)
+    if scan.list_items >= 4:
+        append(MULTI_PART)
+    if code_score >= 1 or area_total >= 1 or math_score + hard_math >= 1:
+        append(TECHNICAL)
+    if scan.question or first("lookup", 99) == 0:
+        append(QUESTION)
+    if short:
+        append(SHORT_TURN)
+    if words <= TERSE_WORDS:
+        append(TERSE)
+    if chars >= PASTE_CHARS:
+        append(PASTED_TEXT)
+    if chars >= LONG_TURN_CHARS:
+        append(LONG_TURN)
+    # the task follows from the signals: code, then deep analysis, creative writing, summary
+    if is_code:
+        task = TaskType.CODE
+    elif is_proof or hard_math >= 1 or area or analysis:
+        task = TaskType.DEEP_ANALYSIS
+    elif creative:
+        task = TaskType.CREATIVE_WRITING
+    elif summary:
+        task = TaskType.DOCUMENT_SUMMARY
+    else:
+        task = TaskType.QUESTION_ANSWER
+    return _Turn(task, tuple(out))
 
 
 def _is_smalltalk(scan: TextScan) -> bool:
     evidence = scan.evidence
-    if (
-        evidence.counts.get("greet", 0)
-        + evidence.counts.get("thanks", 0)
-        + evidence.counts.get("smalltalk", 0)
-        == 0
-    ):
+    count: CountOf = evidence.counts.get
+    if count("greet", 0) + count("thanks", 0) + count("smalltalk", 0) == 0:
         return False
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
     return scan.words <= 12 and residual <= 1 and not scan.fence and not scan.math_symbols
@@ -292,13 +307,14 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
-    proceed = scan.words <= 6 and scan.evidence.counts.get("proceed", 0) >= 1
+    count: CountOf = scan.evidence.counts.get
+    proceed = scan.words <= 6 and count("proceed", 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
         short
-        and scan.evidence.counts.get("topic_change", 0) == 0
-        and (affirm_only or proceed or scan.evidence.counts.get("followup", 0) >= 1)
+        and count("topic_change", 0) == 0
+        and (affirm_only or proceed or count("followup", 0) >= 1)
     )
     # Context costs a scan per message, so it is read only when it can change the decision:
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
@@ -329,10 +345,11 @@ def _latest_user_index(messages: Sequence[Message]) -> int | None:
     return None
 
 
-def _only(scan: TextScan, group: str) -> bool:
+def _only(scan: TextScan, group: GroupName) -> bool:
     evidence = scan.evidence
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
-    return evidence.counts.get(group, 0) >= 1 and scan.words <= 6 and residual <= 2
+    count: CountOf = evidence.counts.get
+    return count(group, 0) >= 1 and scan.words <= 6 and residual <= 2
 
 
 def _assistant_asked(earlier: Sequence[Message]) -> bool:

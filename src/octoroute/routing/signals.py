@@ -2,6 +2,8 @@
 
 Everything is compiled at import and every pass is linear in the scanned text:
 
+* the keyword groups come from one file per language (:mod:`octoroute.routing.lexicon`), all
+  merged into one :class:`Lexicon`, since a request may mix languages;
 * words are found by one tokenising regex and looked up in a dict keyed by their first word
   (multi-word phrases are then compared token by token), which gives whole-word matching in
   every language that separates words with spaces, whatever the number of phrases;
@@ -36,84 +38,32 @@ from octoroute.routing.detectors import (
     has_digit,
     has_file_name,
 )
-from octoroute.routing.lexicon_cjk import JA, KO_HI, ZH
-from octoroute.routing.lexicon_en import EN
-from octoroute.routing.lexicon_other import NORDIC_NL, PT_IT, RU, TR_AR
-from octoroute.routing.lexicon_spaced import DE, ES, FR
+from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
+from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
+from octoroute.routing.lexicon.length import LengthMatcher
 
-CONVERSATIONAL: Final = frozenset(
-    {"greet", "thanks", "smalltalk", "filler", "urgency", "affirm", "proceed"}
+__all__ = [
+    "CONVERSATIONAL",
+    "LENGTH",
+    "LEXICON",
+    "POSITIONAL",
+    "Evidence",
+    "KeywordGroup",
+    "Lexicon",
+    "TextScan",
+    "fold",
+    "scan_text",
+    "tokenize",
+]
+
+G: Final = KeywordGroup
+CONVERSATIONAL: Final[frozenset[str]] = frozenset(
+    group.value
+    for group in (G.GREET, G.THANKS, G.SMALLTALK, G.FILLER, G.URGENCY, G.AFFIRM, G.PROCEED)
 )
 """Groups whose words do not carry a task: a turn made only of them is small talk."""
-POSITIONAL: Final = frozenset({"lookup"})
+POSITIONAL: Final[frozenset[str]] = frozenset({G.LOOKUP.value})
 """Groups whose first position is recorded in :attr:`Evidence.first` (the rules read no other)."""
-
-_FOLD_GROUPS: Final = "aàáâãäåāă cçćč eèéêëēėę iìíîïīı nñń oòóôõöøō uùúûüū yýÿ sśšş gğ zžźż lł её"
-"""Each word is a base letter followed by the accented letters folded onto it."""
-_FOLD: Final = str.maketrans(
-    {
-        **{char: group[0] for group in _FOLD_GROUPS.split() for char in group[1:]},
-        "ß": "ss",
-        "œ": "oe",
-        "æ": "ae",
-        "’": "'",
-        **dict.fromkeys("\u0300\u0301\u0302\u0303\u0307\u0308\u030c\u0327"),
-    }
-)
-
-_FOLD_TO: Final = {
-    chr(code): "" if to is None else to if isinstance(to, str) else chr(to)
-    for code, to in _FOLD.items()
-}
-""":data:`_FOLD` as character -> replacement, for :func:`fold`."""
-_FOLDED_CHARS: Final = frozenset(_FOLD_TO)
-
-_UNSPACED_CLASS: Final = (
-    "\u0900-\u097f\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
-    "\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff"
-)
-_UNSPACED_RE: Final = re.compile(f"[{_UNSPACED_CLASS}]")
-_WORD_RE: Final = re.compile(f"[^\\W_{_UNSPACED_CLASS}]+")
-_BRACE_RE: Final = re.compile(r"\{([^{}]*)\}")
-_ASCII_SPLIT: Final = bytes(byte if chr(byte).isalnum() else 0x20 for byte in range(128)) + bytes(
-    [0x20] * 128
-)
-"""For ASCII text: letters and digits kept, everything else (controls too) to a space."""
-
-
-def tokenize(folded: str, *, unspaced: bool) -> list[str]:
-    """The words of ``folded`` text, split at anything that is not a letter or digit."""
-    if folded.isascii() and not unspaced:
-        # the same words, ~3x faster: bytes.translate maps every ASCII non-alphanumeric to space
-        return folded.encode("ascii").translate(_ASCII_SPLIT).decode("ascii").split()
-    # Beyond ASCII the regex is the fastest of the exact ways (``str.translate`` looks every
-    # character up in a dict; splitting at separators needs a second pass for ``≡`` or ``→``).
-    return _WORD_RE.findall(folded)
-
-
-def fold(text: str) -> str:
-    """Lower-case and strip the common Latin diacritics, so ``Explícame`` matches ``explicame``."""
-    lowered = text.lower()
-    if lowered.isascii():
-        return lowered  # every character the fold table maps is outside ASCII
-    # ``str.translate`` on non-ASCII text looks every character up in a dict (~50 ns each); a
-    # text holds a handful of distinct accented letters, and one ``str.replace`` per letter runs
-    # in C, 3-4x faster on 200 characters. No replacement is itself folded: order is free.
-    for char in _FOLDED_CHARS.intersection(lowered):
-        lowered = lowered.replace(char, _FOLD_TO[char])
-    return lowered
-
-
-def _expand(phrase: str) -> list[str]:
-    """``good {morning,night}`` -> ``["good morning", "good night"]`` (import time only)."""
-    match = _BRACE_RE.search(phrase)
-    if match is None:
-        return [phrase.strip()]
-    head, tail = phrase[: match.start()], phrase[match.end() :]
-    out: list[str] = []
-    for alternative in match.group(1).split(","):
-        out.extend(_expand(head + alternative + tail))
-    return out
 
 
 class Evidence(NamedTuple):
@@ -123,10 +73,12 @@ class Evidence(NamedTuple):
     """
 
     counts: Mapping[str, int]
-    """Group -> the number of distinct phrases of it that occurred (groups with none are absent)."""
+    """Group -> the number of distinct phrases of it that occurred (groups with none are absent).
+    Keys are :class:`KeywordGroup` values as plain strings (``"math"``, which hash faster than the
+    members); ``counts.get(KeywordGroup.MATH)`` finds the same entry."""
     first: Mapping[str, int]
-    """For :data:`POSITIONAL` groups only: the index of the first token (or character, for
-    unspaced scripts) where the group matched."""
+    """For :data:`POSITIONAL` groups only: the index of the first token where the group matched,
+    else (only unspaced phrases matched) the first character where one of them starts."""
     tokens: int
     unspaced_chars: int
     covered: int
@@ -139,35 +91,33 @@ COVERED_MAX_TOKENS: Final = 64
 
 
 class Lexicon:
-    """A set of keyword groups compiled for whole-word (and CJK substring) lookup."""
+    """Every language's keyword groups compiled for whole-word (and CJK substring) lookup."""
 
     def __init__(
-        self, tables: Iterable[Mapping[str, str]], *, positional: Iterable[str] = POSITIONAL
+        self,
+        languages: Iterable[Language],
+        *,
+        positional: Iterable[str] = POSITIONAL,
     ) -> None:
-        positional = frozenset(positional)
-        singles: dict[str, dict[str, set[str]]] = {}
+        positional = frozenset(str(group) for group in positional)
+        singles: dict[str, dict[str, None]] = {}
         pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], str, str], None]] = {}
         substrings: dict[tuple[str, str], None] = {}
-        for table in tables:
-            for group, spec in table.items():
-                for raw in spec.split("|"):
-                    for phrase in _expand(raw):
-                        key = fold(phrase)
-                        if _UNSPACED_RE.search(key):
-                            substrings[key, group] = None
-                            continue
-                        words = tuple(tokenize(key, unspaced=False))
-                        if len(words) == 1:
-                            singles.setdefault(words[0], {}).setdefault(group, set()).add(key)
-                        elif words:
-                            entry = (words[2:], group, key)
-                            pairs.setdefault((words[0], words[1]), {})[entry] = None
-        # A key has exactly one first word, so a group's count is the sum over the words that
-        # occur of how many of its keys each word is: no per-scan set of keys is needed.
-        self._singles = {
-            word: tuple((group, len(keys)) for group, keys in groups.items())
-            for word, groups in singles.items()
-        }
+        for language in languages:
+            for member, keys in language.groups.items():
+                group = member.value  # a plain str: the counts are looked up by name
+                for key in keys:
+                    if UNSPACED_RE.search(key):
+                        substrings[key, group] = None
+                        continue
+                    words = tuple(key.split(" "))
+                    if len(words) == 1:
+                        singles.setdefault(words[0], {})[group] = None
+                    else:
+                        pairs.setdefault((words[0], words[1]), {})[words[2:], group, key] = None
+        # A key is its words, so a single word is one key of each group it is in: a group's count
+        # is the number of its words that occur, plus its longer phrases that do.
+        self._singles = {word: tuple(groups) for word, groups in singles.items()}
         self._single_words = frozenset(self._singles)
         self._positional = positional
         self._positional_singles = {
@@ -178,15 +128,22 @@ class Lexicon:
         self._positional_words = frozenset(self._positional_singles)
         self._pairs = {pair: tuple(entries) for pair, entries in pairs.items()}
         self._pair_keys = frozenset(self._pairs)
+        # Per pair, the groups of its two-word phrases whose position nobody reads ("plain":
+        # counted when the pair occurs), and the entries to check where it occurs ("placed":
+        # longer phrases, positional groups and, when coverage is tracked, conversational ones).
+        self._plain_pairs, self._placed_pairs = _split_pairs(self._pairs, positional)
+        self._plain_pairs_covered, self._placed_pairs_covered = _split_pairs(
+            self._pairs, positional | CONVERSATIONAL
+        )
         self._conversational = frozenset(
             word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
         self._substrings = tuple(substrings)
         # Each substring filed under one of its unspaced characters: only keys whose character
-        # occurs in the text are looked for (in table order, which decides ``first``).
+        # occurs in the text are looked for.
         by_char: dict[str, list[int]] = {}
         for index, (key, _) in enumerate(self._substrings):
-            anchor = _UNSPACED_RE.search(key)
+            anchor = UNSPACED_RE.search(key)
             assert anchor is not None
             by_char.setdefault(anchor.group(), []).append(index)
         self._substrings_by_char = {char: tuple(found) for char, found in by_char.items()}
@@ -196,99 +153,176 @@ class Lexicon:
         counts: dict[str, int] = {}
         first_at: dict[str, int] = {}
         count = len(tokens)
-        positional = self._positional
         # Set operations run in C: the words of the text against the word table, then its
         # adjacent pairs against the first two words of every longer phrase. Positions are
         # looked up (with list.index) only for the few hits that need one.
         hits = self._single_words.intersection(tokens)
-        singles = self._singles
-        for word in hits:
-            for group, keys in singles[word]:
-                counts[group] = counts.get(group, 0) + keys
-        for word in self._positional_words.intersection(hits):
-            at = tokens.index(word)
-            for group in self._positional_singles[word]:
-                if at < first_at.get(group, count):
-                    first_at[group] = at
+        if hits:
+            singles = self._singles
+            for word in hits:
+                for group in singles[word]:
+                    counts[group] = counts.get(group, 0) + 1
+            positional_hits = self._positional_words.intersection(hits)
+            for word in positional_hits:
+                at = tokens.index(word)
+                for group in self._positional_singles[word]:
+                    if at < first_at.get(group, count):
+                        first_at[group] = at
         track_cover = count <= COVERED_MAX_TOKENS
         spans: list[tuple[int, int]] = []
         pair_hits = self._pair_keys.intersection(itertools.pairwise(tokens))
         if pair_hits:
-            matched: set[tuple[str, str]] = set()
-            last = count - 1
-            for pair in pair_hits:
-                entries = self._pairs[pair]
-                head, second = pair
-                # every occurrence when positions matter, else the first is enough (it exists)
-                remaining = tokens.count(head) - (tokens[last] == head) if track_cover else last
-                at = -1
-                while remaining:
-                    at = tokens.index(head, at + 1, last)
-                    remaining -= 1
-                    if tokens[at + 1] == second:
-                        for rest, group, key in entries:
-                            end = at + 2 + len(rest)
-                            if rest and tuple(tokens[at + 2 : end]) != rest:
-                                continue
-                            matched.add((group, key))
-                            if group in positional and at < first_at.get(group, count):
-                                first_at[group] = at
-                            if track_cover and group in CONVERSATIONAL:
-                                spans.append((at, end))
-                        if not track_cover:
-                            break
-            for group, _ in matched:
-                counts[group] = counts.get(group, 0) + 1
+            spans = self._scan_pairs(tokens, pair_hits, counts, first_at, track_cover)
         covered_count = 0
-        if track_cover:
-            conversational = self._conversational
+        if track_cover and hits:
+            conversational = self._conversational.intersection(hits)
             if spans:
                 covered = bytearray(map(conversational.__contains__, tokens))
                 for at, end in spans:
                     covered[at:end] = b"\x01" * (end - at)
                 covered_count = sum(covered)
-            else:
-                covered_count = sum(map(conversational.__contains__, tokens))
+            elif conversational:
+                covered_count = sum(map(tokens.count, conversational))
+        elif spans:
+            covered_count = sum(end - at for at, end in _merged(spans))
         unspaced_chars = 0
         if unspaced:
-            characters = _UNSPACED_RE.findall(folded)
-            unspaced_chars = len(characters)
-            candidates: list[int] = []
-            index = self._substrings_by_char
-            for char in set(characters):
-                candidates.extend(index.get(char, ()))
-            candidates.sort()
-            marked = bytearray(len(folded)) if unspaced_chars <= COVERED_MAX_TOKENS else None
-            found: set[tuple[str, str]] = set()
-            for candidate in candidates:
-                key, group = self._substrings[candidate]
-                at = folded.find(key)
-                if at < 0:
-                    continue
-                found.add((key, group))
-                if group in positional:
-                    first_at.setdefault(group, at)
-                if marked is not None and group in CONVERSATIONAL:
-                    while at >= 0:
-                        marked[at : at + len(key)] = b"\x01" * len(key)
-                        at = folded.find(key, at + len(key))
-            for _, group in found:
+            unspaced_chars, covered_unspaced = self._scan_unspaced(folded, counts, first_at)
+            covered_count += covered_unspaced
+        return Evidence(counts, first_at, count, unspaced_chars, covered_count)
+
+    def _scan_pairs(
+        self,
+        tokens: Sequence[str],
+        pair_hits: Iterable[tuple[str, str]],
+        counts: dict[str, int],
+        first_at: dict[str, int],
+        track_cover: bool,
+    ) -> list[tuple[int, int]]:
+        """Count the phrases of two words or more into ``counts`` (and ``first_at``); return the
+        spans of conversational ones when ``track_cover``. ``pair_hits``: the adjacent pairs of
+        ``tokens`` that begin a phrase.
+
+        A phrase of exactly two words whose position nobody reads is matched by its pair being
+        there; the others are checked where the pair occurs: at every occurrence up to
+        :data:`COVERED_MAX_TOKENS` tokens, else at the first one (the rest of a longer phrase is
+        only compared there). Occurrences are found by ``list.index`` on the first word (in C;
+        faster than searching the list of pairs, whose elements compare as tuples).
+        """
+        count = len(tokens)
+        last = count - 1
+        matched: set[tuple[str, str]] = set()
+        spans: list[tuple[int, int]] = []
+        plain = self._plain_pairs_covered if track_cover else self._plain_pairs
+        placed = self._placed_pairs_covered if track_cover else self._placed_pairs
+        positional = self._positional
+        for pair in pair_hits:
+            for group in plain.get(pair, ()):
                 counts[group] = counts.get(group, 0) + 1
-            if marked is not None:
-                covered_count += sum(
-                    1 for at, flag in enumerate(marked) if flag and _UNSPACED_RE.match(folded, at)
-                )
-        return Evidence(
-            counts=counts,
-            first=first_at,
-            tokens=count,
-            unspaced_chars=unspaced_chars,
-            covered=covered_count,
+            entries = placed.get(pair)
+            if entries is None:
+                continue
+            head, second = pair
+            # every occurrence when positions matter, else the first is enough (it exists)
+            remaining = tokens.count(head) - (tokens[last] == head) if track_cover else last
+            at = -1
+            while remaining:
+                at = tokens.index(head, at + 1, last)
+                remaining -= 1
+                if tokens[at + 1] != second:
+                    continue
+                for rest, group, key in entries:
+                    end = at + 2 + len(rest)
+                    if rest and tuple(tokens[at + 2 : end]) != rest:
+                        continue
+                    matched.add((group, key))
+                    if group in positional and at < first_at.get(group, count):
+                        first_at[group] = at
+                    if track_cover and group in CONVERSATIONAL:
+                        spans.append((at, end))
+                if not track_cover:
+                    break
+        for group, _ in matched:
+            counts[group] = counts.get(group, 0) + 1
+        return spans
+
+    def _scan_unspaced(
+        self,
+        folded: str,
+        counts: dict[str, int],
+        first_at: dict[str, int],
+    ) -> tuple[int, int]:
+        """Count the substring phrases in ``folded`` into ``counts`` (and ``first_at`` for a
+        positional group no word matched); return the unspaced characters and how many of them
+        conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them)."""
+        characters = UNSPACED_RE.findall(folded)
+        unspaced_chars = len(characters)
+        candidates: list[int] = []
+        index = self._substrings_by_char
+        for char in set(characters):
+            candidates.extend(index.get(char, ()))
+        track_cover = unspaced_chars <= COVERED_MAX_TOKENS
+        covered: set[int] = set()
+        substring_first: dict[str, int] = {}
+        positional = self._positional
+        for candidate in candidates:
+            key, group = self._substrings[candidate]
+            at = folded.find(key)
+            if at < 0:
+                continue
+            counts[group] = counts.get(group, 0) + 1
+            if group in positional and at < substring_first.get(group, len(folded)):
+                substring_first[group] = at
+            if track_cover and group in CONVERSATIONAL:
+                while at >= 0:
+                    covered.update(range(at, at + len(key)))
+                    at = folded.find(key, at + len(key))
+        for positional_group, at in substring_first.items():
+            first_at.setdefault(positional_group, at)
+        covered_chars = 0
+        if covered:
+            covered_chars = sum(1 for at in covered if UNSPACED_RE.match(folded, at))
+        return unspaced_chars, covered_chars
+
+
+_PairEntry = tuple[tuple[str, ...], str, str]
+"""The rest of a phrase after its first two words, its group and its key."""
+
+
+def _split_pairs(
+    pairs: Mapping[tuple[str, str], tuple[_PairEntry, ...]], placed_groups: frozenset[str]
+) -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[tuple[str, str], tuple[_PairEntry, ...]]]:
+    """``(plain, placed)`` for :meth:`Lexicon._scan_pairs`: two-word phrases of groups not in
+    ``placed_groups`` by their group alone, everything else as entries to check in place."""
+    plain: dict[tuple[str, str], tuple[str, ...]] = {}
+    placed: dict[tuple[str, str], tuple[_PairEntry, ...]] = {}
+    for pair, entries in pairs.items():
+        simple = tuple(
+            group for rest, group, _ in entries if not rest and group not in placed_groups
         )
+        others = tuple(entry for entry in entries if entry[0] or entry[1] in placed_groups)
+        if simple:
+            plain[pair] = simple
+        if others:
+            placed[pair] = others
+    return plain, placed
 
 
-LEXICON: Final = Lexicon((EN, ES, DE, FR, PT_IT, NORDIC_NL, RU, TR_AR, ZH, JA, KO_HI))
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined."""
+    out: list[tuple[int, int]] = []
+    for at, end in sorted(spans):
+        if out and at <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((at, end))
+    return out
+
+
+LEXICON: Final = Lexicon(LANGUAGES)
 """Every language's keyword groups in one table: a request may mix languages."""
+LENGTH: Final = LengthMatcher(LANGUAGES)
+"""Every language's word units, for :attr:`TextScan.word_target`."""
 
 # --- bounds -------------------------------------------------------------------------------
 
@@ -304,13 +338,6 @@ _MATH_SYMBOL_RE: Final = re.compile(r"[∑∫∂√∞≡≤≥≠∈∉⊂⊆�
 _LATEX_RE: Final = re.compile(
     r"\\(?:frac|sum|int|sqrt|lim|mathbb|forall|exists|infty|cdot|leq|geq|neq|binom|partial)\b"
 )
-_WORD_UNITS: Final = ("word", "palabras", "worter", "mots", "parole", "palavras", "слов", "字")
-"""The units of a requested length ("500 words"); ``word`` covers ``words``."""
-_WORD_TARGET_RE: Final = re.compile(
-    r"(\d{1,3}(?:[,.]\d{3})+|\d{1,6}) ?-? ?(?:" + "|".join(_WORD_UNITS) + ")"
-)
-"""A number then a unit: it only matches with a digit up to 4 characters before a unit."""
-_DIGIT_RE: Final = re.compile(r"\d")
 _LIST_ITEM_RE: Final = re.compile(r"\n[ \t]{0,8}+(?:[-*•]|\d{1,2}[.)])[ \t]+\S")
 """Possessive ``{0,8}+``: the same matches (what follows is never a blank), without ``re``
 backtracking through the indentation of every line of a pasted file (4x faster on code)."""
@@ -337,27 +364,10 @@ class TextScan(NamedTuple):
     equation: bool
     modular: bool
     word_target: int
-    """The largest "N words" length the text asks for, 0 when none."""
+    """The largest length the text asks for ("2000 words", "500 Wörter", "800字"), 0 when none
+    (:mod:`octoroute.routing.lexicon.length`)."""
     list_items: int
     question: bool
-
-
-def _word_target(folded: str) -> int:
-    """The largest "N words" length asked for: 0 unless a digit closely precedes a unit."""
-    # The regex starts with a digit class ``re`` cannot skip to; the units are literals it can.
-    for unit in _WORD_UNITS:
-        at = folded.find(unit)
-        while at >= 0:
-            if _DIGIT_RE.search(folded, max(0, at - 4), at):
-                return max(
-                    (
-                        int(match.group(1).replace(",", "").replace(".", ""))
-                        for match in _WORD_TARGET_RE.finditer(folded)
-                    ),
-                    default=0,
-                )
-            at = folded.find(unit, at + 1)
-    return 0
 
 
 def _instruction(text: str) -> str:
@@ -395,35 +405,31 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     keyword_text = text if len(text) <= keyword_full else _instruction(text)
     detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
     folded = fold(keyword_text)
-    unspaced = not folded.isascii() and _UNSPACED_RE.search(folded) is not None
+    unspaced = not folded.isascii() and UNSPACED_RE.search(folded) is not None
     tokens = tokenize(folded, unspaced=unspaced)
     evidence = LEXICON.scan(folded, tokens, unspaced=unspaced)
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
         words = max(words, len(text) // 6)
-    target = 0
-    if unspaced or (
-        has_digit(folded) and ("word" in folded or "palabra" in folded or "mot" in folded)
-    ):
-        target = _word_target(folded)
+    digit = has_digit(folded)
+    target = LENGTH.target(folded, tokens, unspaced=unspaced) if digit else 0
     code = CODE_DETECTORS.run(detect_text)
-    text_hits = TEXT_DETECTORS.run(folded)
+    text_hits = TEXT_DETECTORS.run(folded, digit=digit)
+    # positional: a named tuple built with keywords costs ~1 µs more
     return TextScan(
-        evidence=evidence,
-        words=words,
-        fence=bool(code & FENCE),
-        syntax=min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
-        trace=bool(code & TRACE),
-        file_ext=has_file_name(detect_text),
-        code_symbol=bool(text_hits & CODE_SYMBOL),
-        math_symbols=(
-            (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
-            or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None)
-        ),
-        arithmetic=bool(text_hits & ARITHMETIC),
-        equation=bool(text_hits & EQUATION),
-        modular=bool(text_hits & MODULAR),
-        word_target=target,
-        list_items=len(_LIST_ITEM_RE.findall(detect_text)),
-        question="?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,
+        evidence,
+        words,
+        bool(code & FENCE),
+        min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
+        bool(code & TRACE),
+        has_file_name(detect_text),
+        bool(text_hits & CODE_SYMBOL),
+        (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
+        or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None),
+        bool(text_hits & ARITHMETIC),
+        bool(text_hits & EQUATION),
+        bool(text_hits & MODULAR),
+        target,
+        len(_LIST_ITEM_RE.findall(detect_text)),
+        "?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,
     )

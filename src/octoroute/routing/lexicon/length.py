@@ -1,0 +1,81 @@
+"""A requested length ("2000 words", "500 Wörter", "800字"), from the language files' word units.
+
+A length is a number followed by a unit word of any language file (``word_units``): as its own
+word in scripts with spaces ("500 words", "2,000-word", "2.000 Wörter", "1.5k words"), or right
+after the number in scripts without ("800字", "500단어"). Thousands may be grouped with ``,`` ``.``
+``'`` or a (narrow) space ("2 000 mots", so "3 300-word essays" reads as 3300: a longer target is
+the cheaper mistake); a ``number_multipliers`` suffix, optionally abbreviated with a dot,
+multiplies ("2k", "2 tis. slov", "1万字"). The text is the folded text the keywords are matched
+in, so units match without their accents ("worter").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from octoroute.routing.lexicon import Language
+from octoroute.routing.lexicon.folding import UNSPACED_RE
+
+_NUMBER: Final = r"(?<!\d)(\d{1,3}(?:[,.'\u00a0\u202f\u2009 ]\d{3})+|\d{1,6})(?:[.,](\d))?"
+"""Digits, grouped in thousands or up to six, and one decimal (used only with a multiplier)."""
+_GROUPING: Final = re.compile(r"[,.'\u00a0\u202f\u2009 ]")
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(re.escape(word) for word in sorted(words, key=lambda w: (-len(w), w)))
+
+
+class LengthMatcher:
+    """Finds the largest requested length in a folded text; built once from the languages."""
+
+    def __init__(self, languages: Iterable[Language]) -> None:
+        languages = tuple(languages)
+        units = {unit for language in languages for unit in language.word_units}
+        spaced = {unit for unit in units if not UNSPACED_RE.search(unit)}
+        unspaced = units - spaced
+        self._multipliers = {
+            suffix: factor
+            for language in languages
+            for suffix, factor in language.number_multipliers.items()
+        }
+        self._unit_words = frozenset(spaced)
+        self._unspaced_units = tuple(sorted(unspaced))
+        multiplier = (
+            f"(?: ?({_alternation(self._multipliers)})\\.?)?" if self._multipliers else "()"
+        )
+        alternatives = []
+        if spaced:
+            # at least one separator, then the unit as a whole word
+            alternatives.append(f"(?=[ -])[ ]?-?[ ]?(?:{_alternation(spaced)})(?![^\\W\\d_])")
+        if unspaced:
+            alternatives.append(f"[ ]?-?[ ]?(?:{_alternation(unspaced)})")
+        self._pattern = (
+            re.compile(_NUMBER + multiplier + "(?:" + "|".join(alternatives) + ")")
+            if alternatives
+            else None
+        )
+
+    def target(self, folded: str, tokens: Sequence[str], *, unspaced: bool) -> int:
+        """The largest length ``folded`` asks for, 0 if none.
+
+        ``tokens`` are its words and ``unspaced`` whether it has unspaced characters, as the scan
+        found them: the regex only runs when a unit occurs and the text has a digit.
+        """
+        pattern = self._pattern
+        if pattern is None:
+            return 0
+        if self._unit_words.isdisjoint(tokens) and not (
+            unspaced and any(unit in folded for unit in self._unspaced_units)
+        ):
+            return 0
+        best = 0
+        for match in pattern.finditer(folded):
+            digits, decimal, suffix = match.group(1, 2, 3)
+            value = int(_GROUPING.sub("", digits))
+            if suffix:
+                factor = self._multipliers[suffix]
+                value = value * factor + (int(decimal) * factor // 10 if decimal else 0)
+            best = max(best, value)
+        return best

@@ -1,0 +1,249 @@
+"""The per-language keyword files: every shipped one is valid, and a bad one is refused clearly.
+
+Also the requested length ("2000 Wörter") that the files' word units feed, table-driven per
+language, and that adding a language is adding one file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final, get_args
+
+import pytest
+
+from octoroute.enums import Importance, TaskType, Tier
+from octoroute.routing import metadata as m
+from octoroute.routing.lexicon import (
+    DIRECTORY,
+    LANGUAGES,
+    GroupName,
+    KeywordGroup,
+    LexiconError,
+    load_languages,
+    parse_language,
+)
+from octoroute.routing.lexicon.folding import phrase_key
+from octoroute.routing.lexicon.length import LengthMatcher
+from octoroute.routing.metadata import infer_metadata
+from octoroute.routing.rules import decide_by_rules
+from octoroute.routing.signals import Lexicon, fold, scan_text, tokenize
+from octoroute.wire.messages import Message
+
+PACKAGE: Final = DIRECTORY
+SHIPPED: Final = sorted(path.name for path in DIRECTORY.glob("*.toml"))
+GOOD: Final = 'language = "Testish"\nword_units = ["wug"]\n\n[groups]\ngreet = ["hallo there"]\n'
+
+
+# --- the shipped files ---------------------------------------------------------------------
+
+
+def test_every_shipped_file_is_loaded_once_at_import() -> None:
+    assert len(SHIPPED) >= 16
+    assert [f"{language.code}.toml" for language in LANGUAGES] == SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_each_shipped_file_is_valid(name: str) -> None:
+    language = parse_language(name, PACKAGE.joinpath(name).read_text(encoding="utf-8"))
+    assert language.name
+    assert language.groups
+    assert set(language.groups) <= set(KeywordGroup)
+    assert all(phrases for phrases in language.groups.values())
+    assert language.word_units, f"{name} has no word units: '2000 <words>' would not be a length"
+
+
+def test_english_fills_every_group_and_every_group_is_filled() -> None:
+    english = next(language for language in LANGUAGES if language.code == "en")
+    assert set(english.groups) == set(KeywordGroup)
+
+
+def test_groups_are_a_str_enum_of_the_names_the_files_use() -> None:
+    assert KeywordGroup("code_strong") is KeywordGroup.CODE_STRONG
+    assert KeywordGroup.CODE_STRONG.value == "code_strong"
+    assert hash(KeywordGroup.CODE_STRONG) == hash("code_strong")
+    counts = scan_text("Write a JavaScript function").evidence.counts
+    assert counts["code_strong"] == counts[KeywordGroup.CODE_STRONG] == 1
+    assert all(type(group) is str for group in counts)  # plain strings hash faster
+
+
+def test_the_group_name_type_lists_the_enum_values() -> None:
+    assert get_args(GroupName) == tuple(group.value for group in KeywordGroup)
+
+
+def test_phrases_are_stored_in_their_matched_form() -> None:
+    english = next(language for language in LANGUAGES if language.code == "en")
+    greet = english.groups[KeywordGroup.GREET]
+    assert "good morning" in greet  # "good {morning,...}" expanded
+    assert "good night" in greet
+    assert phrase_key("What's up?") == "what s up"
+    assert phrase_key("Wörter") == "worter"
+    assert phrase_key("你好") == "你好"
+
+
+# --- errors a language author can make -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('language = "X"\n[groups]\ngreet = ["hi"', "not valid TOML"),
+        ('language = "X"\n[groups]\ngreet = ["hi"]\ngreet = ["yo"]\n', "not valid TOML"),
+        ('language = "X"\n[groups]\ngreeting = ["hi"]\n', "unknown keyword group 'greeting'"),
+        ('language = "X"\n[groups]\ngreeting = ["hi"]\n', "did you mean 'greet'?"),
+        ('language = "X"\n[groups]\ngreet = "hi"\n', "group 'greet' must be a list of strings"),
+        ('language = "X"\n[groups]\ngreet = [1, 2]\n', "group 'greet' must be a list of strings"),
+        ('language = "X"\n[groups]\ngreet = []\n', "group 'greet' is empty"),
+        ('language = "X"\n[groups]\ngreet = ["hi", "  "]\n', "a phrase with no letters: '  '"),
+        ('language = "X"\n[groups]\ngreet = ["?!"]\n', "a phrase with no letters: '?!'"),
+        ('language = "X"\n[groups]\ngreet = ["hi", "Hi"]\n', "lists 'hi' twice"),
+        ('language = "X"\n[groups]\ngreet = ["olá", "ola"]\n', "(as 'olá' and 'ola')"),
+        ('language = "X"\n[groups]\ndepth = ["in depth", "in-depth"]\n', "'in depth' twice"),
+        ('language = "X"\n[groups]\ngreet = ["good {day,day}"]\n', "'good day' twice"),
+        ('language = "X"\n[groups]\ngreet = ["good {day"]\n', "unbalanced braces"),
+        ('[groups]\ngreet = ["hi"]\n', "`language` must name the language"),
+        ('language = ""\n[groups]\ngreet = ["hi"]\n', "`language` must name the language"),
+        ('language = "X"\n', "no [groups] table"),
+        ('language = "X"\ngroups = ["greet"]\n', "no [groups] table"),
+        ('language = "X"\n[groups]\n', "[groups] is empty"),
+        ('language = "X"\nkeywords = 1\n[groups]\ngreet = ["hi"]\n', "unknown key 'keywords'"),
+        ('language = "X"\nword_units = "words"\n[groups]\ngreet = ["hi"]\n', "`word_units` must"),
+        ('language = "X"\nword_units = ["a word"]\n[groups]\ngreet = ["hi"]\n', "not a single"),
+        (
+            'language = "X"\nnumber_multipliers = { k = 1 }\n[groups]\ngreet = ["hi"]\n',
+            "whole numbers above 1",
+        ),
+        (
+            'language = "X"\nnumber_multipliers = { k = "1000" }\n[groups]\ngreet = ["hi"]\n',
+            "whole numbers above 1",
+        ),
+    ],
+)
+def test_a_bad_file_is_refused_with_the_file_and_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(LexiconError) as caught:
+        parse_language("xx.toml", text)
+    message = str(caught.value)
+    assert message.startswith("xx.toml: "), message
+    assert problem in message, message
+
+
+def _write_shipped(directory: Path) -> None:
+    for name in SHIPPED:
+        (directory / name).write_text(PACKAGE.joinpath(name).read_text(encoding="utf-8"))
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    _write_shipped(tmp_path)
+    (tmp_path / "xx.toml").write_bytes(b'language = "\xff"\n')
+    with pytest.raises(LexiconError, match=r"^xx\.toml: cannot read keyword file"):
+        load_languages(tmp_path.iterdir())
+
+
+def test_a_group_no_file_fills_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "xx.toml").write_text(GOOD)
+    with pytest.raises(LexiconError, match=r"keyword group 'thanks' has phrases in no language"):
+        load_languages(tmp_path.iterdir())
+
+
+def test_no_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("not a language")
+    with pytest.raises(LexiconError, match=r"no keyword files"):
+        load_languages(tmp_path.iterdir())
+
+
+# --- adding a language is adding one file --------------------------------------------------
+
+
+def test_a_new_language_file_is_picked_up_and_matched(tmp_path: Path) -> None:
+    _write_shipped(tmp_path)
+    (tmp_path / "xx.toml").write_text(
+        'language = "Testish"\nword_units = ["wugs"]\nnumber_multipliers = { zork = 100 }\n\n'
+        '[groups]\nproof = ["blorp {that,whether}"]\ncode_strong = ["flonk"]\n'
+    )
+    languages = load_languages(tmp_path.iterdir())
+    assert [language.code for language in languages] == sorted(
+        [*(name.removesuffix(".toml") for name in SHIPPED), "xx"]
+    )
+    lexicon = Lexicon(languages)
+    folded = fold("Blorp whether FLONK halts")
+    counts = lexicon.scan(folded, tokenize(folded, unspaced=False), unspaced=False).counts
+    assert counts == {KeywordGroup.PROOF: 1, KeywordGroup.CODE_STRONG: 1}
+    shipped = Lexicon(LANGUAGES).scan(folded, tokenize(folded, unspaced=False), unspaced=False)
+    assert shipped.counts == {}
+    length = LengthMatcher(languages)
+    folded = fold("give me 3 zork wugs")
+    assert length.target(folded, tokenize(folded, unspaced=False), unspaced=False) == 300
+
+
+def test_the_documented_example_is_a_valid_language_file() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "routing.md").read_text("utf-8")
+    section = doc[doc.index("### Adding a language") :]
+    example = section[section.index("```toml fragment\n") + 17 : section.index("\n```\n")]
+    czech = parse_language("cs.toml", example)
+    assert czech.groups[KeywordGroup.GREET] == ("ahoj", "dobry den", "dobry vecer")
+    assert czech.word_units == ("slovo", "slova", "slov")
+    length = LengthMatcher([czech])
+    folded = fold("Napiš esej na 2 tis. slov")
+    assert length.target(folded, tokenize(folded, unspaced=False), unspaced=False) == 2000
+
+
+# --- requested lengths in every language ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "target"),
+    [
+        ("Write a 2000 words essay on trade", 2000),
+        ("Write a 2,000-word essay on trade", 2000),
+        ("Write 500 words about cats", 500),
+        ("a 2k word essay", 2000),
+        ("about 1.5k words please", 1500),
+        ("Schreibe 2000 Wörter über den Handel", 2000),
+        ("Ein Aufsatz mit 2.000 Wörtern", 2000),
+        ("Escribe un ensayo de 1.200 palabras", 1200),
+        ("Écris un texte de 800 mots", 800),
+        ("Écris un texte de 2 000 mots", 2000),
+        ("Écris un texte de 2\u202f000 mots", 2000),
+        ("Scrivi un saggio di 1500 parole", 1500),
+        ("Escreva um texto de 500 palavras", 500),
+        ("Schrijf een essay van 1500 woorden", 1500),
+        ("Skriv en text på 1000 ord", 1000),
+        ("Напиши эссе на 500 слов", 500),
+        ("Напиши 3 слова", 3),
+        ("Napisz esej na 2000 słów", 2000),
+        ("1000 kelimelik bir deneme yaz", 1000),
+        ("اكتب مقالا من 500 كلمة", 500),
+        ("写一篇2000字的文章", 2000),
+        ("写一部1万字的小说", 10000),
+        ("2000字で書いてください", 2000),
+        ("1500語のエッセイを書いて", 1500),
+        ("500단어로 써줘", 500),
+        ("1000 शब्दों में निबंध लिखें", 1000),
+        # not a length
+        ("Write an essay on trade", 0),
+        ("the year 2000 wordpress theme", 0),
+        ("version 3 of the wordlist", 0),
+        ("I have 20 apples", 0),
+    ],
+)
+def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
+    assert scan_text(text).word_target == target
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write a 2000 words story about a lighthouse keeper",
+        "Schreibe eine Geschichte mit 2000 Wörtern über einen Leuchtturmwärter",
+        "Escreva uma história de 2000 palavras sobre um faroleiro",
+        "Напиши рассказ на 2000 слов о смотрителе маяка",
+        "Scrivi un racconto di 2000 parole su un guardiano del faro",
+        "写一个2000字的故事",
+    ],
+)
+def test_a_long_story_asked_in_words_goes_deep_in_any_language(text: str) -> None:
+    meta = infer_metadata([Message("user", text)], Importance.NORMAL)
+    assert m.CREATIVE_LONG in meta.signals
+    assert meta.task_type is TaskType.CREATIVE_WRITING
+    decision = decide_by_rules(meta, refine=True)
+    assert decision is not None
+    assert decision.tier is Tier.DEEP
