@@ -70,14 +70,13 @@ async def test_train_writes_a_model_the_router_uses_and_reports_cross_validation
     assert data.training["rows"] == 36
 
     config = tmp_path / "config.toml"
-    config.write_text(
-        TEMPLATE.replace(
-            'strategy = "hybrid"', 'strategy = "learned"\nmodel_file = "model.json.gz"'
-        ),
-        encoding="utf-8",
+    learned = TEMPLATE.replace(
+        'strategy = "hybrid"', 'strategy = "learned"\nmodel_file = "model.json.gz"'
     )
+    config.write_text(learned.replace("your-server", "127.0.0.1"), encoding="utf-8")
     code, out, err = await octoroute("check", "--config", str(config))
     assert code == 0, err
+    assert f"learned model: {model}" in out
     code, out, err = await octoroute(
         "eval", "--config", str(config), str(first), "--by", "category"
     )
