@@ -3,9 +3,9 @@
 ``octoroute`` alone (or ``octoroute serve``) runs the server; ``config`` writes a template,
 ``check`` validates a file, ``simulate`` serves simulated models at a file's local endpoints,
 ``demo`` runs the router in front of a simulated fleet, ``eval`` measures routing quality on a
-labelled set, ``key new`` makes a client key for ``[auth]``. Heavy modules (aiohttp) are imported
-only by the subcommands that need them, so ``--version``, ``config``, ``check`` and ``key`` answer
-instantly.
+labelled set, ``train`` fits the learned router to one, ``key new`` makes a client key for
+``[auth]``. Heavy modules (aiohttp) are imported only by the subcommands that need them, so
+``--version``, ``config``, ``check`` and ``key`` answer instantly.
 
 Configuration problems are printed to stderr with exit code 2, never as a traceback. ``check``
 exits 1 for a valid file that cannot serve as it is: a placeholder host left from the template,
@@ -105,9 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the router in front of a simulated fleet")
     demo.add_argument("--port", type=int, default=8080, help="router port (default 8080)")
-    demo.add_argument(
-        "--strategy", choices=("rule", "llm", "hybrid"), default="hybrid", help="routing strategy"
-    )
+    demo.add_argument("--strategy", choices=STRATEGIES, default="learned", help="routing strategy")
     demo.add_argument("--log-level", default=argparse.SUPPRESS, help="log level (default info)")
 
     key = commands.add_parser("key", help="make client keys for [auth]")
@@ -121,12 +119,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     evaluate = commands.add_parser("eval", help="measure routing quality on a labelled set")
-    evaluate.add_argument("dataset", help="JSONL file of labelled requests")
+    evaluate.add_argument("dataset", nargs="+", help="JSONL files of labelled requests")
     evaluate.add_argument("-c", "--config", default=argparse.SUPPRESS, help="config file")
+    evaluate.add_argument("--strategy", choices=STRATEGIES, help="override routing.strategy")
     evaluate.add_argument(
-        "--strategy", choices=("rule", "llm", "hybrid"), help="override routing.strategy"
+        "--cv",
+        type=int,
+        metavar="K",
+        help="cross-validate the learned strategy on the datasets with K folds (no config "
+        "needed): each fold is decided by a model trained on the others",
+    )
+    evaluate.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        metavar="FIELD",
+        help="also report per value of a row field (lang, category, file...); repeatable",
+    )
+
+    fit = commands.add_parser(
+        "train", help="train the learned router on labelled sets and write a model file"
+    )
+    fit.add_argument("dataset", nargs="+", help="JSONL files of labelled requests")
+    fit.add_argument(
+        "-o", "--output", required=True, help="model file to write (.json or .json.gz)"
+    )
+    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the fold split and the fit")
+    fit.add_argument(
+        "--under-cost",
+        type=float,
+        help="cost of routing one tier too cheap, against 1 for one tier too pricey (default 3)",
+    )
+    fit.add_argument(
+        "--group-by",
+        metavar="FIELD",
+        help="also cross-validate holding out each value of FIELD in turn (file: each input file)",
     )
     return parser
+
+
+STRATEGIES: Final = ("rule", "learned", "hybrid", "llm")
 
 
 def _fail(message: str) -> int:
@@ -359,17 +392,47 @@ def _cmd_key(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from octoroute.config import ConfigError, load_config
-    from octoroute.evaluation import run_eval
+    from octoroute.evaluation import run_cv, run_eval
 
+    datasets = [Path(name) for name in args.dataset]
+    if args.cv is not None:
+        if args.strategy not in (None, "learned"):
+            return _fail("octoroute eval: --cv measures the learned strategy; drop --strategy")
+        try:
+            print(run_cv(datasets, args.cv, by=args.by))
+        except (OSError, ValueError) as error:
+            return _fail(f"octoroute eval: {error}")
+        return 0
     try:
         config = load_config(args.config)
     except ConfigError as error:
         return _fail(str(error))
     try:
-        report = asyncio.run(run_eval(config, Path(args.dataset), strategy=args.strategy))
+        report = asyncio.run(run_eval(config, datasets, strategy=args.strategy, by=args.by))
     except (OSError, ValueError) as error:
         return _fail(f"octoroute eval: {error}")
     print(report)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from octoroute.training import run_train
+
+    try:
+        print(
+            run_train(
+                [Path(name) for name in args.dataset],
+                Path(args.output),
+                folds=args.folds,
+                seed=args.seed,
+                under_cost=args.under_cost,
+                group_by=args.group_by,
+            )
+        )
+    except OSError as error:
+        return _fail(f"octoroute train: cannot write {args.output}: {error.strerror or error}")
+    except ValueError as error:
+        return _fail(f"octoroute train: {error}")
     return 0
 
 
@@ -385,6 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "simulate": _cmd_simulate,
             "demo": _cmd_demo,
             "eval": _cmd_eval,
+            "train": _cmd_train,
             "key": _cmd_key,
         }[command]
         return handler(args)

@@ -121,7 +121,7 @@ def examples(url: str, python: str | None = None) -> str:
 
 
 async def run_demo(
-    *, port: int = DEFAULT_PORT, strategy: str = "hybrid", log_level: str = "info"
+    *, port: int = DEFAULT_PORT, strategy: str = "learned", log_level: str = "info"
 ) -> None:
     """Start the simulated fleet and the router; return after Ctrl-C (or SIGTERM)."""
     fleet = demo_fleet()

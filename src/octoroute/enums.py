@@ -69,6 +69,7 @@ class Strategy(StrEnum):
     RULE = "rule"
     LLM = "llm"
     HYBRID = "hybrid"
+    LEARNED = "learned"
 
 
 class DecisionSource(StrEnum):
@@ -80,6 +81,7 @@ class DecisionSource(StrEnum):
     RULE = "rule"
     LLM = "llm"
     DIRECT = "direct"
+    LEARNED = "learned"
 
 
 class LogFormat(StrEnum):

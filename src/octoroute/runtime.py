@@ -471,7 +471,7 @@ class Runtime:
         if warning is None:
             warning = self._fallback_warnings[reason] = RateLimitedWarning(
                 log,
-                "LLM router could not decide; using the rule decision",
+                "LLM router could not decide; using the fallback decision",
                 FALLBACK_LOG_INTERVAL_SECONDS,
             )
         warning.warn(reason=reason, router_tier=self.config.routing.router_tier.value)

@@ -20,9 +20,9 @@ CHAT = "/v1/chat/completions"
 HI: dict[str, Any] = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
 EXPOSED = (
     "x-request-id, x-octoroute-tier, x-octoroute-endpoint, x-octoroute-strategy, "
-    "x-octoroute-reason, retry-after, retry-after-ms, x-ratelimit-limit-requests, "
-    "x-ratelimit-remaining-requests, x-ratelimit-reset-requests, x-ratelimit-limit-tokens, "
-    "x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens"
+    "x-octoroute-reason, x-octoroute-confidence, retry-after, retry-after-ms, "
+    "x-ratelimit-limit-requests, x-ratelimit-remaining-requests, x-ratelimit-reset-requests, "
+    "x-ratelimit-limit-tokens, x-ratelimit-remaining-tokens, x-ratelimit-reset-tokens"
 )
 BROWSER_PREFLIGHT = {
     "Origin": APP,

@@ -62,6 +62,14 @@ def test_the_rule_benchmark_named_in_the_docs_exists() -> None:
     assert (ROOT / "bench/bench_rules.py").is_file()
 
 
+def test_the_decision_benchmark_named_in_the_docs_exists_and_runs() -> None:
+    from bench.decision import main
+
+    text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+    assert "bench/decision.py" in text
+    assert main([str(ROOT / "tests/data/routing_eval.jsonl"), "--repeat", "1"]) == 0
+
+
 def _rule_bench_commands() -> list[list[str]]:
     """The arguments of every ``bench/bench_rules.py`` command in docs/performance.md."""
     text = (ROOT / "docs/performance.md").read_text(encoding="utf-8")

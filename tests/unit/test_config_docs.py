@@ -109,8 +109,8 @@ OTHER_MESSAGES = {
         "max_tokens = 4096",
         "max_tokens = 4096\ntemperature = true",
     ),
-    "routing.strategy: 'tool' routing is not implemented; use 'rule', 'llm' or 'hybrid'": (
-        'strategy = "hybrid"',
+    "routing.strategy: 'tool' routing is not implemented; use 'rule', 'learned', 'llm' or 'hybrid'": (
+        'strategy = "learned"',
         'strategy = "tool"',
     ),
     "timeouts.deep: must be a number of seconds from 1 to 300, got 600": (

@@ -461,18 +461,18 @@ REJECTED = [
     (
         "routing.strategy",
         "tool",
-        "routing.strategy: 'tool' routing is not implemented; use 'rule', 'llm' or 'hybrid'",
+        "routing.strategy: 'tool' routing is not implemented; use 'rule', 'learned', 'llm' or 'hybrid'",
     ),
     (
         "routing.strategy",
         "Hybrid",
-        "routing.strategy: must be one of 'rule', 'llm' or 'hybrid', got \"Hybrid\"; "
+        "routing.strategy: must be one of 'rule', 'llm', 'hybrid' or 'learned', got \"Hybrid\"; "
         "did you mean 'hybrid'?",
     ),
     (
         "routing.strategy",
         "random",
-        "routing.strategy: must be one of 'rule', 'llm' or 'hybrid', got \"random\"",
+        "routing.strategy: must be one of 'rule', 'llm', 'hybrid' or 'learned', got \"random\"",
     ),
     (
         "routing.default_importance",

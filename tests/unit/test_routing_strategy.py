@@ -19,6 +19,7 @@ from octoroute.routing.strategy import (
     direct,
 )
 from octoroute.wire.messages import Message
+from tests.learned_models import SURE_DEEP, SURE_FAST, UNSURE, tiny_model
 
 N = Importance.NORMAL
 RULE_MATCH = [Message("user", "What is the capital of Australia?")]
@@ -108,40 +109,139 @@ async def test_importance_reaches_the_metadata() -> None:
     assert decision.tier is Tier.BALANCED
 
 
-# --- hybrid -------------------------------------------------------------------------------
+# --- learned and hybrid -------------------------------------------------------------------
+
+SURE_TURN = [Message("user", "hello")]
+"""The tiny model below is sure this is fast."""
+UNSURE_TURN = [Message("user", "printing")]
+"""The tiny model below hesitates on this (confidence about 0.3)."""
 
 
-async def test_hybrid_skips_the_model_when_a_rule_matches() -> None:
+def learned_router(
+    strategy: Strategy,
+    model: FakeModel | None = None,
+    *,
+    threshold: float = 0.6,
+    fallbacks: list[str] | None = None,
+) -> Router:
+    config = RoutingConfig(strategy=strategy, confidence_threshold=threshold)
+    learned = tiny_model(words={"hello": SURE_FAST, "printing": UNSURE, "prove": SURE_DEEP})
+    hook = None if fallbacks is None else fallbacks.append
+    return Router(config, model, learned=learned, on_fallback=hook)
+
+
+async def test_learned_strategy_decides_with_a_confidence_and_never_asks() -> None:
     model = FakeModel("DEEP")
-    decision = await router(Strategy.HYBRID, model).route(RULE_MATCH, N)
+    r = learned_router(Strategy.LEARNED, model)
+    sure = await r.route(SURE_TURN, N)
+    unsure = await r.route(UNSURE_TURN, N)
     assert model.prompts == []
-    assert decision.source is DecisionSource.RULE
+    assert (sure.tier, sure.source, sure.reason) == (Tier.FAST, DecisionSource.LEARNED, "learned")
+    assert sure.confidence is not None
+    assert sure.confidence > 0.99
+    assert unsure.source is DecisionSource.LEARNED
+    assert unsure.confidence is not None
+    assert unsure.confidence < 0.4
+    assert sure.reason in DECISION_REASONS
+
+
+async def test_learned_decisions_move_with_importance_except_small_talk() -> None:
+    r = learned_router(Strategy.LEARNED)
+    raised = await r.route([Message("user", "hello there printing press")], Importance.HIGH)
+    assert (raised.tier, raised.reason) == (Tier.BALANCED, "learned:high_importance")
+    assert raised.confidence is not None
+    assert raised.confidence < 0.05
+    lowered = await r.route([Message("user", "prove it")], Importance.LOW)
+    assert (lowered.tier, lowered.reason) == (Tier.BALANCED, "learned:low_importance")
+    assert lowered.confidence is not None
+    assert lowered.confidence < 0.01
+    greeting = await r.route([Message("user", "hello")], Importance.HIGH)
+    assert "smalltalk" in greeting.metadata.signals
+    assert (greeting.tier, greeting.reason) == (Tier.FAST, "learned")
+    assert {raised.reason, lowered.reason} <= DECISION_REASONS
+
+
+async def test_learned_strategy_keeps_v1s_table_for_stated_metadata() -> None:
+    r = learned_router(Strategy.LEARNED)
+    ruled = await r.route(SURE_TURN, N, stated_task=TaskType.CODE)
+    assert (ruled.tier, ruled.source, ruled.reason) == (
+        Tier.BALANCED,
+        DecisionSource.RULE,
+        "rule:code_short",
+    )
+    assert ruled.confidence is None
+    unmatched = await r.route(SURE_TURN, N, stated_task=TaskType.QUESTION_ANSWER)
+    assert (unmatched.source, unmatched.tier) == (DecisionSource.LEARNED, Tier.FAST)
+    assert unmatched.metadata.task_type is TaskType.QUESTION_ANSWER
+
+
+async def test_hybrid_skips_the_model_when_the_learned_model_is_sure() -> None:
+    model = FakeModel("DEEP")
+    decision = await learned_router(Strategy.HYBRID, model).route(SURE_TURN, N)
+    assert model.prompts == []
+    assert decision.source is DecisionSource.LEARNED
     assert decision.tier is Tier.FAST
 
 
-async def test_hybrid_asks_the_model_exactly_when_no_rule_matches() -> None:
+async def test_hybrid_asks_the_model_exactly_when_the_learned_model_is_unsure() -> None:
     model = FakeModel("DEEP")
-    decision = await router(Strategy.HYBRID, model).route(NO_RULE, N)
+    decision = await learned_router(Strategy.HYBRID, model).route(UNSURE_TURN, N)
     assert len(model.prompts) == 1
     assert model.prompts[0].endswith(ROUTER_PROMPT_SIGNATURE)
-    assert "printing press" in model.prompts[0]
+    assert "printing" in model.prompts[0]
     assert decision == Decision(
         Tier.DEEP, DecisionSource.LLM, "llm", decision.metadata, None, decision.routing_ms
     )
+    assert decision.confidence is None
 
 
-async def test_hybrid_falls_back_to_default_tier_when_the_model_fails() -> None:
+@pytest.mark.parametrize(("threshold", "asks"), [(0.0, 0), (0.5, 1), (1.0, 2)])
+async def test_hybrid_threshold_decides_how_often_the_model_is_asked(
+    threshold: float, asks: int
+) -> None:
+    model = FakeModel()
+    r = learned_router(Strategy.HYBRID, model, threshold=threshold)
+    await r.route(SURE_TURN, N)
+    await r.route(UNSURE_TURN, N)
+    assert len(model.prompts) == asks
+
+
+async def test_hybrid_falls_back_to_the_learned_decision_when_the_model_fails() -> None:
     fallbacks: list[str] = []
     model = FakeModel(RoutingError("slow", reason="timeout"))
-    r = router(Strategy.HYBRID, model, default_tier=Tier.DEEP, fallbacks=fallbacks)
-    decision = await r.route(NO_RULE, N)
-    assert (decision.tier, decision.source, decision.reason) == (
-        Tier.DEEP,
-        DecisionSource.RULE,
-        "default_tier",
+    r = learned_router(Strategy.HYBRID, model, fallbacks=fallbacks)
+    alone = await learned_router(Strategy.LEARNED).route(UNSURE_TURN, N)
+    decision = await r.route(UNSURE_TURN, N)
+    assert (decision.tier, decision.source, decision.reason, decision.confidence) == (
+        alone.tier,
+        DecisionSource.LEARNED,
+        "learned",
+        alone.confidence,
     )
     assert decision.fallback == "timeout"
     assert fallbacks == ["timeout"]
+
+
+async def test_hybrid_keeps_v1s_table_then_the_model_for_stated_metadata() -> None:
+    model = FakeModel("DEEP")
+    r = learned_router(Strategy.HYBRID, model)
+    ruled = await r.route(SURE_TURN, N, stated_task=TaskType.CODE)
+    assert (ruled.source, ruled.reason, model.prompts) == (
+        DecisionSource.RULE,
+        "rule:code_short",
+        [],
+    )
+    asked = await r.route(SURE_TURN, Importance.HIGH, stated_task=TaskType.CASUAL_CHAT)
+    assert (asked.source, asked.tier, len(model.prompts)) == (DecisionSource.LLM, Tier.DEEP, 1)
+
+
+async def test_the_strategies_that_need_it_load_the_shipped_model() -> None:
+    for strategy in (Strategy.LEARNED, Strategy.HYBRID):
+        decision = await router(strategy, FakeModel("DEEP")).route(
+            [Message("user", "thanks, that's all!")], N
+        )
+        assert decision.source is DecisionSource.LEARNED
+        assert decision.tier is Tier.FAST
 
 
 # --- llm ----------------------------------------------------------------------------------

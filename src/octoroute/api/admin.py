@@ -40,6 +40,7 @@ def _explain(decision: Decision, alias: str | None) -> bytes:
             "reason": decision.reason,
             "signals": list(meta.signals),
             "fallback": decision.fallback,
+            "confidence": None if decision.confidence is None else round(decision.confidence, 4),
             "routing_ms": round(decision.routing_ms, 4),
             "alias": alias,
         }

@@ -229,14 +229,21 @@ def record_decision(runtime: Runtime, decision: Decision) -> None:
     runtime.metrics.routing_by_source[decision.source].observe(decision.routing_ms)
 
 
+CONFIDENCE_HEADER: Final = "x-octoroute-confidence"
+"""The learned model's probability that the chosen tier is right (3 decimals), when it decided."""
+
+
 def decision_headers(request: web.Request, decision: Decision) -> dict[str, str]:
     """Headers that tell the client how its request was routed."""
-    return {
+    headers = {
         "x-request-id": request[REQUEST_ID],
         "x-octoroute-tier": decision.tier.value,
         "x-octoroute-strategy": decision.source.value,
         "x-octoroute-reason": decision.reason,
     }
+    if decision.confidence is not None:
+        headers[CONFIDENCE_HEADER] = f"{decision.confidence:.3f}"
+    return headers
 
 
 def log_request(
@@ -272,6 +279,8 @@ def log_request(
         fields["tier"] = decision.tier.value
         fields["reason"] = decision.reason
         fields["routing_ms"] = round(decision.routing_ms, 3)
+        if decision.confidence is not None:
+            fields["confidence"] = round(decision.confidence, 3)
         if decision.fallback is not None:
             fields["routing_fallback"] = decision.fallback
     elif served_by is not None:

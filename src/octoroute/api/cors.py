@@ -38,6 +38,7 @@ EXPOSED_HEADERS: Final = (
     "x-octoroute-endpoint",
     "x-octoroute-strategy",
     "x-octoroute-reason",
+    "x-octoroute-confidence",
     "retry-after",
     "retry-after-ms",
     "x-ratelimit-limit-requests",

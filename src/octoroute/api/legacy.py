@@ -38,7 +38,7 @@ from octoroute.api.common import (
 from octoroute.api.generation import upstream_header_lines
 from octoroute.api.tracing import request_trace
 from octoroute.config.redact import redact_url
-from octoroute.enums import TIERS
+from octoroute.enums import TIERS, DecisionSource
 from octoroute.errors import UpstreamProtocolError, error_body
 from octoroute.fleet.endpoint import Endpoint, Health
 from octoroute.routing.strategy import Decision
@@ -115,7 +115,8 @@ def _refusal_body(answer: Answer) -> bytes:
 def _warnings(decision: Decision) -> list[str]:
     if decision.fallback is None:
         return []
-    return [f"The LLM router could not decide ({decision.fallback}); the rule decision was used."]
+    used = "learned" if decision.source is DecisionSource.LEARNED else "rule"
+    return [f"The LLM router could not decide ({decision.fallback}); the {used} decision was used."]
 
 
 async def chat(request: web.Request) -> web.Response:

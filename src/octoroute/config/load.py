@@ -17,7 +17,7 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
@@ -27,6 +27,7 @@ from octoroute.config.endpoints import check_embeddings, check_models
 from octoroute.config.hosts import check_allowed_hosts
 from octoroute.config.reader import Problems, Table
 from octoroute.config.schema import (
+    DEFAULT_CONFIDENCE_THRESHOLD,
     DEFAULT_STREAM_KEEPALIVE_SECONDS,
     AuthConfig,
     Config,
@@ -42,6 +43,7 @@ from octoroute.config.schema import (
 )
 from octoroute.config.state import check_state
 from octoroute.enums import TIERS, Importance, LogFormat, Overflow, Placement, Strategy, Tier
+from octoroute.routing.model_file import ModelFileError, read_model_file, shipped_model_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -198,7 +200,7 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
     models = check_models(root, environ)
     chat_names = () if models is None else tuple(e.name for e in models.all())
     embeddings = check_embeddings(root, environ, chat_names)
-    routing = _routing(root)
+    routing = _routing(root, source)
     observability = _observability(root)
     timeouts = _timeouts(root)
     health = _health(root)
@@ -323,15 +325,17 @@ def _server(root: Table) -> ServerConfig | None:
     )
 
 
-def _routing(root: Table) -> RoutingConfig | None:
-    """``[routing]``: the strategy and the tiers it falls back on."""
+def _routing(root: Table, source: str) -> RoutingConfig | None:
+    """``[routing]``: the strategy, the tiers it falls back on and the learned model."""
     table = root.table("routing", required=True)
     if table is None:
         return None
     strategy = table.choice(
         "strategy",
         Strategy,
-        rejected={"tool": "'tool' routing is not implemented; use 'rule', 'llm' or 'hybrid'"},
+        rejected={
+            "tool": "'tool' routing is not implemented; use 'rule', 'learned', 'llm' or 'hybrid'"
+        },
     )
     importance = table.choice(
         "default_importance",
@@ -354,6 +358,21 @@ def _routing(root: Table) -> RoutingConfig | None:
     imbalance = table.number(
         "affinity_imbalance", 2.0, bounds="a number of requests of at least 0", low=0
     )
+    model_file = _model_file(table, source)
+    if model_file is None and strategy in (Strategy.LEARNED, Strategy.HYBRID):
+        try:
+            read_model_file(shipped_model_path())
+        except ModelFileError as error:
+            table.fail(
+                "strategy",
+                f"the learned model shipped with octoroute cannot be used ({error}); reinstall "
+                "octoroute, or set model_file to a model trained with `octoroute train`",
+            )
+            strategy = None
+    threshold = table.number(
+        "confidence_threshold", DEFAULT_CONFIDENCE_THRESHOLD, bounds="a probability from 0 to 1",
+        low=0, high=1,
+    )  # fmt: skip
     table.close()
     if (
         strategy is None
@@ -368,6 +387,8 @@ def _routing(root: Table) -> RoutingConfig | None:
         or prewarm is None
         or affinity is None
         or imbalance is None
+        or model_file is False
+        or threshold is None
     ):
         return None
     return RoutingConfig(
@@ -383,7 +404,30 @@ def _routing(root: Table) -> RoutingConfig | None:
         prewarm=prewarm,
         affinity=affinity,
         affinity_imbalance=imbalance,
+        model_file=model_file,
+        confidence_threshold=threshold,
     )
+
+
+def _model_file(table: Table, source: str) -> str | Literal[False] | None:
+    """``model_file``: resolved against the config file's folder and read now, so a missing,
+    corrupt or mismatched model is a line of this report (``False``), not a start-up crash."""
+    given = table.string("model_file", None)
+    if given is None:
+        return False if "model_file" in table.data else None
+    if not given.strip():
+        table.fail("model_file", "is empty; remove the key to use the model shipped with octoroute")
+        return False
+    path = Path(given).expanduser()
+    if not path.is_absolute() and source != "<string>":
+        path = Path(source).resolve().parent / path
+    path = Path(os.path.abspath(path))
+    try:
+        read_model_file(path)
+    except ModelFileError as error:
+        table.fail("model_file", str(error))
+        return False
+    return str(path)
 
 
 def _router_timeouts(routing: Table) -> TierSeconds | None:

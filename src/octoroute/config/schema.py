@@ -159,6 +159,10 @@ class TierSeconds(msgspec.Struct, frozen=True, kw_only=True):
         return value
 
 
+DEFAULT_CONFIDENCE_THRESHOLD: Final = 0.6
+"""``[routing] confidence_threshold``: below it, ``hybrid`` asks the router model."""
+
+
 class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True):
     """How ``model: auto`` requests pick a tier."""
 
@@ -185,6 +189,12 @@ class RoutingConfig(msgspec.Struct, frozen=True, kw_only=True):
     affinity_imbalance: float = 2.0
     """A conversation leaves its replica when that one has this many more requests in flight
     (per unit of weight) than the least-loaded instance it could go to."""
+    model_file: str | None = None
+    """The learned router's model file (absolute, resolved against the config file's folder);
+    ``None``: the model shipped with octoroute."""
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+    """``hybrid`` asks the router model only when the learned model's confidence in its tier
+    is below this probability."""
 
 
 class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True):

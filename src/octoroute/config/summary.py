@@ -48,11 +48,20 @@ def summarize(config: Config) -> str:
 def _settings(config: Config) -> list[str]:
     """One line for each section other than ``[models]``."""
     server, routing, health, limits = config.server, config.routing, config.health, config.limits
-    if routing.strategy is Strategy.RULE:
+    if routing.strategy in (Strategy.RULE, Strategy.LEARNED):
         router = ""
     else:
         timeout = _seconds(routing.router_timeouts.for_tier(routing.router_tier))
         router = f", router tier {routing.router_tier} (timeout {timeout})"
+    learned: list[str] = []
+    if routing.strategy in (Strategy.LEARNED, Strategy.HYBRID):
+        model = routing.model_file or "the model shipped with octoroute"
+        learned.append(f"            learned model: {model}")
+        if routing.strategy is Strategy.HYBRID:
+            learned.append(
+                "            the router model decides when the learned model's confidence is "
+                f"below {routing.confidence_threshold:g}"
+            )
     hosts = (
         [f"            answers only Host {', '.join(server.allowed_hosts)} (and loopback)"]
         if server.allowed_hosts
@@ -67,6 +76,7 @@ def _settings(config: Config) -> list[str]:
         f"{_seconds(server.keepalive_idle_seconds)}",
         *hosts,
         f"  routing   strategy {routing.strategy}{router}",
+        *learned,
         f"            default tier {routing.default_tier}, "
         f"default importance {routing.default_importance}",
         f"  health    probe every {_seconds(health.interval_seconds)} (timeout "

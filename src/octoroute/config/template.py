@@ -108,13 +108,15 @@ priority = 1
 
 # ---------------------------------------------------------------------------------------------
 # Routing: how requests with model "auto" pick a tier
-#   rule   - keyword and size rules, instant (well under 1 ms)
-#   llm    - asks a model of router_tier to choose (one extra short call, ~250 ms)
-#   hybrid - rules first, the router model only when no rule is sure (recommended)
+#   rule    - keyword and size rules, instant (well under 1 ms)
+#   learned - a small classifier trained on labelled requests, instant, with a confidence
+#             (recommended: on the frozen test split it beats rule, see docs/routing.md)
+#   llm     - asks a model of router_tier to choose (one extra short call, ~250 ms)
+#   hybrid  - the learned classifier first, the router model only when it is unsure
 # Clients can also name a tier ("fast", "balanced", "deep") or an endpoint name directly.
 # ---------------------------------------------------------------------------------------------
 [routing]
-strategy = "hybrid"
+strategy = "learned"
 default_importance = "normal"      # importance of requests that do not say: low, normal or high
 router_tier = "balanced"           # tier whose model makes llm/hybrid decisions
 default_tier = "balanced"          # tier used when no rule matches and no model decides
@@ -127,6 +129,9 @@ cold_after_ms = 10000              # wait this long for a loaded model's slot be
 prewarm = false                    # load the model on a cold deep instance ahead of time
 affinity = true                    # keep a conversation on one replica (its prompt cache)
 affinity_imbalance = 2             # ...unless it has this many more requests than the least busy
+confidence_threshold = 0.6         # hybrid: ask the router model when the classifier is less sure
+# model_file = "my-model.json.gz"  # learned/hybrid: a model from `octoroute train` (path relative
+                                   # to this file); default: the model shipped with octoroute
 
 [routing.router_timeouts]          # seconds the router model may take, per router tier
 fast = 10

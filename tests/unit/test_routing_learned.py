@@ -1,0 +1,309 @@
+"""The learned router's pieces: features, the model file reader, the decision with its costs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from octoroute.enums import Importance, Tier
+from octoroute.routing.features import DEFAULT_SPEC, NAMESPACES, SPEC_LIMITS, extract
+from octoroute.routing.learned import LearnedModel, least_cost, load_model, softmax
+from octoroute.routing.metadata import infer_metadata
+from octoroute.routing.model_file import (
+    ModelFileError,
+    encode_model,
+    read_model_file,
+    shipped_model_path,
+)
+from octoroute.routing.train import cost_matrix
+from octoroute.wire.messages import Message
+from tests.learned_models import SURE_DEEP, SURE_FAST, model_data, tiny_model, write_model
+
+N = Importance.NORMAL
+
+
+def features_of(*messages: Message) -> object:
+    return extract(messages, infer_metadata(messages, N))
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+def test_features_fill_every_namespace_of_a_threaded_request() -> None:
+    thread = (
+        Message("system", "You are a coding assistant for our Go services."),
+        Message("user", "Why does my goroutine leak when the context is cancelled?"),
+        Message("assistant", "Because the channel send blocks forever; use select with ctx."),
+        Message("user", "and how would I test that?"),
+    )
+    features = extract(thread, infer_metadata(thread, N))
+    assert features._fields == NAMESPACES
+    assert "task=code" in features.sig
+    assert {"followup", "rule=balanced"} <= set(features.sig)
+    assert {"turns=2", "system", "ends_question"} <= set(features.shape)
+    assert features.lead == ["and", "and how"]
+    assert features.w == ["and", "how", "would", "i", "test", "that"]
+    assert features.w2 == []  # word pairs are off in the default spec
+    assert features.c == []  # plain ASCII: its words are enough
+    assert "goroutine" in features.pw
+    assert "coding" in features.sw
+
+
+def test_scripts_without_spaces_are_cut_into_character_ngrams() -> None:
+    chinese = features_of(Message("user", "请证明根号二是无理数"))
+    assert chinese.w == []  # type: ignore[attr-defined]
+    assert {"证明根", "无理数"} <= set(chinese.c)  # type: ignore[attr-defined]
+    german = features_of(Message("user", "Beweise, dass es unendlich viele Primzahlen gibt"))
+    assert "primzahlen" in german.w  # type: ignore[attr-defined]
+    assert german.c == []  # type: ignore[attr-defined]  # folded to ASCII: words suffice
+    symbols = features_of(Message("user", "Démontrez que √2 est irrationnel — vite"))
+    assert symbols.w == ["demontrez", "que", "2", "est", "irrationnel", "vite"]  # type: ignore[attr-defined]
+    assert symbols.c == []  # type: ignore[attr-defined]
+    russian = features_of(Message("user", "Докажите, что √2 иррационально"))
+    assert russian.w == ["докажите", "что", "2", "иррационально"]  # type: ignore[attr-defined]
+    japanese = features_of(Message("user", "√2が無理数であることを証明して"))
+    assert "無理数" in japanese.c  # type: ignore[attr-defined]
+
+
+def test_context_is_read_only_for_a_short_turn_that_continues_the_thread() -> None:
+    thread = [
+        Message("system", "You are a coding assistant."),
+        Message("user", "Write a Rust function that parses a semver string."),
+        Message("assistant", "```rust\nfn parse(s: &str) -> Version { todo!() }\n```"),
+    ]
+    for turn, continues in (
+        ("and now add tests", True),
+        ("thanks, that's all!", False),
+        ("Please write a function that " + "parses the log line and " * 20, False),
+    ):
+        messages = [*thread, Message("user", turn)]
+        features = extract(messages, infer_metadata(messages, N))
+        assert ("followup" in features.sig) is continues
+        assert bool(features.pw) is continues
+        assert bool(features.sw) is continues
+
+
+def test_features_are_bounded_whatever_the_size_of_the_request() -> None:
+    huge = "word " * 400_000 + "\n\nWhat is the date of the meeting?"
+    messages = [Message("user", huge)]
+    features = extract(messages, infer_metadata(messages, N))
+    limit = SPEC_LIMITS.head + SPEC_LIMITS.tail
+    assert len(features.w) <= limit
+    assert len(features.c) <= SPEC_LIMITS.char_chars
+    assert "meeting" in features.w  # the tail, where the question after a paste is
+    assert "chars=15" in features.shape  # the size is still seen
+
+
+def test_features_fold_case_and_accents() -> None:
+    features = features_of(Message("user", "Explícame la DIFERENCIA"))
+    assert features.w == ["explicame", "la", "diferencia"]  # type: ignore[attr-defined]
+
+
+def test_the_same_request_gets_the_same_decision_in_every_process(tmp_path: Path) -> None:
+    """Keys are strings looked up in the file's tables, never ``hash()``es, which Python
+    randomises per process: two processes with different hash seeds agree to the last bit."""
+    script = textwrap.dedent(
+        """
+        from octoroute.enums import Importance
+        from octoroute.routing.learned import load_model
+        from octoroute.routing.metadata import infer_metadata
+        from octoroute.wire.messages import Message
+        messages = [Message("user", "Prove that the square root of 2 is irrational, rigorously.")]
+        print(repr(load_model().predict(messages, infer_metadata(messages, Importance.NORMAL))))
+        """
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2", "12345")
+    }
+    assert len(outputs) == 1
+
+
+def test_the_shipped_model_loads_and_decides_without_numpy() -> None:
+    """Run the decision in a process where importing numpy (or scipy) fails."""
+    script = textwrap.dedent(
+        """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("numpy", "scipy", "sklearn"):
+                    raise ImportError(f"{name} is blocked in this test")
+                return None
+        sys.meta_path.insert(0, Block())
+        from octoroute.enums import Importance
+        from octoroute.routing.learned import load_model
+        from octoroute.routing.metadata import infer_metadata
+        from octoroute.wire.messages import Message
+        model = load_model()
+        for text in ("thanks, bye!", "Prove that there are infinitely many primes."):
+            messages = [Message("user", text)]
+            print(model.predict(messages, infer_metadata(messages, Importance.NORMAL)).tier.value)
+        assert not any(name.split(".")[0] == "numpy" for name in sys.modules)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["fast", "deep"]
+
+
+# --- the decision ------------------------------------------------------------------------------
+
+
+def test_softmax_temperature_sharpens_or_flattens() -> None:
+    sharp = softmax((2.0, 0.0, 0.0), 0.5)
+    flat = softmax((2.0, 0.0, 0.0), 4.0)
+    assert sum(sharp) == pytest.approx(1.0)
+    assert sharp[0] > softmax((2.0, 0.0, 0.0))[0] > flat[0] > 1 / 3
+
+
+def test_cost_matrix_charges_under_routing_more() -> None:
+    assert cost_matrix(3.0) == ((0.0, 1.0, 2.0), (3.0, 0.0, 1.0), (6.0, 3.0, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "under_cost", "chosen"),
+    [
+        ((0.6, 0.4, 0.0), 1.0, 0),  # symmetric costs: the most probable tier
+        ((0.6, 0.4, 0.0), 3.0, 1),  # 0.4 of under-routing at 3 outweighs 0.6 of over-routing
+        ((0.1, 0.7, 0.2), 3.0, 1),
+        ((0.1, 0.6, 0.3), 3.0, 2),  # a 30 % chance that deep is needed is enough for deep
+        ((1 / 3, 1 / 3, 1 / 3), 1.0, 1),  # a tie between fast and deep at equal cost: balanced
+    ],
+)
+def test_the_decision_is_the_least_expected_cost(
+    probabilities: tuple[float, float, float], under_cost: float, chosen: int
+) -> None:
+    assert least_cost(probabilities, cost_matrix(under_cost)) == chosen
+
+
+def test_keys_the_model_does_not_know_are_ignored_but_still_scale_their_namespace() -> None:
+    model = tiny_model(words={"hello": (1.0, 0.0, 0.0)})
+    alone = model.scores(features_of(Message("user", "hello")))  # type: ignore[arg-type]
+    among = model.scores(features_of(Message("user", "hello zorp blip quux")))  # type: ignore[arg-type]
+    assert alone == (0.0, -1.0, -1.0)  # scores are relative to fast's
+    assert among == (0.0, -0.5, -0.5)  # 1 / sqrt(4 words)
+
+
+def test_word_pairs_are_read_from_their_text_form_when_the_spec_asks() -> None:
+    pairs = {"w2": {"capital of": SURE_FAST}}
+    with_pairs = tiny_model(weights=pairs, spec=DEFAULT_SPEC._replace(pairs=50))
+    without = tiny_model(weights=pairs)
+    messages = [Message("user", "capital of peru")]
+    meta = infer_metadata(messages, N)
+    assert with_pairs.scores(with_pairs.features(messages, meta))[1] < -3
+    assert without.scores(without.features(messages, meta)) == (0.0, 0.0, 0.0)
+
+
+def test_prediction_reports_the_chosen_tiers_probability() -> None:
+    model = tiny_model(words={"prove": SURE_DEEP})
+    messages = [Message("user", "prove")]
+    prediction = model.predict(messages, infer_metadata(messages, N))
+    assert prediction.tier is Tier.DEEP
+    assert prediction.confidence == prediction.probabilities[2] > 0.99
+
+
+# --- the model file ---------------------------------------------------------------------------
+
+
+def test_a_model_file_round_trips_gzipped_or_plain(tmp_path: Path) -> None:
+    data = model_data(words={"hello": SURE_FAST})
+    for name, compress in (("m.json.gz", True), ("m.json", False)):
+        path = write_model(tmp_path / name, data, compress=compress)
+        assert read_model_file(path) == data
+
+
+def test_encoding_is_byte_identical_and_timestamp_free() -> None:
+    data = model_data(words={"b": SURE_FAST, "a": SURE_DEEP})
+    first, second = encode_model(data), encode_model(data)
+    assert first == second
+    assert first[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME
+    text = gzip.decompress(first).decode()
+    assert text.index('"a"') < text.index('"b"')  # sorted keys
+
+
+def test_the_shipped_model_is_valid_and_small() -> None:
+    path = shipped_model_path()
+    assert path.name == "default.json.gz"
+    assert path.stat().st_size < 2_000_000
+    data = read_model_file(path)
+    assert set(data.weights) <= set(NAMESPACES)
+    assert data.training["rows"] >= 400
+    assert isinstance(load_model(), LearnedModel)
+    assert load_model() is load_model()  # indexed once
+
+
+def _json_model(**changes: object) -> bytes:
+    raw = json.loads(encode_model(model_data(words={"hello": SURE_FAST}), compress=False))
+    raw.update(changes)
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"", "JSON is truncated or invalid"),
+        (_json_model()[:-40], "JSON is truncated or invalid"),
+        (gzip.compress(_json_model())[:-12], "gzip data is truncated or corrupt"),
+        (b"\x1f\x8b" + b"\x00" * 30, "gzip data is truncated or corrupt"),
+        (b'{"hello": "world"}', "not an octoroute routing model"),
+        (b"[1, 2, 3]", "JSON is truncated or invalid"),
+        (_json_model(version=2), "model file version 2, this octoroute reads version 1"),
+        (_json_model(scheme="octoroute-features/0"), "trained with feature scheme"),
+        (_json_model(tiers=["small", "medium", "large"]), "tiers"),
+        (_json_model(temperature=0), "temperature 0"),
+        (_json_model(temperature="hot"), "Expected `float`"),
+        (_json_model(bias=[0, 0]), "bias"),
+        (_json_model(cost=[[1, 1, 2], [3, 0, 1], [6, 3, 0]]), "cost[0][0] must be 0"),
+        (_json_model(cost=[[0, -1, 2], [3, 0, 1], [6, 3, 0]]), "cost[0][1] = -1.0"),
+        (_json_model(weights={"zz": {"a": [1, 2, 3]}}), "unknown feature namespaces ['zz']"),
+        (_json_model(weights={"w": {"a": [1, 2]}}), "Expected `array` of length 3"),
+        (_json_model(weights={"w": {"a": [1, 2, 1e7]}}), "weights of w:'a' are not numbers"),
+        (_json_model(bias=[0, 0, -1e9]), "a bias is not a number"),
+        (_json_model(spec={**DEFAULT_SPEC._asdict(), "head": 10**6}), "spec.head = 1000000"),
+        (_json_model(spec={"head": 1}), "spec keys"),
+        (_json_model(extra=1), "unknown field `extra`"),
+    ],
+)
+def test_a_bad_model_file_is_refused_with_a_clear_message(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    path = tmp_path / "model.json.gz"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError) as caught:
+        read_model_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_a_missing_or_unreadable_model_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="file not found"):
+        read_model_file(tmp_path / "nope.json")
+    with pytest.raises(ModelFileError, match="is a directory"):
+        read_model_file(tmp_path)
+
+
+def test_a_rewritten_model_file_is_read_again(tmp_path: Path) -> None:
+    path = write_model(tmp_path / "m.json", model_data(words={"hello": SURE_FAST}), compress=False)
+    first = load_model(path)
+    write_model(path, model_data(words={"hello": SURE_DEEP, "x": SURE_DEEP}), compress=False)
+    second = load_model(path)
+    assert first is not second
+    messages = [Message("user", "hello")]
+    assert second.predict(messages, infer_metadata(messages, N)).tier is Tier.DEEP
