@@ -31,6 +31,8 @@ ALICE = "sk-octo-alice-0123456789abcdefghij"
 OPS = "sk-octo-ops-0123456789abcdefghijkl"
 """An admin key, every tier."""
 WRONG = "sk-octo-not-a-key-0123456789abcdef"
+CAROL = "sk-octo-carol-0123456789abcdefghij"
+"""Added by the tests that need a key limited to named models."""
 DEEP_PROMPT = (
     "Analyze in depth the philosophical implications of quantum mechanics on free will, compare "
     "with determinism and write a thorough essay"
@@ -298,6 +300,47 @@ async def test_a_models_list_refuses_every_other_name_and_an_alias_reaching_a_re
     )
     assert embedding.status_code == 403
     assert ops_embedding.status_code == 200
+
+
+async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
+    """``GET /v1/models`` (openai SDK), ``/api/tags`` (ollama SDK) and ``GET /v1/models/{id}``
+    with a key limited to fast and balanced, and to fast plus one alias; an admin key sees all."""
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+        embeddings=[SimulatedModel("sim-embed")],
+    )
+    auth = auth_section(
+        ops='[[auth.keys]]\nname = "carol"\nkey_sha256 = "' + sha(CAROL) + '"\n'
+        'models = ["fast", "gpt-4o-mini"]\n'
+    ) + '\n[aliases]\n"gpt-4o-mini" = "fast"\n"gpt-4o" = "deep"\n'
+    async with fleet, keyed(fleet, auth) as router:
+        listed = {}
+        for who, key in (("alice", ALICE), ("carol", CAROL), ("ops", OPS)):
+            async with openai_client(router, key) as client:
+                listed[who] = [model.id async for model in client.models.list()]
+        async with ollama_client(router, ALICE) as client:
+            tags = [model.model for model in (await client.list()).models]
+        async with openai_client(router, ALICE) as client:
+            shown = await client.models.retrieve("sim-balanced")
+            with pytest.raises(openai.PermissionDeniedError) as hidden:
+                await client.models.retrieve("sim-deep")
+            with pytest.raises(openai.NotFoundError):
+                await client.models.retrieve("no-such-model")
+
+    assert listed["alice"] == ["auto", "fast", "balanced", "sim-fast", "sim-balanced", "gpt-4o-mini"]
+    assert listed["carol"] == ["fast", "gpt-4o-mini"]
+    assert listed["ops"] == [
+        "auto", "fast", "balanced", "deep", "sim-fast", "sim-balanced", "sim-deep", "sim-embed",
+        "gpt-4o-mini", "gpt-4o",
+    ]  # fmt: skip
+    assert tags == [
+        "auto:latest", "fast:latest", "balanced:latest", "sim-fast:latest",
+        "sim-balanced:latest", "gpt-4o-mini:latest",
+    ]  # fmt: skip
+    assert shown.id == "sim-balanced"
+    assert hidden.value.code == "model_not_allowed"
 
 
 async def test_auto_never_sends_a_capped_key_above_its_tiers(fleet: SimulatedFleet) -> None:
