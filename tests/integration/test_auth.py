@@ -311,10 +311,13 @@ async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
         deep=[SimulatedModel("sim-deep")],
         embeddings=[SimulatedModel("sim-embed")],
     )
-    auth = auth_section(
-        ops='[[auth.keys]]\nname = "carol"\nkey_sha256 = "' + sha(CAROL) + '"\n'
-        'models = ["fast", "gpt-4o-mini"]\n'
-    ) + '\n[aliases]\n"gpt-4o-mini" = "fast"\n"gpt-4o" = "deep"\n'
+    auth = (
+        auth_section(
+            ops='[[auth.keys]]\nname = "carol"\nkey_sha256 = "' + sha(CAROL) + '"\n'
+            'models = ["fast", "gpt-4o-mini"]\n'
+        )
+        + '\n[aliases]\n"gpt-4o-mini" = "fast"\n"gpt-4o" = "deep"\n'
+    )
     async with fleet, keyed(fleet, auth) as router:
         listed = {}
         for who, key in (("alice", ALICE), ("carol", CAROL), ("ops", OPS)):
@@ -329,7 +332,14 @@ async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
             with pytest.raises(openai.NotFoundError):
                 await client.models.retrieve("no-such-model")
 
-    assert listed["alice"] == ["auto", "fast", "balanced", "sim-fast", "sim-balanced", "gpt-4o-mini"]
+    assert listed["alice"] == [
+        "auto",
+        "fast",
+        "balanced",
+        "sim-fast",
+        "sim-balanced",
+        "gpt-4o-mini",
+    ]
     assert listed["carol"] == ["fast", "gpt-4o-mini"]
     assert listed["ops"] == [
         "auto", "fast", "balanced", "deep", "sim-fast", "sim-balanced", "sim-deep", "sim-embed",
