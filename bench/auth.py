@@ -90,6 +90,11 @@ strategy = "rule"
 Step = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def routing_headers(decision: Decision) -> dict[str, str]:
+    """The answer's header dict as ``api.common.decision_headers`` starts it (part of it)."""
+    return {"x-octoroute-tier": decision.tier.value}
+
+
 def config(case: str, redis_url: str | None = None) -> Config:
     """The configuration of one case: three one-endpoint tiers, and the case's key (its
     counters in the Redis at ``redis_url`` when given)."""
@@ -140,14 +145,15 @@ def pipeline(runtime: Runtime, choice: ModelChoice, key_step: bool) -> Step:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if not key_step:
+            # Every request builds its routing headers, with or without a key: not auth's cost.
+            routing_headers(decision)
             return answer
         key = client_key(request)
         check_model(runtime, key, choice, "auto")
         final = capped(key, choice, decision)
         cost = generation_cost(runtime, choice, final, messages, hints) if needs_cost(key) else 0
         charged = await charge(runtime, key, cost)
-        headers = {"x-octoroute-tier": final.tier.value}
-        add_limit_headers(headers, charged)
+        add_limit_headers(routing_headers(final), charged)
         give_back(runtime, charged)
         return answer
 

@@ -10,7 +10,7 @@ exact name missed, first match in file order, and their answer is cached per mod
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fnmatch import translate
 from typing import Final
 
@@ -120,6 +120,7 @@ class Catalog:
         entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in names]
         entries += [_model_object(name, OWNED_BY_ENDPOINT) for name in embedding_names]
         entries += [_model_object(name, OWNED_BY_ALIAS) for name in exact]
+        self._entries = entries
         self.models_body: Final = orjson.dumps({"object": "list", "data": entries})
         self.model_ids: Final = tuple(str(entry["id"]) for entry in entries)
         """Every name ``GET /v1/models`` lists, in its order (other dialects list the same)."""
@@ -221,6 +222,12 @@ class Catalog:
             del self._matched[next(iter(self._matched))]
         self._matched[model] = found
         return found
+
+    def models_body_of(self, may_use: Callable[[ModelChoice], bool]) -> bytes:
+        """The ``GET /v1/models`` body listing only what ``may_use`` allows (a client key's
+        permissions), in the same order."""
+        data = [entry for entry in self._entries if may_use(self.lookup(str(entry["id"])))]
+        return orjson.dumps({"object": "list", "data": data})
 
     def model_object(self, model_id: str) -> bytes:
         """The ``GET /v1/models/{id}`` body for ``model_id`` as the client sent it; raises

@@ -23,7 +23,7 @@ from octoroute.access.limits import LocalLimiter
 from octoroute.config import Config
 from octoroute.enums import LogFormat
 from octoroute.observability.logging import configure_logging
-from octoroute.simulator import SimulatedFleet, SimulatedModel
+from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
 from tests.harness import RouterHandle, config_for, running_router, wait_until, within
 
 ALICE = "sk-octo-alice-0123456789abcdefghij"
@@ -31,6 +31,8 @@ ALICE = "sk-octo-alice-0123456789abcdefghij"
 OPS = "sk-octo-ops-0123456789abcdefghijkl"
 """An admin key, every tier."""
 WRONG = "sk-octo-not-a-key-0123456789abcdef"
+CAROL = "sk-octo-carol-0123456789abcdefghij"
+"""Added by the tests that need a key limited to named models."""
 DEEP_PROMPT = (
     "Analyze in depth the philosophical implications of quantum mechanics on free will, compare "
     "with determinism and write a thorough essay"
@@ -298,6 +300,57 @@ async def test_a_models_list_refuses_every_other_name_and_an_alias_reaching_a_re
     )
     assert embedding.status_code == 403
     assert ops_embedding.status_code == 200
+
+
+async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
+    """``GET /v1/models`` (openai SDK), ``/api/tags`` (ollama SDK) and ``GET /v1/models/{id}``
+    with a key limited to fast and balanced, and to fast plus one alias; an admin key sees all."""
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+        embeddings=[SimulatedModel("sim-embed")],
+    )
+    auth = (
+        auth_section(
+            ops='[[auth.keys]]\nname = "carol"\nkey_sha256 = "' + sha(CAROL) + '"\n'
+            'models = ["fast", "gpt-4o-mini"]\n'
+        )
+        + '\n[aliases]\n"gpt-4o-mini" = "fast"\n"gpt-4o" = "deep"\n'
+    )
+    async with fleet, keyed(fleet, auth) as router:
+        listed = {}
+        for who, key in (("alice", ALICE), ("carol", CAROL), ("ops", OPS)):
+            async with openai_client(router, key) as client:
+                listed[who] = [model.id async for model in client.models.list()]
+        async with ollama_client(router, ALICE) as client:
+            tags = [model.model for model in (await client.list()).models]
+        async with openai_client(router, ALICE) as client:
+            shown = await client.models.retrieve("sim-balanced")
+            with pytest.raises(openai.PermissionDeniedError) as hidden:
+                await client.models.retrieve("sim-deep")
+            with pytest.raises(openai.NotFoundError):
+                await client.models.retrieve("no-such-model")
+
+    assert listed["alice"] == [
+        "auto",
+        "fast",
+        "balanced",
+        "sim-fast",
+        "sim-balanced",
+        "gpt-4o-mini",
+    ]
+    assert listed["carol"] == ["fast", "gpt-4o-mini"]
+    assert listed["ops"] == [
+        "auto", "fast", "balanced", "deep", "sim-fast", "sim-balanced", "sim-deep", "sim-embed",
+        "gpt-4o-mini", "gpt-4o",
+    ]  # fmt: skip
+    assert tags == [
+        "auto:latest", "fast:latest", "balanced:latest", "sim-fast:latest",
+        "sim-balanced:latest", "gpt-4o-mini:latest",
+    ]  # fmt: skip
+    assert shown.id == "sim-balanced"
+    assert hidden.value.code == "model_not_allowed"
 
 
 async def test_auto_never_sends_a_capped_key_above_its_tiers(fleet: SimulatedFleet) -> None:
@@ -685,3 +738,53 @@ async def test_a_browser_preflight_needs_no_key_and_a_refusal_is_readable_by_the
     assert "api-key" in preflight.headers["access-control-allow-headers"]
     assert refused.status_code == 401
     assert refused.headers["access-control-allow-origin"] == origin
+
+
+async def test_every_way_a_request_can_fail_gives_its_concurrency_slot_back() -> None:
+    """200 requests of a key with max_concurrent, each failing differently: invalid body,
+    unknown model, a model it may not use, an upstream 500, a stream the client drops midway,
+    a wait for a busy server's slot that times out. The key holds no slot afterwards."""
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced", config_keys={"max_concurrent": 1})],
+        deep=[SimulatedModel("sim-deep")],
+    )
+    fleet.fast[0].behaviour.fault = HttpError(500)
+    fleet.balanced[0].behaviour.token_gap = 30.0
+    auth = auth_section("max_concurrent = 1000") + "\n[limits]\nqueue_timeout_seconds = 0.05\n"
+    headers = {"x-api-key": ALICE}
+    statuses: list[int] = []
+    async with fleet, keyed(fleet, auth) as router, httpx.AsyncClient(timeout=10) as http:
+        url = router.v1 + "/chat/completions"
+        while len(statuses) < 200:
+            for body in (
+                {"model": "auto", "messages": "not a list"},
+                chat_body(model="no-such-model"),
+                chat_body(model="deep"),
+                chat_body(model="sim-fast"),
+            ):
+                statuses.append((await http.post(url, json=body, headers=headers)).status_code)
+            async with http.stream(
+                "POST", url, json=chat_body(model="sim-balanced", stream=True), headers=headers
+            ) as dropped:
+                lines = dropped.aiter_lines()  # kept: a dropped iterator closes the stream
+                await within(anext(lines))
+                queued = await http.post(url, json=chat_body(model="sim-balanced"), headers=headers)
+                statuses += [dropped.status_code, queued.status_code]
+            # leaving the block closes the stream midway: the client hung up
+        await wait_until(
+            lambda: router.runtime.limiter.local.busy("alice") == 0, what="every slot given back"
+        )
+        fleet.balanced[0].behaviour.token_gap = 0.0
+        after = await http.post(url, json=chat_body(model="sim-balanced"), headers=headers)
+
+    assert sorted(set(statuses)) == [200, 400, 403, 404, 502, 503]
+    assert len(statuses) == 204
+    assert statuses[0::6] == [400] * 34
+    assert statuses[1::6] == [404] * 34
+    assert statuses[2::6] == [403] * 34
+    assert set(statuses[3::6]) == {502, 503}  # the failing server is ejected after a while
+    assert statuses[4::6] == [200] * 34  # the streams the client dropped midway
+    assert statuses[5::6] == [503] * 34  # queue timeouts
+    assert after.status_code == 200
+    assert after.headers.get("x-ratelimit-limit-requests") is None

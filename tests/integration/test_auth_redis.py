@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from redis.asyncio import Redis
 
 from octoroute.access.limits import CONCURRENT, REQUESTS, TOKENS, Limits, LocalLimiter, Verdict
 from octoroute.access.redis_store import LEASE_SECONDS, RedisLimiter, bucket_keys
@@ -343,3 +344,67 @@ async def test_without_redis_each_router_counts_on_its_own(fleet: SimulatedFleet
 
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert sample(first, "octoroute_state_shared") == 0.0
+
+
+async def leases_once_settled(client: Redis, leases: str, seconds: float = 5.0) -> int:
+    """The leases in ``leases`` once none is left, or as many as are left after ``seconds``
+    (well under LEASE_SECONDS, so a lease left to expire is still counted)."""
+    deadline = time.monotonic() + seconds
+    for _ in range(int(seconds / 0.02)):
+        held = int(await client.zcard(leases))
+        if held == 0 or time.monotonic() > deadline:
+            return held
+        await asyncio.sleep(0.02)
+    return int(await client.zcard(leases))
+
+
+async def test_a_lease_taken_by_an_answer_that_came_too_late_is_given_back_when_redis_is_back(
+    redis: RedisServer, fleet: SimulatedFleet
+) -> None:
+    """A frozen Redis runs the limit script when it thaws, after the router gave up on it and
+    counted locally: the lease it took there must not hold the key's only slot for
+    LEASE_SECONDS."""
+    client = redis.client()
+    leases = bucket_keys("alice")[2]
+    config = keyed_config(fleet, shared_auth(redis, "max_concurrent = 1"))
+    async with running_router(config) as router, httpx.AsyncClient(timeout=10) as http:
+        assert (await ask(http, router.url)).status_code == 200
+        redis.pause()
+        try:
+            frozen = await ask(http, router.url)
+        finally:
+            redis.resume()
+        await wait_until(lambda: router.runtime.limiter.shared, timeout=10, what="Redis back")
+        held = await leases_once_settled(client, leases)
+        after = await ask(http, router.url)
+    await client.aclose()
+
+    assert frozen.status_code == 200
+    assert held == 0, "the thawed script's lease still holds the key's slot"
+    assert after.status_code == 200
+
+
+async def test_a_client_gone_while_redis_answers_leaves_no_lease_behind(
+    redis: RedisServer, fleet: SimulatedFleet
+) -> None:
+    """The client hangs up while its check waits on a frozen Redis (the handler is cancelled):
+    the lease the script takes when Redis thaws is removed, the key's only slot is free."""
+    client = redis.client()
+    leases = bucket_keys("alice")[2]
+    config = keyed_config(fleet, shared_auth(redis, "max_concurrent = 1"))
+    async with running_router(config) as router, httpx.AsyncClient(timeout=10) as http:
+        assert (await ask(http, router.url)).status_code == 200
+        redis.pause()
+        try:
+            async with httpx.AsyncClient(timeout=0.05) as impatient:
+                with pytest.raises(httpx.TimeoutException):
+                    await ask(impatient, router.url)
+        finally:
+            redis.resume()
+        held = await leases_once_settled(client, leases)
+        await wait_until(lambda: router.runtime.limiter.shared, timeout=10, what="Redis used")
+        after = await ask(http, router.url)
+    await client.aclose()
+
+    assert held == 0, "the hung-up request's lease still holds the key's slot"
+    assert after.status_code == 200

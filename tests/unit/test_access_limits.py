@@ -3,6 +3,8 @@ and the headers OpenAI clients read."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -216,3 +218,19 @@ def test_headers_are_openais_for_the_limits_the_key_has(clock: Clock) -> None:
 )  # fmt: skip
 def test_reset_durations_are_written_as_openai_writes_them(seconds: float, text: str) -> None:
     assert format_reset(seconds) == text
+
+
+def test_the_reset_tables_agree_with_rounding_up_everywhere_a_bucket_can_be() -> None:
+    """The tables behind format_reset give what rounding up with math.ceil gives, at every
+    millisecond of a minute and on both sides of each boundary."""
+    for step in range(60_001):
+        for seconds in (step / 1000, step / 1000 + 1e-7, step / 1000 - 1e-7):
+            if seconds < 0:
+                continue
+            milliseconds = math.ceil(seconds * 1000)
+            if milliseconds < 1000:
+                expected = f"{milliseconds}ms"
+            else:
+                whole = math.ceil(seconds)
+                expected = f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60}s"
+            assert format_reset(seconds) == expected, seconds

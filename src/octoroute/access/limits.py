@@ -23,7 +23,6 @@ answer with a :class:`Verdict` built here by :func:`verdict`.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Final, NamedTuple
@@ -158,22 +157,40 @@ def verdict(
     return Verdict(refused, limits, requests, tokens, retry, cost)
 
 
+def _go_duration(whole_seconds: int) -> str:
+    return (
+        f"{whole_seconds}s"
+        if whole_seconds < 60
+        else f"{whole_seconds // 60}m{whole_seconds % 60}s"
+    )
+
+
+_MILLISECONDS: Final = tuple(f"{milliseconds}ms" for milliseconds in range(1000))
+_SECONDS: Final = tuple(_go_duration(whole) for whole in range(int(WINDOW_SECONDS) + 1))
+"""Every reset a bucket can show, written once: a bucket refills within a minute."""
+
+
 def format_reset(seconds: float) -> str:
     """A duration as OpenAI writes ``x-ratelimit-reset-*`` (a Go duration): ``20ms`` under a
-    second, else whole seconds rounded up, ``9s``, ``6m0s``. Integers only: this runs twice on
-    every limited request, and float formatting costs twice as much."""
-    milliseconds = math.ceil(seconds * 1000)
+    second, else whole seconds rounded up, ``9s``, ``6m0s``. Read from tables written at import
+    for the durations a bucket can show (up to a minute): this runs twice on every limited
+    request, and formatting costs several times a tuple index. ``int`` rounds up by hand
+    (for ``seconds >= 0``) to spare ``math.ceil``'s lookups."""
+    milliseconds = int(seconds * 1000)
+    if milliseconds < seconds * 1000:
+        milliseconds += 1
     if milliseconds < 1000:
-        return f"{milliseconds}ms"
-    whole = math.ceil(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    return f"{whole // 60}m{whole % 60}s"
+        return _MILLISECONDS[milliseconds] if milliseconds >= 0 else "0ms"
+    whole = int(seconds)
+    if whole < seconds:
+        whole += 1
+    return _SECONDS[whole] if whole < len(_SECONDS) else _go_duration(whole)
 
 
 def put_rate_headers(headers: dict[str, str], outcome: Verdict) -> None:
     """Add the ``x-ratelimit-*`` headers of a verdict to ``headers`` (only for the limits the
-    key has). Straight into the answer's dict: this runs on every limited request."""
+    key has). Straight into the answer's dict, :func:`format_reset` inlined: this runs on every
+    limited request."""
     rpm, tpm, _ = outcome.limits
     if rpm is not None:
         left = outcome.requests_left

@@ -11,7 +11,10 @@ Redis still holds when it is back (a restarted, empty Redis starts every key afr
 
 The same background task renews the leases of this process's requests in flight (every
 ``RENEW_SECONDS``) while Redis is up; a lease is removed in the background when its request
-ends, so the answer never waits for it.
+ends, so the answer never waits for it. A lease Redis may hold for nobody (its check timed out
+but a frozen Redis ran it when it thawed, its client hung up while Redis answered, or its request
+ended while Redis was unreachable) is removed when Redis answers again, before it counts anything:
+otherwise it would hold one of the key's ``max_concurrent`` slots for up to ``LEASE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -110,6 +113,11 @@ class Limiter:
         self._ids = itertools.count(1)
         self._held: dict[str, str] = {}
         """Leases in Redis of requests in flight: lease id -> key name."""
+        self._orphans: dict[str, str] = {}
+        """Leases Redis may hold for requests no longer in flight (lease id -> key name): asked
+        for when Redis did not answer in time, or given back while it was unreachable. Removed
+        as soon as Redis answers again, before it counts anything, so they do not hold a key's
+        slots for the rest of ``LEASE_SECONDS``."""
         self._removals: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._warning = RateLimitedWarning(
@@ -143,8 +151,14 @@ class Limiter:
         try:
             outcome = await shared.acquire(name, limits, cost, lease)
         except StateUnavailable as error:
+            if lease:  # the script may still run (a frozen Redis thaws): its lease is nobody's
+                self._orphans[lease] = name
             self._down(str(error))
             return self.acquire_now(name, limits, cost) or Lease(name, ALLOWED)
+        except asyncio.CancelledError:  # the client went away while Redis was answering
+            if lease:
+                self._remove_later(shared, name, lease)
+            raise
         if lease and outcome.refused is None:
             self._held[lease] = name
             return Lease(name, outcome, False, lease)
@@ -160,17 +174,31 @@ class Limiter:
             shared_id, lease.shared_id = lease.shared_id, ""
             self._held.pop(shared_id, None)
             if self._shared is not None and self._up:
-                task = asyncio.get_running_loop().create_task(
-                    self._remove(self._shared, lease.name, shared_id)
-                )
-                self._removals.add(task)
-                task.add_done_callback(self._removals.discard)
+                self._remove_later(self._shared, lease.name, shared_id)
+            else:
+                self._orphans[shared_id] = lease.name
+
+    def _remove_later(self, shared: SharedStore, name: str, lease: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._remove(shared, name, lease))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     async def _remove(self, shared: SharedStore, name: str, lease: str) -> None:
         try:
             await shared.release(name, lease)
         except StateUnavailable as error:
+            self._orphans[lease] = name
             self._down(str(error))
+
+    async def _reclaim(self, shared: SharedStore) -> bool:
+        """Remove the orphaned leases; whether Redis took every removal."""
+        for lease, name in list(self._orphans.items()):
+            try:
+                await shared.release(name, lease)
+            except StateUnavailable:
+                return False
+            self._orphans.pop(lease, None)
+        return True
 
     def _down(self, reason: str) -> None:
         if not self._up:
@@ -218,7 +246,8 @@ class Limiter:
                 await shared.ping()
             except StateUnavailable:
                 continue
-            self._back()
+            if await self._reclaim(shared):
+                self._back()
 
     def _leases(self) -> list[tuple[str, str]]:
         return [(name, lease) for lease, name in self._held.items()]

@@ -17,7 +17,7 @@ the router sends). An embeddings request is charged its body's size // 4 (it gen
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 import msgspec
@@ -63,6 +63,20 @@ def check_model(runtime: Runtime, key: ClientKey | None, choice: ModelChoice, mo
         + ("" if target == model else f" ({target})")
         + f"; it may use {describe(key)}."
     )
+
+
+def listed_for(key: ClientKey | None) -> Callable[[ModelChoice], bool] | None:
+    """What a model list shows ``key``: only the choices it may use (``None``: everything,
+    auth off or a key that may use it all). A list of models a client may not send is a list
+    of 403s."""
+    if key is None or key.unrestricted:
+        return None
+
+    def may_use(choice: ModelChoice) -> bool:
+        target, pool = _reached(choice)
+        return allows(key, target, choice.alias, pool)
+
+    return may_use
 
 
 def _reached(choice: ModelChoice) -> tuple[str, Pool | None]:

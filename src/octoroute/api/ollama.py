@@ -19,6 +19,8 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from octoroute.api.access import listed_for
+from octoroute.api.auth import client_key
 from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
 from octoroute.api.generation import Parser, PerEndpoint, generate, translated
@@ -78,10 +80,16 @@ class Listing:
         """When this router started: the ``modified_at`` of every model it lists."""
         self.version: Final = version_body()
         catalog = runtime.catalog
-        self.tags: Final = tags_body(
-            [ModelInfo(tagged(name), catalog.lookup(name).embedding) for name in catalog.model_ids],
-            self.modified_at,
-        )
+        self._listed = [
+            (catalog.lookup(name), ModelInfo(tagged(name), catalog.lookup(name).embedding))
+            for name in catalog.model_ids
+        ]
+        self.tags: Final = tags_body([info for _, info in self._listed], self.modified_at)
+
+    def tags_of(self, may_use: Callable[[ModelChoice], bool]) -> bytes:
+        """The ``/api/tags`` body listing only what ``may_use`` allows (a client key's)."""
+        shown = [info for choice, info in self._listed if may_use(choice)]
+        return tags_body(shown, self.modified_at)
 
     def info(self, name: str) -> ModelInfo:
         """``name`` described with what the fleet knows now; ``ModelNotFound`` if unknown."""
@@ -304,8 +312,11 @@ async def version(request: web.Request) -> web.Response:
 
 
 async def tags(request: web.Request) -> web.Response:
-    """``GET /api/tags``: every model a client may name, built at start-up."""
-    return _json(request.app[LISTING].tags)
+    """``GET /api/tags``: every model a client may name, built at start-up; with ``[auth]``,
+    only those the request's key may use."""
+    listing = request.app[LISTING]
+    may_use = listed_for(client_key(request))
+    return _json(listing.tags if may_use is None else listing.tags_of(may_use))
 
 
 async def show(request: web.Request) -> web.Response:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from octoroute.api.access import check_model, listed_for
+from octoroute.api.auth import client_key
 from octoroute.api.common import RUNTIME
 from octoroute.api.generation import generate
 from octoroute.runtime import Runtime
@@ -36,17 +38,22 @@ async def completions(request: web.Request) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
-    """``auto``, the tiers, then every distinct endpoint name, in config order."""
-    return web.Response(
-        body=request.app[RUNTIME].catalog.models_body, content_type="application/json"
-    )
+    """``auto``, the tiers, then every distinct endpoint name, in config order; with
+    ``[auth]``, only those the request's key may use."""
+    catalog = request.app[RUNTIME].catalog
+    may_use = listed_for(client_key(request))
+    body = catalog.models_body if may_use is None else catalog.models_body_of(may_use)
+    return web.Response(body=body, content_type="application/json")
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
     """One model object for anything ``model`` may name (``auto``, a tier in any case, an
     endpoint name, an exact alias or a name matching an alias pattern), with the id as sent;
-    404 ``model_not_found`` otherwise."""
-    body = request.app[RUNTIME].catalog.model_object(request.match_info["id"])
+    404 ``model_not_found`` otherwise, 403 ``model_not_allowed`` when the key may not use it."""
+    runtime = request.app[RUNTIME]
+    model = request.match_info["id"]
+    body = runtime.catalog.model_object(model)
+    check_model(runtime, client_key(request), runtime.catalog.lookup(model), model)
     return web.Response(body=body, content_type="application/json")
 
 
