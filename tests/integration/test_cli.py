@@ -75,7 +75,7 @@ def test_check_summarises_the_template_and_exits_1_naming_each_placeholder(
     path.write_text(TEMPLATE)
     result = run_cli("check", "--config", str(path))
     assert result.returncode == 1, result.stderr
-    for name in ("your-8b-model", "your-30b-model", "your-120b-model", "hybrid"):
+    for name in ("your-8b-model", "your-30b-model", "your-120b-model", "learned"):
         assert name in result.stdout
     problems = [line.strip() for line in result.stderr.splitlines() if line.startswith("  models.")]
     assert [problem.split(":")[0] for problem in problems] == [

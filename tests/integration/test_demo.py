@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import signal
@@ -139,12 +140,16 @@ def test_make_demo_passes_port_and_defaults_to_the_demos_own_port() -> None:
 
     def demo_command(*variables: str) -> str:
         dry = subprocess.run(
-            ["make", "-n", "demo", *variables],
+            ["make", "--no-print-directory", "-n", "demo", *variables],
             cwd=ROOT,
             capture_output=True,
             text=True,
             check=True,
             timeout=30,
+            # Under `make test` the enclosing make's MAKEFLAGS/MAKELEVEL would add its own lines.
+            env={
+                k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+            },
         )
         return dry.stdout.strip().splitlines()[-1]
 

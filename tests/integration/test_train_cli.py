@@ -71,7 +71,7 @@ async def test_train_writes_a_model_the_router_uses_and_reports_cross_validation
 
     config = tmp_path / "config.toml"
     learned = TEMPLATE.replace(
-        'strategy = "hybrid"', 'strategy = "learned"\nmodel_file = "model.json.gz"'
+        'strategy = "learned"', 'strategy = "learned"\nmodel_file = "model.json.gz"'
     )
     config.write_text(learned.replace("your-server", "127.0.0.1"), encoding="utf-8")
     code, out, err = await octoroute("check", "--config", str(config))
@@ -147,7 +147,7 @@ async def test_serve_and_check_refuse_a_corrupt_model_file_at_start_up(tmp_path:
     config = tmp_path / "config.toml"
     config.write_text(
         TEMPLATE.replace(
-            'strategy = "hybrid"', 'strategy = "hybrid"\nmodel_file = "model.json.gz"'
+            'strategy = "learned"', 'strategy = "hybrid"\nmodel_file = "model.json.gz"'
         ),
         encoding="utf-8",
     )

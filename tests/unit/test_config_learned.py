@@ -13,7 +13,7 @@ from octoroute.enums import Strategy
 from octoroute.routing.model_file import shipped_model_path
 from tests.learned_models import SURE_FAST, model_data, write_model
 
-ROUTING = '[routing]\nstrategy = "hybrid"\n'
+ROUTING = '[routing]\nstrategy = "learned"\n'
 
 
 def with_routing(extra: str) -> str:
@@ -111,7 +111,7 @@ def test_confidence_threshold_bounds_are_allowed(threshold: float) -> None:
 
 
 def test_the_learned_strategy_is_a_strategy() -> None:
-    config = parse_config(TEMPLATE.replace('strategy = "hybrid"', 'strategy = "learned"'))
+    config = parse_config(TEMPLATE)
     assert config.routing.strategy is Strategy.LEARNED
     assert shipped_model_path().is_file()
 
@@ -119,11 +119,15 @@ def test_the_learned_strategy_is_a_strategy() -> None:
 def test_check_summarises_the_learned_model_and_the_threshold(tmp_path: Path) -> None:
     model = write_model(tmp_path / "mine.json.gz", model_data(words={"hi": SURE_FAST}))
     hybrid = summarize(
-        parse_config(with_routing(f'model_file = "{model}"\nconfidence_threshold = 0.7\n'))
+        parse_config(
+            with_routing(f'model_file = "{model}"\nconfidence_threshold = 0.7\n').replace(
+                'strategy = "learned"', 'strategy = "hybrid"'
+            )
+        )
     )
     assert f"learned model: {model}\n" in hybrid
     assert "the router model decides when the learned model's confidence is below 0.7" in hybrid
-    learned = summarize(parse_config(TEMPLATE.replace('"hybrid"', '"learned"')))
+    learned = summarize(parse_config(TEMPLATE))
     assert "strategy learned\n" in learned  # never asks a router model
     assert "learned model: the model shipped with octoroute\n" in learned
-    assert "learned model" not in summarize(parse_config(TEMPLATE.replace('"hybrid"', '"rule"')))
+    assert "learned model" not in summarize(parse_config(TEMPLATE.replace('"learned"', '"rule"')))

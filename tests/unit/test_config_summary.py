@@ -120,7 +120,8 @@ def test_summary_fits_one_screen() -> None:
 
 
 def test_summary_names_the_router_tier_for_model_based_strategies() -> None:
-    text = summarize(parse_config(TEMPLATE, environ={}))
+    hybrid = TEMPLATE.replace('strategy = "learned"', 'strategy = "hybrid"')
+    text = summarize(parse_config(hybrid, environ={}))
 
     assert "strategy hybrid, router tier balanced (timeout 10 s)" in text
 
