@@ -217,6 +217,9 @@ def _overrides(args: argparse.Namespace) -> Overrides:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from octoroute.workers import hold_reload_signal
+
+    hold_reload_signal()  # first: until serve() or run_workers() can reload on it
     workers: int | None = getattr(args, "workers", None)
     if workers is not None and workers < 1:
         return _fail(f"octoroute: --workers must be at least 1, got {workers}")

@@ -49,6 +49,18 @@ class WorkerSpec:
     multiprocess_dir: str
 
 
+def hold_reload_signal() -> None:
+    """Keep a ``SIGHUP`` that arrives while the router starts pending until its reload handler
+    exists (``server.serve`` and :func:`run_workers` let it through then). Its default action
+    would end the process, and ``systemctl reload`` right after ``start`` sends one: systemd
+    counts that end as a clean exit, so ``Restart=on-failure`` would not bring the router back.
+
+    Here rather than in ``server.py`` because ``serve`` calls it first thing, and this module
+    imports nothing heavy (``server.py`` imports aiohttp, which takes a while)."""
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no SIGHUP either
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+
+
 def _worker_main(spec: WorkerSpec) -> None:  # runs in a spawned interpreter
     from octoroute.cli import serve_worker
 
@@ -100,6 +112,8 @@ def run_workers(count: int, *, config_path: str, host: str, port: int, overrides
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
+    # A SIGHUP sent while the command started was held back (hold_reload_signal): take it now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGHUP})
     restarts: list[int] = [0] * count
     try:
         for _ in range(count):
