@@ -258,6 +258,7 @@ def serve_worker(spec: WorkerSpec) -> int:
             overrides=spec.overrides,
             listen=(spec.host, spec.port),
             parent=os.getppid(),
+            on_ready=spec.listening,
         )
     )
     return 0

@@ -267,3 +267,52 @@ async def test_a_sighup_while_the_router_starts_waits_for_it_and_reloads_then(
     (reload,) = server.events(unchanged)
     assert reload["trigger"] == "SIGHUP"
     assert answers == [200]
+
+
+async def test_a_worker_restarted_while_the_file_is_broken_waits_for_a_fix_and_the_others_serve(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    # A rejected reload keeps the workers on their configuration; a worker that dies meanwhile
+    # (the OOM killer, a crash) is restarted on the file as it is now, and cannot start.
+    path = tmp_path / "config.toml"
+    write(path, fleet)
+    async with serve(path, "--workers", "2", listening=2) as server:
+        first = {line["pid"] for line in server.events("listening")}
+        good = path.read_text()
+        path.write_text(good.replace('strategy = "rule"', 'strategy = "smart"'))
+        died = min(first)
+        os.kill(died, signal.SIGKILL)
+        await server.wait_for(
+            "the restart to fail",
+            lambda lines: any("cannot start" in line.get("text", "") for line in lines),
+        )
+        meanwhile = await answered_by(server.url, "fast", times=6)
+        path.write_text(good)
+        await server.wait_for(
+            "a new worker", lambda lines: len(lines_of(lines, "listening")) == 3, timeout=60
+        )
+        after = await answered_by(server.url, "fast", times=6)
+        alive = server.process.returncode is None
+
+    assert meanwhile == [200] * 6
+    assert after == [200] * 6
+    assert alive
+    texts = [line.get("text", "") for line in server.lines]
+    assert any(text.startswith("  routing.strategy: ") and "smart" in text for text in texts)
+    notice = next(text for text in texts if "cannot start" in text)
+    assert "the other workers keep serving" in notice
+
+
+async def test_when_no_worker_can_start_on_the_broken_file_the_server_stops_with_exit_code_2(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    path = tmp_path / "config.toml"
+    write(path, fleet)
+    async with serve(path, "--workers", "2", listening=2) as server:
+        workers = {line["pid"] for line in server.events("listening")}
+        path.write_text(path.read_text().replace('strategy = "rule"', 'strategy = "smart"'))
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        code = await asyncio.wait_for(server.process.wait(), 60)
+
+    assert code == 2
