@@ -234,6 +234,22 @@ async def test_an_unreadable_file_is_refused_and_named(
     assert alive[0] == 200
 
 
+async def test_a_file_nested_too_deeply_to_parse_is_refused_not_a_server_error(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        edit(config_path, append="[extra]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+        status, body = await reload(session, router)
+        alive = await chat(session, router, "fast")
+
+    assert status == 422
+    assert body["problems"] == [
+        f"{config_path}: invalid TOML: arrays or inline tables nested too deeply to read"
+    ]
+    assert alive[0] == 200
+
+
 async def test_a_tls_file_that_cannot_be_loaded_refuses_the_reload(
     fleet: SimulatedFleet, config_path: Path, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
