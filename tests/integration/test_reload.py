@@ -22,7 +22,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from octoroute.config import load_config
-from octoroute.enums import LogFormat, Tier
+from octoroute.enums import LogFormat, Pool, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
 from octoroute.observability.metrics import instance_label
@@ -75,6 +75,16 @@ async def chat(
     async with session.post(router.v1 + "/chat/completions", json=body) as response:
         await response.read()
         return response.status, response.headers.get("x-octoroute-endpoint")
+
+
+async def refusal(
+    session: aiohttp.ClientSession, router: RouterHandle, model: str
+) -> tuple[int, str, str]:
+    """The status, error code and message of a chat request for ``model`` that fails."""
+    body = {"model": model, "messages": HELLO}
+    async with session.post(router.v1 + "/chat/completions", json=body) as response:
+        error = (await response.json())["error"]
+        return response.status, error["code"], error["message"]
 
 
 @contextmanager
@@ -366,6 +376,42 @@ async def test_a_stream_under_way_finishes_on_a_removed_endpoint_which_then_drai
     assert idle == 0
     (drained,) = events(out, "endpoint drained")
     assert drained["endpoint"] == "sim-deep-old"
+
+
+async def test_a_request_waiting_for_a_model_the_reload_removes_is_not_given_another_model(
+    config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    # The fast tier is one model, so a request waiting for that model by name and one waiting
+    # for the tier wait for the same instance, until the reload puts another model there.
+    old = SimulatedModel("sim-fast-old", config_keys={"max_concurrent": 1})
+    old.behaviour.reply = " ".join(f"word{i}" for i in range(30))
+    old.behaviour.token_gap = 0.03
+    new = SimulatedModel("sim-fast-new", config_keys={"max_concurrent": 1})
+    balanced, deep = SimulatedModel("sim-balanced"), SimulatedModel("sim-deep")
+    async with SimulatedFleet(fast=[old, new], balanced=[balanced], deep=[deep]):
+        write(config_path, SimulatedFleet(fast=[old], balanced=[balanced], deep=[deep]))
+        async with (
+            serving(config_path) as router,
+            AsyncOpenAI(base_url=router.v1, api_key="unused", max_retries=0) as client,
+        ):
+            stream = await client.chat.completions.create(model="fast", messages=HELLO, stream=True)
+            first = await anext(aiter(stream))  # it holds the only slot until it ends
+            by_name = asyncio.ensure_future(refusal(session, router, "sim-fast-old"))
+            by_tier = asyncio.ensure_future(chat(session, router, "fast"))
+            await wait_until(lambda: router.runtime.dispatcher.depth(Pool.FAST) == 2)
+            write(config_path, SimulatedFleet(fast=[new], balanced=[balanced], deep=[deep]))
+            assert (await reload(session, router))[0] == 200
+            named, tiered = await asyncio.wait_for(asyncio.gather(by_name, by_tier), 10)
+            streaming = old.in_flight  # answered at once, not when the slot came free
+            rest = [chunk async for chunk in stream]
+
+    assert tiered == (200, "sim-fast-new")
+    assert named[:2] == (404, "model_not_found")
+    assert "'sim-fast-old' was removed from the router's configuration" in named[2]
+    assert streaming == 1
+    assert len(new.chat_requests) == 1
+    text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
+    assert text == old.behaviour.reply  # the stream under way went on where it started
 
 
 async def test_an_added_endpoint_is_probed_at_once_and_gets_its_series(
