@@ -98,9 +98,12 @@ def json_logs() -> Iterator[io.StringIO]:
         configure_logging("warning", LogFormat.TEXT, cache=False)
 
 
+def log_lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+
+
 def events(out: io.StringIO, event: str) -> list[dict[str, Any]]:
-    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
-    return [line for line in lines if line["event"] == event]
+    return [line for line in log_lines(out) if line["event"] == event]
 
 
 def the(router: RouterHandle, name: str) -> Endpoint:
@@ -412,6 +415,36 @@ async def test_a_request_waiting_for_a_model_the_reload_removes_is_not_given_ano
     assert len(new.chat_requests) == 1
     text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
     assert text == old.behaviour.reply  # the stream under way went on where it started
+
+
+async def test_the_log_says_an_idle_endpoint_was_removed_before_it_says_it_drained(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        gone = the(router, "sim-fast-b")
+        write(
+            config_path,
+            SimulatedFleet(fast=fleet.fast[:1], balanced=fleet.balanced, deep=fleet.deep),
+        )
+        with json_logs() as out:
+            status, _ = await reload(session, router)
+            await wait_until(lambda: bool(events(out, "endpoint drained")), what="the drain")
+        drained = gone not in router.runtime.lanes
+
+    assert status == 200
+    assert drained
+    order = [
+        line["event"]
+        for line in log_lines(out)
+        if line.get("endpoint", line.get("name")) == "sim-fast-b"
+        or line["event"] == "config reloaded"
+    ]
+    assert order == [
+        "endpoint removed by reload; draining it",
+        "config reloaded",
+        "endpoint drained",
+    ]
 
 
 async def test_an_added_endpoint_is_probed_at_once_and_gets_its_series(
