@@ -536,6 +536,21 @@ async def test_settings_that_need_a_restart_are_reported_and_the_rest_applies(
     assert done["restart_needed"] == body["restart_needed"]
 
 
+async def test_a_shorter_probe_interval_applies_now_not_after_the_old_one(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)  # interval_seconds = 300: no second round during the test
+    async with serving(config_path) as router:
+        probed = fleet.deep[0].health_checks
+        edit(config_path, ("interval_seconds = 300", "interval_seconds = 0.2"))
+        status, body = await reload(session, router)
+        await wait_until(
+            lambda: fleet.deep[0].health_checks >= probed + 2, what="rounds at the new interval"
+        )
+
+    assert (status, body["changed"]) == (200, ["health.interval_seconds"])
+
+
 async def test_limits_and_max_in_flight_apply_to_the_next_request(
     fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
 ) -> None:
