@@ -305,6 +305,9 @@ def _serve_traced(config: Config, settings: TracingSettings | None, **options: A
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from octoroute.workers import hold_reload_signal
+
+    hold_reload_signal()  # first: until serve() or run_workers() can reload on it
     workers: int | None = getattr(args, "workers", None)
     if workers is not None and workers < 1:
         return _fail(f"octoroute: --workers must be at least 1, got {workers}")
@@ -345,6 +348,7 @@ def serve_worker(spec: WorkerSpec) -> int:
         overrides=spec.overrides,
         listen=(spec.host, spec.port),
         parent=os.getppid(),
+        on_ready=spec.listening,
     )
     return 0
 

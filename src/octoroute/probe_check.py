@@ -41,6 +41,8 @@ TAGS_SOURCE = f"GET {TAGS_PATH}"
 SHOWN_MODELS = 8
 """A server with more models than this shows the first ones and how many more."""
 SUGGESTIONS = 3
+SHOWN_BYTES = 40
+"""How much of a model list that is not JSON is shown."""
 
 
 class Served(NamedTuple):
@@ -66,6 +68,9 @@ class Finding(NamedTuple):
     """The models it lists; ``None`` when it listed none we could read."""
     facts: InstanceFacts = UNKNOWN
     """What its kind's status reader learned (loaded, context window)."""
+    not_api: str | None = None
+    """How its model list starts when that is not JSON at all (a web page where the API should
+    be); ``None`` for JSON."""
 
     @property
     def missing(self) -> bool:
@@ -113,6 +118,18 @@ def tag_names(body: bytes) -> tuple[str, ...] | None:
     )
 
 
+def not_json(body: bytes) -> str | None:
+    """The start of ``body`` when it is not JSON (a web app's page answers every path with
+    200), for the report; ``None`` when it is."""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        start = " ".join(body[:SHOWN_BYTES].decode("utf-8", "replace").split())
+        more = "..." if len(body) > SHOWN_BYTES else ""
+        return f"{len(body)} bytes starting {start!r}{more}"
+    return None
+
+
 def _json_field(body: bytes, key: str) -> object:
     try:
         value = orjson.loads(body)
@@ -154,7 +171,9 @@ async def _probe_one(client: UpstreamClient, endpoint: EndpointConfig, timeout: 
     served = Served(names, source) if names is not None else None
     kind = suggestion.kind if suggestion.kind is not Kind.OPENAI else endpoint.kind
     facts = await kinds.read(kind, fetch, endpoint.name, UNKNOWN)
-    return Finding(endpoint, target.label, target.root, None, suggestion, served, facts)
+    return Finding(
+        endpoint, target.label, target.root, None, suggestion, served, facts, not_json(listing)
+    )
 
 
 async def probe_endpoints(config: Config, *, timeout: float) -> list[Finding]:
@@ -195,7 +214,12 @@ def details(finding: Finding, first_of_server: Finding | None) -> list[str]:
     name = finding.endpoint.name
     if finding.suggestion is None:
         return lines
-    if served is None:
+    if finding.not_api is not None:
+        lines.append(
+            f"      NOT AN OPENAI API: {MODELS_SOURCE} answered {finding.not_api}, not JSON; "
+            "does base_url name the model server's API (its port, then /v1)?"
+        )
+    elif served is None:
         lines.append(f"      lists no models ({MODELS_SOURCE} answered something else)")
     elif first_of_server is not None and first_of_server.served == served:
         lines.append(f"      serves the models listed for {first_of_server.endpoint.key_path}")
@@ -243,12 +267,15 @@ def report(findings: list[Finding]) -> str:
             first_by_server.setdefault(finding.root, finding)
     unreachable = sum(finding.problem is not None for finding in findings)
     missing = sum(finding.missing for finding in findings)
-    ready = len(findings) - unreachable - missing
+    not_api = sum(finding.not_api is not None for finding in findings)
+    ready = len(findings) - unreachable - missing - not_api
     verdict = [f"{ready} ready"]
     if unreachable:
         verdict.append(f"{unreachable} unreachable")
     if missing:
         verdict.append(f"{missing} not serving the configured model name")
+    if not_api:
+        verdict.append(f"{not_api} not answering as an OpenAI-compatible API")
     count = len(findings)
     lines += ["", f"{count} endpoint{'' if count == 1 else 's'} probed: {', '.join(verdict)}."]
     return "\n".join(lines)
@@ -261,5 +288,8 @@ async def check_probe(config: Config, *, timeout: float | None = None) -> tuple[
     if timeout is None:
         timeout = config.health.probe_timeout_seconds
     findings = await probe_endpoints(config, timeout=timeout)
-    ready = all(finding.problem is None and not finding.missing for finding in findings)
+    ready = all(
+        finding.problem is None and not finding.missing and finding.not_api is None
+        for finding in findings
+    )
     return report(findings), ready

@@ -37,7 +37,7 @@ from octoroute.config.schema import Config
 from octoroute.config_watch import ConfigWatcher
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import get_logger
-from octoroute.runtime import Runtime
+from octoroute.runtime import Runtime, log_drained
 
 log = get_logger("octoroute.reload")
 
@@ -70,6 +70,7 @@ class ReloadReport:
     __slots__ = (
         "added",
         "changed",
+        "drained",
         "generation",
         "kept",
         "problems",
@@ -94,6 +95,7 @@ class ReloadReport:
         added: tuple[dict[str, Any], ...] = (),
         removed: tuple[dict[str, Any], ...] = (),
         kept: tuple[dict[str, Any], ...] = (),
+        drained: tuple[Endpoint, ...] = (),
     ) -> None:
         self.status = status
         self.trigger = trigger
@@ -106,6 +108,8 @@ class ReloadReport:
         self.added = added
         self.removed = removed
         self.kept = kept
+        self.drained = drained
+        """Removed instances that were idle and drained at once (for the log only)."""
         self.workers_signalled = False
 
     @property
@@ -250,6 +254,7 @@ class Reloader:
                 for endpoint in swapped.removed
             ),
             kept=tuple(_described(endpoint) for endpoint in swapped.kept),
+            drained=swapped.drained,
         )
 
     def _follow_watch_setting(self) -> None:
@@ -300,6 +305,8 @@ def _log(report: ReloadReport) -> None:
             restart_needed=list(report.restart_needed),
             **where,
         )
+    for instance in report.drained:
+        log_drained(instance)
     if report.restart_needed:
         log.warning(
             "config reload: these settings take effect only after a restart; their previous "

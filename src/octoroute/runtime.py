@@ -74,6 +74,13 @@ STARTUP_ROUND_EVENT: Final = "start-up probe round done"
 """The summary of the first probe round: ``answered``, ``unreachable``, ``total``, ``seconds``;
 a warning when an endpoint did not answer, else info."""
 RELOAD_UNREACHABLE_EVENT: Final = "endpoint added by reload did not answer its first probe"
+DRAINED_EVENT: Final = "endpoint drained"
+"""The log line of a removed instance whose last attempt ended (:func:`log_drained`)."""
+
+
+def log_drained(endpoint: Endpoint) -> None:
+    """Say that ``endpoint``, removed by a reload, has drained."""
+    log.info(DRAINED_EVENT, **_where(endpoint))
 
 
 class _HealthEvents:
@@ -166,6 +173,9 @@ class Swapped(NamedTuple):
     removed: tuple[Endpoint, ...]
     kept: tuple[Endpoint, ...]
     changed: tuple[str, ...]
+    drained: tuple[Endpoint, ...]
+    """Removed instances that were idle, so drained at once: their :data:`DRAINED_EVENT` line
+    is the caller's to log (:func:`log_drained`), after its own lines about the reload."""
 
 
 def _limiter(state: StateConfig, metrics: Metrics) -> Limiter:
@@ -240,6 +250,8 @@ class Runtime:
         """Background model loads (``routing.prewarm``)."""
         self.responses = ResponseStore(config.limits.responses_store)
         """Recent ``/v1/responses`` answers, for ``previous_response_id``."""
+        self._drained_now: list[Endpoint] | None = None
+        """While :meth:`commit` retires instances: those that drained at once."""
         self._fallback_warnings: dict[str, RateLimitedWarning] = {}
         """One rate-limited warning per fallback reason."""
         self.status = StatusReader(
@@ -390,15 +402,19 @@ class Runtime:
             added.append(endpoint)
         _warn_tls_unverified([endpoint.config for endpoint in added])
         removed = [lane.endpoint for lane in plan.removed]
-        for endpoint in removed:
-            endpoint.retire(self._drained)  # drains here at once when nothing is in flight
+        self._drained_now = []
+        try:
+            for endpoint in removed:
+                endpoint.retire(self._drained)  # drains here at once when nothing is in flight
+        finally:
+            drained, self._drained_now = tuple(self._drained_now), None
         self._adopt(config, fleet)
         self.generation += 1
         for pool in self.metrics.queue_depth:
             self.dispatcher.kick(pool)  # more slots (new instances, a larger max_concurrent)
         self.prober.probe_now(added, then=self._on_added_probed)
         kept = tuple(lane.endpoint for lane, _ in plan.kept)
-        return Swapped(tuple(added), tuple(removed), kept, tuple(changed))
+        return Swapped(tuple(added), tuple(removed), kept, tuple(changed), drained)
 
     def _drained(self, endpoint: Endpoint) -> None:
         """The last attempt on a removed instance ended: forget it, close the pooled
@@ -415,7 +431,10 @@ class Runtime:
         )
         self.prewarmer.forget(endpoint)
         self.status.forget(endpoint)
-        log.info("endpoint drained", **_where(endpoint))
+        if self._drained_now is not None:
+            self._drained_now.append(endpoint)  # inside commit: logged after the reload's lines
+        else:
+            log_drained(endpoint)
 
     async def _probe(self, endpoint: Endpoint) -> None:
         lane = self.lanes.get(endpoint)

@@ -19,6 +19,7 @@ from octoroute import __version__
 from octoroute.config.template import TEMPLATE
 from octoroute.enums import Kind
 from octoroute.simulator import Behaviour, SimulatedFleet, SimulatedModel, fleet_config_toml
+from tests.misbehaving import RawServer, raw_server, read_request, response
 
 OCTOROUTE = [sys.executable, "-m", "octoroute"]
 
@@ -430,6 +431,39 @@ async def test_check_probe_shows_a_servers_models_once_for_endpoints_sharing_it(
         "serves the models listed for models.fast[0]",
         "MISSING: 'other' is not among the models it serves",
     ]
+
+
+async def test_check_probe_exits_1_for_a_web_page_where_the_api_should_be(tmp_path: Path) -> None:
+    # A first-run mistake: base_url names the port of a web app (a chat UI, a login page) that
+    # answers every path with its HTML page and status 200.
+    page = b"<!doctype html><html><head><title>Open WebUI</title></head><body></body></html>"
+
+    async def web_app(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer
+    ) -> None:
+        while await read_request(reader, server) is not None:
+            writer.write(response(page, content_type="text/html; charset=utf-8"))
+            await writer.drain()
+
+    fleet = SimulatedFleet(fast=[SimulatedModel("f")], balanced=[SimulatedModel("b")], deep=[])
+    path = tmp_path / "fleet.toml"
+    async with fleet, raw_server(web_app) as ui:
+        path.write_text(
+            fleet_config_toml(fleet)
+            + f'\n[[models.deep]]\nname = "d"\nbase_url = "{ui.base_url}"\nmax_tokens = 64\n'
+        )
+        code, out = await _check_probe(path)
+
+    assert code == 1, out
+    deep = _endpoint_blocks(out)["models.deep[0]"]
+    assert deep[1] == (
+        "NOT AN OPENAI API: GET /v1/models answered 79 bytes starting '<!doctype html><html>"
+        "<head><title>Open W'..., not JSON; does base_url name the model server's API (its "
+        "port, then /v1)?"
+    )
+    assert out.rstrip().endswith(
+        "3 endpoints probed: 2 ready, 1 not answering as an OpenAI-compatible API."
+    )
 
 
 def _endpoint_blocks(out: str) -> dict[str, list[str]]:

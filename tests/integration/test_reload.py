@@ -22,7 +22,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from octoroute.config import load_config
-from octoroute.enums import LogFormat, Tier
+from octoroute.enums import LogFormat, Pool, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
 from octoroute.observability.metrics import instance_label
@@ -77,6 +77,16 @@ async def chat(
         return response.status, response.headers.get("x-octoroute-endpoint")
 
 
+async def refusal(
+    session: aiohttp.ClientSession, router: RouterHandle, model: str
+) -> tuple[int, str, str]:
+    """The status, error code and message of a chat request for ``model`` that fails."""
+    body = {"model": model, "messages": HELLO}
+    async with session.post(router.v1 + "/chat/completions", json=body) as response:
+        error = (await response.json())["error"]
+        return response.status, error["code"], error["message"]
+
+
 @contextmanager
 def json_logs() -> Iterator[io.StringIO]:
     """The router's log lines as JSON, for the block."""
@@ -88,9 +98,12 @@ def json_logs() -> Iterator[io.StringIO]:
         configure_logging("warning", LogFormat.TEXT, cache=False)
 
 
+def log_lines(out: io.StringIO) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
+
+
 def events(out: io.StringIO, event: str) -> list[dict[str, Any]]:
-    lines = [orjson.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")]
-    return [line for line in lines if line["event"] == event]
+    return [line for line in log_lines(out) if line["event"] == event]
 
 
 def the(router: RouterHandle, name: str) -> Endpoint:
@@ -234,6 +247,22 @@ async def test_an_unreadable_file_is_refused_and_named(
     assert alive[0] == 200
 
 
+async def test_a_file_nested_too_deeply_to_parse_is_refused_not_a_server_error(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        edit(config_path, append="[extra]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+        status, body = await reload(session, router)
+        alive = await chat(session, router, "fast")
+
+    assert status == 422
+    assert body["problems"] == [
+        f"{config_path}: invalid TOML: arrays or inline tables nested too deeply to read"
+    ]
+    assert alive[0] == 200
+
+
 async def test_a_tls_file_that_cannot_be_loaded_refuses_the_reload(
     fleet: SimulatedFleet, config_path: Path, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -352,6 +381,72 @@ async def test_a_stream_under_way_finishes_on_a_removed_endpoint_which_then_drai
     assert drained["endpoint"] == "sim-deep-old"
 
 
+async def test_a_request_waiting_for_a_model_the_reload_removes_is_not_given_another_model(
+    config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    # The fast tier is one model, so a request waiting for that model by name and one waiting
+    # for the tier wait for the same instance, until the reload puts another model there.
+    old = SimulatedModel("sim-fast-old", config_keys={"max_concurrent": 1})
+    old.behaviour.reply = " ".join(f"word{i}" for i in range(30))
+    old.behaviour.token_gap = 0.03
+    new = SimulatedModel("sim-fast-new", config_keys={"max_concurrent": 1})
+    balanced, deep = SimulatedModel("sim-balanced"), SimulatedModel("sim-deep")
+    async with SimulatedFleet(fast=[old, new], balanced=[balanced], deep=[deep]):
+        write(config_path, SimulatedFleet(fast=[old], balanced=[balanced], deep=[deep]))
+        async with (
+            serving(config_path) as router,
+            AsyncOpenAI(base_url=router.v1, api_key="unused", max_retries=0) as client,
+        ):
+            stream = await client.chat.completions.create(model="fast", messages=HELLO, stream=True)
+            first = await anext(aiter(stream))  # it holds the only slot until it ends
+            by_name = asyncio.ensure_future(refusal(session, router, "sim-fast-old"))
+            by_tier = asyncio.ensure_future(chat(session, router, "fast"))
+            await wait_until(lambda: router.runtime.dispatcher.depth(Pool.FAST) == 2)
+            write(config_path, SimulatedFleet(fast=[new], balanced=[balanced], deep=[deep]))
+            assert (await reload(session, router))[0] == 200
+            named, tiered = await asyncio.wait_for(asyncio.gather(by_name, by_tier), 10)
+            streaming = old.in_flight  # answered at once, not when the slot came free
+            rest = [chunk async for chunk in stream]
+
+    assert tiered == (200, "sim-fast-new")
+    assert named[:2] == (404, "model_not_found")
+    assert "'sim-fast-old' was removed from the router's configuration" in named[2]
+    assert streaming == 1
+    assert len(new.chat_requests) == 1
+    text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
+    assert text == old.behaviour.reply  # the stream under way went on where it started
+
+
+async def test_the_log_says_an_idle_endpoint_was_removed_before_it_says_it_drained(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        gone = the(router, "sim-fast-b")
+        write(
+            config_path,
+            SimulatedFleet(fast=fleet.fast[:1], balanced=fleet.balanced, deep=fleet.deep),
+        )
+        with json_logs() as out:
+            status, _ = await reload(session, router)
+            await wait_until(lambda: bool(events(out, "endpoint drained")), what="the drain")
+        drained = gone not in router.runtime.lanes
+
+    assert status == 200
+    assert drained
+    order = [
+        line["event"]
+        for line in log_lines(out)
+        if line.get("endpoint", line.get("name")) == "sim-fast-b"
+        or line["event"] == "config reloaded"
+    ]
+    assert order == [
+        "endpoint removed by reload; draining it",
+        "config reloaded",
+        "endpoint drained",
+    ]
+
+
 async def test_an_added_endpoint_is_probed_at_once_and_gets_its_series(
     fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -439,6 +534,21 @@ async def test_settings_that_need_a_restart_are_reported_and_the_rest_applies(
     assert warning["keys"] == body["restart_needed"]
     (done,) = events(out, "config reloaded")
     assert done["restart_needed"] == body["restart_needed"]
+
+
+async def test_a_shorter_probe_interval_applies_now_not_after_the_old_one(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)  # interval_seconds = 300: no second round during the test
+    async with serving(config_path) as router:
+        probed = fleet.deep[0].health_checks
+        edit(config_path, ("interval_seconds = 300", "interval_seconds = 0.2"))
+        status, body = await reload(session, router)
+        await wait_until(
+            lambda: fleet.deep[0].health_checks >= probed + 2, what="rounds at the new interval"
+        )
+
+    assert (status, body["changed"]) == (200, ["health.interval_seconds"])
 
 
 async def test_limits_and_max_in_flight_apply_to_the_next_request(

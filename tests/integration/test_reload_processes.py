@@ -10,7 +10,9 @@ connections say that whichever answers has.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -76,7 +78,8 @@ def reloaded_by(generation: int) -> Callable[[list[Line]], set[int]]:
 
 @asynccontextmanager
 async def serve(config_path: Path, *extra: str, listening: int = 1) -> AsyncIterator[Served]:
-    """``octoroute serve`` on an ephemeral port, once ``listening`` processes listen."""
+    """``octoroute serve`` on an ephemeral port, once ``listening`` processes listen (``0``: at
+    once, still starting)."""
     process = await asyncio.create_subprocess_exec(
         *OCTOROUTE,
         "serve",
@@ -90,10 +93,11 @@ async def serve(config_path: Path, *extra: str, listening: int = 1) -> AsyncIter
     )
     served = Served(process)
     try:
-        await served.wait_for(
-            "listening", lambda lines: len(lines_of(lines, "listening")) >= listening
-        )
-        served.url = str(served.events("listening")[0]["url"])
+        if listening:
+            await served.wait_for(
+                "listening", lambda lines: len(lines_of(lines, "listening")) >= listening
+            )
+            served.url = str(served.events("listening")[0]["url"])
         yield served
     finally:
         if process.returncode is None:
@@ -103,6 +107,30 @@ async def serve(config_path: Path, *extra: str, listening: int = 1) -> AsyncIter
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+async def writer_of(fifo: Path, timeout: float = 30.0) -> int:
+    """A descriptor writing into the named pipe ``fifo``, once a process has opened it to read
+    (that process is then waiting for what is written)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as error:
+                if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                    raise
+                await asyncio.sleep(0.01)
+                continue
+            os.set_blocking(fd, True)
+            return fd
+
+
+def feed(fd: int, text: str) -> None:
+    """Write ``text`` and close: the reader gets the whole file, then its end."""
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
 
 
 def lines_of(lines: list[Line], event: str) -> list[Line]:
@@ -213,3 +241,78 @@ async def test_workers_from_the_file_and_a_changed_count_needs_a_restart(
     assert {line["pid"] for line in server.events(RESTART_WARNING)} == {
         line["pid"] for line in server.events("listening")
     }
+
+
+async def test_a_sighup_while_the_router_starts_waits_for_it_and_reloads_then(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    # `systemctl reload` right after `systemctl start`: SIGHUP's default action ends a process,
+    # and systemd counts that as a clean exit, which Restart=on-failure does not restart. The
+    # config file is a named pipe so that the router is held at a known point of its start-up
+    # (reading the file) while the signal arrives.
+    path = tmp_path / "config.toml"
+    os.mkfifo(path)
+    text = fleet_config_toml(fleet, strategy="rule", extra=JSON_LOGS)
+    async with serve(path, listening=0) as server:
+        reading = await writer_of(path)
+        server.process.send_signal(signal.SIGHUP)
+        feed(reading, text)
+        await server.wait_for("start-up", lambda lines: bool(lines_of(lines, "router ready")))
+        feed(await writer_of(path), text)  # the reload, once its handler exists, reads it again
+        unchanged = "config reload: nothing changed"
+        await server.wait_for("the reload", lambda lines: bool(lines_of(lines, unchanged)))
+        await server.wait_for("listening", lambda lines: bool(lines_of(lines, "listening")))
+        answers = await answered_by(str(server.events("listening")[0]["url"]), "fast")
+
+    (reload,) = server.events(unchanged)
+    assert reload["trigger"] == "SIGHUP"
+    assert answers == [200]
+
+
+async def test_a_worker_restarted_while_the_file_is_broken_waits_for_a_fix_and_the_others_serve(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    # A rejected reload keeps the workers on their configuration; a worker that dies meanwhile
+    # (the OOM killer, a crash) is restarted on the file as it is now, and cannot start.
+    path = tmp_path / "config.toml"
+    write(path, fleet)
+    async with serve(path, "--workers", "2", listening=2) as server:
+        first = {line["pid"] for line in server.events("listening")}
+        good = path.read_text()
+        path.write_text(good.replace('strategy = "rule"', 'strategy = "smart"'))
+        died = min(first)
+        os.kill(died, signal.SIGKILL)
+        await server.wait_for(
+            "the restart to fail",
+            lambda lines: any("cannot start" in line.get("text", "") for line in lines),
+        )
+        meanwhile = await answered_by(server.url, "fast", times=6)
+        path.write_text(good)
+        await server.wait_for(
+            "a new worker", lambda lines: len(lines_of(lines, "listening")) == 3, timeout=60
+        )
+        after = await answered_by(server.url, "fast", times=6)
+        alive = server.process.returncode is None
+
+    assert meanwhile == [200] * 6
+    assert after == [200] * 6
+    assert alive
+    texts = [line.get("text", "") for line in server.lines]
+    assert any(text.startswith("  routing.strategy: ") and "smart" in text for text in texts)
+    notice = next(text for text in texts if "cannot start" in text)
+    assert "the other workers keep serving" in notice
+
+
+async def test_when_no_worker_can_start_on_the_broken_file_the_server_stops_with_exit_code_2(
+    tmp_path: Path, fleet: SimulatedFleet
+) -> None:
+    path = tmp_path / "config.toml"
+    write(path, fleet)
+    async with serve(path, "--workers", "2", listening=2) as server:
+        workers = {line["pid"] for line in server.events("listening")}
+        path.write_text(path.read_text().replace('strategy = "rule"', 'strategy = "smart"'))
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        code = await asyncio.wait_for(server.process.wait(), 60)
+
+    assert code == 2

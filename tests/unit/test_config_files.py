@@ -183,6 +183,13 @@ def test_absurdly_long_integer_is_a_syntax_problem_not_a_traceback() -> None:
     )
 
 
+def test_arrays_nested_past_the_parsers_recursion_limit_are_a_syntax_problem() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    assert syntax_error(f"[server]\nhosts = {deep}\n") == (
+        "config.toml: invalid TOML: arrays or inline tables nested too deeply to read"
+    )
+
+
 def test_syntax_error_problem_is_one_line_without_a_key_path() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("= 1\n")

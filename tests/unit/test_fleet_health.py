@@ -164,6 +164,14 @@ async def test_rounds_are_separated_by_the_configured_interval() -> None:
     assert sleep.delays[:2] == [30, 30]
 
 
+async def test_a_shorter_interval_given_between_rounds_is_waited_from_the_last_round() -> None:
+    fleet = make_fleet()
+    async with running(HealthProber(fleet, Probe(), interval=3600, timeout=1)) as prober:
+        await wait_rounds(prober, 1)
+        prober.retarget(fleet, interval=0.01, timeout=1)
+        await wait_rounds(prober, 3)
+
+
 async def test_probe_results_drive_endpoint_health() -> None:
     fleet = make_fleet(threshold=1)
     fast, balanced, _ = fleet.all()

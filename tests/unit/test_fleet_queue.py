@@ -186,3 +186,23 @@ def test_a_merged_walk_keeps_the_order_whatever_leaves_during_it(
     order = [e.name for e in entries if e.urgent] + [e.name for e in entries if not e.urgent]
     assert seen == order[:1] + [name for name in order[1:] if name not in leaving]
     assert queue.depth == 0
+
+
+def test_regrouping_a_line_gives_each_entry_its_own_new_scope_in_its_old_place() -> None:
+    queue: Line = WaitQueue(10)
+    entries = [Entry("a"), Entry("b"), Entry("H", True), Entry("c"), Entry("d")]
+    for entry in entries:
+        queue.push(entry)
+    queue.push(Entry("x", scope="model-x"))
+    queue.remove(entries[3])
+    moved_to = {"a": "new-tier", "b": "model-x", "H": "model-x", "d": "new-tier"}
+
+    queue.regroup("tier", lambda entry: moved_to[entry.name])
+
+    assert sorted(queue.scopes()) == ["model-x", "new-tier"]
+    assert [e.name for e in queue.walk(["model-x"])] == ["H", "b", "x"]
+    assert [e.name for e in queue.walk(["new-tier"])] == ["a", "d"]
+    assert names(queue) == ["H", "a", "b", "d", "x"]
+    assert queue.depth == 5
+    assert queue.remove(entries[0])
+    assert queue.depth == 4

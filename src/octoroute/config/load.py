@@ -126,6 +126,10 @@ def parse_config(
         # tomllib lets int()'s digit-count guard (CVE-2020-10735) escape as a bare ValueError.
         problem = "invalid TOML: an integer has more digits than any setting could need"
         raise ConfigError(source, [problem], file_level=True) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively (a few thousand ``[``).
+        problem = "invalid TOML: arrays or inline tables nested too deeply to read"
+        raise ConfigError(source, [problem], file_level=True) from None
     problems = Problems()
     config = _config(Table(problems, data, ""), source, os.environ if environ is None else environ)
     if problems.items or config is None:

@@ -36,7 +36,7 @@ import math
 from typing import TYPE_CHECKING, Final, Protocol
 
 from octoroute.enums import TIER_POOLS, Importance, Pool
-from octoroute.errors import FleetBusy
+from octoroute.errors import FleetBusy, ModelNotFound
 from octoroute.fleet.placement import Affinity, Demand, Pick, Shortfall, fits, has_room
 from octoroute.fleet.queue import WaitQueue
 
@@ -108,9 +108,7 @@ class _Entry:
         self.candidates = candidates
         self.exclude = exclude
         self.urgent = waiter.ticket.urgent
-        self.scope: tuple[Endpoint, ...] = (
-            candidates if isinstance(candidates, tuple) else tuple(candidates)
-        )
+        self.scope: tuple[Endpoint, ...] = _scope_of(self)
         """Its line in the pool's queue: the requests that may use the same instances."""
         self.queued = False
         self.order = 0
@@ -172,7 +170,8 @@ class Dispatcher:
 
         Requests already waiting keep their places and tickets; one that waits for a whole tier
         or for one model's replicas waits for that tier or model of ``fleet`` from now on (its
-        new instances included, its removed ones not).
+        new instances included, its removed ones not); one that waits for a model ``fleet``
+        does not have gets ``ModelNotFound`` at once.
         """
         previous: Fleet | None = getattr(self, "_fleet", None)
         if previous is not None and previous is not fleet:
@@ -201,8 +200,10 @@ class Dispatcher:
                 queue.capacity = max_queue  # those already waiting stay, even past it
 
     def _rescope(self, previous: Fleet, fleet: Fleet) -> None:
-        """Move the lines of ``previous``'s scopes (a tier, the embedding models, one model's
-        replicas) to the same scopes of ``fleet``."""
+        """Move each waiting request from a scope of ``previous`` (a tier, the embedding
+        models, one model's replicas) to the same scope of ``fleet``; one whose model the
+        reload removed is told so at once rather than left waiting for instances that are
+        gone, and never given another model."""
         moves: dict[int, tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]] = {
             id(old): (old, fleet.tiers[tier]) for tier, old in previous.tiers.items()
         }
@@ -212,15 +213,22 @@ class Dispatcher:
             old, new = previous.by_name(name), fleet.by_name(name)
             if new and new[0].pool is old[0].pool:
                 moves[id(old)] = (old, new)
+        gone: list[_Entry] = []
         for queue in self._queues.values():
             for scope in list(queue.scopes()):
-                move = moves.get(id(scope))
-                if move is None or move[0] is not scope:
-                    continue
-                new = move[1]
+                # Equal scopes share a line (a tier that is one model): move entry by entry.
                 for entry in queue.walk((scope,)):
-                    entry.candidates = new
-                queue.rescope(scope, new)
+                    move = moves.get(id(entry.candidates))
+                    if move is not None and move[0] is entry.candidates:
+                        entry.candidates = move[1]
+                    elif not any(fleet.by_name(endpoint.name) for endpoint in entry.candidates):
+                        gone.append(entry)
+                queue.regroup(scope, _scope_of)
+        for entry in gone:
+            waiter = entry.waiter
+            if not waiter.future.done():
+                self._leave(waiter)
+                waiter.future.set_exception(_removed(entry.candidates))
 
     def depth(self, pool: Pool) -> int:
         """Requests waiting for a slot of ``pool`` now."""
@@ -315,7 +323,7 @@ class Dispatcher:
             async with asyncio.timeout_at(ticket.deadline):
                 return await future
         except TimeoutError:
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 return future.result()  # handed a slot just as the deadline passed
             gone = self._fleet.place(candidates, tried, ticket.demand)
             if gone is Shortfall.UNAVAILABLE:
@@ -333,7 +341,7 @@ class Dispatcher:
                 )
             raise self._busy_timeout(pool, why) from None
         except BaseException:
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 endpoint, trial = future.result()
                 endpoint.end(trial)  # the client left after its slot was handed over
             raise
@@ -511,6 +519,20 @@ class Dispatcher:
         for handle in self._kick_at.values():
             handle.cancel()
         self._kick_at.clear()
+
+
+def _scope_of(entry: _Entry) -> tuple[Endpoint, ...]:
+    candidates = entry.candidates
+    return candidates if isinstance(candidates, tuple) else tuple(candidates)
+
+
+def _removed(candidates: Sequence[Endpoint]) -> ModelNotFound:
+    """The error of a request that waited for a model a reload removed."""
+    names = " or ".join(sorted({f"'{endpoint.name}'" for endpoint in candidates}))
+    return ModelNotFound(
+        f"The model {names} was removed from the router's configuration (a reload) while this "
+        "request waited for a slot. GET /v1/models lists the models it serves now."
+    )
 
 
 def _holds(scope: tuple[Endpoint, ...], free: list[Endpoint]) -> bool:

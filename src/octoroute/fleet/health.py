@@ -121,6 +121,8 @@ class HealthProber:
         self._crash_streak = 0
         self._rounds = 0
         self._round_done = asyncio.Event()
+        self._shortened: asyncio.Future[None] | None = None
+        """Resolved by :meth:`retarget` when it shortens the interval during a wait."""
 
     @property
     def failures(self) -> int:
@@ -144,14 +146,20 @@ class HealthProber:
 
     def retarget(self, fleet: ProbeTargets, *, interval: float, timeout: float) -> None:
         """Probe ``fleet`` (a reload's) from the next round on, with these settings; a round
-        under way finishes with the instances it started with (at construction: the first)."""
+        under way finishes with the instances it started with (at construction: the first). A
+        shorter ``interval`` also shortens the wait under way, to that much after the last
+        round (a reload from 300 s to 10 s does not wait out the 300)."""
         if not interval > 0:
             raise ValueError(f"interval must be > 0, got {interval}")
         if not timeout > 0:
             raise ValueError(f"timeout must be > 0, got {timeout}")
+        shorter = interval < getattr(self, "_interval", interval)
         self._fleet = fleet
         self._interval = interval
         self._timeout = timeout
+        waiting: asyncio.Future[None] | None = getattr(self, "_shortened", None)
+        if shorter and waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     def probe_now(
         self,
@@ -267,7 +275,26 @@ class HealthProber:
             # Swap before setting, so a waiter woken now waits on the next round's event.
             done, self._round_done = self._round_done, asyncio.Event()
             done.set()
-            await self._sleep(self._interval)
+            await self._pause()
+
+    async def _pause(self) -> None:
+        """Wait ``interval`` after a round, or what is left of a shorter one set meanwhile."""
+        loop = asyncio.get_running_loop()
+        ended = loop.time()
+        delay = self._interval
+        while True:
+            self._shortened = shortened = loop.create_future()
+            sleeping = asyncio.ensure_future(self._sleep(delay))
+            try:
+                await asyncio.wait((sleeping, shortened), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._shortened = None
+                shortened.cancel()
+                if not sleeping.done():
+                    sleeping.cancel()
+            if not shortened.done() or shortened.cancelled():
+                return  # slept the whole delay
+            delay = max(0.0, ended + self._interval - loop.time())
 
     def _first_round_done(self, outcomes: list[ProbeOutcome]) -> None:
         assert self._on_first_round is not None

@@ -27,7 +27,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
 COMPACT_AFTER = 32
 """A line is compacted when more than this many marked entries (and more than living ones)
@@ -135,25 +135,35 @@ class WaitQueue(Generic[Q, S]):
             del self._lines[entry.scope]  # a walk holds on to the line object, not the key
         return True
 
-    def rescope(self, old: S, new: S) -> None:
-        """The entries waiting with scope ``old`` wait with scope ``new`` from now on, in their
-        places (a reload's fleet has new scope objects for the same tier or model)."""
-        line = self._lines.pop(old, None)
+    def regroup(self, scope: S, scope_of: Callable[[Q], S]) -> None:
+        """Give each entry waiting with scope ``scope`` the scope ``scope_of(entry)`` from now
+        on, in its place in the arrival order. Scopes are dict keys, so two equal ones (a tier
+        that is one model's replicas, and that model) share a line; after a reload those
+        entries may wait for different instances (a reload's fleet has new scope objects)."""
+        line = self._lines.pop(scope, None)
         if line is None:
             return
-        for waiting in line.classes:
+        parts: dict[S, _Line[Q]] = {}
+        for urgency, waiting in enumerate(line.classes):
             for entry in waiting:
-                entry.scope = new
-        there = self._lines.get(new)
-        if there is None:
-            self._lines[new] = line
-            return
-        for mine, theirs in zip(line.classes, there.classes, strict=True):
-            merged = list(heapq.merge(theirs, mine, key=_order))
-            theirs.clear()
-            theirs.extend(merged)
-        there.depth += line.depth
-        there.dead += line.dead
+                if not entry.queued:
+                    continue  # left already: dropped here rather than at the head of a line
+                entry.scope = scope_of(entry)
+                part = parts.get(entry.scope)
+                if part is None:
+                    part = parts[entry.scope] = _Line()
+                part.classes[urgency].append(entry)
+                part.depth += 1
+        for new, part in parts.items():
+            there = self._lines.get(new)
+            if there is None:
+                self._lines[new] = part
+                continue
+            for mine, theirs in zip(part.classes, there.classes, strict=True):
+                merged = list(heapq.merge(theirs, mine, key=_order))
+                theirs.clear()
+                theirs.extend(merged)
+            there.depth += part.depth
 
     def scopes(self) -> Collection[S]:
         """The scopes that have entries waiting (a live view: read it before walking)."""
