@@ -36,6 +36,7 @@ from octoroute.api import (
     openai,
     reload,
     responses,
+    ui,
 )
 from octoroute.api.auth import authentication
 from octoroute.api.common import (
@@ -123,7 +124,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
             "POST /v1/messages/count_tokens, POST /v1/embeddings, "
             "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
-            "GET /models, GET /metrics, POST /admin/reload and Ollama's API (GET /api/tags, POST /api/chat, ...)."
+            "GET /models, GET /metrics, POST /admin/reload, GET /ui/ (the dashboard) and Ollama's API (GET /api/tags, POST /api/chat, ...)."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = tuple(sorted(exc.allowed_methods))
@@ -192,4 +193,5 @@ def create_app(
     responses.add_routes(app)
     anthropic.add_routes(app)
     ollama.add_routes(app)
+    ui.add_routes(app)
     return app
