@@ -30,6 +30,7 @@ from octoroute.api import (
     admin,
     anthropic,
     cors,
+    dashboard_events,
     dashboard_state,
     embeddings,
     legacy,
@@ -191,6 +192,7 @@ def create_app(
     legacy.add_routes(app)
     admin.add_routes(app)
     dashboard_state.add_routes(app)
+    dashboard_events.add_routes(app)
     reload.add_routes(app)
     responses.add_routes(app)
     anthropic.add_routes(app)

@@ -247,9 +247,9 @@ class TrafficWindow:
             bins = stats.latency
             bins[index] = bins.get(index, 0) + 1
 
-    def view(self, seconds: int, now: float) -> WindowView:
-        """The last ``seconds`` (a key of :data:`WINDOWS`) up to ``now``, aggregated."""
-        shown = WINDOWS[seconds]
+    def _buckets(self, seconds: int, now: float) -> tuple[int, int, list[_Bucket]]:
+        """The first and newest bucket starts of the last ``seconds`` up to ``now``, and the
+        buckets of that span that hold anything."""
         newest = int(now) - int(now) % BUCKET_SECONDS
         first = newest - seconds + BUCKET_SECONDS
         buckets: list[_Bucket] = []
@@ -257,6 +257,20 @@ class TrafficWindow:
             bucket = self._ring[(start // BUCKET_SECONDS) % _SLOTS]
             if bucket is not None and bucket.start == start:
                 buckets.append(bucket)
+        return first, newest, buckets
+
+    def instance_stats(self, seconds: int, now: float) -> dict[Hashable, InstanceStats]:
+        """Only the per-instance numbers of the last ``seconds`` (what a ``fleet`` event shows),
+        without the rest of :meth:`view`."""
+        instances: dict[Hashable, _Instance] = {}
+        for bucket in self._buckets(seconds, now)[2]:
+            _add_instances(instances, bucket)
+        return _instance_stats(instances)
+
+    def view(self, seconds: int, now: float) -> WindowView:
+        """The last ``seconds`` (a key of :data:`WINDOWS`) up to ``now``, aggregated."""
+        shown = WINDOWS[seconds]
+        first, newest, buckets = self._buckets(seconds, now)
         requests: dict[str, int] = {}
         strategies: dict[str, int] = {}
         reasons: dict[str, int] = {}
@@ -278,13 +292,7 @@ class TrafficWindow:
                 total = tokens.setdefault(pool, [0, 0])
                 total[0] += prompt
                 total[1] += completion
-            for key, stats in bucket.instances.items():
-                summed = instances.get(key)
-                if summed is None:
-                    summed = instances[key] = _Instance()
-                summed.requests += stats.requests
-                summed.errors += stats.errors
-                merge_into(summed.latency, stats.latency)
+            _add_instances(instances, bucket)
             group = bucket.start - (bucket.start - first) % shown
             groups[group] = _grouped(groups.get(group), group, bucket)
         shown_buckets = [
@@ -304,16 +312,30 @@ class TrafficWindow:
             fallbacks=fallbacks,
             ttft_ms=_p50_p95(ttft),
             tokens={pool: (pair[0], pair[1]) for pool, pair in tokens.items()},
-            instances={
-                key: InstanceStats(
-                    stats.requests,
-                    stats.errors / stats.requests if stats.requests else 0.0,
-                    _p50_p95(stats.latency),
-                )
-                for key, stats in instances.items()
-            },
+            instances=_instance_stats(instances),
             covered_seconds=max(0.0, min(float(seconds), now - self.started)),
         )
+
+
+def _add_instances(instances: dict[Hashable, _Instance], bucket: _Bucket) -> None:
+    for key, stats in bucket.instances.items():
+        summed = instances.get(key)
+        if summed is None:
+            summed = instances[key] = _Instance()
+        summed.requests += stats.requests
+        summed.errors += stats.errors
+        merge_into(summed.latency, stats.latency)
+
+
+def _instance_stats(instances: Mapping[Hashable, _Instance]) -> dict[Hashable, InstanceStats]:
+    return {
+        key: InstanceStats(
+            stats.requests,
+            stats.errors / stats.requests if stats.requests else 0.0,
+            _p50_p95(stats.latency),
+        )
+        for key, stats in instances.items()
+    }
 
 
 def _p50_p95(histogram: Mapping[int, int]) -> tuple[float, float] | None:
