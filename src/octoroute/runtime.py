@@ -24,6 +24,7 @@ from octoroute.fleet.endpoint import Endpoint, OutlierSettings
 from octoroute.fleet.health import HealthProber, ProbeInconclusive, ProbeOutcome
 from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
+from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.observability.metrics import Metrics, instance_label
 from octoroute.observability.tracing import Tracing
@@ -220,6 +221,10 @@ class Runtime:
         self.tracing = tracing
         """The process's OpenTelemetry tracing; ``None`` (off) unless ``OTEL_*`` asked for it."""
         self.started_at = time.monotonic()
+        self.dashboard = Dashboard(config.ui, time.time())
+        """The dashboard's windows and last decisions: kept across reloads."""
+        self.recorder: Dashboard | None = None
+        """``dashboard`` while ``[ui] enabled``, else ``None``: what requests record into."""
         self.generation = 1
         """Configurations this runtime has run: 1 at start-up, one more per reload."""
         self._rng = random.Random() if rng is None else rng
@@ -317,6 +322,8 @@ class Runtime:
             interval=config.health.interval_seconds,
             timeout=config.health.probe_timeout_seconds,
         )
+        self.dashboard.configure(config.ui)
+        self.recorder = self.dashboard if config.ui.enabled else None
         self.limiter = _limiter(config.state, self.metrics)
         """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here."""
         self._key_table: KeyTable | None = None

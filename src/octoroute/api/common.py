@@ -24,6 +24,7 @@ from octoroute.errors import (
     RequestTimeout,
     ServerOverloaded,
 )
+from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import get_logger
 from octoroute.observability.tracing import RequestTrace
 from octoroute.routing.metadata import infer_metadata
@@ -258,40 +259,50 @@ def log_request(
     served_by: tuple[Pool, str] | None = None,
     key: str | None = None,
     trace: RequestTrace | None = None,
+    dashboard: Dashboard | None = None,
+    request_id: str = "",
+    preview: str | None = None,
 ) -> None:
     """The one info line per request: what was asked, who decided, who served, how it went.
 
     ``served_by`` is the pool and reason of a request that is never routed (embeddings), logged
     as ``tier`` and ``reason`` with strategy ``direct``; ``key`` is the client key's name (with
     ``[auth]``). Never message content: prompts are private; never a key. With ``trace`` the
-    request's span gets the same fields.
+    request's span gets the same fields. With ``dashboard`` (``[ui] enabled``) the request is
+    counted in its windows and kept among its decisions, under ``request_id``, with ``preview``
+    (only ever set with ``[ui] show_prompts``).
     """
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
     fields: dict[str, object] = {
         "route": route,
         "model": model[:100],
         "stream": stream,
         "status": status,
         "attempts": outcome.attempts,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "duration_ms": duration_ms,
     }
+    pool: str | None = None
+    strategy: str | None = None
+    reason: str | None = None
     if decision is not None:
-        fields["strategy"] = decision.source.value
-        fields["tier"] = decision.tier.value
-        fields["reason"] = decision.reason
+        fields["strategy"] = strategy = decision.source.value
+        fields["tier"] = pool = decision.tier.value
+        fields["reason"] = reason = decision.reason
         fields["routing_ms"] = round(decision.routing_ms, 3)
         if decision.confidence is not None:
             fields["confidence"] = round(decision.confidence, 3)
         if decision.fallback is not None:
             fields["routing_fallback"] = decision.fallback
     elif served_by is not None:
-        fields["strategy"] = DecisionSource.DIRECT.value
-        fields["tier"] = served_by[0].value
-        fields["reason"] = served_by[1]
+        fields["strategy"] = strategy = DecisionSource.DIRECT.value
+        fields["tier"] = pool = served_by[0].value
+        fields["reason"] = reason = served_by[1]
     if outcome.endpoint is not None:
         fields["endpoint"] = outcome.endpoint.name
         fields["instance"] = outcome.endpoint.id
+    ttfb_ms = None
     if outcome.ttfb is not None:
-        fields["ttfb_ms"] = round(outcome.ttfb * 1000, 2)
+        fields["ttfb_ms"] = ttfb_ms = round(outcome.ttfb * 1000, 2)
     if outcome.usage is not None:
         fields["prompt_tokens"], fields["completion_tokens"] = outcome.usage
     if outcome.error is not None:
@@ -301,8 +312,27 @@ def log_request(
     log.info("request", **fields)
     if trace is not None:
         trace.annotate(fields)
+    if dashboard is not None:
+        now = time.time()
+        dashboard.traffic.record(
+            now,
+            UNROUTED if pool is None else pool,
+            strategy,
+            reason,
+            status >= 500,
+            duration_ms,
+            ttfb_ms,
+            outcome.attempts,
+            decision is not None and decision.fallback is not None,
+            outcome.endpoint,
+            outcome.usage,
+        )
+        dashboard.decided((now, request_id, fields, preview))
 
 
+UNROUTED: Final = "unrouted"
+"""The dashboard's pool for a request that ended before it had a tier (a bad body, an unknown
+model)."""
 CLIENT_CLOSED_REQUEST: Final = 499
 """Logged (never sent) when the client went away before its answer was complete."""
 
@@ -317,10 +347,14 @@ class RequestLog:
     """
 
     __slots__ = (
+        "dashboard",
         "decision",
         "key",
         "model",
         "outcome",
+        "preview",
+        "previewing",
+        "request_id",
         "route",
         "served_by",
         "started",
@@ -330,9 +364,23 @@ class RequestLog:
     )
 
     def __init__(
-        self, route: str, key: str | None = None, trace: RequestTrace | None = None
+        self,
+        route: str,
+        key: str | None = None,
+        trace: RequestTrace | None = None,
+        *,
+        dashboard: Dashboard | None = None,
+        request_id: str = "",
     ) -> None:
         self.route = route
+        self.dashboard = dashboard
+        """Where the request is recorded for the dashboard; ``None`` with ``[ui]`` off."""
+        self.request_id = request_id
+        self.previewing = dashboard is not None and dashboard.show_prompts
+        """Whether the handler should keep a preview of the request (:meth:`keep_preview`):
+        ``[ui] show_prompts`` is on."""
+        self.preview: str | None = None
+        """The latest user turn's preview (only with ``previewing``)."""
         self.key = key
         """The client key's name, with ``[auth]``."""
         self.trace = trace
@@ -371,7 +419,41 @@ class RequestLog:
             served_by=self.served_by,
             key=self.key,
             trace=self.trace,
+            dashboard=self.dashboard,
+            request_id=self.request_id,
+            preview=self.preview,
         )
+
+    def keep_preview(self, messages: list[Message]) -> None:
+        """Keep a preview of the latest user turn of ``messages`` for the dashboard's decision;
+        handlers call it only when :attr:`previewing`, so nothing is read otherwise."""
+        dashboard = self.dashboard
+        if dashboard is not None:
+            self.preview = user_turn_preview(messages, dashboard.preview_chars)
+
+
+def request_log(
+    request: web.Request, route: str, key: str | None, trace: RequestTrace | None
+) -> RequestLog:
+    """The :class:`RequestLog` of ``request``: its id, and the dashboard when it records."""
+    return RequestLog(
+        route,
+        key,
+        trace,
+        dashboard=request.app[RUNTIME].recorder,
+        request_id=request[REQUEST_ID],
+    )
+
+
+def user_turn_preview(messages: list[Message], limit: int) -> str:
+    """The start of the latest user message's text, whitespace folded, at most ``limit``
+    characters (an ellipsis marks a cut); ``""`` without a user message. Only the text of that
+    one message is read."""
+    for message in reversed(messages):
+        if message.role == "user":
+            text = " ".join(message.text()[: limit * 4 + 64].split())
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    return ""
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
