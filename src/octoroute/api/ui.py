@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
@@ -100,11 +100,6 @@ def load_assets(folder: Traversable | None = None) -> tuple[Asset, dict[str, Ass
     return _asset(html.encode("utf-8"), CONTENT_TYPES[".html"]), static
 
 
-def ui_enabled(config: Any) -> bool:
-    """``[ui] enabled`` of ``config``; true when the section or the key is absent (the default)."""
-    return bool(getattr(getattr(config, "ui", None), "enabled", True))
-
-
 def _switched_off(path: str) -> RouteNotFound:
     return RouteNotFound(
         f"There is no dashboard at {path[:100]}: it is switched off on this router "
@@ -128,7 +123,7 @@ def add_routes(app: web.Application) -> None:
     page, static = load_assets()
 
     def check(request: web.Request) -> None:
-        if not ui_enabled(request.app[RUNTIME].config):
+        if not request.app[RUNTIME].config.ui.enabled:
             raise _switched_off(request.path)
 
     async def redirect(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@
     windowSeconds: 300,
     live: false,
     stopped: false, // waiting for a key: no request is made
+    generation: 0, // bumped by each start(): an older event loop sees it and ends
     eventsAbort: null,
     timer: null,
     renderQueued: new Set(),
@@ -70,6 +71,7 @@
   function fmtMs(v) {
     if (!isNum(v)) return "–";
     if (v >= 10000) return `${fmtNum(v / 1000, 1)} s`;
+    if (v >= 1000) return `${fmtNum(v / 1000, 2)} s`;
     if (v >= 100) return `${fmtNum(v, 0)} ms`;
     return `${fmtNum(v, 1)} ms`;
   }
@@ -194,8 +196,9 @@
     $("key-prompt").hidden = true;
     $("forget-key").hidden = !sessionStorage.getItem(KEY_STORE);
     setConnection("unknown", "connecting…");
+    model.generation += 1;
     refreshLoop();
-    eventsLoop();
+    eventsLoop(model.generation);
   }
 
   async function refresh() {
@@ -226,8 +229,8 @@
   }
 
   // Server-sent events over fetch(): EventSource cannot send the admin key as a header.
-  async function eventsLoop() {
-    while (!model.stopped) {
+  async function eventsLoop(generation) {
+    while (!model.stopped && generation === model.generation) {
       const abort = new AbortController();
       model.eventsAbort = abort;
       try {
@@ -237,9 +240,10 @@
         setConnection("live", "live");
         await readEvents(response.body, abort.signal);
       } catch (error) {
+        if (abort.signal.aborted) return; // stopped on purpose (a key is needed, or a new one)
         if (error instanceof KeyNeeded) return needKey(error);
-        if (abort.signal.aborted) return;
       }
+      if (generation !== model.generation) return;
       model.live = false;
       if (!model.stopped) setConnection("polling", "polling every 2 s");
       await new Promise((resolve) => setTimeout(resolve, EVENTS_RETRY_MS));
@@ -317,6 +321,7 @@
       ["up", fmtDuration(state.uptime_seconds)],
       ["as of", fmtTime(state.generated_at)],
     ];
+    if (router.note) facts.push(["note", router.note]);
     replace($("router-facts"), facts.map(([k, v]) => h("div", {}, h("dt", { text: k }), h("dd", { text: text(v) }))));
   }
 
@@ -333,8 +338,9 @@
       "tr",
       { class: rowClass, dataset: { instance: instance.id || instance.name || "", health } },
       label("Instance", h("div", {}, h("strong", { text: text(instance.name) }),
-        h("span", { class: "sub mono", text: [instance.id, instance.url].filter(Boolean).join(" · ") }))),
-      label("Health", healthBadge(instance)),
+        h("span", { class: "sub mono", text: [instance.id, instance.kind, instance.url].filter(Boolean).join(" · ") }))),
+      label("Health", h("span", {}, healthBadge(instance),
+        isNum(instance.seconds_since_check) ? h("span", { class: "sub", text: `checked ${fmtDuration(instance.seconds_since_check)} ago` }) : null)),
       label("In flight / slots", h("span", { class: "num" }, `${fmtNum(used)} / ${slots === null ? "?" : fmtNum(slots)}`,
         slots ? h("span", { class: "meter", "aria-hidden": "true" }, h("span", { style: `width:${Math.min(100, (used / slots) * 100)}%` })) : null)),
       label("Warm", instance.warm === true ? "warm" : instance.warm === false ? "cold" : "–"),
@@ -381,8 +387,9 @@
 
   // Stacked bars over the window's buckets: one series per name, one bar per bucket.
   function stackedChart(title, buckets, names, pick, colors) {
-    const width = 600;
-    const height = 150;
+    const narrow = window.innerWidth < 720; // fewer units on a phone, so the labels stay legible
+    const width = narrow ? 340 : 600;
+    const height = narrow ? 120 : 150;
     const pad = { left: 30, right: 6, top: 8, bottom: 18 };
     const totals = buckets.map((b) => names.reduce((sum, n) => sum + (Number(pick(b, n)) || 0), 0));
     const max = Math.max(1, ...totals);
@@ -443,7 +450,7 @@
       stat("TTFT p50", ttft ? fmtMs(ttft.p50) : "–", "time to first token"),
       stat("TTFT p95", ttft ? fmtMs(ttft.p95) : "–", "time to first token"));
 
-    const tierNames = TIERS.filter((t) => buckets.some((b) => b.requests && t in b.requests) || (totals.by_tier && t in totals.by_tier));
+    const tierNames = [...TIERS, "embeddings"].filter((t) => buckets.some((b) => b.requests && b.requests[t]) || (totals.by_tier && totals.by_tier[t]));
     const strategyNames = [...new Set(buckets.flatMap((b) => Object.keys(b.by_strategy || {})).concat(Object.keys(totals.by_strategy || {})))];
     const outcomeNames = ["errors", "retries", "failovers", "fallbacks"];
     const charts = h("div", { class: "charts" },
@@ -478,9 +485,11 @@
     ["Reason", (d) => h("span", { class: "mono", text: text(d.reason) })],
     ["Confidence", (d) => (isNum(d.confidence) ? fmtPct(d.confidence, 0) : "–"), "num nowrap"],
     ["Instance", (d) => h("span", {}, text(d.instance || d.endpoint), d.instance && d.endpoint && d.instance !== d.endpoint ? h("span", { class: "sub", text: d.endpoint }) : null)],
-    ["Status", (d) => h("span", { class: d.status >= 400 ? "status-code-bad" : "status-code-ok", text: text(d.status) }), "num nowrap"],
+    ["Status", (d) => h("span", { title: d.error || null }, h("span", { class: d.status >= 400 ? "status-code-bad" : "status-code-ok", text: text(d.status) }),
+      d.error ? h("span", { class: "sub", text: String(d.error) }) : null), "num"],
     ["Latency", (d) => h("span", {}, fmtMs(d.duration_ms), isNum(d.ttfb_ms) ? h("span", { class: "sub", text: `first byte ${fmtMs(d.ttfb_ms)}` }) : null), "num nowrap"],
-    ["Attempts", (d) => fmtNum(d.attempts), "num"],
+    ["Attempts", (d) => h("span", {}, fmtNum(d.attempts), d.stream ? h("span", { class: "sub", text: "stream" }) : null), "num"],
+    ["Tokens", (d) => (d.tokens ? h("span", { title: "prompt + completion" }, `${fmtNum(d.tokens.prompt)} + ${fmtNum(d.tokens.completion)}`) : "–"), "num nowrap"],
     ["Key", (d) => text(d.key)],
     ["Request", (d) => h("span", { class: "ids" }, h("span", { class: "mono small", text: text(d.request_id) }),
       h("span", { class: "sub", text: `${text(d.route)} · model ${text(d.model)}` }))],
@@ -597,7 +606,7 @@
       field("task_type", text(decision.task_type), "task type"),
       field("importance", text(decision.importance)),
       field("token_estimate", fmtNum(decision.token_estimate), "token estimate"),
-      field("fallback", decision.fallback ? "yes: the chosen strategy failed and the rules decided" : "no"),
+      field("fallback", decision.fallback ? `yes (${decision.fallback === true ? "the strategy failed; the rules decided" : decision.fallback})` : "no"),
       decision.alias ? field("alias", text(decision.alias)) : null,
       field("routing_ms", fmtMs(decision.routing_ms), "routing took"));
     const explanation = decision.explanation && typeof decision.explanation === "object"
