@@ -11,13 +11,15 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
+import msgspec
+
 from octoroute.access.keys import KeyTable
 from octoroute.access.state import Limiter
 from octoroute.catalog import Catalog
 from octoroute.config.diff import Identity, endpoint_changes, endpoint_identity, match_endpoints
 from octoroute.config.redact import redact_url
 from octoroute.config.schema import Config, EndpointConfig, StateConfig
-from octoroute.enums import Pool
+from octoroute.enums import Pool, Strategy
 from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.dispatch import Dispatcher
 from octoroute.fleet.endpoint import Endpoint, OutlierSettings
@@ -309,11 +311,10 @@ class Runtime:
             keepalive_seconds=config.server.stream_keepalive_seconds,
             dispatcher=self.dispatcher,
         )
-        self.router = Router(
-            config.routing,
-            HttpRouterModel(config.routing, fleet, self.client, self.lanes),
-            on_fallback=self._on_fallback,
-        )
+        self._router_model = HttpRouterModel(config.routing, fleet, self.client, self.lanes)
+        self.router = Router(config.routing, self._router_model, on_fallback=self._on_fallback)
+        self._routers: dict[Strategy, Router] = {config.routing.strategy: self.router}
+        """A router per strategy ``POST /route?strategy=`` asked for, built on first use."""
         self.client.max_response_bytes = config.limits.max_response_bytes
         self.responses.resize(config.limits.responses_store)
         self.status.timeout = config.health.probe_timeout_seconds
@@ -327,6 +328,16 @@ class Runtime:
         self.limiter = _limiter(config.state, self.metrics)
         """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here."""
         self._key_table: KeyTable | None = None
+
+    def router_for(self, strategy: Strategy) -> Router:
+        """The configuration's router with ``strategy`` instead of its own (the playground's
+        dry runs): built once per configuration, sharing its router model."""
+        router = self._routers.get(strategy)
+        if router is None:
+            routing = msgspec.structs.replace(self.config.routing, strategy=strategy)
+            router = Router(routing, self._router_model, on_fallback=self._on_fallback)
+            self._routers[strategy] = router
+        return router
 
     def key_table(self) -> KeyTable | None:
         """The client keys of the current configuration's ``[auth]`` (``None``: auth is off),

@@ -28,7 +28,7 @@ from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import get_logger
 from octoroute.observability.tracing import RequestTrace
 from octoroute.routing.metadata import infer_metadata
-from octoroute.routing.strategy import Decision, direct
+from octoroute.routing.strategy import Decision, Router, direct
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Outcome
 from octoroute.wire.media import check_json_content_type
@@ -174,22 +174,25 @@ async def decide(
     explain: bool = False,
     stated_task: TaskType | None = None,
     trace: RequestTrace | None = None,
+    router: Router | None = None,
 ) -> Decision:
     """Who serves the request: the router for ``auto``, else the tier or model it named.
 
     Explicit choices skip metadata inference on the hot path; ``explain`` (the ``/route`` dry
     run) computes it anyway so the answer shows what routing would have seen. ``stated_task``
     is legacy ``/chat``'s stated task type (``Router.route``). With ``trace`` the decision gets
-    its own span under the request's.
+    its own span under the request's. ``router`` replaces the runtime's (``/route``'s
+    ``strategy`` parameter).
     """
     if trace is not None:
         return await _traced_decision(
-            runtime, choice, messages, importance, explain, stated_task, trace
+            runtime, choice, messages, importance, explain, stated_task, trace, router
         )
     if log.is_enabled_for(logging.DEBUG):
         log.debug("routing", preview=message_preview(messages), messages=len(messages))
     if choice.tier is None:
-        return await runtime.router.route(messages, importance, stated_task=stated_task)
+        chosen = runtime.router if router is None else router
+        return await chosen.route(messages, importance, stated_task=stated_task)
     metadata = infer_metadata(messages, importance) if explain else None
     return direct(choice.tier, endpoint=choice.name is not None, metadata=metadata)
 
@@ -202,15 +205,23 @@ async def _traced_decision(
     explain: bool,
     stated_task: TaskType | None,
     trace: RequestTrace,
+    router: Router | None,
 ) -> Decision:
     """``decide`` inside a routing span, which is open for as long as routing takes (the
     router model's call included) and records what was decided."""
     span = trace.routing()
+    chosen = runtime.router if router is None else router
     try:
         decision = await decide(
-            runtime, choice, messages, importance, explain=explain, stated_task=stated_task
+            runtime,
+            choice,
+            messages,
+            importance,
+            explain=explain,
+            stated_task=stated_task,
+            router=chosen,
         )
-        span.decided(decision, runtime.router.strategy)
+        span.decided(decision, chosen.strategy)
     finally:
         span.end()
     return decision
