@@ -129,7 +129,11 @@ class Page:
         await self._run(Select(await self.element(css)).select_by_value, value)
 
     async def click(self, css: str) -> None:
-        await self._run((await self.element(css)).click)
+        """Click ``css`` as a user would, scrolled to the middle of the screen first (so the
+        sticky navigation bar cannot be in the way)."""
+        target = await self.element(css)
+        await self.js("arguments[0].scrollIntoView({block: 'center'});", target)
+        await self._run(target.click)
 
     async def console(self) -> list[dict[str, Any]]:
         """The console messages since the last call (errors are ``level == "SEVERE"``)."""

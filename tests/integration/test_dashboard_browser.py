@@ -285,6 +285,46 @@ async def test_the_playground_answers_what_post_route_answers(
     assert verdict["reason"] == direct_conversation["reason"]
     assert verdict["strategy"] == direct_conversation["strategy"]
     await page.screenshot("playground-1280x800", WIDE)
+
+    await page.type("#pg-prompt", PROMPT)
+    await page.click("#pg-compare")
+    compared = await page.until(
+        "document.querySelectorAll('#pg-result .compare [data-tier]').length === 4 && "
+        "Object.fromEntries([...document.querySelectorAll('#pg-result .compare [data-strategy]')]"
+        ".map((el) => [el.dataset.strategy, el.querySelector('[data-tier]').dataset.tier]))",
+        what="the four strategies compared",
+    )
+    async with httpx.AsyncClient(base_url=router.url) as http:
+        for strategy in ("rule", "llm", "hybrid", "learned"):
+            answer = await http.post(
+                "/route",
+                params={"strategy": strategy},
+                json={"model": "auto", "messages": [{"role": "user", "content": PROMPT}]},
+            )
+            assert compared[strategy] == answer.json()["tier"], strategy
+    assert errors(await page.console()) == []
+
+
+async def test_prompt_previews_show_only_when_the_config_turns_them_on(
+    page: Page, fleet: SimulatedFleet
+) -> None:
+    config = config_for(fleet, strategy="rule", extra=HEALTH + "[ui]\nshow_prompts = true\n")
+    async with running_router(config) as router:
+        await page.open(f"{router.url}/ui/")
+        await page.until(
+            "document.getElementById('connection').textContent === 'live'", what="live"
+        )
+        request_id = f"preview-{uuid.uuid4()}"
+        await chat(router, request_id, PROMPT)
+        row = f"#decisions-table tr[data-request-id='{request_id}']"
+        preview = await page.until(
+            f"document.querySelector(\"{row} td[data-label='Prompt preview']\")?.textContent",
+            what="the decision's prompt preview",
+        )
+        note = await page.js("return document.getElementById('decisions-note').textContent;")
+
+    assert preview == PROMPT
+    assert "show_prompts = true" in note
     assert errors(await page.console()) == []
 
 

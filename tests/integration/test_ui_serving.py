@@ -191,3 +191,15 @@ async def test_with_auth_the_shell_loads_without_a_key_and_the_data_needs_an_adm
     assert route_as_user.status_code == 403
     assert route_as_user.json()["error"]["code"] == "admin_key_required"
     assert route_as_admin.status_code == 200
+
+
+async def test_with_the_dashboard_switched_off_every_ui_path_is_a_404_in_the_openai_shape(
+    fleet: SimulatedFleet,
+) -> None:
+    config = config_for(fleet, strategy="rule", extra="[ui]\nenabled = false\n")
+    async with running_router(config) as router, httpx.AsyncClient(base_url=router.url) as http:
+        answers = [await http.get(path) for path in ("/ui", "/ui/", "/ui/static/app.js")]
+
+    for response in answers:
+        assert_openai_404(response)
+        assert "[ui] enabled = false" in response.json()["error"]["message"]

@@ -491,9 +491,15 @@
     ["Attempts", (d) => h("span", {}, fmtNum(d.attempts), d.stream ? h("span", { class: "sub", text: "stream" }) : null), "num"],
     ["Tokens", (d) => (d.tokens ? h("span", { title: "prompt + completion" }, `${fmtNum(d.tokens.prompt)} + ${fmtNum(d.tokens.completion)}`) : "–"), "num nowrap"],
     ["Key", (d) => text(d.key)],
-    ["Request", (d) => h("span", { class: "ids" }, h("span", { class: "mono small", text: text(d.request_id) }),
+    ["Request", (d) => h("span", { class: "ids" }, h("span", { class: "mono small", title: d.request_id || null, text: shortId(d.request_id) }),
       h("span", { class: "sub", text: `${text(d.route)} · model ${text(d.model)}` }))],
   ];
+
+  // A long id (a UUID) shortened for the table; the whole id is its tooltip and the filter's.
+  function shortId(id) {
+    const value = text(id);
+    return value.length > 18 ? `${value.slice(0, 13)}…` : value;
+  }
 
   function decisionMatches(decision, needle) {
     if (!needle) return true;
@@ -594,6 +600,33 @@
     return text(value);
   }
 
+  // The explanation POST /route adds: who decided and why, in words first, then the numbers.
+  const EXPLAINED = new Set(["summary", "strategy", "decided_by", "rule", "routed_tier", "probabilities", "learned_tier",
+    "learned_confidence", "confidence", "confidence_threshold", "asked_router_model", "signals"]);
+
+  function renderExplanation(explanation) {
+    const e = explanation;
+    const rows = [];
+    const row = (label, value) => rows.push(h("dt", { text: label }), h("dd", {}, value));
+    if (e.strategy) row("strategy asked", text(e.strategy));
+    if (e.decided_by) row("decided by", h("strong", { dataset: { field: "decided_by" }, text: e.decided_by }));
+    if (e.rule) row("rule", h("code", { dataset: { field: "rule" }, text: e.rule }));
+    if (isNum(e.confidence) || isNum(e.confidence_threshold)) {
+      row("confidence", `${fmtPct(e.confidence, 1)}${isNum(e.confidence_threshold) ? ` (threshold ${fmtPct(e.confidence_threshold, 0)})` : ""}`);
+    }
+    if (e.learned_tier) row("learned model", `${e.learned_tier}${isNum(e.learned_confidence) ? ` at ${fmtPct(e.learned_confidence, 1)}` : ""}`);
+    if (typeof e.asked_router_model === "boolean") row("router model asked", e.asked_router_model ? "yes" : "no");
+    for (const [key, value] of Object.entries(e)) {
+      if (!EXPLAINED.has(key) && value !== null && value !== undefined) row(key.replace(/_/g, " "), explainValue(value));
+    }
+    const probabilities = e.probabilities && typeof e.probabilities === "object"
+      ? h("div", { class: "probabilities" }, h("h4", { text: "The learned model's probability per tier" }), probabilityBars(e.probabilities))
+      : null;
+    return h("div", { class: "explanation", id: "pg-explanation" }, h("h3", { text: "Explanation" }),
+      e.summary ? h("p", { class: "summary", dataset: { field: "summary" }, text: e.summary }) : null,
+      h("dl", { class: "kv" }, rows), probabilities);
+  }
+
   function renderDecision(decision) {
     const field = (name, value, label) => [h("dt", { text: label || name }), h("dd", { dataset: { field: name } }, value)];
     const verdict = h("div", { class: "verdict" },
@@ -610,9 +643,10 @@
       decision.alias ? field("alias", text(decision.alias)) : null,
       field("routing_ms", fmtMs(decision.routing_ms), "routing took"));
     const explanation = decision.explanation && typeof decision.explanation === "object"
-      ? h("div", { class: "explanation" }, h("h3", { text: "Explanation" }), explainValue(decision.explanation))
+      ? renderExplanation(decision.explanation)
       : null;
-    return h("div", { class: "result", id: "pg-decision" }, verdict, facts, explanation,
+    return h("div", { class: "result", id: "pg-decision" }, verdict,
+      h("div", { class: "result-grid" }, h("div", {}, h("h3", { text: "What the router read" }), facts), explanation),
       h("details", {}, h("summary", { text: "The answer of POST /route" }), h("pre", { id: "pg-raw", text: JSON.stringify(decision, null, 2) })));
   }
 
@@ -642,7 +676,9 @@
             return h("div", { class: "stat", dataset: { strategy: s } }, h("span", { class: "label", text: s }),
               a instanceof Error
                 ? h("span", { class: "error", text: a.message })
-                : h("span", { class: "value" }, tierBadge(a.tier), " ", h("span", { class: "sub", text: `${text(a.reason)}${isNum(a.confidence) ? ` · ${fmtPct(a.confidence, 0)}` : ""}` })));
+                : h("span", { class: "value", dataset: { tier: a.tier } }, tierBadge(a.tier), " ",
+                  h("span", { class: "sub", text: `${text(a.reason)}${isNum(a.confidence) ? ` · ${fmtPct(a.confidence, 0)}` : ""}` }),
+                  a.explanation && a.explanation.summary ? h("span", { class: "sub", text: a.explanation.summary }) : null));
           }))));
       }
     } catch (error) {
