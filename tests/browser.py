@@ -135,6 +135,14 @@ class Page:
         await self.js("arguments[0].scrollIntoView({block: 'center'});", target)
         await self._run(target.click)
 
+    async def block(self, *patterns: str) -> None:
+        """Make the browser fail every request whose URL matches one of ``patterns`` (``*``
+        wildcards), as a proxy that drops them would; ``block()`` lifts it."""
+        await self._run(self.driver.execute_cdp_cmd, "Network.enable", {})
+        await self._run(
+            self.driver.execute_cdp_cmd, "Network.setBlockedURLs", {"urls": list(patterns)}
+        )
+
     async def console(self) -> list[dict[str, Any]]:
         """The console messages since the last call (errors are ``level == "SEVERE"``)."""
         entries: list[dict[str, Any]] = await self._run(self.driver.get_log, "browser")

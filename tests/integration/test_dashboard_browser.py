@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
@@ -23,7 +24,9 @@ import pytest
 from openai import AsyncOpenAI
 from selenium import webdriver
 
-from octoroute.simulator import SimulatedFleet, SimulatedModel
+from octoroute.config import load_config
+from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
+from octoroute.simulator.behaviour import HttpError
 from tests.browser import PHONE, WIDE, Page, find_chromium, start_chromium
 from tests.harness import RouterHandle, config_for, running_router
 
@@ -145,6 +148,12 @@ async def test_the_page_loads_live_with_every_tier_and_instance_and_no_console_e
     assert await page.js("return location.pathname;") == "/ui/"
     facts = await page.js("return document.getElementById('router-facts').textContent;")
     assert "learned" in facts
+    effective = json.loads(
+        await page.js("return document.getElementById('config-json').textContent;")
+    )
+    assert [m["name"] for m in effective["models"]["fast"]] == ["sim-fast-a", "sim-fast-b"]
+    reload_note = await page.js("return document.getElementById('last-reload').textContent;")
+    assert reload_note == "Not reloaded since it started."
     await page.screenshot("fleet-1280x800", WIDE)
     assert errors(await page.console()) == []
 
@@ -406,4 +415,123 @@ async def test_the_page_fits_the_screen_at_1280x800_and_on_a_phone(
     assert landmarks == ["header", "nav", "main", "footer"]
     assert unlabelled == []
     assert overflow == 0, f"the page scrolls sideways by {overflow} px at {name}"
+    assert errors(await page.console()) == []
+
+
+async def test_an_ejected_instance_shows_its_cause_and_a_countdown_to_its_return(
+    page: Page, fleet: SimulatedFleet
+) -> None:
+    broken = fleet.fast[0]
+    broken.behaviour.fault = HttpError(500)
+    broken.config_keys["priority"] = 2  # preferred while admitted, so it is tried first
+    extra = "[health]\ninterval_seconds = 60\neject_after_failures = 2\neject_base_seconds = 30\n"
+    async with running_router(config_for(fleet, strategy="rule", extra=extra)) as router:
+        await page.open(f"{router.url}/ui/")
+        await page.until(
+            "document.getElementById('connection').textContent === 'live'", what="live"
+        )
+        async with AsyncOpenAI(base_url=router.v1, api_key="none", max_retries=0) as client:
+            for _ in range(2):  # each fails on sim-fast-a, then is answered by sim-fast-b
+                await client.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}]
+                )
+
+        watched = "tr[data-instance='fast[0]']"
+        await page.until(
+            f"document.querySelector(\"{watched}\")?.dataset.health === 'ejected'",
+            what="sim-fast-a shown as ejected",
+        )
+        first = await page.js(f'return document.querySelector("{watched} .countdown").textContent;')
+        later = await page.until(
+            f'document.querySelector("{watched} .countdown").textContent !== arguments[0] '
+            f'&& document.querySelector("{watched} .countdown").textContent',
+            first,
+            what="the countdown to its return moving",
+        )
+        health = await page.js(
+            f'return document.querySelector("{watched} td[data-label=Health]").textContent;'
+        )
+        await page.until(
+            "[...document.querySelectorAll('#decisions-table td[data-label=Attempts]')]"
+            ".filter((cell) => cell.textContent.startsWith('2')).length === 2",
+            what="both requests shown with two attempts",
+        )
+        await page.until(
+            "[...document.querySelectorAll('#traffic-body .stat')].some((tile) => "
+            "tile.querySelector('.label').textContent === 'failovers' && "
+            "tile.querySelector('.value').textContent === '2')",
+            what="the two failovers in the traffic",
+            timeout=15,
+        )
+        await page.screenshot("ejected-instance-1280x800", WIDE)
+
+    assert "back in" in health
+    assert "status" in health or "500" in health  # the cause
+    assert first.endswith(" s") and later.endswith(" s")
+    assert 0 < int(later.split()[0]) < int(first.split()[0]) <= 30
+    assert errors(await page.console()) == []
+
+
+async def test_without_the_event_stream_the_page_polls_and_still_shows_each_decision(
+    page: Page, router: RouterHandle
+) -> None:
+    await page.block("*/admin/events*")  # a proxy that drops the stream
+    try:
+        await page.open(f"{router.url}/ui/")
+        await page.until(f"{ROWS} === 5", what="the fleet, from /admin/state")
+        status = await page.until(
+            "document.getElementById('connection').textContent.startsWith('polling') "
+            "&& document.getElementById('connection').textContent",
+            what="the page polling",
+        )
+        request_id = f"polled-{uuid.uuid4()}"
+        await chat(router, request_id)
+        await page.until(
+            f"document.querySelector(\"#decisions-table tr[data-request-id='{request_id}']\")",
+            what="the decision, from polling",
+        )
+        console = await page.console()
+    finally:
+        await page.block()
+
+    assert status == "polling every 2 s"
+    # Only the blocked stream failed; the page's own code raised nothing.
+    assert [e for e in errors(console) if "admin/events" not in e["message"]] == []
+
+
+async def test_the_config_section_shows_each_reload_refused_or_applied(
+    page: Page, fleet: SimulatedFleet, tmp_path: Path
+) -> None:
+    path = tmp_path / "octoroute.toml"
+    text = fleet_config_toml(fleet, strategy="learned", extra=HEALTH)
+    path.write_text(text, encoding="utf-8")
+    last = "document.getElementById('last-reload')"
+    async with running_router(load_config(path)) as router, httpx.AsyncClient() as http:
+        await page.open(f"{router.url}/ui/")
+        await page.until(f"{last}?.textContent === 'Not reloaded since it started.'", what="none")
+
+        path.write_text(text.replace('strategy = "learned"', 'strategy = "bogus"'), "utf-8")
+        refused = await http.post(f"{router.url}/admin/reload")
+        shown_refusal = await page.until(
+            f"{last}.querySelector('[data-ok=false]') && {last}.textContent",
+            what="the refused reload",
+        )
+        path.write_text(text.replace('strategy = "learned"', 'strategy = "rule"'), "utf-8")
+        applied = await http.post(f"{router.url}/admin/reload")
+        shown_change = await page.until(
+            f"{last}.querySelector('[data-ok=true]') && {last}.textContent",
+            what="the applied reload",
+        )
+        await page.until(
+            "document.getElementById('router-facts').textContent.includes('strategyrule')",
+            what="the new strategy in the header",
+        )
+        await page.screenshot("config-reloaded-1280x800", WIDE)
+
+    assert refused.status_code != 200
+    assert "refused" in shown_refusal
+    assert "bogus" in shown_refusal  # the problem, as the reload reported it
+    assert applied.status_code == 200
+    assert "applied" in shown_change
+    assert "routing.strategy" in shown_change
     assert errors(await page.console()) == []

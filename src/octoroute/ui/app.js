@@ -538,11 +538,15 @@
     } else {
       const problems = Array.isArray(reload.problems) ? reload.problems : [];
       const restart = Array.isArray(reload.restart_needed) ? reload.restart_needed : [];
+      const changed = Array.isArray(reload.changed) ? reload.changed : [];
+      const chips = (list) => list.map((k) => h("span", { class: "chip", text: typeof k === "string" ? k : JSON.stringify(k) }));
       reloadPart = h("div", { id: "last-reload" },
-        h("p", {}, "Last reload at ", fmtTime(reload.at), ": ",
-          h("span", { class: reload.ok ? "status-code-ok" : "status-code-bad", text: reload.ok ? "applied" : "refused, the previous configuration still runs" })),
+        h("p", {}, "Last reload at ", fmtTime(reload.at), reload.trigger ? ` (${reload.trigger})` : "", ": ",
+          h("span", { dataset: { ok: String(Boolean(reload.ok)) }, class: reload.ok ? "status-code-ok" : "status-code-bad",
+            text: reload.ok ? "applied" : "refused, the previous configuration still runs" })),
         problems.length ? h("ul", { class: "error" }, problems.map((p) => h("li", { text: typeof p === "string" ? p : JSON.stringify(p) }))) : null,
-        restart.length ? h("p", {}, "Needs a restart to apply: ", restart.map((k) => h("span", { class: "chip", text: String(k) }))) : null);
+        changed.length ? h("p", {}, "Changed: ", chips(changed)) : reload.ok ? h("p", { class: "muted", text: "Nothing changed." }) : null,
+        restart.length ? h("p", {}, "Needs a restart to apply: ", chips(restart)) : null);
     }
     const effective = h("details", { open: true }, h("summary", { text: "Effective configuration (credentials redacted)" }),
       h("pre", { id: "config-json", text: JSON.stringify(config.effective ?? {}, null, 2) }));
