@@ -467,7 +467,8 @@ async def test_an_ejected_instance_shows_its_cause_and_a_countdown_to_its_return
 
     assert "back in" in health
     assert "status" in health or "500" in health  # the cause
-    assert first.endswith(" s") and later.endswith(" s")
+    assert first.endswith(" s")
+    assert later.endswith(" s")
     assert 0 < int(later.split()[0]) < int(first.split()[0]) <= 30
     assert errors(await page.console()) == []
 
