@@ -11,7 +11,6 @@ scrolls sideways at 1280x800 or on a 390 px phone. Screenshots of each go to
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -28,6 +27,7 @@ from octoroute.config import load_config
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
 from octoroute.simulator.behaviour import HttpError
 from tests.browser import PHONE, WIDE, Page, find_chromium, start_chromium
+from tests.dashboard_keys import ALICE, AUTH, OPS
 from tests.harness import RouterHandle, config_for, running_router
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,8 +38,6 @@ EVENT_ALLOWANCE: Final = 1.5
 """What a health change may take beyond the probe interval to show: the fleet event is sent
 within 0.25 s of the change, then the page renders it on its next frame."""
 HEALTH = f"[health]\ninterval_seconds = {PROBE_INTERVAL}\nfailure_threshold = 1\n"
-OPS: Final = "sk-octo-ops-0123456789abcdefghijkl"
-ALICE: Final = "sk-octo-alice-0123456789abcdefghij"
 EXPECTED: Final = {
     "fast": [("fast[0]", "sim-fast-a"), ("fast[1]", "sim-fast-b")],
     "balanced": [("balanced[0]", "sim-balanced")],
@@ -54,22 +52,6 @@ SHOWN_FLEET: Final = """
 ])"""
 ROWS: Final = "document.querySelectorAll('#fleet-body tr[data-instance]').length"
 PROMPT: Final = "Write a Python function that parses a CSV file and returns rows"
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-AUTH: Final = f"""
-[auth]
-[[auth.keys]]
-name = "alice"
-key_sha256 = "{sha(ALICE)}"
-[[auth.keys]]
-name = "ops"
-key_sha256 = "{sha(OPS)}"
-admin = true
-"""
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ loads without a key while every byte of data still needs an admin key.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,26 +15,8 @@ import pytest
 
 from octoroute.api.ui import CONTENT_SECURITY_POLICY, load_assets
 from octoroute.simulator import SimulatedFleet
+from tests.dashboard_keys import ALICE, AUTH, OPS
 from tests.harness import RouterHandle, config_for, raw_exchange, running_router
-
-OPS = "sk-octo-ops-0123456789abcdefghijkl"
-ALICE = "sk-octo-alice-0123456789abcdefghij"
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-AUTH = f"""
-[auth]
-[[auth.keys]]
-name = "alice"
-key_sha256 = "{sha(ALICE)}"
-[[auth.keys]]
-name = "ops"
-key_sha256 = "{sha(OPS)}"
-admin = true
-"""
 
 
 @pytest.fixture
