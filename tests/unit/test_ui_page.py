@@ -16,6 +16,7 @@ from typing import Final
 
 import pytest
 
+from octoroute.access.keys import UI_SHELL
 from octoroute.api.ui import ASSET_MARK, CONTENT_TYPES, PAGE, Asset, load_assets
 
 SHIPPED: Final = files("octoroute").joinpath("ui")
@@ -130,3 +131,15 @@ def test_the_script_talks_only_to_the_state_events_and_route_endpoints() -> None
     assert "insertAdjacentHTML" not in script
     assert "eval(" not in script
     assert "localStorage" not in script, "the admin key is kept per tab (sessionStorage) only"
+
+
+@pytest.mark.parametrize("path", ["/ui", "/ui/", "/ui/static/app.js", "/ui/static/x"])
+def test_the_pages_shell_is_what_auth_serves_without_a_key(path: str) -> None:
+    assert path in UI_SHELL
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/other", "/ui/static", "/uix", "/ui//", "/admin/state", "/admin/events", "/route"]
+)
+def test_nothing_else_is_served_without_a_key(path: str) -> None:
+    assert path not in UI_SHELL
