@@ -24,6 +24,8 @@
     live: false,
     stopped: false, // waiting for a key: no request is made
     generation: 0, // bumped by each start(): an older event loop sees it and ends
+    refreshes: 0, // bumped by each refreshLoop(): an answer to an older one is dropped
+    reachable: false, // the last GET /admin/state answered
     eventsAbort: null,
     timer: null,
     renderQueued: new Set(),
@@ -201,8 +203,9 @@
     eventsLoop(model.generation);
   }
 
-  async function refresh() {
+  async function refresh(turn) {
     const state = await getJSON(`admin/state?window=${model.windowSeconds}`);
+    if (turn !== model.refreshes) return false; // a newer refresh (another window) was asked for
     const previous = model.state;
     model.state = state;
     model.fleetAt = performance.now();
@@ -213,16 +216,22 @@
       state.decisions = [...newer, ...state.decisions];
     }
     queueRender("header", "fleet", "traffic", "decisions", "config");
+    return true;
   }
 
+  // One chain of refreshes at a time: a new call (the window changed) supersedes the running one.
   async function refreshLoop() {
     clearTimeout(model.timer);
+    const turn = ++model.refreshes;
     if (model.stopped) return;
     try {
-      await refresh();
+      if (!(await refresh(turn))) return;
+      model.reachable = true;
       if (!model.live) setConnection("polling", "polling every 2 s");
     } catch (error) {
+      if (turn !== model.refreshes) return;
       if (error instanceof KeyNeeded) return needKey(error);
+      model.reachable = false;
       setConnection("down", "router unreachable, retrying");
     }
     if (!model.stopped) model.timer = setTimeout(refreshLoop, model.live ? LIVE_REFRESH_MS : POLL_MS);
@@ -245,7 +254,7 @@
       }
       if (generation !== model.generation) return;
       model.live = false;
-      if (!model.stopped) setConnection("polling", "polling every 2 s");
+      if (!model.stopped && model.reachable) setConnection("polling", "polling every 2 s");
       await new Promise((resolve) => setTimeout(resolve, EVENTS_RETRY_MS));
     }
   }
