@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.harness import config_for, first_probe_round, running_router, standard_fleet
+from octoroute.simulator import Behaviour, HttpError, SimulatedFleet, SimulatedModel
+from tests.harness import (
+    config_for,
+    first_probe_round,
+    running_router,
+    standard_fleet,
+    wait_until,
+)
 
 HELLO = [{"role": "user", "content": "hello there"}]
 
@@ -109,3 +116,60 @@ async def test_a_window_other_than_300_or_3600_is_a_400_naming_it(window: str) -
     assert error["param"] == "window"
     assert "300" in error["message"]
     assert "3600" in error["message"]
+
+
+# --- the fleet as it changes ----------------------------------------------------------------------
+
+FAST_PROBES = "[health]\ninterval_seconds = 0.1\nprobe_timeout_seconds = 0.5\n"
+
+
+async def test_a_killed_upstream_shows_unhealthy_after_a_probe_and_the_others_stay_healthy() -> (
+    None
+):
+    fleet = standard_fleet()
+    async with (
+        fleet,
+        running_router(config_for(fleet, strategy="rule", extra=FAST_PROBES)) as router,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        await first_probe_round(router)
+        await fleet.fast[0].stop()
+        watched = router.runtime.fleet.by_name("sim-fast-a")[0]
+        await wait_until(lambda: not watched.healthy, what="sim-fast-a marked unhealthy")
+        body = await state(client, router.url)
+
+    shown = instances(body)
+    assert shown["fast[0]"]["health"] == "unhealthy"
+    assert shown["fast[0]"]["last_error"]
+    assert {shown[i]["health"] for i in ("fast[1]", "balanced[0]", "deep[0]")} == {"healthy"}
+
+
+async def test_an_ejected_instance_shows_its_cause_and_time_left() -> None:
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-bad", behaviour=Behaviour(fault=HttpError(500))), SimulatedModel("sim-ok")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+    )
+    extra = "[health]\neject_after_failures = 1\neject_base_seconds = 60\nfailure_threshold = 100\n"
+    async with (
+        fleet,
+        running_router(config_for(fleet, strategy="rule", extra=extra)) as router,
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        await first_probe_round(router)
+        bad = router.runtime.fleet.by_name("sim-bad")[0]
+        for _ in range(20):
+            await client.post(
+                router.v1 + "/chat/completions", json={"model": "fast", "messages": HELLO}
+            )
+            if bad.ejected:
+                break
+        assert bad.ejected
+        body = await state(client, router.url)
+
+    shown = instances(body)["fast[0]"]
+    assert shown["health"] == "ejected"
+    assert shown["ejection"]["cause"] == "status"
+    assert 0 < shown["ejection"]["seconds_left"] <= 60
+    assert body["traffic"]["totals"]["retries"] >= 1
+    assert body["traffic"]["totals"]["failovers"] >= 1

@@ -292,9 +292,10 @@ def log_request(
         "attempts": outcome.attempts,
         "duration_ms": duration_ms,
     }
-    pool: str | None = None
+    pool = UNROUTED
     strategy: str | None = None
     reason: str | None = None
+    fallback = False
     if decision is not None:
         fields["strategy"] = strategy = decision.source.value
         fields["tier"] = pool = decision.tier.value
@@ -304,6 +305,7 @@ def log_request(
             fields["confidence"] = round(decision.confidence, 3)
         if decision.fallback is not None:
             fields["routing_fallback"] = decision.fallback
+            fallback = True
     elif served_by is not None:
         fields["strategy"] = strategy = DecisionSource.DIRECT.value
         fields["tier"] = pool = served_by[0].value
@@ -324,21 +326,24 @@ def log_request(
     if trace is not None:
         trace.annotate(fields)
     if dashboard is not None:
+        # The dashboard's recording, on every request's path (bench/dashboard.py): a count in
+        # the current window bucket and the decision kept as its log fields.
         now = time.time()
         dashboard.traffic.record(
             now,
-            UNROUTED if pool is None else pool,
-            strategy,
-            reason,
-            status >= 500,
+            (pool, strategy, reason),
             duration_ms,
             ttfb_ms,
-            outcome.attempts,
-            decision is not None and decision.fallback is not None,
             outcome.endpoint,
             outcome.usage,
+            status >= 500,
+            outcome.attempts,
+            fallback,
         )
-        dashboard.decided((now, request_id, fields, preview))
+        item = (now, request_id, fields, preview)
+        dashboard.decisions.append(item)
+        if dashboard.listeners:
+            dashboard.tell(item)
 
 
 UNROUTED: Final = "unrouted"
@@ -462,8 +467,11 @@ def user_turn_preview(messages: list[Message], limit: int) -> str:
     one message is read."""
     for message in reversed(messages):
         if message.role == "user":
-            text = " ".join(message.text()[: limit * 4 + 64].split())
-            return text if len(text) <= limit else text[: limit - 1] + "…"
+            text = message.text()
+            head = " ".join(text[: limit + 1].split())
+            if len(head) <= limit and len(text) <= limit:
+                return head
+            return head[: limit - 1].rstrip() + "…"
     return ""
 
 

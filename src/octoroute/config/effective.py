@@ -28,8 +28,8 @@ def _masked_secret(value: object) -> object:
 
 
 def effective_config(config: Config) -> dict[str, Any]:
-    """``config`` as JSON-ready builtins (``None`` values kept, sets as sorted lists), every
-    credential masked; what ``GET /admin/state`` shows as ``config.effective``."""
+    """``config`` as JSON-ready builtins (``None`` values kept, tuples as lists, sets as sorted
+    lists), every credential masked; what ``GET /admin/state`` shows as ``config.effective``."""
     data = msgspec.to_builtins(config, enc_hook=_masked_secret)
     shown = _redacted(data)
     assert isinstance(shown, dict)
@@ -41,7 +41,7 @@ def _redacted(value: object, key: str = "") -> object:
         return None if value is None else MASK
     if isinstance(value, dict):
         return {name: _redacted(item, name) for name, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         items = [_redacted(item) for item in value]
         if key in _SETS:
             return sorted(items, key=str)

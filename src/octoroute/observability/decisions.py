@@ -31,17 +31,12 @@ Listener = Callable[[Decided], None]
 class DecisionRing(Generic[T]):
     """The last ``size`` decisions, oldest dropped first."""
 
-    __slots__ = ("_items", "recorded")
+    __slots__ = ("_items", "append")
 
     def __init__(self, size: int) -> None:
         self._items: deque[T] = deque(maxlen=size)
-        self.recorded = 0
-        """Decisions recorded since start-up (dropped ones included)."""
-
-    def append(self, item: T) -> None:
-        """Keep ``item`` as the newest decision."""
-        self._items.append(item)
-        self.recorded += 1
+        self.append = self._items.append
+        """Keep an item as the newest decision (the deque's own method: no call in between)."""
 
     def newest(self) -> list[T]:
         """Every kept decision, newest first."""
@@ -51,9 +46,16 @@ class DecisionRing(Generic[T]):
         """Keep at most ``size`` decisions from now on: the newest that fit stay."""
         if size != self._items.maxlen:
             self._items = deque(self._items, maxlen=size)
+            self.append = self._items.append
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def replace_all(self, change: Callable[[T], T]) -> None:
+        """Replace every kept item by ``change(item)``, in place and in order."""
+        items = self._items
+        for index in range(len(items)):
+            items[index] = change(items[index])
 
 
 class Dashboard:
@@ -72,13 +74,25 @@ class Dashboard:
         self.configure(ui)
 
     def configure(self, ui: UiConfig) -> None:
-        """Apply a (reloaded) ``[ui]``; the windows and the kept decisions carry on."""
+        """Apply a (reloaded) ``[ui]``; the windows and the kept decisions carry on, without
+        their previews once ``show_prompts`` is off (prompts are not kept longer than asked)."""
         self.decisions.resize(ui.decisions)
+        if self.show_prompts and not ui.show_prompts:
+            self.forget_previews()
         self.show_prompts = ui.show_prompts
         self.preview_chars = ui.prompt_preview_chars
 
     def decided(self, item: Decided) -> None:
-        """Keep ``item`` and tell the listeners."""
+        """Keep ``item`` and tell the listeners (``log_request`` does the same inline)."""
         self.decisions.append(item)
+        if self.listeners:
+            self.tell(item)
+
+    def forget_previews(self) -> None:
+        """Drop the prompt preview of every kept decision."""
+        self.decisions.replace_all(lambda item: (item[0], item[1], item[2], None))
+
+    def tell(self, item: Decided) -> None:
+        """Tell every listener about ``item``."""
         for listener in self.listeners:
             listener(item)
