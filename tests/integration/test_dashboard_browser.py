@@ -171,6 +171,7 @@ async def test_a_killed_instance_turns_unhealthy_on_the_page_within_the_probe_in
     assert await page.js(f'return document.querySelector("{other}").dataset.health;') == ("healthy")
     summary = await page.js("return document.getElementById('fleet-summary').textContent;")
     assert summary == "4 of 5 instances healthy"
+    assert await page.js("return document.title;") == "4/5 healthy · octoroute"
     print(
         f"\nkilled instance shown unhealthy after {took:.2f} s (probe interval {PROBE_INTERVAL} s)"
     )

@@ -375,6 +375,7 @@
     const all = tiers.flatMap((t) => t.instances || []).concat(fleet.embeddings || []);
     const healthy = all.filter((i) => i.health === "healthy").length;
     $("fleet-summary").textContent = `${healthy} of ${all.length} instances healthy`;
+    document.title = `${healthy}/${all.length} healthy · octoroute`; // readable from a background tab
     const blocks = tiers.map((tier) => {
       const queue = `queue ${fmtNum(tier.queue_length)}${isNum(tier.max_queue) ? ` / ${fmtNum(tier.max_queue)}` : ""}`;
       return h("div", { class: "tier-block", dataset: { tier: tier.tier } },
