@@ -37,9 +37,11 @@ $(LLAMA)/.installed: constraints-llamaindex.txt
 		-c constraints-llamaindex.txt llama-index-llms-openai-like llama-index-embeddings-openai-like
 	@touch $@
 
-# The shared-state tests run a real redis-server; installed here when it is missing.
+# The shared-state tests run a real redis-server, and the dashboard's browser tests Debian's
+# chromium and chromium-driver; installed here when they are missing.
 test-services:
 	@sh scripts/ensure-redis-server.sh
+	@sh scripts/ensure-chromium.sh
 
 test: $(VENV)/.installed-dev $(LLAMA)/.installed test-services
 	$(BIN)/ruff check .

@@ -9,22 +9,10 @@ if command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ]; then
 	exit 0
 fi
 
-if command -v apt-get >/dev/null 2>&1; then
-	if [ "$(id -u)" -eq 0 ]; then
-		SUDO=""
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		SUDO="sudo -n"
-	else
-		SUDO="unavailable"
-	fi
-	if [ "$SUDO" != "unavailable" ]; then
-		echo "redis-server is missing; installing Debian's redis-server package for the tests" >&2
-		# The package's own service is not used: each test starts a server of its own.
-		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-		$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			redis-server >/dev/null
-		exit 0
-	fi
+echo "redis-server is missing; installing Debian's redis-server package for the tests" >&2
+# The package's own service is not used: each test starts a server of its own.
+if sh "$(dirname "$0")/apt-install.sh" redis-server; then
+	exit 0
 fi
 
 echo "warning: redis-server is not installed and cannot be installed here; the shared-state" >&2

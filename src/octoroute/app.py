@@ -30,12 +30,15 @@ from octoroute.api import (
     admin,
     anthropic,
     cors,
+    dashboard_events,
+    dashboard_state,
     embeddings,
     legacy,
     ollama,
     openai,
     reload,
     responses,
+    ui,
 )
 from octoroute.api.auth import authentication
 from octoroute.api.common import (
@@ -123,7 +126,8 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> Octoro
             "POST /v1/messages/count_tokens, POST /v1/embeddings, "
             "GET /v1/models, "
             "GET /v1/models/{id}, POST /chat, POST /route, GET /health, "
-            "GET /models, GET /metrics, POST /admin/reload and Ollama's API (GET /api/tags, POST /api/chat, ...)."
+            "GET /models, GET /metrics, POST /admin/reload, GET /admin/state, GET /admin/events, "
+            "GET /ui/ (the dashboard) and Ollama's API (GET /api/tags, POST /api/chat, ...)."
         )
     if isinstance(exc, web.HTTPMethodNotAllowed):
         allowed = tuple(sorted(exc.allowed_methods))
@@ -188,8 +192,11 @@ def create_app(
     embeddings.add_routes(app)
     legacy.add_routes(app)
     admin.add_routes(app)
+    dashboard_state.add_routes(app)
+    dashboard_events.add_routes(app)
     reload.add_routes(app)
     responses.add_routes(app)
     anthropic.add_routes(app)
     ollama.add_routes(app)
+    ui.add_routes(app)
     return app

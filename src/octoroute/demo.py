@@ -2,6 +2,7 @@
 
 Everything runs in one process on loopback: five simulated model servers (two fast replicas, one
 balanced that also plays the router model, one deep, one embedding model) and the router. Ctrl-C stops it all.
+It also prints the dashboard's address (``/ui/``), where each example's request shows up.
 
 Every printed example runs as printed on the machine the demo runs on (a test runs each against
 a running demo): the ``curl`` ones need only curl, and the openai SDK one is printed with the
@@ -96,6 +97,11 @@ def example_list(url: str, python: str | None) -> list[Example]:
     return found
 
 
+def dashboard_url(url: str) -> str:
+    """Where the router at ``url`` serves its dashboard (``GET /ui/``)."""
+    return f"{url}/ui/"
+
+
 def examples(url: str, python: str | None = None) -> str:
     """The text printed once the demo listens: every example of :func:`example_list`."""
     lines = [
@@ -112,6 +118,8 @@ def examples(url: str, python: str | None = None) -> str:
             "demo again for an example that uses it.",
         ]
     lines += [
+        "",
+        f"Dashboard (the fleet, the traffic, every routing decision, a playground): {dashboard_url(url)}",
         "",
         f"Also: {url}/v1/models  {url}/health  {url}/metrics",
         "Press Ctrl-C to stop.",

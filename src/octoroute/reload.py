@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Callable
 from typing import Any, Final, Literal, NamedTuple
 
@@ -172,6 +173,9 @@ class Reloader:
         """What the process started with: the baseline of the settings only a restart
         changes."""
         self._watcher: ConfigWatcher | None = None
+        self.last: tuple[float, ReloadReport] | None = None
+        """The wall-clock time and report of the latest reload, whatever triggered it (``None``
+        before the first); the dashboard shows it."""
 
     @property
     def watching(self) -> bool:
@@ -192,6 +196,7 @@ class Reloader:
         """Reload the file now; logged, and returned for an answer. ``everywhere``: also ask
         the other workers to reload (``POST /admin/reload``), unless the file was rejected."""
         report = self._reload(trigger)
+        self.last = (time.time(), report)
         _log(report)
         if self._watcher is not None and trigger != WATCH_TRIGGER:
             self._watcher.seen()

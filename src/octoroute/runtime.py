@@ -11,19 +11,22 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
 
+import msgspec
+
 from octoroute.access.keys import KeyTable
 from octoroute.access.state import Limiter
 from octoroute.catalog import Catalog
 from octoroute.config.diff import Identity, endpoint_changes, endpoint_identity, match_endpoints
 from octoroute.config.redact import redact_url
 from octoroute.config.schema import Config, EndpointConfig, StateConfig
-from octoroute.enums import Pool
+from octoroute.enums import Pool, Strategy
 from octoroute.errors import ServerOverloaded, UpstreamError
 from octoroute.fleet.dispatch import Dispatcher
 from octoroute.fleet.endpoint import Endpoint, OutlierSettings
 from octoroute.fleet.health import HealthProber, ProbeInconclusive, ProbeOutcome
 from octoroute.fleet.placement import Affinity
 from octoroute.fleet.selector import Fleet
+from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.observability.metrics import Metrics, instance_label
 from octoroute.observability.tracing import Tracing
@@ -220,6 +223,10 @@ class Runtime:
         self.tracing = tracing
         """The process's OpenTelemetry tracing; ``None`` (off) unless ``OTEL_*`` asked for it."""
         self.started_at = time.monotonic()
+        self.dashboard = Dashboard(config.ui, time.time())
+        """The dashboard's windows and last decisions: kept across reloads."""
+        self.recorder: Dashboard | None = None
+        """``dashboard`` while ``[ui] enabled``, else ``None``: what requests record into."""
         self.generation = 1
         """Configurations this runtime has run: 1 at start-up, one more per reload."""
         self._rng = random.Random() if rng is None else rng
@@ -304,11 +311,10 @@ class Runtime:
             keepalive_seconds=config.server.stream_keepalive_seconds,
             dispatcher=self.dispatcher,
         )
-        self.router = Router(
-            config.routing,
-            HttpRouterModel(config.routing, fleet, self.client, self.lanes),
-            on_fallback=self._on_fallback,
-        )
+        self._router_model = HttpRouterModel(config.routing, fleet, self.client, self.lanes)
+        self.router = Router(config.routing, self._router_model, on_fallback=self._on_fallback)
+        self._routers: dict[Strategy, Router] = {config.routing.strategy: self.router}
+        """A router per strategy ``POST /route?strategy=`` asked for, built on first use."""
         self.client.max_response_bytes = config.limits.max_response_bytes
         self.responses.resize(config.limits.responses_store)
         self.status.timeout = config.health.probe_timeout_seconds
@@ -317,9 +323,21 @@ class Runtime:
             interval=config.health.interval_seconds,
             timeout=config.health.probe_timeout_seconds,
         )
+        self.dashboard.configure(config.ui)
+        self.recorder = self.dashboard if config.ui.enabled else None
         self.limiter = _limiter(config.state, self.metrics)
         """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here."""
         self._key_table: KeyTable | None = None
+
+    def router_for(self, strategy: Strategy) -> Router:
+        """The configuration's router with ``strategy`` instead of its own (the playground's
+        dry runs): built once per configuration, sharing its router model."""
+        router = self._routers.get(strategy)
+        if router is None:
+            routing = msgspec.structs.replace(self.config.routing, strategy=strategy)
+            router = Router(routing, self._router_model, on_fallback=self._on_fallback)
+            self._routers[strategy] = router
+        return router
 
     def key_table(self) -> KeyTable | None:
         """The client keys of the current configuration's ``[auth]`` (``None``: auth is off),

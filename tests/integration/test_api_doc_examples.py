@@ -53,6 +53,8 @@ VOLATILE: Final = frozenset(
         "created_at",
         "routing_ms",
         "confidence",  # the learned model's probability: it moves whenever the model is retrained
+        "probabilities",  # the learned model's again (POST /route's explanation)
+        "learned_confidence",
         "uptime_seconds",
         # Ollama's answers: durations in nanoseconds, and the router's start time.
         "total_duration",

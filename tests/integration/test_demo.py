@@ -15,6 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Final
+from urllib.parse import urljoin
+
+import httpx
 
 from octoroute.cli import build_parser
 from octoroute.demo import DEFAULT_PORT, example_list, examples, sdk_python
@@ -22,6 +25,7 @@ from octoroute.demo import DEFAULT_PORT, example_list, examples, sdk_python
 ROOT: Final = Path(__file__).resolve().parents[2]
 READY_LINE: Final = "Press Ctrl-C to stop."
 TIER_LABEL: Final = re.compile(r"^\[(fast|balanced|deep)( #\d)? · sim-")
+DASHBOARD_LINE: Final = re.compile(r"^Dashboard \(.*\): (http://\S+/ui/)$", re.MULTILINE)
 
 
 def free_port() -> int:
@@ -81,6 +85,20 @@ def check_answer(command: str, output: str) -> None:
         assert TIER_LABEL.match(output), output
 
 
+async def fetch_dashboard(printed: str) -> tuple[tuple[int, str, str], tuple[int, str, str]]:
+    """The printed dashboard page, and the state it reads: (status, content type, body) each."""
+    found = DASHBOARD_LINE.search(printed)
+    assert found, f"the demo printed no dashboard URL: {printed}"
+    answers = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for url in (found[1], urljoin(found[1], "../admin/state")):
+            response = await client.get(url)
+            answers.append(
+                (response.status_code, response.headers.get("content-type", ""), response.text)
+            )
+    return answers[0], answers[1]
+
+
 async def test_every_example_the_demo_prints_runs_as_printed_on_the_port_asked_for() -> None:
     assert shutil.which("curl"), "the demo's examples use curl; install it (apt-get install curl)"
     port = free_port()
@@ -107,6 +125,7 @@ async def test_every_example_the_demo_prints_runs_as_printed_on_the_port_asked_f
         printed = "\n".join(lines)
         commands = printed_commands(printed)
         results = [await run(command) for command in commands]
+        dashboard = await fetch_dashboard(printed)
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.wait(), 40)
     finally:
@@ -121,8 +140,17 @@ async def test_every_example_the_demo_prints_runs_as_printed_on_the_port_asked_f
     for command, (code, stdout, stderr) in zip(commands, results, strict=True):
         assert code == 0, f"{command}\nexit {code}: {stderr}"
         check_answer(command, stdout)
-    assert "dashboard" not in printed.lower()
-    assert "/ui" not in printed
+    assert (
+        f"Dashboard (the fleet, the traffic, every routing decision, a playground): {url}/ui/\n"
+        in printed
+    )
+    page, state = dashboard
+    assert page[0] == 200, page
+    assert page[1].startswith("text/html"), page
+    assert "<title>octoroute dashboard</title>" in page[2]
+    assert state[0] == 200, state
+    served = [d for d in json.loads(state[2])["decisions"] if d["model"] == "auto" and d["tier"]]
+    assert len(served) >= 3, "the examples' routed requests are not among the dashboard's decisions"
     assert process.returncode == 0
 
 

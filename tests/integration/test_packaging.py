@@ -91,6 +91,10 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     for path in keyword_files:
         shipped = f"octoroute/routing/lexicon/{path.name}"
         assert shipped in files, f"the keyword file {path.name} is missing from {wheel.name}"
+    for name in ("index.html", "app.js", "style.css", "favicon.svg"):
+        assert f"octoroute/ui/{name}" in files, (
+            f"the dashboard's {name} is missing from {wheel.name}"
+        )
 
     venv = tmp_path / "venv"
     created = run([sys.executable, "-m", "venv", venv], timeout=COMMAND_TIMEOUT, cwd=tmp_path)
@@ -119,6 +123,14 @@ def test_wheel_and_sdist_build_install_and_run(tmp_path: Path) -> None:
     )
     assert languages.returncode == 0, explain(languages)
     assert languages.stdout.strip() == str(len(keyword_files)), "keyword files not loaded"
+
+    dashboard = run(
+        [python, "-c", "from octoroute.api.ui import load_assets; print(sorted(load_assets()[1]))"],
+        timeout=COMMAND_TIMEOUT,
+        cwd=tmp_path,
+    )
+    assert dashboard.returncode == 0, explain(dashboard)
+    assert dashboard.stdout.strip() == "['app.js', 'favicon.svg', 'style.css']", "dashboard files"
 
     version = run([octoroute, "--version"], timeout=COMMAND_TIMEOUT, cwd=tmp_path)
     assert version.returncode == 0, explain(version)

@@ -10,6 +10,7 @@ import pytest
 
 from octoroute.config import TEMPLATE, parse_config
 from octoroute.config.placeholders import TEMPLATE_HOSTS, is_placeholder
+from octoroute.config.schema import UiConfig
 from octoroute.enums import Importance, LogFormat, Strategy, Tier
 
 HEADERS = [
@@ -23,6 +24,7 @@ HEADERS = [
     "[timeouts]",
     "[health]",
     "[limits]",
+    "[ui]",
 ]
 
 
@@ -139,6 +141,7 @@ def test_template_is_plain_toml_for_other_tools() -> None:
         "timeouts",
         "health",
         "limits",
+        "ui",
     }
 
 
@@ -157,3 +160,11 @@ def test_commented_cors_and_aliases_examples_become_valid_when_uncommented() -> 
         ("gpt-4o*", "deep", True),
         ("claude-*", "auto", True),
     ]
+
+
+def test_template_shows_the_dashboard_section_at_its_defaults() -> None:
+    config = parse_config(TEMPLATE, environ={})
+
+    assert config.ui == UiConfig()
+    assert (config.ui.enabled, config.ui.show_prompts) == (True, False)
+    assert (config.ui.decisions, config.ui.prompt_preview_chars) == (100, 200)

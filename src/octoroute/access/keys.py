@@ -30,6 +30,10 @@ clients)."""
 ADMIN_PATHS: Final = ("/metrics", "/models", "/route", "/admin", "/admin/*", "/ui*")
 """The operator surfaces: an admin key is needed for them (unless ``public_paths`` lists them).
 A trailing ``*`` matches any rest of the path."""
+UI_SHELL_PATHS: Final = ("/ui", "/ui/", "/ui/static/*")
+"""The dashboard's page and static files: served without a key, because they carry no data (the
+page asks the user for an admin key and sends it with every request for data, to ``/admin/*`` and
+``/route``); a browser cannot send a key when it opens a page."""
 BEARER: Final = "bearer "
 Refusal = Literal["missing", "invalid"]
 """Why a request was not identified: it carried no key, or none the router knows (the reasons
@@ -90,6 +94,7 @@ class Paths:
 
 
 ADMIN: Final = Paths(ADMIN_PATHS)
+UI_SHELL: Final = Paths(UI_SHELL_PATHS)
 
 
 def digest(key: str) -> bytes:

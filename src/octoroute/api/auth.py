@@ -11,6 +11,11 @@ What a key may use and how much is checked later, once the request's model is kn
 A refused request is counted (``octoroute_auth_failures_total``) and logged as one warning at
 most every ``WARNING_INTERVAL_SECONDS``, never with what was sent. An accepted one's request line
 carries the key's ``name`` (``key``), never the key.
+
+The dashboard's page and static files (``access.keys.UI_SHELL_PATHS``) are served with or without
+a key: they hold no data, and a browser opening the page cannot send one. The page then asks for
+an admin key and sends it with each request for data. The check is made only once a request's key
+was refused, so it costs an accepted request nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from octoroute.access.keys import ADMIN, ClientKey
+from octoroute.access.keys import ADMIN, UI_SHELL, ClientKey
 from octoroute.api.common import RUNTIME, Handler, error_response
 from octoroute.errors import AdminKeyRequired, InvalidApiKey
 from octoroute.observability.logging import RateLimitedWarning, get_logger
@@ -66,11 +71,14 @@ def authentication() -> Middleware:
             request[CLIENT_KEY] = None
             return await handler(request)
         key = table.identify(request.headers)
+        if not isinstance(key, ClientKey) and path in UI_SHELL:
+            request[CLIENT_KEY] = None
+            return await handler(request)
         if not isinstance(key, ClientKey):
             runtime.metrics.auth_failures[key].inc()
             warning.warn(reason=key, path=path[:100], peer=request.remote)
             return error_response(InvalidApiKey(_MISSING if key == "missing" else _INVALID))
-        if path in ADMIN and not key.admin:
+        if path in ADMIN and not key.admin and path not in UI_SHELL:
             runtime.metrics.key(key.name).rejections["admin_key_required"].inc()
             return error_response(
                 AdminKeyRequired(

@@ -24,10 +24,11 @@ from octoroute.errors import (
     RequestTimeout,
     ServerOverloaded,
 )
+from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import get_logger
 from octoroute.observability.tracing import RequestTrace
 from octoroute.routing.metadata import infer_metadata
-from octoroute.routing.strategy import Decision, direct
+from octoroute.routing.strategy import Decision, Router, direct
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Outcome
 from octoroute.wire.media import check_json_content_type
@@ -173,22 +174,25 @@ async def decide(
     explain: bool = False,
     stated_task: TaskType | None = None,
     trace: RequestTrace | None = None,
+    router: Router | None = None,
 ) -> Decision:
     """Who serves the request: the router for ``auto``, else the tier or model it named.
 
     Explicit choices skip metadata inference on the hot path; ``explain`` (the ``/route`` dry
     run) computes it anyway so the answer shows what routing would have seen. ``stated_task``
     is legacy ``/chat``'s stated task type (``Router.route``). With ``trace`` the decision gets
-    its own span under the request's.
+    its own span under the request's. ``router`` replaces the runtime's (``/route``'s
+    ``strategy`` parameter).
     """
     if trace is not None:
         return await _traced_decision(
-            runtime, choice, messages, importance, explain, stated_task, trace
+            runtime, choice, messages, importance, explain, stated_task, trace, router
         )
     if log.is_enabled_for(logging.DEBUG):
         log.debug("routing", preview=message_preview(messages), messages=len(messages))
     if choice.tier is None:
-        return await runtime.router.route(messages, importance, stated_task=stated_task)
+        chosen = runtime.router if router is None else router
+        return await chosen.route(messages, importance, stated_task=stated_task)
     metadata = infer_metadata(messages, importance) if explain else None
     return direct(choice.tier, endpoint=choice.name is not None, metadata=metadata)
 
@@ -201,15 +205,23 @@ async def _traced_decision(
     explain: bool,
     stated_task: TaskType | None,
     trace: RequestTrace,
+    router: Router | None,
 ) -> Decision:
     """``decide`` inside a routing span, which is open for as long as routing takes (the
     router model's call included) and records what was decided."""
     span = trace.routing()
+    chosen = runtime.router if router is None else router
     try:
         decision = await decide(
-            runtime, choice, messages, importance, explain=explain, stated_task=stated_task
+            runtime,
+            choice,
+            messages,
+            importance,
+            explain=explain,
+            stated_task=stated_task,
+            router=chosen,
         )
-        span.decided(decision, runtime.router.strategy)
+        span.decided(decision, chosen.strategy)
     finally:
         span.end()
     return decision
@@ -258,40 +270,52 @@ def log_request(
     served_by: tuple[Pool, str] | None = None,
     key: str | None = None,
     trace: RequestTrace | None = None,
+    dashboard: Dashboard | None = None,
+    request_id: str = "",
+    preview: str | None = None,
 ) -> None:
     """The one info line per request: what was asked, who decided, who served, how it went.
 
     ``served_by`` is the pool and reason of a request that is never routed (embeddings), logged
     as ``tier`` and ``reason`` with strategy ``direct``; ``key`` is the client key's name (with
     ``[auth]``). Never message content: prompts are private; never a key. With ``trace`` the
-    request's span gets the same fields.
+    request's span gets the same fields. With ``dashboard`` (``[ui] enabled``) the request is
+    counted in its windows and kept among its decisions, under ``request_id``, with ``preview``
+    (only ever set with ``[ui] show_prompts``).
     """
+    duration_ms = round((time.perf_counter() - started) * 1000, 2)
     fields: dict[str, object] = {
         "route": route,
         "model": model[:100],
         "stream": stream,
         "status": status,
         "attempts": outcome.attempts,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        "duration_ms": duration_ms,
     }
+    pool = UNROUTED
+    strategy: str | None = None
+    reason: str | None = None
+    fallback = False
     if decision is not None:
-        fields["strategy"] = decision.source.value
-        fields["tier"] = decision.tier.value
-        fields["reason"] = decision.reason
+        fields["strategy"] = strategy = decision.source.value
+        fields["tier"] = pool = decision.tier.value
+        fields["reason"] = reason = decision.reason
         fields["routing_ms"] = round(decision.routing_ms, 3)
         if decision.confidence is not None:
             fields["confidence"] = round(decision.confidence, 3)
         if decision.fallback is not None:
             fields["routing_fallback"] = decision.fallback
+            fallback = True
     elif served_by is not None:
-        fields["strategy"] = DecisionSource.DIRECT.value
-        fields["tier"] = served_by[0].value
-        fields["reason"] = served_by[1]
+        fields["strategy"] = strategy = DecisionSource.DIRECT.value
+        fields["tier"] = pool = served_by[0].value
+        fields["reason"] = reason = served_by[1]
     if outcome.endpoint is not None:
         fields["endpoint"] = outcome.endpoint.name
         fields["instance"] = outcome.endpoint.id
+    ttfb_ms = None
     if outcome.ttfb is not None:
-        fields["ttfb_ms"] = round(outcome.ttfb * 1000, 2)
+        fields["ttfb_ms"] = ttfb_ms = round(outcome.ttfb * 1000, 2)
     if outcome.usage is not None:
         fields["prompt_tokens"], fields["completion_tokens"] = outcome.usage
     if outcome.error is not None:
@@ -301,8 +325,30 @@ def log_request(
     log.info("request", **fields)
     if trace is not None:
         trace.annotate(fields)
+    if dashboard is not None:
+        # The dashboard's recording, on every request's path (bench/dashboard.py): a count in
+        # the current window bucket and the decision kept as its log fields.
+        now = time.time()
+        dashboard.traffic.record(
+            now,
+            (pool, strategy, reason),
+            duration_ms,
+            ttfb_ms,
+            outcome.endpoint,
+            outcome.usage,
+            status >= 500,
+            outcome.attempts,
+            fallback,
+        )
+        item = (now, request_id, fields, preview)
+        dashboard.decisions.append(item)
+        if dashboard.listeners:
+            dashboard.tell(item)
 
 
+UNROUTED: Final = "unrouted"
+"""The dashboard's pool for a request that ended before it had a tier (a bad body, an unknown
+model)."""
 CLIENT_CLOSED_REQUEST: Final = 499
 """Logged (never sent) when the client went away before its answer was complete."""
 
@@ -317,10 +363,14 @@ class RequestLog:
     """
 
     __slots__ = (
+        "dashboard",
         "decision",
         "key",
         "model",
         "outcome",
+        "preview",
+        "previewing",
+        "request_id",
         "route",
         "served_by",
         "started",
@@ -330,9 +380,23 @@ class RequestLog:
     )
 
     def __init__(
-        self, route: str, key: str | None = None, trace: RequestTrace | None = None
+        self,
+        route: str,
+        key: str | None = None,
+        trace: RequestTrace | None = None,
+        *,
+        dashboard: Dashboard | None = None,
+        request_id: str = "",
     ) -> None:
         self.route = route
+        self.dashboard = dashboard
+        """Where the request is recorded for the dashboard; ``None`` with ``[ui]`` off."""
+        self.request_id = request_id
+        self.previewing = dashboard is not None and dashboard.show_prompts
+        """Whether the handler should keep a preview of the request (:meth:`keep_preview`):
+        ``[ui] show_prompts`` is on."""
+        self.preview: str | None = None
+        """The latest user turn's preview (only with ``previewing``)."""
         self.key = key
         """The client key's name, with ``[auth]``."""
         self.trace = trace
@@ -371,7 +435,44 @@ class RequestLog:
             served_by=self.served_by,
             key=self.key,
             trace=self.trace,
+            dashboard=self.dashboard,
+            request_id=self.request_id,
+            preview=self.preview,
         )
+
+    def keep_preview(self, messages: list[Message]) -> None:
+        """Keep a preview of the latest user turn of ``messages`` for the dashboard's decision;
+        handlers call it only when :attr:`previewing`, so nothing is read otherwise."""
+        dashboard = self.dashboard
+        if dashboard is not None:
+            self.preview = user_turn_preview(messages, dashboard.preview_chars)
+
+
+def request_log(
+    request: web.Request, route: str, key: str | None, trace: RequestTrace | None
+) -> RequestLog:
+    """The :class:`RequestLog` of ``request``: its id, and the dashboard when it records."""
+    return RequestLog(
+        route,
+        key,
+        trace,
+        dashboard=request.app[RUNTIME].recorder,
+        request_id=request[REQUEST_ID],
+    )
+
+
+def user_turn_preview(messages: list[Message], limit: int) -> str:
+    """The start of the latest user message's text, whitespace folded, at most ``limit``
+    characters (an ellipsis marks a cut); ``""`` without a user message. Only the text of that
+    one message is read."""
+    for message in reversed(messages):
+        if message.role == "user":
+            text = message.text()
+            head = " ".join(text[: limit + 1].split())
+            if len(head) <= limit and len(text) <= limit:
+                return head
+            return head[: limit - 1].rstrip() + "…"
+    return ""
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

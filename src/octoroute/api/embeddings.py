@@ -22,7 +22,7 @@ from octoroute.api.access import (
     needs_cost,
 )
 from octoroute.api.auth import client_key
-from octoroute.api.common import REQUEST_ID, RUNTIME, RequestLog, read_json_body
+from octoroute.api.common import REQUEST_ID, RUNTIME, read_json_body, request_log
 from octoroute.api.generation import upstream_header_lines
 from octoroute.api.tracing import request_trace
 from octoroute.catalog import ModelChoice
@@ -83,7 +83,7 @@ async def serve_embeddings(
     runtime = request.app[RUNTIME]
     key = client_key(request)
     trace = request_trace(request, runtime)
-    with RequestLog(route, None if key is None else key.name, trace) as entry:
+    with request_log(request, route, None if key is None else key.name, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model = parsed.model

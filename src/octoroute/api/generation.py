@@ -29,11 +29,11 @@ from octoroute.api.auth import client_key
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
-    RequestLog,
     decide,
     decision_headers,
     importance_of,
     read_json_body,
+    request_log,
 )
 from octoroute.api.tracing import request_trace
 from octoroute.catalog import ModelChoice
@@ -216,10 +216,12 @@ async def generate(
     runtime = request.app[RUNTIME]
     key = client_key(request)
     trace = request_trace(request, runtime)
-    with RequestLog(route, None if key is None else key.name, trace) as entry:
+    with request_log(request, route, None if key is None else key.name, trace) as entry:
         body = await read_json_body(request, any_content_type=any_content_type)
         parsed = parse(body, runtime)
         entry.model, entry.stream = parsed.model, parsed.stream
+        if entry.previewing:
+            entry.keep_preview(parsed.messages)
         choice = resolve(runtime, parsed.model)
         check_model(runtime, key, choice, parsed.model)
         if shortcut is not None and (local := shortcut(parsed)) is not None:

@@ -28,12 +28,12 @@ from octoroute.api.admission import admit, demand_of, release
 from octoroute.api.auth import client_key
 from octoroute.api.common import (
     RUNTIME,
-    RequestLog,
     decide,
     decision_headers,
     importance_of,
     openai_error_type,
     read_json_body,
+    request_log,
 )
 from octoroute.api.generation import upstream_header_lines
 from octoroute.api.tracing import request_trace
@@ -124,7 +124,7 @@ async def chat(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     key = client_key(request)
     trace = request_trace(request, runtime)
-    with RequestLog("chat", None if key is None else key.name, trace) as entry:
+    with request_log(request, "chat", None if key is None else key.name, trace) as entry:
         entry.model = "auto"
         legacy = parse_legacy_chat(await read_json_body(request))
         auto = runtime.catalog.auto
@@ -133,6 +133,8 @@ async def chat(request: web.Request) -> web.Response:
             request, runtime.config.routing.default_importance
         )
         messages = [Message(role="user", content=legacy.message)]
+        if entry.previewing:
+            entry.keep_preview(messages)
         decision = await decide(
             runtime,
             auto,

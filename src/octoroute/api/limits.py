@@ -8,7 +8,8 @@ at most every ``WARNING_INTERVAL_SECONDS`` (with how many were refused since the
 not one line each: the log must not grow fastest exactly when the router is overloaded.
 
 The operator's read-only views (``GET``/``HEAD`` on ``/health``, ``/metrics``, ``/models``,
-``/v1/models`` and ``/v1/models/{id}``) are neither counted nor refused, so an overloaded router
+``/v1/models``, ``/v1/models/{id}``, and the dashboard's ``/admin/state`` and
+``/admin/events``) are neither counted nor refused, so an overloaded router
 can still be seen; nor is ``POST /admin/reload``, so it can still be reconfigured (a higher
 ``max_in_flight``, another endpoint).
 
@@ -29,8 +30,11 @@ from octoroute.observability.logging import RateLimitedWarning, get_logger
 
 WARNING_INTERVAL_SECONDS: Final = 10.0
 """At most one "overloaded" warning line per this many seconds, per process."""
-EXEMPT_PATHS: Final = frozenset({"/health", "/metrics", "/models", "/v1/models"})
-"""Read by ``GET`` or ``HEAD``, these never count against the limit."""
+EXEMPT_PATHS: Final = frozenset(
+    {"/health", "/metrics", "/models", "/v1/models", "/admin/state", "/admin/events"}
+)
+"""Read by ``GET`` or ``HEAD``, these never count against the limit (an overloaded router is
+when its operator needs the dashboard most, and an event stream would hold a place for hours)."""
 MODEL_PREFIX: Final = "/v1/models/"
 """``GET /v1/models/{id}``: as read-only as ``/v1/models``, exempt too."""
 _READS: Final = frozenset({"GET", "HEAD"})

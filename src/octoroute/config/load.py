@@ -42,6 +42,7 @@ from octoroute.config.schema import (
     TimeoutsConfig,
 )
 from octoroute.config.state import check_state
+from octoroute.config.ui import check_ui
 from octoroute.enums import TIERS, Importance, LogFormat, Overflow, Placement, Strategy, Tier
 from octoroute.routing.model_file import ModelFileError, read_model_file, shipped_model_path
 
@@ -222,8 +223,9 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         else servable(models, embeddings, aliases),
     )
     state = check_state(root, environ)
+    ui = check_ui(root)
     root.close()
-    if auth is None or state is None:
+    if auth is None or state is None or ui is None:
         return None
     if (
         server is None
@@ -249,6 +251,7 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
         aliases=aliases,
         auth=auth if isinstance(auth, AuthConfig) else None,
         state=state,
+        ui=ui,
         source=source,
     )
 

@@ -330,6 +330,26 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Resolved from ``password_env`` by the loader."""
 
 
+DEFAULT_UI_DECISIONS: Final = 100
+"""Decisions the dashboard keeps (``[ui] decisions``) unless told otherwise."""
+DEFAULT_PROMPT_PREVIEW_CHARS: Final = 200
+
+
+class UiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """``[ui]``: the dashboard (``GET /ui``) and its state API (``GET /admin/state``,
+    ``GET /admin/events``), and the in-memory windows behind them."""
+
+    enabled: bool = True
+    """``False``: ``/ui*``, ``/admin/state`` and ``/admin/events`` answer 404 and no request is
+    recorded for them."""
+    show_prompts: bool = False
+    """Whether each decision keeps a preview of the request's latest user turn."""
+    decisions: int = DEFAULT_UI_DECISIONS
+    """How many recent decisions are kept (per process), newest first."""
+    prompt_preview_chars: int = DEFAULT_PROMPT_PREVIEW_CHARS
+    """The longest preview kept with ``show_prompts``, in characters."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     """The whole validated configuration, passed explicitly to whatever needs it."""
 
@@ -348,6 +368,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """``[auth]``; ``None``: no client keys, every request is served (the default)."""
     state: StateConfig = msgspec.field(default_factory=StateConfig)
     """``[state]``; without ``redis_url`` every process keeps its own counters."""
+    ui: UiConfig = msgspec.field(default_factory=UiConfig)
+    """``[ui]``: the dashboard, on by default."""
     source: str = "<memory>"
     """The file this came from, for messages."""
 

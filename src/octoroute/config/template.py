@@ -194,6 +194,18 @@ queue_timeout_seconds = 30         # longest wait for a slot when every instance
 max_queue = 256                    # requests waiting for a slot per tier; more get 503 at once
 
 # ---------------------------------------------------------------------------------------------
+# Dashboard: GET /ui shows the fleet, the traffic and why each request went where it went
+# (an admin key is needed with [auth]); GET /admin/state and /admin/events are its JSON API.
+# Each server process (worker) keeps its own last hour of traffic and decisions, in memory.
+# ---------------------------------------------------------------------------------------------
+[ui]
+enabled = true                     # false: /ui and the state API answer 404, nothing recorded
+show_prompts = false               # true: each decision keeps a preview of the latest user
+                                   # turn (prompts are private: off by default)
+decisions = 100                    # recent decisions kept, 1..10000
+prompt_preview_chars = 200         # longest preview with show_prompts, 1..2000
+
+# ---------------------------------------------------------------------------------------------
 # Client keys (optional): with [auth], every request needs a key (Authorization: Bearer,
 # x-api-key or api-key) except on public_paths, and /metrics, /models, /route, /admin/* need an
 # admin key. Make a key with:  octoroute key new NAME   (it prints the lines to paste here).

@@ -30,7 +30,7 @@ import msgspec
 from octoroute.config.schema import RoutingConfig
 from octoroute.enums import TIERS, DecisionSource, Importance, Strategy, TaskType, Tier
 from octoroute.errors import RoutingError
-from octoroute.routing.learned import LearnedModel, load_model
+from octoroute.routing.learned import LearnedModel, Prediction, load_model
 from octoroute.routing.llm import RouterModel, build_router_prompt, parse_router_answer
 from octoroute.routing.metadata import SMALLTALK, RouteMetadata, infer_metadata, stated_metadata
 from octoroute.routing.rules import REASONS, decide_by_rules
@@ -150,6 +150,19 @@ class Router:
     def strategy(self) -> Strategy:
         """The configured strategy."""
         return self._config.strategy
+
+    @property
+    def confidence_threshold(self) -> float:
+        """Below this confidence ``hybrid`` asks the router model."""
+        return self._config.confidence_threshold
+
+    def learned_view(self, messages: Sequence[Message], meta: RouteMetadata) -> Prediction | None:
+        """What the learned model makes of ``messages`` (its tier, confidence and per-tier
+        probabilities), for ``POST /route``'s explanation; ``None`` for a strategy that loads no
+        learned model (``rule``, ``llm``)."""
+        if self._learned is None:
+            return None
+        return self._learned.predict(messages, meta)
 
     async def route(
         self,
