@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from octoroute.api.dashboard_events import BACKLOG, _Stream
 from octoroute.config import load_config
 from octoroute.simulator import SimulatedFleet, SimulatedModel, fleet_config_toml
 from tests.harness import (
+    RouterHandle,
     config_for,
     first_probe_round,
     running_router,
@@ -329,7 +330,7 @@ async def test_after_a_reload_the_state_shows_the_new_fleet_and_keeps_the_window
     added = SimulatedModel("sim-fast-added")
     path = tmp_path / "octoroute.toml"
     async with fleet, added:
-        path.write_text(fleet_config_toml(fleet, strategy="rule"))
+        write(path, fleet)
         async with (
             running_router(load_config(path)) as router,
             httpx.AsyncClient(timeout=10) as client,
@@ -340,7 +341,7 @@ async def test_after_a_reload_the_state_shows_the_new_fleet_and_keeps_the_window
             grown = SimulatedFleet(
                 fast=[*fleet.fast, added], balanced=fleet.balanced, deep=fleet.deep
             )
-            path.write_text(fleet_config_toml(grown, strategy="rule") + "[ui]\ndecisions = 5\n")
+            write(path, grown, "[ui]\ndecisions = 5\n")
             reloaded = await client.post(router.url + "/admin/reload")
             assert reloaded.status_code == 200, reloaded.text
             body = (await client.get(router.url + "/admin/state")).json()
@@ -356,18 +357,36 @@ async def test_after_a_reload_the_state_shows_the_new_fleet_and_keeps_the_window
     assert body["router"]["generation"] == 2
 
 
-async def test_a_rejected_reload_is_shown_with_its_problems(tmp_path: Path) -> None:
+def write(path: Path, fleet: SimulatedFleet, extra: str = "") -> None:
+    """The fleet's configuration (rule strategy) plus ``extra``, into ``path``."""
+    path.write_text(fleet_config_toml(fleet, strategy="rule") + extra)
+
+
+@contextlib.asynccontextmanager
+async def from_a_file(
+    path: Path,
+) -> AsyncIterator[tuple[RouterHandle, httpx.AsyncClient, Callable[[str], Awaitable[int]]]]:
+    """The router on the standard fleet, configured from the file ``path``, a client, and a
+    function that appends to that file and reloads it (answering the reload's status)."""
     fleet = standard_fleet()
-    path = tmp_path / "octoroute.toml"
     async with fleet:
-        path.write_text(fleet_config_toml(fleet, strategy="rule"))
+        write(path, fleet)
         async with (
             running_router(load_config(path)) as router,
             httpx.AsyncClient(timeout=10) as client,
         ):
-            path.write_text(fleet_config_toml(fleet, strategy="rule") + "[ui]\ndecisions = 0\n")
-            await client.post(router.url + "/admin/reload")
-            body = (await client.get(router.url + "/admin/state")).json()
+
+            async def reload_with(extra: str) -> int:
+                write(path, fleet, extra)
+                return (await client.post(router.url + "/admin/reload")).status_code
+
+            yield router, client, reload_with
+
+
+async def test_a_rejected_reload_is_shown_with_its_problems(tmp_path: Path) -> None:
+    async with from_a_file(tmp_path / "octoroute.toml") as (router, client, reload_with):
+        assert await reload_with("[ui]\ndecisions = 0\n") == 422
+        body = (await client.get(router.url + "/admin/state")).json()
 
     last = body["config"]["last_reload"]
     assert (last["ok"], last["status"]) == (False, "rejected")
@@ -375,21 +394,13 @@ async def test_a_rejected_reload_is_shown_with_its_problems(tmp_path: Path) -> N
 
 
 async def test_turning_the_dashboard_off_by_reload_ends_open_streams(tmp_path: Path) -> None:
-    fleet = standard_fleet()
-    path = tmp_path / "octoroute.toml"
-    async with fleet:
-        path.write_text(fleet_config_toml(fleet, strategy="rule"))
-        async with (
-            running_router(load_config(path)) as router,
-            httpx.AsyncClient(timeout=10) as client,
-        ):
-            found = Feed()
-            task = asyncio.create_task(found.read(client, router.url))
-            await wait_until(lambda: bool(found.of("fleet")), what="the stream open")
-            path.write_text(fleet_config_toml(fleet, strategy="rule") + "[ui]\nenabled = false\n")
-            assert (await client.post(router.url + "/admin/reload")).status_code == 200
-            await within(task, 3)
-            after = await client.get(router.url + "/admin/state")
+    async with from_a_file(tmp_path / "octoroute.toml") as (router, client, reload_with):
+        found = Feed()
+        task = asyncio.create_task(found.read(client, router.url))
+        await wait_until(lambda: bool(found.of("fleet")), what="the stream open")
+        assert await reload_with("[ui]\nenabled = false\n") == 200
+        await within(task, 3)
+        after = await client.get(router.url + "/admin/state")
 
     assert after.status_code == 404
 

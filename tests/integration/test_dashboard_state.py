@@ -146,7 +146,10 @@ async def test_a_killed_upstream_shows_unhealthy_after_a_probe_and_the_others_st
 
 async def test_an_ejected_instance_shows_its_cause_and_time_left() -> None:
     fleet = SimulatedFleet(
-        fast=[SimulatedModel("sim-bad", behaviour=Behaviour(fault=HttpError(500))), SimulatedModel("sim-ok")],
+        fast=[
+            SimulatedModel("sim-bad", behaviour=Behaviour(fault=HttpError(500))),
+            SimulatedModel("sim-ok"),
+        ],
         balanced=[SimulatedModel("sim-balanced")],
         deep=[SimulatedModel("sim-deep")],
     )

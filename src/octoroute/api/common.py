@@ -462,16 +462,14 @@ def request_log(
 
 
 def user_turn_preview(messages: list[Message], limit: int) -> str:
-    """The start of the latest user message's text, whitespace folded, at most ``limit``
-    characters (an ellipsis marks a cut); ``""`` without a user message. Only the text of that
-    one message is read."""
+    """The start of the latest user message's text: at most ``limit`` characters as written,
+    an ellipsis added where it was cut; ``""`` without a user message. Only the text of that
+    one message is read, and only sliced: whitespace is folded when the decision is shown
+    (``api.dashboard_state.shown_preview``)."""
     for message in reversed(messages):
         if message.role == "user":
             text = message.text()
-            head = " ".join(text[: limit + 1].split())
-            if len(head) <= limit and len(text) <= limit:
-                return head
-            return head[: limit - 1].rstrip() + "…"
+            return text if len(text) <= limit else text[:limit] + "…"
     return ""
 
 

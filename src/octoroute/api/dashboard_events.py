@@ -157,9 +157,11 @@ async def _pump(
         if stream.dropped:
             chunks.append(_event("lagged", {"dropped": stream.dropped}))
             stream.dropped = 0
-        show = runtime.dashboard.show_prompts
+        dashboard = runtime.dashboard
+        show, limit = dashboard.show_prompts, dashboard.preview_chars
         while stream.backlog:
-            chunks.append(_event("decision", decision_state(stream.backlog.popleft(), show)))
+            item = stream.backlog.popleft()
+            chunks.append(_event("decision", decision_state(item, show, limit)))
         now = loop.time()
         if now - last_check >= TICK_SECONDS:
             last_check = now

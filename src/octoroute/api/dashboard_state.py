@@ -243,9 +243,16 @@ def traffic_state(runtime: Runtime, view: WindowView) -> dict[str, Any]:
     }
 
 
-def decision_state(item: Decided, show_prompts: bool) -> dict[str, Any]:
+def shown_preview(kept: str, limit: int) -> str:
+    """A kept preview as shown: whitespace folded, at most ``limit`` characters, an ellipsis
+    marking a cut."""
+    folded = " ".join(kept.split())
+    return folded if len(folded) <= limit else folded[: limit - 1].rstrip() + "…"
+
+
+def decision_state(item: Decided, show_prompts: bool, limit: int = 0) -> dict[str, Any]:
     """One recorded decision as the documented object; ``prompt_preview`` only while
-    ``[ui] show_prompts`` is on."""
+    ``[ui] show_prompts`` is on, at most ``limit`` characters."""
     ended, request_id, fields, preview = item
     body: dict[str, Any] = {"time": iso(ended), "request_id": request_id}
     for name in _DECISION_FIELDS:
@@ -261,15 +268,15 @@ def decision_state(item: Decided, show_prompts: bool) -> dict[str, Any]:
         else {"prompt": prompt_tokens, "completion": fields.get("completion_tokens")}
     )
     if show_prompts and preview is not None:
-        body["prompt_preview"] = preview
+        body["prompt_preview"] = shown_preview(preview, limit)
     return body
 
 
 def decisions_state(runtime: Runtime) -> list[dict[str, Any]]:
     """The kept decisions, newest first."""
     dashboard = runtime.dashboard
-    show = dashboard.show_prompts
-    return [decision_state(item, show) for item in dashboard.decisions.newest()]
+    show, limit = dashboard.show_prompts, dashboard.preview_chars
+    return [decision_state(item, show, limit) for item in dashboard.decisions.newest()]
 
 
 # --- the whole document -------------------------------------------------------------------------
