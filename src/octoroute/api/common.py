@@ -462,14 +462,16 @@ def request_log(
 
 
 def user_turn_preview(messages: list[Message], limit: int) -> str:
-    """The start of the latest user message's text: at most ``limit`` characters as written,
-    an ellipsis added where it was cut; ``""`` without a user message. Only the text of that
-    one message is read, and only sliced: whitespace is folded when the decision is shown
-    (``api.dashboard_state.shown_preview``)."""
+    """The start of the latest user message's text, an ellipsis added where it was cut; ``""``
+    without a user message. Only the text of that one message is read, and only sliced: the
+    whitespace is folded when the decision is shown (``api.dashboard_state.shown_preview``),
+    so four times ``limit`` characters are kept, enough for runs of spaces and newlines to
+    fold away without shortening the ``limit`` characters shown."""
+    keep = limit * 4
     for message in reversed(messages):
         if message.role == "user":
             text = message.text()
-            return text if len(text) <= limit else text[:limit] + "…"
+            return text if len(text) <= keep else text[:keep] + "…"
     return ""
 
 
