@@ -22,9 +22,17 @@ from openai.types.chat import ChatCompletionMessageParam
 from octoroute.access.limits import LocalLimiter
 from octoroute.config import Config
 from octoroute.enums import LogFormat
+from octoroute.fleet.facts import InstanceFacts
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
-from tests.harness import RouterHandle, config_for, running_router, wait_until, within
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    endpoint,
+    running_router,
+    wait_until,
+    within,
+)
 
 ALICE = "sk-octo-alice-0123456789abcdefghij"
 """Tiers fast and balanced, every limit off unless a test sets one."""
@@ -351,6 +359,42 @@ async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
     ]  # fmt: skip
     assert shown.id == "sim-balanced"
     assert hidden.value.code == "model_not_allowed"
+
+
+async def test_ollama_show_and_ps_reveal_only_what_the_key_may_use() -> None:
+    """``POST /api/show`` of a model the key may not use is 403 ``model_not_allowed`` (as
+    ``GET /v1/models/{id}``), and ``GET /api/ps`` lists only the loaded models it may use; an
+    admin key sees all of them (ollama SDK)."""
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+    )
+    async with fleet, keyed(fleet) as router:
+        for name in ("sim-fast", "sim-deep"):
+            endpoint(router, name).observe(InstanceFacts(loaded=True, context_window=8192))
+        async with ollama_client(router, ALICE) as client:
+            allowed = await client.show("sim-fast")
+            with pytest.raises(ollama.ResponseError) as hidden:
+                await client.show("sim-deep")
+            with pytest.raises(ollama.ResponseError) as hidden_tier:
+                await client.show("deep:latest")
+            with pytest.raises(ollama.ResponseError) as unknown:
+                await client.show("no-such-model")
+            alice_ps = [model.model for model in (await client.ps()).models]
+        async with ollama_client(router, OPS) as client:
+            ops_shown = await client.show("sim-deep")
+            ops_ps = [model.model for model in (await client.ps()).models]
+
+    assert allowed.modelinfo is not None
+    assert allowed.modelinfo["octoroute.context_length"] == 8192
+    assert hidden.value.status_code == 403
+    assert hidden.value.error.startswith("The key 'alice' may not use the model 'sim-deep'")
+    assert hidden_tier.value.status_code == 403
+    assert unknown.value.status_code == 404
+    assert alice_ps == ["sim-fast:latest"]
+    assert ops_shown.modelinfo is not None
+    assert sorted(ops_ps) == ["sim-deep:latest", "sim-fast:latest"]
 
 
 async def test_auto_never_sends_a_capped_key_above_its_tiers(fleet: SimulatedFleet) -> None:

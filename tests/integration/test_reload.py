@@ -475,6 +475,23 @@ async def test_an_added_endpoint_is_probed_at_once_and_gets_its_series(
     assert 'octoroute_endpoint_healthy{endpoint="sim-fast-c"' in metrics
 
 
+async def test_ollama_tags_list_the_models_of_the_reloaded_file(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        async with session.get(router.url + "/api/tags") as before:
+            listed_before = [model["name"] for model in (await before.json())["models"]]
+        edit(config_path, append='[aliases]\n"gpt-4o" = "deep"\n')
+        status, _ = await reload(session, router)
+        async with session.get(router.url + "/api/tags") as after:
+            listed_after = [model["name"] for model in (await after.json())["models"]]
+
+    assert status == 200
+    assert "gpt-4o:latest" not in listed_before
+    assert listed_after == [*listed_before, "gpt-4o:latest"]
+
+
 async def test_an_endpoint_moved_within_its_tier_keeps_its_state_under_its_new_id(
     config_path: Path, session: aiohttp.ClientSession
 ) -> None:
