@@ -234,3 +234,16 @@ def test_the_reset_tables_agree_with_rounding_up_everywhere_a_bucket_can_be() ->
                 whole = math.ceil(seconds)
                 expected = f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60}s"
             assert format_reset(seconds) == expected, seconds
+
+
+def test_a_limit_a_reload_adds_starts_full_and_one_it_removes_never_refuses(clock: Clock) -> None:
+    limiter = LocalLimiter(clock)
+    for _ in range(5):
+        assert limiter.acquire("alice", Limits(tokens_per_minute=100), 10).refused is None
+
+    added = limiter.acquire("alice", Limits(requests_per_minute=2, tokens_per_minute=100), 10)
+    removed = [limiter.acquire("alice", Limits(tokens_per_minute=100), 10) for _ in range(5)]
+
+    assert shown(added.requests) == (2, 1, 30.0)  # the new bucket started with its whole minute
+    assert shown(added.tokens) == (100, 40, 36.0)  # the old one kept what it held
+    assert [v.refused for v in removed] == [None, None, None, None, TOKENS]
