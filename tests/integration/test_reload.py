@@ -12,6 +12,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -490,6 +491,35 @@ async def test_ollama_tags_list_the_models_of_the_reloaded_file(
     assert status == 200
     assert "gpt-4o:latest" not in listed_before
     assert listed_after == [*listed_before, "gpt-4o:latest"]
+
+
+async def test_a_reload_keeps_each_keys_rate_limit_counters(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """The counters are the process's, by key name: a reload must not hand every key a fresh
+    minute."""
+    alice, ops = "sk-octo-alice-reload-0123456789", "sk-octo-ops-reload-0123456789ab"
+    auth = (
+        "[auth]\n"
+        f'[[auth.keys]]\nname = "alice"\nkey_sha256 = "{sha256(alice.encode()).hexdigest()}"\n'
+        "requests_per_minute = 1\n"
+        f'[[auth.keys]]\nname = "ops"\nkey_sha256 = "{sha256(ops.encode()).hexdigest()}"\n'
+        "admin = true\n"
+    )
+    write(config_path, fleet, QUIET_HEALTH + auth)
+    body = {"model": "fast", "messages": HELLO}
+    as_alice = {"Authorization": f"Bearer {alice}"}
+    async with serving(config_path) as router:
+        async with session.post(router.v1 + "/chat/completions", json=body, headers=as_alice) as r:
+            first = r.status
+        edit(config_path, append='[aliases]\n"gpt-4o" = "deep"\n')
+        headers = {"Authorization": f"Bearer {ops}"}
+        async with session.post(router.url + "/admin/reload", headers=headers) as r:
+            reloaded = r.status
+        async with session.post(router.v1 + "/chat/completions", json=body, headers=as_alice) as r:
+            second = r.status
+
+    assert (first, reloaded, second) == (200, 200, 429)
 
 
 async def test_an_endpoint_moved_within_its_tier_keeps_its_state_under_its_new_id(
