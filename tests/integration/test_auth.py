@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -395,6 +396,39 @@ async def test_ollama_show_and_ps_reveal_only_what_the_key_may_use() -> None:
     assert alice_ps == ["sim-fast:latest"]
     assert ops_shown.modelinfo is not None
     assert sorted(ops_ps) == ["sim-deep:latest", "sim-fast:latest"]
+
+
+async def test_previous_response_id_resolves_only_the_keys_own_responses(
+    fleet: SimulatedFleet,
+) -> None:
+    """Another key's response id is answered exactly as an unknown id (400, same message), so a
+    key can neither continue nor probe for another key's conversation; its own continues."""
+    async with keyed(fleet) as router:
+        alice, ops = openai_client(router, ALICE), openai_client(router, OPS)
+        first = await alice.responses.create(model="fast", input="Remember: blue.")
+        with pytest.raises(openai.BadRequestError) as foreign:
+            await ops.responses.create(
+                model="fast", previous_response_id=first.id, input="Which colour?"
+            )
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await ops.responses.create(
+                model="fast", previous_response_id="resp_unknown", input="Which colour?"
+            )
+        own = await alice.responses.create(
+            model="fast", previous_response_id=first.id, input="Which colour?"
+        )
+        await alice.close()
+        await ops.close()
+
+    assert foreign.value.code == unknown.value.code
+    assert foreign.value.param == unknown.value.param == "previous_response_id"
+    shown_id = re.compile(r"previous_response_id \S+ ")
+    assert shown_id.sub("ID ", str(foreign.value)) == shown_id.sub("ID ", str(unknown.value))
+    assert own.previous_response_id == first.id
+    sent = [
+        [m["role"] for m in r.json["messages"]] for model in fleet.fast for r in model.chat_requests
+    ]
+    assert sorted(sent) == [["user"], ["user", "assistant", "user"]]  # the foreign one sent nothing
 
 
 async def test_auto_never_sends_a_capped_key_above_its_tiers(fleet: SimulatedFleet) -> None:
