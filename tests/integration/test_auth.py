@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 
 import anthropic
 import httpx
@@ -645,17 +647,38 @@ async def test_tokens_per_minute_charge_the_prompt_estimate_plus_the_output_limi
 async def test_each_dialect_answers_429_in_its_shape_with_the_rate_headers(
     fleet: SimulatedFleet,
 ) -> None:
-    async with keyed(fleet, auth_section("requests_per_minute = 1")) as router:
+    limits = "requests_per_minute = 1\ntokens_per_minute = 100000"
+    async with keyed(fleet, auth_section(limits)) as router:
         stepped(router)
         await anthropic_message(router, ALICE)
         with pytest.raises(anthropic.RateLimitError) as by_anthropic:
             await anthropic_message(router, ALICE)
+        refused_at = time.time()
         by_ollama = await ollama_refusal(router, ALICE)
+        async with openai_client(router, ALICE) as client:
+            with pytest.raises(openai.RateLimitError) as by_openai:
+                await client.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}]
+                )
 
     assert by_anthropic.value.status_code == 429
     assert by_anthropic.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
-    assert by_anthropic.value.response.headers["retry-after"] == "60"
-    assert by_anthropic.value.response.headers["x-ratelimit-limit-requests"] == "1"
+    headers = by_anthropic.value.response.headers
+    assert headers["retry-after"] == "60"
+    assert headers["x-ratelimit-limit-requests"] == "1"
+    # Anthropic's own rate-limit headers, as its API sends them: the reset an RFC 3339 time.
+    assert headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    requests_reset = datetime.strptime(
+        headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=UTC)
+    assert 59 <= requests_reset.timestamp() - refused_at <= 62  # full again in a minute
+    assert headers["anthropic-ratelimit-tokens-limit"] == "100000"
+    assert int(headers["anthropic-ratelimit-tokens-remaining"]) < 100000
+    assert headers["anthropic-ratelimit-tokens-reset"].endswith("Z")
+    openai_headers = by_openai.value.response.headers
+    assert openai_headers["x-ratelimit-limit-requests"] == "1"
+    assert not [name for name in openai_headers if name.startswith("anthropic-")]
     assert by_ollama.status_code == 429
     assert by_ollama.error.startswith("Rate limit reached for the key 'alice'")
 

@@ -23,8 +23,11 @@ answer with a :class:`Verdict` built here by :func:`verdict`.
 
 from __future__ import annotations
 
+import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 WINDOW_SECONDS: Final = 60.0
@@ -293,6 +296,41 @@ def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
     headers: dict[str, str] = {}
     put_rate_headers(headers, outcome)
     return tuple(headers.items())
+
+
+_RESET_FORM: Final = re.compile(r"(?:(\d+)ms|(?:(\d+)m)?(?:(\d+)s)?)")
+ANTHROPIC_PREFIX: Final = "anthropic-ratelimit-"
+
+
+def parse_reset(text: str) -> float | None:
+    """The seconds of a duration :func:`format_reset` wrote (``20ms``, ``9s``, ``6m0s``);
+    ``None`` for anything else."""
+    match = _RESET_FORM.fullmatch(text)
+    if match is None or not text:
+        return None
+    milliseconds, minutes, seconds = match.groups()
+    if milliseconds is not None:
+        return int(milliseconds) / 1000
+    return int(minutes or 0) * 60 + int(seconds or 0)
+
+
+def anthropic_rate_headers(headers: Mapping[str, str], now: float) -> dict[str, str]:
+    """The ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` headers Anthropic
+    sends, from the ``x-ratelimit-*`` ones in ``headers`` (for the limits the key has): the
+    same limit and remaining, and the reset as the RFC 3339 time (UTC, whole seconds, rounded
+    up) the bucket is full again, ``now`` being the wall-clock time in seconds."""
+    found: dict[str, str] = {}
+    for bucket in (REQUESTS, TOKENS):
+        limit = headers.get(f"x-ratelimit-limit-{bucket}")
+        remaining = headers.get(f"x-ratelimit-remaining-{bucket}")
+        reset = parse_reset(headers.get(f"x-ratelimit-reset-{bucket}", ""))
+        if limit is None or remaining is None or reset is None:
+            continue
+        at = datetime.fromtimestamp(math.ceil(now + reset), UTC)
+        found[f"{ANTHROPIC_PREFIX}{bucket}-limit"] = limit
+        found[f"{ANTHROPIC_PREFIX}{bucket}-remaining"] = remaining
+        found[f"{ANTHROPIC_PREFIX}{bucket}-reset"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return found
 
 
 class Counters:
