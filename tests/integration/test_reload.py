@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from hashlib import sha256
@@ -23,6 +25,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from octoroute.config import load_config
+from octoroute.config_watch import THREAD_NAME
 from octoroute.enums import LogFormat, Pool, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
@@ -677,3 +680,51 @@ async def test_watch_config_reloads_a_changed_file_by_itself(
         stopped = not router.reloader.watching
     assert answered == (200, "sim-deep")
     assert stopped
+
+
+async def test_an_edit_between_loading_and_the_first_poll_is_reloaded(
+    fleet: SimulatedFleet, config_path: Path
+) -> None:
+    """The watcher compares with what the running configuration was loaded from, not with what
+    the file holds when it first looks."""
+    write(config_path, fleet)
+    edit(config_path, ("port = 0", "port = 0\nwatch_config = true"))
+    config = load_config(config_path)
+    edit(config_path, append='\n[aliases]\n"early" = "deep"\n')  # before the router starts
+    async with running_router(config) as router:
+        await wait_until(lambda: router.runtime.generation == 2, timeout=10, what="a reload")
+        aliases = [alias.name for alias in router.runtime.config.aliases]
+
+    assert aliases == ["early"]
+
+
+async def test_a_reload_of_a_file_that_hangs_is_refused_while_the_router_keeps_serving(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A configuration on a network mount that stopped answering: the read runs off the event
+    loop with a deadline, so the reload is refused and requests are served meanwhile."""
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        assert router.reloader is not None
+        router.reloader.reads.timeout = 0.5
+        move_away(config_path)
+        os.mkfifo(config_path)  # reading it blocks until a writer comes, as a hung mount does
+        try:
+            reloading = asyncio.ensure_future(reload(session, router))
+            await wait_until(
+                lambda: any(thread.name == THREAD_NAME for thread in threading.enumerate()),
+                what="the read under way",
+            )
+            served = await chat(session, router, "fast")
+            status, body = await reloading
+            again, body_again = await reload(session, router)
+        finally:
+            os.close(os.open(config_path, os.O_WRONLY | os.O_NONBLOCK))  # let the reader go
+
+    assert served[0] == 200
+    assert status == 422
+    assert body["status"] == "rejected"
+    assert "did not finish within 0.5 s" in body["problems"][0]
+    assert again == 422
+    assert "has not returned yet" in body_again["problems"][0]
+    assert router.runtime.generation == 1

@@ -17,14 +17,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from hashlib import sha256
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal, Protocol
 
 from octoroute.access.limits import Limits
 from octoroute.access.permissions import AUTO, allowed_tiers, allows, caps, unrestricted
 from octoroute.config.schema import AuthConfig, ClientKeyConfig
 
-if TYPE_CHECKING:
-    from octoroute.observability.metrics import KeyMetrics
+
+class Counted(Protocol):
+    """A metric child the request path increments."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount``."""
+
+
+class KeyMetrics(Protocol):
+    """What the request path counts for a key (``observability.metrics.KeyMetrics``, bound by
+    the runtime)."""
+
+    count_request: Callable[[float], None]
+    add_estimated_tokens: Callable[[float], None]
+
+    @property
+    def rejections(self) -> Mapping[str, Counted]:
+        """Refusals by reason."""
+
 
 KEY_HEADERS: Final = ("authorization", "x-api-key", "api-key")
 """Where a client key may come, in the order they are tried: ``Authorization: Bearer`` (OpenAI

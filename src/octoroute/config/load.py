@@ -12,12 +12,15 @@ library.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import shlex
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
+
+import msgspec
 
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
@@ -134,7 +137,8 @@ def parse_config(
     config = _config(Table(problems, data, ""), source, os.environ if environ is None else environ)
     if problems.items or config is None:
         raise ConfigError(source, problems.items)
-    return config
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return msgspec.structs.replace(config, digest=digest)
 
 
 def _read(source: str) -> str:
