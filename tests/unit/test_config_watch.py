@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,7 +33,10 @@ def sha(text: str) -> str:
 
 @asynccontextmanager
 async def watching(
-    path: Path, baseline: str | None = None
+    path: Path,
+    baseline: str | None = None,
+    reads: OffLoop | None = None,
+    on_stuck: Callable[[str], None] | None = None,
 ) -> AsyncIterator[tuple[ConfigWatcher, list[int]]]:
     """A watcher whose baseline is the file as it is now, unless ``baseline`` is given."""
     calls: list[int] = []
@@ -46,6 +49,8 @@ async def watching(
         changed,
         baseline=digest(str(path)) if baseline is None else baseline,
         poll_seconds=POLL,
+        reads=reads,
+        on_stuck=on_stuck,
     )
     watcher.start()
     try:
@@ -158,24 +163,10 @@ async def test_a_read_that_hangs_is_given_up_while_the_loop_keeps_running(fifo: 
 
 async def test_a_watched_file_that_hangs_is_reported_as_stuck_not_changed(fifo: Path) -> None:
     problems: list[str] = []
-    calls: list[int] = []
-
-    async def changed() -> None:
-        calls.append(1)
-
-    watcher = ConfigWatcher(
-        str(fifo),
-        changed,
-        baseline=sha("a = 1\n"),
-        poll_seconds=POLL,
-        reads=OffLoop(timeout=0.05),
-        on_stuck=problems.append,
-    )
-    watcher.start()
-    try:
+    async with watching(
+        fifo, baseline=sha("a = 1\n"), reads=OffLoop(timeout=0.05), on_stuck=problems.append
+    ) as (_, calls):
         await wait_until(lambda: len(problems) >= 2, what="the stuck reads reported")
-    finally:
-        await watcher.stop()
 
     assert calls == []
     assert "hung network mount" in problems[0]
