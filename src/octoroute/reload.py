@@ -13,8 +13,8 @@ The file is read and parsed off the event loop (``config_watch.OffLoop``: a thre
 deadline, so a configuration on a network mount that stopped answering rejects the reload after
 ``READ_TIMEOUT_SECONDS`` instead of freezing the router); from there to the swap a reload is one
 synchronous step, and reloads are taken one at a time, so they never overlap and no request sees
-half of one. The file goes through the loader of start-up (``config.load_config``: every problem at once, files named by TLS keys
-and the environment included) with the command line's overrides (``config.overrides``), then
+half of one. The file goes through the loader of start-up (``config.load_config``: every problem
+at once, files named by TLS keys and the environment included) with the command line's overrides (``config.overrides``), then
 through what start-up does after it (the open-file limit, ``ReloadOptions.prepare``), then the
 runtime builds what the new endpoints need (``Runtime.plan``: their TLS contexts). Any problem
 on the way rejects the whole file: nothing changes, each problem is logged on a line of its own
@@ -27,6 +27,7 @@ their running values meanwhile.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import shlex
 from collections.abc import Callable
@@ -34,12 +35,12 @@ from typing import Any, Final, Literal, NamedTuple
 
 import msgspec
 
-from octoroute.config import ConfigError, load_config
+from octoroute.config import ConfigError, parse_config, read_config_file
 from octoroute.config.diff import changed_keys, keep_running, restart_needed
 from octoroute.config.overrides import Overrides
 from octoroute.config.redact import redact_url
 from octoroute.config.schema import Config
-from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop, digest
+from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop
 from octoroute.fleet.endpoint import Endpoint
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.runtime import Runtime, log_drained
@@ -322,12 +323,17 @@ class Reloader:
 
 
 def _load(path: str) -> Config | tuple[ConfigError, str | None]:
-    """``load_config(path)`` (in the reader's thread); when the file is rejected, the error and
-    the SHA-256 of what it held, so the watcher does not report the same content again."""
+    """``load_config(path)`` (in the reader's thread, the file read once); when the file is
+    rejected, the error and the SHA-256 of what it held, so the watcher does not report the
+    same content again."""
     try:
-        return load_config(path)
+        text = read_config_file(path)
     except ConfigError as error:
-        return error, digest(path)
+        return error, None
+    try:
+        return parse_config(text, source=path)
+    except ConfigError as error:
+        return error, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _log(report: ReloadReport) -> None:

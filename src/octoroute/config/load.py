@@ -110,7 +110,7 @@ def load_config(
     ``environ`` (default ``os.environ``) resolves ``api_key_env``. Raises ``ConfigError``.
     """
     source = os.fspath(path)
-    return parse_config(_read(source), source=source, environ=environ)
+    return parse_config(read_config_file(source), source=source, environ=environ)
 
 
 def parse_config(
@@ -141,8 +141,9 @@ def parse_config(
     return msgspec.structs.replace(config, digest=digest)
 
 
-def _read(source: str) -> str:
-    """The text of the file ``source``, or a ``ConfigError`` saying what to check."""
+def read_config_file(source: str) -> str:
+    """The text of the file ``source``, or a ``ConfigError`` saying what to check (what
+    :func:`load_config` reads; a reload reads it once for both the checks and its digest)."""
     try:
         data = Path(source).read_bytes()
     except FileNotFoundError:
