@@ -38,6 +38,7 @@ from octoroute.api.access import (
     add_limit_headers,
     capped,
     charge,
+    charge_shared,
     check_model,
     generation_cost,
     give_back,
@@ -152,7 +153,7 @@ def pipeline(runtime: Runtime, choice: ModelChoice, key_step: bool) -> Step:
         check_model(runtime, key, choice, "auto")
         final = capped(key, choice, decision)
         cost = generation_cost(runtime, choice, final, messages, hints) if needs_cost(key) else 0
-        charged = await charge(runtime, key, cost)
+        charged = charge(runtime, key, cost) or await charge_shared(runtime, key, cost)
         add_limit_headers(routing_headers(final), charged)
         give_back(runtime, charged)
         return answer
@@ -167,7 +168,7 @@ async def cost_per_request(case: str, requests: int, *, bare: bool) -> float:
     app[RUNTIME] = runtime
     choice = runtime.catalog.resolve("fast" if case == "key, explicit model" else "auto")
     handler = pipeline(runtime, choice, key_step=not bare)
-    middleware = authentication()
+    middleware = authentication(runtime)
     request = make_mocked_request(
         "POST",
         "/v1/chat/completions",
@@ -193,7 +194,7 @@ async def shared_wall_time(redis_url: str, requests: int) -> float:
     await runtime.limiter.start()
     try:
         handler = pipeline(runtime, runtime.catalog.resolve("auto"), key_step=True)
-        middleware = authentication()
+        middleware = authentication(runtime)
         request = make_mocked_request(
             "POST", "/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"}, app=app
         )

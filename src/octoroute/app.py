@@ -159,6 +159,8 @@ def create_app(
     started, for reloads of ``config.source`` (``octoroute.reload``). With ``tracing`` every
     request not excluded gets a span (``api.tracing``); without it no tracing code runs."""
     app = web.Application(client_max_size=config.server.max_request_bytes)
+    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng, tracing=tracing)
+    app[RUNTIME] = runtime
     preflight = cors.install(app, config.server.cors_origins)
     app.middlewares.extend(
         [
@@ -168,14 +170,11 @@ def create_app(
             anthropic.anthropic_errors,
             ollama.ollama_errors,
             check_host(),
-            authentication(),
+            authentication(runtime),
             limit_in_flight(),
             errors_as_envelopes,
         ]
     )
-
-    runtime = Runtime(config, multiprocess_dir=multiprocess_dir, rng=rng, tracing=tracing)
-    app[RUNTIME] = runtime
     reloader = Reloader(runtime, reload_options)
     app[reload.RELOADER] = reloader
 

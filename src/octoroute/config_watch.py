@@ -1,4 +1,5 @@
-"""``[server] watch_config``: notice that the configuration file changed, and say so once.
+"""``[server] watch_config``: notice that the configuration file changed, and say so once; and
+the off-loop file reads that the watcher and every reload use.
 
 A background task polls the file every :data:`POLL_SECONDS`: its size and modification time
 first (one ``stat``), its content's SHA-256 only when those moved. A change is reported when the
@@ -7,26 +8,107 @@ steps (or renames a temporary file over it) is reloaded once, whole, one to two 
 stopped writing. Saving the same content again (``touch``) reports nothing. A file that cannot
 be read (removed mid-rename) is waited for, never reported.
 
+The baseline is the content the running configuration was parsed from (``Config.digest``), not
+what the file holds when the watcher first looks: an edit made between loading the file and the
+first poll is a change like any other.
+
 No dependency (inotify would need one, and misses files on network mounts and in containers
 with bind-mounted directories): a ``stat`` per second costs nothing measurable.
+
+**Off the event loop.** A file on a network mount that stopped answering blocks whoever reads
+it, in the kernel. So every ``stat`` and read of the configuration (the watcher's, and a
+reload's ``load_config``) runs in a thread of its own (:class:`OffLoop`), with a deadline
+(:data:`READ_TIMEOUT_SECONDS`): past it the caller gets :class:`FileStuck` and the router keeps
+serving. The thread is a daemon, so one stuck for good never holds up shutdown, and while it is
+stuck no other is started (a hung mount costs one thread, not one per poll).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable
-from typing import Final
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 POLL_SECONDS: Final = 1.0
+READ_TIMEOUT_SECONDS: Final = 5.0
+"""How long a ``stat`` or read of the configuration file may take before it is given up."""
 TASK_NAME: Final = "octoroute-config-watch"
+THREAD_NAME: Final = "octoroute-config-read"
+
+T = TypeVar("T")
 
 _Stamp = tuple[int, int]
 """Size and modification time (ns) of the file."""
 
 
-def _stamp(path: str) -> _Stamp | None:
+class FileStuck(Exception):
+    """A ``stat`` or read of the configuration file did not return in time (a hung network
+    mount, say); the message says so in words an operator can act on."""
+
+
+def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)  # type: ignore[arg-type]
+
+
+def _retrieved(future: asyncio.Future[T]) -> None:
+    """Mark the outcome of a call given up on as seen (asyncio logs one nobody read)."""
+    if not future.cancelled():
+        future.exception()
+
+
+class OffLoop:
+    """Blocking file calls in a daemon thread each, awaited with a deadline."""
+
+    def __init__(self, timeout: float = READ_TIMEOUT_SECONDS) -> None:
+        self.timeout = timeout
+        self._pending: asyncio.Future[object] | None = None
+
+    async def run(self, call: Callable[[], T], what: str) -> T:
+        """``call()``'s result, computed in a thread; :class:`FileStuck` naming ``what`` when
+        it takes longer than :attr:`timeout`, or while an earlier call still has not
+        returned."""
+        pending = self._pending
+        if pending is not None and not pending.done():
+            raise FileStuck(
+                f"an earlier read of {what} has not returned yet (a hung network mount?); "
+                "nothing was read this time"
+            )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        future.add_done_callback(_retrieved)
+
+        def work() -> None:
+            result: T | None = None
+            error: BaseException | None = None
+            try:
+                result = call()
+            except BaseException as raised:  # handed to the awaiting task as it is
+                error = raised
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+        threading.Thread(target=work, name=THREAD_NAME, daemon=True).start()
+        self._pending = future  # type: ignore[assignment]
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            raise FileStuck(
+                f"reading {what} did not finish within {self.timeout:g} s (a hung network "
+                "mount?); the router keeps running its current configuration"
+            ) from None
+
+
+def stamp(path: str) -> _Stamp | None:
+    """The file's size and modification time; ``None`` when it cannot be read."""
     try:
         status = os.stat(path)
     except OSError:
@@ -34,28 +116,42 @@ def _stamp(path: str) -> _Stamp | None:
     return status.st_size, status.st_mtime_ns
 
 
-def _digest(path: str) -> bytes | None:
+def digest(path: str) -> str | None:
+    """The SHA-256 (hex) of the file's bytes, as ``Config.digest`` says the text it was parsed
+    from; ``None`` when it cannot be read."""
     try:
         with open(path, "rb") as file:
-            return hashlib.sha256(file.read()).digest()
+            return hashlib.sha256(file.read()).hexdigest()
     except OSError:
         return None
 
 
 class ConfigWatcher:
-    """Calls ``on_change`` (on the event loop) each time ``path``'s content changed and then
-    stayed put for a poll; started and stopped by its owner (``octoroute.reload``)."""
+    """Awaits ``on_change`` (on the event loop) each time ``path``'s content changed from
+    ``baseline`` (the SHA-256 the running configuration was parsed from) and then stayed put for
+    a poll; started and stopped by its owner (``octoroute.reload``). ``on_stuck`` is told once
+    each time the file stops answering (see :class:`OffLoop`)."""
 
     def __init__(
-        self, path: str, on_change: Callable[[], None], *, poll_seconds: float = POLL_SECONDS
+        self,
+        path: str,
+        on_change: Callable[[], Awaitable[None]],
+        *,
+        baseline: str | None,
+        poll_seconds: float = POLL_SECONDS,
+        reads: OffLoop | None = None,
+        on_stuck: Callable[[str], None] | None = None,
     ) -> None:
         self._path = path
         self._on_change = on_change
         self._poll = poll_seconds
+        self._reads = reads or OffLoop()
+        self._on_stuck = on_stuck
         self._task: asyncio.Task[None] | None = None
-        self._stamp = _stamp(path)
-        self._seen = _digest(path)
-        """The content last reported (or found at start): a change is measured against it."""
+        self._stamp: _Stamp | None = None
+        """Unknown until the first poll, which therefore reads the content."""
+        self._seen = baseline
+        """The content last reported or loaded: a change is measured against it."""
         self.polls = 0
         """Polls done so far (a test waits for one to pass)."""
 
@@ -65,7 +161,7 @@ class ConfigWatcher:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Start polling; the file as it is now is the baseline."""
+        """Start polling."""
         if not self.running:
             self._task = asyncio.get_running_loop().create_task(self._watch(), name=TASK_NAME)
 
@@ -82,35 +178,47 @@ class ConfigWatcher:
         if task is not None:
             task.cancel()
 
-    def seen(self) -> None:
-        """The file was just read by a reload from elsewhere (``SIGHUP``, the admin route): take
-        its current content as the baseline, so it is not reported again."""
-        self._stamp = _stamp(self._path)
-        self._seen = _digest(self._path)
+    def seen(self, content: str) -> None:
+        """A reload from elsewhere (``SIGHUP``, the admin route) just read content whose
+        SHA-256 is ``content``: take it as the baseline, so it is not reported again."""
+        self._seen = content
+        self._stamp = None
+
+    async def _read(self, call: Callable[[str], T]) -> tuple[T | None, bool]:
+        """``call(path)`` off the loop; and whether the file answered."""
+        try:
+            return await self._reads.run(lambda: call(self._path), self._path), True
+        except FileStuck as stuck:
+            if self._on_stuck is not None:
+                self._on_stuck(str(stuck))
+            return None, False
 
     async def _watch(self) -> None:
-        pending: bytes | None = None
+        pending: str | None = None
+        stuck = False
         while True:
             await asyncio.sleep(self._poll)
             self.polls += 1
-            stamp = _stamp(self._path)
-            if stamp is None:
-                pending = None  # gone for now (an editor's rename): wait for it to come back
+            stamped, answered = await self._read(stamp)
+            if not answered or stamped is None:
+                pending = None  # gone for now (an editor's rename, a stuck mount): wait
+                stuck = not answered
                 continue
-            if stamp == self._stamp and pending is None:
+            if stamped == self._stamp and pending is None and not stuck:
                 continue
-            self._stamp = stamp
-            digest = _digest(self._path)
-            if digest is None or digest == self._seen:
+            self._stamp = stamped
+            content, answered = await self._read(digest)
+            stuck = not answered
+            if content is None or content == self._seen:
                 pending = None
                 continue
-            if digest != pending:
-                pending = digest  # changed: report it once it has stayed so for a poll
+            if content != pending:
+                pending = content  # changed: report it once it has stayed so for a poll
                 continue
             pending = None
-            self._seen = digest
+            self._seen = content
             try:
-                self._on_change()
+                await self._on_change()
             except Exception as error:  # a bug must not end the watching for good
                 asyncio.get_running_loop().call_exception_handler(
                     {"message": "config watch: the reload raised", "exception": error}

@@ -9,10 +9,12 @@ Three triggers end here, in :meth:`Reloader.reload`:
   of them reload the same file; one that already has it finds nothing changed);
 * ``[server] watch_config = true`` (``config_watch.py``).
 
-A reload is one synchronous step from reading the file to the swap: it runs between two steps of
-the event loop, so reloads never overlap and no request sees half of one. The file goes through
-the loader of start-up (``config.load_config``: every problem at once, files named by TLS keys
-and the environment included) with the command line's overrides (``config.overrides``), then
+The file is read and parsed off the event loop (``config_watch.OffLoop``: a thread with a
+deadline, so a configuration on a network mount that stopped answering rejects the reload after
+``READ_TIMEOUT_SECONDS`` instead of freezing the router); from there to the swap a reload is one
+synchronous step, and reloads are taken one at a time, so they never overlap and no request sees
+half of one. The file goes through the loader of start-up (``config.load_config``: every problem
+at once, files named by TLS keys and the environment included) with the command line's overrides (``config.overrides``), then
 through what start-up does after it (the open-file limit, ``ReloadOptions.prepare``), then the
 runtime builds what the new endpoints need (``Runtime.plan``: their TLS contexts). Any problem
 on the way rejects the whole file: nothing changes, each problem is logged on a line of its own
@@ -24,20 +26,24 @@ their running values meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import shlex
 import time
 from collections.abc import Callable
 from typing import Any, Final, Literal, NamedTuple
 
-from octoroute.config import ConfigError, load_config
+import msgspec
+
+from octoroute.config import ConfigError, parse_config, read_config_file
 from octoroute.config.diff import changed_keys, keep_running, restart_needed
 from octoroute.config.overrides import Overrides
 from octoroute.config.redact import redact_url
 from octoroute.config.schema import Config
-from octoroute.config_watch import ConfigWatcher
+from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop
 from octoroute.fleet.endpoint import Endpoint
-from octoroute.observability.logging import get_logger
+from octoroute.observability.logging import RateLimitedWarning, get_logger
 from octoroute.runtime import Runtime, log_drained
 
 log = get_logger("octoroute.reload")
@@ -45,6 +51,8 @@ log = get_logger("octoroute.reload")
 SIGNAL_TRIGGER: Final = "SIGHUP"
 ADMIN_TRIGGER: Final = "POST /admin/reload"
 WATCH_TRIGGER: Final = "watch_config"
+STUCK_WARNING_SECONDS: Final = 60.0
+"""At most one "the file does not answer" warning from the watcher per this many seconds."""
 
 Status = Literal["reloaded", "unchanged", "rejected"]
 
@@ -176,6 +184,17 @@ class Reloader:
         self.last: tuple[float, ReloadReport] | None = None
         """The wall-clock time and report of the latest reload, whatever triggered it (``None``
         before the first); the dashboard shows it."""
+        self.reads = OffLoop()
+        """Where the file is read, off the event loop, with its deadline (``timeout``)."""
+        self._one_at_a_time = asyncio.Lock()
+        self._signalled: set[asyncio.Task[ReloadReport]] = set()
+        """Reloads asked for by ``SIGHUP`` (:meth:`reload_soon`) still under way."""
+        self._stuck = RateLimitedWarning(
+            log,
+            "config watch: the configuration file does not answer; still running the current "
+            "configuration",
+            STUCK_WARNING_SECONDS,
+        )
 
     @property
     def watching(self) -> bool:
@@ -187,20 +206,30 @@ class Reloader:
         self._follow_watch_setting()
 
     async def stop(self) -> None:
-        """Stop watching the file."""
+        """Stop watching the file, and any reload a signal started."""
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             await watcher.stop()
+        for task in list(self._signalled):
+            task.cancel()
+        await asyncio.gather(*self._signalled, return_exceptions=True)
 
-    def reload(self, trigger: str, *, everywhere: bool = False) -> ReloadReport:
+    def reload_soon(self, trigger: str) -> None:
+        """Start a reload now, from synchronous code (a signal handler); logged when done."""
+        task = asyncio.get_running_loop().create_task(self.reload(trigger))
+        self._signalled.add(task)
+        task.add_done_callback(self._signalled.discard)
+
+    async def reload(self, trigger: str, *, everywhere: bool = False) -> ReloadReport:
         """Reload the file now; logged, and returned for an answer. ``everywhere``: also ask
         the other workers to reload (``POST /admin/reload``), unless the file was rejected."""
-        report = self._reload(trigger)
-        self.last = (time.time(), report)
-        _log(report)
-        if self._watcher is not None and trigger != WATCH_TRIGGER:
-            self._watcher.seen()
-        self._follow_watch_setting()
+        async with self._one_at_a_time:
+            report, content = await self._reload(trigger)
+            self.last = (time.time(), report)
+            _log(report)
+            if self._watcher is not None and content is not None:
+                self._watcher.seen(content)
+            self._follow_watch_setting()
         if everywhere and not report.rejected and self._options.fan_out is not None:
             self._options.fan_out()
             report.workers_signalled = True
@@ -210,8 +239,8 @@ class Reloader:
         runtime = self._runtime
         return ReloadReport("rejected", trigger, self._path, runtime.generation, problems=problems)
 
-    def _reload(self, trigger: str) -> ReloadReport:
-        runtime = self._runtime
+    async def _reload(self, trigger: str) -> tuple[ReloadReport, str | None]:
+        """What the reload did, and the SHA-256 of the content it read (``None``: none)."""
         if not _from_a_file(self._path):
             return self._rejected(
                 trigger,
@@ -219,14 +248,23 @@ class Reloader:
                     f"this router's configuration did not come from a file ({self._path}); "
                     "there is nothing to reload",
                 ),
-            )
+            ), None
+        path = self._path
         try:
-            loaded = load_config(self._path)
-        except ConfigError as error:
+            loaded = await self.reads.run(lambda: _load(path), path)
+        except FileStuck as stuck:
+            return self._rejected(trigger, (f"{path}: {stuck}",)), None
+        if isinstance(loaded, tuple):
+            error, content = loaded
             problems = error.problems
             if error.file_level:  # no key path to prefix it: say which file
-                problems = tuple(f"{self._path}: {problem}" for problem in problems)
-            return self._rejected(trigger, problems)
+                problems = tuple(f"{path}: {problem}" for problem in problems)
+            return self._rejected(trigger, problems), content
+        return self._apply(trigger, loaded), loaded.digest
+
+    def _apply(self, trigger: str, loaded: Config) -> ReloadReport:
+        """Check ``loaded`` as start-up does and swap it in (one synchronous step)."""
+        runtime = self._runtime
         requested = self._options.overrides.apply(loaded)
         restart = restart_needed(self._running, requested)
         config = keep_running(requested, self._running)
@@ -235,7 +273,8 @@ class Reloader:
         plan = runtime.plan(config)
         if plan.problems:
             return self._rejected(trigger, tuple(plan.problems))
-        if config == runtime.config and not plan.added and not plan.removed:
+        same = msgspec.structs.replace(config, digest=runtime.config.digest) == runtime.config
+        if same and not plan.added and not plan.removed:
             return ReloadReport(
                 "unchanged",
                 trigger,
@@ -267,7 +306,13 @@ class Reloader:
         off)."""
         wanted = self._runtime.config.server.watch_config and _from_a_file(self._path)
         if wanted and self._watcher is None:
-            self._watcher = ConfigWatcher(self._path, self._on_file_change)
+            self._watcher = ConfigWatcher(
+                self._path,
+                self._on_file_change,
+                baseline=self._runtime.config.digest or None,
+                reads=self.reads,
+                on_stuck=self._on_stuck,
+            )
             self._watcher.start()
             log.info("watching the configuration file for changes", source=self._path)
         elif not wanted and self._watcher is not None:
@@ -275,8 +320,25 @@ class Reloader:
             self._watcher = None
             log.info("stopped watching the configuration file", source=self._path)
 
-    def _on_file_change(self) -> None:
-        self.reload(WATCH_TRIGGER)
+    def _on_stuck(self, problem: str) -> None:
+        self._stuck.warn(source=self._path, problem=problem)
+
+    async def _on_file_change(self) -> None:
+        await self.reload(WATCH_TRIGGER)
+
+
+def _load(path: str) -> Config | tuple[ConfigError, str | None]:
+    """``load_config(path)`` (in the reader's thread, the file read once); when the file is
+    rejected, the error and the SHA-256 of what it held, so the watcher does not report the
+    same content again."""
+    try:
+        text = read_config_file(path)
+    except ConfigError as error:
+        return error, None
+    try:
+        return parse_config(text, source=path)
+    except ConfigError as error:
+        return error, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _log(report: ReloadReport) -> None:

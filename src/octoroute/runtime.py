@@ -278,6 +278,10 @@ class Runtime:
             on_first_round=self._on_first_round,
         )
         _warn_tls_unverified(config.all_endpoints())
+        self.limiter = _limiter(config.state, self.metrics)
+        """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here.
+        Made once: ``[state]`` needs a restart, and a reload must keep every key's counters
+        (and the Redis watcher started with the runtime)."""
         self._adopt(config, fleet)
 
     def _adopt(self, config: Config, fleet: Fleet) -> None:
@@ -295,6 +299,12 @@ class Runtime:
         )
         self.config = config
         self.fleet = fleet
+        self.output_ceiling = {
+            tier: max((endpoint.config.max_tokens or 0 for endpoint in endpoints), default=0)
+            for tier, endpoints in fleet.tiers.items()
+        }
+        """Each tier's largest ``max_tokens``: what a request that sets no output limit is
+        charged to ``tokens_per_minute`` for it (``api.access``), worked out once."""
         self.catalog = Catalog(
             fleet,
             config.endpoint_names(),
@@ -325,8 +335,6 @@ class Runtime:
         )
         self.dashboard.configure(config.ui)
         self.recorder = self.dashboard if config.ui.enabled else None
-        self.limiter = _limiter(config.state, self.metrics)
-        """Client-key limits: in Redis with ``[state] redis_url`` (while it answers), else here."""
         self._key_table: KeyTable | None = None
 
     def router_for(self, strategy: Strategy) -> Router:
@@ -347,9 +355,7 @@ class Runtime:
             return None
         table = self._key_table
         if table is None or table.source is not auth:
-            table = self._key_table = KeyTable(auth)
-            for name in table.keys:
-                self.metrics.key(name)
+            table = self._key_table = KeyTable(auth, self.metrics.key)
         return table
 
     # --- reload ---------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ async def serve(
         stopping.set()
 
     def on_hangup() -> None:
-        reloader.reload(SIGNAL_TRIGGER)
+        reloader.reload_soon(SIGNAL_TRIGGER)
 
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -104,6 +104,8 @@ def bind_host(host: str) -> str | None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1: listen there
     return str(address) if address.is_loopback else None
 
 

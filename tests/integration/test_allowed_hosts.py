@@ -56,7 +56,17 @@ async def call(
         return response.status, orjson.loads(await response.read())
 
 
-@pytest.mark.parametrize("host", ["router.lan", "Router.Lan:3000", "gpu-1.lan:8443", "localhost"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "router.lan",
+        "Router.Lan:3000",
+        "gpu-1.lan:8443",
+        "localhost",
+        "[::ffff:127.0.0.1]:8080",  # IPv4-mapped IPv6 loopback is loopback too
+        "[::FFFF:7f00:1]",
+    ],
+)
 async def test_an_allowed_host_is_served(
     guarded: RouterHandle, session: aiohttp.ClientSession, host: str
 ) -> None:
@@ -73,7 +83,9 @@ async def test_a_request_by_ip_on_loopback_is_served(
         assert response.status == 200
 
 
-@pytest.mark.parametrize("host", ["evil.example", "gpu-1.lan:3000", "router.lan.evil.example"])
+@pytest.mark.parametrize(
+    "host", ["evil.example", "gpu-1.lan:3000", "router.lan.evil.example", "[::ffff:10.0.0.1]"]
+)
 async def test_another_host_is_refused_421_before_anything_reaches_a_model(
     guarded: RouterHandle, fleet: SimulatedFleet, session: aiohttp.ClientSession, host: str
 ) -> None:

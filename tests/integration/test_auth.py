@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 
 import anthropic
 import httpx
@@ -22,9 +25,17 @@ from openai.types.chat import ChatCompletionMessageParam
 from octoroute.access.limits import LocalLimiter
 from octoroute.config import Config
 from octoroute.enums import LogFormat
+from octoroute.fleet.facts import InstanceFacts
 from octoroute.observability.logging import configure_logging
 from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel
-from tests.harness import RouterHandle, config_for, running_router, wait_until, within
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    endpoint,
+    running_router,
+    wait_until,
+    within,
+)
 
 ALICE = "sk-octo-alice-0123456789abcdefghij"
 """Tiers fast and balanced, every limit off unless a test sets one."""
@@ -353,6 +364,75 @@ async def test_model_lists_show_a_key_only_what_it_may_use() -> None:
     assert hidden.value.code == "model_not_allowed"
 
 
+async def test_ollama_show_and_ps_reveal_only_what_the_key_may_use() -> None:
+    """``POST /api/show`` of a model the key may not use is 403 ``model_not_allowed`` (as
+    ``GET /v1/models/{id}``), and ``GET /api/ps`` lists only the loaded models it may use; an
+    admin key sees all of them (ollama SDK)."""
+    fleet = SimulatedFleet(
+        fast=[SimulatedModel("sim-fast")],
+        balanced=[SimulatedModel("sim-balanced")],
+        deep=[SimulatedModel("sim-deep")],
+    )
+    async with fleet, keyed(fleet) as router:
+        for name in ("sim-fast", "sim-deep"):
+            endpoint(router, name).observe(InstanceFacts(loaded=True, context_window=8192))
+        async with ollama_client(router, ALICE) as client:
+            allowed = await client.show("sim-fast")
+            with pytest.raises(ollama.ResponseError) as hidden:
+                await client.show("sim-deep")
+            with pytest.raises(ollama.ResponseError) as hidden_tier:
+                await client.show("deep:latest")
+            with pytest.raises(ollama.ResponseError) as unknown:
+                await client.show("no-such-model")
+            alice_ps = [model.model for model in (await client.ps()).models]
+        async with ollama_client(router, OPS) as client:
+            ops_shown = await client.show("sim-deep")
+            ops_ps = [model.model for model in (await client.ps()).models]
+
+    assert allowed.modelinfo is not None
+    assert allowed.modelinfo["octoroute.context_length"] == 8192
+    assert hidden.value.status_code == 403
+    assert hidden.value.error.startswith("The key 'alice' may not use the model 'sim-deep'")
+    assert hidden_tier.value.status_code == 403
+    assert unknown.value.status_code == 404
+    assert alice_ps == ["sim-fast:latest"]
+    assert ops_shown.modelinfo is not None
+    assert sorted(ops_ps) == ["sim-deep:latest", "sim-fast:latest"]
+
+
+async def test_previous_response_id_resolves_only_the_keys_own_responses(
+    fleet: SimulatedFleet,
+) -> None:
+    """Another key's response id is answered exactly as an unknown id (400, same message), so a
+    key can neither continue nor probe for another key's conversation; its own continues."""
+    async with keyed(fleet) as router:
+        alice, ops = openai_client(router, ALICE), openai_client(router, OPS)
+        first = await alice.responses.create(model="fast", input="Remember: blue.")
+        with pytest.raises(openai.BadRequestError) as foreign:
+            await ops.responses.create(
+                model="fast", previous_response_id=first.id, input="Which colour?"
+            )
+        with pytest.raises(openai.BadRequestError) as unknown:
+            await ops.responses.create(
+                model="fast", previous_response_id="resp_unknown", input="Which colour?"
+            )
+        own = await alice.responses.create(
+            model="fast", previous_response_id=first.id, input="Which colour?"
+        )
+        await alice.close()
+        await ops.close()
+
+    assert foreign.value.code == unknown.value.code
+    assert foreign.value.param == unknown.value.param == "previous_response_id"
+    shown_id = re.compile(r"previous_response_id \S+ ")
+    assert shown_id.sub("ID ", str(foreign.value)) == shown_id.sub("ID ", str(unknown.value))
+    assert own.previous_response_id == first.id
+    sent = [
+        [m["role"] for m in r.json["messages"]] for model in fleet.fast for r in model.chat_requests
+    ]
+    assert sorted(sent) == [["user"], ["user", "assistant", "user"]]  # the foreign one sent nothing
+
+
 async def test_auto_never_sends_a_capped_key_above_its_tiers(fleet: SimulatedFleet) -> None:
     async with keyed(fleet) as router, httpx.AsyncClient() as http:
         capped = await http.post(
@@ -567,17 +647,38 @@ async def test_tokens_per_minute_charge_the_prompt_estimate_plus_the_output_limi
 async def test_each_dialect_answers_429_in_its_shape_with_the_rate_headers(
     fleet: SimulatedFleet,
 ) -> None:
-    async with keyed(fleet, auth_section("requests_per_minute = 1")) as router:
+    limits = "requests_per_minute = 1\ntokens_per_minute = 100000"
+    async with keyed(fleet, auth_section(limits)) as router:
         stepped(router)
         await anthropic_message(router, ALICE)
         with pytest.raises(anthropic.RateLimitError) as by_anthropic:
             await anthropic_message(router, ALICE)
+        refused_at = time.time()
         by_ollama = await ollama_refusal(router, ALICE)
+        async with openai_client(router, ALICE) as client:
+            with pytest.raises(openai.RateLimitError) as by_openai:
+                await client.chat.completions.create(
+                    model="fast", messages=[{"role": "user", "content": "hi"}]
+                )
 
     assert by_anthropic.value.status_code == 429
     assert by_anthropic.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
-    assert by_anthropic.value.response.headers["retry-after"] == "60"
-    assert by_anthropic.value.response.headers["x-ratelimit-limit-requests"] == "1"
+    headers = by_anthropic.value.response.headers
+    assert headers["retry-after"] == "60"
+    assert headers["x-ratelimit-limit-requests"] == "1"
+    # Anthropic's own rate-limit headers, as its API sends them: the reset an RFC 3339 time.
+    assert headers["anthropic-ratelimit-requests-limit"] == "1"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    requests_reset = datetime.strptime(
+        headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=UTC)
+    assert 59 <= requests_reset.timestamp() - refused_at <= 62  # full again in a minute
+    assert headers["anthropic-ratelimit-tokens-limit"] == "100000"
+    assert int(headers["anthropic-ratelimit-tokens-remaining"]) < 100000
+    assert headers["anthropic-ratelimit-tokens-reset"].endswith("Z")
+    openai_headers = by_openai.value.response.headers
+    assert openai_headers["x-ratelimit-limit-requests"] == "1"
+    assert not [name for name in openai_headers if name.startswith("anthropic-")]
     assert by_ollama.status_code == 429
     assert by_ollama.error.startswith("Rate limit reached for the key 'alice'")
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from openai import AsyncOpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from octoroute.config import load_config
+from octoroute.config_watch import THREAD_NAME
 from octoroute.enums import LogFormat, Pool, Tier
 from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
@@ -475,6 +479,52 @@ async def test_an_added_endpoint_is_probed_at_once_and_gets_its_series(
     assert 'octoroute_endpoint_healthy{endpoint="sim-fast-c"' in metrics
 
 
+async def test_ollama_tags_list_the_models_of_the_reloaded_file(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        async with session.get(router.url + "/api/tags") as before:
+            listed_before = [model["name"] for model in (await before.json())["models"]]
+        edit(config_path, append='[aliases]\n"gpt-4o" = "deep"\n')
+        status, _ = await reload(session, router)
+        async with session.get(router.url + "/api/tags") as after:
+            listed_after = [model["name"] for model in (await after.json())["models"]]
+
+    assert status == 200
+    assert "gpt-4o:latest" not in listed_before
+    assert listed_after == [*listed_before, "gpt-4o:latest"]
+
+
+async def test_a_reload_keeps_each_keys_rate_limit_counters(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """The counters are the process's, by key name: a reload must not hand every key a fresh
+    minute."""
+    alice, ops = "sk-octo-alice-reload-0123456789", "sk-octo-ops-reload-0123456789ab"
+    auth = (
+        "[auth]\n"
+        f'[[auth.keys]]\nname = "alice"\nkey_sha256 = "{sha256(alice.encode()).hexdigest()}"\n'
+        "requests_per_minute = 1\n"
+        f'[[auth.keys]]\nname = "ops"\nkey_sha256 = "{sha256(ops.encode()).hexdigest()}"\n'
+        "admin = true\n"
+    )
+    write(config_path, fleet, QUIET_HEALTH + auth)
+    body = {"model": "fast", "messages": HELLO}
+    as_alice = {"Authorization": f"Bearer {alice}"}
+    async with serving(config_path) as router:
+        async with session.post(router.v1 + "/chat/completions", json=body, headers=as_alice) as r:
+            first = r.status
+        edit(config_path, append='[aliases]\n"gpt-4o" = "deep"\n')
+        headers = {"Authorization": f"Bearer {ops}"}
+        async with session.post(router.url + "/admin/reload", headers=headers) as r:
+            reloaded = r.status
+        async with session.post(router.v1 + "/chat/completions", json=body, headers=as_alice) as r:
+            second = r.status
+
+    assert (first, reloaded, second) == (200, 200, 429)
+
+
 async def test_an_endpoint_moved_within_its_tier_keeps_its_state_under_its_new_id(
     config_path: Path, session: aiohttp.ClientSession
 ) -> None:
@@ -630,3 +680,51 @@ async def test_watch_config_reloads_a_changed_file_by_itself(
         stopped = not router.reloader.watching
     assert answered == (200, "sim-deep")
     assert stopped
+
+
+async def test_an_edit_between_loading_and_the_first_poll_is_reloaded(
+    fleet: SimulatedFleet, config_path: Path
+) -> None:
+    """The watcher compares with what the running configuration was loaded from, not with what
+    the file holds when it first looks."""
+    write(config_path, fleet)
+    edit(config_path, ("port = 0", "port = 0\nwatch_config = true"))
+    config = load_config(config_path)
+    edit(config_path, append='\n[aliases]\n"early" = "deep"\n')  # before the router starts
+    async with running_router(config) as router:
+        await wait_until(lambda: router.runtime.generation == 2, timeout=10, what="a reload")
+        aliases = [alias.name for alias in router.runtime.config.aliases]
+
+    assert aliases == ["early"]
+
+
+async def test_a_reload_of_a_file_that_hangs_is_refused_while_the_router_keeps_serving(
+    fleet: SimulatedFleet, config_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A configuration on a network mount that stopped answering: the read runs off the event
+    loop with a deadline, so the reload is refused and requests are served meanwhile."""
+    write(config_path, fleet)
+    async with serving(config_path) as router:
+        assert router.reloader is not None
+        router.reloader.reads.timeout = 0.5
+        move_away(config_path)
+        os.mkfifo(config_path)  # reading it blocks until a writer comes, as a hung mount does
+        try:
+            reloading = asyncio.ensure_future(reload(session, router))
+            await wait_until(
+                lambda: any(thread.name == THREAD_NAME for thread in threading.enumerate()),
+                what="the read under way",
+            )
+            served = await chat(session, router, "fast")
+            status, body = await reloading
+            again, body_again = await reload(session, router)
+        finally:
+            os.close(os.open(config_path, os.O_WRONLY | os.O_NONBLOCK))  # let the reader go
+
+    assert served[0] == 200
+    assert status == 422
+    assert body["status"] == "rejected"
+    assert "did not finish within 0.5 s" in body["problems"][0]
+    assert again == 422
+    assert "has not returned yet" in body_again["problems"][0]
+    assert router.runtime.generation == 1

@@ -16,7 +16,9 @@ from octoroute.access.limits import (
     Limits,
     LocalLimiter,
     Usage,
+    anthropic_rate_headers,
     format_reset,
+    parse_reset,
     rate_headers,
     refill,
 )
@@ -234,3 +236,46 @@ def test_the_reset_tables_agree_with_rounding_up_everywhere_a_bucket_can_be() ->
                 whole = math.ceil(seconds)
                 expected = f"{whole}s" if whole < 60 else f"{whole // 60}m{whole % 60}s"
             assert format_reset(seconds) == expected, seconds
+
+
+def test_a_limit_a_reload_adds_starts_full_and_one_it_removes_never_refuses(clock: Clock) -> None:
+    limiter = LocalLimiter(clock)
+    for _ in range(5):
+        assert limiter.acquire("alice", Limits(tokens_per_minute=100), 10).refused is None
+
+    added = limiter.acquire("alice", Limits(requests_per_minute=2, tokens_per_minute=100), 10)
+    removed = [limiter.acquire("alice", Limits(tokens_per_minute=100), 10) for _ in range(5)]
+
+    assert shown(added.requests) == (2, 1, 30.0)  # the new bucket started with its whole minute
+    assert shown(added.tokens) == (100, 40, 36.0)  # the old one kept what it held
+    assert [v.refused for v in removed] == [None, None, None, None, TOKENS]
+
+
+def test_the_anthropic_headers_say_the_reset_as_an_rfc_3339_time() -> None:
+    headers = {
+        "x-ratelimit-limit-requests": "60",
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-reset-requests": "1m0s",
+        "x-ratelimit-limit-tokens": "1200",
+        "x-ratelimit-remaining-tokens": "1170",
+        "x-ratelimit-reset-tokens": "20ms",
+    }
+
+    found = anthropic_rate_headers(headers, 1_700_000_000.2)
+
+    assert found == {
+        "anthropic-ratelimit-requests-limit": "60",
+        "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "2023-11-14T22:14:21Z",
+        "anthropic-ratelimit-tokens-limit": "1200",
+        "anthropic-ratelimit-tokens-remaining": "1170",
+        "anthropic-ratelimit-tokens-reset": "2023-11-14T22:13:21Z",
+    }
+    assert anthropic_rate_headers({"x-ratelimit-limit-requests": "60"}, 0.0) == {}
+    assert [parse_reset(t) for t in ("20ms", "9s", "6m0s", "", "soon")] == [
+        0.02,
+        9,
+        360,
+        None,
+        None,
+    ]

@@ -126,6 +126,9 @@ def test_every_bad_entry_is_reported_at_once() -> None:
         ("127.0.0.1:3000", True),
         ("127.8.9.10", True),
         ("[::1]:3000", True),
+        ("[::ffff:127.0.0.1]:3000", True),  # IPv4-mapped IPv6 loopback
+        ("[::ffff:127.9.0.1]", True),
+        ("[::ffff:192.168.1.10]", False),
         ("localhost.evil.example", False),
         ("", False),
         ("router.lan:x", False),
@@ -154,6 +157,9 @@ def test_loopback_is_localhost_and_loopback_addresses_only() -> None:
     assert is_loopback("localhost")
     assert is_loopback("::1")
     assert is_loopback("127.0.0.53")
+    assert is_loopback("::ffff:127.0.0.1")
+    assert is_loopback("::ffff:7f00:2")
+    assert not is_loopback("::ffff:10.0.0.1")
     assert not is_loopback("0.0.0.0")
     assert not is_loopback("localhost.lan")
 

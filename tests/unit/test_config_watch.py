@@ -1,14 +1,21 @@
 """``[server] watch_config``'s watcher on a real file: a change is reported once, after it has
-settled; rewriting the same content, or a file missing for a while, is not a change."""
+settled; rewriting the same content, or a file missing for a while, is not a change; the
+baseline is the content the configuration was loaded from, not what the first poll finds; a
+file that stops answering is given up on without blocking the event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from octoroute.config_watch import ConfigWatcher
+import pytest
+
+from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop, digest
 from tests.harness import wait_until
 
 POLL = 0.01
@@ -20,10 +27,31 @@ def put(path: Path, text: str) -> None:
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 1_000_000))  # coarse clocks
 
 
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @asynccontextmanager
-async def watching(path: Path) -> AsyncIterator[tuple[ConfigWatcher, list[int]]]:
+async def watching(
+    path: Path,
+    baseline: str | None = None,
+    reads: OffLoop | None = None,
+    on_stuck: Callable[[str], None] | None = None,
+) -> AsyncIterator[tuple[ConfigWatcher, list[int]]]:
+    """A watcher whose baseline is the file as it is now, unless ``baseline`` is given."""
     calls: list[int] = []
-    watcher = ConfigWatcher(str(path), lambda: calls.append(1), poll_seconds=POLL)
+
+    async def changed() -> None:
+        calls.append(1)
+
+    watcher = ConfigWatcher(
+        str(path),
+        changed,
+        baseline=digest(str(path)) if baseline is None else baseline,
+        poll_seconds=POLL,
+        reads=reads,
+        on_stuck=on_stuck,
+    )
     watcher.start()
     try:
         yield watcher, calls
@@ -80,7 +108,65 @@ async def test_a_reload_from_elsewhere_is_not_reported_again(tmp_path: Path) -> 
     put(path, "a = 1\n")
     async with watching(path) as (watcher, calls):
         put(path, "a = 5\n")
-        watcher.seen()  # SIGHUP read it first
+        watcher.seen(sha("a = 5\n"))  # SIGHUP read it first
         await passes(watcher)
 
     assert calls == []
+
+
+async def test_an_edit_before_the_first_poll_is_a_change(tmp_path: Path) -> None:
+    """The baseline is what the configuration was loaded from: a file edited between loading
+    and the watcher's first look is reloaded."""
+    path = tmp_path / "config.toml"
+    put(path, "a = 1\n")
+    loaded = digest(str(path))
+    put(path, "a = 6\n")  # edited before the watcher starts
+    async with watching(path, baseline=loaded) as (_, calls):
+        await wait_until(lambda: len(calls) == 1, what="the edit made before the first poll")
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    """A named pipe: reading it blocks until a writer comes, as a file on a hung mount does.
+    Opened for writing at the end, so the reader's thread returns."""
+    path = tmp_path / "config.toml"
+    os.mkfifo(path)
+    yield path
+    writer = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    os.close(writer)
+
+
+async def test_a_read_that_hangs_is_given_up_while_the_loop_keeps_running(fifo: Path) -> None:
+    reads = OffLoop(timeout=0.2)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.get_running_loop().create_task(tick())
+    started = time.monotonic()
+    with pytest.raises(FileStuck) as stuck:
+        await reads.run(lambda: digest(str(fifo)), str(fifo))
+    waited = time.monotonic() - started
+    with pytest.raises(FileStuck) as still:
+        await reads.run(lambda: digest(str(fifo)), str(fifo))
+    ticker.cancel()
+
+    assert 0.2 <= waited < 2
+    assert ticks >= 5  # the event loop ran meanwhile
+    assert "did not finish within 0.2 s" in str(stuck.value)
+    assert "has not returned yet" in str(still.value)
+
+
+async def test_a_watched_file_that_hangs_is_reported_as_stuck_not_changed(fifo: Path) -> None:
+    problems: list[str] = []
+    async with watching(
+        fifo, baseline=sha("a = 1\n"), reads=OffLoop(timeout=0.05), on_stuck=problems.append
+    ) as (_, calls):
+        await wait_until(lambda: len(problems) >= 2, what="the stuck reads reported")
+
+    assert calls == []
+    assert "hung network mount" in problems[0]

@@ -415,3 +415,28 @@ async def test_a_waiter_too_large_for_the_freed_instance_waits_for_one_that_fits
 
     assert granted is not None
     assert granted[0] is fast[0]
+
+
+async def test_a_request_waiting_to_overflow_goes_up_to_the_reloaded_tier_above() -> None:
+    """A reload while a request waits for its overflow time: it overflows into the new fleet's
+    tier above (here with a free slot), not into the instances the reload replaced."""
+    old = fleet(fast=1, balanced=1)
+    d = dispatcher(old)
+    await fill(d, old.tiers[Tier.FAST])
+    await fill(d, old.tiers[Tier.BALANCED])  # the old tier above: full
+    ticket = d.ticket(NO_DEMAND, Importance.NORMAL)
+    task = asyncio.create_task(
+        d.acquire(
+            old.tiers[Tier.FAST], (), ticket, "tier", overflow=(old.tiers[Tier.BALANCED], 0.1)
+        )
+    )
+    await wait_until(lambda: d.depth(Pool.FAST) == 1, what="waiting for fast")
+    new = fleet(fast=1, balanced=2)
+    d.retarget(new, max_queue=8, queue_timeout=5.0)
+    await fill(d, new.tiers[Tier.FAST])  # the new fast instance is busy too
+
+    granted = await asyncio.wait_for(task, 2)
+
+    assert granted is not None
+    assert granted[0] in new.tiers[Tier.BALANCED]
+    assert d.depth(Pool.FAST) == 0

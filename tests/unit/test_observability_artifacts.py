@@ -815,3 +815,17 @@ def test_alerts_fire_when_and_only_when_they_should(tmp_path: Path) -> None:
     result = _promtool("test", "rules", str(path))
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_keys_fast_increments_reach_the_exposition() -> None:
+    metrics = Metrics([])
+    key = metrics.key("k")
+
+    key.count_request(1)
+    key.add_estimated_tokens(250)
+
+    assert metrics.registry.get_sample_value("octoroute_key_requests_total", {"key": "k"}) == 1
+    assert (
+        metrics.registry.get_sample_value("octoroute_key_estimated_tokens_total", {"key": "k"})
+        == 250
+    )

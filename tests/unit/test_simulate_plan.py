@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from octoroute.config import parse_config
 from octoroute.enums import Kind
-from octoroute.simulate import PLACEHOLDER_KEY, build, describe, lenient_environ, plan
+from octoroute.simulate import PLACEHOLDER_KEY, bind_host, build, describe, lenient_environ, plan
 
 CONFIG = """
 [server]
@@ -131,3 +131,9 @@ def test_an_unset_key_variable_reads_as_a_placeholder() -> None:
         'name = "qwen3:32b"', 'name = "qwen3:32b"\napi_key_env = "NOT_SET_ANYWHERE"'
     )
     assert parse_config(text, environ=environ).models.balanced[0].api_key_env == "NOT_SET_ANYWHERE"
+
+
+def test_an_ipv4_mapped_loopback_endpoint_is_simulated_on_its_ipv4_address() -> None:
+    assert bind_host("::ffff:127.0.0.1") == "127.0.0.1"
+    assert bind_host("::1") == "::1"
+    assert bind_host("::ffff:10.0.0.1") is None

@@ -15,13 +15,33 @@ or logged.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from hashlib import sha256
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from octoroute.access.limits import Limits
-from octoroute.access.permissions import allowed_tiers, caps, unrestricted
+from octoroute.access.permissions import AUTO, allowed_tiers, allows, caps, unrestricted
 from octoroute.config.schema import AuthConfig, ClientKeyConfig
+
+
+class Counted(Protocol):
+    """A metric child the request path increments."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Add ``amount``."""
+
+
+class KeyMetrics(Protocol):
+    """What the request path counts for a key (``observability.metrics.KeyMetrics``, bound by
+    the runtime)."""
+
+    count_request: Callable[[float], None]
+    add_estimated_tokens: Callable[[float], None]
+
+    @property
+    def rejections(self) -> Mapping[str, Counted]:
+        """Refusals by reason."""
+
 
 KEY_HEADERS: Final = ("authorization", "x-api-key", "api-key")
 """Where a client key may come, in the order they are tried: ``Authorization: Bearer`` (OpenAI
@@ -50,6 +70,8 @@ class ClientKey:
         "config",
         "limited",
         "limits",
+        "may_route",
+        "metrics",
         "models",
         "name",
         "pools",
@@ -57,8 +79,15 @@ class ClientKey:
         "unrestricted",
     )
 
-    def __init__(self, config: ClientKeyConfig) -> None:
+    metrics: KeyMetrics
+    """The key's metric series (bound by :class:`KeyTable` when it is given ``bind``)."""
+
+    def __init__(
+        self, config: ClientKeyConfig, bind: Callable[[str], KeyMetrics] | None = None
+    ) -> None:
         self.config = config
+        if bind is not None:
+            self.metrics = bind(config.name)
         self.name = config.name
         self.admin = config.admin
         self.pools = config.tiers
@@ -76,20 +105,23 @@ class ClientKey:
         """Where ``auto`` goes for each tier routing may choose (``None``: nowhere)."""
         self.unrestricted = unrestricted(self.pools, self.models)
         """Whether the key may use every model of every pool."""
+        self.may_route = allows(self, AUTO, None, None)
+        """Whether the key may send ``auto`` (not through an alias)."""
 
 
 class Paths:
-    """A set of paths: exact ones and prefixes (written with a trailing ``*``)."""
+    """A set of paths: exact ones and prefixes (written with a trailing ``*``). The request
+    path tests ``exact`` and ``prefixes`` itself (two C-level operations, no call)."""
 
-    __slots__ = ("_exact", "_prefixes")
+    __slots__ = ("exact", "prefixes")
 
     def __init__(self, patterns: tuple[str, ...]) -> None:
-        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
-        self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
+        self.exact = frozenset(p for p in patterns if not p.endswith("*"))
+        self.prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
 
     def __contains__(self, path: object) -> bool:
-        return path in self._exact or (
-            bool(self._prefixes) and isinstance(path, str) and path.startswith(self._prefixes)
+        return path in self.exact or (
+            bool(self.prefixes) and isinstance(path, str) and path.startswith(self.prefixes)
         )
 
 
@@ -108,10 +140,11 @@ class KeyTable:
 
     __slots__ = ("_by_digest", "keys", "public", "source")
 
-    def __init__(self, auth: AuthConfig) -> None:
+    def __init__(self, auth: AuthConfig, bind: Callable[[str], KeyMetrics] | None = None) -> None:
+        """``bind`` gives each key its metric series (the runtime's ``Metrics.key``)."""
         self.source = auth
         """The section this table was built from (a reload swaps the section, then the table)."""
-        self.keys = {key.name: ClientKey(key) for key in auth.keys}
+        self.keys = {key.name: ClientKey(key, bind) for key in auth.keys}
         self._by_digest = {bytes.fromhex(key.key_sha256): self.keys[key.name] for key in auth.keys}
         self.public = Paths(auth.public_paths)
 

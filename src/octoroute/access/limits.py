@@ -23,11 +23,16 @@ answer with a :class:`Verdict` built here by :func:`verdict`.
 
 from __future__ import annotations
 
+import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
 WINDOW_SECONDS: Final = 60.0
+INFINITE: Final = float("inf")
+"""The level of a bucket without a limit."""
 CONCURRENCY_RETRY_SECONDS: Final = 1.0
 """``Retry-After`` of a request refused for ``max_concurrent``: when a slot frees is unknown."""
 REQUESTS: Final = "requests"
@@ -41,20 +46,61 @@ LIMIT_NAMES: Final = {
 """Each refusal's limit as the config names it (``KeyRateLimited.error_type`` -> key)."""
 
 
-class Limits(NamedTuple):
-    """A key's limits; ``None``: unlimited."""
+class Limits:
+    """A key's limits (``None``: unlimited), and what the request path needs of them worked
+    out once, when the key table is built: each bucket's size as a float (CPython's mixed
+    int-float arithmetic costs twice the float one), its refill rate a second, and its limit
+    as the header text."""
 
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    max_concurrent: int | None = None
+    __slots__ = (
+        "any",
+        "max_concurrent",
+        "requests",
+        "requests_per_minute",
+        "requests_rate",
+        "requests_size",
+        "requests_text",
+        "tokens",
+        "tokens_per_minute",
+        "tokens_rate",
+        "tokens_size",
+        "tokens_text",
+    )
 
-    @property
-    def any(self) -> bool:
+    def __init__(
+        self,
+        requests_per_minute: int | None = None,
+        tokens_per_minute: int | None = None,
+        max_concurrent: int | None = None,
+    ) -> None:
+        self.requests_per_minute = requests_per_minute
+        self.tokens_per_minute = tokens_per_minute
+        self.max_concurrent = max_concurrent
+        self.any = (
+            requests_per_minute is not None
+            or tokens_per_minute is not None
+            or max_concurrent is not None
+        )
         """Whether there is anything to count."""
+        self.requests = None if requests_per_minute is None else float(requests_per_minute)
+        """The requests bucket's size; ``None``: no such limit."""
+        self.requests_size = INFINITE if self.requests is None else self.requests
+        """The requests bucket's size, infinite without a limit."""
+        self.requests_rate = (requests_per_minute or 0) / WINDOW_SECONDS
+        """What the requests bucket refills a second."""
+        self.requests_text = str(requests_per_minute)
+        self.tokens = None if tokens_per_minute is None else float(tokens_per_minute)
+        """The tokens bucket's size; ``None``: no such limit."""
+        self.tokens_size = INFINITE if self.tokens is None else self.tokens
+        """The tokens bucket's size, infinite without a limit."""
+        self.tokens_rate = (tokens_per_minute or 0) / WINDOW_SECONDS
+        """What the tokens bucket refills a second."""
+        self.tokens_text = str(tokens_per_minute)
+
+    def __repr__(self) -> str:
         return (
-            self.requests_per_minute is not None
-            or self.tokens_per_minute is not None
-            or self.max_concurrent is not None
+            f"Limits(requests_per_minute={self.requests_per_minute}, "
+            f"tokens_per_minute={self.tokens_per_minute}, max_concurrent={self.max_concurrent})"
         )
 
 
@@ -68,13 +114,29 @@ class Usage(NamedTuple):
 
 
 class Verdict:
-    """The outcome of one check: ``refused`` names the limit hit (``requests``, ``tokens``,
-    ``concurrent_requests``) or is ``None``; ``retry_after`` is when a retry would fit (``None``
-    when it never would). The buckets are kept as the raw levels left (after the request took
-    its share, or as they were when it was refused); :attr:`requests` and :attr:`tokens` say
-    them as the headers do. A plain class: one is made per limited request."""
+    """The outcome of one check, and the request's hold on what it took: one object per limited
+    request, so the hot path allocates one thing.
 
-    __slots__ = ("cost", "limits", "refused", "requests_left", "retry_after", "tokens_left")
+    ``refused`` names the limit hit (``requests``, ``tokens``, ``concurrent_requests``) or is
+    ``None``; ``retry_after`` is when a retry would fit (``None`` when it never would). The
+    buckets are kept as the raw levels left (after the request took its share, or as they were
+    when it was refused); :attr:`requests` and :attr:`tokens` say them as the headers do.
+
+    A granted verdict is also the request's lease on a concurrency slot of key ``name``: in this
+    process (``counters``, whose count it gives back) or in Redis (``shared_id``), until
+    ``state.Limiter.release``."""
+
+    __slots__ = (
+        "cost",
+        "counters",
+        "limits",
+        "name",
+        "refused",
+        "requests_left",
+        "retry_after",
+        "shared_id",
+        "tokens_left",
+    )
 
     def __init__(
         self,
@@ -84,6 +146,8 @@ class Verdict:
         tokens_left: float,
         retry_after: float | None,
         cost: int,
+        name: str = "",
+        counters: Counters | None = None,
     ) -> None:
         self.refused = refused
         self.limits = limits
@@ -91,6 +155,11 @@ class Verdict:
         self.tokens_left = tokens_left
         self.retry_after = retry_after
         self.cost = cost
+        self.name = name
+        self.counters = counters
+        """The local counters whose concurrency slot this holds; ``None``: none (any more)."""
+        self.shared_id = ""
+        """The lease in Redis this holds; ``""``: none (any more)."""
 
     @property
     def requests(self) -> Usage | None:
@@ -106,7 +175,7 @@ class Verdict:
 
 
 ALLOWED: Final = Verdict(None, Limits(), 0.0, 0.0, None, 0)
-"""The verdict for a key without limits."""
+"""The verdict for a key without limits: no headers, nothing to give back."""
 
 
 def refill(level: float, stamp: float, now: float, limit: int) -> float:
@@ -187,25 +256,39 @@ def format_reset(seconds: float) -> str:
     return _SECONDS[whole] if whole < len(_SECONDS) else _go_duration(whole)
 
 
+_RESETS: Final = {float(milliseconds): text for milliseconds, text in enumerate(_MILLISECONDS)}
+"""Every sub-second reset by its whole milliseconds, as floats (``-(-x // 1)``, the ceiling
+of ``x``, costs less than ``int``, and a float finds the same entry as its int)."""
+
+
 def put_rate_headers(headers: dict[str, str], outcome: Verdict) -> None:
     """Add the ``x-ratelimit-*`` headers of a verdict to ``headers`` (only for the limits the
-    key has). Straight into the answer's dict, :func:`format_reset` inlined: this runs on every
-    limited request."""
-    rpm, tpm, _ = outcome.limits
+    key has; none for :data:`ALLOWED`). Straight into the answer's dict, with
+    :func:`format_reset`'s sub-second case (the usual one: a granted request leaves its
+    buckets nearly full) inlined, in float arithmetic: this runs on every limited request."""
+    limits = outcome.limits
+    rpm = limits.requests
     if rpm is not None:
         left = outcome.requests_left
         if left < 0:
             left = 0.0
-        headers["x-ratelimit-limit-requests"] = str(rpm)
-        headers["x-ratelimit-remaining-requests"] = str(int(left))
-        headers["x-ratelimit-reset-requests"] = format_reset((rpm - left) * WINDOW_SECONDS / rpm)
+        headers["x-ratelimit-limit-requests"] = limits.requests_text
+        headers["x-ratelimit-remaining-requests"] = "%d" % left  # noqa: UP031 (floor, fast)
+        reset = (rpm - left) * WINDOW_SECONDS / rpm
+        headers["x-ratelimit-reset-requests"] = _RESETS.get(-(-reset * 1000 // 1)) or format_reset(
+            reset
+        )
+    tpm = limits.tokens
     if tpm is not None:
         left = outcome.tokens_left
         if left < 0:
             left = 0.0
-        headers["x-ratelimit-limit-tokens"] = str(tpm)
-        headers["x-ratelimit-remaining-tokens"] = str(int(left))
-        headers["x-ratelimit-reset-tokens"] = format_reset((tpm - left) * WINDOW_SECONDS / tpm)
+        headers["x-ratelimit-limit-tokens"] = limits.tokens_text
+        headers["x-ratelimit-remaining-tokens"] = "%d" % left  # noqa: UP031
+        reset = (tpm - left) * WINDOW_SECONDS / tpm
+        headers["x-ratelimit-reset-tokens"] = _RESETS.get(-(-reset * 1000 // 1)) or format_reset(
+            reset
+        )
 
 
 def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
@@ -215,17 +298,65 @@ def rate_headers(outcome: Verdict) -> tuple[tuple[str, str], ...]:
     return tuple(headers.items())
 
 
-class _Counters:
-    """One key's buckets (level, and when it was last worked out) and requests in flight."""
+_RESET_FORM: Final = re.compile(r"(?:(\d+)ms|(?:(\d+)m)?(?:(\d+)s)?)")
+ANTHROPIC_PREFIX: Final = "anthropic-ratelimit-"
 
-    __slots__ = ("busy", "requests", "requests_at", "tokens", "tokens_at")
+
+def parse_reset(text: str) -> float | None:
+    """The seconds of a duration :func:`format_reset` wrote (``20ms``, ``9s``, ``6m0s``);
+    ``None`` for anything else."""
+    match = _RESET_FORM.fullmatch(text)
+    if match is None or not text:
+        return None
+    milliseconds, minutes, seconds = match.groups()
+    if milliseconds is not None:
+        return int(milliseconds) / 1000
+    return int(minutes or 0) * 60 + int(seconds or 0)
+
+
+def anthropic_rate_headers(headers: Mapping[str, str], now: float) -> dict[str, str]:
+    """The ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` headers Anthropic
+    sends, from the ``x-ratelimit-*`` ones in ``headers`` (for the limits the key has): the
+    same limit and remaining, and the reset as the RFC 3339 time (UTC, whole seconds, rounded
+    up) the bucket is full again, ``now`` being the wall-clock time in seconds."""
+    found: dict[str, str] = {}
+    for bucket in (REQUESTS, TOKENS):
+        limit = headers.get(f"x-ratelimit-limit-{bucket}")
+        remaining = headers.get(f"x-ratelimit-remaining-{bucket}")
+        reset = parse_reset(headers.get(f"x-ratelimit-reset-{bucket}", ""))
+        if limit is None or remaining is None or reset is None:
+            continue
+        at = datetime.fromtimestamp(math.ceil(now + reset), UTC)
+        found[f"{ANTHROPIC_PREFIX}{bucket}-limit"] = limit
+        found[f"{ANTHROPIC_PREFIX}{bucket}-remaining"] = remaining
+        found[f"{ANTHROPIC_PREFIX}{bucket}-reset"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return found
+
+
+class Counters:
+    """One key's buckets (their levels, and when they were last worked out: both at once) and
+    its requests in flight, for the :class:`Limits` last applied to them. A bucket without a
+    limit is held infinite: it never refuses, and a limit a reload adds starts full."""
+
+    __slots__ = ("at", "busy", "limits", "requests", "tokens")
 
     def __init__(self, limits: Limits, now: float) -> None:
-        self.requests = float(limits.requests_per_minute or 0)
-        self.requests_at = now
-        self.tokens = float(limits.tokens_per_minute or 0)
-        self.tokens_at = now
+        self.limits = limits
+        self.requests = limits.requests_size
+        self.tokens = limits.tokens_size
+        self.at = now
         self.busy = 0
+
+    def adopt(self, limits: Limits) -> None:
+        """Count for ``limits`` from now on (a reload changed the key's): a lowered limit caps
+        what its bucket holds, a removed one is infinite, an added one starts full."""
+        self.limits = limits
+        self.requests = min(self.requests, limits.requests_size)
+        if limits.requests is None:
+            self.requests = INFINITE
+        self.tokens = min(self.tokens, limits.tokens_size)
+        if limits.tokens is None:
+            self.tokens = INFINITE
 
 
 class LocalLimiter:
@@ -236,47 +367,51 @@ class LocalLimiter:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._keys: dict[str, _Counters] = {}
+        self._keys: dict[str, Counters] = {}
 
     def acquire(self, name: str, limits: Limits, cost: int) -> Verdict:
         """Check a request of key ``name`` costing ``cost`` tokens and, when allowed, take it
-        from the buckets (and a concurrency slot, given back by :meth:`release`)."""
+        from the buckets (and a concurrency slot, given back by :meth:`release`).
+
+        :func:`refill` and :func:`decide`, inlined, without a branch per limit (a bucket
+        without one is infinite and refills at 0): this runs on every request of a limited
+        key."""
         now = self._clock()
         counters = self._keys.get(name)
         if counters is None:
-            counters = self._keys[name] = _Counters(limits, now)
-        rpm, tpm, most = limits
-        # refill(), inlined: this runs on every request of a limited key.
-        requests = tokens = 0.0
-        if rpm is not None:
-            elapsed = now - counters.requests_at
-            requests = counters.requests + (elapsed * rpm / WINDOW_SECONDS if elapsed > 0 else 0)
-            if requests > rpm:
-                requests = float(rpm)
-        if tpm is not None:
-            elapsed = now - counters.tokens_at
-            tokens = counters.tokens + (elapsed * tpm / WINDOW_SECONDS if elapsed > 0 else 0)
-            if tokens > tpm:
-                tokens = float(tpm)
-        # decide(), inlined likewise.
+            counters = self._keys[name] = Counters(limits, now)
+        elif counters.limits is not limits:
+            counters.adopt(limits)
+        requests = counters.requests
+        tokens = counters.tokens
+        elapsed = now - counters.at
+        if elapsed > 0.0:  # a clock gone backwards refills nothing
+            requests += elapsed * limits.requests_rate
+            if requests > limits.requests_size:
+                requests = limits.requests_size
+            tokens += elapsed * limits.tokens_rate
+            if tokens > limits.tokens_size:
+                tokens = limits.tokens_size
+        most = limits.max_concurrent
         if most is not None and counters.busy >= most:
-            refused: str | None = CONCURRENT
-        elif rpm is not None and requests < 1:
-            refused = REQUESTS
-        elif tpm is not None and tokens < cost:
-            refused = TOKENS
-        else:
-            if rpm is not None:
-                counters.requests, counters.requests_at = requests - 1, now
-            if tpm is not None:
-                counters.tokens, counters.tokens_at = tokens - cost, now
-            if most is not None:
-                counters.busy += 1
-            return Verdict(None, limits, requests - 1, tokens - cost, None, cost)
-        return verdict(limits, cost, requests, tokens, refused)
+            return verdict(limits, cost, requests, tokens, CONCURRENT)
+        if requests < 1.0:
+            return verdict(limits, cost, requests, tokens, REQUESTS)
+        if tokens < cost:
+            return verdict(limits, cost, requests, tokens, TOKENS)
+        requests -= 1.0
+        tokens -= cost
+        counters.requests = requests
+        counters.tokens = tokens
+        counters.at = now
+        if most is None:
+            return Verdict(None, limits, requests, tokens, None, cost, name)
+        counters.busy += 1
+        return Verdict(None, limits, requests, tokens, None, cost, name, counters)
 
     def release(self, name: str) -> None:
-        """Give back the concurrency slot a granted request of ``name`` held."""
+        """Give back a concurrency slot of key ``name`` (``state.Limiter.release`` gives back
+        a verdict's own, through the counters it holds)."""
         counters = self._keys.get(name)
         if counters is not None and counters.busy > 0:
             counters.busy -= 1

@@ -68,21 +68,6 @@ class SharedStore(Protocol):
         ...
 
 
-class Lease:
-    """One checked request: its verdict, and the concurrency slot it holds until
-    :meth:`Limiter.release` (locally, or as a lease in Redis)."""
-
-    __slots__ = ("local_slot", "name", "shared_id", "verdict")
-
-    def __init__(
-        self, name: str, outcome: Verdict, local_slot: bool = False, shared_id: str = ""
-    ) -> None:
-        self.name = name
-        self.verdict = outcome
-        self.local_slot = local_slot
-        self.shared_id = shared_id
-
-
 def _nothing(*_: object) -> None:
     return None
 
@@ -108,6 +93,9 @@ class Limiter:
         self._on_fallback = on_fallback
         self._on_shared = on_shared
         self._up = shared is not None
+        self.local_only = shared is None
+        """No shared store configured: every check is :attr:`local`'s, with nothing to decide
+        (the request path calls it directly)."""
         self._went_down = asyncio.Event()
         self._instance = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -131,7 +119,7 @@ class Limiter:
         """Whether checks go to Redis now."""
         return self._shared is not None and self._up
 
-    def acquire_now(self, name: str, limits: Limits, cost: int) -> Lease | None:
+    def acquire_now(self, name: str, limits: Limits, cost: int) -> Verdict | None:
         """The check, when it can be answered without waiting: no shared store configured, or
         it is down (then counted as a fallback). ``None``: ask the shared store
         (:meth:`acquire_shared`)."""
@@ -139,14 +127,13 @@ class Limiter:
             if self._up:
                 return None
             self._on_fallback()
-        outcome = self.local.acquire(name, limits, cost)
-        return Lease(name, outcome, outcome.refused is None and limits.max_concurrent is not None)
+        return self.local.acquire(name, limits, cost)
 
-    async def acquire_shared(self, name: str, limits: Limits, cost: int) -> Lease:
+    async def acquire_shared(self, name: str, limits: Limits, cost: int) -> Verdict:
         """The check in the shared store; answered locally if it cannot be reached."""
         shared = self._shared
         if shared is None or not self._up:
-            return self.acquire_now(name, limits, cost) or Lease(name, ALLOWED)
+            return self.acquire_now(name, limits, cost) or ALLOWED
         lease = f"{self._instance}:{next(self._ids)}" if limits.max_concurrent else ""
         try:
             outcome = await shared.acquire(name, limits, cost, lease)
@@ -154,22 +141,25 @@ class Limiter:
             if lease:  # the script may still run (a frozen Redis thaws): its lease is nobody's
                 self._orphans[lease] = name
             self._down(str(error))
-            return self.acquire_now(name, limits, cost) or Lease(name, ALLOWED)
+            return self.acquire_now(name, limits, cost) or ALLOWED
         except asyncio.CancelledError:  # the client went away while Redis was answering
             if lease:
                 self._remove_later(shared, name, lease)
             raise
+        outcome.name = name
         if lease and outcome.refused is None:
             self._held[lease] = name
-            return Lease(name, outcome, False, lease)
-        return Lease(name, outcome)
+            outcome.shared_id = lease
+        return outcome
 
-    def release(self, lease: Lease) -> None:
-        """Give back the lease's concurrency slot, if it holds one (a Redis lease is removed in
-        the background; one that cannot be removed expires by itself)."""
-        if lease.local_slot:
-            lease.local_slot = False
-            self.local.release(lease.name)
+    def release(self, lease: Verdict) -> None:
+        """Give back the concurrency slot a granted verdict holds, if any, once (a Redis lease
+        is removed in the background; one that cannot be removed expires by itself)."""
+        counters = lease.counters
+        if counters is not None:
+            lease.counters = None
+            if counters.busy > 0:
+                counters.busy -= 1
         elif lease.shared_id:
             shared_id, lease.shared_id = lease.shared_id, ""
             self._held.pop(shared_id, None)

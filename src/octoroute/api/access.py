@@ -33,7 +33,6 @@ from octoroute.access.limits import (
     rate_headers,
 )
 from octoroute.access.permissions import allows, describe
-from octoroute.access.state import Lease
 from octoroute.enums import TIER_POOLS, TIERS, Pool, Tier
 from octoroute.errors import KeyRateLimited, ModelNotAllowed
 from octoroute.routing.metadata import estimate_tokens
@@ -41,6 +40,7 @@ from octoroute.routing.strategy import CAPPED_BY_KEY, Decision
 
 if TYPE_CHECKING:
     from octoroute.catalog import ModelChoice
+    from octoroute.fleet.endpoint import Endpoint
     from octoroute.runtime import Runtime
     from octoroute.wire.hints import RequestHints
     from octoroute.wire.messages import Message
@@ -51,12 +51,12 @@ MAX_SHOWN_MODEL_CHARS: Final = 100
 def check_model(runtime: Runtime, key: ClientKey | None, choice: ModelChoice, model: str) -> None:
     """403 ``model_not_allowed`` when ``key`` may not use what ``model`` resolved to
     (``choice``)."""
-    if key is None or key.unrestricted:
+    if key is None or key.unrestricted or (choice.is_auto and key.may_route and not choice.alias):
         return
     target, pool = _reached(choice)
     if allows(key, target, choice.alias, pool):
         return
-    runtime.metrics.key(key.name).rejections["model_not_allowed"].inc()
+    key.metrics.rejections["model_not_allowed"].inc()
     shown = model if len(model) <= MAX_SHOWN_MODEL_CHARS else model[:MAX_SHOWN_MODEL_CHARS] + "..."
     raise ModelNotAllowed(
         f"The key {key.name!r} may not use the model '{shown}'"
@@ -123,52 +123,82 @@ def generation_cost(
     prompt = decision.metadata.token_estimate or estimate_tokens(messages)
     output = hints.output_tokens
     if output is None:
-        endpoints = (
-            choice.endpoints if choice.name is not None else runtime.fleet.tiers[decision.tier]
-        )
-        output = 0
-        for endpoint in endpoints:  # a loop, not max() over a generator: this is per request
-            most = endpoint.config.max_tokens
-            if most is not None and most > output:
-                output = most
+        if choice.name is None:
+            output = runtime.output_ceiling[decision.tier]
+        else:
+            output = most_output(choice.endpoints)
     return prompt + output
 
 
-FREE: Final = Lease("", ALLOWED)
+def most_output(endpoints: Sequence[Endpoint]) -> int:
+    """The largest ``max_tokens`` configured among ``endpoints`` (0: none)."""
+    output = 0
+    for endpoint in endpoints:  # a loop, not max() over a generator: this is per request
+        most = endpoint.config.max_tokens
+        if most is not None and most > output:
+            output = most
+    return output
+
+
+FREE: Final = ALLOWED
 """What a request whose key counts nothing holds: no headers, nothing to give back."""
 
 
-async def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Lease:
+def charge(runtime: Runtime, key: ClientKey | None, cost: int) -> Verdict | None:
     """Admit the request within its key's limits, or raise 429 ``rate_limit_exceeded``.
-    ``cost`` is its tokens (estimated only when :func:`needs_cost`; 0 otherwise). The lease
-    is given back by :func:`give_back` when the request is over."""
+    ``cost`` is its tokens (estimated only when :func:`needs_cost`; 0 otherwise). The granted
+    verdict is the request's lease, given back by :func:`give_back` when it is over.
+
+    ``None``: the key's counters are in the shared store, which takes a wait: call
+    :func:`charge_shared` (so a check answered here costs no coroutine)."""
     if key is None:
         return FREE
-    metrics = runtime.metrics.key(key.name)
     if not key.limited:
-        metrics.requests.inc()
+        key.metrics.count_request(1)
         return FREE
     limiter = runtime.limiter
-    lease = limiter.acquire_now(key.name, key.limits, cost)
-    if lease is None:
-        lease = await limiter.acquire_shared(key.name, key.limits, cost)
-    outcome = lease.verdict
-    if outcome.refused is not None:
-        metrics.rejections[outcome.refused].inc()
-        raise _limited(key, outcome)
-    metrics.requests.inc()
-    if key.limits.tokens_per_minute is not None:
-        metrics.estimated_tokens.inc(cost)
+    limits = key.limits
+    lease: Verdict | None
+    if limiter.local_only:
+        lease = limiter.local.acquire(key.name, limits, cost)
+        if lease.refused is None:  # _admitted, inlined for the usual case
+            metrics = key.metrics
+            metrics.count_request(1)
+            if limits.tokens is not None:
+                metrics.add_estimated_tokens(cost)
+            return lease
+    else:
+        lease = limiter.acquire_now(key.name, limits, cost)
+        if lease is None:
+            return None
+    return _admitted(key, lease, cost)
+
+
+async def charge_shared(runtime: Runtime, key: ClientKey | None, cost: int) -> Verdict:
+    """:func:`charge`, in the shared store (answered here when it cannot be reached)."""
+    if key is None:
+        return FREE
+    return _admitted(key, await runtime.limiter.acquire_shared(key.name, key.limits, cost), cost)
+
+
+def _admitted(key: ClientKey, lease: Verdict, cost: int) -> Verdict:
+    """Count a checked request: admitted (its lease returned), or refused (429 raised)."""
+    metrics = key.metrics
+    if lease.refused is not None:
+        metrics.rejections[lease.refused].inc()
+        raise _limited(key, lease)
+    metrics.count_request(1)
+    if key.limits.tokens is not None:
+        metrics.add_estimated_tokens(cost)
     return lease
 
 
-def add_limit_headers(headers: dict[str, str], lease: Lease) -> None:
-    """Add the ``x-ratelimit-*`` headers an admitted request's answer carries."""
-    if lease is not FREE:
-        put_rate_headers(headers, lease.verdict)
+add_limit_headers: Final = put_rate_headers
+"""Add the ``x-ratelimit-*`` headers an admitted request's answer carries (none for
+:data:`FREE`): the function itself, not a wrapper, as this runs on every limited request."""
 
 
-def give_back(runtime: Runtime, lease: Lease) -> None:
+def give_back(runtime: Runtime, lease: Verdict) -> None:
     """The request is over: its concurrency slot, if it holds one, is free again (once)."""
     if lease is not FREE:
         runtime.limiter.release(lease)

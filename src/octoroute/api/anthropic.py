@@ -11,12 +11,15 @@ forwarded, and read only as the client key when ``[auth]`` is on (``api.auth``).
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
-from octoroute.api.common import RUNTIME, dialect_errors, read_json_body
+from octoroute.access.limits import anthropic_rate_headers
+from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.generation import PerEndpoint, generate
 from octoroute.enums import Native
 from octoroute.routing.metadata import estimate_tokens
@@ -34,6 +37,7 @@ from octoroute.wire.anthropic_answer import (
     message_from_chat,
 )
 
+TOO_MANY_REQUESTS: Final = 429
 PATH_PREFIX = "/v1/messages"
 """Every route of this dialect starts so: its errors are written in Anthropic's shape."""
 
@@ -79,9 +83,29 @@ def _error_body(request: web.Request, status: int, message: str, code: str | Non
     return error_body(error_type_for(status), message)
 
 
-anthropic_errors: Final = dialect_errors(PATH_PREFIX, _error_body)
+def _anthropic_errors() -> Middleware:
+    rewrite = dialect_errors(PATH_PREFIX, _error_body)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await rewrite(request, handler)
+        if (
+            response.status == TOO_MANY_REQUESTS
+            and not response.prepared
+            and request.path.startswith(PATH_PREFIX)
+        ):
+            response.headers.update(anthropic_rate_headers(response.headers, time.time()))
+        return response
+
+    return middleware
+
+
+anthropic_errors: Final = _anthropic_errors()
 """On ``/v1/messages*``, every error answer not yet sent in Anthropic's envelope with the same
-status and headers; every other path is left alone (``app.py`` installs it)."""
+status and headers; a 429 of a client key's limits also carries the
+``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` headers Anthropic sends, beside
+``retry-after`` (and the ``x-ratelimit-*`` ones). Every other path is left alone (``app.py``
+installs it)."""
 
 
 def add_routes(app: web.Application) -> None:

@@ -20,13 +20,13 @@ was refused, so it costs an accepted request nothing.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from octoroute.access.keys import ADMIN, UI_SHELL, ClientKey
-from octoroute.api.common import RUNTIME, Handler, error_response
+from octoroute.api.common import Handler, error_response
 from octoroute.errors import AdminKeyRequired, InvalidApiKey
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 
@@ -34,6 +34,9 @@ CLIENT_KEY: Final = web.RequestKey[ClientKey | None]("octoroute_client_key")
 """The key that authenticated the request; ``None`` with auth off and on public paths (always
 set, so reading it never takes the mapping's missing-key path)."""
 WARNING_INTERVAL_SECONDS: Final = 60.0
+
+if TYPE_CHECKING:
+    from octoroute.runtime import Runtime
 
 log = get_logger("octoroute.auth")
 
@@ -49,25 +52,31 @@ _INVALID: Final = (
 
 
 def client_key(request: web.Request) -> ClientKey | None:
-    """The request's client key; ``None`` when auth is off or the path is public."""
-    return request.get(CLIENT_KEY)
+    """The request's client key; ``None`` when auth is off or the path is public. Set for
+    every request a handler sees (the middleware wraps them all), so read without ``get``'s
+    second call."""
+    return request[CLIENT_KEY]
 
 
-def authentication() -> Middleware:
-    """The middleware (one per application, which owns its warning's rate limit)."""
+def authentication(runtime: Runtime) -> Middleware:
+    """The middleware of the application serving ``runtime`` (one per application, which owns
+    its warning's rate limit). It holds the runtime rather than reading it from the
+    application on every request: the runtime lives as long as the application, and a reload
+    swaps what is inside it."""
     warning = RateLimitedWarning(
         log, "refused requests without a valid API key", WARNING_INTERVAL_SECONDS
     )
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        runtime = request.app[RUNTIME]
         table = runtime.key_table()
         if table is None:
             request[CLIENT_KEY] = None
             return await handler(request)
         path = request.path
-        if path in table.public:
+        public = table.public
+        # `path in public`, inlined (as for ADMIN below): this runs on every request.
+        if path in public.exact or (public.prefixes and path.startswith(public.prefixes)):
             request[CLIENT_KEY] = None
             return await handler(request)
         key = table.identify(request.headers)
@@ -78,8 +87,12 @@ def authentication() -> Middleware:
             runtime.metrics.auth_failures[key].inc()
             warning.warn(reason=key, path=path[:100], peer=request.remote)
             return error_response(InvalidApiKey(_MISSING if key == "missing" else _INVALID))
-        if path in ADMIN and not key.admin and path not in UI_SHELL:
-            runtime.metrics.key(key.name).rejections["admin_key_required"].inc()
+        if (
+            not key.admin
+            and (path in ADMIN.exact or path.startswith(ADMIN.prefixes))
+            and path not in UI_SHELL
+        ):
+            key.metrics.rejections["admin_key_required"].inc()
             return error_response(
                 AdminKeyRequired(
                     f"{path[:100]} is an operator surface: it needs a key with admin = true "

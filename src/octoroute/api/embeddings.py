@@ -17,6 +17,7 @@ from aiohttp import web
 from octoroute.api.access import (
     add_limit_headers,
     charge,
+    charge_shared,
     check_model,
     give_back,
     needs_cost,
@@ -92,7 +93,8 @@ async def serve_embeddings(
         if shortcut is not None and (local := shortcut(parsed)) is not None:
             entry.status = local.status
             return local
-        charged = await charge(runtime, key, len(body) // 4 if needs_cost(key) else 0)
+        cost = len(body) // 4 if needs_cost(key) else 0
+        charged = charge(runtime, key, cost) or await charge_shared(runtime, key, cost)
         entry.served_by = (Pool.EMBEDDINGS, REASON)
         metrics = runtime.metrics.pools[Pool.EMBEDDINGS]
         metrics.requests[DecisionSource.DIRECT].inc()

@@ -18,6 +18,7 @@ from octoroute.api.access import (
     add_limit_headers,
     capped,
     charge,
+    charge_shared,
     check_model,
     generation_cost,
     give_back,
@@ -239,7 +240,7 @@ async def generate(
         cost = 0
         if needs_cost(key):
             cost = generation_cost(runtime, choice, decision, parsed.messages, hints)
-        charged = await charge(runtime, key, cost)
+        charged = charge(runtime, key, cost) or await charge_shared(runtime, key, cost)
         placed = None
         try:
             placed = await admit(

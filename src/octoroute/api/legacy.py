@@ -18,6 +18,7 @@ from octoroute.api.access import (
     add_limit_headers,
     capped,
     charge,
+    charge_shared,
     check_model,
     generation_cost,
     give_back,
@@ -153,7 +154,7 @@ async def chat(request: web.Request) -> web.Response:
         hints = upstream_request.hints
         demand = demand_of(runtime, request.headers, messages, hints, decision)
         cost = generation_cost(runtime, auto, decision, messages, hints) if needs_cost(key) else 0
-        charged = await charge(runtime, key, cost)
+        charged = charge(runtime, key, cost) or await charge_shared(runtime, key, cost)
         placed = None
         try:
             placed = await admit(runtime, auto, decision, demand, importance, tiers=tiers_for(key))

@@ -19,7 +19,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from octoroute.api.access import listed_for
+from octoroute.api.access import check_model, listed_for
 from octoroute.api.auth import client_key
 from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.embeddings import serve_embeddings
@@ -69,9 +69,10 @@ JSON: Final = "application/json"
 
 
 class Listing:
-    """The model endpoints' knowledge, built once at start-up: every name a client may send,
-    what it names, and the ``/api/tags`` body. Context windows and loaded models are read from
-    the endpoints' facts (kept current by the prober) when asked."""
+    """The model endpoints' knowledge, built at start-up and again after a reload that swapped
+    the catalog: every name a client may send, what it names, and the ``/api/tags`` body.
+    Context windows and loaded models are read from the endpoints' facts (kept current by the
+    prober) when asked."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
@@ -79,32 +80,56 @@ class Listing:
         self.modified_at: Final = moment.created_at()
         """When this router started: the ``modified_at`` of every model it lists."""
         self.version: Final = version_body()
-        catalog = runtime.catalog
-        self._listed = [
+        self._catalog = runtime.catalog
+        self._listed = self._list()
+        self._tags = tags_body([info for _, info in self._listed], self.modified_at)
+
+    def _list(self) -> list[tuple[ModelChoice, ModelInfo]]:
+        catalog = self._catalog
+        return [
             (catalog.lookup(name), ModelInfo(tagged(name), catalog.lookup(name).embedding))
             for name in catalog.model_ids
         ]
-        self.tags: Final = tags_body([info for _, info in self._listed], self.modified_at)
+
+    def _follow_reloads(self) -> None:
+        if self._runtime.catalog is not self._catalog:
+            self._catalog = self._runtime.catalog
+            self._listed = self._list()
+            self._tags = tags_body([info for _, info in self._listed], self.modified_at)
+
+    @property
+    def tags(self) -> bytes:
+        """The ``/api/tags`` body listing every model."""
+        self._follow_reloads()
+        return self._tags
 
     def tags_of(self, may_use: Callable[[ModelChoice], bool]) -> bytes:
         """The ``/api/tags`` body listing only what ``may_use`` allows (a client key's)."""
+        self._follow_reloads()
         shown = [info for choice, info in self._listed if may_use(choice)]
         return tags_body(shown, self.modified_at)
 
-    def info(self, name: str) -> ModelInfo:
-        """``name`` described with what the fleet knows now; ``ModelNotFound`` if unknown."""
-        choice = _named(self._runtime.catalog.lookup, name)
+    def choice(self, name: str) -> ModelChoice:
+        """What ``name`` names (``name:latest`` too); ``ModelNotFound`` if unknown."""
+        return _named(self._runtime.catalog.lookup, name)
+
+    def info(self, name: str, choice: ModelChoice) -> ModelInfo:
+        """``name``, which resolved to ``choice``, described with what the fleet knows now."""
         endpoints = choice.endpoints
         if choice.is_auto:
             endpoints = tuple(e for tier in self._runtime.fleet.tiers.values() for e in tier)
         return ModelInfo(name, choice.embedding, _smallest_window(endpoints))
 
-    def loaded(self) -> list[ModelInfo]:
-        """The endpoint names some instance of which its server reports loaded."""
+    def loaded(self, may_use: Callable[[ModelChoice], bool] | None = None) -> list[ModelInfo]:
+        """The endpoint names some instance of which its server reports loaded; only those
+        ``may_use`` allows (a client key's), when given."""
         by_name: dict[str, list[Endpoint]] = {}
         for endpoint in self._runtime.fleet.all():
             if endpoint.facts.loaded is True:
                 by_name.setdefault(endpoint.name, []).append(endpoint)
+        if may_use is not None:
+            lookup = self._runtime.catalog.lookup
+            by_name = {name: found for name, found in by_name.items() if may_use(lookup(name))}
         return [
             ModelInfo(
                 tagged(name),
@@ -320,7 +345,9 @@ async def tags(request: web.Request) -> web.Response:
 
 
 async def show(request: web.Request) -> web.Response:
-    """``POST /api/show``: one model's details (``model``, or the older ``name``)."""
+    """``POST /api/show``: one model's details (``model``, or the older ``name``); with
+    ``[auth]``, 403 ``model_not_allowed`` for a model the request's key may not use, as
+    ``GET /v1/models/{id}`` answers."""
     runtime = request.app[RUNTIME]
     body = await read_json_body(request, any_content_type=True)
     decode_json_object(body)  # a 400 that says what is wrong with a body that is not an object
@@ -328,16 +355,20 @@ async def show(request: web.Request) -> web.Response:
     model = values.get("model") or values.get("name")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model is required: a model name string", param="model")
+    listing = request.app[LISTING]
     try:
-        info = request.app[LISTING].info(model)
+        choice = listing.choice(model)
     except ModelNotFound:
         raise _not_found(runtime, model) from None
-    return _json(show_body(info, request.app[LISTING].modified_at))
+    check_model(runtime, client_key(request), choice, model)
+    return _json(show_body(listing.info(model, choice), listing.modified_at))
 
 
 async def ps(request: web.Request) -> web.Response:
-    """``GET /api/ps``: the models some server reports loaded (empty when none says)."""
-    return _json(ps_body(request.app[LISTING].loaded()))
+    """``GET /api/ps``: the models some server reports loaded (empty when none says); with
+    ``[auth]``, only those the request's key may use."""
+    listing = request.app[LISTING]
+    return _json(ps_body(listing.loaded(listed_for(client_key(request)))))
 
 
 def _error_body(request: web.Request, status: int, message: str, code: str | None) -> bytes:

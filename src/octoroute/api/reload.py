@@ -24,7 +24,7 @@ REJECTED_STATUS: Final = 422
 
 async def reload(request: web.Request) -> web.Response:
     """Reload the configuration file; every worker, with ``--workers``."""
-    report = request.app[RELOADER].reload(ADMIN_TRIGGER, everywhere=True)
+    report = await request.app[RELOADER].reload(ADMIN_TRIGGER, everywhere=True)
     return web.Response(
         status=REJECTED_STATUS if report.rejected else 200,
         body=orjson.dumps(report.body()),

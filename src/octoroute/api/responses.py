@@ -8,12 +8,13 @@ and translating a chat endpoint's, and keeps finished responses for ``previous_r
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from octoroute.api.auth import client_key
 from octoroute.api.generation import generate, unreadable
 from octoroute.config.schema import EndpointConfig
 from octoroute.enums import Native
@@ -21,28 +22,45 @@ from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Answer, StreamTranslator
 from octoroute.wire.responses import ResponsesRequest, parse_responses_request
 from octoroute.wire.responses_answer import NativeStream, ResponsesStream, response_from_chat
-from octoroute.wire.responses_store import ResponseStore
+from octoroute.wire.responses_store import Item, ResponseStore
 
 
-def _parse(body: bytes, runtime: Runtime) -> ResponsesRequest:
-    return parse_responses_request(
-        body, runtime.config.limits, runtime.responses.get, int(time.time())
-    )
+class _Owned:
+    """The parser and the exchange of one request, for its client key (``owner``: its name,
+    ``None`` without one): a key continues only the responses it stored itself."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: str | None) -> None:
+        self._owner = owner
+
+    def _history(self, runtime: Runtime) -> Callable[[str], list[Item] | None]:
+        owner, store = self._owner, runtime.responses
+        return lambda response_id: store.get(response_id, owner)
+
+    def parse(self, body: bytes, runtime: Runtime) -> ResponsesRequest:
+        return parse_responses_request(
+            body, runtime.config.limits, self._history(runtime), int(time.time())
+        )
+
+    def exchange(self, request: ResponsesRequest, runtime: Runtime) -> _Exchange:
+        return _Exchange(request, runtime.responses, self._owner)
 
 
 class _Exchange:
     """One request's ``Translation``: native or translated per attempt, stored when done."""
 
-    __slots__ = ("_request", "_store")
+    __slots__ = ("_owner", "_request", "_store")
 
-    def __init__(self, request: ResponsesRequest, store: ResponseStore) -> None:
+    def __init__(self, request: ResponsesRequest, store: ResponseStore, owner: str | None) -> None:
         self._request = request
         self._store = store
+        self._owner = owner
 
     def _keep(self, response: dict[str, Any]) -> None:
         response_id = response.get("id")
         if self._request.store and isinstance(response_id, str):
-            self._store.put(response_id, self._request.input_items, response)
+            self._store.put(response_id, self._request.input_items, response, self._owner)
 
     def check_scope(self, endpoints: Sequence[EndpointConfig]) -> None:
         self._request.check_scope(endpoints)
@@ -69,13 +87,12 @@ class _Exchange:
         return Answer(answer.status, "application/json", body, answer.endpoint)
 
 
-def _exchange(request: ResponsesRequest, runtime: Runtime) -> _Exchange:
-    return _Exchange(request, runtime.responses)
-
-
 async def create_response(request: web.Request) -> web.StreamResponse:
-    """Route and answer one Responses request, buffered or streamed."""
-    return await generate(request, "responses", _parse, _exchange)
+    """Route and answer one Responses request, buffered or streamed; ``previous_response_id``
+    resolves only among the responses stored by the request's own key."""
+    key = client_key(request)
+    owned = _Owned(None if key is None else key.name)
+    return await generate(request, "responses", owned.parse, owned.exchange)
 
 
 def add_routes(app: web.Application) -> None:

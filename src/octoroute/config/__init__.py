@@ -4,7 +4,7 @@
 as a ``ConfigError`` whose lines each name a key path.
 """
 
-from octoroute.config.load import ConfigError, load_config, parse_config
+from octoroute.config.load import ConfigError, load_config, parse_config, read_config_file
 from octoroute.config.schema import (
     Config,
     EndpointConfig,
@@ -36,4 +36,5 @@ __all__ = [
     "TimeoutsConfig",
     "load_config",
     "parse_config",
+    "read_config_file",
 ]

@@ -48,7 +48,7 @@ running with the old values."""
 
 _ENDPOINT_SECTIONS: Final = frozenset({"models", "embeddings"})
 """Reported per endpoint (kept, added, removed, and each kept one's changed keys)."""
-_NOT_SETTINGS: Final = frozenset({"source"})
+_NOT_SETTINGS: Final = frozenset({"source", "digest"})
 _IDENTITY_SKIPS: Final = frozenset({"pool", "index"})
 """An endpoint's pool is in its identity and its place in the file is not a setting."""
 

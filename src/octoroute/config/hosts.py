@@ -14,7 +14,8 @@ An entry is one of:
   ``*.lan:3000``.
 
 Names are compared without case and without a trailing dot. Loopback names (``localhost``,
-``127.0.0.1`` and the rest of ``127.0.0.0/8``, ``[::1]``) are always accepted, listed or not: no
+``127.0.0.1`` and the rest of ``127.0.0.0/8``, ``[::1]``, and the IPv4-mapped forms of
+``127.0.0.0/8`` such as ``[::ffff:127.0.0.1]``) are always accepted, listed or not: no
 DNS answer can make a browser send them for another site, and health checks on the machine
 itself (a container's, a proxy's) use them. A ``Host`` without a port matches only entries
 without one (browsers leave out the default port, 80 or 443). Empty or absent: no check.
@@ -193,4 +194,13 @@ def is_loopback(name: str) -> bool:
     if not name or not (name[0].isdigit() or ":" in name):
         return False  # not an IP address: spare ip_address() its exception
     address = _ip(name)
-    return address is not None and address.is_loopback
+    return address is not None and loopback_address(address)
+
+
+def loopback_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` is a loopback address, an IPv4-mapped IPv6 one included
+    (``::ffff:127.0.0.1`` reaches ``127.0.0.1``, and Python before 3.13 does not call it
+    loopback)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback

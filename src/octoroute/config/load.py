@@ -12,12 +12,15 @@ library.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 import re
 import shlex
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
+
+import msgspec
 
 from octoroute.config import rules
 from octoroute.config.aliases import Targets, check_aliases
@@ -108,7 +111,7 @@ def load_config(
     ``environ`` (default ``os.environ``) resolves ``api_key_env``. Raises ``ConfigError``.
     """
     source = os.fspath(path)
-    return parse_config(_read(source), source=source, environ=environ)
+    return parse_config(read_config_file(source), source=source, environ=environ)
 
 
 def parse_config(
@@ -135,11 +138,13 @@ def parse_config(
     config = _config(Table(problems, data, ""), source, os.environ if environ is None else environ)
     if problems.items or config is None:
         raise ConfigError(source, problems.items)
-    return config
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return msgspec.structs.replace(config, digest=digest)
 
 
-def _read(source: str) -> str:
-    """The text of the file ``source``, or a ``ConfigError`` saying what to check."""
+def read_config_file(source: str) -> str:
+    """The text of the file ``source``, or a ``ConfigError`` saying what to check (what
+    :func:`load_config` reads; a reload reads it once for both the checks and its digest)."""
     try:
         data = Path(source).read_bytes()
     except FileNotFoundError:

@@ -372,6 +372,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     """``[ui]``: the dashboard, on by default."""
     source: str = "<memory>"
     """The file this came from, for messages."""
+    digest: str = ""
+    """The SHA-256 (hex) of the TOML text this was parsed from: the config watcher's baseline.
+    Not a setting (two files that differ only in comments configure the same thing)."""
 
     def timeout_for(self, pool: Tier | Pool) -> float:
         """The per-attempt timeout of a tier or pool: its ``[timeouts]`` override, else the

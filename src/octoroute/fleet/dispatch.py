@@ -170,8 +170,9 @@ class Dispatcher:
 
         Requests already waiting keep their places and tickets; one that waits for a whole tier
         or for one model's replicas waits for that tier or model of ``fleet`` from now on (its
-        new instances included, its removed ones not); one that waits for a model ``fleet``
-        does not have gets ``ModelNotFound`` at once.
+        new instances included, its removed ones not), and overflows (``routing.overflow``)
+        into ``fleet``'s tier above; one that waits for a model ``fleet`` does not have gets
+        ``ModelNotFound`` at once.
         """
         previous: Fleet | None = getattr(self, "_fleet", None)
         if previous is not None and previous is not fleet:
@@ -390,8 +391,14 @@ class Dispatcher:
             level.set(self._queues[pool].depth)
 
     def _spill(self, waiter: _Waiter, upper: Sequence[Endpoint]) -> None:
-        """Overflow time: a slot of the tier above if one is free, else a place in its line."""
+        """Overflow time: a slot of the tier above if one is free, else a place in its line.
+        The tier above is the current fleet's: a reload while the request waited moved it, as
+        it moved the request's own line (``upper`` is the whole tier as it was when the request
+        joined)."""
         if waiter.future.done() or not waiter.entries or not upper:
+            return
+        upper = self._pools.get(upper[0].pool, ())
+        if not upper:
             return
         granted = self._try_upper(upper, waiter.ticket)
         if granted is not None:
