@@ -8,6 +8,7 @@ with the straightforward evaluation over the labelled dataset and over generated
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -25,7 +26,7 @@ from octoroute.routing.detectors import (
     Detectors,
 )
 from octoroute.routing.evaluate import load_dataset
-from octoroute.routing.lexicon import folding
+from octoroute.routing.lexicon import folding, length
 
 DATASET: Final = Path(__file__).resolve().parent.parent / "data" / "routing_eval.jsonl"
 DATASET_TEXTS: Final = sorted(
@@ -148,3 +149,72 @@ def test_a_short_context_message_is_read_once_not_as_two_overlapping_ends(text: 
     # context messages are scanned for their instruction only (keyword_full=0); when the two
     # ends overlap, the whole text is that instruction and each word counts once
     assert signals.scan_text(text, keyword_full=0).words == signals.scan_text(text).words
+
+
+# --- the length target's number and the tokenizer's ASCII path beyond ASCII ---------------------
+
+_OLD_NUMBER: Final = r"(?<!\d)(\d{1,3}(?:[,.'\u00a0\u202f\u2009 ]\d{3})+|\d{1,6})(?:[.,](\d))?"
+"""The number as it was written before it was made to start with ``\\d`` (the reference)."""
+LENGTH_ALPHABET: Final = (
+    "0123456789 ,.'\u00a0\u202f\u2009-kK万千字語文단어٣٤१२１²½ wordsmtpalbrésWört"
+)
+length_like = st.text(alphabet=LENGTH_ALPHABET, max_size=120) | st.lists(
+    st.sampled_from(
+        ["2000 words", "2,000-word", "1.5k words", "500 Wörter", "800字", "2 000 mots", "3 300",
+         "1万字", "12345678 words", "٣٠٠ كلمة", "x9 words", "1.2.3 words", " 500 palabras", "k"]
+    ),
+    max_size=8,
+).map(" ".join)  # fmt: skip
+
+
+def _old_targets(folded: str) -> list[tuple[str | None, ...]]:
+    """Every match of the length pattern with the old number in front, as groups."""
+    pattern = signals.LENGTH._pattern
+    assert pattern is not None
+    old = re.compile(_OLD_NUMBER + pattern.pattern[len(length._NUMBER) :])
+    return [(m.group(0), *m.groups()) for m in old.finditer(folded)]
+
+
+def _new_targets(folded: str) -> list[tuple[str | None, ...]]:
+    pattern = signals.LENGTH._pattern
+    assert pattern is not None
+    return [(m.group(0), *m.groups()) for m in pattern.finditer(folded)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(length_like)
+def test_the_length_pattern_matches_as_the_look_behind_first_one_did(text: str) -> None:
+    folded = signals.fold(text)
+    assert _new_targets(folded) == _old_targets(folded)
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS[::3], ids=range(len(DATASET_TEXTS[::3])))
+def test_the_length_pattern_matches_as_before_on_the_dataset(text: str) -> None:
+    folded = signals.fold(text)
+    assert _new_targets(folded) == _old_targets(folded)
+
+
+def _words_by_regex(folded: str) -> list[str]:
+    return folding._WORD_RE.findall(folded)
+
+
+BEYOND_ASCII: Final = "★—“”’…«»§°•→≡±×÷\u00a0\u2009\u200b\ufeff\ud800\udfff字語단éжΣ²½٣_\x1c\x85"
+"""Separators and word characters beyond ASCII (a lone surrogate too: JSON can carry one)."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(BEYOND_ASCII + "ab12 .,_-\n")), max_size=200))
+def test_tokenize_beyond_ascii_agrees_with_the_word_regex(text: str) -> None:
+    folded = signals.fold(text)
+    assert signals.tokenize(folded, unspaced=True) == _words_by_regex(folded)
+    assert folding.beyond_ascii(folded) == "".join(c for c in folded if not c.isascii())
+
+
+def test_every_character_is_a_word_character_for_the_regex_exactly_when_isalnum_says() -> None:
+    # the ASCII path turns every character beyond ASCII into a separator when the regex finds
+    # no word character among them: that relies on the regex's idea of a word character
+    unspaced = folding.UNSPACED_RE
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        is_word = char.isalnum() and not unspaced.match(char)
+        assert (folding._WORD_RE.fullmatch(char) is not None) == is_word, hex(code)

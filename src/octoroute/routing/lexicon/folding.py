@@ -48,6 +48,20 @@ _ASCII_SPLIT: Final = bytes(byte if chr(byte).isalnum() else 0x20 for byte in ra
 """For ASCII text: letters and digits kept, everything else (controls too) to a space."""
 
 
+_ASCII_BYTES: Final = bytes(range(128))
+
+
+def beyond_ascii(text: str) -> str:
+    """The characters of ``text`` outside ASCII, in order, found by C loops only.
+
+    Deleting the ASCII bytes of the UTF-8 encoding leaves whole multi-byte sequences, so the
+    rest decodes to exactly those characters (lone surrogates, which JSON can carry, pass
+    through). Far cheaper than a regex over English text with a few dashes or stars in it.
+    """
+    encoded = text.encode("utf-8", "surrogatepass")
+    return encoded.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+
+
 def tokenize(folded: str, *, unspaced: bool) -> list[str]:
     """The words of ``folded`` text, split at anything that is not a letter or digit.
 
@@ -57,6 +71,10 @@ def tokenize(folded: str, *, unspaced: bool) -> list[str]:
     if folded.isascii() and not unspaced:
         # the same words, ~3x faster: bytes.translate maps every ASCII non-alphanumeric to space
         return folded.encode("ascii").translate(_ASCII_SPLIT).decode("ascii").split()
+    if _WORD_RE.search(beyond_ascii(folded)) is None:
+        # Every character beyond ASCII separates words (a dash, a star, a CJK character): as
+        # "?" it still does, and the ASCII path gives the same words ~10x faster than the regex.
+        return folded.encode("ascii", "replace").translate(_ASCII_SPLIT).decode("ascii").split()
     # Beyond ASCII the regex is the fastest of the exact ways (``str.translate`` looks every
     # character up in a dict; splitting at separators needs a second pass for ``≡`` or ``→``).
     return _WORD_RE.findall(folded)
