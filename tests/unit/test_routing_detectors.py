@@ -218,3 +218,29 @@ def test_every_character_is_a_word_character_for_the_regex_exactly_when_isalnum_
         char = chr(code)
         is_word = char.isalnum() and not unspaced.match(char)
         assert (folding._WORD_RE.fullmatch(char) is not None) == is_word, hex(code)
+
+
+# --- the code-only scan of context messages -----------------------------------------------------
+
+
+def _same_code_fields(text: str, keyword_full: int) -> None:
+    full = signals.scan_text(text, keyword_full=keyword_full)
+    code = signals.scan_code(text, keyword_full=keyword_full)
+    for field in signals.CodeScan._fields[1:]:
+        assert getattr(code, field) == getattr(full, field), field
+    expected = {g: n for g, n in full.evidence.counts.items() if g in signals.CODE_GROUPS}
+    assert dict(code.evidence.counts) == expected
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS, ids=range(len(DATASET_TEXTS)))
+def test_the_code_scan_finds_what_the_full_scan_finds_on_the_dataset(text: str) -> None:
+    _same_code_fields(text, signals.KEYWORD_FULL_CHARS)
+    _same_code_fields(text, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(code_like | st.text(max_size=400), st.sampled_from([0, 40, signals.KEYWORD_FULL_CHARS]))
+def test_the_code_scan_finds_what_the_full_scan_finds_on_generated_text(
+    text: str, keyword_full: int
+) -> None:
+    _same_code_fields(text, keyword_full)

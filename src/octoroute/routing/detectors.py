@@ -329,19 +329,20 @@ def has_file_name(text: str) -> bool:
     return FILE_DETECTORS.run(text) != 0
 
 
+_CODE_SYMBOL_FAMILY: Final = (
+    "code_symbol",
+    (
+        probe("c++"),
+        probe("c#"),
+        probe("f#"),
+        probe(".net", r"\.net\b"),
+        probe("node.js"),
+        probe("objective-c"),
+    ),
+)
 TEXT_DETECTORS: Final = Detectors(
     (
-        (
-            "code_symbol",
-            (
-                probe("c++"),
-                probe("c#"),
-                probe("f#"),
-                probe(".net", r"\.net\b"),
-                probe("node.js"),
-                probe("objective-c"),
-            ),
-        ),
+        _CODE_SYMBOL_FAMILY,
         (
             "arithmetic",
             (
@@ -371,6 +372,9 @@ TEXT_DETECTORS: Final = Detectors(
 )
 """Run over the folded (lower-cased) keyword text: language symbols and formulas."""
 CODE_SYMBOL: Final = TEXT_DETECTORS.bits("code_symbol")
+CODE_SYMBOL_DETECTORS: Final = Detectors((_CODE_SYMBOL_FAMILY,))
+"""The ``code_symbol`` family of :data:`TEXT_DETECTORS` alone, for a text whose code score is all
+that is asked (:func:`~octoroute.routing.signals.scan_code`)."""
 ARITHMETIC: Final = TEXT_DETECTORS.bits("arithmetic")
 EQUATION: Final = TEXT_DETECTORS.bits("equation")
 MODULAR: Final = TEXT_DETECTORS.bits("modular")

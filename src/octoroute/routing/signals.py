@@ -28,6 +28,7 @@ from octoroute.routing.detectors import (
     ARITHMETIC,
     CODE_DETECTORS,
     CODE_SYMBOL,
+    CODE_SYMBOL_DETECTORS,
     EQUATION,
     FENCE,
     MODULAR,
@@ -43,15 +44,19 @@ from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
 from octoroute.routing.lexicon.length import LengthMatcher
 
 __all__ = [
+    "CODE_GROUPS",
+    "CODE_LEXICON",
     "CONVERSATIONAL",
     "LENGTH",
     "LEXICON",
     "POSITIONAL",
+    "CodeScan",
     "Evidence",
     "KeywordGroup",
     "Lexicon",
     "TextScan",
     "fold",
+    "scan_code",
     "scan_text",
     "tokenize",
 ]
@@ -98,14 +103,20 @@ class Lexicon:
         languages: Iterable[Language],
         *,
         positional: Iterable[str] = POSITIONAL,
+        groups: Iterable[str] | None = None,
     ) -> None:
+        """``groups``: only these groups (all by default). A group's count does not depend on
+        which other groups are compiled, so a smaller table counts its groups as the full one."""
         positional = frozenset(str(group) for group in positional)
+        wanted = None if groups is None else frozenset(str(group) for group in groups)
         singles: dict[str, dict[str, None]] = {}
         pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], str, str], None]] = {}
         substrings: dict[tuple[str, str], None] = {}
         for language in languages:
             for member, keys in language.groups.items():
                 group = member.value  # a plain str: the counts are looked up by name
+                if wanted is not None and group not in wanted:
+                    continue
                 for key in keys:
                     if UNSPACED_RE.search(key):
                         substrings[key, group] = None
@@ -321,6 +332,13 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 LEXICON: Final = Lexicon(LANGUAGES)
 """Every language's keyword groups in one table: a request may mix languages."""
+CODE_GROUPS: Final[frozenset[str]] = frozenset(
+    group.value
+    for group in (G.CODE_STRONG, G.CODE_WEAK, G.CODE_PHRASE, G.CODE_NEG, G.WRITE_VERB, G.CODE_NOUN)
+)
+"""The groups a code score reads (:func:`scan_code`)."""
+CODE_LEXICON: Final = Lexicon(LANGUAGES, positional=(), groups=CODE_GROUPS)
+"""Only :data:`CODE_GROUPS`: what :func:`scan_code` looks up (a tenth of the words)."""
 LENGTH: Final = LengthMatcher(LANGUAGES)
 """Every language's word units, for :attr:`TextScan.word_target`."""
 
@@ -394,6 +412,58 @@ def _ends(text: str, head: int, tail: int) -> str:
     return text[:head] + "\n" + text[len(text) - tail :]
 
 
+class _Prepared(NamedTuple):
+    """The slices of a text that the scans read, and its folded words."""
+
+    keyword_text: str
+    detect_text: str
+    folded: str
+    unspaced: bool
+    tokens: list[str]
+
+
+def _prepare(text: str, keyword_full: int) -> _Prepared:
+    keyword_text = text if len(text) <= keyword_full else _instruction(text)
+    detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
+    folded = fold(keyword_text)
+    unspaced = not folded.isascii() and UNSPACED_RE.search(folded) is not None
+    tokens = tokenize(folded, unspaced=unspaced)
+    return _Prepared(keyword_text, detect_text, folded, unspaced, tokens)
+
+
+class CodeScan(NamedTuple):
+    """The fields of a :class:`TextScan` that a code score reads, from :func:`scan_code`."""
+
+    evidence: Evidence
+    """The counts of :data:`CODE_GROUPS` only."""
+    fence: bool
+    syntax: int
+    trace: bool
+    file_ext: bool
+    code_symbol: bool
+
+
+def scan_code(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> CodeScan:
+    """What :func:`scan_text` finds in ``text`` that says whether it is code, and nothing else.
+
+    A context message other than a user turn is only asked that (is this a coding thread?),
+    so it is spared the rest of the lexicon, the formula, length and list detectors: about
+    half the cost of a full scan. Every field and count equals the full scan's
+    (``tests/unit/test_routing_detectors.py``).
+    """
+    _, detect_text, folded, unspaced, tokens = _prepare(text, keyword_full)
+    evidence = CODE_LEXICON.scan(folded, tokens, unspaced=unspaced)
+    code = CODE_DETECTORS.run(detect_text)
+    return CodeScan(
+        evidence,
+        bool(code & FENCE),
+        min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
+        bool(code & TRACE),
+        has_file_name(detect_text),
+        CODE_SYMBOL_DETECTORS.run(folded) != 0,
+    )
+
+
 def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     """Scan ``text`` for keyword evidence and detector hits, in bounded time.
 
@@ -402,11 +472,7 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     material, and the topic of the material must not outvote the instruction. The code
     detectors look at up to 4 KiB from both ends, where a paste shows what it is.
     """
-    keyword_text = text if len(text) <= keyword_full else _instruction(text)
-    detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
-    folded = fold(keyword_text)
-    unspaced = not folded.isascii() and UNSPACED_RE.search(folded) is not None
-    tokens = tokenize(folded, unspaced=unspaced)
+    keyword_text, detect_text, folded, unspaced, tokens = _prepare(text, keyword_full)
     evidence = LEXICON.scan(folded, tokens, unspaced=unspaced)
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
