@@ -244,3 +244,54 @@ def test_the_code_scan_finds_what_the_full_scan_finds_on_generated_text(
     text: str, keyword_full: int
 ) -> None:
     _same_code_fields(text, keyword_full)
+
+
+# --- characters beyond ASCII and substring phrases ----------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(BEYOND_ASCII + "ab12 .,_-\n∑≤ΣÉ")), max_size=200))
+def test_a_search_of_the_characters_beyond_ascii_finds_what_a_search_of_the_text_finds(
+    text: str,
+) -> None:
+    searchable = folding.searchable_beyond_ascii(text)
+    for pattern in (folding.UNSPACED_RE, folding._FOLDED_RE, signals._MATH_SYMBOL_RE):
+        assert pattern.findall(searchable) == pattern.findall(text)
+
+
+UNSPACED_TEXTS: Final = [text for text in DATASET_TEXTS if folding.UNSPACED_RE.search(text)]
+unspaced_like = st.lists(
+    st.sampled_from(
+        [*sorted({key for key, _ in signals.LEXICON._substrings}), "的", "a", " ", "字"]
+    ),
+    max_size=20,
+).map("".join)
+
+
+def _substring_counts(folded: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    beyond = folding.searchable_beyond_ascii(folded)
+    signals.LEXICON._scan_unspaced(folded, beyond, counts, {})
+    return counts
+
+
+def _substring_counts_plainly(folded: str) -> dict[str, int]:
+    """Every substring phrase looked for in the whole text."""
+    counts: dict[str, int] = {}
+    for key, group in signals.LEXICON._substrings:
+        if key in folded:
+            counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
+def test_substring_phrases_are_found_as_a_search_for_each_finds_them(text: str) -> None:
+    folded = signals.fold(text)
+    assert _substring_counts(folded) == _substring_counts_plainly(folded)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unspaced_like)
+def test_substring_phrases_are_found_in_generated_text(text: str) -> None:
+    folded = signals.fold(text)
+    assert _substring_counts(folded) == _substring_counts_plainly(folded)

@@ -40,7 +40,12 @@ from octoroute.routing.detectors import (
     has_file_name,
 )
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
+from octoroute.routing.lexicon.folding import (
+    UNSPACED_RE,
+    fold,
+    searchable_beyond_ascii,
+    tokenize,
+)
 from octoroute.routing.lexicon.length import LengthMatcher
 
 __all__ = [
@@ -150,17 +155,24 @@ class Lexicon:
             word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
         self._substrings = tuple(substrings)
-        # Each substring filed under one of its unspaced characters: only keys whose character
-        # occurs in the text are looked for.
-        by_char: dict[str, list[int]] = {}
+        # Each substring filed under one of its unspaced characters, with all of them: only keys
+        # whose unspaced characters all occur in the text are looked for (in a Chinese request,
+        # a fifth of the keys that share a character with it).
+        by_char: dict[str, list[tuple[int, frozenset[str]]]] = {}
         for index, (key, _) in enumerate(self._substrings):
             anchor = UNSPACED_RE.search(key)
             assert anchor is not None
-            by_char.setdefault(anchor.group(), []).append(index)
+            needed = frozenset(UNSPACED_RE.findall(key))
+            by_char.setdefault(anchor.group(), []).append((index, needed))
         self._substrings_by_char = {char: tuple(found) for char, found in by_char.items()}
 
-    def scan(self, folded: str, tokens: Sequence[str], *, unspaced: bool) -> Evidence:
-        """Match every phrase against ``tokens`` (from ``folded``) and, if asked, substrings."""
+    def scan(
+        self, folded: str, tokens: Sequence[str], *, unspaced: bool, beyond: str | None = None
+    ) -> Evidence:
+        """Match every phrase against ``tokens`` (from ``folded``) and, if asked, substrings.
+
+        ``beyond``: :func:`~.folding.searchable_beyond_ascii` of ``folded``, when the caller
+        has it."""
         counts: dict[str, int] = {}
         first_at: dict[str, int] = {}
         count = len(tokens)
@@ -198,7 +210,12 @@ class Lexicon:
             covered_count = sum(end - at for at, end in _merged(spans))
         unspaced_chars = 0
         if unspaced:
-            unspaced_chars, covered_unspaced = self._scan_unspaced(folded, counts, first_at)
+            unspaced_chars, covered_unspaced = self._scan_unspaced(
+                folded,
+                searchable_beyond_ascii(folded) if beyond is None else beyond,
+                counts,
+                first_at,
+            )
             covered_count += covered_unspaced
         return Evidence(counts, first_at, count, unspaced_chars, covered_count)
 
@@ -260,18 +277,23 @@ class Lexicon:
     def _scan_unspaced(
         self,
         folded: str,
+        beyond: str,
         counts: dict[str, int],
         first_at: dict[str, int],
     ) -> tuple[int, int]:
         """Count the substring phrases in ``folded`` into ``counts`` (and ``first_at`` for a
         positional group no word matched); return the unspaced characters and how many of them
-        conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them)."""
-        characters = UNSPACED_RE.findall(folded)
+        conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them). ``beyond``:
+        :func:`~.folding.searchable_beyond_ascii` of ``folded`` (all unspaced characters)."""
+        characters = UNSPACED_RE.findall(beyond)
         unspaced_chars = len(characters)
         candidates: list[int] = []
         index = self._substrings_by_char
-        for char in set(characters):
-            candidates.extend(index.get(char, ()))
+        present = set(characters)
+        for char in present:
+            for candidate, needed in index.get(char, ()):
+                if needed <= present:
+                    candidates.append(candidate)
         track_cover = unspaced_chars <= COVERED_MAX_TOKENS
         covered: set[int] = set()
         substring_first: dict[str, int] = {}
@@ -418,6 +440,10 @@ class _Prepared(NamedTuple):
     keyword_text: str
     detect_text: str
     folded: str
+    beyond: str
+    """The characters of ``folded`` beyond ASCII, or all of it when most are
+    (:func:`~.folding.searchable_beyond_ascii`): the character-class searches for scripts and
+    symbols read these instead of the whole text."""
     unspaced: bool
     tokens: list[str]
 
@@ -426,9 +452,10 @@ def _prepare(text: str, keyword_full: int) -> _Prepared:
     keyword_text = text if len(text) <= keyword_full else _instruction(text)
     detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
     folded = fold(keyword_text)
-    unspaced = not folded.isascii() and UNSPACED_RE.search(folded) is not None
-    tokens = tokenize(folded, unspaced=unspaced)
-    return _Prepared(keyword_text, detect_text, folded, unspaced, tokens)
+    beyond = "" if folded.isascii() else searchable_beyond_ascii(folded)
+    unspaced = beyond != "" and UNSPACED_RE.search(beyond) is not None
+    tokens = tokenize(folded, unspaced=unspaced, beyond=beyond)
+    return _Prepared(keyword_text, detect_text, folded, beyond, unspaced, tokens)
 
 
 class CodeScan(NamedTuple):
@@ -451,8 +478,8 @@ def scan_code(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> CodeScan:
     half the cost of a full scan. Every field and count equals the full scan's
     (``tests/unit/test_routing_detectors.py``).
     """
-    _, detect_text, folded, unspaced, tokens = _prepare(text, keyword_full)
-    evidence = CODE_LEXICON.scan(folded, tokens, unspaced=unspaced)
+    _, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
+    evidence = CODE_LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
     code = CODE_DETECTORS.run(detect_text)
     return CodeScan(
         evidence,
@@ -472,8 +499,8 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     material, and the topic of the material must not outvote the instruction. The code
     detectors look at up to 4 KiB from both ends, where a paste shows what it is.
     """
-    keyword_text, detect_text, folded, unspaced, tokens = _prepare(text, keyword_full)
-    evidence = LEXICON.scan(folded, tokens, unspaced=unspaced)
+    keyword_text, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
+    evidence = LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
         words = max(words, len(text) // 6)
@@ -490,7 +517,10 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
         bool(code & TRACE),
         has_file_name(detect_text),
         bool(text_hits & CODE_SYMBOL),
-        (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
+        (
+            not keyword_text.isascii()
+            and _MATH_SYMBOL_RE.search(searchable_beyond_ascii(keyword_text)) is not None
+        )
         or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None),
         bool(text_hits & ARITHMETIC),
         bool(text_hits & EQUATION),
