@@ -295,3 +295,12 @@ def test_substring_phrases_are_found_as_a_search_for_each_finds_them(text: str) 
 def test_substring_phrases_are_found_in_generated_text(text: str) -> None:
     folded = signals.fold(text)
     assert _substring_counts(folded) == _substring_counts_plainly(folded)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=CODE_ALPHABET, max_size=70))
+def test_short_texts_find_their_gates_by_one_set_intersection_with_the_same_answer(
+    text: str,
+) -> None:
+    # up to detectors._FEW_CHARS characters only the groups behind present gates are visited
+    _check_all(text)
