@@ -49,6 +49,7 @@ _ASCII_SPLIT: Final = bytes(byte if chr(byte).isalnum() else 0x20 for byte in ra
 
 
 _ASCII_BYTES: Final = bytes(range(128))
+_SAMPLE_CHARS: Final = 256
 
 
 def beyond_ascii(text: str) -> str:
@@ -66,10 +67,14 @@ def searchable_beyond_ascii(text: str) -> str:
     """What a search for a class of characters beyond ASCII needs to read of ``text``: its
     characters beyond ASCII (:func:`beyond_ascii`), or ``text`` itself when most of it is (a
     Chinese or Russian text), where cutting the ASCII out would cost more than it saves. A
-    search of either finds the same characters in the same order."""
-    encoded = text.encode("utf-8", "surrogatepass")
-    if len(encoded) >= 2 * len(text):
+    search of either finds the same characters in the same order. Which one is judged from the
+    text's first :data:`_SAMPLE_CHARS` characters, so a Chinese text is not encoded whole."""
+    sample = text[:_SAMPLE_CHARS]
+    encoded = sample.encode("utf-8", "surrogatepass")
+    if len(encoded) >= 2 * len(sample):
         return text
+    if len(text) > _SAMPLE_CHARS:
+        encoded = text.encode("utf-8", "surrogatepass")
     return encoded.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
 
 
