@@ -8,6 +8,7 @@ with the straightforward evaluation over the labelled dataset and over generated
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Final
 
@@ -25,7 +26,7 @@ from octoroute.routing.detectors import (
     Detectors,
 )
 from octoroute.routing.evaluate import load_dataset
-from octoroute.routing.lexicon import folding
+from octoroute.routing.lexicon import folding, length
 
 DATASET: Final = Path(__file__).resolve().parent.parent / "data" / "routing_eval.jsonl"
 DATASET_TEXTS: Final = sorted(
@@ -148,3 +149,158 @@ def test_a_short_context_message_is_read_once_not_as_two_overlapping_ends(text: 
     # context messages are scanned for their instruction only (keyword_full=0); when the two
     # ends overlap, the whole text is that instruction and each word counts once
     assert signals.scan_text(text, keyword_full=0).words == signals.scan_text(text).words
+
+
+# --- the length target's number and the tokenizer's ASCII path beyond ASCII ---------------------
+
+_OLD_NUMBER: Final = r"(?<!\d)(\d{1,3}(?:[,.'\u00a0\u202f\u2009 ]\d{3})+|\d{1,6})(?:[.,](\d))?"
+"""The number as it was written before it was made to start with ``\\d`` (the reference)."""
+LENGTH_ALPHABET: Final = (
+    "0123456789 ,.'\u00a0\u202f\u2009-kK万千字語文단어٣٤१२１²½ wordsmtpalbrésWört"
+)
+length_like = st.text(alphabet=LENGTH_ALPHABET, max_size=120) | st.lists(
+    st.sampled_from(
+        ["2000 words", "2,000-word", "1.5k words", "500 Wörter", "800字", "2 000 mots", "3 300",
+         "1万字", "12345678 words", "٣٠٠ كلمة", "x9 words", "1.2.3 words", " 500 palabras", "k"]
+    ),
+    max_size=8,
+).map(" ".join)  # fmt: skip
+
+
+def _old_targets(folded: str) -> list[tuple[str | None, ...]]:
+    """Every match of the length pattern with the old number in front, as groups."""
+    pattern = signals.LENGTH._pattern
+    assert pattern is not None
+    old = re.compile(_OLD_NUMBER + pattern.pattern[len(length._NUMBER) :])
+    return [(m.group(0), *m.groups()) for m in old.finditer(folded)]
+
+
+def _new_targets(folded: str) -> list[tuple[str | None, ...]]:
+    pattern = signals.LENGTH._pattern
+    assert pattern is not None
+    return [(m.group(0), *m.groups()) for m in pattern.finditer(folded)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(length_like)
+def test_the_length_pattern_matches_as_the_look_behind_first_one_did(text: str) -> None:
+    folded = signals.fold(text)
+    assert _new_targets(folded) == _old_targets(folded)
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS[::3], ids=range(len(DATASET_TEXTS[::3])))
+def test_the_length_pattern_matches_as_before_on_the_dataset(text: str) -> None:
+    folded = signals.fold(text)
+    assert _new_targets(folded) == _old_targets(folded)
+
+
+def _words_by_regex(folded: str) -> list[str]:
+    return folding._WORD_RE.findall(folded)
+
+
+BEYOND_ASCII: Final = "★—“”’…«»§°•→≡±×÷\u00a0\u2009\u200b\ufeff\ud800\udfff字語단éжΣ²½٣_\x1c\x85"
+"""Separators and word characters beyond ASCII (a lone surrogate too: JSON can carry one)."""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(BEYOND_ASCII + "ab12 .,_-\n")), max_size=200))
+def test_tokenize_beyond_ascii_agrees_with_the_word_regex(text: str) -> None:
+    folded = signals.fold(text)
+    assert signals.tokenize(folded, unspaced=True) == _words_by_regex(folded)
+    assert folding.beyond_ascii(folded) == "".join(c for c in folded if not c.isascii())
+
+
+def test_every_character_is_a_word_character_for_the_regex_exactly_when_isalnum_says() -> None:
+    # the ASCII path turns every character beyond ASCII into a separator when the regex finds
+    # no word character among them: that relies on the regex's idea of a word character
+    unspaced = folding.UNSPACED_RE
+    for code in range(0x80, 0x110000):
+        char = chr(code)
+        is_word = char.isalnum() and not unspaced.match(char)
+        assert (folding._WORD_RE.fullmatch(char) is not None) == is_word, hex(code)
+
+
+# --- the code-only scan of context messages -----------------------------------------------------
+
+
+def _same_code_fields(text: str, keyword_full: int) -> None:
+    full = signals.scan_text(text, keyword_full=keyword_full)
+    code = signals.scan_code(text, keyword_full=keyword_full)
+    for field in signals.CodeScan._fields[1:]:
+        assert getattr(code, field) == getattr(full, field), field
+    expected = {g: n for g, n in full.evidence.counts.items() if g in signals.CODE_GROUPS}
+    assert dict(code.evidence.counts) == expected
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS, ids=range(len(DATASET_TEXTS)))
+def test_the_code_scan_finds_what_the_full_scan_finds_on_the_dataset(text: str) -> None:
+    _same_code_fields(text, signals.KEYWORD_FULL_CHARS)
+    _same_code_fields(text, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(code_like | st.text(max_size=400), st.sampled_from([0, 40, signals.KEYWORD_FULL_CHARS]))
+def test_the_code_scan_finds_what_the_full_scan_finds_on_generated_text(
+    text: str, keyword_full: int
+) -> None:
+    _same_code_fields(text, keyword_full)
+
+
+# --- characters beyond ASCII and substring phrases ----------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list(BEYOND_ASCII + "ab12 .,_-\n∑≤ΣÉ")), max_size=200))
+def test_a_search_of_the_characters_beyond_ascii_finds_what_a_search_of_the_text_finds(
+    text: str,
+) -> None:
+    searchable = folding.searchable_beyond_ascii(text)
+    for pattern in (folding.UNSPACED_RE, folding._FOLDED_RE, signals._MATH_SYMBOL_RE):
+        assert pattern.findall(searchable) == pattern.findall(text)
+
+
+UNSPACED_TEXTS: Final = [text for text in DATASET_TEXTS if folding.UNSPACED_RE.search(text)]
+unspaced_like = st.lists(
+    st.sampled_from(
+        [*sorted({key for key, _ in signals.LEXICON._substrings}), "的", "a", " ", "字"]
+    ),
+    max_size=20,
+).map("".join)
+
+
+def _substring_counts(folded: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    beyond = folding.searchable_beyond_ascii(folded)
+    signals.LEXICON._scan_unspaced(folded, beyond, counts, {})
+    return counts
+
+
+def _substring_counts_plainly(folded: str) -> dict[str, int]:
+    """Every substring phrase looked for in the whole text."""
+    counts: dict[str, int] = {}
+    for key, group in signals.LEXICON._substrings:
+        if key in folded:
+            counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
+def test_substring_phrases_are_found_as_a_search_for_each_finds_them(text: str) -> None:
+    folded = signals.fold(text)
+    assert _substring_counts(folded) == _substring_counts_plainly(folded)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unspaced_like)
+def test_substring_phrases_are_found_in_generated_text(text: str) -> None:
+    folded = signals.fold(text)
+    assert _substring_counts(folded) == _substring_counts_plainly(folded)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=CODE_ALPHABET, max_size=70))
+def test_short_texts_find_their_gates_by_one_set_intersection_with_the_same_answer(
+    text: str,
+) -> None:
+    # up to detectors._FEW_CHARS characters only the groups behind present gates are visited
+    _check_all(text)

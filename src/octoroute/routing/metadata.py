@@ -27,7 +27,7 @@ import msgspec
 
 from octoroute.enums import Importance, TaskType
 from octoroute.routing.lexicon import GroupName
-from octoroute.routing.signals import TextScan, scan_text
+from octoroute.routing.signals import CodeScan, TextScan, scan_code, scan_text
 from octoroute.wire.messages import Message
 
 CONTEXT_CHARS: Final = 512
@@ -156,7 +156,7 @@ class _Turn(NamedTuple):
         return any(signal in TASK_SIGNALS for signal in self.signals)
 
 
-def _code_score(scan: TextScan) -> int:
+def _code_score(scan: TextScan | CodeScan) -> int:
     get: CountOf = scan.evidence.counts.get
     score = 2 * get("code_strong", 0) + get("code_weak", 0) + 2 * get("code_phrase", 0)
     score -= get("code_neg", 0)
@@ -383,22 +383,26 @@ class _Context:
         self._code: bool | None = None
 
     def _scan(self, index: int) -> TextScan:
+        """The full scan of a user turn (the first time it is asked for)."""
         scan = self._scans.get(index)
         if scan is None:
-            message = self._messages[index]
-            if message.role == "user":
-                scan = scan_text(message.text())
-            else:
-                text = bounded(message.text(), CONTEXT_CHARS, CONTEXT_CHARS)
-                scan = scan_text(text, keyword_full=0)
-            self._scans[index] = scan
+            scan = self._scans[index] = scan_text(self._messages[index].text())
         return scan
+
+    def _code_scan(self, index: int) -> TextScan | CodeScan:
+        """What the code score reads of a message: a user turn's full scan (which the other
+        question needs too), else only the code fields of its two ends, keywords of its
+        instruction (``keyword_full=0``) as the full scan would read them."""
+        message = self._messages[index]
+        if message.role == "user":
+            return self._scan(index)
+        return scan_code(bounded(message.text(), CONTEXT_CHARS, CONTEXT_CHARS), keyword_full=0)
 
     def has_code(self) -> bool:
         """Whether any context message shows code (a code score of at least 3)."""
         if self._code is None:
             order = sorted(range(len(self._messages)), key=self._not_user)
-            self._code = any(_code_score(self._scan(index)) >= 3 for index in order)
+            self._code = any(_code_score(self._code_scan(index)) >= 3 for index in order)
         return self._code
 
     def _not_user(self, index: int) -> bool:

@@ -28,6 +28,7 @@ from octoroute.routing.detectors import (
     ARITHMETIC,
     CODE_DETECTORS,
     CODE_SYMBOL,
+    CODE_SYMBOL_DETECTORS,
     EQUATION,
     FENCE,
     MODULAR,
@@ -39,19 +40,28 @@ from octoroute.routing.detectors import (
     has_file_name,
 )
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
+from octoroute.routing.lexicon.folding import (
+    UNSPACED_RE,
+    fold,
+    searchable_beyond_ascii,
+    tokenize,
+)
 from octoroute.routing.lexicon.length import LengthMatcher
 
 __all__ = [
+    "CODE_GROUPS",
+    "CODE_LEXICON",
     "CONVERSATIONAL",
     "LENGTH",
     "LEXICON",
     "POSITIONAL",
+    "CodeScan",
     "Evidence",
     "KeywordGroup",
     "Lexicon",
     "TextScan",
     "fold",
+    "scan_code",
     "scan_text",
     "tokenize",
 ]
@@ -98,14 +108,20 @@ class Lexicon:
         languages: Iterable[Language],
         *,
         positional: Iterable[str] = POSITIONAL,
+        groups: Iterable[str] | None = None,
     ) -> None:
+        """``groups``: only these groups (all by default). A group's count does not depend on
+        which other groups are compiled, so a smaller table counts its groups as the full one."""
         positional = frozenset(str(group) for group in positional)
+        wanted = None if groups is None else frozenset(str(group) for group in groups)
         singles: dict[str, dict[str, None]] = {}
         pairs: dict[tuple[str, str], dict[tuple[tuple[str, ...], str, str], None]] = {}
         substrings: dict[tuple[str, str], None] = {}
         for language in languages:
             for member, keys in language.groups.items():
                 group = member.value  # a plain str: the counts are looked up by name
+                if wanted is not None and group not in wanted:
+                    continue
                 for key in keys:
                     if UNSPACED_RE.search(key):
                         substrings[key, group] = None
@@ -139,17 +155,24 @@ class Lexicon:
             word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
         self._substrings = tuple(substrings)
-        # Each substring filed under one of its unspaced characters: only keys whose character
-        # occurs in the text are looked for.
-        by_char: dict[str, list[int]] = {}
+        # Each substring filed under one of its unspaced characters, with all of them: only keys
+        # whose unspaced characters all occur in the text are looked for (in a Chinese request,
+        # a fifth of the keys that share a character with it).
+        by_char: dict[str, list[tuple[int, frozenset[str]]]] = {}
         for index, (key, _) in enumerate(self._substrings):
             anchor = UNSPACED_RE.search(key)
             assert anchor is not None
-            by_char.setdefault(anchor.group(), []).append(index)
+            needed = frozenset(UNSPACED_RE.findall(key))
+            by_char.setdefault(anchor.group(), []).append((index, needed))
         self._substrings_by_char = {char: tuple(found) for char, found in by_char.items()}
 
-    def scan(self, folded: str, tokens: Sequence[str], *, unspaced: bool) -> Evidence:
-        """Match every phrase against ``tokens`` (from ``folded``) and, if asked, substrings."""
+    def scan(
+        self, folded: str, tokens: Sequence[str], *, unspaced: bool, beyond: str | None = None
+    ) -> Evidence:
+        """Match every phrase against ``tokens`` (from ``folded``) and, if asked, substrings.
+
+        ``beyond``: :func:`~.folding.searchable_beyond_ascii` of ``folded``, when the caller
+        has it."""
         counts: dict[str, int] = {}
         first_at: dict[str, int] = {}
         count = len(tokens)
@@ -187,7 +210,12 @@ class Lexicon:
             covered_count = sum(end - at for at, end in _merged(spans))
         unspaced_chars = 0
         if unspaced:
-            unspaced_chars, covered_unspaced = self._scan_unspaced(folded, counts, first_at)
+            unspaced_chars, covered_unspaced = self._scan_unspaced(
+                folded,
+                searchable_beyond_ascii(folded) if beyond is None else beyond,
+                counts,
+                first_at,
+            )
             covered_count += covered_unspaced
         return Evidence(counts, first_at, count, unspaced_chars, covered_count)
 
@@ -249,18 +277,23 @@ class Lexicon:
     def _scan_unspaced(
         self,
         folded: str,
+        beyond: str,
         counts: dict[str, int],
         first_at: dict[str, int],
     ) -> tuple[int, int]:
         """Count the substring phrases in ``folded`` into ``counts`` (and ``first_at`` for a
         positional group no word matched); return the unspaced characters and how many of them
-        conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them)."""
-        characters = UNSPACED_RE.findall(folded)
+        conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them). ``beyond``:
+        :func:`~.folding.searchable_beyond_ascii` of ``folded`` (all unspaced characters)."""
+        characters = UNSPACED_RE.findall(beyond)
         unspaced_chars = len(characters)
         candidates: list[int] = []
         index = self._substrings_by_char
-        for char in set(characters):
-            candidates.extend(index.get(char, ()))
+        present = set(characters)
+        for char in present:
+            for candidate, needed in index.get(char, ()):
+                if needed <= present:
+                    candidates.append(candidate)
         track_cover = unspaced_chars <= COVERED_MAX_TOKENS
         covered: set[int] = set()
         substring_first: dict[str, int] = {}
@@ -321,6 +354,13 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 LEXICON: Final = Lexicon(LANGUAGES)
 """Every language's keyword groups in one table: a request may mix languages."""
+CODE_GROUPS: Final[frozenset[str]] = frozenset(
+    group.value
+    for group in (G.CODE_STRONG, G.CODE_WEAK, G.CODE_PHRASE, G.CODE_NEG, G.WRITE_VERB, G.CODE_NOUN)
+)
+"""The groups a code score reads (:func:`scan_code`)."""
+CODE_LEXICON: Final = Lexicon(LANGUAGES, positional=(), groups=CODE_GROUPS)
+"""Only :data:`CODE_GROUPS`: what :func:`scan_code` looks up (a tenth of the words)."""
 LENGTH: Final = LengthMatcher(LANGUAGES)
 """Every language's word units, for :attr:`TextScan.word_target`."""
 
@@ -394,6 +434,63 @@ def _ends(text: str, head: int, tail: int) -> str:
     return text[:head] + "\n" + text[len(text) - tail :]
 
 
+class _Prepared(NamedTuple):
+    """The slices of a text that the scans read, and its folded words."""
+
+    keyword_text: str
+    detect_text: str
+    folded: str
+    beyond: str
+    """The characters of ``folded`` beyond ASCII, or all of it when most are
+    (:func:`~.folding.searchable_beyond_ascii`): the character-class searches for scripts and
+    symbols read these instead of the whole text."""
+    unspaced: bool
+    tokens: list[str]
+
+
+def _prepare(text: str, keyword_full: int) -> _Prepared:
+    keyword_text = text if len(text) <= keyword_full else _instruction(text)
+    detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
+    folded = fold(keyword_text)
+    beyond = "" if folded.isascii() else searchable_beyond_ascii(folded)
+    unspaced = beyond != "" and UNSPACED_RE.search(beyond) is not None
+    tokens = tokenize(folded, unspaced=unspaced, beyond=beyond)
+    return _Prepared(keyword_text, detect_text, folded, beyond, unspaced, tokens)
+
+
+class CodeScan(NamedTuple):
+    """The fields of a :class:`TextScan` that a code score reads, from :func:`scan_code`."""
+
+    evidence: Evidence
+    """The counts of :data:`CODE_GROUPS` only."""
+    fence: bool
+    syntax: int
+    trace: bool
+    file_ext: bool
+    code_symbol: bool
+
+
+def scan_code(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> CodeScan:
+    """What :func:`scan_text` finds in ``text`` that says whether it is code, and nothing else.
+
+    A context message other than a user turn is only asked that (is this a coding thread?),
+    so it is spared the rest of the lexicon, the formula, length and list detectors: about
+    half the cost of a full scan. Every field and count equals the full scan's
+    (``tests/unit/test_routing_detectors.py``).
+    """
+    _, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
+    evidence = CODE_LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
+    code = CODE_DETECTORS.run(detect_text)
+    return CodeScan(
+        evidence,
+        bool(code & FENCE),
+        min((code & SYNTAX).bit_count(), SYNTAX_ENOUGH),
+        bool(code & TRACE),
+        has_file_name(detect_text),
+        CODE_SYMBOL_DETECTORS.run(folded) != 0,
+    )
+
+
 def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     """Scan ``text`` for keyword evidence and detector hits, in bounded time.
 
@@ -402,12 +499,8 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     material, and the topic of the material must not outvote the instruction. The code
     detectors look at up to 4 KiB from both ends, where a paste shows what it is.
     """
-    keyword_text = text if len(text) <= keyword_full else _instruction(text)
-    detect_text = "\n" + _ends(text, DETECT_HEAD_CHARS, DETECT_TAIL_CHARS) + "\n"
-    folded = fold(keyword_text)
-    unspaced = not folded.isascii() and UNSPACED_RE.search(folded) is not None
-    tokens = tokenize(folded, unspaced=unspaced)
-    evidence = LEXICON.scan(folded, tokens, unspaced=unspaced)
+    keyword_text, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
+    evidence = LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
     words = len(tokens) + (evidence.unspaced_chars + 1) // 2
     if keyword_text is not text:
         words = max(words, len(text) // 6)
@@ -424,7 +517,10 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
         bool(code & TRACE),
         has_file_name(detect_text),
         bool(text_hits & CODE_SYMBOL),
-        (not keyword_text.isascii() and _MATH_SYMBOL_RE.search(keyword_text) is not None)
+        (
+            not keyword_text.isascii()
+            and _MATH_SYMBOL_RE.search(searchable_beyond_ascii(keyword_text)) is not None
+        )
         or ("\\" in keyword_text and _LATEX_RE.search(keyword_text) is not None),
         bool(text_hits & ARITHMETIC),
         bool(text_hits & EQUATION),

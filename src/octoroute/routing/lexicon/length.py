@@ -18,8 +18,15 @@ from typing import Final
 from octoroute.routing.lexicon import Language
 from octoroute.routing.lexicon.folding import UNSPACED_RE
 
-_NUMBER: Final = r"(?<!\d)(\d{1,3}(?:[,.'\u00a0\u202f\u2009 ]\d{3})+|\d{1,6})(?:[.,](\d))?"
-"""Digits, grouped in thousands or up to six, and one decimal (used only with a multiplier)."""
+_NUMBER: Final = r"(\d(?<!\d\d)(?:\d{0,2}(?:[,.'\u00a0\u202f\u2009 ]\d{3})+|\d{0,5}))(?:[.,](\d))?"
+r"""Digits, grouped in thousands or up to six, and one decimal (used only with a multiplier).
+
+The first digit is matched before anything else, and "no digit before it" is checked after it
+(``\d(?<!\d\d)``, not ``(?<!\d)\d``): a pattern that starts with a character class lets ``re``
+skip in C to the next digit, where a leading look-behind made it try every position of the
+text (4x slower on 1.5 KB). The language and the order of backtracking are those of
+``(?<!\d)(\d{1,3}(?:[sep]\d{3})+|\d{1,6})``: ``\d`` then ``\d{0,2}`` tries 3, 2, 1 leading
+digits as ``\d{1,3}`` does (``tests/unit/test_routing_detectors.py`` compares the two)."""
 _GROUPING: Final = re.compile(r"[,.'\u00a0\u202f\u2009 ]")
 
 
