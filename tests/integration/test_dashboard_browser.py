@@ -58,7 +58,7 @@ PROMPT: Final = "Write a Python function that parses a CSV file and returns rows
 def chromium() -> Iterator[webdriver.Chrome]:
     found = find_chromium()
     if isinstance(found, str):
-        pytest.skip(found)
+        pytest.fail(found)
     driver = start_chromium(*found)
     try:
         yield driver
