@@ -149,7 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--under-cost",
         type=float,
-        help="cost of routing one tier too cheap, against 1 for one tier too pricey (default 3)",
+        help="cost of routing balanced when deep was right, against 1 for one tier too pricey "
+        "(default 3)",
+    )
+    fit.add_argument(
+        "--fast-under-cost",
+        type=float,
+        help="cost of routing fast when balanced was right (default 1.5); fast when deep was "
+        "right costs the two under-costs together",
     )
     fit.add_argument(
         "--group-by",
@@ -430,6 +437,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 folds=args.folds,
                 seed=args.seed,
                 under_cost=args.under_cost,
+                fast_under_cost=args.fast_under_cost,
                 group_by=args.group_by,
             )
         )

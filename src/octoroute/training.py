@@ -43,6 +43,7 @@ def run_train(
     folds: int = 5,
     seed: int = 0,
     under_cost: float | None = None,
+    fast_under_cost: float | None = None,
     group_by: str | None = None,
 ) -> str:
     """Train on ``datasets``, write the model to ``output`` and return the report.
@@ -57,9 +58,9 @@ def run_train(
         raise ValueError(f"{folds} folds need at least {folds} rows, the datasets have {len(rows)}")
     options = TrainOptions(seed=seed)
     if under_cost is not None:
-        if not 1.0 <= under_cost <= 100.0:
-            raise ValueError(f"--under-cost must be between 1 and 100, got {under_cost:g}")
-        options = options._replace(under_cost=under_cost)
+        options = options._replace(under_cost=_cost("--under-cost", under_cost))
+    if fast_under_cost is not None:
+        options = options._replace(fast_under_cost=_cost("--fast-under-cost", fast_under_cost))
     examples = prepare(rows, options.spec)
     files = sorted({Path(row.source).name for row in rows})
     trained = train(
@@ -111,6 +112,13 @@ def run_train(
         f"{len(data)} bytes"
     )
     return "\n\n".join(parts)
+
+
+def _cost(flag: str, value: float) -> float:
+    """``value`` if it is a sensible under-routing cost (at least an over-routing's 1)."""
+    if not 1.0 <= value <= 100.0:
+        raise ValueError(f"{flag} must be between 1 and 100, got {value:g}")
+    return value
 
 
 def _write(output: Path, data: bytes) -> None:

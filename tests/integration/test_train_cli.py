@@ -86,6 +86,26 @@ async def test_train_writes_a_model_the_router_uses_and_reports_cross_validation
     assert re.search(r"^proof\s+6\s", out, re.MULTILINE)
 
 
+async def test_train_writes_the_under_costs_it_is_given_into_the_cost_matrix(
+    tmp_path: Path,
+) -> None:
+    rows = write_rows(tmp_path / "a.jsonl", "en")
+    model = tmp_path / "model.json"
+    code, _, err = await octoroute("train", str(rows), "-o", str(model), "--folds", "3")
+    assert code == 0, err
+    assert read_model_file(model).cost == ((0.0, 1.0, 2.0), (1.5, 0.0, 1.0), (4.5, 3.0, 0.0))
+
+    code, _, err = await octoroute(
+        "train", str(rows), "-o", str(model), "--folds", "3",
+        "--under-cost", "4", "--fast-under-cost", "2.5",
+    )  # fmt: skip
+    assert code == 0, err
+    data = read_model_file(model)
+    assert data.cost == ((0.0, 1.0, 2.0), (2.5, 0.0, 1.0), (6.5, 4.0, 0.0))
+    assert data.training["options"]["fast_under_cost"] == 2.5
+    assert data.training["options"]["under_cost"] == 4
+
+
 async def test_training_twice_writes_the_same_bytes(tmp_path: Path) -> None:
     rows = write_rows(tmp_path / "a.jsonl", "en")
     outputs = []
@@ -130,6 +150,7 @@ async def test_train_and_eval_refuse_bad_input_cleanly(tmp_path: Path) -> None:
         (("train", str(rows), "-o", str(tmp_path / "m.json"), "--folds", "1"), "--folds must be at least 2"),
         (("train", str(rows), "-o", str(tmp_path / "no" / "m.json")), "cannot write"),
         (("train", str(rows), "-o", str(tmp_path / "m.json"), "--under-cost", "0.5"), "--under-cost must be between 1 and 100"),
+        (("train", str(rows), "-o", str(tmp_path / "m.json"), "--fast-under-cost", "inf"), "--fast-under-cost must be between 1 and 100, got inf"),
         (("eval", str(rows), "--cv", "1"), "--cv needs at least 2 folds"),
         (("eval", str(rows), "--cv", "3", "--strategy", "rule"), "--cv measures the learned strategy"),
         (("eval", str(tmp_path / "none.jsonl"), "--cv", "3"), "none.jsonl: cannot read dataset"),

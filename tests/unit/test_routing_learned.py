@@ -47,7 +47,9 @@ def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     assert features._fields == NAMESPACES
     assert "task=code" in features.sig
     assert {"followup", "rule=balanced"} <= set(features.sig)
-    assert {"turns=2", "system", "ends_question"} <= set(features.shape)
+    assert {"turns=2", "ends_question"} <= set(features.shape)  # turns: it is a follow-up
+    assert "system" not in features.shape  # a system prompt says nothing of the tier
+    assert "followup" in features.cue  # "and how would I ... that"
     assert features.lead == ["and", "and how"]
     assert features.w == ["and", "how", "would", "i", "test", "that"]
     assert features.w2 == []  # word pairs are off in the default spec
@@ -70,6 +72,58 @@ def test_scripts_without_spaces_are_cut_into_character_ngrams() -> None:
     assert russian.w == ["докажите", "что", "2", "иррационально"]  # type: ignore[attr-defined]
     japanese = features_of(Message("user", "√2が無理数であることを証明して"))
     assert "無理数" in japanese.c  # type: ignore[attr-defined]
+
+
+def test_cues_are_the_keyword_groups_of_any_language() -> None:
+    """The same group fires for the same request in English, German, Chinese and Korean, so a
+    weight learned mostly from English rows carries over."""
+    for text in (
+        "Prove that there are infinitely many primes.",
+        "Beweise, dass es unendlich viele Primzahlen gibt.",
+        "请证明素数有无穷多个。",
+        "소수가 무한히 많다는 것을 증명하세요",
+    ):
+        assert "proof" in features_of(Message("user", text)).cue, text  # type: ignore[attr-defined]
+    assert "greet" in features_of(Message("user", "hi there!")).cue  # type: ignore[attr-defined]
+    assert features_of(Message("user", "zorp blip quux")).cue == ()  # type: ignore[attr-defined]
+
+
+def test_offer_marks_a_turn_that_answers_the_assistants_question() -> None:
+    asked = "Here is the parser.\n\nShall I write the tests for it too?"
+    told = "Here is the parser. It handles every case in the spec."
+    for answer, offered in ((asked, True), (told, False), (asked + "\n" + "x" * 400, False)):
+        messages = [
+            Message("user", "write a semver parser in Rust"),
+            Message("assistant", answer),
+            Message("user", "yes please"),
+        ]
+        assert ("offer" in features_of(*messages).cue) is offered  # type: ignore[attr-defined]
+
+
+def test_the_turn_count_is_a_feature_only_of_a_turn_that_continues_the_thread() -> None:
+    """A lookup at the end of a long thread stands alone: the thread's length must not push it
+    up a tier, so only a follow-up carries ``turns``."""
+    thread = [
+        Message("user", "Why does my goroutine leak when the context is cancelled?"),
+        Message("assistant", "Because the channel send blocks forever; use select with ctx."),
+    ] * 3
+    standalone = features_of(*thread, Message("user", "what's the capital of Peru?"))
+    assert not any(key.startswith("turns=") for key in standalone.shape)  # type: ignore[attr-defined]
+    followup = features_of(*thread, Message("user", "and how would I test that?"))
+    assert "turns=3" in followup.shape  # type: ignore[attr-defined]  # 4+ user turns
+
+
+def test_text_in_scripts_without_words_still_has_a_size() -> None:
+    """Chinese, Japanese, Thai, Korean and Hindi give no words (``c`` and ``cue`` read them) but
+    count one word per two characters, so a long question in them is not read as a short one."""
+    chinese = features_of(Message("user", "请" + "详细解释这个问题" * 8))  # 65 characters
+    assert chinese.w == []  # type: ignore[attr-defined]
+    assert "words=6" in chinese.shape  # type: ignore[attr-defined]  # 32 words: 32-63
+    korean = features_of(Message("user", "2의 제곱근이 무리수임을 증명하세요"))
+    assert korean.w == ["2"]  # type: ignore[attr-defined]
+    assert "words=4" in korean.shape  # type: ignore[attr-defined]  # 1 + 7: 8-15
+    english = features_of(Message("user", "prove that the square root of two is irrational"))
+    assert "words=4" in english.shape  # type: ignore[attr-defined]  # 9 words
 
 
 def test_context_is_read_only_for_a_short_turn_that_continues_the_thread() -> None:
@@ -173,6 +227,10 @@ def test_softmax_temperature_sharpens_or_flattens() -> None:
 
 def test_cost_matrix_charges_under_routing_more() -> None:
     assert cost_matrix(3.0) == ((0.0, 1.0, 2.0), (3.0, 0.0, 1.0), (6.0, 3.0, 0.0))
+    # fast for a balanced request costs less than balanced for a deep one; fast for deep, both
+    assert cost_matrix(3.0, 1.5) == ((0.0, 1.0, 2.0), (1.5, 0.0, 1.0), (4.5, 3.0, 0.0))
+    assert least_cost((0.65, 0.35, 0.0), cost_matrix(3.0, 1.5)) == 0
+    assert least_cost((0.65, 0.35, 0.0), cost_matrix(3.0)) == 1
 
 
 @pytest.mark.parametrize(
@@ -263,7 +321,7 @@ def _json_model(**changes: object) -> bytes:
         (b'{"hello": "world"}', "not an octoroute routing model"),
         (b"[1, 2, 3]", "JSON is truncated or invalid"),
         (_json_model(version=2), "model file version 2, this octoroute reads version 1"),
-        (_json_model(scheme="octoroute-features/0"), "trained with feature scheme"),
+        (_json_model(scheme="octoroute-features/1"), "trained with feature scheme"),
         (_json_model(tiers=["small", "medium", "large"]), "tiers"),
         (_json_model(temperature=0), "temperature 0"),
         (_json_model(temperature="hot"), "Expected `float`"),

@@ -10,13 +10,17 @@ Pure Python, deterministic and fast enough for a few thousand rows (``octoroute 
   balanced}`` teaches the model that fast is fine there, without teaching it that fast is right.
 * **Fit**: softmax regression with L2, by stochastic gradient descent in a seeded order, the L2
   decay kept as one scale factor (so a step costs the row's keys, not the whole vocabulary).
-  Weights are rounded to 5 decimals and keys whose weights all stay under ``prune`` are dropped:
-  the file holds only what matters and is the same bytes for the same data and seed.
+  The weights written are the mean of those at the end of the last ``average`` epochs, which
+  damps the noise of the step order (+0.006 acceptable accuracy in grouped cross-validation,
+  docs/routing.md). Weights are rounded to 5 decimals and keys whose weights all stay under
+  ``prune`` are dropped: the file holds only what matters and is the same bytes for the same
+  data and seed.
 * **Calibration**: the temperature that best fits the out-of-fold scores of a k-fold
   cross-validation (log-likelihood of the expected tiers), so the probabilities, and so
   ``confidence``, mean what they say on rows the model did not see.
 * **Decision**: the least expected cost under ``cost[expected][chosen]``: one per tier of
-  over-routing, ``under_cost`` per tier of under-routing.
+  over-routing; ``fast_under_cost`` for fast when balanced was right, ``under_cost`` for
+  balanced when deep was right, their sum for fast when deep was right.
 
 The same functions give the cross-validated report of ``octoroute train`` and ``octoroute eval
 --cv``, and grouped cross-validation (hold out whole files, or every value of a field).
@@ -68,10 +72,17 @@ class TrainOptions(NamedTuple):
     min_count: int = 2
     """A key is learned only if it occurs in at least this many training rows."""
     under_cost: float = 3.0
-    """Cost of choosing one tier too cheap, against 1 for one tier too pricey."""
+    """Cost of choosing balanced when deep was right, against 1 for one tier too pricey."""
+    fast_under_cost: float = 1.5
+    """Cost of choosing fast when balanced was right. Lower than ``under_cost``: a routine task
+    done by the small model is a weaker answer, a hard one done by the mid-size model is often
+    a wrong one; chosen by grouped cross-validation (docs/routing.md)."""
     prune: float = 2e-3
     """Keys whose three weights are all smaller than this are left out of the file."""
     spec: FeatureSpec = DEFAULT_SPEC
+    average: int = 6
+    """The written weights are the mean of those after each of the last this many epochs
+    (0: the last epoch's)."""
     emphasis: tuple[tuple[str, float], ...] = ()
     """Per namespace, a factor on its feature values while fitting (default 1). A factor above
     1 lets that namespace's weights grow with less L2 penalty (a looser prior); it is folded
@@ -96,16 +107,14 @@ class Example(NamedTuple):
     metadata: RouteMetadata
 
 
-def cost_matrix(under_cost: float) -> tuple[Vector, Vector, Vector]:
-    """``cost[expected][chosen]``: 1 per tier of over-routing, ``under_cost`` per tier under."""
-    rows = []
-    for expected in range(3):
-        row = [
-            float(chosen - expected) if chosen >= expected else under_cost * (expected - chosen)
-            for chosen in range(3)
-        ]
-        rows.append((row[0], row[1], row[2]))
-    return rows[0], rows[1], rows[2]
+def cost_matrix(
+    under_cost: float, fast_under_cost: float | None = None
+) -> tuple[Vector, Vector, Vector]:
+    """``cost[expected][chosen]``: 1 per tier of over-routing; ``fast_under_cost`` (default
+    ``under_cost``) for fast instead of balanced, ``under_cost`` for balanced instead of deep,
+    their sum for fast instead of deep."""
+    low = under_cost if fast_under_cost is None else fast_under_cost
+    return (0.0, 1.0, 2.0), (low, 0.0, 1.0), (low + under_cost, under_cost, 0.0)
 
 
 def prepare(rows: Sequence[EvalRow], spec: FeatureSpec = DEFAULT_SPEC) -> list[Example]:
@@ -186,6 +195,10 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
     size = 1 + sum(len(table) for table in tables)
     emphasis = _emphasis(options)
     encoded = [_encode(e.features, tables, emphasis) for e in examples]
+    first_averaged = options.epochs - options.average
+    sum0, sum1, sum2 = [0.0] * size, [0.0] * size, [0.0] * size
+    bias_sum = [0.0, 0.0, 0.0]
+    averaged = 0
     w0, w1, w2 = [0.0] * size, [0.0] * size, [0.0] * size
     b0 = b1 = b2 = 0.0
     scale = 1.0
@@ -193,7 +206,7 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
     order = list(range(len(examples)))
     rng = random.Random(options.seed)
     step = 0
-    for _ in range(options.epochs):
+    for epoch in range(options.epochs):
         rng.shuffle(order)
         for i in order:
             blocks = encoded[i]
@@ -223,6 +236,18 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
                 w1 = [w * scale for w in w1]
                 w2 = [w * scale for w in w2]
                 scale = 1.0
+        if epoch >= first_averaged:
+            sum0 = [total + w * scale for total, w in zip(sum0, w0, strict=True)]
+            sum1 = [total + w * scale for total, w in zip(sum1, w1, strict=True)]
+            sum2 = [total + w * scale for total, w in zip(sum2, w2, strict=True)]
+            bias_sum = [bias_sum[0] + b0, bias_sum[1] + b1, bias_sum[2] + b2]
+            averaged += 1
+    if averaged:
+        w0 = [total / averaged for total in sum0]
+        w1 = [total / averaged for total in sum1]
+        w2 = [total / averaged for total in sum2]
+        b0, b1, b2 = (total / averaged for total in bias_sum)
+        scale = 1.0
     weights: dict[str, dict[str, Vector]] = {}
     for namespace, table, factor in zip(NAMESPACES, tables, emphasis, strict=True):
         kept: dict[str, Vector] = {}
@@ -243,7 +268,7 @@ def fit(examples: Sequence[Example], options: TrainOptions) -> ModelData:
         bias=(_round(b0 - mean), _round(b1 - mean), _round(b2 - mean)),
         weights=weights,
         temperature=1.0,
-        cost=cost_matrix(options.under_cost),
+        cost=cost_matrix(options.under_cost, options.fast_under_cost),
         training={},
     )
 
@@ -339,9 +364,10 @@ def decisions(
     examples: Sequence[Example],
     temperature: float,
     under_cost: float,
+    fast_under_cost: float | None = None,
 ) -> list[Decision]:
     """The learned decisions for raw scores, as :class:`Decision` for the eval report."""
-    cost = cost_matrix(under_cost)
+    cost = cost_matrix(under_cost, fast_under_cost)
     out = []
     for s, e in zip(scores, examples, strict=True):
         probabilities = softmax(s, temperature)
@@ -395,7 +421,7 @@ def train(
     examples = with_targets(examples, options.soft)
     scores = out_of_fold(examples, kfold(examples, folds, options.seed), options, progress=progress)
     temperature = calibrate(scores, examples)
-    cv = decisions(scores, examples, temperature, options.under_cost)
+    cv = decisions(scores, examples, temperature, options.under_cost, options.fast_under_cost)
     model = fit(examples, options)
     record = {
         "rows": len(examples),
@@ -418,4 +444,4 @@ def cross_validated(
     examples = with_targets(examples, options.soft)
     scores = out_of_fold(examples, held_out, options, progress=progress)
     temperature = calibrate(scores, examples)
-    return decisions(scores, examples, temperature, options.under_cost)
+    return decisions(scores, examples, temperature, options.under_cost, options.fast_under_cost)
