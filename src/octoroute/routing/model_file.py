@@ -3,12 +3,12 @@
 A model file is JSON, gzip-compressed or not (the reader looks at the first two bytes)::
 
     {"format": "octoroute-routing-model", "version": 1,
-     "scheme": "octoroute-features/1", "spec": {"head": 400, ...},
+     "scheme": "octoroute-features/2", "spec": {"head": 240, ...},
      "tiers": ["fast", "balanced", "deep"],
      "bias": [b_fast, b_balanced, b_deep],
      "weights": {"sig": {"code": [w_fast, w_balanced, w_deep], ...}, "w": {...}, ...},
-     "temperature": 1.3,
-     "cost": [[0, 1, 2], [3, 0, 1], [6, 3, 0]],
+     "temperature": 0.64,
+     "cost": [[0, 1, 2], [1.5, 0, 1], [4.5, 3, 0]],
      "training": {...}}
 
 ``weights`` maps a namespace of :mod:`~octoroute.routing.features` to its keys' weight
