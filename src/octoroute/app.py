@@ -18,9 +18,9 @@ coroutine each (``docs/performance.md``, "The fast path after #15-#21").
 
 from __future__ import annotations
 
+import os
 import random
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
@@ -74,11 +74,24 @@ _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as ``str(uuid.uuid4())`` writes it, from the same 16 bytes of
+    ``os.urandom``, without building a ``uuid.UUID``: its checks and properties cost about as
+    much as the rest of this middleware."""
+    value = (int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def _request_id(request: web.Request) -> str:
     incoming = request.headers.get(REQUEST_ID_HEADER)
     if incoming is not None and _WELL_FORMED_ID.fullmatch(incoming):
         return incoming
-    return str(uuid.uuid4())
+    return new_request_id()
 
 
 @web.middleware
