@@ -98,6 +98,7 @@ class EndpointMetrics:
     __slots__ = (
         "cold_start_seconds",
         "cold_starts",
+        "count_response",
         "duration",
         "ejected",
         "ejections",
@@ -117,6 +118,8 @@ class EndpointMetrics:
             cls: metrics.upstream_responses.labels(tier, name, instance, cls)
             for cls in STATUS_CLASSES
         }
+        self.count_response = {cls: adder(child) for cls, child in self.responses.items()}
+        """``responses``' increments, as :func:`adder` makes them (call them with 1)."""
         self.health = metrics.endpoint_healthy.labels(tier, name, instance)
         self.health.set(1)
         self.mid_stream_failures = metrics.mid_stream_failures.labels(name)
@@ -137,13 +140,13 @@ class EndpointMetrics:
     def response(self, status: int | None) -> None:
         """Count one upstream outcome by status class (``error`` when no status arrived)."""
         if status is None:
-            self.responses["error"].inc()
+            self.count_response["error"](1)
         elif status < 300:
-            self.responses["2xx"].inc()
+            self.count_response["2xx"](1)
         elif status < 500:
-            self.responses["4xx"].inc()
+            self.count_response["4xx"](1)
         else:
-            self.responses["5xx"].inc()
+            self.count_response["5xx"](1)
 
 
 def adder(child: Counter) -> Callable[[float], None]:
@@ -186,7 +189,17 @@ class KeyMetrics:
 class TierMetrics:
     """The label children of one tier, or of the embedding models (``tier="embeddings"``)."""
 
-    __slots__ = ("failovers", "in_flight", "invocations", "requests", "retries", "tokens")
+    __slots__ = (
+        "add_tokens",
+        "count_invocation",
+        "count_request",
+        "failovers",
+        "in_flight",
+        "invocations",
+        "requests",
+        "retries",
+        "tokens",
+    )
 
     def __init__(self, metrics: Metrics, tier: str) -> None:
         self.requests = {
@@ -197,6 +210,10 @@ class TierMetrics:
         self.retries = {reason: metrics.retries.labels(tier, reason) for reason in RETRY_REASONS}
         self.failovers = metrics.failovers.labels(tier)
         self.tokens = {kind: metrics.tokens.labels(tier, kind) for kind in ("prompt", "completion")}
+        # The increments every answered request makes, as :func:`adder` makes them.
+        self.count_request = {source: adder(child) for source, child in self.requests.items()}
+        self.count_invocation = adder(self.invocations)
+        self.add_tokens = {kind: adder(child) for kind, child in self.tokens.items()}
 
 
 class Metrics:

@@ -391,12 +391,12 @@ class Forwarder:
         lane.metrics.ttfb.observe(ttfb)
         lane.metrics.duration.observe(time.perf_counter() - attempt.started)
         tier_metrics = self._metrics.pools[scope.pool]
-        tier_metrics.invocations.inc()
+        tier_metrics.count_invocation(1)
         if outcome.attempts > 1:
             tier_metrics.failovers.inc()
         if outcome.usage is not None:
-            tier_metrics.tokens["prompt"].inc(outcome.usage[0])
-            tier_metrics.tokens["completion"].inc(outcome.usage[1])
+            tier_metrics.add_tokens["prompt"](outcome.usage[0])
+            tier_metrics.add_tokens["completion"](outcome.usage[1])
 
     def _checked_usage(self, attempt: _Attempt, body: bytes) -> tuple[int, int] | None:
         """The answer's usage (``usage`` in chat's, Messages' or Responses' names, else Ollama's
