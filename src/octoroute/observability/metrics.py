@@ -11,6 +11,8 @@ starts.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Sequence
 from urllib.parse import urlsplit
 
@@ -105,6 +107,8 @@ class EndpointMetrics:
         "health",
         "inflight",
         "mid_stream_failures",
+        "observe_duration",
+        "observe_ttfb",
         "responses",
         "throttled",
         "ttfb",
@@ -114,6 +118,8 @@ class EndpointMetrics:
         tier, name, instance = endpoint.pool.value, endpoint.name, instance_label(endpoint)
         self.duration = metrics.upstream_duration.labels(tier, name, instance)
         self.ttfb = metrics.upstream_ttfb.labels(tier, name, instance)
+        self.observe_duration = observer(self.duration)
+        self.observe_ttfb = observer(self.ttfb)
         self.responses = {
             cls: metrics.upstream_responses.labels(tier, name, instance, cls)
             for cls in STATUS_CLASSES
@@ -160,6 +166,38 @@ def adder(child: Counter) -> Callable[[float], None]:
     if not callable(increment):  # a prometheus_client that keeps its value elsewhere
         return child.inc
     return increment  # type: ignore[no-any-return]
+
+
+def observer(child: Histogram) -> Callable[[float], None]:
+    """A bound histogram child's ``observe`` for the request path: the sum's and the bucket's
+    own ``inc`` (what ``Histogram.observe`` ends in, multiprocess or not), the bucket found by
+    bisection instead of a Python loop over the bounds, and none of ``observe``'s checks (a
+    bound child, no exemplar: both hold by construction). An amount that is not a number
+    (NaN), which no bucket holds, goes through ``observe`` itself."""
+    sum_value = getattr(child, "_sum", None)
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    add_sum = getattr(sum_value, "inc", None)
+    if (
+        not callable(add_sum)
+        or not isinstance(bounds, list)
+        or not isinstance(buckets, list)
+        or len(bounds) != len(buckets)
+        or not bounds
+        or bounds[-1] != math.inf
+    ):  # a prometheus_client that keeps its values elsewhere
+        return child.observe
+    add_bucket = [bucket.inc for bucket in buckets]
+    slow = child.observe
+
+    def observe(amount: float) -> None:
+        if amount != amount:  # NaN
+            slow(amount)
+            return
+        add_sum(amount)
+        add_bucket[bisect_left(bounds, amount)](1)
+
+    return observe
 
 
 class KeyMetrics:
@@ -458,6 +496,10 @@ class Metrics:
         self.routing_by_source = {
             source: self.routing_duration.labels(source.value) for source in DecisionSource
         }
+        self.observe_routing = {
+            source: observer(child) for source, child in self.routing_by_source.items()
+        }
+        """``routing_by_source``'s ``observe``, as :func:`observer` makes them."""
         self.fallbacks = {
             reason: self.routing_fallbacks.labels(reason) for reason in FALLBACK_REASONS
         }

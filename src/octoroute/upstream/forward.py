@@ -388,8 +388,8 @@ class Forwarder:
         lane = attempt.lane
         lane.endpoint.succeeded(attempt.trial)
         lane.metrics.response(200)
-        lane.metrics.ttfb.observe(ttfb)
-        lane.metrics.duration.observe(time.perf_counter() - attempt.started)
+        lane.metrics.observe_ttfb(ttfb)
+        lane.metrics.observe_duration(time.perf_counter() - attempt.started)
         tier_metrics = self._metrics.pools[scope.pool]
         tier_metrics.count_invocation(1)
         if outcome.attempts > 1:
