@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from octoroute.observability.metrics import adder, observer
 
@@ -67,3 +67,19 @@ def test_an_adder_counts_as_inc_does() -> None:
         expected.labels("a").inc(amount)
         add(amount)
     assert _samples(shortcut_registry) == _samples(expected_registry)
+
+
+def test_an_adder_moves_a_gauge_as_inc_and_dec_do() -> None:
+    expected_registry = CollectorRegistry()
+    shortcut_registry = CollectorRegistry()
+    expected = Gauge("g", "g", ["x"], registry=expected_registry)
+    shortcut = Gauge("g", "g", ["x"], registry=shortcut_registry)
+    move = adder(shortcut.labels("a"))
+    for up in (True, True, False, True, False, False, False):
+        if up:
+            expected.labels("a").inc()
+            move(1)
+        else:
+            expected.labels("a").dec()
+            move(-1)
+        assert _samples(shortcut_registry) == _samples(expected_registry)

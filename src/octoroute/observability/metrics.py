@@ -107,6 +107,7 @@ class EndpointMetrics:
         "health",
         "inflight",
         "mid_stream_failures",
+        "move_inflight",
         "observe_duration",
         "observe_ttfb",
         "responses",
@@ -136,6 +137,8 @@ class EndpointMetrics:
         self.ejected.set(0)
         self.throttled = metrics.upstream_throttled.labels(name)
         self.inflight = metrics.inflight.labels(name, instance)
+        self.move_inflight = adder(self.inflight)
+        """``inflight``'s ``inc`` (1) and ``dec`` (-1), as :func:`adder` makes it."""
         self.cold_starts = metrics.cold_starts.labels(tier, name, instance)
         self.cold_start_seconds = metrics.cold_start_seconds.labels(tier, name, instance)
 
@@ -155,9 +158,10 @@ class EndpointMetrics:
             self.count_response["5xx"](1)
 
 
-def adder(child: Counter) -> Callable[[float], None]:
-    """A bound counter child's increment without ``Counter.inc``'s checks, for the request
-    path: its value's own ``inc`` (the same one ``Counter.inc`` ends in, multiprocess or not).
+def adder(child: Counter | Gauge) -> Callable[[float], None]:
+    """A bound counter or gauge child's increment without ``Counter.inc``'s checks, for the
+    request path: its value's own ``inc`` (the same one ``Counter.inc``, ``Gauge.inc`` and, with
+    a negative amount, ``Gauge.dec`` end in, multiprocess or not).
     Those checks (the metric is a child, not a labelled parent; the amount is not negative; an
     exemplar) hold by construction for a child bound here and a count or a token estimate, and
     cost three Python calls an increment."""
@@ -234,6 +238,7 @@ class TierMetrics:
         "failovers",
         "in_flight",
         "invocations",
+        "move_in_flight",
         "requests",
         "retries",
         "tokens",
@@ -251,6 +256,8 @@ class TierMetrics:
         # The increments every answered request makes, as :func:`adder` makes them.
         self.count_request = {source: adder(child) for source, child in self.requests.items()}
         self.count_invocation = adder(self.invocations)
+        self.move_in_flight = adder(self.in_flight)
+        """``in_flight``'s ``inc`` (1) and ``dec`` (-1)."""
         self.add_tokens = {kind: adder(child) for kind, child in self.tokens.items()}
 
 

@@ -300,7 +300,7 @@ class Forwarder:
                 break
             endpoint, trial = taken
             lane = self._lanes[endpoint]
-            lane.metrics.inflight.inc()
+            lane.metrics.move_inflight(1)
             config = endpoint.config
             span: AttemptTrace | None = None
             try:
@@ -334,7 +334,7 @@ class Forwarder:
                     span.failed(outcome.error, None, False)
                 raise
             finally:
-                lane.metrics.inflight.dec()
+                lane.metrics.move_inflight(-1)
                 endpoint.end(trial)
                 if span is not None:
                     span.end()
