@@ -139,20 +139,16 @@ def guard(runtime: Runtime) -> Middleware:
             refusal = keys.refusal(request)
         if refusal is not None:
             return refusal
-        entered = limit.enter(request, runtime)
-        if entered is False:
-            try:
-                return await handler(request)
-            except Exception as error:
-                return errors_as_envelopes(request, error)
-        if entered is not True:
-            return entered
+        counted = limit.enter(request, runtime)
+        if isinstance(counted, web.Response):
+            return counted
         try:
             return await handler(request)
         except Exception as error:
             return errors_as_envelopes(request, error)
         finally:
-            limit.leave()
+            if counted:
+                limit.leave()
 
     return guarded
 
