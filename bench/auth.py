@@ -1,7 +1,7 @@
 """``python -m bench.auth``: what ``[auth]`` adds to a request, without Redis.
 
 Times the router's own code for one request, in CPU time per request, over batches of many:
-the authentication middleware (``api.auth``: key headers, SHA-256, table lookup, public and
+the key check (``api.auth.KeyCheck``, in ``app.py``'s guard middleware: key headers, SHA-256, table lookup, public and
 operator paths, the key's name bound to the log context) and the pipeline's key step
 (``api.access``: model permission, the ``auto`` cap, the token estimate, the limit check in the
 process's counters with its ``x-ratelimit-*`` headers, the release), around a handler that does
@@ -44,7 +44,7 @@ from octoroute.api.access import (
     give_back,
     needs_cost,
 )
-from octoroute.api.auth import authentication, client_key
+from octoroute.api.auth import KeyCheck, client_key
 from octoroute.api.common import RUNTIME
 from octoroute.catalog import ModelChoice
 from octoroute.config import Config, parse_config
@@ -89,6 +89,21 @@ strategy = "rule"
 """
 
 Step = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def authentication(
+    runtime: Runtime,
+) -> Callable[[web.Request, Step], Awaitable[web.StreamResponse]]:
+    """The key check as the router's guard middleware runs it, then ``handler``."""
+    keys = KeyCheck(runtime)
+
+    async def middleware(request: web.Request, handler: Step) -> web.StreamResponse:
+        refusal = keys.refusal(request)
+        if refusal is not None:
+            return refusal
+        return await handler(request)
+
+    return middleware
 
 
 def routing_headers(decision: Decision) -> dict[str, str]:

@@ -3,28 +3,30 @@
 Middleware order matters: the request-context middleware runs outermost so that every response,
 errors included, carries ``x-request-id`` and every log line of the request carries its id; the
 CORS preflight answer (only with ``server.cors_origins``) comes next, so preflights are never
-counted; the in-flight limit inside it refuses work past ``server.max_in_flight`` before anything
-else runs; the error middleware inside that turns anything raised into the OpenAI error envelope.
-Between the preflight and the in-flight limit, ``api.anthropic.anthropic_errors`` rewrites every
-error answer of the ``/v1/messages`` routes (refusals and relayed errors) into Anthropic's shape,
-and ``api.ollama.ollama_errors`` every error answer of the ``/api/`` routes into Ollama's.
-``api.hosts.check_host`` (``server.allowed_hosts``) comes right after them, so a request for a
-name the router does not answer to is refused in its dialect's shape before it is counted; then
-``api.auth`` checks the client key when ``[auth]`` is on, so a request without a valid one never
-counts as in flight and its 401 takes its dialect's shape.
+counted. ``dialect_errors`` then hands the ``/v1/messages`` routes to
+``api.anthropic.anthropic_errors``, which rewrites every error answer (refusals and relayed
+errors) into Anthropic's shape, and the ``/api/`` routes to ``api.ollama.ollama_errors`` for
+Ollama's. Innermost, ``guard`` runs the checks in order: ``api.hosts`` (``server.allowed_hosts``),
+so a request for a name the router does not answer to is refused in its dialect's shape before
+it is counted; ``api.auth``, which checks the client key when ``[auth]`` is on, so a request
+without a valid one never counts as in flight and its 401 takes its dialect's shape;
+``api.limits``, which refuses work past ``server.max_in_flight`` before the handler runs; and
+around the handler ``errors_as_envelopes``, which turns anything raised into the OpenAI error
+envelope. Each of these was a middleware of its own; as layers they cost every request a
+coroutine each (``docs/performance.md``, "The fast path after #15-#21").
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 import random
 import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from octoroute.api import (
     admin,
@@ -40,7 +42,7 @@ from octoroute.api import (
     responses,
     ui,
 )
-from octoroute.api.auth import authentication
+from octoroute.api.auth import KeyCheck
 from octoroute.api.common import (
     REQUEST_ID,
     RUNTIME,
@@ -48,8 +50,8 @@ from octoroute.api.common import (
     openai_error_type,
     too_large,
 )
-from octoroute.api.hosts import check_host
-from octoroute.api.limits import limit_in_flight
+from octoroute.api.hosts import HostCheck
+from octoroute.api.limits import InFlightLimit
 from octoroute.api.tracing import tracing_middleware
 from octoroute.config.schema import Config
 from octoroute.errors import (
@@ -72,11 +74,24 @@ _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID as ``str(uuid.uuid4())`` writes it, from the same 16 bytes of
+    ``os.urandom``, without building a ``uuid.UUID``: its checks and properties cost about as
+    much as the rest of this middleware."""
+    value = (int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET
+    digits = f"{value:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 def _request_id(request: web.Request) -> str:
     incoming = request.headers.get(REQUEST_ID_HEADER)
     if incoming is not None and _WELL_FORMED_ID.fullmatch(incoming):
         return incoming
-    return str(uuid.uuid4())
+    return new_request_id()
 
 
 @web.middleware
@@ -93,29 +108,71 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
 
 
 @web.middleware
-async def errors_as_envelopes(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every failure with the OpenAI error envelope, never a traceback or a bare 500."""
-    try:
-        return await handler(request)
-    except OctorouteError as error:
+async def dialect_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Anthropic's error shape on its paths and Ollama's on theirs
+    (``api.anthropic.anthropic_errors``, ``api.ollama.ollama_errors``); every other path goes
+    straight on. One layer for both dialects, chosen by path once, instead of two that each
+    look at every answer."""
+    path = request.path
+    if path.startswith(anthropic.PATH_PREFIX):
+        return await anthropic.anthropic_errors(request, handler)
+    if path.startswith(ollama.PATH_PREFIX):
+        return await ollama.ollama_errors(request, handler)
+    return await handler(request)
+
+
+def guard(runtime: Runtime) -> Middleware:
+    """The checks every request passes before its handler, in one middleware (a layer each cost
+    every request a coroutine): the ``Host`` (``api.hosts``), the client key with ``[auth]``
+    (``api.auth``), then a place under ``server.max_in_flight`` (``api.limits``); each refusal
+    is answered at once, in that order. Around the handler, every failure becomes the OpenAI
+    error envelope (``errors_as_envelopes``), never a traceback or a bare 500. One per
+    application, which owns the in-flight count and the checks' rate-limited warnings."""
+    hosts = HostCheck()
+    keys = KeyCheck(runtime)
+    limit = InFlightLimit()
+
+    @web.middleware
+    async def guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        refusal = hosts.refusal(request, runtime.config.server.allowed_hosts)
+        if refusal is None:
+            refusal = keys.refusal(request)
+        if refusal is not None:
+            return refusal
+        counted = limit.enter(request, runtime)
+        if isinstance(counted, web.Response):
+            return counted
+        try:
+            return await handler(request)
+        except Exception as error:
+            return errors_as_envelopes(request, error)
+        finally:
+            if counted:
+                limit.leave()
+
+    return guarded
+
+
+def errors_as_envelopes(request: web.Request, error: Exception) -> web.Response:
+    """The answer for ``error``, raised while answering ``request``: the OpenAI envelope, never
+    a traceback or a bare 500. Called inside the ``except`` block (an unexpected error is
+    logged with its traceback); a cancellation is never caught, it propagates."""
+    if isinstance(error, OctorouteError):
         return error_response(error)
-    except web.HTTPException as exc:
-        return error_response(_from_http_exception(request, exc))
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unhandled error while answering a request", path=request.path)
-        return web.Response(
-            status=500,
-            body=error_body(
-                "The router hit an internal error while answering this request. It has been "
-                f"logged with request id {request.get(REQUEST_ID, '?')}; please report it.",
-                "server_error",
-                None,
-                "internal_error",
-            ),
-            content_type="application/json",
-        )
+    if isinstance(error, web.HTTPException):
+        return error_response(_from_http_exception(request, error))
+    log.exception("unhandled error while answering a request", path=request.path)
+    return web.Response(
+        status=500,
+        body=error_body(
+            "The router hit an internal error while answering this request. It has been "
+            f"logged with request id {request.get(REQUEST_ID, '?')}; please report it.",
+            "server_error",
+            None,
+            "internal_error",
+        ),
+        content_type="application/json",
+    )
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> OctorouteError:
@@ -167,12 +224,8 @@ def create_app(
             request_context,
             *([] if tracing is None else [tracing_middleware(tracing)]),
             *([] if preflight is None else [preflight]),
-            anthropic.anthropic_errors,
-            ollama.ollama_errors,
-            check_host(),
-            authentication(runtime),
-            limit_in_flight(),
-            errors_as_envelopes,
+            dialect_errors,
+            guard(runtime),
         ]
     )
     reloader = Reloader(runtime, reload_options)

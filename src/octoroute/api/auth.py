@@ -1,9 +1,9 @@
 """``[auth]``: every request needs a client key, except on ``public_paths``; the operator
 surfaces need an admin key.
 
-The middleware runs before the in-flight limit (a request without a valid key never takes a
-place there) and inside the dialect error middlewares, so a 401 or 403 on ``/v1/messages`` is
-Anthropic's shape and on ``/api/`` Ollama's. It reads ``[auth]`` from the current configuration
+The check (``KeyCheck``, called by ``app.py``'s guard middleware) runs before the in-flight
+limit (a request without a valid key never takes a place there) and inside the dialect error
+middleware, so a 401 or 403 on ``/v1/messages`` is Anthropic's shape and on ``/api/`` Ollama's. It reads ``[auth]`` from the current configuration
 on every request, so a reload that adds, removes or changes keys applies to the next request.
 What a key may use and how much is checked later, once the request's model is known
 (``api.access``); here it is only who the client is.
@@ -23,10 +23,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from octoroute.access.keys import ADMIN, UI_SHELL, ClientKey
-from octoroute.api.common import Handler, error_response
+from octoroute.api.common import error_response
 from octoroute.errors import AdminKeyRequired, InvalidApiKey
 from octoroute.observability.logging import RateLimitedWarning, get_logger
 
@@ -53,39 +52,46 @@ _INVALID: Final = (
 
 def client_key(request: web.Request) -> ClientKey | None:
     """The request's client key; ``None`` when auth is off or the path is public. Set for
-    every request a handler sees (the middleware wraps them all), so read without ``get``'s
+    every request a handler sees (the guard middleware checks them all), so read without ``get``'s
     second call."""
     return request[CLIENT_KEY]
 
 
-def authentication(runtime: Runtime) -> Middleware:
-    """The middleware of the application serving ``runtime`` (one per application, which owns
-    its warning's rate limit). It holds the runtime rather than reading it from the
-    application on every request: the runtime lives as long as the application, and a reload
-    swaps what is inside it."""
-    warning = RateLimitedWarning(
-        log, "refused requests without a valid API key", WARNING_INTERVAL_SECONDS
-    )
+class KeyCheck:
+    """Finds the client key of each request of the application serving ``runtime`` (one per
+    application, which owns its warning's rate limit), or refuses the request. It holds the
+    runtime rather than reading it from the application on every request: the runtime lives
+    as long as the application, and a reload swaps what is inside it. ``app.py``'s guard
+    middleware calls it after the host check and before the in-flight limit."""
 
-    @web.middleware
-    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    __slots__ = ("_runtime", "_warning")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._warning = RateLimitedWarning(
+            log, "refused requests without a valid API key", WARNING_INTERVAL_SECONDS
+        )
+
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The 401 or 403 for ``request``, else ``None`` with its key set (``client_key``)."""
+        runtime = self._runtime
         table = runtime.key_table()
         if table is None:
             request[CLIENT_KEY] = None
-            return await handler(request)
+            return None
         path = request.path
         public = table.public
         # `path in public`, inlined (as for ADMIN below): this runs on every request.
         if path in public.exact or (public.prefixes and path.startswith(public.prefixes)):
             request[CLIENT_KEY] = None
-            return await handler(request)
+            return None
         key = table.identify(request.headers)
         if not isinstance(key, ClientKey) and path in UI_SHELL:
             request[CLIENT_KEY] = None
-            return await handler(request)
+            return None
         if not isinstance(key, ClientKey):
             runtime.metrics.auth_failures[key].inc()
-            warning.warn(reason=key, path=path[:100], peer=request.remote)
+            self._warning.warn(reason=key, path=path[:100], peer=request.remote)
             return error_response(InvalidApiKey(_MISSING if key == "missing" else _INVALID))
         if (
             not key.admin
@@ -100,6 +106,4 @@ def authentication(runtime: Runtime) -> Middleware:
                 )
             )
         request[CLIENT_KEY] = key
-        return await handler(request)
-
-    return authenticate
+        return None

@@ -237,8 +237,8 @@ def message_preview(messages: list[Message], limit: int = PREVIEW_CHARS) -> str:
 
 def record_decision(runtime: Runtime, decision: Decision) -> None:
     """Count the request under its tier and decision source, and how long routing took."""
-    runtime.metrics.tiers[decision.tier].requests[decision.source].inc()
-    runtime.metrics.routing_by_source[decision.source].observe(decision.routing_ms)
+    runtime.metrics.tiers[decision.tier].count_request[decision.source](1)
+    runtime.metrics.observe_routing[decision.source](decision.routing_ms)
 
 
 CONFIDENCE_HEADER: Final = "x-octoroute-confidence"

@@ -251,8 +251,8 @@ async def generate(
             add_limit_headers(headers, charged)
             timeout = runtime.config.timeout_for(decision.tier)
             extra = upstream_header_lines(request, forwarded, traced=trace is not None)
-            in_flight = runtime.metrics.tiers[decision.tier].in_flight
-            in_flight.inc()
+            move_in_flight = runtime.metrics.tiers[decision.tier].move_in_flight
+            move_in_flight(1)
             try:
                 if parsed.stream:
                     response = await runtime.forwarder.stream(
@@ -282,7 +282,7 @@ async def generate(
                     )
                     response = answer.to_response(headers)
             finally:
-                in_flight.dec()
+                move_in_flight(-1)
         finally:
             release(placed)
             give_back(runtime, charged)

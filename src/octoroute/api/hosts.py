@@ -10,13 +10,11 @@ rebinding page may send many), never one per request.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from octoroute.api.common import RUNTIME, error_response
+from octoroute.api.common import error_response
 from octoroute.config.hosts import HostAllowlist
 from octoroute.errors import HostNotAllowed
 from octoroute.observability.logging import RateLimitedWarning, get_logger
@@ -24,8 +22,6 @@ from octoroute.observability.logging import RateLimitedWarning, get_logger
 WARNING_INTERVAL_SECONDS: Final = 10.0
 _SHOWN_CHARS: Final = 80
 """A refused ``Host`` is echoed in the answer and the log, cut to this length."""
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 log = get_logger("octoroute.hosts")
 
@@ -45,27 +41,30 @@ def refusal(host: str | None) -> HostNotAllowed:
     )
 
 
-def check_host() -> Middleware:
-    """A middleware that refuses requests whose ``Host`` is not allowed; a no-op while
-    ``server.allowed_hosts`` is empty. One per application, which owns its cache."""
-    warning = RateLimitedWarning(
-        log, "refused requests for a host not in allowed_hosts", WARNING_INTERVAL_SECONDS
-    )
-    cached: tuple[tuple[str, ...], HostAllowlist] | None = None
+class HostCheck:
+    """Refuses requests whose ``Host`` is not allowed; a no-op while ``server.allowed_hosts``
+    is empty. One per application, which owns its cache. ``app.py``'s guard middleware calls
+    it first, before anything else reads the request."""
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal cached
-        entries = request.app[RUNTIME].config.server.allowed_hosts
+    __slots__ = ("_cached", "_warning")
+
+    def __init__(self) -> None:
+        self._warning = RateLimitedWarning(
+            log, "refused requests for a host not in allowed_hosts", WARNING_INTERVAL_SECONDS
+        )
+        self._cached: tuple[tuple[str, ...], HostAllowlist] | None = None
+
+    def refusal(self, request: web.Request, entries: tuple[str, ...]) -> web.Response | None:
+        """The 421 for ``request`` when its ``Host`` is not among ``entries`` (the current
+        ``server.allowed_hosts``), else ``None``."""
         if not entries:
-            return await handler(request)
+            return None
+        cached = self._cached
         if cached is None or cached[0] is not entries:
-            cached = (entries, HostAllowlist(entries))
+            cached = self._cached = (entries, HostAllowlist(entries))
         host = request.headers.get("Host")
         if cached[1].allows(host):
-            return await handler(request)
+            return None
         shown = None if host is None else host[:_SHOWN_CHARS]
-        warning.warn(host=shown, path=request.path[:_SHOWN_CHARS])
+        self._warning.warn(host=shown, path=request.path[:_SHOWN_CHARS])
         return error_response(refusal(host))
-
-    return middleware

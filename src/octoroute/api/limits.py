@@ -18,15 +18,16 @@ The count is a plain integer: every request runs on the one event loop, so no lo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from octoroute.api.common import RUNTIME, error_response
+from octoroute.api.common import error_response
 from octoroute.errors import ServerOverloaded
 from octoroute.observability.logging import RateLimitedWarning, get_logger
+
+if TYPE_CHECKING:
+    from octoroute.runtime import Runtime
 
 WARNING_INTERVAL_SECONDS: Final = 10.0
 """At most one "overloaded" warning line per this many seconds, per process."""
@@ -41,32 +42,40 @@ _READS: Final = frozenset({"GET", "HEAD"})
 OPERATOR_ACTIONS: Final = frozenset({"/admin/reload"})
 """Exempt for ``POST``."""
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 log = get_logger("octoroute.overload")
 
 
-def limit_in_flight() -> Middleware:
-    """A middleware that lets at most ``server.max_in_flight`` requests be answered at once;
-    one per application, which owns its count. The limit is read per request from the
-    runtime's configuration, so a reload changes it for the next request."""
-    warning = RateLimitedWarning(log, "overloaded: refusing requests", WARNING_INTERVAL_SECONDS)
-    in_flight = 0
+class InFlightLimit:
+    """The count of requests being answered, for ``server.max_in_flight``; one per application,
+    which owns its count. The limit is read per request from the runtime's configuration, so a
+    reload changes it for the next request.
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        nonlocal in_flight
+    Not a middleware of its own: ``app.py``'s one guard middleware calls :meth:`enter` before
+    the handler and :meth:`leave` after it (a middleware layer per check cost every request a
+    coroutine)."""
+
+    __slots__ = ("_warning", "in_flight")
+
+    def __init__(self) -> None:
+        self._warning = RateLimitedWarning(
+            log, "overloaded: refusing requests", WARNING_INTERVAL_SECONDS
+        )
+        self.in_flight = 0
+
+    def enter(self, request: web.Request, runtime: Runtime) -> web.Response | bool:
+        """Count ``request`` in: ``True`` when it now holds a place (call :meth:`leave` once it
+        is answered), ``False`` when it is exempt and never counted, or the 503 refusing it."""
         path = request.path
         method = request.method
         if (method in _READS and (path in EXEMPT_PATHS or path.startswith(MODEL_PREFIX))) or (
             method == "POST" and path in OPERATOR_ACTIONS
         ):
-            return await handler(request)
-        runtime = request.app[RUNTIME]
+            return False
         limit = runtime.config.server.max_in_flight
+        in_flight = self.in_flight
         if in_flight >= limit:
             runtime.metrics.overloads["max_in_flight"].inc()
-            warning.warn(in_flight=in_flight, max_in_flight=limit)
+            self._warning.warn(in_flight=in_flight, max_in_flight=limit)
             return error_response(
                 ServerOverloaded(
                     f"The router is answering {limit} requests already (server.max_in_flight); "
@@ -74,10 +83,9 @@ def limit_in_flight() -> Middleware:
                     reason="max_in_flight",
                 )
             )
-        in_flight += 1
-        try:
-            return await handler(request)
-        finally:
-            in_flight -= 1
+        self.in_flight = in_flight + 1
+        return True
 
-    return middleware
+    def leave(self) -> None:
+        """A request counted in by :meth:`enter` is answered."""
+        self.in_flight -= 1

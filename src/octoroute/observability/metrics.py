@@ -11,6 +11,8 @@ starts.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Sequence
 from urllib.parse import urlsplit
 
@@ -98,12 +100,16 @@ class EndpointMetrics:
     __slots__ = (
         "cold_start_seconds",
         "cold_starts",
+        "count_response",
         "duration",
         "ejected",
         "ejections",
         "health",
         "inflight",
         "mid_stream_failures",
+        "move_inflight",
+        "observe_duration",
+        "observe_ttfb",
         "responses",
         "throttled",
         "ttfb",
@@ -113,10 +119,14 @@ class EndpointMetrics:
         tier, name, instance = endpoint.pool.value, endpoint.name, instance_label(endpoint)
         self.duration = metrics.upstream_duration.labels(tier, name, instance)
         self.ttfb = metrics.upstream_ttfb.labels(tier, name, instance)
+        self.observe_duration = observer(self.duration)
+        self.observe_ttfb = observer(self.ttfb)
         self.responses = {
             cls: metrics.upstream_responses.labels(tier, name, instance, cls)
             for cls in STATUS_CLASSES
         }
+        self.count_response = {cls: adder(child) for cls, child in self.responses.items()}
+        """``responses``' increments, as :func:`adder` makes them (call them with 1)."""
         self.health = metrics.endpoint_healthy.labels(tier, name, instance)
         self.health.set(1)
         self.mid_stream_failures = metrics.mid_stream_failures.labels(name)
@@ -127,6 +137,8 @@ class EndpointMetrics:
         self.ejected.set(0)
         self.throttled = metrics.upstream_throttled.labels(name)
         self.inflight = metrics.inflight.labels(name, instance)
+        self.move_inflight = adder(self.inflight)
+        """``inflight``'s ``inc`` (1) and ``dec`` (-1), as :func:`adder` makes it."""
         self.cold_starts = metrics.cold_starts.labels(tier, name, instance)
         self.cold_start_seconds = metrics.cold_start_seconds.labels(tier, name, instance)
 
@@ -137,18 +149,19 @@ class EndpointMetrics:
     def response(self, status: int | None) -> None:
         """Count one upstream outcome by status class (``error`` when no status arrived)."""
         if status is None:
-            self.responses["error"].inc()
+            self.count_response["error"](1)
         elif status < 300:
-            self.responses["2xx"].inc()
+            self.count_response["2xx"](1)
         elif status < 500:
-            self.responses["4xx"].inc()
+            self.count_response["4xx"](1)
         else:
-            self.responses["5xx"].inc()
+            self.count_response["5xx"](1)
 
 
-def adder(child: Counter) -> Callable[[float], None]:
-    """A bound counter child's increment without ``Counter.inc``'s checks, for the request
-    path: its value's own ``inc`` (the same one ``Counter.inc`` ends in, multiprocess or not).
+def adder(child: Counter | Gauge) -> Callable[[float], None]:
+    """A bound counter or gauge child's increment without ``Counter.inc``'s checks, for the
+    request path: its value's own ``inc`` (the same one ``Counter.inc``, ``Gauge.inc`` and, with
+    a negative amount, ``Gauge.dec`` end in, multiprocess or not).
     Those checks (the metric is a child, not a labelled parent; the amount is not negative; an
     exemplar) hold by construction for a child bound here and a count or a token estimate, and
     cost three Python calls an increment."""
@@ -157,6 +170,38 @@ def adder(child: Counter) -> Callable[[float], None]:
     if not callable(increment):  # a prometheus_client that keeps its value elsewhere
         return child.inc
     return increment  # type: ignore[no-any-return]
+
+
+def observer(child: Histogram) -> Callable[[float], None]:
+    """A bound histogram child's ``observe`` for the request path: the sum's and the bucket's
+    own ``inc`` (what ``Histogram.observe`` ends in, multiprocess or not), the bucket found by
+    bisection instead of a Python loop over the bounds, and none of ``observe``'s checks (a
+    bound child, no exemplar: both hold by construction). An amount that is not a number
+    (NaN), which no bucket holds, goes through ``observe`` itself."""
+    sum_value = getattr(child, "_sum", None)
+    bounds = getattr(child, "_upper_bounds", None)
+    buckets = getattr(child, "_buckets", None)
+    add_sum = getattr(sum_value, "inc", None)
+    if (
+        not callable(add_sum)
+        or not isinstance(bounds, list)
+        or not isinstance(buckets, list)
+        or len(bounds) != len(buckets)
+        or not bounds
+        or bounds[-1] != math.inf
+    ):  # a prometheus_client that keeps its values elsewhere
+        return child.observe
+    add_bucket = [bucket.inc for bucket in buckets]
+    slow = child.observe
+
+    def observe(amount: float) -> None:
+        if amount != amount:  # NaN
+            slow(amount)
+            return
+        add_sum(amount)
+        add_bucket[bisect_left(bounds, amount)](1)
+
+    return observe
 
 
 class KeyMetrics:
@@ -186,7 +231,18 @@ class KeyMetrics:
 class TierMetrics:
     """The label children of one tier, or of the embedding models (``tier="embeddings"``)."""
 
-    __slots__ = ("failovers", "in_flight", "invocations", "requests", "retries", "tokens")
+    __slots__ = (
+        "add_tokens",
+        "count_invocation",
+        "count_request",
+        "failovers",
+        "in_flight",
+        "invocations",
+        "move_in_flight",
+        "requests",
+        "retries",
+        "tokens",
+    )
 
     def __init__(self, metrics: Metrics, tier: str) -> None:
         self.requests = {
@@ -197,6 +253,12 @@ class TierMetrics:
         self.retries = {reason: metrics.retries.labels(tier, reason) for reason in RETRY_REASONS}
         self.failovers = metrics.failovers.labels(tier)
         self.tokens = {kind: metrics.tokens.labels(tier, kind) for kind in ("prompt", "completion")}
+        # The increments every answered request makes, as :func:`adder` makes them.
+        self.count_request = {source: adder(child) for source, child in self.requests.items()}
+        self.count_invocation = adder(self.invocations)
+        self.move_in_flight = adder(self.in_flight)
+        """``in_flight``'s ``inc`` (1) and ``dec`` (-1)."""
+        self.add_tokens = {kind: adder(child) for kind, child in self.tokens.items()}
 
 
 class Metrics:
@@ -441,6 +503,10 @@ class Metrics:
         self.routing_by_source = {
             source: self.routing_duration.labels(source.value) for source in DecisionSource
         }
+        self.observe_routing = {
+            source: observer(child) for source, child in self.routing_by_source.items()
+        }
+        """``routing_by_source``'s ``observe``, as :func:`observer` makes them."""
         self.fallbacks = {
             reason: self.routing_fallbacks.labels(reason) for reason in FALLBACK_REASONS
         }

@@ -300,7 +300,7 @@ class Forwarder:
                 break
             endpoint, trial = taken
             lane = self._lanes[endpoint]
-            lane.metrics.inflight.inc()
+            lane.metrics.move_inflight(1)
             config = endpoint.config
             span: AttemptTrace | None = None
             try:
@@ -334,7 +334,7 @@ class Forwarder:
                     span.failed(outcome.error, None, False)
                 raise
             finally:
-                lane.metrics.inflight.dec()
+                lane.metrics.move_inflight(-1)
                 endpoint.end(trial)
                 if span is not None:
                     span.end()
@@ -388,15 +388,15 @@ class Forwarder:
         lane = attempt.lane
         lane.endpoint.succeeded(attempt.trial)
         lane.metrics.response(200)
-        lane.metrics.ttfb.observe(ttfb)
-        lane.metrics.duration.observe(time.perf_counter() - attempt.started)
+        lane.metrics.observe_ttfb(ttfb)
+        lane.metrics.observe_duration(time.perf_counter() - attempt.started)
         tier_metrics = self._metrics.pools[scope.pool]
-        tier_metrics.invocations.inc()
+        tier_metrics.count_invocation(1)
         if outcome.attempts > 1:
             tier_metrics.failovers.inc()
         if outcome.usage is not None:
-            tier_metrics.tokens["prompt"].inc(outcome.usage[0])
-            tier_metrics.tokens["completion"].inc(outcome.usage[1])
+            tier_metrics.add_tokens["prompt"](outcome.usage[0])
+            tier_metrics.add_tokens["completion"](outcome.usage[1])
 
     def _checked_usage(self, attempt: _Attempt, body: bytes) -> tuple[int, int] | None:
         """The answer's usage (``usage`` in chat's, Messages' or Responses' names, else Ollama's

@@ -1,0 +1,123 @@
+"""``python -m bench.fastpath``: instructions per ``model: "fast"`` request of the whole router.
+
+The throughput part's CPU-µs per request moves with the host's load; this counts what the
+router process executes instead (valgrind's cachegrind ``Ir``), which a busy host does not move.
+``octoroute serve`` with the benchmark's configuration (``servers.router_config``, every tier on
+nginx) runs under cachegrind twice, answering ``--few`` and then ``--many`` non-streaming
+``model: "fast"`` chat requests sent one after another on one keep-alive connection; the
+difference divided by the difference in requests is the cost of one request, start-up and
+shutdown cancelled out. Sequential requests are not the saturation of ``wrk -c64`` (there the
+event loop batches several requests per wake-up), so compare counts with counts, not with the
+throughput part's µs.
+
+Run it on the code to compare (a worktree, or ``PYTHONPATH=<other>/src`` in front of this
+one's): ``.venv/bin/python -m bench.fastpath``. Needs valgrind and nginx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Final
+
+from bench import payloads
+from bench.procs import free_port
+from bench.servers import router_command, router_config, start_nginx
+
+DEFAULT_FEW: Final = 300
+DEFAULT_MANY: Final = 1300
+
+
+def _wait_answering(port: int, body: bytes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the router on port {port} never answered")
+
+
+def _send(port: int, body: bytes, requests: int) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    for _ in range(requests):
+        connection.request("POST", payloads.CHAT_PATH, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"the router answered {response.status}")
+    connection.close()
+
+
+def instructions(requests: int, upstream_url: str, folder: Path) -> int:
+    """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests``."""
+    port = free_port()
+    config = folder / f"router-{requests}.toml"
+    config.write_text(router_config(port, upstream_url, upstream_url))
+    out = folder / f"router-{requests}.cachegrind"
+    argv = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        f"--cachegrind-out-file={out}",
+        *router_command(),
+        "serve",
+        "--config",
+        str(config),
+        "--log-level",
+        "warning",
+    ]
+    body = payloads.chat_body("fast")
+    with (folder / f"router-{requests}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ | {"PYTHONHASHSEED": "0"},  # dict layouts follow the hash seed
+        )
+        try:
+            _wait_answering(port, body, timeout=300)
+            _send(port, body, requests)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(120)
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary in {out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.fastpath", description=__doc__)
+    parser.add_argument("--few", type=int, default=DEFAULT_FEW)
+    parser.add_argument("--many", type=int, default=DEFAULT_MANY)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        nginx = start_nginx(folder)
+        try:
+            low = instructions(args.few, nginx.url, folder)
+            high = instructions(args.many, nginx.url, folder)
+        finally:
+            nginx.stop()
+    per = (high - low) / (args.many - args.few)
+    print(f"{args.few} requests: {low:,} Ir; {args.many} requests: {high:,} Ir")
+    print(f"instructions per fast request: {per:,.0f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
