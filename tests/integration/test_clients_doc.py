@@ -1,8 +1,8 @@
 """The recipes of ``docs/clients.md`` hold against a router in front of the demo's fleet.
 
 Each recipe's block carries a marker, an HTML comment on the line above its fence
-(``<!-- clients-doc-test: run -->``). ``run`` blocks are Python executed as written, in a
-worker thread, with the doc's base URL replaced by the test router's. Configuration blocks are
+(``<!-- clients-doc-test: run -->``). ``run`` blocks are Python run as written, as a script in
+its own interpreter (``tests.scripts``), with the doc's base URL replaced by the test router's. Configuration blocks are
 parsed, checked for what the doc says matters (a ``/v1`` base URL, ``wire_api``, the flags),
 and the requests that client makes with them, as measured in the client research, are replayed
 over real sockets for the models the block names.
@@ -30,6 +30,7 @@ from openai import OpenAI
 from octoroute.config import parse_config
 from octoroute.simulator import SimulatedFleet, demo_fleet, fleet_config_toml
 from tests.harness import RouterHandle, running_router
+from tests.scripts import run_script
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 DOC: Final = ROOT / "docs" / "clients.md"
@@ -110,10 +111,7 @@ async def test_runnable_python_blocks_run_against_the_router(demo: Demo, index: 
     assert DOC_URL + "/v1" in code
     code = code.replace(DOC_URL, demo.router.url)
 
-    def run() -> None:
-        exec(compile(code, f"docs/clients.md run block {index}", "exec"), {"__name__": "__main__"})
-
-    await asyncio.wait_for(asyncio.to_thread(run), 30)
+    await run_script(code, name=f"docs/clients.md run block {index}")
 
     assert demo.requests("/v1/chat/completions") or demo.requests("/v1/embeddings")
     for embedding in demo.requests("/v1/embeddings"):

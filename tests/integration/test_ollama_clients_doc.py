@@ -8,7 +8,6 @@ sends them, are replayed over real sockets.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import re
@@ -18,6 +17,7 @@ from typing import Any, Final
 import httpx
 
 from tests.integration.test_clients_doc import DOC_URL, Demo, demo, only_block
+from tests.scripts import run_script
 
 __all__ = ["demo"]  # the fixture, shared with test_clients_doc
 
@@ -70,10 +70,7 @@ async def test_the_python_block_runs_against_the_router(demo: Demo) -> None:
     assert f'host="{DOC_URL}"' in code
     code = code.replace(DOC_URL, demo.router.url)
 
-    def run() -> None:
-        exec(compile(code, "docs/clients.md ollama-run block", "exec"), {"__name__": "__main__"})
-
-    await asyncio.wait_for(asyncio.to_thread(run), 30)
+    await run_script(code, name="docs/clients.md ollama-run block")
 
     chats = received(demo, "/v1/chat/completions")
     assert [bool(body.get("stream")) for body in chats] == [False, True]
