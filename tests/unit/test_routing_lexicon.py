@@ -360,6 +360,9 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Entropi hakkında bir sone yaz",
         "写一首关于熵的七言律诗",
         "エントロピーについてのソネットを書いて",
+        "엔트로피에 대한 시조를 써줘",
+        "اكتب سونيت عن الإنتروبيا",
+        "एन्ट्रॉपी पर एक ग़ज़ल लिखो",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -368,14 +371,6 @@ def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None
     decision = decide_by_rules(meta, refine=True)
     assert decision is not None
     assert decision.tier is Tier.DEEP
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["اكتب سونيت عن الإنتروبيا", "एन्ट्रॉपी पर एक ग़ज़ल लिखो", "엔트로피에 대한 시조를 써줘"],
-)
-def test_strict_forms_are_a_cue_where_no_rule_reads_them(text: str) -> None:
-    assert "creative_long" in cues_of(Message("user", text))
 
 
 OFFER: Final = (
