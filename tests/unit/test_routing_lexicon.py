@@ -219,6 +219,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("1500語のエッセイを書いて", 1500),
         ("500단어로 써줘", 500),
         ("1000 शब्दों में निबंध लिखें", 1000),
+        ("Напиши есе на 500 слів", 500),
+        ("Tulis esai 500 kata tentang laut", 500),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
@@ -279,6 +281,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "妊娠中にこの薬を飲んでも大丈夫？",
         "집주인이 보증금을 안 돌려줘요",
         "should I pay off my mortgage or put more into my 401k?",
+        "чи можна пити ці ліки під час вагітності?",
+        "penyewa diusir, pemilik kos menahan uang sewa",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -329,6 +333,10 @@ CODING_QUESTION: Final = (
         "那如果这一行是空的呢？",
         "じゃあ空の行だったら？",
         "그럼 빈 줄이면?",
+        "а якщо рядок порожній?",
+        "kalau barisnya kosong?",
+        "продовжуй",
+        "lanjutkan",
         "weiter",
         "vas-y",
         "продолжай",
@@ -363,6 +371,8 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "엔트로피에 대한 시조를 써줘",
         "اكتب سونيت عن الإنتروبيا",
         "एन्ट्रॉपी पर एक ग़ज़ल लिखो",
+        "Напиши сонет ямбом про ентропію",
+        "Tulis soneta tentang entropi",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -401,6 +411,8 @@ OFFER: Final = (
         "是的，来吧",
         "もちろん",
         "좋아요",
+        "так, будь ласка",
+        "iya, boleh",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
