@@ -221,11 +221,13 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("1000 शब्दों में निबंध लिखें", 1000),
         ("Напиши есе на 500 слів", 500),
         ("Tulis esai 500 kata tentang laut", 500),
+        ("Viết bài luận 800 chữ về biển", 800),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
         ("version 3 of the wordlist", 0),
         ("I have 20 apples", 0),
+        ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -283,6 +285,7 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "should I pay off my mortgage or put more into my 401k?",
         "чи можна пити ці ліки під час вагітності?",
         "penyewa diusir, pemilik kos menahan uang sewa",
+        "uống thuốc này khi mang thai có sao không?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -298,6 +301,7 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "ele irá ao mercado amanhã",  # Portuguese "irá" folds to "ira"
         "大家好，今天天气不错",  # Chinese "everyone", Japanese "landlord"
         "メモリ使用量を確認する方法",  # 使用量 holds 用量 ("dose")
+        "có sự kiện gì ở Hà Nội cuối tuần này?",  # Vietnamese sự kiện, an event
         "이 글의 요약을 해줘",  # 요약을 holds 약을
         "전세계 인구는 몇 명이야?",  # 전세계 holds 전세
         "give me a recipe for lentil soup",
@@ -335,6 +339,8 @@ CODING_QUESTION: Final = (
         "그럼 빈 줄이면?",
         "а якщо рядок порожній?",
         "kalau barisnya kosong?",
+        "thế nếu dòng trống thì sao?",
+        "tiếp đi",
         "продовжуй",
         "lanjutkan",
         "weiter",
@@ -373,6 +379,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "एन्ट्रॉपी पर एक ग़ज़ल लिखो",
         "Напиши сонет ямбом про ентропію",
         "Tulis soneta tentang entropi",
+        "Viết một bài thơ lục bát về entropy",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -413,6 +420,7 @@ OFFER: Final = (
         "좋아요",
         "так, будь ласка",
         "iya, boleh",
+        "vâng, làm đi",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
