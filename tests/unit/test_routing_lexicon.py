@@ -13,6 +13,7 @@ import pytest
 
 from octoroute.enums import Importance, TaskType, Tier
 from octoroute.routing import metadata as m
+from octoroute.routing.features import extract
 from octoroute.routing.lexicon import (
     DIRECTORY,
     LANGUAGES,
@@ -218,11 +219,15 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("1500語のエッセイを書いて", 1500),
         ("500단어로 써줘", 500),
         ("1000 शब्दों में निबंध लिखें", 1000),
+        ("Напиши есе на 500 слів", 500),
+        ("Tulis esai 500 kata tentang laut", 500),
+        ("Viết bài luận 800 chữ về biển", 800),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
         ("version 3 of the wordlist", 0),
         ("I have 20 apples", 0),
+        ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -247,3 +252,179 @@ def test_a_long_story_asked_in_words_goes_deep_in_any_language(text: str) -> Non
     decision = decide_by_rules(meta, refine=True)
     assert decision is not None
     assert decision.tier is Tier.DEEP
+
+
+# --- high stakes, continuations and strict forms in every language -------------------------
+
+
+def cues_of(*messages: Message) -> tuple[str, ...]:
+    """The learned model's ``cue`` keys of a conversation (the keyword groups it saw)."""
+    return tuple(extract(messages, infer_metadata(messages, Importance.NORMAL)).cue)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can I take ibuprofen with my antidepressants?",
+        "my landlord kept my deposit, what now",
+        "Darf ich Ibuprofen in der Schwangerschaft nehmen?",
+        "mon propriétaire garde ma caution, le bail est fini",
+        "¿puedo tomar paracetamol si estoy embarazada?",
+        "meu filho engoliu uma pilha, e agora?",
+        "quanto paga di tasse sull'eredità un figlio?",
+        "mijn verhuurder wil de huur verhogen, mag dat?",
+        "czy mogę wziąć ten lek w ciąży?",
+        "меня уволили без выходного пособия, что делать?",
+        "kan jag dra av ränta på mitt bolån i deklarationen?",
+        "hamileyken bu ilacı kullanabilir miyim?",
+        "هل يمكنني أخذ هذا الدواء مع المضادات الحيوية؟",
+        "क्या मैं गर्भावस्था में यह दवा ले सकती हूँ?",
+        "房东不退押金怎么办",
+        "妊娠中にこの薬を飲んでも大丈夫？",
+        "집주인이 보증금을 안 돌려줘요",
+        "should I pay off my mortgage or put more into my 401k?",
+        "чи можна пити ці ліки під час вагітності?",
+        "penyewa diusir, pemilik kos menahan uang sewa",
+        "uống thuốc này khi mang thai có sao không?",
+    ],
+)
+def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
+    assert "stakes" in cues_of(Message("user", text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what will the weather be like tomorrow?",
+        "can you review my resume?",
+        "run the whole test suite again",
+        "ele irá ao mercado amanhã",  # Portuguese "irá" folds to "ira"
+        "大家好，今天天气不错",  # Chinese "everyone", Japanese "landlord"
+        "メモリ使用量を確認する方法",  # 使用量 holds 用量 ("dose")
+        "có sự kiện gì ở Hà Nội cuối tuần này?",  # Vietnamese sự kiện, an event
+        "이 글의 요약을 해줘",  # 요약을 holds 약을
+        "전세계 인구는 몇 명이야?",  # 전세계 holds 전세
+        "give me a recipe for lentil soup",
+        "what's the price of a flat white in Oslo?",
+    ],
+)
+def test_everyday_words_of_any_language_are_not_stakes(text: str) -> None:
+    assert "stakes" not in cues_of(Message("user", text))
+
+
+CODING_QUESTION: Final = (
+    Message("user", "Write a Python function that parses ISO 8601 dates from a log line."),
+    Message("assistant", "```python\ndef parse(line):\n    return line.split()[0]\n```"),
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "and if the line is empty?",
+        "und wenn die Zeile leer ist?",
+        "et si la ligne est vide ?",
+        "¿y si la línea está vacía?",
+        "e se a linha estiver vazia?",
+        "e se la riga è vuota?",
+        "en als de regel leeg is?",
+        "a jeśli linia jest pusta?",
+        "а если строка пустая?",
+        "och om raden är tom?",
+        "peki ya satır boşsa?",
+        "وإذا كان السطر فارغا؟",
+        "aur agar line khali ho?",
+        "那如果这一行是空的呢？",
+        "じゃあ空の行だったら？",
+        "그럼 빈 줄이면?",
+        "а якщо рядок порожній?",
+        "kalau barisnya kosong?",
+        "thế nếu dòng trống thì sao?",
+        "tiếp đi",
+        "продовжуй",
+        "lanjutkan",
+        "weiter",
+        "vas-y",
+        "продолжай",
+        "devam et",
+        "계속",
+        "dalej",
+        "continúa",
+    ],
+)
+def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
+    meta = infer_metadata([*CODING_QUESTION, Message("user", text)], Importance.NORMAL)
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Write a sonnet in strict iambic pentameter about entropy",
+        "Schreibe ein Sonett in strengem jambischem Pentameter über Entropie",
+        "Écris un sonnet en alexandrins sur l'entropie",
+        "Escribe un soneto en endecasílabos sobre la entropía",
+        "Escreva um soneto decassílabo sobre a entropia",
+        "Scrivi un sonetto in endecasillabi sull'entropia",
+        "Schrijf een sonnet in jambische pentameter over entropie",
+        "Napisz sonet o entropii",
+        "Напиши сонет пятистопным ямбом об энтропии",
+        "Skriv en sonett om entropi",
+        "Entropi hakkında bir sone yaz",
+        "写一首关于熵的七言律诗",
+        "エントロピーについてのソネットを書いて",
+        "엔트로피에 대한 시조를 써줘",
+        "اكتب سونيت عن الإنتروبيا",
+        "एन्ट्रॉपी पर एक ग़ज़ल लिखो",
+        "Напиши сонет ямбом про ентропію",
+        "Tulis soneta tentang entropi",
+        "Viết một bài thơ lục bát về entropy",
+    ],
+)
+def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
+    meta = infer_metadata([Message("user", text)], Importance.NORMAL)
+    assert m.CREATIVE_LONG in meta.signals
+    decision = decide_by_rules(meta, refine=True)
+    assert decision is not None
+    assert decision.tier is Tier.DEEP
+
+
+OFFER: Final = (
+    Message("user", "Write a Python function that parses ISO 8601 dates from a log line."),
+    Message(
+        "assistant",
+        "```python\ndef parse(line):\n    return line.split()[0]\n```\nShall I add tests?",
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes, do that",
+        "ja, mach das",
+        "oui, vas-y",
+        "sí, hazlo",
+        "sim, pode fazer",
+        "sì, fallo",
+        "ja graag",
+        "tak, zrób to",
+        "да, давай",
+        "ja tack",
+        "evet, lütfen",
+        "نعم من فضلك",
+        "haan ji",
+        "是的，来吧",
+        "もちろん",
+        "좋아요",
+        "так, будь ласка",
+        "iya, boleh",
+        "vâng, làm đi",
+    ],
+)
+def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
+    meta = infer_metadata([*OFFER, Message("user", text)], Importance.NORMAL)
+    assert m.SMALLTALK not in meta.signals
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE

@@ -294,6 +294,12 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ),
         ("日本で一番高い山は何ですか？", TaskType.QUESTION_ANSWER, Tier.FAST),
         ("Докажите, что корень из двух иррационален.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Доведіть, що корінь із двох ірраціональний.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Яка столиця Канади?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Buktikan bahwa akar dua adalah bilangan irasional.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Apa ibu kota Kanada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Chứng minh rằng căn bậc hai của 2 là số vô tỉ.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Thủ đô của Canada là gì?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:

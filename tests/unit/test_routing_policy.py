@@ -133,12 +133,6 @@ CASES: Final = [
         "German sonnet",
         [Message("user", "Schreibe ein Sonett in strengem jambischem Pentameter über Entropie")],
         (D,),
-        pytest.mark.xfail(
-            strict=True,
-            reason="the German keyword set has no strict-form words (Sonett, Pentameter), so "
-            "the signals say `creative`, and the training rows hold few German strict forms; "
-            "when the lexicon learns them and the model is retrained this passes: drop the mark",
-        ),
     ),
     case("Spanish sign-off", [*RACE_THREAD[:-1], Message("user", "¡perfecto, gracias!")], (F,)),
 ]  # fmt: skip

@@ -101,6 +101,14 @@ class KeywordGroup(StrEnum):
     HOWTO = "howto"
     TOPIC_CHANGE = "topic_change"
     """Marks a new topic ("by the way"): a short turn after it does not inherit the thread."""
+    STAKES = "stakes"
+    """Domain words of questions with real consequences ("dose", "landlord", "visa", "mortgage"):
+    medicines and symptoms, leases, dismissal, residence, inheritance, lawsuits, tax, loans and
+    pensions. Such a question, however briefly and casually asked, needs the deep tier (the
+    labelling policy's "high-stakes analysis"). Only the learned model's ``cue`` namespace reads
+    this group (its one-word phrases, and Chinese, Japanese, Korean and Hindi substrings); no rule
+    does, so its multi-word phrases count only in :attr:`Evidence.counts
+    <octoroute.routing.signals.Evidence.counts>`."""
 
 
 GroupName = Literal[
@@ -108,7 +116,7 @@ GroupName = Literal[
     "affirm", "proceed", "followup", "code_strong", "code_weak", "code_phrase", "code_neg",
     "code_hard", "code_perf", "math", "math_context", "math_hard", "proof", "design", "security",
     "concurrency", "area_strong", "analysis", "summary", "creative_short", "creative",
-    "creative_long", "write_verb", "code_noun", "translate", "howto", "topic_change",
+    "creative_long", "write_verb", "code_noun", "translate", "howto", "topic_change", "stakes",
 ]  # fmt: skip
 """The values of :class:`KeywordGroup` as a type, for code that reads :attr:`Evidence.counts
 <octoroute.routing.signals.Evidence.counts>` by name: mypy then checks each name, and the lookup
