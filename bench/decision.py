@@ -105,6 +105,14 @@ def _decision(decision: Decision) -> dict[str, Any]:
     }
 
 
+def _scan(scan: tuple[Any, ...]) -> list[Any]:
+    """A scan's fields, its keyword counts and positions sorted (a set's order varies with the
+    process's string hashing)."""
+    evidence, *fields = scan
+    counts, first, *sizes = evidence
+    return [sorted(counts.items()), sorted(first.items()), *sizes, *fields]
+
+
 def snapshot(rows: Sequence[EvalRow], model: LearnedModel, routers: dict[Strategy, Router]) -> str:
     """Every row's decisions, features and scans as JSON Lines (see the module's docstring)."""
     lines = []
@@ -123,8 +131,8 @@ def snapshot(rows: Sequence[EvalRow], model: LearnedModel, routers: dict[Strateg
                 "features": extract(row.messages, meta, model.spec)._asdict(),
             }
         out["scans"] = [
-            [repr(scan_text(message.text())), repr(scan_text(message.text(), keyword_full=0)),
-             repr(scan_code(message.text(), keyword_full=0))]
+            [_scan(scan_text(message.text())), _scan(scan_text(message.text(), keyword_full=0)),
+             _scan(scan_code(message.text(), keyword_full=0))]
             for message in row.messages
         ]  # fmt: skip
         lines.append(json.dumps(out, ensure_ascii=False, sort_keys=True, default=list))

@@ -284,6 +284,68 @@ def _substring_counts_plainly(folded: str) -> dict[str, int]:
     return counts
 
 
+def _unspaced_evidence(folded: str) -> tuple[dict[str, int], dict[str, int], int, int]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    beyond = folding.searchable_beyond_ascii(folded)
+    chars, covered = signals.LEXICON._scan_unspaced(folded, beyond, counts, first)
+    return counts, first, chars, covered
+
+
+def _unspaced_evidence_plainly(folded: str) -> tuple[dict[str, int], dict[str, int], int, int]:
+    """One ``str.find`` per substring phrase: its first place for the positional groups, and
+    successive ones from the end of the last for the characters conversational phrases cover."""
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    chars = len(folding.UNSPACED_RE.findall(folded))
+    covered: set[int] = set()
+    for key, group in signals.LEXICON._substrings:
+        at = folded.find(key)
+        if at < 0:
+            continue
+        counts[group] = counts.get(group, 0) + 1
+        if group in signals.POSITIONAL:
+            first[group] = min(first.get(group, at), at)
+        if chars <= signals.COVERED_MAX_TOKENS and group in signals.CONVERSATIONAL:
+            while at >= 0:
+                covered.update(range(at, at + len(key)))
+                at = folded.find(key, at + len(key))
+    unspaced_covered = sum(1 for at in covered if folding.UNSPACED_RE.match(folded, at))
+    return counts, first, chars, unspaced_covered
+
+
+@pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
+def test_one_pass_over_substring_phrases_finds_their_places_as_a_search_for_each(
+    text: str,
+) -> None:
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
+
+
+SELF_OVERLAPPING: Final = sorted(
+    key
+    for key, group in signals.LEXICON._substrings
+    if group in signals.CONVERSATIONAL and any(key[:i] == key[-i:] for i in range(1, len(key)))
+)
+"""Conversational phrases that can overlap themselves ("哈哈" in "哈哈哈"), where a pass that
+reports overlapping occurrences must still cover as successive searches do."""
+
+
+@pytest.mark.parametrize("key", SELF_OVERLAPPING)
+def test_a_phrase_that_overlaps_itself_covers_what_successive_searches_cover(key: str) -> None:
+    border = max(i for i in range(1, len(key)) if key[:i] == key[-i:])
+    for text in (key + key[border:], "a " + key + key[border:] + key, key[:-1] + key):
+        assert _unspaced_evidence(text) == _unspaced_evidence_plainly(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unspaced_like)
+def test_one_pass_over_substring_phrases_finds_their_places_in_generated_text(text: str) -> None:
+    # repeated and overlapping phrases ("哈哈哈"): coverage takes non-overlapping occurrences
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
+
+
 @pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
 def test_substring_phrases_are_found_as_a_search_for_each_finds_them(text: str) -> None:
     folded = signals.fold(text)

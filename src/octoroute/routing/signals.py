@@ -8,7 +8,8 @@ Everything is compiled at import and every pass is linear in the scanned text:
   (multi-word phrases are then compared token by token), which gives whole-word matching in
   every language that separates words with spaces, whatever the number of phrases;
 * scripts without word boundaries (CJK, Korean, Hindi) are matched by substring, and only when
-  the text contains such a character;
+  the text contains such a character: every substring phrase in one pass of an Aho-Corasick
+  automaton, which reports where each occurs;
 * the regex detectors anchor on a literal or a look-behind and use bounded repetition, so none
   of them can backtrack catastrophically (hypothesis tests feed them adversarial text).
 
@@ -23,6 +24,8 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, NamedTuple
+
+from ahocorasick_rs import AhoCorasick, Implementation
 
 from octoroute.routing.detectors import (
     ARITHMETIC,
@@ -155,16 +158,18 @@ class Lexicon:
             word for word, groups in singles.items() if CONVERSATIONAL.intersection(groups)
         )
         self._substrings = tuple(substrings)
-        # Each substring filed under one of its unspaced characters, with all of them: only keys
-        # whose unspaced characters all occur in the text are looked for (in a Chinese request,
-        # a fifth of the keys that share a character with it).
-        by_char: dict[str, list[tuple[int, frozenset[str]]]] = {}
-        for index, (key, _) in enumerate(self._substrings):
-            anchor = UNSPACED_RE.search(key)
-            assert anchor is not None
-            needed = frozenset(UNSPACED_RE.findall(key))
-            by_char.setdefault(anchor.group(), []).append((index, needed))
-        self._substrings_by_char = {char: tuple(found) for char, found in by_char.items()}
+        # Every substring key in one automaton, found in one pass over the text with where each
+        # occurrence starts; a key listed in several groups counts for each of them.
+        groups_of: dict[str, list[str]] = {}
+        for key, group in self._substrings:
+            groups_of.setdefault(key, []).append(group)
+        self._substring_keys = tuple(groups_of)
+        self._substring_groups = tuple(tuple(groups_of[key]) for key in self._substring_keys)
+        self._substring_automaton = (
+            AhoCorasick(self._substring_keys, implementation=Implementation.DFA)
+            if self._substring_keys
+            else None
+        )
 
     def scan(
         self, folded: str, tokens: Sequence[str], *, unspaced: bool, beyond: str | None = None
@@ -285,31 +290,39 @@ class Lexicon:
         positional group no word matched); return the unspaced characters and how many of them
         conversational phrases cover (0 past :data:`COVERED_MAX_TOKENS` of them). ``beyond``:
         :func:`~.folding.searchable_beyond_ascii` of ``folded`` (all unspaced characters)."""
-        characters = UNSPACED_RE.findall(beyond)
-        unspaced_chars = len(characters)
-        candidates: list[int] = []
-        index = self._substrings_by_char
-        present = set(characters)
-        for char in present:
-            for candidate, needed in index.get(char, ()):
-                if needed <= present:
-                    candidates.append(candidate)
+        unspaced_chars = len(UNSPACED_RE.findall(beyond))
         track_cover = unspaced_chars <= COVERED_MAX_TOKENS
         covered: set[int] = set()
         substring_first: dict[str, int] = {}
+        automaton = self._substring_automaton
+        if automaton is None:
+            return unspaced_chars, 0
+        # Each key's occurrences, overlapping ones too, in the order they end: its first start
+        # is the least, and its coverage takes them greedily from the left without overlap (as
+        # successive ``str.find`` from the end of the last one would).
+        starts: dict[int, list[int]] = {}
+        for key_index, at, _ in automaton.find_matches_as_indexes(folded, overlapping=True):
+            found = starts.get(key_index)
+            if found is None:
+                starts[key_index] = [at]
+            else:
+                found.append(at)
         positional = self._positional
-        for candidate in candidates:
-            key, group = self._substrings[candidate]
-            at = folded.find(key)
-            if at < 0:
-                continue
-            counts[group] = counts.get(group, 0) + 1
-            if group in positional and at < substring_first.get(group, len(folded)):
-                substring_first[group] = at
-            if track_cover and group in CONVERSATIONAL:
-                while at >= 0:
-                    covered.update(range(at, at + len(key)))
-                    at = folded.find(key, at + len(key))
+        keys, groups_of = self._substring_keys, self._substring_groups
+        for key_index, found in starts.items():
+            at = min(found)
+            groups = groups_of[key_index]
+            for group in groups:
+                counts[group] = counts.get(group, 0) + 1
+                if group in positional and at < substring_first.get(group, len(folded)):
+                    substring_first[group] = at
+            if track_cover and not CONVERSATIONAL.isdisjoint(groups):
+                length = len(keys[key_index])
+                end = -1
+                for start in sorted(found):
+                    if start >= end:
+                        end = start + length
+                        covered.update(range(start, end))
         for positional_group, at in substring_first.items():
             first_at.setdefault(positional_group, at)
         covered_chars = 0
