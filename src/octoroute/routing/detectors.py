@@ -13,8 +13,10 @@ only when the text has one. The rest (``Segmentation fault``, ``import``) are tr
 Every needle and gate longer than one character is then looked up in a set: the literals a
 text holds are found at once by one pass of an Aho-Corasick automaton (``ahocorasick_rs``,
 compiled Rust) built at import, ~2.5 ns a character of a 3 KB paste for all ~50 of them, where a
-search each cost ~0.6 ns a character per literal. Texts up to 64 characters keep a search each,
-cheaper than a call of the automaton on so little (issue #19, docs/performance.md).
+search each cost ~0.6 ns a character per literal; and only the probes whose needle occurs are
+visited (one-character needles by a search each), not every gate. Texts up to 64 characters keep
+the walk over the gates, cheaper than a call of the automaton on so little (issue #19,
+docs/performance.md).
 
 The gates make the work cheaper, never the answer different: a gate is derived from the needle, or
 stated next to a regex that cannot match without it (``def f(`` needs ``(``), and
@@ -77,6 +79,9 @@ several characters or literals, a decimal digit, none."""
 _Group = tuple[int, str, tuple[str, ...], tuple[str, ...], tuple[_Entry, ...], int]
 """What :meth:`Detectors.run` walks: a gate's kind, its literal (``_CHAR``, ``_LITERAL``), its
 characters and longer literals (``_ANY``), the probes behind it, the union of their bits."""
+_Candidate = tuple[int, int, int, str, tuple[str, ...], tuple[str, ...], "re.Pattern[str] | None"]
+"""A probe as :meth:`Detectors._run_found` tries it: its order, its family's bit, its gate's
+kind, literal, characters and longer literals, its regex."""
 _FEW_CHARS: Final = 64
 """Texts up to this long find their gates by one set intersection (a hash per character) rather
 than one search per gate: a short turn or sign-off, where most gates are absent. Their longer
@@ -190,14 +195,25 @@ class Detectors:
         self._automaton = (
             AhoCorasick(literals, implementation=Implementation.DFA) if literals else None
         )
-
-    def _literals_in(self, text: str) -> set[str] | str:
-        """The needles and gates longer than one character that occur in ``text``: a set, from
-        one pass of the automaton, or for a short text the text itself (``in`` answers the same
-        for either)."""
-        if len(text) <= _FEW_CHARS or self._automaton is None:
-            return text
-        return set(self._automaton.find_matches_as_strings(text, overlapping=True))
+        # For a text the automaton reads: each probe filed under its needle with its gate, in
+        # the order they are tried (probes without a regex first: they fire for free).
+        ranked = sorted(
+            (
+                (pattern is not None, group_index, entry_index),
+                (bit, kind, gate, chars, gate_literals, pattern, needle, multi),
+            )
+            for group_index, (kind, gate, chars, gate_literals, entries, _) in enumerate(groups)
+            for entry_index, (bit, needle, multi, pattern) in enumerate(entries)
+        )
+        by_literal: dict[str, list[_Candidate]] = {}
+        by_char: dict[str, list[_Candidate]] = {}
+        for rank, (bit, kind, gate, chars, gate_literals, pattern, needle, multi) in enumerate(
+            candidate for _, candidate in ranked
+        ):
+            candidate = (rank, bit, kind, gate, chars, gate_literals, pattern)
+            (by_literal if multi else by_char).setdefault(needle, []).append(candidate)
+        self._by_literal = {literal: tuple(found) for literal, found in by_literal.items()}
+        self._by_char = tuple((char, tuple(found)) for char, found in by_char.items())
 
     def _groups_for(self, present: frozenset[str]) -> tuple[_Group, ...]:
         """The groups worth visiting in a text whose one-character gates are ``present``: those
@@ -232,13 +248,13 @@ class Detectors:
         ``enough`` of them fired. One loop with no call per group: on a short text the gates are
         most of the work.
         """
+        if len(text) > _FEW_CHARS and self._automaton is not None:
+            return self._run_found(text, digit)
         mask = done = 0
         capped, enough = self._capped, self._enough
-        groups = self._groups
-        if len(text) <= _FEW_CHARS:
-            # one set intersection instead of a loop step and a search per absent gate
-            groups = self._groups_for(self._gate_chars.intersection(text))
-        found = self._literals_in(text)
+        # one set intersection instead of a loop step and a search per absent gate
+        groups = self._groups_for(self._gate_chars.intersection(text))
+        found = text  # short: a search per longer literal costs less than a pass of the automaton
         for kind, gate, chars, literals, entries, bits in groups:
             if not bits & ~done:
                 continue
@@ -273,6 +289,51 @@ class Detectors:
                     done |= bit
             if capped and (mask & capped).bit_count() >= enough:
                 done |= capped
+        return mask
+
+    def _run_found(self, text: str, digit: bool | None) -> int:
+        """:meth:`run` for a text the automaton reads: only the probes whose needle occurs are
+        visited (the literals one pass found, the one-character needles by a search each), in
+        a fixed order, behind the same gates."""
+        assert self._automaton is not None
+        found = set(self._automaton.find_matches_as_strings(text, overlapping=True))
+        candidates: list[_Candidate] = []
+        by_literal = self._by_literal
+        for literal in found:
+            filed = by_literal.get(literal)
+            if filed is not None:
+                candidates += filed
+        for char, filed in self._by_char:
+            if char in text:
+                candidates += filed
+        if not candidates:
+            return 0
+        candidates.sort()  # by their order alone: no two share one
+        mask = done = 0
+        capped, enough = self._capped, self._enough
+        for _, bit, kind, gate, chars, literals, pattern in candidates:
+            if done & bit:
+                continue
+            if kind == _CHAR:
+                if gate not in text:
+                    continue
+            elif kind == _LITERAL:
+                if gate not in found:
+                    continue
+            elif kind == _DIGIT:
+                if digit is None:
+                    digit = has_digit(text)
+                if not digit:
+                    continue
+            elif kind == _ANY and not (
+                any(char in text for char in chars) or not found.isdisjoint(literals)
+            ):
+                continue
+            if pattern is None or pattern.search(text):
+                mask |= bit
+                done |= bit
+                if capped and (mask & capped).bit_count() >= enough:
+                    done |= capped
         return mask
 
     def run_ungated(self, text: str) -> int:
