@@ -8,6 +8,7 @@ with the straightforward evaluation over the labelled dataset and over generated
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Final
@@ -312,6 +313,53 @@ def _unspaced_evidence_plainly(folded: str) -> tuple[dict[str, int], dict[str, i
                 at = folded.find(key, at + len(key))
     unspaced_covered = sum(1 for at in covered if folding.UNSPACED_RE.match(folded, at))
     return counts, first, chars, unspaced_covered
+
+
+def _phrases_in_one_pass(lexicon: signals.Lexicon, tokens: list[str]) -> tuple[object, ...]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    lexicon._scan_phrases(tokens, counts, first)
+    return counts, first
+
+
+def _phrases_pair_by_pair(lexicon: signals.Lexicon, tokens: list[str]) -> tuple[object, ...]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    hits = lexicon._pair_keys.intersection(itertools.pairwise(tokens))
+    lexicon._scan_pairs(tokens, hits, counts, first, False)
+    return counts, first
+
+
+def _check_phrases(text: str) -> None:
+    folded = signals.fold(text)
+    tokens = signals.tokenize(folded, unspaced=folding.UNSPACED_RE.search(folded) is not None)
+    for lexicon in (signals.LEXICON, signals.CODE_LEXICON):
+        assert _phrases_in_one_pass(lexicon, tokens) == _phrases_pair_by_pair(lexicon, tokens)
+
+
+PHRASE_WORDS: Final = sorted(
+    {word for key in signals.LEXICON._phrase_index for word in key.split(" ")}
+    | {word for pair in signals.LEXICON._phrase_pairs for word in pair}
+)
+phrase_like = st.lists(
+    st.sampled_from([*PHRASE_WORDS[:400], "what", "is", "the", "how", "do", "i", "x", "1"]),
+    max_size=120,
+).map(" ".join) | st.lists(st.sampled_from(sorted(signals.LEXICON._phrase_index)), max_size=30).map(
+    ", ".join
+)
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS, ids=range(len(DATASET_TEXTS)))
+def test_one_pass_over_longer_phrases_counts_as_pair_by_pair_on_the_dataset(text: str) -> None:
+    _check_phrases(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrase_like)
+def test_one_pass_over_longer_phrases_counts_as_pair_by_pair_on_generated_text(text: str) -> None:
+    # repeated phrases, phrases sharing their first two words, and a longer phrase away from the
+    # first place its pair occurs (where the pair-by-pair scan of a long text does not count it)
+    _check_phrases(text)
 
 
 @pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
