@@ -10,13 +10,13 @@ one of its matches contains, chosen among punctuation that prose rarely has (``(
 gate occurs; a family already fired is not tried again. Probes that need a decimal digit are tried
 only when the text has one. The rest (``Segmentation fault``, ``import``) are tried always.
 
-Every needle and gate longer than one character is then looked up in a set: the literals a
-text holds are found at once by one pass of an Aho-Corasick automaton (``ahocorasick_rs``,
-compiled Rust) built at import, ~2.5 ns a character of a 3 KB paste for all ~50 of them, where a
-search each cost ~0.6 ns a character per literal; and only the probes whose needle occurs are
-visited (one-character needles by a search each), not every gate. Texts up to 64 characters keep
-the walk over the gates, cheaper than a call of the automaton on so little (issue #19,
-docs/performance.md).
+For the code detectors, every needle and gate longer than one character is then looked up in a
+set: the literals a text holds are found at once by one pass of an Aho-Corasick automaton
+(``ahocorasick_rs``, compiled Rust) built at import, ~2.5 ns a character of a 3 KB paste for all
+~50 of them, where a search each cost ~0.6 ns a character per literal; and only the probes whose
+needle occurs are visited (one-character needles by a search each), not every gate. Texts up to
+64 characters, and families with few literals (file names, formulas), keep the walk over the
+gates, which costs them less (issue #19, docs/performance.md).
 
 The gates make the work cheaper, never the answer different: a gate is derived from the needle, or
 stated next to a regex that cannot match without it (``def f(`` needs ``(``), and
@@ -82,6 +82,11 @@ characters and longer literals (``_ANY``), the probes behind it, the union of th
 _Candidate = tuple[int, int, int, str, tuple[str, ...], tuple[str, ...], "re.Pattern[str] | None"]
 """A probe as :meth:`Detectors._run_found` tries it: its order, its family's bit, its gate's
 kind, literal, characters and longer literals, its regex."""
+_AUTOMATON_LITERALS: Final = 16
+"""Families with fewer literals longer than one character than this search for each: on texts
+of 64 to 4,000 characters a pass of the automaton cost as much as six or twelve searches (the
+``code_symbol`` family, the formula detectors) and more than one (file names); the code
+detectors' ~50 literals cost 3-4x less in one pass."""
 _FEW_CHARS: Final = 64
 """Texts up to this long find their gates by one set intersection (a hash per character) rather
 than one search per gate: a short turn or sign-off, where most gates are absent. Their longer
@@ -193,7 +198,9 @@ class Detectors:
             | {gate for gates in either for gate in gates if len(gate) > 1}
         )  # fmt: skip
         self._automaton = (
-            AhoCorasick(literals, implementation=Implementation.DFA) if literals else None
+            AhoCorasick(literals, implementation=Implementation.DFA)
+            if len(literals) >= _AUTOMATON_LITERALS
+            else None
         )
         # For a text the automaton reads: each probe filed under its needle with its gate, in
         # the order they are tried (probes without a regex first: they fire for free).
@@ -248,21 +255,20 @@ class Detectors:
         ``enough`` of them fired. One loop with no call per group: on a short text the gates are
         most of the work.
         """
-        if len(text) > _FEW_CHARS and self._automaton is not None:
+        if len(text) <= _FEW_CHARS:
+            # one set intersection instead of a loop step and a search per absent gate
+            groups = self._groups_for(self._gate_chars.intersection(text))
+        elif self._automaton is not None:
             return self._run_found(text, digit)
+        else:
+            groups = self._groups
         mask = done = 0
         capped, enough = self._capped, self._enough
-        # one set intersection instead of a loop step and a search per absent gate
-        groups = self._groups_for(self._gate_chars.intersection(text))
-        found = text  # short: a search per longer literal costs less than a pass of the automaton
         for kind, gate, chars, literals, entries, bits in groups:
             if not bits & ~done:
                 continue
-            if kind == _CHAR:
+            if kind <= _LITERAL:  # _CHAR or _LITERAL: a search either way here
                 if gate not in text:
-                    continue
-            elif kind == _LITERAL:
-                if gate not in found:
                     continue
             elif kind == _DIGIT:
                 if digit is None:
@@ -275,16 +281,12 @@ class Detectors:
                         break
                 else:
                     for literal in literals:
-                        if literal in found:
+                        if literal in text:
                             break
                     else:
                         continue
-            for bit, needle, multi, pattern in entries:
-                if (
-                    not done & bit
-                    and (needle in found if multi else needle in text)
-                    and (pattern is None or pattern.search(text))
-                ):
+            for bit, needle, _, pattern in entries:
+                if not done & bit and needle in text and (pattern is None or pattern.search(text)):
                     mask |= bit
                     done |= bit
             if capped and (mask & capped).bit_count() >= enough:
