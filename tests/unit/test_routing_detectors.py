@@ -362,6 +362,29 @@ def test_one_pass_over_longer_phrases_counts_as_pair_by_pair_on_generated_text(t
     _check_phrases(text)
 
 
+SURROGATE_TEXTS: Final = [
+    "x = foo(1); " * 20 + "\ud800 import os\n" + "```\nTraceback (most recent call last)",
+    "谢谢\ud800哈哈哈 " * 3 + "你好",
+    " ".join(["how do i"] * 40) + "\udfff what is the difference between",
+]
+"""Long enough for the compiled matchers, which read UTF-8 and so refuse a lone surrogate."""
+
+
+@pytest.mark.parametrize("text", SURROGATE_TEXTS, ids=range(len(SURROGATE_TEXTS)))
+def test_a_lone_surrogate_is_read_by_the_one_pass_matchers_as_by_the_plain_searches(
+    text: str,
+) -> None:
+    _check_all(text)
+    _check_phrases(text)
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
+    # read as U+FFFD, which no phrase or probe holds: a separator, as the surrogate is
+    standin = folding.matchable(text)
+    assert standin != text
+    assert signals.scan_text(text) == signals.scan_text(standin)
+    assert signals.scan_code(text, keyword_full=0) == signals.scan_code(standin, keyword_full=0)
+
+
 @pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
 def test_one_pass_over_substring_phrases_finds_their_places_as_a_search_for_each(
     text: str,

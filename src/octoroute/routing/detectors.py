@@ -38,6 +38,8 @@ from typing import Final, NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
+from octoroute.routing.lexicon.folding import matchable
+
 _GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
 """Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
 _EARLY_GATES: Final = "({=;"
@@ -297,8 +299,12 @@ class Detectors:
         """:meth:`run` for a text the automaton reads: only the probes whose needle occurs are
         visited (the literals one pass found, the one-character needles by a search each), in
         a fixed order, behind the same gates."""
-        assert self._automaton is not None
-        found = set(self._automaton.find_matches_as_strings(text, overlapping=True))
+        automaton = self._automaton
+        assert automaton is not None
+        try:
+            found = set(automaton.find_matches_as_strings(text, overlapping=True))
+        except UnicodeEncodeError:  # a lone surrogate
+            found = set(automaton.find_matches_as_strings(matchable(text), overlapping=True))
         candidates: list[_Candidate] = []
         by_literal = self._by_literal
         for literal in found:
