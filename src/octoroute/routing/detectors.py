@@ -74,7 +74,7 @@ def _gates(gate: str | tuple[str, ...]) -> tuple[str, ...]:
 
 _Entry = tuple[int, str, bool, "re.Pattern[str] | None"]
 """A probe as :meth:`Detectors.run` tries it: its family's bit, its needle, whether the needle is
-looked up among the literals found (longer than one character) or in the text, its regex."""
+longer than one character (so the automaton finds it, where there is one), its regex."""
 _CHAR, _LITERAL, _ANY, _DIGIT, _ALWAYS = range(5)
 """Kinds of gate: one character (``in`` the text), a longer literal (among those found), any of
 several characters or literals, a decimal digit, none."""
