@@ -18,12 +18,19 @@ p99 in microseconds (``time.perf_counter_ns``) over every timed call, and over e
 of its passes (the estimate of a quiet core on a busy host), plus the p99 of the long rows
 (latest turn of 4,000 characters or more). Pin it to a core for stable numbers:
 ``taskset -c 0 .venv/bin/python bench/decision.py``.
+
+``--snapshot FILE`` times nothing: it writes, per row and importance, what both strategies
+decide (tier, reason, metadata, confidence), the learned view ``POST /route`` explains and the
+features, plus every message's text and code scans, as JSON Lines. A change meant to make the
+decision cheaper must leave that file byte for byte the same: run it before and after (or with
+another tree's ``src`` first on ``PYTHONPATH``) and ``cmp`` the two files.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import sys
 import time
@@ -37,6 +44,7 @@ from octoroute.routing.evaluate import EvalRow, load_dataset
 from octoroute.routing.features import extract
 from octoroute.routing.learned import LearnedModel, load_model
 from octoroute.routing.metadata import infer_metadata
+from octoroute.routing.signals import scan_code, scan_text
 from octoroute.routing.strategy import Decision, Router
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,11 +92,59 @@ def time_each(
     return timings
 
 
+def _decision(decision: Decision) -> dict[str, Any]:
+    meta = decision.metadata
+    return {
+        "tier": str(decision.tier),
+        "source": str(decision.source),
+        "reason": decision.reason,
+        "confidence": decision.confidence,
+        "task": str(meta.task_type),
+        "signals": list(meta.signals),
+        "tokens": meta.token_estimate,
+    }
+
+
+def _scan(scan: tuple[Any, ...]) -> list[Any]:
+    """A scan's fields, its keyword counts and positions sorted (a set's order varies with the
+    process's string hashing)."""
+    evidence, *fields = scan
+    counts, first, *sizes = evidence
+    return [sorted(counts.items()), sorted(first.items()), *sizes, *fields]
+
+
+def snapshot(rows: Sequence[EvalRow], model: LearnedModel, routers: dict[Strategy, Router]) -> str:
+    """Every row's decisions, features and scans as JSON Lines (see the module's docstring)."""
+    lines = []
+    for row in rows:
+        out: dict[str, Any] = {}
+        for importance in Importance:
+            meta = infer_metadata(row.messages, importance)
+            view = routers[Strategy.LEARNED].learned_view(row.messages, meta)
+            out[str(importance)] = {
+                strategy.value: _decision(run_sync(router.route(row.messages, importance)))
+                for strategy, router in routers.items()
+            } | {
+                "view": None
+                if view is None
+                else [str(view.tier), view.confidence, view.probabilities],
+                "features": extract(row.messages, meta, model.spec)._asdict(),
+            }
+        out["scans"] = [
+            [_scan(scan_text(message.text())), _scan(scan_text(message.text(), keyword_full=0)),
+             _scan(scan_code(message.text(), keyword_full=0))]
+            for message in row.messages
+        ]  # fmt: skip
+        lines.append(json.dumps(out, ensure_ascii=False, sort_keys=True, default=list))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("datasets", nargs="*", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--repeat", type=int, default=20, help="timed passes over the rows")
     parser.add_argument("--model", type=Path, help="a model file instead of the shipped one")
+    parser.add_argument("--snapshot", type=Path, help="write the decisions here, time nothing")
     args = parser.parse_args(argv)
     rows = [row for path in args.datasets for row in load_dataset(path)]
     if not rows:
@@ -99,6 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         strategy: Router(RoutingConfig(strategy=strategy), learned=model)
         for strategy in (Strategy.RULE, Strategy.LEARNED)
     }
+    if args.snapshot is not None:
+        args.snapshot.write_text(snapshot(rows, model, routers), encoding="utf-8")
+        print(f"{len(rows)} rows -> {args.snapshot}")
+        return 0
     metadata = {id(row): infer_metadata(row.messages, N) for row in rows}
     features = {id(row): extract(row.messages, metadata[id(row)], model.spec) for row in rows}
     cases: dict[str, Callable[[EvalRow], object]] = {

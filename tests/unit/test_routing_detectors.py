@@ -8,6 +8,7 @@ with the straightforward evaluation over the labelled dataset and over generated
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Final
@@ -282,6 +283,138 @@ def _substring_counts_plainly(folded: str) -> dict[str, int]:
         if key in folded:
             counts[group] = counts.get(group, 0) + 1
     return counts
+
+
+def _unspaced_evidence(folded: str) -> tuple[dict[str, int], dict[str, int], int, int]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    beyond = folding.searchable_beyond_ascii(folded)
+    chars, covered = signals.LEXICON._scan_unspaced(folded, beyond, counts, first)
+    return counts, first, chars, covered
+
+
+def _unspaced_evidence_plainly(folded: str) -> tuple[dict[str, int], dict[str, int], int, int]:
+    """One ``str.find`` per substring phrase: its first place for the positional groups, and
+    successive ones from the end of the last for the characters conversational phrases cover."""
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    chars = len(folding.UNSPACED_RE.findall(folded))
+    covered: set[int] = set()
+    for key, group in signals.LEXICON._substrings:
+        at = folded.find(key)
+        if at < 0:
+            continue
+        counts[group] = counts.get(group, 0) + 1
+        if group in signals.POSITIONAL:
+            first[group] = min(first.get(group, at), at)
+        if chars <= signals.COVERED_MAX_TOKENS and group in signals.CONVERSATIONAL:
+            while at >= 0:
+                covered.update(range(at, at + len(key)))
+                at = folded.find(key, at + len(key))
+    unspaced_covered = sum(1 for at in covered if folding.UNSPACED_RE.match(folded, at))
+    return counts, first, chars, unspaced_covered
+
+
+def _phrases_in_one_pass(lexicon: signals.Lexicon, tokens: list[str]) -> tuple[object, ...]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    lexicon._scan_phrases(tokens, counts, first)
+    return counts, first
+
+
+def _phrases_pair_by_pair(lexicon: signals.Lexicon, tokens: list[str]) -> tuple[object, ...]:
+    counts: dict[str, int] = {}
+    first: dict[str, int] = {}
+    hits = lexicon._pair_keys.intersection(itertools.pairwise(tokens))
+    lexicon._scan_pairs(tokens, hits, counts, first, False)
+    return counts, first
+
+
+def _check_phrases(text: str) -> None:
+    folded = signals.fold(text)
+    tokens = signals.tokenize(folded, unspaced=folding.UNSPACED_RE.search(folded) is not None)
+    for lexicon in (signals.LEXICON, signals.CODE_LEXICON):
+        assert _phrases_in_one_pass(lexicon, tokens) == _phrases_pair_by_pair(lexicon, tokens)
+
+
+PHRASE_WORDS: Final = sorted(
+    {word for key in signals.LEXICON._phrase_index for word in key.split(" ")}
+    | {word for pair in signals.LEXICON._phrase_pairs for word in pair}
+)
+phrase_like = st.lists(
+    st.sampled_from([*PHRASE_WORDS[:400], "what", "is", "the", "how", "do", "i", "x", "1"]),
+    max_size=120,
+).map(" ".join) | st.lists(st.sampled_from(sorted(signals.LEXICON._phrase_index)), max_size=30).map(
+    ", ".join
+)
+
+
+@pytest.mark.parametrize("text", DATASET_TEXTS, ids=range(len(DATASET_TEXTS)))
+def test_one_pass_over_longer_phrases_counts_as_pair_by_pair_on_the_dataset(text: str) -> None:
+    _check_phrases(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(phrase_like)
+def test_one_pass_over_longer_phrases_counts_as_pair_by_pair_on_generated_text(text: str) -> None:
+    # repeated phrases, phrases sharing their first two words, and a longer phrase away from the
+    # first place its pair occurs (where the pair-by-pair scan of a long text does not count it)
+    _check_phrases(text)
+
+
+SURROGATE_TEXTS: Final = [
+    "x = foo(1); " * 20 + "\ud800 import os\n" + "```\nTraceback (most recent call last)",
+    "谢谢\ud800哈哈哈 " * 3 + "你好",
+    " ".join(["how do i"] * 40) + "\udfff what is the difference between",
+]
+"""Long enough for the compiled matchers, which read UTF-8 and so refuse a lone surrogate."""
+
+
+@pytest.mark.parametrize("text", SURROGATE_TEXTS, ids=range(len(SURROGATE_TEXTS)))
+def test_a_lone_surrogate_is_read_by_the_one_pass_matchers_as_by_the_plain_searches(
+    text: str,
+) -> None:
+    _check_all(text)
+    _check_phrases(text)
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
+    # read as U+FFFD, which no phrase or probe holds: a separator, as the surrogate is
+    standin = folding.matchable(text)
+    assert standin != text
+    assert signals.scan_text(text) == signals.scan_text(standin)
+    assert signals.scan_code(text, keyword_full=0) == signals.scan_code(standin, keyword_full=0)
+
+
+@pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))
+def test_one_pass_over_substring_phrases_finds_their_places_as_a_search_for_each(
+    text: str,
+) -> None:
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
+
+
+SELF_OVERLAPPING: Final = sorted(
+    key
+    for key, group in signals.LEXICON._substrings
+    if group in signals.CONVERSATIONAL and any(key[:i] == key[-i:] for i in range(1, len(key)))
+)
+"""Conversational phrases that can overlap themselves ("哈哈" in "哈哈哈"), where a pass that
+reports overlapping occurrences must still cover as successive searches do."""
+
+
+@pytest.mark.parametrize("key", SELF_OVERLAPPING)
+def test_a_phrase_that_overlaps_itself_covers_what_successive_searches_cover(key: str) -> None:
+    border = max(i for i in range(1, len(key)) if key[:i] == key[-i:])
+    for text in (key + key[border:], "a " + key + key[border:] + key, key[:-1] + key):
+        assert _unspaced_evidence(text) == _unspaced_evidence_plainly(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(unspaced_like)
+def test_one_pass_over_substring_phrases_finds_their_places_in_generated_text(text: str) -> None:
+    # repeated and overlapping phrases ("哈哈哈"): coverage takes non-overlapping occurrences
+    folded = signals.fold(text)
+    assert _unspaced_evidence(folded) == _unspaced_evidence_plainly(folded)
 
 
 @pytest.mark.parametrize("text", UNSPACED_TEXTS, ids=range(len(UNSPACED_TEXTS)))

@@ -10,6 +10,14 @@ one of its matches contains, chosen among punctuation that prose rarely has (``(
 gate occurs; a family already fired is not tried again. Probes that need a decimal digit are tried
 only when the text has one. The rest (``Segmentation fault``, ``import``) are tried always.
 
+For the code detectors, every needle and gate longer than one character is then looked up in a
+set: the literals a text holds are found at once by one pass of an Aho-Corasick automaton
+(``ahocorasick_rs``, compiled Rust) built at import, ~2.5 ns a character of a 3 KB paste for all
+~50 of them, where a search each cost ~0.6 ns a character per literal; and only the probes whose
+needle occurs are visited (one-character needles by a search each), not every gate. Texts up to
+64 characters, and families with few literals (file names, formulas), keep the walk over the
+gates, which costs them less (issue #19, docs/performance.md).
+
 The gates make the work cheaper, never the answer different: a gate is derived from the needle, or
 stated next to a regex that cannot match without it (``def f(`` needs ``(``), and
 ``tests/unit/test_routing_detectors.py`` checks every family against an ungated evaluation.
@@ -27,6 +35,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Final, NamedTuple
+
+from ahocorasick_rs import AhoCorasick, Implementation
+
+from octoroute.routing.lexicon.folding import matchable
 
 _GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
 """Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
@@ -60,12 +72,27 @@ def _gates(gate: str | tuple[str, ...]) -> tuple[str, ...]:
     return (gate,) if isinstance(gate, str) else gate
 
 
-_Entry = tuple[int, str, "re.Pattern[str] | None"]
-_Group = tuple["str | tuple[str, ...] | None", tuple[_Entry, ...], int]
-"""What :meth:`Detectors.run` walks: a gate, the probes behind it, the union of their bits."""
+_Entry = tuple[int, str, bool, "re.Pattern[str] | None"]
+"""A probe as :meth:`Detectors.run` tries it: its family's bit, its needle, whether the needle is
+longer than one character (so the automaton finds it, where there is one), its regex."""
+_CHAR, _LITERAL, _ANY, _DIGIT, _ALWAYS = range(5)
+"""Kinds of gate: one character (``in`` the text), a longer literal (among those found), any of
+several characters or literals, a decimal digit, none."""
+_Group = tuple[int, str, tuple[str, ...], tuple[str, ...], tuple[_Entry, ...], int]
+"""What :meth:`Detectors.run` walks: a gate's kind, its literal (``_CHAR``, ``_LITERAL``), its
+characters and longer literals (``_ANY``), the probes behind it, the union of their bits."""
+_Candidate = tuple[int, int, int, str, tuple[str, ...], tuple[str, ...], "re.Pattern[str] | None"]
+"""A probe as :meth:`Detectors._run_found` tries it: its order, its family's bit, its gate's
+kind, literal, characters and longer literals, its regex."""
+_AUTOMATON_LITERALS: Final = 16
+"""Families with fewer literals longer than one character than this search for each: on texts
+of 64 to 4,000 characters a pass of the automaton cost as much as six or twelve searches (the
+``code_symbol`` family, the formula detectors) and more than one (file names); the code
+detectors' ~50 literals cost 3-4x less in one pass."""
 _FEW_CHARS: Final = 64
 """Texts up to this long find their gates by one set intersection (a hash per character) rather
-than one search per gate: a short turn or sign-off, where most gates are absent."""
+than one search per gate: a short turn or sign-off, where most gates are absent. Their longer
+literals are looked for by ``in`` as well: cheaper than a pass of the automaton on so little."""
 _PRESENT_SETS_MAX: Final = 4096
 """How many sets of present gates are remembered with their groups (a fixed bound on memory)."""
 
@@ -115,7 +142,7 @@ class Detectors:
         for name, probes in families:
             bit = self._bits[name]
             for needle, pattern, gates in probes:
-                entry = (bit, needle, pattern)
+                entry = (bit, needle, len(needle) > 1, pattern)
                 if not gates:
                     always.append(entry)
                 elif gates == (DIGIT,):
@@ -130,28 +157,72 @@ class Detectors:
         order = {char: index for index, char in enumerate(_GATE_ORDER)}
         order.update({char: index - len(_GATE_ORDER) for index, char in enumerate(_EARLY_GATES)})
         self._gated = tuple(
-            (literal, tuple(entries), _union(entries))
+            (
+                _CHAR if len(literal) == 1 else _LITERAL,
+                literal,
+                (),
+                (),
+                tuple(entries),
+                _union(entries),
+            )
             for literal, entries in sorted(
                 gated.items(), key=lambda item: (len(item[0]), order.get(item[0], 0))
             )
         )
         self._either = tuple(
-            (gates, tuple(entries), _union(entries)) for gates, entries in either.items()
+            (
+                _ANY,
+                "",
+                tuple(gate for gate in gates if len(gate) == 1),
+                tuple(gate for gate in gates if len(gate) > 1),
+                tuple(entries),
+                _union(entries),
+            )
+            for gates, entries in either.items()
         )
         self._digit = tuple(digit)
         self._always = tuple(always)
-        # What run() walks: (gate, entries, bits), where the gate is a literal, a tuple of
-        # literals (any of them), None (a decimal digit) or "" (always: "" is in every text).
         groups: list[_Group] = [*self._gated, *self._either]
         if digit:
-            groups.append((None, self._digit, _union(digit)))
+            groups.append((_DIGIT, "", (), (), self._digit, _union(digit)))
         if always:
-            groups.append(("", self._always, _union(always)))
+            groups.append((_ALWAYS, "", (), (), self._always, _union(always)))
         self._groups = tuple(groups)
-        self._gate_chars = frozenset(
-            gate for gate, _, _ in groups if gate.__class__ is str and len(gate) == 1
-        )
+        self._gate_chars = frozenset(gate for kind, gate, _, _, _, _ in groups if kind == _CHAR)
         self._present_groups: dict[frozenset[str], tuple[_Group, ...]] = {}
+        # Every needle and gate longer than one character, found in one pass over the text: a
+        # search each (``str.__contains__`` reads the whole text every time) cost ~0.6 ns a
+        # character per literal, ~50 literals over 3 KB of a pasted turn.
+        literals = sorted(
+            {needle for _, needle, multi, _ in (*digit, *always, *_flat(gated), *_flat(either))
+             if multi}
+            | {gate for gate in gated if len(gate) > 1}
+            | {gate for gates in either for gate in gates if len(gate) > 1}
+        )  # fmt: skip
+        self._automaton = (
+            AhoCorasick(literals, implementation=Implementation.DFA)
+            if len(literals) >= _AUTOMATON_LITERALS
+            else None
+        )
+        # For a text the automaton reads: each probe filed under its needle with its gate, in
+        # the order they are tried (probes without a regex first: they fire for free).
+        ranked = sorted(
+            (
+                (pattern is not None, group_index, entry_index),
+                (bit, kind, gate, chars, gate_literals, pattern, needle, multi),
+            )
+            for group_index, (kind, gate, chars, gate_literals, entries, _) in enumerate(groups)
+            for entry_index, (bit, needle, multi, pattern) in enumerate(entries)
+        )
+        by_literal: dict[str, list[_Candidate]] = {}
+        by_char: dict[str, list[_Candidate]] = {}
+        for rank, (bit, kind, gate, chars, gate_literals, pattern, needle, multi) in enumerate(
+            candidate for _, candidate in ranked
+        ):
+            candidate = (rank, bit, kind, gate, chars, gate_literals, pattern)
+            (by_literal if multi else by_char).setdefault(needle, []).append(candidate)
+        self._by_literal = {literal: tuple(found) for literal, found in by_literal.items()}
+        self._by_char = tuple((char, tuple(found)) for char, found in by_char.items())
 
     def _groups_for(self, present: frozenset[str]) -> tuple[_Group, ...]:
         """The groups worth visiting in a text whose one-character gates are ``present``: those
@@ -161,13 +232,8 @@ class Detectors:
             found = tuple(
                 group
                 for group in self._groups
-                if not (
-                    group[0].__class__ is str and len(group[0]) == 1 and group[0] not in present
-                )
-                and not (
-                    group[0].__class__ is tuple
-                    and all(len(gate) == 1 and gate not in present for gate in group[0])
-                )
+                if not (group[0] == _CHAR and group[1] not in present)
+                and not (group[0] == _ANY and not group[3] and present.isdisjoint(group[2]))
             )
             if len(self._present_groups) < _PRESENT_SETS_MAX:
                 self._present_groups[present] = found
@@ -191,30 +257,37 @@ class Detectors:
         ``enough`` of them fired. One loop with no call per group: on a short text the gates are
         most of the work.
         """
-        mask = done = 0
-        capped, enough = self._capped, self._enough
-        groups = self._groups
         if len(text) <= _FEW_CHARS:
             # one set intersection instead of a loop step and a search per absent gate
             groups = self._groups_for(self._gate_chars.intersection(text))
-        for gate, entries, bits in groups:
+        elif self._automaton is not None:
+            return self._run_found(text, digit)
+        else:
+            groups = self._groups
+        mask = done = 0
+        capped, enough = self._capped, self._enough
+        for kind, gate, chars, literals, entries, bits in groups:
             if not bits & ~done:
                 continue
-            if gate.__class__ is str:
+            if kind <= _LITERAL:  # _CHAR or _LITERAL: a search either way here
                 if gate not in text:
                     continue
-            elif gate is None:
+            elif kind == _DIGIT:
                 if digit is None:
                     digit = has_digit(text)
                 if not digit:
                     continue
-            else:
-                for literal in gate:
+            elif kind == _ANY:
+                for literal in chars:
                     if literal in text:
                         break
                 else:
-                    continue
-            for bit, needle, pattern in entries:
+                    for literal in literals:
+                        if literal in text:
+                            break
+                    else:
+                        continue
+            for bit, needle, _, pattern in entries:
                 if not done & bit and needle in text and (pattern is None or pattern.search(text)):
                     mask |= bit
                     done |= bit
@@ -222,20 +295,73 @@ class Detectors:
                 done |= capped
         return mask
 
+    def _run_found(self, text: str, digit: bool | None) -> int:
+        """:meth:`run` for a text the automaton reads: only the probes whose needle occurs are
+        visited (the literals one pass found, the one-character needles by a search each), in
+        a fixed order, behind the same gates."""
+        automaton = self._automaton
+        assert automaton is not None
+        try:
+            found = set(automaton.find_matches_as_strings(text, overlapping=True))
+        except UnicodeEncodeError:  # a lone surrogate
+            found = set(automaton.find_matches_as_strings(matchable(text), overlapping=True))
+        candidates: list[_Candidate] = []
+        by_literal = self._by_literal
+        for literal in found:
+            filed = by_literal.get(literal)
+            if filed is not None:
+                candidates += filed
+        for char, filed in self._by_char:
+            if char in text:
+                candidates += filed
+        if not candidates:
+            return 0
+        candidates.sort()  # by their order alone: no two share one
+        mask = done = 0
+        capped, enough = self._capped, self._enough
+        for _, bit, kind, gate, chars, literals, pattern in candidates:
+            if done & bit:
+                continue
+            if kind == _CHAR:
+                if gate not in text:
+                    continue
+            elif kind == _LITERAL:
+                if gate not in found:
+                    continue
+            elif kind == _DIGIT:
+                if digit is None:
+                    digit = has_digit(text)
+                if not digit:
+                    continue
+            elif kind == _ANY and not (
+                any(char in text for char in chars) or not found.isdisjoint(literals)
+            ):
+                continue
+            if pattern is None or pattern.search(text):
+                mask |= bit
+                done |= bit
+                if capped and (mask & capped).bit_count() >= enough:
+                    done |= capped
+        return mask
+
     def run_ungated(self, text: str) -> int:
         """:meth:`run` without the gates: every probe tried (the reference the tests compare to)."""
         mask = 0
         groups = (*self._gated, *self._either)
-        for entries in (*(entries for _, entries, _ in groups), self._digit, self._always):
-            for bit, needle, pattern in entries:
+        for entries in (*(group[4] for group in groups), self._digit, self._always):
+            for bit, needle, _, pattern in entries:
                 if needle in text and (pattern is None or pattern.search(text)):
                     mask |= bit
         return mask
 
 
+def _flat(filed: dict[str, list[_Entry]] | dict[tuple[str, ...], list[_Entry]]) -> list[_Entry]:
+    return [entry for entries in filed.values() for entry in entries]
+
+
 def _union(entries: Sequence[_Entry]) -> int:
     bits = 0
-    for bit, _, _ in entries:
+    for bit, _, _, _ in entries:
         bits |= bit
     return bits
 

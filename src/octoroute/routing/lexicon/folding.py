@@ -78,6 +78,19 @@ def searchable_beyond_ascii(text: str) -> str:
     return encoded.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
 
 
+_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+MATCHABLE_STANDIN: Final = "\ufffd"
+"""What :func:`matchable` puts in place of a lone surrogate: no phrase or probe holds it."""
+
+
+def matchable(text: str) -> str:
+    """``text`` with each lone surrogate (JSON can carry one) replaced by U+FFFD, which the
+    compiled matchers can read (they take UTF-8, which has no surrogates). One character for
+    one: positions stay, and since no phrase or literal holds either character, so do matches.
+    Called only after a matcher refused a text."""
+    return _SURROGATE_RE.sub(MATCHABLE_STANDIN, text)
+
+
 def tokenize(folded: str, *, unspaced: bool, beyond: str | None = None) -> list[str]:
     """The words of ``folded`` text, split at anything that is not a letter or digit.
 
