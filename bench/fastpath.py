@@ -35,7 +35,8 @@ DEFAULT_FEW: Final = 300
 DEFAULT_MANY: Final = 1300
 
 
-def _wait_answering(port: int, body: bytes, timeout: float) -> None:
+def wait_answering(port: int, timeout: float) -> None:
+    """Wait until the router on ``port`` answers ``GET /health``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -49,7 +50,8 @@ def _wait_answering(port: int, body: bytes, timeout: float) -> None:
     raise RuntimeError(f"the router on port {port} never answered")
 
 
-def _send(port: int, body: bytes, requests: int) -> None:
+def send(port: int, body: bytes, requests: int) -> None:
+    """POST ``body`` to the chat path ``requests`` times, one after another on one connection."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json"}
     for _ in range(requests):
@@ -88,8 +90,8 @@ def instructions(requests: int, upstream_url: str, folder: Path) -> int:
             env=os.environ | {"PYTHONHASHSEED": "0"},  # dict layouts follow the hash seed
         )
         try:
-            _wait_answering(port, body, timeout=300)
-            _send(port, body, requests)
+            wait_answering(port, timeout=300)
+            send(port, body, requests)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
+import structlog
 
 from octoroute.simulator import SimulatedFleet
 from tests.harness import RouterHandle, config_for, running_router, standard_fleet
+
+
+@pytest.fixture(autouse=True)
+def isolated_logging() -> Iterator[None]:
+    """Each test ends with the logging it started with (structlog's configuration, the stdlib
+    root logger's handlers and level, aiohttp's access log level).
+
+    Some tests configure the router's logging (a level, JSON into a buffer); had they set it back
+    to anything but what the suite started with, a later test reading its lines from ``capsys``
+    would pass or fail by the order the tests ran in.
+    """
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    access = logging.getLogger("aiohttp.access")
+    access_level = access.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    access.setLevel(access_level)
 
 
 @pytest.fixture

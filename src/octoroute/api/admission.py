@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 import msgspec
 
@@ -86,6 +86,15 @@ def demand_of(
     return Demand(tokens, hints.output_tokens, hints.fills_default, key)
 
 
+_TIER_SCOPES: Final = {tier: f"tier '{tier.value}'" for tier in TIERS}
+"""How messages name a tier's scope, written once."""
+
+
+def endpoints_for(choice: ModelChoice, tier: Tier, runtime: Runtime) -> tuple[Endpoint, ...]:
+    """The endpoints that may serve ``choice`` routed to ``tier``."""
+    return choice.endpoints if choice.name is not None else runtime.fleet.tiers[tier]
+
+
 def scope_for(
     choice: ModelChoice, tier: Tier, runtime: Runtime
 ) -> tuple[Scope, tuple[Endpoint, ...]]:
@@ -94,7 +103,7 @@ def scope_for(
         endpoints = choice.endpoints
         return Scope(tier, f"model '{choice.name}'", len(endpoints)), endpoints
     endpoints = runtime.fleet.tiers[tier]
-    return Scope(tier, f"tier '{tier.value}'", len(endpoints)), endpoints
+    return Scope(tier, _TIER_SCOPES[tier], len(endpoints)), endpoints
 
 
 def fit_context(
@@ -113,7 +122,7 @@ def fit_context(
     if not demand.sized:
         return decision
     fleet = runtime.fleet
-    _, endpoints = scope_for(choice, decision.tier, runtime)
+    endpoints = endpoints_for(choice, decision.tier, runtime)
     if any_fits(endpoints, demand):
         return decision
     looked = list(endpoints)

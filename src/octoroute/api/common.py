@@ -188,8 +188,8 @@ async def decide(
         return await _traced_decision(
             runtime, choice, messages, importance, explain, stated_task, trace, router
         )
-    if log.is_enabled_for(logging.DEBUG):
-        log.debug("routing", preview=message_preview(messages), messages=len(messages))
+    if (bound := log.bind()).is_enabled_for(logging.DEBUG):
+        bound.debug("routing", preview=message_preview(messages), messages=len(messages))
     if choice.tier is None:
         chosen = runtime.router if router is None else router
         return await chosen.route(messages, importance, stated_task=stated_task)
@@ -322,7 +322,12 @@ def log_request(
         fields["error"] = outcome.error
     if key is not None:
         fields["key"] = key
-    log.info("request", **fields)
+    # ``log.info`` itself would cost as much again when the level drops the line: ``log`` is
+    # structlog's lazy proxy, reached through a failed attribute lookup, and a dropped call
+    # still gathers its keyword arguments (docs/performance.md, "The fast path, function by
+    # function"). ``bind()`` is the logger the proxy would use, cached after the first call.
+    if (bound := log.bind()).is_enabled_for(logging.INFO):
+        bound.info("request", **fields)
     if trace is not None:
         trace.annotate(fields)
     if dashboard is not None:
