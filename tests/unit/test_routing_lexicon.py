@@ -232,6 +232,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("500 الفاظ کا مضمون لکھیں", 500),
         ("یک مقاله ۵۰۰ کلمه ای درباره تجارت بنویس", 500),
         ("เขียนเรียงความ 500 คำ เกี่ยวกับการค้า", 500),
+        ("Kirjoita 2000 sanaa kaupasta", 2000),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
@@ -307,6 +308,7 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "เจ้าของห้องไม่คืนเงินประกัน",
         "کیا میں حمل کے دوران یہ دوا لے سکتی ہوں؟",
         "صاحبخانه ودیعه ام را پس نمی دهد",
+        "voinko ottaa tätä lääkettä raskaana?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -383,6 +385,8 @@ CODING_QUESTION: Final = (
         "ทำต่อ",
         "جاری رکھیں",
         "ادامه بده",
+        "entä jos rivi on tyhjä?",
+        "jatka",
         "tiếp đi",
         "продовжуй",
         "lanjutkan",
@@ -432,6 +436,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "แต่งโคลงสี่สุภาพเรื่องเอนโทรปี",
         "انٹروپی پر ایک غزل لکھیں",
         "یک غزل درباره آنتروپی بنویس",
+        "Kirjoita sonetti entropiasta",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -483,6 +488,7 @@ OFFER: Final = (
         "ได้เลย",
         "جی ہاں",
         "بله لطفا",
+        "kyllä kiitos",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -515,6 +521,10 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("یہ میری کتاب کی بات ہے", "lookup"),  # Persian کی ("who") is Urdu "of"
         ("نظم و انضباط در مدرسه مهم است", "creative"),  # Urdu نظم ("poem") is Persian "order"
         ("احتمال دارد فردا باران ببارد", "math"),  # احتمال: "probability", mostly "likely"
+        ("dis-moi ce que tu en penses, pour moi", "greet"),  # Finnish moi ("hi")
+        ("la selva amazónica", "smalltalk"),  # Finnish selvä ("clear") folds to selva
+        ("bene, è vero", "stakes"),  # Finnish vero ("tax")
+        ("saya pergi sama teman", "followup"),  # Finnish sama ("same")
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -270,6 +270,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "السلام علیکم",
         "بہت شکریہ",
         "خیلی ممنون",
+        "Hyvää huomenta",
+        "Kiitos paljon",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -360,6 +362,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("ثابت کنید که رادیکال ۲ عدد گنگ است.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("یک تابع در پایتون بنویس که رشته را برعکس کند.", TaskType.CODE, Tier.BALANCED),
         ("پایتخت کانادا کجاست؟", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Todista, että kahden neliöjuuri on irrationaalinen.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Kirjoita Python-funktio, joka kääntää merkkijonon.", TaskType.CODE, Tier.BALANCED),
+        ("Mikä on Kanadan pääkaupunki?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
