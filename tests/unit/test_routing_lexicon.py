@@ -222,6 +222,17 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Напиши есе на 500 слів", 500),
         ("Tulis esai 500 kata tentang laut", 500),
         ("Viết bài luận 800 chữ về biển", 800),
+        ("Napiš esej na 2000 slov o obchodu", 2000),
+        ("Napiš esej na 2 tis. slov", 2000),
+        ("Írj egy 1000 szavas esszét a kereskedelemről", 1000),
+        ("Írj 500 szót a macskákról", 500),
+        ("Γράψε ένα δοκίμιο 800 λέξεων για το εμπόριο", 800),
+        ("כתוב חיבור של 500 מילים על סחר", 500),
+        ("Sumulat ng sanaysay na 500 salita tungkol sa kalakalan", 500),
+        ("500 الفاظ کا مضمون لکھیں", 500),
+        ("یک مقاله ۵۰۰ کلمه ای درباره تجارت بنویس", 500),
+        ("เขียนเรียงความ 500 คำ เกี่ยวกับการค้า", 500),
+        ("Kirjoita 2000 sanaa kaupasta", 2000),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
@@ -286,6 +297,18 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "чи можна пити ці ліки під час вагітності?",
         "penyewa diusir, pemilik kos menahan uang sewa",
         "uống thuốc này khi mang thai có sao không?",
+        "můžu brát ibuprofen v těhotenství?",
+        "pronajímatel mi nechce vrátit kauci",
+        "am fost concediat fără preaviz, ce fac?",
+        "szedhetem ezt a gyógyszert terhesség alatt?",
+        "μπορώ να πάρω αυτό το φάρμακο στην εγκυμοσύνη;",
+        "אפשר לקחת את התרופה הזאת בהריון?",
+        "pwede bang uminom ng gamot na ito habang buntis?",
+        "ยานี้กินตอนตั้งครรภ์ได้ไหม",
+        "เจ้าของห้องไม่คืนเงินประกัน",
+        "کیا میں حمل کے دوران یہ دوا لے سکتی ہوں؟",
+        "صاحبخانه ودیعه ام را پس نمی دهد",
+        "voinko ottaa tätä lääkettä raskaana?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -304,6 +327,10 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "có sự kiện gì ở Hà Nội cuối tuần này?",  # Vietnamese sự kiện, an event
         "이 글의 요약을 해줘",  # 요약을 holds 약을
         "전세계 인구는 몇 명이야?",  # 전세계 holds 전세
+        "Am o sarcină grea la serviciu",  # Romanian sarcină: pregnancy, and a task
+        "เชือกเส้นนี้ยาวมาก พยายามต่อไป",  # Thai ยา (medicine) inside ยาว and พยายาม
+        "שלחו לי את מס' הטלפון",  # Hebrew מס (tax) is also short for "number"
+        "let's begin without further ado",  # Hungarian adó folds to "ado"
         "give me a recipe for lentil soup",
         "what's the price of a flat white in Oslo?",
     ],
@@ -340,6 +367,26 @@ CODING_QUESTION: Final = (
         "а якщо рядок порожній?",
         "kalau barisnya kosong?",
         "thế nếu dòng trống thì sao?",
+        "a co když je řádek prázdný?",
+        "și dacă linia este goală?",
+        "és ha üres a sor?",
+        "και αν η γραμμή είναι κενή;",
+        "ומה אם השורה ריקה?",
+        "paano kung walang laman ang linya?",
+        "แล้วถ้าบรรทัดว่างล่ะ",
+        "اور اگر لائن خالی ہو؟",
+        "و اگر خط خالی باشد؟",
+        "pokračuj",
+        "continuă",
+        "folytasd",
+        "συνέχισε",
+        "תמשיך",
+        "ituloy mo",
+        "ทำต่อ",
+        "جاری رکھیں",
+        "ادامه بده",
+        "entä jos rivi on tyhjä?",
+        "jatka",
         "tiếp đi",
         "продовжуй",
         "lanjutkan",
@@ -380,6 +427,16 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Напиши сонет ямбом про ентропію",
         "Tulis soneta tentang entropi",
         "Viết một bài thơ lục bát về entropy",
+        "Napiš sonet o entropii",
+        "Scrie un sonet despre entropie",
+        "Írj egy szonettet az entrópiáról",
+        "Γράψε ένα σονέτο για την εντροπία",
+        "כתוב סונטה על אנטרופיה",
+        "Sumulat ng soneto tungkol sa entropy",
+        "แต่งโคลงสี่สุภาพเรื่องเอนโทรปี",
+        "انٹروپی پر ایک غزل لکھیں",
+        "یک غزل درباره آنتروپی بنویس",
+        "Kirjoita sonetti entropiasta",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -421,6 +478,17 @@ OFFER: Final = (
         "так, будь ласка",
         "iya, boleh",
         "vâng, làm đi",
+        "ano prosím",
+        "jasně, do toho",
+        "da, te rog",
+        "igen, kérem",
+        "ναι, παρακαλώ",
+        "כן בבקשה",
+        "oo sige",
+        "ได้เลย",
+        "جی ہاں",
+        "بله لطفا",
+        "kyllä kiitos",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -428,3 +496,38 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
     assert m.SMALLTALK not in meta.signals
     assert m.FOLLOWUP in meta.signals
     assert meta.task_type is TaskType.CODE
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("¿en qué año naciste?", "affirm"),  # Czech ano ("yes")
+        ("read /proc/meminfo from a Rust proc macro", "explain"),  # Czech proč ("why")
+        ("Dan ate cod and chips", "code_weak"),  # Romanian cod ("code")
+        ("ce que je veux dire, de ce genre de chose", "explain"),  # Romanian de ce ("why")
+        ("hai ragione, insalata mista", "affirm"),  # Romanian hai ("come on"), mișto
+        ("hai ragione, insalata mista", "smalltalk"),
+        ("o idee bună", "greet"),  # Romanian bună ("good"), not only bună ziua
+        ("wyrzuć to do kosza, kosz jest pełny", "thanks"),  # Hungarian kösz
+        ("il mese prossimo vado dal medico", "creative"),  # Hungarian mese, dal
+        ("biro perjalanan di Jakarta tutup", "creative_short"),  # Tagalog biro ("joke")
+        ("ingat alamat rumah saya", "smalltalk"),  # Tagalog ingat ("take care")
+        ("ingat alamat rumah saya", "creative"),  # Tagalog alamat ("legend")
+        ("salin teks ini ke dokumen baru", "translate"),  # Tagalog salin ("translation")
+        ("θα έρθω σύντομα", "brief"),  # Greek σύντομα: "briefly", mostly "soon"
+        ("η ιστορία της Ελλάδας", "creative"),  # Greek ιστορία: story and history
+        ("ในโครงสร้างข้อมูลนี้มีอะไรบ้าง", "write_verb"),  # Thai สร้าง inside โครงสร้าง
+        ("ของชิ้นนี้แปลกมาก", "translate"),  # Thai แปล inside แปลก ("strange")
+        ("یہ میری کتاب کی بات ہے", "lookup"),  # Persian کی ("who") is Urdu "of"
+        ("نظم و انضباط در مدرسه مهم است", "creative"),  # Urdu نظم ("poem") is Persian "order"
+        ("احتمال دارد فردا باران ببارد", "math"),  # احتمال: "probability", mostly "likely"
+        ("dis-moi ce que tu en penses, pour moi", "greet"),  # Finnish moi ("hi")
+        ("la selva amazónica", "smalltalk"),  # Finnish selvä ("clear") folds to selva
+        ("bene, è vero", "stakes"),  # Finnish vero ("tax")
+        ("saya pergi sama teman", "followup"),  # Finnish sama ("same")
+    ],
+)
+def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:
+    """The shared table: each new language's file names the everyday words of other languages
+    it leaves out; text in those languages does not light the group up."""
+    assert group not in scan_text(text).evidence.counts
