@@ -12,6 +12,11 @@ throughput part's µs.
 
 Run it on the code to compare (a worktree, or ``PYTHONPATH=<other>/src`` in front of this
 one's): ``.venv/bin/python -m bench.fastpath``. Needs valgrind and nginx.
+
+``--model auto`` sends the same body with ``model: "auto"`` (the configuration's ``rule``
+strategy, as the throughput part's ``router-auto``): the difference from ``fast`` is what the
+routing decision costs inside the server, a count the paired benchmark's noisy saturation
+ratios cannot give.
 """
 
 from __future__ import annotations
@@ -63,8 +68,8 @@ def send(port: int, body: bytes, requests: int) -> None:
     connection.close()
 
 
-def instructions(requests: int, upstream_url: str, folder: Path) -> int:
-    """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests``."""
+def instructions(requests: int, upstream_url: str, folder: Path, model: str = "fast") -> int:
+    """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests`` naming ``model``."""
     port = free_port()
     config = folder / f"router-{requests}.toml"
     config.write_text(router_config(port, upstream_url, upstream_url))
@@ -81,7 +86,7 @@ def instructions(requests: int, upstream_url: str, folder: Path) -> int:
         "--log-level",
         "warning",
     ]
-    body = payloads.chat_body("fast")
+    body = payloads.chat_body(model)
     with (folder / f"router-{requests}.log").open("wb") as log:
         proc = subprocess.Popen(
             argv,
@@ -106,18 +111,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fastpath", description=__doc__)
     parser.add_argument("--few", type=int, default=DEFAULT_FEW)
     parser.add_argument("--many", type=int, default=DEFAULT_MANY)
+    parser.add_argument(
+        "--model", choices=("fast", "auto"), default="fast", help="the body's model (default fast)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         nginx = start_nginx(folder)
         try:
-            low = instructions(args.few, nginx.url, folder)
-            high = instructions(args.many, nginx.url, folder)
+            low = instructions(args.few, nginx.url, folder, args.model)
+            high = instructions(args.many, nginx.url, folder, args.model)
         finally:
             nginx.stop()
     per = (high - low) / (args.many - args.few)
     print(f"{args.few} requests: {low:,} Ir; {args.many} requests: {high:,} Ir")
-    print(f"instructions per fast request: {per:,.0f}")
+    print(f"instructions per {args.model} request: {per:,.0f}")
     sys.stdout.flush()
 
 
