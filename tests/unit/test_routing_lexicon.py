@@ -233,6 +233,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("یک مقاله ۵۰۰ کلمه ای درباره تجارت بنویس", 500),
         ("เขียนเรียงความ 500 คำ เกี่ยวกับการค้า", 500),
         ("Kirjoita 2000 sanaa kaupasta", 2000),
+        ("বাণিজ্য নিয়ে 1000 শব্দের একটি প্রবন্ধ লেখো", 1000),
+        ("বাণিজ্য নিয়ে ১৫০০ শব্দের প্রবন্ধ লেখো", 1500),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
@@ -309,6 +311,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "کیا میں حمل کے دوران یہ دوا لے سکتی ہوں؟",
         "صاحبخانه ودیعه ام را پس نمی دهد",
         "voinko ottaa tätä lääkettä raskaana?",
+        "গর্ভাবস্থায় এই ওষুধ খাওয়া যাবে কি?",
+        "ছেলেকে কতটা ডোজ দেব?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -437,6 +441,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "انٹروپی پر ایک غزل لکھیں",
         "یک غزل درباره آنتروپی بنویس",
         "Kirjoita sonetti entropiasta",
+        "এনট্রপি নিয়ে একটি সনেট লেখো",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -525,6 +530,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("la selva amazónica", "smalltalk"),  # Finnish selvä ("clear") folds to selva
         ("bene, è vero", "stakes"),  # Finnish vero ("tax")
         ("saya pergi sama teman", "followup"),  # Finnish sama ("same")
+        ("আমি যাব, কিন্তু পরে", "explain"),  # Bengali কেন ("why"): its letters are in কিন্তু
+        ("নতুন ডিজাইন দেখাও", "stakes"),  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -365,6 +365,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Todista, että kahden neliöjuuri on irrationaalinen.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Kirjoita Python-funktio, joka kääntää merkkijonon.", TaskType.CODE, Tier.BALANCED),
         ("Mikä on Kanadan pääkaupunki?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("প্রমাণ করো যে ২ এর বর্গমূল অমূলদ।", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Python এ একটি ফাংশন লেখো যা একটি স্ট্রিং উল্টে দেয়।", TaskType.CODE, Tier.BALANCED),
+        ("কানাডার রাজধানী কোথায়?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:

@@ -13,7 +13,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
 A group name must be a :class:`KeywordGroup`; a language defines only the groups it has words for.
 Phrases are matched as whole words after case and accent folding (:mod:`.folding`), so each is
 written once, with or without accents; ``{a,b}`` expands to alternatives. In scripts without
-spaces between words (CJK, Korean, Hindi) a phrase is matched as a substring instead.
+spaces between words (CJK, Korean, Hindi, Bengali) a phrase is matched as a substring instead.
 
 Every file is read and checked once, when this module is imported: an unknown group, a group whose
 value is not a non-empty list of phrases, a phrase listed twice, an unknown key or a file that is
@@ -106,8 +106,8 @@ class KeywordGroup(StrEnum):
     medicines and symptoms, leases, dismissal, residence, inheritance, lawsuits, tax, loans and
     pensions. Such a question, however briefly and casually asked, needs the deep tier (the
     labelling policy's "high-stakes analysis"). Only the learned model's ``cue`` namespace reads
-    this group (its one-word phrases, and Chinese, Japanese, Korean and Hindi substrings); no rule
-    does, so its multi-word phrases count only in :attr:`Evidence.counts
+    this group (its one-word phrases, and Chinese, Japanese, Korean, Hindi and Bengali
+    substrings); no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
     <octoroute.routing.signals.Evidence.counts>`."""
 
 
