@@ -110,6 +110,18 @@ def test_phrases_are_stored_in_their_matched_form() -> None:
         ('language = "X"\nword_units = "words"\n[groups]\ngreet = ["hi"]\n', "`word_units` must"),
         ('language = "X"\nword_units = ["a word"]\n[groups]\ngreet = ["hi"]\n', "not a single"),
         (
+            'language = "X"\nlength_connectors = "de"\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors` must be a list of strings",
+        ),
+        (
+            'language = "X"\nlength_connectors = ["de la"]\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors`: 'de la' is not a single word",
+        ),
+        (
+            'language = "X"\nlength_connectors = ["的"]\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors` are for scripts with spaces",
+        ),
+        (
             'language = "X"\nnumber_multipliers = { k = 1 }\n[groups]\ngreet = ["hi"]\n',
             "whole numbers above 1",
         ),
@@ -233,6 +245,9 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("یک مقاله ۵۰۰ کلمه ای درباره تجارت بنویس", 500),
         ("เขียนเรียงความ 500 คำ เกี่ยวกับการค้า", 500),
         ("Kirjoita 2000 sanaa kaupasta", 2000),
+        ("scrie 1500 de cuvinte despre comerț", 1500),  # Romanian: "de" after 20 or more
+        ("Scrie un eseu de 2.000 de cuvinte", 2000),
+        ("Scrie 15 cuvinte", 15),
         ("বাণিজ্য নিয়ে 1000 শব্দের একটি প্রবন্ধ লেখো", 1000),
         ("বাণিজ্য নিয়ে ১৫০০ শব্দের প্রবন্ধ লেখো", 1500),
         # not a length
@@ -240,6 +255,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("the year 2000 wordpress theme", 0),
         ("version 3 of the wordlist", 0),
         ("I have 20 apples", 0),
+        ("scrie de 1500 de ori aceleași cuvinte", 0),  # a connector only between the two
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
     ],
 )

@@ -5,6 +5,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
     language = "German"                  # its name, for people and error messages
     word_units = ["Wort", "Wörter"]      # "2000 Wörter" asks for a length (TextScan.word_target)
     number_multipliers = { k = 1000 }    # optional: "2k words"
+    length_connectors = ["de"]           # optional (Romanian): "1500 de cuvinte"
 
     [groups]
     greet = ["hallo", "guten {morgen,tag,abend}"]
@@ -140,9 +141,14 @@ class Language:
     """Folded words that make a preceding number a requested length ("words", "字")."""
     number_multipliers: Mapping[str, int]
     """Folded suffixes that multiply that number ("k": 1000, "万": 10000)."""
+    length_connectors: tuple[str, ...] = ()
+    """Folded words that may stand between the number and the unit (Romanian "1500 de
+    cuvinte": "de" is required after a number of 20 or more)."""
 
 
-_KEYS: Final = frozenset({"language", "word_units", "number_multipliers", "groups"})
+_KEYS: Final = frozenset(
+    {"language", "word_units", "number_multipliers", "length_connectors", "groups"}
+)
 _GROUPS: Final = {group.value: group for group in KeywordGroup}
 
 
@@ -173,7 +179,15 @@ def parse_language(source: str, text: str) -> Language:
             raise LexiconError(f"{source}: {_unknown_group(group_name)}")
         groups[group] = _phrases(source, f"group {group_name!r}", phrases)
     units = _phrases(source, "`word_units`", data.get("word_units", []), units=True)
-    return Language(code, name.strip(), groups, units, _multipliers(source, data))
+    connectors = _phrases(
+        source, "`length_connectors`", data.get("length_connectors", []), units=True
+    )
+    if any(UNSPACED_RE.search(connector) for connector in connectors):
+        raise LexiconError(
+            f"{source}: `length_connectors` are for scripts with spaces: a word between the "
+            "number and the unit"
+        )
+    return Language(code, name.strip(), groups, units, _multipliers(source, data), connectors)
 
 
 def _unknown_group(name: str) -> str:
@@ -186,7 +200,8 @@ def _unknown_group(name: str) -> str:
 
 
 def _phrases(source: str, what: str, value: Any, *, units: bool = False) -> tuple[str, ...]:
-    """The matched forms of a list of phrases; ``units``: single words, and the list may be empty."""
+    """The matched forms of a list of phrases; ``units``: single words (word units, length
+    connectors), and the list may be empty."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise LexiconError(f'{source}: {what} must be a list of strings, like ["a", "b"]')
     if not value and not units:
