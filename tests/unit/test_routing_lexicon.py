@@ -547,10 +547,33 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("bene, è vero", "stakes"),  # Finnish vero ("tax")
         ("saya pergi sama teman", "followup"),  # Finnish sama ("same")
         ("আমি যাব, কিন্তু পরে", "explain"),  # Bengali কেন ("why"): its letters are in কিন্তু
-        ("নতুন ডিজাইন দেখাও", "stakes"),  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
+        ("নতুন ডিজাইন দেখাও", "stakes"),
+        ("la ce oră pot lua trenul spre Cluj?", "code_strong"),  # English lua, Romanian "take"
+        ("la ce oră pot lua trenul spre Cluj?", "code_weak"),
+        ("یک تابع در پایتون بنویس", "proceed"),  # Arabic تابع ("continue"), Persian "function"
+        (
+            "barnen leker en lek i parken",
+            "stakes",
+        ),  # Polish lek ("medicine"), Swedish "play"  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:
     """The shared table: each new language's file names the everyday words of other languages
     it leaves out; text in those languages does not light the group up."""
     assert group not in scan_text(text).evidence.counts
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("write a small game in Lua", "code_phrase"),
+        ("how do Lua coroutines work?", "code_phrase"),
+        ("تابع الكتابة من فضلك", "proceed"),
+        ("استمر", "proceed"),
+        ("czy mogę brać tego leku codziennie?", "stakes"),
+        ("jakie leki na przeziębienie?", "stakes"),
+    ],
+)
+def test_a_word_narrowed_for_another_language_still_fires_in_its_own(text: str, group: str) -> None:
+    """The other side of the collisions above: the phrases and forms kept still fire."""
+    assert group in scan_text(text).evidence.counts
