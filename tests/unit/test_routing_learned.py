@@ -36,6 +36,15 @@ def features_of(*messages: Message) -> object:
 # --- features ---------------------------------------------------------------------------------
 
 
+def test_a_greek_question_mark_is_a_question_in_the_shape_not_code_punctuation() -> None:
+    question = extract([Message("user", "Τι ώρα είναι;")], infer_metadata([], N)).shape
+    assert {"questions=1", "code=0", "ends_question"} <= set(question)
+    code = extract([Message("user", "int x = 1;")], infer_metadata([], N)).shape
+    assert "questions=0" in code
+    assert "ends_question" not in code
+    assert "code=0" not in code
+
+
 def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     thread = (
         Message("system", "You are a coding assistant for our Go services."),

@@ -110,6 +110,18 @@ def test_phrases_are_stored_in_their_matched_form() -> None:
         ('language = "X"\nword_units = "words"\n[groups]\ngreet = ["hi"]\n', "`word_units` must"),
         ('language = "X"\nword_units = ["a word"]\n[groups]\ngreet = ["hi"]\n', "not a single"),
         (
+            'language = "X"\nlength_connectors = "de"\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors` must be a list of strings",
+        ),
+        (
+            'language = "X"\nlength_connectors = ["de la"]\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors`: 'de la' is not a single word",
+        ),
+        (
+            'language = "X"\nlength_connectors = ["的"]\n[groups]\ngreet = ["hi"]\n',
+            "`length_connectors` are for scripts with spaces",
+        ),
+        (
             'language = "X"\nnumber_multipliers = { k = 1 }\n[groups]\ngreet = ["hi"]\n',
             "whole numbers above 1",
         ),
@@ -233,11 +245,17 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("یک مقاله ۵۰۰ کلمه ای درباره تجارت بنویس", 500),
         ("เขียนเรียงความ 500 คำ เกี่ยวกับการค้า", 500),
         ("Kirjoita 2000 sanaa kaupasta", 2000),
+        ("scrie 1500 de cuvinte despre comerț", 1500),  # Romanian: "de" after 20 or more
+        ("Scrie un eseu de 2.000 de cuvinte", 2000),
+        ("Scrie 15 cuvinte", 15),
+        ("বাণিজ্য নিয়ে 1000 শব্দের একটি প্রবন্ধ লেখো", 1000),
+        ("বাণিজ্য নিয়ে ১৫০০ শব্দের প্রবন্ধ লেখো", 1500),
         # not a length
         ("Write an essay on trade", 0),
         ("the year 2000 wordpress theme", 0),
         ("version 3 of the wordlist", 0),
         ("I have 20 apples", 0),
+        ("scrie de 1500 de ori aceleași cuvinte", 0),  # a connector only between the two
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
     ],
 )
@@ -309,6 +327,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "کیا میں حمل کے دوران یہ دوا لے سکتی ہوں؟",
         "صاحبخانه ودیعه ام را پس نمی دهد",
         "voinko ottaa tätä lääkettä raskaana?",
+        "গর্ভাবস্থায় এই ওষুধ খাওয়া যাবে কি?",
+        "ছেলেকে কতটা ডোজ দেব?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -437,6 +457,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "انٹروپی پر ایک غزل لکھیں",
         "یک غزل درباره آنتروپی بنویس",
         "Kirjoita sonetti entropiasta",
+        "এনট্রপি নিয়ে একটি সনেট লেখো",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -525,9 +546,34 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("la selva amazónica", "smalltalk"),  # Finnish selvä ("clear") folds to selva
         ("bene, è vero", "stakes"),  # Finnish vero ("tax")
         ("saya pergi sama teman", "followup"),  # Finnish sama ("same")
+        ("আমি যাব, কিন্তু পরে", "explain"),  # Bengali কেন ("why"): its letters are in কিন্তু
+        ("নতুন ডিজাইন দেখাও", "stakes"),
+        ("la ce oră pot lua trenul spre Cluj?", "code_strong"),  # English lua, Romanian "take"
+        ("la ce oră pot lua trenul spre Cluj?", "code_weak"),
+        ("یک تابع در پایتون بنویس", "proceed"),  # Arabic تابع ("continue"), Persian "function"
+        (
+            "barnen leker en lek i parken",
+            "stakes",
+        ),  # Polish lek ("medicine"), Swedish "play"  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:
     """The shared table: each new language's file names the everyday words of other languages
     it leaves out; text in those languages does not light the group up."""
     assert group not in scan_text(text).evidence.counts
+
+
+@pytest.mark.parametrize(
+    ("text", "group"),
+    [
+        ("write a small game in Lua", "code_phrase"),
+        ("how do Lua coroutines work?", "code_phrase"),
+        ("تابع الكتابة من فضلك", "proceed"),
+        ("استمر", "proceed"),
+        ("czy mogę brać tego leku codziennie?", "stakes"),
+        ("jakie leki na przeziębienie?", "stakes"),
+    ],
+)
+def test_a_word_narrowed_for_another_language_still_fires_in_its_own(text: str, group: str) -> None:
+    """The other side of the collisions above: the phrases and forms kept still fire."""
+    assert group in scan_text(text).evidence.counts

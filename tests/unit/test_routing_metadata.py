@@ -18,6 +18,7 @@ from octoroute.routing.metadata import (
     stated_metadata,
 )
 from octoroute.routing.rules import decide_by_rules
+from octoroute.routing.signals import scan_text
 from octoroute.wire.messages import ContentPart, Message
 
 N = Importance.NORMAL
@@ -188,6 +189,45 @@ def test_yes_to_an_offer_continues_the_work() -> None:
     meta = meta_of("yes please", *history)
     assert m.SMALLTALK not in meta.signals
     assert tier("yes please", *history) is Tier.BALANCED
+
+
+def test_yes_to_an_offer_that_ends_in_a_greek_question_mark_continues_the_work() -> None:
+    history = (
+        ("user", "Γράψε μια κλάση Python για τραπεζικό λογαριασμό."),
+        ("assistant", "```python\nclass Account: ...\n```\nΝα προσθέσω και δοκιμές;"),
+    )
+    meta = meta_of("ναι παρακαλώ", *history)
+    assert m.SMALLTALK not in meta.signals
+    assert tier("ναι παρακαλώ", *history) is Tier.BALANCED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ποια είναι η πρωτεύουσα του Καναδά;",
+        "Τι ώρα είναι;",
+        "Πόσα κιλά ζυγίζει ένας ελέφαντας; Και πόσο ζει;",
+    ],
+)
+def test_a_greek_question_ends_in_its_own_question_mark_not_in_code(text: str) -> None:
+    meta = meta_of(text)
+    assert m.QUESTION in meta.signals
+    assert m.TECHNICAL not in meta.signals
+    assert scan_text(text).syntax == 0
+    assert tier(text) is Tier.FAST
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Γιατί δεν μεταγλωττίζεται;\nint x = 1;\nint y = x + 1;\n",
+        'Τι τυπώνει αυτό;\nprintf("Γεια");\nreturn 0;\n',
+        "int x = 1;\nint y = 2;",
+    ],
+)
+def test_a_semicolon_in_code_stays_code_in_greek_text(text: str) -> None:
+    assert scan_text(text).syntax >= 1  # the ";" line ends
+    assert meta_of(text).task_type is TaskType.CODE
 
 
 @pytest.mark.parametrize(
@@ -365,6 +405,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Todista, että kahden neliöjuuri on irrationaalinen.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Kirjoita Python-funktio, joka kääntää merkkijonon.", TaskType.CODE, Tier.BALANCED),
         ("Mikä on Kanadan pääkaupunki?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("প্রমাণ করো যে ২ এর বর্গমূল অমূলদ।", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Python এ একটি ফাংশন লেখো যা একটি স্ট্রিং উল্টে দেয়।", TaskType.CODE, Tier.BALANCED),
+        ("কানাডার রাজধানী কোথায়?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:

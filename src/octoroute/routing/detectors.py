@@ -38,7 +38,7 @@ from typing import Final, NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from octoroute.routing.lexicon.folding import matchable
+from octoroute.routing.lexicon.folding import GREEK_LETTER_CLASS, matchable
 
 _GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
 """Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
@@ -400,7 +400,8 @@ SYNTAX_FAMILIES: Final[tuple[tuple[str, tuple[Probe, ...]], ...]] = (
             for kw in ("let", "const", "var", "val")
         ),
     ),
-    ("semicolon", (probe(";", r";[ \t]*+\n"),)),
+    # not a Greek question mark ("Τι ώρα είναι;" at a line end)
+    ("semicolon", (probe(";", rf";(?<![{GREEK_LETTER_CLASS}];)[ \t]*+\n"),)),
     ("brace", (probe("{", r"\{[ \t]*+\n"), probe("}", r"\n[ \t]*+\}"))),
     ("sql", (probe("SELECT ", r"SELECT [^\n;]{1,200}? FROM "), probe("select * from "))),
     ("tag", (probe("<", r"</?[A-Za-z][\w-]{0,30}(?: [^<>\n]{0,200})?/?>"),)),

@@ -56,10 +56,10 @@ from typing import Final, NamedTuple
 
 from octoroute.enums import Importance, TaskType, Tier
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import UNSPACED_RE
+from octoroute.routing.lexicon.folding import GREEK_QUESTION_RE, UNSPACED_RE
 from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
 from octoroute.routing.rules import decide_by_rules
-from octoroute.routing.signals import fold, tokenize
+from octoroute.routing.signals import fold, greek_question_marks, tokenize
 from octoroute.wire.messages import Message
 
 SCHEME: Final = "octoroute-features/2"
@@ -319,10 +319,11 @@ def extract(
                 answer = message
         elif role == "system" and system is None:
             system = message
+    greek_questions = greek_question_marks(sliced)  # a Greek ";" is a question, not code
     shape = [
         _CHARS[chars.bit_length()],
         _WORDS[words.bit_length()],
-        _QUESTIONS[(sliced.count("?") + sliced.count("？")).bit_length()],
+        _QUESTIONS[(sliced.count("?") + sliced.count("？") + greek_questions).bit_length()],
         _LINES[text.count("\n").bit_length()],
     ]
     followup = FOLLOWUP in signals
@@ -330,15 +331,18 @@ def extract(
         shape.append(_TURNS[users.bit_length()])
     if sliced:
         marks = (
-            sliced.count("{") + sliced.count(";") + sliced.count("(") + sliced.count("=")
-            + sliced.count("<") + sliced.count("[") + sliced.count("->") + sliced.count("::")
+            sliced.count("{") + sliced.count(";") - greek_questions + sliced.count("(")
+            + sliced.count("=") + sliced.count("<") + sliced.count("[") + sliced.count("->")
+            + sliced.count("::")
         )  # fmt: skip
         shape.append(_CODE[(marks * 100 // len(sliced)).bit_length()])
     if "```" in text:
         shape.append("fence")
     if "http" in sliced:
         shape.append("url")
-    if sliced[-1:] in ("?", "？"):
+    if sliced[-1:] in ("?", "？") or (
+        greek_questions and GREEK_QUESTION_RE.match(sliced, len(sliced) - 1) is not None
+    ):
         shape.append("ends_question")
 
     unspaced = not folded.isascii() and _UNSPACED.search(folded) is not None
@@ -358,7 +362,7 @@ def extract(
     mask = _cue_mask(tokens, folded[: spec.char_chars] if substrings else "")
     if answer is not None:
         end = answer.text()[-OFFER_CHARS:]
-        if "?" in end or "？" in end:
+        if "?" in end or "？" in end or greek_question_marks(end):
             mask |= _OFFER_BIT
     cue = _names(mask)
 

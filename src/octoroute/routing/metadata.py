@@ -27,7 +27,13 @@ import msgspec
 
 from octoroute.enums import Importance, TaskType
 from octoroute.routing.lexicon import GroupName
-from octoroute.routing.signals import CodeScan, TextScan, scan_code, scan_text
+from octoroute.routing.signals import (
+    CodeScan,
+    TextScan,
+    greek_question_marks,
+    scan_code,
+    scan_text,
+)
 from octoroute.wire.messages import Message
 
 CONTEXT_CHARS: Final = 512
@@ -356,7 +362,8 @@ def _assistant_asked(earlier: Sequence[Message]) -> bool:
     """Whether the last assistant message ends by asking something ("Shall I write it all?")."""
     for message in reversed(earlier):
         if message.role == "assistant":
-            return "?" in message.text()[-300:]
+            end = message.text()[-300:]
+            return "?" in end or greek_question_marks(end) > 0
     return False
 
 

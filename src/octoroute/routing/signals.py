@@ -7,8 +7,8 @@ Everything is compiled at import and every pass is linear in the scanned text:
 * words are found by one tokenising regex and looked up in a dict keyed by their first word
   (multi-word phrases are then compared token by token), which gives whole-word matching in
   every language that separates words with spaces, whatever the number of phrases;
-* scripts without word boundaries (CJK, Korean, Hindi) are matched by substring, and only when
-  the text contains such a character: every substring phrase in one pass of an Aho-Corasick
+* scripts without word boundaries (CJK, Korean, Hindi, Bengali) are matched by substring, and only
+  when the text contains such a character: every substring phrase in one pass of an Aho-Corasick
   automaton, which reports where each occurs;
 * the regex detectors anchor on a literal or a look-behind and use bounded repetition, so none
   of them can backtrack catastrophically (hypothesis tests feed them adversarial text).
@@ -47,6 +47,7 @@ from octoroute.routing.lexicon.folding import (
     UNSPACED_CLASS,
     UNSPACED_RE,
     fold,
+    greek_question_marks,
     matchable,
     searchable_beyond_ascii,
     tokenize,
@@ -66,6 +67,7 @@ __all__ = [
     "Lexicon",
     "TextScan",
     "fold",
+    "greek_question_marks",
     "scan_code",
     "scan_text",
     "tokenize",
@@ -503,6 +505,8 @@ class TextScan(NamedTuple):
     (:mod:`octoroute.routing.lexicon.length`)."""
     list_items: int
     question: bool
+    """Whether the text has a question mark: ``?``, ``？``, ``¿`` or a Greek ``;``
+    (:func:`~octoroute.routing.lexicon.folding.greek_question_marks`)."""
 
 
 def _instruction(text: str) -> str:
@@ -622,5 +626,8 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
         bool(text_hits & MODULAR),
         target,
         len(_LIST_ITEM_RE.findall(detect_text)),
-        "?" in keyword_text or "？" in keyword_text or "¿" in keyword_text,
+        "?" in keyword_text
+        or "？" in keyword_text
+        or "¿" in keyword_text
+        or greek_question_marks(keyword_text) > 0,
     )

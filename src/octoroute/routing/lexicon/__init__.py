@@ -5,6 +5,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
     language = "German"                  # its name, for people and error messages
     word_units = ["Wort", "Wörter"]      # "2000 Wörter" asks for a length (TextScan.word_target)
     number_multipliers = { k = 1000 }    # optional: "2k words"
+    length_connectors = ["de"]           # optional (Romanian): "1500 de cuvinte"
 
     [groups]
     greet = ["hallo", "guten {morgen,tag,abend}"]
@@ -13,7 +14,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
 A group name must be a :class:`KeywordGroup`; a language defines only the groups it has words for.
 Phrases are matched as whole words after case and accent folding (:mod:`.folding`), so each is
 written once, with or without accents; ``{a,b}`` expands to alternatives. In scripts without
-spaces between words (CJK, Korean, Hindi) a phrase is matched as a substring instead.
+spaces between words (CJK, Korean, Hindi, Bengali) a phrase is matched as a substring instead.
 
 Every file is read and checked once, when this module is imported: an unknown group, a group whose
 value is not a non-empty list of phrases, a phrase listed twice, an unknown key or a file that is
@@ -106,8 +107,8 @@ class KeywordGroup(StrEnum):
     medicines and symptoms, leases, dismissal, residence, inheritance, lawsuits, tax, loans and
     pensions. Such a question, however briefly and casually asked, needs the deep tier (the
     labelling policy's "high-stakes analysis"). Only the learned model's ``cue`` namespace reads
-    this group (its one-word phrases, and Chinese, Japanese, Korean and Hindi substrings); no rule
-    does, so its multi-word phrases count only in :attr:`Evidence.counts
+    this group (its one-word phrases, and Chinese, Japanese, Korean, Hindi and Bengali
+    substrings); no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
     <octoroute.routing.signals.Evidence.counts>`."""
 
 
@@ -140,9 +141,14 @@ class Language:
     """Folded words that make a preceding number a requested length ("words", "字")."""
     number_multipliers: Mapping[str, int]
     """Folded suffixes that multiply that number ("k": 1000, "万": 10000)."""
+    length_connectors: tuple[str, ...] = ()
+    """Folded words that may stand between the number and the unit (Romanian "1500 de
+    cuvinte": "de" is required after a number of 20 or more)."""
 
 
-_KEYS: Final = frozenset({"language", "word_units", "number_multipliers", "groups"})
+_KEYS: Final = frozenset(
+    {"language", "word_units", "number_multipliers", "length_connectors", "groups"}
+)
 _GROUPS: Final = {group.value: group for group in KeywordGroup}
 
 
@@ -173,7 +179,15 @@ def parse_language(source: str, text: str) -> Language:
             raise LexiconError(f"{source}: {_unknown_group(group_name)}")
         groups[group] = _phrases(source, f"group {group_name!r}", phrases)
     units = _phrases(source, "`word_units`", data.get("word_units", []), units=True)
-    return Language(code, name.strip(), groups, units, _multipliers(source, data))
+    connectors = _phrases(
+        source, "`length_connectors`", data.get("length_connectors", []), units=True
+    )
+    if any(UNSPACED_RE.search(connector) for connector in connectors):
+        raise LexiconError(
+            f"{source}: `length_connectors` are for scripts with spaces: a word between the "
+            "number and the unit"
+        )
+    return Language(code, name.strip(), groups, units, _multipliers(source, data), connectors)
 
 
 def _unknown_group(name: str) -> str:
@@ -186,7 +200,8 @@ def _unknown_group(name: str) -> str:
 
 
 def _phrases(source: str, what: str, value: Any, *, units: bool = False) -> tuple[str, ...]:
-    """The matched forms of a list of phrases; ``units``: single words, and the list may be empty."""
+    """The matched forms of a list of phrases; ``units``: single words (word units, length
+    connectors), and the list may be empty."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise LexiconError(f'{source}: {what} must be a list of strings, like ["a", "b"]')
     if not value and not units:

@@ -5,7 +5,8 @@ word in scripts with spaces ("500 words", "2,000-word", "2.000 Wörter", "1.5k w
 after the number in scripts without ("800字", "500단어"). Thousands may be grouped with ``,`` ``.``
 ``'`` or a (narrow) space ("2 000 mots", so "3 300-word essays" reads as 3300: a longer target is
 the cheaper mistake); a ``number_multipliers`` suffix, optionally abbreviated with a dot,
-multiplies ("2k", "2 tis. slov", "1万字"). The text is the folded text the keywords are matched
+multiplies ("2k", "2 tis. slov", "1万字"). A ``length_connectors`` word may stand between the
+number and a spaced unit (Romanian "1500 de cuvinte"). The text is the folded text the keywords are matched
 in, so units match without their accents ("worter").
 """
 
@@ -52,10 +53,14 @@ class LengthMatcher:
         multiplier = (
             f"(?: ?({_alternation(self._multipliers)})\\.?)?" if self._multipliers else "()"
         )
+        connectors = {word for language in languages for word in language.length_connectors}
+        connector = f"(?:[ ](?:{_alternation(connectors)})(?=[ ]))?" if connectors else ""
         alternatives = []
         if spaced:
-            # at least one separator, then the unit as a whole word
-            alternatives.append(f"(?=[ -])[ ]?-?[ ]?(?:{_alternation(spaced)})(?![^\\W\\d_])")
+            # an optional connector word, at least one separator, then the unit as a whole word
+            alternatives.append(
+                f"{connector}(?=[ -])[ ]?-?[ ]?(?:{_alternation(spaced)})(?![^\\W\\d_])"
+            )
         if unspaced:
             alternatives.append(f"[ ]?-?[ ]?(?:{_alternation(unspaced)})")
         self._pattern = (
