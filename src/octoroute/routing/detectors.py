@@ -38,7 +38,7 @@ from typing import Final, NamedTuple
 
 from ahocorasick_rs import AhoCorasick, Implementation
 
-from octoroute.routing.lexicon.folding import GREEK_LETTER_CLASS, matchable
+from octoroute.routing.lexicon.folding import GREEK_LETTER_CLASS, overlapping_matches
 
 _GATE_ORDER: Final = '`~\\^|&$@%#;{}[]<>=*+!"XZQJVKYUGO():/ENLRDFPMCBHWSAIT-.'
 """Characters an automatic gate may be, rarest in prose first (punctuation, then capitals)."""
@@ -301,10 +301,7 @@ class Detectors:
         a fixed order, behind the same gates."""
         automaton = self._automaton
         assert automaton is not None
-        try:
-            found = set(automaton.find_matches_as_strings(text, overlapping=True))
-        except UnicodeEncodeError:  # a lone surrogate
-            found = set(automaton.find_matches_as_strings(matchable(text), overlapping=True))
+        found = set(overlapping_matches(automaton.find_matches_as_strings, text))
         candidates: list[_Candidate] = []
         by_literal = self._by_literal
         for literal in found:

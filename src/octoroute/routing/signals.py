@@ -48,7 +48,7 @@ from octoroute.routing.lexicon.folding import (
     UNSPACED_RE,
     fold,
     greek_question_marks,
-    matchable,
+    overlapping_matches,
     searchable_beyond_ascii,
     tokenize,
 )
@@ -317,7 +317,7 @@ class Lexicon:
         joined = " " + " ".join(tokens) + " "
         first: dict[int, int] = {}
         starts: dict[int, set[int]] = {}
-        for pattern, at, _ in _matches(automaton, joined):
+        for pattern, at, _ in overlapping_matches(automaton.find_matches_as_indexes, joined):
             if pattern < self._pair_count:
                 if pattern not in first:
                     first[pattern] = at  # matches of one pattern come in the order they start
@@ -373,7 +373,7 @@ class Lexicon:
         # is the least, and its coverage takes them greedily from the left without overlap (as
         # successive ``str.find`` from the end of the last one would).
         starts: dict[int, list[int]] = {}
-        for key_index, at, _ in _matches(automaton, folded):
+        for key_index, at, _ in overlapping_matches(automaton.find_matches_as_indexes, folded):
             found = starts.get(key_index)
             if found is None:
                 starts[key_index] = [at]
@@ -401,16 +401,6 @@ class Lexicon:
         if covered:
             covered_chars = sum(1 for at in covered if UNSPACED_RE.match(folded, at))
         return unspaced_chars, covered_chars
-
-
-def _matches(automaton: AhoCorasick, text: str) -> list[tuple[int, int, int]]:
-    """Every occurrence of the automaton's patterns in ``text``, overlapping ones too, as
-    ``(pattern, start, end)`` in characters; a lone surrogate is read as U+FFFD
-    (:func:`~.folding.matchable`)."""
-    try:
-        return automaton.find_matches_as_indexes(text, overlapping=True)
-    except UnicodeEncodeError:
-        return automaton.find_matches_as_indexes(matchable(text), overlapping=True)
 
 
 _UNSPACED_RUN_RE: Final = re.compile(f"[{UNSPACED_CLASS}]+")

@@ -10,7 +10,8 @@ whole and matched as substrings.
 from __future__ import annotations
 
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeVar
 
 _FOLD_GROUPS: Final = "aàáâãäåāă cçćč eèéêëēėę iìíîïīı nñń oòóôõöøō uùúûüū yýÿ sśšş gğ zžźż lł её"
 """Each word is a base letter followed by the accented letters folded onto it."""
@@ -95,8 +96,21 @@ def matchable(text: str) -> str:
     """``text`` with each lone surrogate (JSON can carry one) replaced by U+FFFD, which the
     compiled matchers can read (they take UTF-8, which has no surrogates). One character for
     one: positions stay, and since no phrase or literal holds either character, so do matches.
-    Called only after a matcher refused a text."""
+    Called only after a matcher refused a text (:func:`overlapping_matches`)."""
     return _SURROGATE_RE.sub(MATCHABLE_STANDIN, text)
+
+
+_Found = TypeVar("_Found")
+
+
+def overlapping_matches(find: Callable[..., _Found], text: str) -> _Found:
+    """``find(text, overlapping=True)``, ``find`` being a compiled matcher's search
+    (``ahocorasick_rs``' ``find_matches_as_indexes`` or ``find_matches_as_strings``); a text it
+    refuses for a lone surrogate is searched again as :func:`matchable` makes it."""
+    try:
+        return find(text, overlapping=True)
+    except UnicodeEncodeError:
+        return find(matchable(text), overlapping=True)
 
 
 def greek_question_marks(text: str) -> int:
