@@ -98,12 +98,10 @@ def endpoints_for(choice: ModelChoice, tier: Tier, runtime: Runtime) -> tuple[En
 def scope_for(
     choice: ModelChoice, tier: Tier, runtime: Runtime
 ) -> tuple[Scope, tuple[Endpoint, ...]]:
-    """The endpoints that may serve ``choice`` routed to ``tier``, and how messages name them."""
-    if choice.name is not None:
-        endpoints = choice.endpoints
-        return Scope(tier, f"model '{choice.name}'", len(endpoints)), endpoints
-    endpoints = runtime.fleet.tiers[tier]
-    return Scope(tier, _TIER_SCOPES[tier], len(endpoints)), endpoints
+    """:func:`endpoints_for`, and how messages name them."""
+    endpoints = endpoints_for(choice, tier, runtime)
+    named = _TIER_SCOPES[tier] if choice.name is None else f"model '{choice.name}'"
+    return Scope(tier, named, len(endpoints)), endpoints
 
 
 def fit_context(
