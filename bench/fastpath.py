@@ -68,17 +68,26 @@ def send(port: int, body: bytes, requests: int) -> None:
     connection.close()
 
 
-def instructions(requests: int, upstream_url: str, folder: Path, model: str = "fast") -> int:
-    """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests`` naming ``model``."""
+def serve_under_valgrind(
+    tool: list[str],
+    requests: int,
+    upstream_url: str,
+    folder: Path,
+    body: bytes,
+    *,
+    env: dict[str, str],
+    stop_timeout: float,
+) -> int:
+    """Run ``octoroute serve`` (the benchmark's configuration, every tier on ``upstream_url``)
+    under ``valgrind`` with the ``tool`` options, send it ``requests`` POSTs of ``body`` on one
+    connection once it answers, then stop it with SIGTERM; its process id. Its output goes to
+    ``folder/router-<requests>.log``."""
     port = free_port()
     config = folder / f"router-{requests}.toml"
     config.write_text(router_config(port, upstream_url, upstream_url))
-    out = folder / f"router-{requests}.cachegrind"
     argv = [
         "valgrind",
-        "--tool=cachegrind",
-        "--cache-sim=no",
-        f"--cachegrind-out-file={out}",
+        *tool,
         *router_command(),
         "serve",
         "--config",
@@ -86,20 +95,29 @@ def instructions(requests: int, upstream_url: str, folder: Path, model: str = "f
         "--log-level",
         "warning",
     ]
-    body = payloads.chat_body(model)
     with (folder / f"router-{requests}.log").open("wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=os.environ | {"PYTHONHASHSEED": "0"},  # dict layouts follow the hash seed
-        )
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             wait_answering(port, timeout=300)
             send(port, body, requests)
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(120)
+            proc.wait(stop_timeout)
+    return proc.pid
+
+
+def instructions(requests: int, upstream_url: str, folder: Path, model: str = "fast") -> int:
+    """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests`` naming ``model``."""
+    out = folder / f"router-{requests}.cachegrind"
+    serve_under_valgrind(
+        ["--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}"],
+        requests,
+        upstream_url,
+        folder,
+        payloads.chat_body(model),
+        env=os.environ | {"PYTHONHASHSEED": "0"},  # dict layouts follow the hash seed
+        stop_timeout=120,
+    )
     for line in out.read_text().splitlines():
         if line.startswith("summary:"):
             return int(line.split()[1])

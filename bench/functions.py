@@ -30,9 +30,7 @@ import bisect
 import os
 import re
 import shutil
-import signal
 import string
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -40,9 +38,8 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from bench import payloads
-from bench.fastpath import send, wait_answering
-from bench.procs import free_port
-from bench.servers import router_command, router_config, start_nginx
+from bench.fastpath import serve_under_valgrind
+from bench.servers import start_nginx
 
 DEFAULT_FEW: Final = 100
 DEFAULT_MANY: Final = 400
@@ -73,22 +70,7 @@ def skip_patterns(prefix: str = "") -> list[str]:
 def profile_run(requests: int, upstream_url: str, folder: Path) -> None:
     """One ``octoroute serve`` under callgrind answering ``requests``; keeps the profile and the
     perf map as ``folder/run-<requests>.{cg,map}``."""
-    port = free_port()
-    config = folder / f"router-{requests}.toml"
-    config.write_text(router_config(port, upstream_url, upstream_url))
     out = folder / f"run-{requests}.cg"
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        *(f"--fn-skip={pattern}" for pattern in skip_patterns()),
-        *router_command(),
-        "serve",
-        "--config",
-        str(config),
-        "--log-level",
-        "warning",
-    ]
     env = os.environ | {
         "PYTHONHASHSEED": "0",
         "PYTHONPERFSUPPORT": "1",
@@ -96,15 +78,20 @@ def profile_run(requests: int, upstream_url: str, folder: Path) -> None:
         # skipping cannot follow: bind every symbol at load instead.
         "LD_BIND_NOW": "1",
     }
-    with (folder / f"router-{requests}.log").open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_answering(port, timeout=300)
-            send(port, payloads.chat_body("fast"), requests)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(300)
-    shutil.copy(f"/tmp/perf-{proc.pid}.map", folder / f"run-{requests}.map")
+    pid = serve_under_valgrind(
+        [
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            *(f"--fn-skip={pattern}" for pattern in skip_patterns()),
+        ],
+        requests,
+        upstream_url,
+        folder,
+        payloads.chat_body("fast"),
+        env=env,
+        stop_timeout=300,
+    )
+    shutil.copy(f"/tmp/perf-{pid}.map", folder / f"run-{requests}.map")
 
 
 class Costs(NamedTuple):
