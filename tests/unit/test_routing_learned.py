@@ -45,6 +45,23 @@ def test_a_greek_question_mark_is_a_question_in_the_shape_not_code_punctuation()
     assert "code=0" not in code
 
 
+@pytest.mark.parametrize("text", ["ما هي عاصمة كندا؟", "加拿大的首都是哪里？", "What time is it?"])
+def test_every_script_s_question_mark_counts_in_the_shape(text: str) -> None:
+    shape = extract([Message("user", text)], infer_metadata([], N)).shape
+    assert {"questions=1", "ends_question"} <= set(shape)
+
+
+def test_an_offer_in_arabic_is_an_offer() -> None:
+    thread = [
+        Message("user", "اكتب دالة بايثون لفرز قائمة"),
+        Message("assistant", "```python\ndef sort(xs): ...\n```\nهل أضيف اختبارات؟"),
+        Message("user", "نعم"),
+    ]
+    assert "offer" in extract(thread, infer_metadata(thread, N)).cue
+    thread[1] = Message("assistant", "```python\ndef sort(xs): ...\n```")
+    assert "offer" not in extract(thread, infer_metadata(thread, N)).cue
+
+
 def test_features_fill_every_namespace_of_a_threaded_request() -> None:
     thread = (
         Message("system", "You are a coding assistant for our Go services."),

@@ -202,6 +202,35 @@ def test_yes_to_an_offer_that_ends_in_a_greek_question_mark_continues_the_work()
 
 
 @pytest.mark.parametrize(
+    ("answer", "yes"),
+    [
+        ("```python\nclass Account: ...\n```\nهل أضيف اختبارات أيضا؟", "نعم من فضلك"),  # Arabic ؟
+        ("```python\nclass Account: ...\n```\nآیا تست هم اضافه کنم؟", "بله لطفا"),  # Persian
+        ("```python\nclass Account: ...\n```\n要我再加上测试吗？", "是的"),  # full-width ？
+    ],
+)
+def test_yes_to_an_offer_that_ends_in_any_script_s_question_mark_continues_the_work(
+    answer: str, yes: str
+) -> None:
+    history = (("user", "Write a Python class for a bank account."), ("assistant", answer))
+    meta = meta_of(yes, *history)
+    assert m.SMALLTALK not in meta.signals
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE
+    # the same "yes" after an answer that asks nothing is an acknowledgement
+    closed = (("user", "Write a Python class for a bank account."), ("assistant", "```python\n```"))
+    assert m.FOLLOWUP not in meta_of(yes, *closed).signals
+
+
+@pytest.mark.parametrize(
+    "text", ["ما هي عاصمة كندا؟", "پایتخت کانادا کجاست؟", "کینیڈا کا دارالحکومت کیا ہے؟"]
+)
+def test_an_arabic_question_mark_is_a_question(text: str) -> None:
+    assert scan_text(text).question
+    assert m.QUESTION in meta_of(text).signals
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Ποια είναι η πρωτεύουσα του Καναδά;",

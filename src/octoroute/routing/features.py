@@ -56,10 +56,10 @@ from typing import Final, NamedTuple
 
 from octoroute.enums import Importance, TaskType, Tier
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import GREEK_QUESTION_RE, UNSPACED_RE
+from octoroute.routing.lexicon.folding import GREEK_QUESTION_RE, QUESTION_MARKS, UNSPACED_RE
 from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
 from octoroute.routing.rules import decide_by_rules
-from octoroute.routing.signals import fold, greek_question_marks, tokenize
+from octoroute.routing.signals import asks_question, fold, greek_question_marks, tokenize
 from octoroute.wire.messages import Message
 
 SCHEME: Final = "octoroute-features/2"
@@ -258,6 +258,12 @@ _NAMES_CACHE: dict[int, tuple[str, ...]] = {}
 _NAMES_CACHE_MAX: Final = 4096
 
 
+def _question_marks(text: str) -> int:
+    """How many of :data:`~.folding.QUESTION_MARKS` ``text`` holds (the Greek ``;`` apart: the
+    code punctuation count needs that one on its own)."""
+    return text.count("?") + text.count("？") + text.count("؟")
+
+
 def _names(mask: int) -> tuple[str, ...]:
     """The ``cue`` keys of a bit mask, in bit order (cached: a few hundred masks occur)."""
     found = _NAMES_CACHE.get(mask)
@@ -323,7 +329,7 @@ def extract(
     shape = [
         _CHARS[chars.bit_length()],
         _WORDS[words.bit_length()],
-        _QUESTIONS[(sliced.count("?") + sliced.count("？") + greek_questions).bit_length()],
+        _QUESTIONS[(_question_marks(sliced) + greek_questions).bit_length()],
         _LINES[text.count("\n").bit_length()],
     ]
     followup = FOLLOWUP in signals
@@ -340,7 +346,7 @@ def extract(
         shape.append("fence")
     if "http" in sliced:
         shape.append("url")
-    if sliced[-1:] in ("?", "？") or (
+    if sliced[-1:] in QUESTION_MARKS or (
         greek_questions and GREEK_QUESTION_RE.match(sliced, len(sliced) - 1) is not None
     ):
         shape.append("ends_question")
@@ -362,7 +368,7 @@ def extract(
     mask = _cue_mask(tokens, folded[: spec.char_chars] if substrings else "")
     if answer is not None:
         end = answer.text()[-OFFER_CHARS:]
-        if "?" in end or "？" in end or greek_question_marks(end):
+        if asks_question(end):
             mask |= _OFFER_BIT
     cue = _names(mask)
 

@@ -121,6 +121,19 @@ def greek_question_marks(text: str) -> int:
     return len(GREEK_QUESTION_RE.findall(text))
 
 
+QUESTION_MARKS: Final = ("?", "？", "؟")
+"""The question marks other than the Greek ``;``: ASCII, the full-width one of Chinese and
+Japanese, and the Arabic one (Arabic, Persian, Urdu)."""
+
+
+def asks_question(text: str) -> bool:
+    """Whether ``text`` holds a question mark: one of :data:`QUESTION_MARKS` or a Greek ``;``.
+
+    One definition for every reader (the ``question`` signal, the ``offer`` cue, a "yes" that
+    accepts an offer), so a question in Arabic or Chinese is a question everywhere."""
+    return "?" in text or "？" in text or "؟" in text or greek_question_marks(text) > 0
+
+
 def tokenize(folded: str, *, unspaced: bool, beyond: str | None = None) -> list[str]:
     """The words of ``folded`` text, split at anything that is not a letter or digit.
 
