@@ -257,6 +257,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("I have 20 apples", 0),
         ("scrie de 1500 de ori aceleași cuvinte", 0),  # a connector only between the two
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
+        ("Skriv et essay på 1500 ord om handel", 1500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -329,6 +330,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "voinko ottaa tätä lääkettä raskaana?",
         "গর্ভাবস্থায় এই ওষুধ খাওয়া যাবে কি?",
         "ছেলেকে কতটা ডোজ দেব?",
+        "kan jeg tage ibuprofen når jeg er gravid?",
+        "min udlejer vil ikke give mig depositummet tilbage",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -417,6 +420,8 @@ CODING_QUESTION: Final = (
         "계속",
         "dalej",
         "continúa",
+        "og hvis linjen er tom?",
+        "fortsæt",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -458,6 +463,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "یک غزل درباره آنتروپی بنویس",
         "Kirjoita sonetti entropiasta",
         "এনট্রপি নিয়ে একটি সনেট লেখো",
+        "Skriv en sonet om entropi",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -510,6 +516,7 @@ OFFER: Final = (
         "جی ہاں",
         "بله لطفا",
         "kyllä kiitos",
+        "ja gerne",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -555,6 +562,9 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
             "barnen leker en lek i parken",
             "stakes",
         ),  # Polish lek ("medicine"), Swedish "play"  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
+        ("tak, zrób to szybko", "thanks"),  # Danish tak ("thanks") is Polish "yes"
+        ("los perros están aquí", "math"),  # Danish løs ("solve") folds to "los"
+        ("connect the printer to the LAN", "stakes"),  # Danish lån ("loan") folds to "lan"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -312,6 +312,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "خیلی ممنون",
         "Hyvää huomenta",
         "Kiitos paljon",
+        "Godmorgen",
+        "Tusind tak",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -408,6 +410,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("প্রমাণ করো যে ২ এর বর্গমূল অমূলদ।", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Python এ একটি ফাংশন লেখো যা একটি স্ট্রিং উল্টে দেয়।", TaskType.CODE, Tier.BALANCED),
         ("কানাডার রাজধানী কোথায়?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Bevis at kvadratroden af 2 er irrationel.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Skriv en Python-funktion, der vender en streng om.", TaskType.CODE, Tier.BALANCED),
+        ("Hvad er hovedstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
