@@ -258,6 +258,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("scrie de 1500 de ori aceleași cuvinte", 0),  # a connector only between the two
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
         ("Skriv et essay på 1500 ord om handel", 1500),
+        ("Skriv et essay på 1200 ord om handel", 1200),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -332,6 +333,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "ছেলেকে কতটা ডোজ দেব?",
         "kan jeg tage ibuprofen når jeg er gravid?",
         "min udlejer vil ikke give mig depositummet tilbage",
+        "kan jeg ta ibuprofen når jeg er gravid?",
+        "utleieren vil ikke betale tilbake depositumet",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -422,6 +425,8 @@ CODING_QUESTION: Final = (
         "continúa",
         "og hvis linjen er tom?",
         "fortsæt",
+        "fortsett",
+        "hald fram",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -464,6 +469,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Kirjoita sonetti entropiasta",
         "এনট্রপি নিয়ে একটি সনেট লেখো",
         "Skriv en sonet om entropi",
+        "Skriv en sonett på jambisk versemål om entropi",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -517,6 +523,7 @@ OFFER: Final = (
         "بله لطفا",
         "kyllä kiitos",
         "ja gerne",
+        "ja takk",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -565,6 +572,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("tak, zrób to szybko", "thanks"),  # Danish tak ("thanks") is Polish "yes"
         ("los perros están aquí", "math"),  # Danish løs ("solve") folds to "los"
         ("connect the printer to the LAN", "stakes"),  # Danish lån ("loan") folds to "lan"
+        ("the game has a lot of lag", "write_verb"),  # Norwegian lag ("make")
+        ("close the gate behind you", "creative_short"),  # Norwegian gåte ("riddle") folds to gate
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

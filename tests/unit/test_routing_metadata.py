@@ -314,6 +314,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Kiitos paljon",
         "Godmorgen",
         "Tusind tak",
+        "Hei hei",
+        "Tusen takk",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -413,6 +415,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Bevis at kvadratroden af 2 er irrationel.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Skriv en Python-funktion, der vender en streng om.", TaskType.CODE, Tier.BALANCED),
         ("Hvad er hovedstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Bevis at kvadratroten av 2 er irrasjonal.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Skriv en Python-funksjon som snur en streng.", TaskType.CODE, Tier.BALANCED),
+        ("Kva er hovudstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
