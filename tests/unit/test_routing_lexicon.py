@@ -259,6 +259,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
         ("Skriv et essay på 1500 ord om handel", 1500),
         ("Skriv et essay på 1200 ord om handel", 1200),
+        ("Tulis karangan 500 patah perkataan tentang perdagangan", 500),
+        ("Tulis esei 800 perkataan", 800),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -335,6 +337,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "min udlejer vil ikke give mig depositummet tilbage",
         "kan jeg ta ibuprofen når jeg er gravid?",
         "utleieren vil ikke betale tilbake depositumet",
+        "boleh saya makan ubat ini semasa mengandung?",
+        "berapa cukai pendapatan saya tahun ini?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -427,6 +431,8 @@ CODING_QUESTION: Final = (
         "fortsæt",
         "fortsett",
         "hald fram",
+        "macam mana kalau baris itu kosong?",
+        "sambung",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -470,6 +476,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "এনট্রপি নিয়ে একটি সনেট লেখো",
         "Skriv en sonet om entropi",
         "Skriv en sonett på jambisk versemål om entropi",
+        "Karang syair tentang entropi",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -524,6 +531,7 @@ OFFER: Final = (
         "kyllä kiitos",
         "ja gerne",
         "ja takk",
+        "ya, teruskan saja",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -574,6 +582,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("connect the printer to the LAN", "stakes"),  # Danish lån ("loan") folds to "lan"
         ("the game has a lot of lag", "write_verb"),  # Norwegian lag ("make")
         ("close the gate behind you", "creative_short"),  # Norwegian gåte ("riddle") folds to gate
+        ("mam złamaną rękę", "write_verb"),  # Malay reka ("design"): Polish ręka folds to it
+        ("tengo dos perros", "stakes"),  # Malay dos ("dose") is Spanish "two"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -316,6 +316,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Tusind tak",
         "Hei hei",
         "Tusen takk",
+        "Apa khabar",
+        "Terima kasih banyak",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -418,6 +420,13 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Bevis at kvadratroten av 2 er irrasjonal.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Skriv en Python-funksjon som snur en streng.", TaskType.CODE, Tier.BALANCED),
         ("Kva er hovudstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        (
+            "Buktikan bahawa punca kuasa dua bagi 2 ialah nombor tak nisbah.",
+            TaskType.DEEP_ANALYSIS,
+            Tier.DEEP,
+        ),
+        ("Tulis fungsi Python yang menterbalikkan rentetan.", TaskType.CODE, Tier.BALANCED),
+        ("Apakah ibu negara Kanada?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
