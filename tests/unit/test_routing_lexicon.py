@@ -261,6 +261,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Skriv et essay på 1200 ord om handel", 1200),
         ("Tulis karangan 500 patah perkataan tentang perdagangan", 500),
         ("Tulis esei 800 perkataan", 800),
+        ("Andika insha ya 500 maneno kuhusu biashara", 500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -339,6 +340,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "utleieren vil ikke betale tilbake depositumet",
         "boleh saya makan ubat ini semasa mengandung?",
         "berapa cukai pendapatan saya tahun ini?",
+        "naweza kutumia dawa hii nikiwa mjamzito?",
+        "je, nitalipa ushuru kiasi gani kwa mkopo huu?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -433,6 +436,8 @@ CODING_QUESTION: Final = (
         "hald fram",
         "macam mana kalau baris itu kosong?",
         "sambung",
+        "na kama mstari ni mtupu?",
+        "endelea",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -477,6 +482,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Skriv en sonet om entropi",
         "Skriv en sonett på jambisk versemål om entropi",
         "Karang syair tentang entropi",
+        "Tunga utenzi kuhusu entropia",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -532,6 +538,7 @@ OFFER: Final = (
         "ja gerne",
         "ja takk",
         "ya, teruskan saja",
+        "ndiyo tafadhali",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -584,6 +591,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("close the gate behind you", "creative_short"),  # Norwegian gåte ("riddle") folds to gate
         ("mam złamaną rękę", "write_verb"),  # Malay reka ("design"): Polish ręka folds to it
         ("tengo dos perros", "stakes"),  # Malay dos ("dose") is Spanish "two"
+        ("no creo que haya tiempo", "affirm"),  # Swahili haya ("OK") is Spanish "there be"
+        ("mera naam Rahul hai", "affirm"),  # Swahili naam ("yes") is Hindi "name"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

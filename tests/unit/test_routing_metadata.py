@@ -318,6 +318,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Tusen takk",
         "Apa khabar",
         "Terima kasih banyak",
+        "Habari za asubuhi",
+        "Asante sana",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -427,6 +429,13 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ),
         ("Tulis fungsi Python yang menterbalikkan rentetan.", TaskType.CODE, Tier.BALANCED),
         ("Apakah ibu negara Kanada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Thibitisha kuwa kuna namba tasa nyingi bila kikomo.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        (
+            "Andika kitendakazi cha Python kinachogeuza mfuatano wa herufi.",
+            TaskType.CODE,
+            Tier.BALANCED,
+        ),
+        ("Mji mkuu wa Kanada ni upi?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
