@@ -262,6 +262,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Tulis karangan 500 patah perkataan tentang perdagangan", 500),
         ("Tulis esei 800 perkataan", 800),
         ("Andika insha ya 500 maneno kuhusu biashara", 500),
+        ("Escriu un assaig de 1.500 paraules sobre el comerç", 1500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -342,6 +343,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "berapa cukai pendapatan saya tahun ini?",
         "naweza kutumia dawa hii nikiwa mjamzito?",
         "je, nitalipa ushuru kiasi gani kwa mkopo huu?",
+        "puc prendre ibuprofè si estic embarassada?",
+        "el propietari no em torna la fiança del lloguer",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -438,6 +441,7 @@ CODING_QUESTION: Final = (
         "sambung",
         "na kama mstari ni mtupu?",
         "endelea",
+        "i si la línia és buida?",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -483,6 +487,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Skriv en sonett på jambisk versemål om entropi",
         "Karang syair tentang entropi",
         "Tunga utenzi kuhusu entropia",
+        "Escriu un sonet en decasíl·labs sobre l'entropia",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -539,6 +544,7 @@ OFFER: Final = (
         "ja takk",
         "ya, teruskan saja",
         "ndiyo tafadhali",
+        "d'acord, endavant",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -593,6 +599,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("tengo dos perros", "stakes"),  # Malay dos ("dose") is Spanish "two"
         ("no creo que haya tiempo", "affirm"),  # Swahili haya ("OK") is Spanish "there be"
         ("mera naam Rahul hai", "affirm"),  # Swahili naam ("yes") is Hindi "name"
+        ("ei ole", "greet"),  # Catalan ei ("hey") is Finnish "no"
+        ("¿en qué mes naciste?", "proceed"),  # Catalan més ("more") folds to Spanish mes
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -320,6 +320,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Terima kasih banyak",
         "Habari za asubuhi",
         "Asante sana",
+        "Bon dia",
+        "Moltes gràcies",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -436,6 +438,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
             Tier.BALANCED,
         ),
         ("Mji mkuu wa Kanada ni upi?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Demostra que l'arrel quadrada de 2 és irracional.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Escriu una funció en Python que inverteixi una cadena.", TaskType.CODE, Tier.BALANCED),
+        ("Quina és la capital del Canadà?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
