@@ -263,6 +263,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Tulis esei 800 perkataan", 800),
         ("Andika insha ya 500 maneno kuhusu biashara", 500),
         ("Escriu un assaig de 1.500 paraules sobre el comerç", 1500),
+        ("Napíš esej na 2000 slov o obchode", 2000),
+        ("Napíš text s 500 slovami", 500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -345,6 +347,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "je, nitalipa ushuru kiasi gani kwa mkopo huu?",
         "puc prendre ibuprofè si estic embarassada?",
         "el propietari no em torna la fiança del lloguer",
+        "môžem brať tento liek v tehotenstve?",
+        "prenajímateľ mi nechce vrátiť kauciu",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -442,6 +446,8 @@ CODING_QUESTION: Final = (
         "na kama mstari ni mtupu?",
         "endelea",
         "i si la línia és buida?",
+        "a čo ak je riadok prázdny?",
+        "pokračuj ďalej",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -488,6 +494,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Karang syair tentang entropi",
         "Tunga utenzi kuhusu entropia",
         "Escriu un sonet en decasíl·labs sobre l'entropia",
+        "Napíš sonet o entropii jambom",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -545,6 +552,7 @@ OFFER: Final = (
         "ya, teruskan saja",
         "ndiyo tafadhali",
         "d'acord, endavant",
+        "áno, urob to",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -601,6 +609,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("mera naam Rahul hai", "affirm"),  # Swahili naam ("yes") is Hindi "name"
         ("ei ole", "greet"),  # Catalan ei ("hey") is Finnish "no"
         ("¿en qué mes naciste?", "proceed"),  # Catalan més ("more") folds to Spanish mes
+        ("c'est au sud de la ville", "stakes"),  # Slovak súd ("court") folds to French sud
+        ("to są ważne dane", "stakes"),  # Slovak dane ("taxes") is Polish "data"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -322,6 +322,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Asante sana",
         "Bon dia",
         "Moltes gràcies",
+        "Dobrý deň",
+        "Ďakujem pekne",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -441,6 +443,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Demostra que l'arrel quadrada de 2 és irracional.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Escriu una funció en Python que inverteixi una cadena.", TaskType.CODE, Tier.BALANCED),
         ("Quina és la capital del Canadà?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Dokážte, že odmocnina z dvoch je iracionálne číslo.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Napíš funkciu v Pythone, ktorá obráti reťazec.", TaskType.CODE, Tier.BALANCED),
+        ("Aké je hlavné mesto Kanady?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
