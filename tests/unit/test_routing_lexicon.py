@@ -265,6 +265,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Escriu un assaig de 1.500 paraules sobre el comerç", 1500),
         ("Napíš esej na 2000 slov o obchode", 2000),
         ("Napíš text s 500 slovami", 500),
+        ("Напиши есе от 1500 думи за търговията", 1500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -349,6 +350,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "el propietari no em torna la fiança del lloguer",
         "môžem brať tento liek v tehotenstve?",
         "prenajímateľ mi nechce vrátiť kauciu",
+        "мога ли да пия това лекарство по време на бременност?",
+        "хазяинът не иска да ми върне депозита",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -448,6 +451,8 @@ CODING_QUESTION: Final = (
         "i si la línia és buida?",
         "a čo ak je riadok prázdny?",
         "pokračuj ďalej",
+        "а ако редът е празен?",
+        "продължи",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -495,6 +500,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Tunga utenzi kuhusu entropia",
         "Escriu un sonet en decasíl·labs sobre l'entropia",
         "Napíš sonet o entropii jambom",
+        "Напиши сонет за ентропията",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -553,6 +559,7 @@ OFFER: Final = (
         "ndiyo tafadhali",
         "d'acord, endavant",
         "áno, urob to",
+        "да, направи го",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -611,6 +618,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("¿en qué mes naciste?", "proceed"),  # Catalan més ("more") folds to Spanish mes
         ("c'est au sud de la ville", "stakes"),  # Slovak súd ("court") folds to French sud
         ("to są ważne dane", "stakes"),  # Slovak dane ("taxes") is Polish "data"
+        ("отправил резюме на вакансию", "summary"),  # Bulgarian резюме: Russian "CV"
+        ("в чём дело?", "stakes"),  # Bulgarian дело ("lawsuit"): Russian "matter"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -324,6 +324,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Moltes gràcies",
         "Dobrý deň",
         "Ďakujem pekne",
+        "Добро утро",
+        "Много благодаря",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -446,6 +448,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Dokážte, že odmocnina z dvoch je iracionálne číslo.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Napíš funkciu v Pythone, ktorá obráti reťazec.", TaskType.CODE, Tier.BALANCED),
         ("Aké je hlavné mesto Kanady?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Докажи, че корен квадратен от 2 е ирационално число.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Напиши функция на Python, която обръща низ.", TaskType.CODE, Tier.BALANCED),
+        ("Коя е столицата на Канада?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
