@@ -266,6 +266,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Napíš esej na 2000 slov o obchode", 2000),
         ("Napíš text s 500 slovami", 500),
         ("Напиши есе от 1500 думи за търговията", 1500),
+        ("Napiši esej od 1500 riječi o trgovini", 1500),
+        ("Напиши есеј од 800 речи", 800),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -352,6 +354,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "prenajímateľ mi nechce vrátiť kauciu",
         "мога ли да пия това лекарство по време на бременност?",
         "хазяинът не иска да ми върне депозита",
+        "mogu li piti ovaj lijek u trudnoći?",
+        "да ли могу да пијем лекове у трудноћи?",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -453,6 +457,8 @@ CODING_QUESTION: Final = (
         "pokračuj ďalej",
         "а ако редът е празен?",
         "продължи",
+        "a što ako je redak prazan?",
+        "nastavi",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -501,6 +507,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Escriu un sonet en decasíl·labs sobre l'entropia",
         "Napíš sonet o entropii jambom",
         "Напиши сонет за ентропията",
+        "Napiši sonet o entropiji",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -560,6 +567,7 @@ OFFER: Final = (
         "d'acord, endavant",
         "áno, urob to",
         "да, направи го",
+        "može, učini to",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -620,6 +628,9 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("to są ważne dane", "stakes"),  # Slovak dane ("taxes") is Polish "data"
         ("отправил резюме на вакансию", "summary"),  # Bulgarian резюме: Russian "CV"
         ("в чём дело?", "stakes"),  # Bulgarian дело ("lawsuit"): Russian "matter"
+        ("jag läser en bok", "greet"),  # Croatian bok ("hi") is Swedish "book"
+        ("this is where they dug the well", "stakes"),  # Croatian dug ("debt")
+        ("kumain ako kada araw", "lookup"),  # Croatian kada ("when") is Tagalog "each"
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -326,6 +326,9 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Ďakujem pekne",
         "Добро утро",
         "Много благодаря",
+        "Dobro jutro",
+        "Hvala lijepa",
+        "Здраво",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -451,6 +454,10 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Докажи, че корен квадратен от 2 е ирационално число.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Напиши функция на Python, която обръща низ.", TaskType.CODE, Tier.BALANCED),
         ("Коя е столицата на Канада?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Dokaži da je korijen iz 2 iracionalan broj.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Napiši funkciju u Pythonu koja obrće string.", TaskType.CODE, Tier.BALANCED),
+        ("Koji je glavni grad Kanade?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Који је главни град Канаде?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
