@@ -268,6 +268,8 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Напиши есе от 1500 думи за търговията", 1500),
         ("Napiši esej od 1500 riječi o trgovini", 1500),
         ("Напиши есеј од 800 речи", 800),
+        ("Parašyk 1000 žodžių esė apie prekybą", 1000),
+        ("Parasyk 500 zodziu rasini", 500),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -356,6 +358,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "хазяинът не иска да ми върне депозита",
         "mogu li piti ovaj lijek u trudnoći?",
         "да ли могу да пијем лекове у трудноћи?",
+        "ar galiu vartoti šiuos vaistus nėštumo metu?",
+        "nuomotojas negrąžina užstato",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -459,6 +463,8 @@ CODING_QUESTION: Final = (
         "продължи",
         "a što ako je redak prazan?",
         "nastavi",
+        "o jeigu eilutė tuščia?",
+        "tęsk",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -508,6 +514,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Napíš sonet o entropii jambom",
         "Напиши сонет за ентропията",
         "Napiši sonet o entropiji",
+        "Parašyk sonetą apie entropiją",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -568,6 +575,7 @@ OFFER: Final = (
         "áno, urob to",
         "да, направи го",
         "može, učini to",
+        "taip, prašau",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -631,6 +639,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("jag läser en bok", "greet"),  # Croatian bok ("hi") is Swedish "book"
         ("this is where they dug the well", "stakes"),  # Croatian dug ("debt")
         ("kumain ako kada araw", "lookup"),  # Croatian kada ("when") is Tagalog "each"
+        ("bir iki üç", "smalltalk"),  # Lithuanian iki ("bye") is Turkish "two"
+        ("jdu do školy", "stakes"),  # Lithuanian skola ("debt"): Czech škola folds to it
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

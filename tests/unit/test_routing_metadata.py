@@ -329,6 +329,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Dobro jutro",
         "Hvala lijepa",
         "Здраво",
+        "Labas rytas",
+        "Labai ačiū",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -458,6 +460,13 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("Napiši funkciju u Pythonu koja obrće string.", TaskType.CODE, Tier.BALANCED),
         ("Koji je glavni grad Kanade?", TaskType.QUESTION_ANSWER, Tier.FAST),
         ("Који је главни град Канаде?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        (
+            "Įrodyk, kad kvadratinė šaknis iš 2 yra iracionalusis skaičius.",
+            TaskType.DEEP_ANALYSIS,
+            Tier.DEEP,
+        ),
+        ("Parašyk Python funkciją, kuri apverčia eilutę.", TaskType.CODE, Tier.BALANCED),
+        ("Kokia yra Kanados sostinė?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
