@@ -81,6 +81,23 @@ def test_phrases_are_stored_in_their_matched_form() -> None:
     assert phrase_key("你好") == "你好"
 
 
+@pytest.mark.parametrize(
+    ("phrase", "group"),
+    [
+        ("धन्यवाद", "thanks"),  # Hindi
+        ("ধন্যবাদ", "thanks"),  # Bengali
+        ("நன்றி", "thanks"),  # Tamil
+    ],
+)
+def test_indic_words_are_kept_whole_and_matched_as_substrings(phrase: str, group: str) -> None:
+    """``re`` counts the vowel signs and the virama of the Indic scripts as non-letters, so
+    splitting at them would leave fragments (Tamil நன்றி as ந + ற): their phrases are one
+    substring each (``UNSPACED_CLASS``), and no fragment is a word of the text."""
+    assert phrase_key(phrase) == phrase
+    assert tokenize(fold(f"ok {phrase} ok"), unspaced=True) == ["ok", "ok"]
+    assert group in scan_text(f"{phrase}!").evidence.counts
+
+
 # --- errors a language author can make -----------------------------------------------------
 
 
@@ -270,6 +287,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Напиши есеј од 800 речи", 800),
         ("Parašyk 1000 žodžių esė apie prekybą", 1000),
         ("Parasyk 500 zodziu rasini", 500),
+        ("வணிகம் பற்றி 1000 வார்த்தைகளில் ஒரு கட்டுரை எழுதுங்கள்", 1000),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -360,6 +378,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "да ли могу да пијем лекове у трудноћи?",
         "ar galiu vartoti šiuos vaistus nėštumo metu?",
         "nuomotojas negrąžina užstato",
+        "கர்ப்ப காலத்தில் இந்த மருந்தை எடுக்கலாமா?",
+        "வீட்டு உரிமையாளர் முன்பணத்தை திருப்பித் தரவில்லை",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -384,6 +404,8 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "let's begin without further ado",  # Hungarian adó folds to "ado"
         "give me a recipe for lentil soup",
         "what's the price of a flat white in Oslo?",
+        "விசாரணை நடக்கிறது",  # Tamil விசா ("visa") is inside விசாரணை ("inquiry")
+        "இந்த வரிசையில் நில்லுங்கள்",  # Tamil வரி ("tax") is inside வரிசை ("queue")
     ],
 )
 def test_everyday_words_of_any_language_are_not_stakes(text: str) -> None:
@@ -465,6 +487,8 @@ CODING_QUESTION: Final = (
         "nastavi",
         "o jeigu eilutė tuščia?",
         "tęsk",
+        "வரி காலியாக இருந்தால்?",
+        "தொடரவும்",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -515,6 +539,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Напиши сонет за ентропията",
         "Napiši sonet o entropiji",
         "Parašyk sonetą apie entropiją",
+        "என்ட்ரோபி பற்றி ஒரு வெண்பா எழுதுங்கள்",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -576,6 +601,7 @@ OFFER: Final = (
         "да, направи го",
         "može, učini to",
         "taip, prašau",
+        "ஆமாம்",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -641,6 +667,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("kumain ako kada araw", "lookup"),  # Croatian kada ("when") is Tagalog "each"
         ("bir iki üç", "smalltalk"),  # Lithuanian iki ("bye") is Turkish "two"
         ("jdu do školy", "stakes"),  # Lithuanian skola ("debt"): Czech škola folds to it
+        ("நான் தயார்", "lookup"),  # Tamil யார் ("who") is inside தயார் ("ready")
+        ("இது தமிழ் சரித்திரம்", "affirm"),  # Tamil சரி ("OK") is inside சரித்திரம் ("history")
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

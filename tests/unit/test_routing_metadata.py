@@ -331,6 +331,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Здраво",
         "Labas rytas",
         "Labai ačiū",
+        "வணக்கம்",
+        "மிக்க நன்றி",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -467,6 +469,13 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ),
         ("Parašyk Python funkciją, kuri apverčia eilutę.", TaskType.CODE, Tier.BALANCED),
         ("Kokia yra Kanados sostinė?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 இன் வர்க்கமூலம் விகிதமுறா எண் என்று நிரூபிக்கவும்.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        (
+            "ஒரு சரத்தை தலைகீழாக மாற்றும் Python செயல்பாட்டை எழுதுங்கள்.",
+            TaskType.CODE,
+            Tier.BALANCED,
+        ),
+        ("கனடாவின் தலைநகரம் எது?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
