@@ -288,6 +288,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Parašyk 1000 žodžių esė apie prekybą", 1000),
         ("Parasyk 500 zodziu rasini", 500),
         ("வணிகம் பற்றி 1000 வார்த்தைகளில் ஒரு கட்டுரை எழுதுங்கள்", 1000),
+        ("व्यापारावर 1000 शब्दांचा निबंध लिहा", 1000),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -380,6 +381,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "nuomotojas negrąžina užstato",
         "கர்ப்ப காலத்தில் இந்த மருந்தை எடுக்கலாமா?",
         "வீட்டு உரிமையாளர் முன்பணத்தை திருப்பித் தரவில்லை",
+        "गरोदरपणात हे औषध घेऊ शकते का?",
+        "घरमालक अनामत रक्कम परत देत नाही",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -406,6 +409,8 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "what's the price of a flat white in Oslo?",
         "விசாரணை நடக்கிறது",  # Tamil விசா ("visa") is inside விசாரணை ("inquiry")
         "இந்த வரிசையில் நில்லுங்கள்",  # Tamil வரி ("tax") is inside வரிசை ("queue")
+        "मुझे डोसा पसंद है",  # Marathi डोस ("dose") is inside डोसा
+        "विमान उशिरा आहे",  # Marathi विमा ("insurance") is inside विमान ("aeroplane")
     ],
 )
 def test_everyday_words_of_any_language_are_not_stakes(text: str) -> None:
@@ -489,6 +494,8 @@ CODING_QUESTION: Final = (
         "tęsk",
         "வரி காலியாக இருந்தால்?",
         "தொடரவும்",
+        "आणि जर ओळ रिकामी असेल तर?",
+        "चालू ठेवा",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -540,6 +547,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Napiši sonet o entropiji",
         "Parašyk sonetą apie entropiją",
         "என்ட்ரோபி பற்றி ஒரு வெண்பா எழுதுங்கள்",
+        "एन्ट्रॉपीवर एक सुनीत लिहा",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -602,6 +610,7 @@ OFFER: Final = (
         "može, učini to",
         "taip, prašau",
         "ஆமாம்",
+        "होय",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -669,6 +678,8 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("jdu do školy", "stakes"),  # Lithuanian skola ("debt"): Czech škola folds to it
         ("நான் தயார்", "lookup"),  # Tamil யார் ("who") is inside தயார் ("ready")
         ("இது தமிழ் சரித்திரம்", "affirm"),  # Tamil சரி ("OK") is inside சரித்திரம் ("history")
+        ("मला हे आकलन झाले", "math"),  # Marathi कलन ("calculus") is inside आकलन
+        ("त्रिकोण काढा", "lookup"),  # Marathi कोण ("who") is inside त्रिकोण ("triangle")
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

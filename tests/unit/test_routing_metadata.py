@@ -333,6 +333,7 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "Labai ačiū",
         "வணக்கம்",
         "மிக்க நன்றி",
+        "खूप आभार",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -476,6 +477,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
             Tier.BALANCED,
         ),
         ("கனடாவின் தலைநகரம் எது?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 चे वर्गमूळ अपरिमेय आहे हे सिद्ध करा.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("स्ट्रिंग उलटी करणारे Python फंक्शन लिहा.", TaskType.CODE, Tier.BALANCED),
+        ("कॅनडाची राजधानी कोणती आहे?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
