@@ -87,12 +87,13 @@ def test_phrases_are_stored_in_their_matched_form() -> None:
         ("धन्यवाद", "thanks"),  # Hindi
         ("ধন্যবাদ", "thanks"),  # Bengali
         ("நன்றி", "thanks"),  # Tamil
+        ("ధన్యవాదాలు", "thanks"),  # Telugu
     ],
 )
 def test_indic_words_are_kept_whole_and_matched_as_substrings(phrase: str, group: str) -> None:
     """``re`` counts the vowel signs and the virama of the Indic scripts as non-letters, so
-    splitting at them would leave fragments (Tamil நன்றி as ந + ற): their phrases are one
-    substring each (``UNSPACED_CLASS``), and no fragment is a word of the text."""
+    splitting at them would leave fragments (Tamil நன்றி as ந + ற, Telugu ధన్యవాదాలు in four):
+    their phrases are one substring each (``UNSPACED_CLASS``), and no fragment is a word."""
     assert phrase_key(phrase) == phrase
     assert tokenize(fold(f"ok {phrase} ok"), unspaced=True) == ["ok", "ok"]
     assert group in scan_text(f"{phrase}!").evidence.counts
@@ -289,6 +290,7 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Parasyk 500 zodziu rasini", 500),
         ("வணிகம் பற்றி 1000 வார்த்தைகளில் ஒரு கட்டுரை எழுதுங்கள்", 1000),
         ("व्यापारावर 1000 शब्दांचा निबंध लिहा", 1000),
+        ("వాణిజ్యంపై 1000 పదాల వ్యాసం రాయండి", 1000),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -383,6 +385,8 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "வீட்டு உரிமையாளர் முன்பணத்தை திருப்பித் தரவில்லை",
         "गरोदरपणात हे औषध घेऊ शकते का?",
         "घरमालक अनामत रक्कम परत देत नाही",
+        "గర్భధారణ సమయంలో ఈ మందు వేసుకోవచ్చా?",
+        "ఇంటి యజమాని నా డిపాజిట్ తిరిగి ఇవ్వడం లేదు",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -411,6 +415,8 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "இந்த வரிசையில் நில்லுங்கள்",  # Tamil வரி ("tax") is inside வரிசை ("queue")
         "मुझे डोसा पसंद है",  # Marathi डोस ("dose") is inside डोसा
         "विमान उशिरा आहे",  # Marathi विमा ("insurance") is inside विमान ("aeroplane")
+        "అప్పుడు ఏం జరిగింది",  # Telugu అప్పు ("debt") is inside అప్పుడు ("then")
+        "ఈ విషయం ముఖ్యం",  # Telugu విషం ("poison") is not inside విషయం ("matter")
     ],
 )
 def test_everyday_words_of_any_language_are_not_stakes(text: str) -> None:
@@ -496,6 +502,8 @@ CODING_QUESTION: Final = (
         "தொடரவும்",
         "आणि जर ओळ रिकामी असेल तर?",
         "चालू ठेवा",
+        "లైన్ ఖాళీగా ఉంటే?",
+        "కొనసాగించు",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -548,6 +556,7 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "Parašyk sonetą apie entropiją",
         "என்ட்ரோபி பற்றி ஒரு வெண்பா எழுதுங்கள்",
         "एन्ट्रॉपीवर एक सुनीत लिहा",
+        "ఎంట్రోపీ గురించి ఒక పద్యం రాయండి",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -611,6 +620,7 @@ OFFER: Final = (
         "taip, prašau",
         "ஆமாம்",
         "होय",
+        "అవును",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -680,6 +690,7 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
         ("இது தமிழ் சரித்திரம்", "affirm"),  # Tamil சரி ("OK") is inside சரித்திரம் ("history")
         ("मला हे आकलन झाले", "math"),  # Marathi कलन ("calculus") is inside आकलन
         ("त्रिकोण काढा", "lookup"),  # Marathi कोण ("who") is inside त्रिकोण ("triangle")
+        ("ఎన్నికలు త్వరలో", "lookup"),  # Telugu ఎన్ని ("how many") is inside ఎన్నికలు
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

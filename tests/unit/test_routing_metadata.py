@@ -334,6 +334,8 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "வணக்கம்",
         "மிக்க நன்றி",
         "खूप आभार",
+        "నమస్కారం",
+        "ధన్యవాదాలు",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -480,6 +482,9 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("2 चे वर्गमूळ अपरिमेय आहे हे सिद्ध करा.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("स्ट्रिंग उलटी करणारे Python फंक्शन लिहा.", TaskType.CODE, Tier.BALANCED),
         ("कॅनडाची राजधानी कोणती आहे?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 యొక్క వర్గమూలం అకరణీయ సంఖ్య అని నిరూపించండి.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("స్ట్రింగ్\u200cను తిప్పే Python ఫంక్షన్ రాయండి.", TaskType.CODE, Tier.BALANCED),
+        ("కెనడా రాజధాని ఏది?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:
