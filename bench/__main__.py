@@ -85,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, default=2, help="worker count compared with 1 in 'scaling'"
     )
     parser.add_argument(
+        "--strategy",
+        choices=servers.STRATEGIES,
+        default=servers.DEFAULT_STRATEGY,
+        help="how router-auto decides model: auto (default: the router's default, learned)",
+    )
+    parser.add_argument(
         "--peer", action="store_true", help="include LiteLLM if installed in /tmp/litellm-venv"
     )
     parser.add_argument(
@@ -236,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     host = host_info()
     print(
         f"bench {stamp}: {host['nproc']} cores, {host['cpu_model']}, Python {host['python']}, "
-        f"load {' '.join(host['loadavg_at_start'])}",
+        f"load {' '.join(host['loadavg_at_start'])}; router-auto: strategy {args.strategy}",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="octoroute-bench-") as tmp, running([]) as started:
@@ -257,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             problem = router_usable(log_dir)
             if problem is None:
                 try:
-                    router = servers.start_router(log_dir, upstream, sse)
+                    router = servers.start_router(log_dir, upstream, sse, strategy=args.strategy)
                 except RuntimeError as error:
                     problem = f"the router did not start: {error}"
             if router is not None:
@@ -292,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             make_variants(upstream, sse, floor, router, peer),
             notes=notes,
             workers_flag=args.workers,
+            strategy=args.strategy,
         )
         if peer is not None:
             bench.results["startup"] = {"litellm": [peer_start]}
@@ -312,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                 "host": host,
                 "plan": plan.__dict__,
                 "upstream": upstream.name,
+                "strategy": args.strategy,
                 "variants": [v.name for v in bench.variants],
                 "notes": bench.notes,
                 "targets": report.targets(rows),

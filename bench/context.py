@@ -2,7 +2,8 @@
 
 A *variant* is one way of reaching the fake upstream: ``direct`` (no proxy, the baseline every
 "added" number subtracts), ``floor`` (``bench/floor.py``), ``router-fast`` (the router with
-``model: "fast"``, no routing), ``router-auto`` (``model: "auto"``, the rule strategy) and the
+``model: "fast"``, no routing), ``router-auto`` (``model: "auto"``, decided by the run's
+``--strategy``, by default the router's own: ``learned``) and the
 optional ``litellm`` peer. All variants are measured in the same run, interleaved, against the
 same upstream processes, so their differences are paired.
 """
@@ -18,7 +19,7 @@ from typing import Any, Final
 
 from bench import payloads
 from bench.procs import ForeignLoad, cpu_seconds
-from bench.servers import Server
+from bench.servers import DEFAULT_STRATEGY, Server
 
 DISTURBED_CORES: Final = 0.3
 """Foreign CPU (other processes on the host) above which a measurement is retried."""
@@ -100,6 +101,8 @@ class Bench:
     results: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     workers_flag: int = 2
+    strategy: str = DEFAULT_STRATEGY
+    """How the routers this run starts decide ``model: "auto"`` (``--strategy``)."""
 
     def variant(self, name: str) -> Variant | None:
         """The variant called ``name``, if it is part of this run."""

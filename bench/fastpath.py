@@ -13,10 +13,10 @@ throughput part's µs.
 Run it on the code to compare (a worktree, or ``PYTHONPATH=<other>/src`` in front of this
 one's): ``.venv/bin/python -m bench.fastpath``. Needs valgrind and nginx.
 
-``--model auto`` sends the same body with ``model: "auto"`` (the configuration's ``rule``
-strategy, as the throughput part's ``router-auto``): the difference from ``fast`` is what the
-routing decision costs inside the server, a count the paired benchmark's noisy saturation
-ratios cannot give.
+``--model auto`` sends the same body with ``model: "auto"``, decided by ``--strategy`` (by
+default ``learned``, the router's default, as the throughput part's ``router-auto``): the
+difference from ``fast`` is what the routing decision costs inside the server, a count the
+paired benchmark's noisy saturation ratios cannot give.
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ from typing import Final
 
 from bench import payloads
 from bench.procs import free_port
-from bench.servers import router_command, router_config, start_nginx
+from bench.servers import (
+    DEFAULT_STRATEGY,
+    STRATEGIES,
+    router_command,
+    router_config,
+    start_nginx,
+)
 
 DEFAULT_FEW: Final = 300
 DEFAULT_MANY: Final = 1300
@@ -77,6 +83,7 @@ def serve_under_valgrind(
     *,
     env: dict[str, str],
     stop_timeout: float,
+    strategy: str = DEFAULT_STRATEGY,
 ) -> int:
     """Run ``octoroute serve`` (the benchmark's configuration, every tier on ``upstream_url``)
     under ``valgrind`` with the ``tool`` options, send it ``requests`` POSTs of ``body`` on one
@@ -84,7 +91,7 @@ def serve_under_valgrind(
     ``folder/router-<requests>.log``."""
     port = free_port()
     config = folder / f"router-{requests}.toml"
-    config.write_text(router_config(port, upstream_url, upstream_url))
+    config.write_text(router_config(port, upstream_url, upstream_url, strategy=strategy))
     argv = [
         "valgrind",
         *tool,
@@ -106,7 +113,13 @@ def serve_under_valgrind(
     return proc.pid
 
 
-def instructions(requests: int, upstream_url: str, folder: Path, model: str = "fast") -> int:
+def instructions(
+    requests: int,
+    upstream_url: str,
+    folder: Path,
+    model: str = "fast",
+    strategy: str = DEFAULT_STRATEGY,
+) -> int:
     """``Ir`` of one ``octoroute serve`` under cachegrind answering ``requests`` naming ``model``."""
     out = folder / f"router-{requests}.cachegrind"
     serve_under_valgrind(
@@ -117,6 +130,7 @@ def instructions(requests: int, upstream_url: str, folder: Path, model: str = "f
         payloads.chat_body(model),
         env=os.environ | {"PYTHONHASHSEED": "0"},  # dict layouts follow the hash seed
         stop_timeout=120,
+        strategy=strategy,
     )
     for line in out.read_text().splitlines():
         if line.startswith("summary:"):
@@ -132,18 +146,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model", choices=("fast", "auto"), default="fast", help="the body's model (default fast)"
     )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=DEFAULT_STRATEGY,
+        help="how model: auto is decided (default learned, the router's default)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         nginx = start_nginx(folder)
         try:
-            low = instructions(args.few, nginx.url, folder, args.model)
-            high = instructions(args.many, nginx.url, folder, args.model)
+            low = instructions(args.few, nginx.url, folder, args.model, args.strategy)
+            high = instructions(args.many, nginx.url, folder, args.model, args.strategy)
         finally:
             nginx.stop()
     per = (high - low) / (args.many - args.few)
     print(f"{args.few} requests: {low:,} Ir; {args.many} requests: {high:,} Ir")
-    print(f"instructions per {args.model} request: {per:,.0f}")
+    label = f"auto ({args.strategy})" if args.model == "auto" else args.model
+    print(f"instructions per {label} request: {per:,.0f}")
     sys.stdout.flush()
 
 

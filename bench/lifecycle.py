@@ -55,7 +55,13 @@ def startup(bench: Bench) -> None:
             if name == "router" and bench.router is None:
                 continue
             server = (
-                servers.start_router(bench.log_dir, bench.upstream, bench.sse, name="router-start")
+                servers.start_router(
+                    bench.log_dir,
+                    bench.upstream,
+                    bench.sse,
+                    name="router-start",
+                    strategy=bench.strategy,
+                )
                 if name == "router"
                 else servers.start_floor(bench.log_dir, bench.upstream, bench.sse)
             )
@@ -94,7 +100,9 @@ def memory(bench: Bench) -> None:
 async def soak(bench: Bench) -> None:
     """A fresh router under wrk until ``soak_marks[1]`` requests; RSS at both marks."""
     first, last = bench.plan.soak_marks
-    router = servers.start_router(bench.log_dir, bench.upstream, bench.sse, name="router-soak")
+    router = servers.start_router(
+        bench.log_dir, bench.upstream, bench.sse, name="router-soak", strategy=bench.strategy
+    )
     bodies = [
         payloads.chat_body("auto"),
         payloads.chat_body("fast"),
@@ -168,7 +176,12 @@ async def scaling(bench: Bench) -> None:
     for workers in (1, bench.workers_flag):
         try:
             router = servers.start_router(
-                bench.log_dir, bench.upstream, bench.sse, workers=workers, name=f"router-w{workers}"
+                bench.log_dir,
+                bench.upstream,
+                bench.sse,
+                workers=workers,
+                name=f"router-w{workers}",
+                strategy=bench.strategy,
             )
         except RuntimeError as error:
             bench.note(

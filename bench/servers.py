@@ -24,6 +24,10 @@ from bench.procs import LOAD_CORE, ROUTER_CORE, Proc, free_port, spawn, wait_for
 NGINX_HINT: Final = "apt-get update && apt-get install -y nginx wrk"
 HELPER_LIFETIME_SECONDS: Final = 1200.0
 """Python helpers exit by themselves after this long even if the harness forgot them."""
+STRATEGIES: Final = ("learned", "rule")
+DEFAULT_STRATEGY: Final = "learned"
+"""The router's own default for ``model: "auto"``, so ``router-auto`` measures what a user
+gets; ``--strategy rule`` measures the rule table, as every run before 2026-12-07 (5) did."""
 
 
 class Missing(Exception):
@@ -179,8 +183,11 @@ def start_floor(log_dir: Path, upstream: Server, sse: Server) -> Server:
     return _ready("floor", proc, port, payloads.chat_body("bench-model"))
 
 
-def router_config(port: int, upstream_url: str, sse_url: str) -> str:
-    """The router's TOML: every tier served by ``upstream``; ``bench-stream`` by the SSE upstream.
+def router_config(
+    port: int, upstream_url: str, sse_url: str, *, strategy: str = DEFAULT_STRATEGY
+) -> str:
+    """The router's TOML: every tier served by ``upstream``; ``bench-stream`` by the SSE upstream;
+    ``model: "auto"`` decided by ``strategy``.
 
     ``bench-stream`` is a lower-priority second endpoint of ``deep``: tier traffic (and ``auto``,
     whatever tier it picks) goes to ``upstream``, and streams name ``bench-stream`` directly, the
@@ -209,7 +216,7 @@ base_url = "{sse_url}/v1"
 max_tokens = 256
 priority = 1
 [routing]
-strategy = "rule"
+strategy = "{strategy}"
 [health]
 interval_seconds = 30
 """
@@ -229,12 +236,13 @@ def start_router(
     workers: int = 1,
     name: str = "router",
     env: dict[str, str] | None = None,
+    strategy: str = DEFAULT_STRATEGY,
 ) -> Server:
     """``octoroute serve`` on the router core (both cores for ``workers`` > 1), answering;
     ``env`` replaces the environment it runs with."""
     port = free_port()
     config = log_dir / f"{name}.toml"
-    config.write_text(router_config(port, upstream.url, sse.url))
+    config.write_text(router_config(port, upstream.url, sse.url, strategy=strategy))
     argv = [*router_command(), "serve", "--config", str(config), "--log-level", "warning"]
     if workers != 1:
         argv += ["--workers", str(workers)]
