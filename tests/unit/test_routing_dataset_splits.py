@@ -1,5 +1,5 @@
-"""The routing dataset's splits stay apart: no request of the frozen test split is also a
-training row, so a number measured on the split is never a number on data the model saw."""
+"""The routing dataset's splits stay apart: no request of a frozen test split is also a
+training row, so a number measured on a split is never a number on data the model saw."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[2]
 TRAIN: Final = sorted((ROOT / "data/routing/train").glob("*.jsonl"))
 FROZEN: Final = ROOT / "data/routing/test/frozen.jsonl"
+TESTS: Final = sorted((ROOT / "data/routing/test").glob("*.jsonl"))
+"""Every frozen split: ``frozen.jsonl`` (the first) and ``frozen_b.jsonl`` (written later by
+another writer, the same way)."""
 KNOWN_COINCIDENCES: Final = frozenset({"test-0393 = relabelled.jsonl:v0-0166"})
 """Written independently by two writers ("Prove that the halting problem is undecidable."), found
 after the split was frozen; kept in both (the split is never edited) and documented in
@@ -34,10 +37,13 @@ def _latest_turns(path: Path) -> dict[str, str]:
 def test_the_splits_exist() -> None:
     assert len(TRAIN) >= 4
     assert FROZEN.is_file()
+    assert [path.name for path in TESTS] == ["frozen.jsonl", "frozen_b.jsonl"]
 
 
 def test_no_frozen_request_is_a_training_row() -> None:
-    frozen = _latest_turns(FROZEN)
+    frozen: dict[str, str] = {}
+    for test in TESTS:
+        frozen |= _latest_turns(test)
     shared = [
         f"{frozen[text]} = {path.name}:{row_id}"
         for path in TRAIN

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from octoroute.enums import Importance, Tier
-from octoroute.routing.features import DEFAULT_SPEC, NAMESPACES, SPEC_LIMITS, extract
+from octoroute.routing.features import (
+    ASK_MATERIAL_CHARS,
+    DEFAULT_SPEC,
+    NAMESPACES,
+    SPEC_LIMITS,
+    ask_after_material,
+    extract,
+)
 from octoroute.routing.learned import LearnedModel, least_cost, load_model, softmax
 from octoroute.routing.metadata import infer_metadata
 from octoroute.routing.model_file import (
@@ -43,6 +50,70 @@ def test_a_greek_question_mark_is_a_question_in_the_shape_not_code_punctuation()
     assert "questions=0" in code
     assert "ends_question" not in code
     assert "code=0" not in code
+
+
+@pytest.mark.parametrize("text", ["ما هي عاصمة كندا؟", "加拿大的首都是哪里？", "What time is it?"])
+def test_every_script_s_question_mark_counts_in_the_shape(text: str) -> None:
+    shape = extract([Message("user", text)], infer_metadata([], N)).shape
+    assert {"questions=1", "ends_question"} <= set(shape)
+
+
+def test_an_offer_in_arabic_is_an_offer() -> None:
+    thread = [
+        Message("user", "اكتب دالة بايثون لفرز قائمة"),
+        Message("assistant", "```python\ndef sort(xs): ...\n```\nهل أضيف اختبارات؟"),
+        Message("user", "نعم"),
+    ]
+    assert "offer" in extract(thread, infer_metadata(thread, N)).cue
+    thread[1] = Message("assistant", "```python\ndef sort(xs): ...\n```")
+    assert "offer" not in extract(thread, infer_metadata(thread, N)).cue
+
+
+LEASE = "\n".join(
+    f"{n}. The Tenant shall pay the deposit, rent and any damages; the Landlord may sue for "
+    f"breach of this tenancy agreement, and disputes go to arbitration (clause {n})."
+    for n in range(1, 9)
+)
+
+
+def keys_of(text: str) -> dict[str, list[str]]:
+    found = extract([Message("user", text)], infer_metadata([Message("user", text)], N))
+    return {name: list(keys) for name, keys in found._asdict().items()}
+
+
+def test_a_question_after_long_material_leads_and_cues_the_features() -> None:
+    """Policy rule 4: the request is the question, not the pasted lease's legal words."""
+    lease_alone = keys_of(LEASE)
+    assert "stakes" in lease_alone["cue"]
+    assert "ask_after" not in lease_alone["shape"]
+    asked = keys_of(LEASE + "\n\nwhat day is rent due?")
+    assert "ask_after" in asked["shape"]
+    assert asked["lead"] == ["what", "what day"]
+    assert "stakes" not in asked["cue"]
+    # the words of the material still reach the model through the slice
+    assert "tenant" in asked["w"]
+
+
+def test_a_question_in_chinese_after_material_cues_by_substring() -> None:
+    asked = keys_of(LEASE + "\n\n请用三点总结一下上面的内容")
+    assert "ask_after" in asked["shape"]
+    assert "summary" in asked["cue"]
+    assert "stakes" not in asked["cue"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what day is rent due?\n\n" + LEASE,  # the request comes first: read from the start
+        LEASE[:300] + "\n\nwhat day is rent due?",  # too little material
+        LEASE + "\n\n" + LEASE[:400],  # the last paragraph is no short question
+        LEASE + " what day is rent due?",  # no paragraph of its own
+        LEASE + "\n\n```\nrent: 1200\n```\nis this right?",  # a fence: more material
+    ],
+)
+def test_only_a_short_last_paragraph_after_long_material_is_the_ask(text: str) -> None:
+    assert ask_after_material(text) == "" or len(text) < ASK_MATERIAL_CHARS
+    assert "ask_after" not in keys_of(text)["shape"]
 
 
 def test_features_fill_every_namespace_of_a_threaded_request() -> None:

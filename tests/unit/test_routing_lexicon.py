@@ -81,6 +81,24 @@ def test_phrases_are_stored_in_their_matched_form() -> None:
     assert phrase_key("你好") == "你好"
 
 
+@pytest.mark.parametrize(
+    ("phrase", "group"),
+    [
+        ("धन्यवाद", "thanks"),  # Hindi
+        ("ধন্যবাদ", "thanks"),  # Bengali
+        ("நன்றி", "thanks"),  # Tamil
+        ("ధన్యవాదాలు", "thanks"),  # Telugu
+    ],
+)
+def test_indic_words_are_kept_whole_and_matched_as_substrings(phrase: str, group: str) -> None:
+    """``re`` counts the vowel signs and the virama of the Indic scripts as non-letters, so
+    splitting at them would leave fragments (Tamil நன்றி as ந + ற, Telugu ధన్యవాదాలు in four):
+    their phrases are one substring each (``UNSPACED_CLASS``), and no fragment is a word."""
+    assert phrase_key(phrase) == phrase
+    assert tokenize(fold(f"ok {phrase} ok"), unspaced=True) == ["ok", "ok"]
+    assert group in scan_text(f"{phrase}!").evidence.counts
+
+
 # --- errors a language author can make -----------------------------------------------------
 
 
@@ -257,6 +275,22 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("I have 20 apples", 0),
         ("scrie de 1500 de ori aceleași cuvinte", 0),  # a connector only between the two
         ("năm 2020 từ tháng 3", 0),  # Vietnamese "từ": "word", and "from"
+        ("Skriv et essay på 1500 ord om handel", 1500),
+        ("Skriv et essay på 1200 ord om handel", 1200),
+        ("Tulis karangan 500 patah perkataan tentang perdagangan", 500),
+        ("Tulis esei 800 perkataan", 800),
+        ("Andika insha ya 500 maneno kuhusu biashara", 500),
+        ("Escriu un assaig de 1.500 paraules sobre el comerç", 1500),
+        ("Napíš esej na 2000 slov o obchode", 2000),
+        ("Napíš text s 500 slovami", 500),
+        ("Напиши есе от 1500 думи за търговията", 1500),
+        ("Napiši esej od 1500 riječi o trgovini", 1500),
+        ("Напиши есеј од 800 речи", 800),
+        ("Parašyk 1000 žodžių esė apie prekybą", 1000),
+        ("Parasyk 500 zodziu rasini", 500),
+        ("வணிகம் பற்றி 1000 வார்த்தைகளில் ஒரு கட்டுரை எழுதுங்கள்", 1000),
+        ("व्यापारावर 1000 शब्दांचा निबंध लिहा", 1000),
+        ("వాణిజ్యంపై 1000 పదాల వ్యాసం రాయండి", 1000),
     ],
 )
 def test_a_requested_length_is_read_in_every_language(text: str, target: int) -> None:
@@ -329,6 +363,30 @@ def cues_of(*messages: Message) -> tuple[str, ...]:
         "voinko ottaa tätä lääkettä raskaana?",
         "গর্ভাবস্থায় এই ওষুধ খাওয়া যাবে কি?",
         "ছেলেকে কতটা ডোজ দেব?",
+        "kan jeg tage ibuprofen når jeg er gravid?",
+        "min udlejer vil ikke give mig depositummet tilbage",
+        "kan jeg ta ibuprofen når jeg er gravid?",
+        "utleieren vil ikke betale tilbake depositumet",
+        "boleh saya makan ubat ini semasa mengandung?",
+        "berapa cukai pendapatan saya tahun ini?",
+        "naweza kutumia dawa hii nikiwa mjamzito?",
+        "je, nitalipa ushuru kiasi gani kwa mkopo huu?",
+        "puc prendre ibuprofè si estic embarassada?",
+        "el propietari no em torna la fiança del lloguer",
+        "môžem brať tento liek v tehotenstve?",
+        "prenajímateľ mi nechce vrátiť kauciu",
+        "мога ли да пия това лекарство по време на бременност?",
+        "хазяинът не иска да ми върне депозита",
+        "mogu li piti ovaj lijek u trudnoći?",
+        "да ли могу да пијем лекове у трудноћи?",
+        "ar galiu vartoti šiuos vaistus nėštumo metu?",
+        "nuomotojas negrąžina užstato",
+        "கர்ப்ப காலத்தில் இந்த மருந்தை எடுக்கலாமா?",
+        "வீட்டு உரிமையாளர் முன்பணத்தை திருப்பித் தரவில்லை",
+        "गरोदरपणात हे औषध घेऊ शकते का?",
+        "घरमालक अनामत रक्कम परत देत नाही",
+        "గర్భధారణ సమయంలో ఈ మందు వేసుకోవచ్చా?",
+        "ఇంటి యజమాని నా డిపాజిట్ తిరిగి ఇవ్వడం లేదు",
     ],
 )
 def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> None:
@@ -353,6 +411,12 @@ def test_a_brief_high_stakes_question_is_marked_in_every_language(text: str) -> 
         "let's begin without further ado",  # Hungarian adó folds to "ado"
         "give me a recipe for lentil soup",
         "what's the price of a flat white in Oslo?",
+        "விசாரணை நடக்கிறது",  # Tamil விசா ("visa") is inside விசாரணை ("inquiry")
+        "இந்த வரிசையில் நில்லுங்கள்",  # Tamil வரி ("tax") is inside வரிசை ("queue")
+        "मुझे डोसा पसंद है",  # Marathi डोस ("dose") is inside डोसा
+        "विमान उशिरा आहे",  # Marathi विमा ("insurance") is inside विमान ("aeroplane")
+        "అప్పుడు ఏం జరిగింది",  # Telugu అప్పు ("debt") is inside అప్పుడు ("then")
+        "ఈ విషయం ముఖ్యం",  # Telugu విషం ("poison") is not inside విషయం ("matter")
     ],
 )
 def test_everyday_words_of_any_language_are_not_stakes(text: str) -> None:
@@ -417,6 +481,29 @@ CODING_QUESTION: Final = (
         "계속",
         "dalej",
         "continúa",
+        "og hvis linjen er tom?",
+        "fortsæt",
+        "fortsett",
+        "hald fram",
+        "macam mana kalau baris itu kosong?",
+        "sambung",
+        "na kama mstari ni mtupu?",
+        "endelea",
+        "i si la línia és buida?",
+        "a čo ak je riadok prázdny?",
+        "pokračuj ďalej",
+        "а ако редът е празен?",
+        "продължи",
+        "a što ako je redak prazan?",
+        "nastavi",
+        "o jeigu eilutė tuščia?",
+        "tęsk",
+        "வரி காலியாக இருந்தால்?",
+        "தொடரவும்",
+        "आणि जर ओळ रिकामी असेल तर?",
+        "चालू ठेवा",
+        "లైన్ ఖాళీగా ఉంటే?",
+        "కొనసాగించు",
     ],
 )
 def test_a_short_continuation_continues_the_thread_in_every_language(text: str) -> None:
@@ -458,6 +545,18 @@ def test_a_short_continuation_continues_the_thread_in_every_language(text: str) 
         "یک غزل درباره آنتروپی بنویس",
         "Kirjoita sonetti entropiasta",
         "এনট্রপি নিয়ে একটি সনেট লেখো",
+        "Skriv en sonet om entropi",
+        "Skriv en sonett på jambisk versemål om entropi",
+        "Karang syair tentang entropi",
+        "Tunga utenzi kuhusu entropia",
+        "Escriu un sonet en decasíl·labs sobre l'entropia",
+        "Napíš sonet o entropii jambom",
+        "Напиши сонет за ентропията",
+        "Napiši sonet o entropiji",
+        "Parašyk sonetą apie entropiją",
+        "என்ட்ரோபி பற்றி ஒரு வெண்பா எழுதுங்கள்",
+        "एन्ट्रॉपीवर एक सुनीत लिहा",
+        "ఎంట్రోపీ గురించి ఒక పద్యం రాయండి",
     ],
 )
 def test_a_strict_form_is_demanding_writing_in_every_language(text: str) -> None:
@@ -510,6 +609,18 @@ OFFER: Final = (
         "جی ہاں",
         "بله لطفا",
         "kyllä kiitos",
+        "ja gerne",
+        "ja takk",
+        "ya, teruskan saja",
+        "ndiyo tafadhali",
+        "d'acord, endavant",
+        "áno, urob to",
+        "да, направи го",
+        "može, učini to",
+        "taip, prašau",
+        "ஆமாம்",
+        "होय",
+        "అవును",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:
@@ -555,6 +666,31 @@ def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None
             "barnen leker en lek i parken",
             "stakes",
         ),  # Polish lek ("medicine"), Swedish "play"  # Bengali ডোজ ("dose"): its letters are in ডিজাইন
+        ("tak, zrób to szybko", "thanks"),  # Danish tak ("thanks") is Polish "yes"
+        ("los perros están aquí", "math"),  # Danish løs ("solve") folds to "los"
+        ("connect the printer to the LAN", "stakes"),  # Danish lån ("loan") folds to "lan"
+        ("the game has a lot of lag", "write_verb"),  # Norwegian lag ("make")
+        ("close the gate behind you", "creative_short"),  # Norwegian gåte ("riddle") folds to gate
+        ("mam złamaną rękę", "write_verb"),  # Malay reka ("design"): Polish ręka folds to it
+        ("tengo dos perros", "stakes"),  # Malay dos ("dose") is Spanish "two"
+        ("no creo que haya tiempo", "affirm"),  # Swahili haya ("OK") is Spanish "there be"
+        ("mera naam Rahul hai", "affirm"),  # Swahili naam ("yes") is Hindi "name"
+        ("ei ole", "greet"),  # Catalan ei ("hey") is Finnish "no"
+        ("¿en qué mes naciste?", "proceed"),  # Catalan més ("more") folds to Spanish mes
+        ("c'est au sud de la ville", "stakes"),  # Slovak súd ("court") folds to French sud
+        ("to są ważne dane", "stakes"),  # Slovak dane ("taxes") is Polish "data"
+        ("отправил резюме на вакансию", "summary"),  # Bulgarian резюме: Russian "CV"
+        ("в чём дело?", "stakes"),  # Bulgarian дело ("lawsuit"): Russian "matter"
+        ("jag läser en bok", "greet"),  # Croatian bok ("hi") is Swedish "book"
+        ("this is where they dug the well", "stakes"),  # Croatian dug ("debt")
+        ("kumain ako kada araw", "lookup"),  # Croatian kada ("when") is Tagalog "each"
+        ("bir iki üç", "smalltalk"),  # Lithuanian iki ("bye") is Turkish "two"
+        ("jdu do školy", "stakes"),  # Lithuanian skola ("debt"): Czech škola folds to it
+        ("நான் தயார்", "lookup"),  # Tamil யார் ("who") is inside தயார் ("ready")
+        ("இது தமிழ் சரித்திரம்", "affirm"),  # Tamil சரி ("OK") is inside சரித்திரம் ("history")
+        ("मला हे आकलन झाले", "math"),  # Marathi कलन ("calculus") is inside आकलन
+        ("त्रिकोण काढा", "lookup"),  # Marathi कोण ("who") is inside त्रिकोण ("triangle")
+        ("ఎన్నికలు త్వరలో", "lookup"),  # Telugu ఎన్ని ("how many") is inside ఎన్నికలు
     ],
 )
 def test_words_left_out_of_a_language_do_not_fire_in_another(text: str, group: str) -> None:

@@ -202,6 +202,35 @@ def test_yes_to_an_offer_that_ends_in_a_greek_question_mark_continues_the_work()
 
 
 @pytest.mark.parametrize(
+    ("answer", "yes"),
+    [
+        ("```python\nclass Account: ...\n```\nهل أضيف اختبارات أيضا؟", "نعم من فضلك"),  # Arabic ؟
+        ("```python\nclass Account: ...\n```\nآیا تست هم اضافه کنم؟", "بله لطفا"),  # Persian
+        ("```python\nclass Account: ...\n```\n要我再加上测试吗？", "是的"),  # full-width ？
+    ],
+)
+def test_yes_to_an_offer_that_ends_in_any_script_s_question_mark_continues_the_work(
+    answer: str, yes: str
+) -> None:
+    history = (("user", "Write a Python class for a bank account."), ("assistant", answer))
+    meta = meta_of(yes, *history)
+    assert m.SMALLTALK not in meta.signals
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE
+    # the same "yes" after an answer that asks nothing is an acknowledgement
+    closed = (("user", "Write a Python class for a bank account."), ("assistant", "```python\n```"))
+    assert m.FOLLOWUP not in meta_of(yes, *closed).signals
+
+
+@pytest.mark.parametrize(
+    "text", ["ما هي عاصمة كندا؟", "پایتخت کانادا کجاست؟", "کینیڈا کا دارالحکومت کیا ہے؟"]
+)
+def test_an_arabic_question_mark_is_a_question(text: str) -> None:
+    assert scan_text(text).question
+    assert m.QUESTION in meta_of(text).signals
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Ποια είναι η πρωτεύουσα του Καναδά;",
@@ -312,6 +341,30 @@ def test_software_words_in_prose_to_summarise_do_not_make_it_code_or_design() ->
         "خیلی ممنون",
         "Hyvää huomenta",
         "Kiitos paljon",
+        "Godmorgen",
+        "Tusind tak",
+        "Hei hei",
+        "Tusen takk",
+        "Apa khabar",
+        "Terima kasih banyak",
+        "Habari za asubuhi",
+        "Asante sana",
+        "Bon dia",
+        "Moltes gràcies",
+        "Dobrý deň",
+        "Ďakujem pekne",
+        "Добро утро",
+        "Много благодаря",
+        "Dobro jutro",
+        "Hvala lijepa",
+        "Здраво",
+        "Labas rytas",
+        "Labai ačiū",
+        "வணக்கம்",
+        "மிக்க நன்றி",
+        "खूप आभार",
+        "నమస్కారం",
+        "ధన్యవాదాలు",
     ],
 )
 def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
@@ -408,6 +461,59 @@ def test_greetings_in_many_languages_are_small_talk(text: str) -> None:
         ("প্রমাণ করো যে ২ এর বর্গমূল অমূলদ।", TaskType.DEEP_ANALYSIS, Tier.DEEP),
         ("Python এ একটি ফাংশন লেখো যা একটি স্ট্রিং উল্টে দেয়।", TaskType.CODE, Tier.BALANCED),
         ("কানাডার রাজধানী কোথায়?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Bevis at kvadratroden af 2 er irrationel.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Skriv en Python-funktion, der vender en streng om.", TaskType.CODE, Tier.BALANCED),
+        ("Hvad er hovedstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Bevis at kvadratroten av 2 er irrasjonal.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Skriv en Python-funksjon som snur en streng.", TaskType.CODE, Tier.BALANCED),
+        ("Kva er hovudstaden i Canada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        (
+            "Buktikan bahawa punca kuasa dua bagi 2 ialah nombor tak nisbah.",
+            TaskType.DEEP_ANALYSIS,
+            Tier.DEEP,
+        ),
+        ("Tulis fungsi Python yang menterbalikkan rentetan.", TaskType.CODE, Tier.BALANCED),
+        ("Apakah ibu negara Kanada?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Thibitisha kuwa kuna namba tasa nyingi bila kikomo.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        (
+            "Andika kitendakazi cha Python kinachogeuza mfuatano wa herufi.",
+            TaskType.CODE,
+            Tier.BALANCED,
+        ),
+        ("Mji mkuu wa Kanada ni upi?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Demostra que l'arrel quadrada de 2 és irracional.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Escriu una funció en Python que inverteixi una cadena.", TaskType.CODE, Tier.BALANCED),
+        ("Quina és la capital del Canadà?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Dokážte, že odmocnina z dvoch je iracionálne číslo.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Napíš funkciu v Pythone, ktorá obráti reťazec.", TaskType.CODE, Tier.BALANCED),
+        ("Aké je hlavné mesto Kanady?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Докажи, че корен квадратен от 2 е ирационално число.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Напиши функция на Python, която обръща низ.", TaskType.CODE, Tier.BALANCED),
+        ("Коя е столицата на Канада?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Dokaži da je korijen iz 2 iracionalan broj.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("Napiši funkciju u Pythonu koja obrće string.", TaskType.CODE, Tier.BALANCED),
+        ("Koji je glavni grad Kanade?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("Који је главни град Канаде?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        (
+            "Įrodyk, kad kvadratinė šaknis iš 2 yra iracionalusis skaičius.",
+            TaskType.DEEP_ANALYSIS,
+            Tier.DEEP,
+        ),
+        ("Parašyk Python funkciją, kuri apverčia eilutę.", TaskType.CODE, Tier.BALANCED),
+        ("Kokia yra Kanados sostinė?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 இன் வர்க்கமூலம் விகிதமுறா எண் என்று நிரூபிக்கவும்.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        (
+            "ஒரு சரத்தை தலைகீழாக மாற்றும் Python செயல்பாட்டை எழுதுங்கள்.",
+            TaskType.CODE,
+            Tier.BALANCED,
+        ),
+        ("கனடாவின் தலைநகரம் எது?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 चे वर्गमूळ अपरिमेय आहे हे सिद्ध करा.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("स्ट्रिंग उलटी करणारे Python फंक्शन लिहा.", TaskType.CODE, Tier.BALANCED),
+        ("कॅनडाची राजधानी कोणती आहे?", TaskType.QUESTION_ANSWER, Tier.FAST),
+        ("2 యొక్క వర్గమూలం అకరణీయ సంఖ్య అని నిరూపించండి.", TaskType.DEEP_ANALYSIS, Tier.DEEP),
+        ("స్ట్రింగ్\u200cను తిప్పే Python ఫంక్షన్ రాయండి.", TaskType.CODE, Tier.BALANCED),
+        ("కెనడా రాజధాని ఏది?", TaskType.QUESTION_ANSWER, Tier.FAST),
     ],
 )
 def test_each_language_is_understood(text: str, task: TaskType, expected: Tier) -> None:

@@ -30,7 +30,7 @@ from octoroute.routing.lexicon import GroupName
 from octoroute.routing.signals import (
     CodeScan,
     TextScan,
-    greek_question_marks,
+    asks_question,
     scan_code,
     scan_text,
 )
@@ -363,7 +363,7 @@ def _assistant_asked(earlier: Sequence[Message]) -> bool:
     for message in reversed(earlier):
         if message.role == "assistant":
             end = message.text()[-300:]
-            return "?" in end or greek_question_marks(end) > 0
+            return asks_question(end)
     return False
 
 

@@ -46,6 +46,7 @@ from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
 from octoroute.routing.lexicon.folding import (
     UNSPACED_CLASS,
     UNSPACED_RE,
+    asks_question,
     fold,
     greek_question_marks,
     overlapping_matches,
@@ -66,6 +67,7 @@ __all__ = [
     "KeywordGroup",
     "Lexicon",
     "TextScan",
+    "asks_question",
     "fold",
     "greek_question_marks",
     "scan_code",
@@ -495,8 +497,8 @@ class TextScan(NamedTuple):
     (:mod:`octoroute.routing.lexicon.length`)."""
     list_items: int
     question: bool
-    """Whether the text has a question mark: ``?``, ``？``, ``¿`` or a Greek ``;``
-    (:func:`~octoroute.routing.lexicon.folding.greek_question_marks`)."""
+    """Whether the text has a question mark (:func:`~.folding.asks_question`) or a Spanish
+    ``¿``."""
 
 
 def _instruction(text: str) -> str:
@@ -616,8 +618,5 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
         bool(text_hits & MODULAR),
         target,
         len(_LIST_ITEM_RE.findall(detect_text)),
-        "?" in keyword_text
-        or "？" in keyword_text
-        or "¿" in keyword_text
-        or greek_question_marks(keyword_text) > 0,
+        asks_question(keyword_text) or "¿" in keyword_text,
     )

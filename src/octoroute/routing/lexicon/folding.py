@@ -2,9 +2,10 @@
 
 The keyword files and the scan must agree on this exactly, so both use these functions: a phrase
 is loaded as the words :func:`tokenize` finds in its :func:`fold`, and a request is matched word by
-word after the same two steps. Scripts written without spaces between words (CJK, Korean, Hindi,
-Bengali: :data:`UNSPACED_CLASS`) have no word boundary to split at, so their phrases are kept
-whole and matched as substrings.
+word after the same two steps. Scripts written without spaces between words (CJK, Korean), and
+the Indic scripts whose vowel signs ``re`` does not count as letters (Hindi and Marathi, Bengali,
+Tamil, Telugu: :data:`UNSPACED_CLASS`), have no word boundary to split at, so their phrases are
+kept whole and matched as substrings.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ _FOLDED_RE: Final = re.compile("[" + "".join(sorted(_FOLD_TO)) + "]")
 """Any character :data:`_FOLD` maps."""
 
 UNSPACED_CLASS: Final = (
-    "\u0900-\u09ff\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\u0900-\u09ff\u0b80-\u0c7f\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
     "\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff"
 )
-"""A regex character class of the scripts matched by substring (Devanagari, Bengali, Thai, Hangul,
-kana, CJK ideographs). In Devanagari and Bengali the vowel signs and the virama are not word
-characters for ``re``, so splitting into words would cut every word into pieces."""
+"""A regex character class of the scripts matched by substring (Devanagari, Bengali, Tamil,
+Telugu, Thai, Hangul, kana, CJK ideographs). In the Indic scripts the vowel signs and the virama
+are not word characters for ``re``, so splitting into words would cut every word into pieces
+(Tamil வணக்கம், "hello", into வணக + கம; Telugu ధన్యవాదాలు, "thanks", into four)."""
 UNSPACED_RE: Final = re.compile(f"[{UNSPACED_CLASS}]")
 GREEK_LETTER_CLASS: Final = "\u0370-\u03ff\u1f00-\u1fff"
 """A regex character class of the Greek letters (Greek and Coptic, Greek Extended)."""
@@ -119,6 +121,19 @@ def greek_question_marks(text: str) -> int:
     if ";" not in text or text.isascii():
         return 0
     return len(GREEK_QUESTION_RE.findall(text))
+
+
+QUESTION_MARKS: Final = ("?", "？", "؟")
+"""The question marks other than the Greek ``;``: ASCII, the full-width one of Chinese and
+Japanese, and the Arabic one (Arabic, Persian, Urdu)."""
+
+
+def asks_question(text: str) -> bool:
+    """Whether ``text`` holds a question mark: one of :data:`QUESTION_MARKS` or a Greek ``;``.
+
+    One definition for every reader (the ``question`` signal, the ``offer`` cue, a "yes" that
+    accepts an offer), so a question in Arabic or Chinese is a question everywhere."""
+    return "?" in text or "？" in text or "؟" in text or greek_question_marks(text) > 0
 
 
 def tokenize(folded: str, *, unspaced: bool, beyond: str | None = None) -> list[str]:
