@@ -52,6 +52,7 @@ from octoroute.routing.lexicon.folding import (
     overlapping_matches,
     searchable_beyond_ascii,
     tokenize,
+    unspaced_word_count,
 )
 from octoroute.routing.lexicon.length import LengthMatcher
 
@@ -592,7 +593,9 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     """
     keyword_text, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
     evidence = LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
-    words = len(tokens) + (evidence.unspaced_chars + 1) // 2
+    words = len(tokens)
+    if evidence.unspaced_chars:
+        words += unspaced_word_count(folded, beyond, evidence.unspaced_chars)
     if keyword_text is not text:
         words = max(words, len(text) // 6)
     digit = has_digit(folded)
