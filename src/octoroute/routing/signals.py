@@ -7,9 +7,9 @@ Everything is compiled at import and every pass is linear in the scanned text:
 * words are found by one tokenising regex and looked up in a dict keyed by their first word
   (multi-word phrases are then compared token by token), which gives whole-word matching in
   every language that separates words with spaces, whatever the number of phrases;
-* scripts without word boundaries (CJK, Korean, Hindi, Bengali) are matched by substring, and only
-  when the text contains such a character: every substring phrase in one pass of an Aho-Corasick
-  automaton, which reports where each occurs;
+* scripts matched by substring (:data:`~.folding.UNSPACED_CLASS`: CJK, Thai, Korean and the Indic
+  scripts) are matched that way only when the text contains such a character: every substring
+  phrase in one pass of an Aho-Corasick automaton, which reports where each occurs;
 * the regex detectors anchor on a literal or a look-behind and use bounded repetition, so none
   of them can backtrack catastrophically (hypothesis tests feed them adversarial text).
 
