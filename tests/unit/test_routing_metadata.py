@@ -223,6 +223,17 @@ def test_yes_to_an_offer_that_ends_in_any_script_s_question_mark_continues_the_w
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["दिल्ली से आगरा कितनी दूर है?", "চাঁদ পৃথিবী থেকে কত দূরে?", "ఇండియా రాజధాని ఏది?"],
+)
+def test_a_short_question_in_an_indic_script_is_short(text: str) -> None:
+    """Counted per two characters, these 4-6 word questions were 9-12 words; per run, as
+    written, they are short turns, like the same question in English."""
+    assert m.SHORT_TURN in meta_of(text).signals
+    assert m.TERSE in meta_of(text).signals
+
+
+@pytest.mark.parametrize(
     "text", ["ما هي عاصمة كندا؟", "پایتخت کانادا کجاست؟", "کینیڈا کا دارالحکومت کیا ہے؟"]
 )
 def test_an_arabic_question_mark_is_a_question(text: str) -> None:
