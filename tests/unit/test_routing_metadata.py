@@ -233,6 +233,18 @@ def test_a_short_question_in_an_indic_script_is_short(text: str) -> None:
     assert m.TERSE in meta_of(text).signals
 
 
+def test_a_two_word_yes_in_tamil_accepts_an_offer() -> None:
+    """Counted per two characters, "ஆமாம், செய்யுங்கள்" ("yes, do it") was 8 words, too long to
+    be a yes; counted per run it is 2, and it continues the offered work."""
+    history = (
+        ("user", "Write a Python class for a bank account."),
+        ("assistant", "```python\nclass Account: ...\n```\nShall I add tests?"),
+    )
+    meta = meta_of("ஆமாம், செய்யுங்கள்", *history)
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE
+
+
 @pytest.mark.parametrize(
     "text", ["ما هي عاصمة كندا؟", "پایتخت کانادا کجاست؟", "کینیڈا کا دارالحکومت کیا ہے؟"]
 )
