@@ -29,6 +29,7 @@ from octoroute.routing.model_file import (
     read_model_file,
     shipped_model_path,
 )
+from octoroute.routing.signals import scan_text
 from octoroute.routing.train import cost_matrix
 from octoroute.wire.messages import Message
 from tests.learned_models import SURE_DEEP, SURE_FAST, model_data, tiny_model, write_model
@@ -204,6 +205,22 @@ def test_text_in_scripts_without_words_still_has_a_size() -> None:
     assert "words=4" in korean.shape  # type: ignore[attr-defined]  # 1 + 7: 8-15
     english = features_of(Message("user", "prove that the square root of two is irrational"))
     assert "words=4" in english.shape  # type: ignore[attr-defined]  # 9 words
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("क्या आप मुझे बता सकते हैं कि दिल्ली में आज मौसम कैसा है?", 13),  # Hindi
+        ("আজ ঢাকায় আবহাওয়া কেমন?", 4),  # Bengali
+        ("இன்று சென்னையில் வானிலை எப்படி?", 4),  # Tamil
+        ("ok, कल मिलते हैं", 4),  # Hinglish: an ASCII word and three Devanagari ones
+    ],
+)
+def test_scripts_written_with_spaces_count_their_words(text: str, words: int) -> None:
+    """Hindi, Bengali, Tamil... are matched by substring (their vowel signs split words), but
+    they put spaces between words: a run of them is one word, in the features and the signals."""
+    assert f"words={words.bit_length()}" in features_of(Message("user", text)).shape  # type: ignore[attr-defined]
+    assert scan_text(text).words == words
 
 
 def test_context_is_read_only_for_a_short_turn_that_continues_the_thread() -> None:

@@ -223,6 +223,29 @@ def test_yes_to_an_offer_that_ends_in_any_script_s_question_mark_continues_the_w
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["दिल्ली से आगरा कितनी दूर है?", "চাঁদ পৃথিবী থেকে কত দূরে?", "ఇండియా రాజధాని ఏది?"],
+)
+def test_a_short_question_in_an_indic_script_is_short(text: str) -> None:
+    """Counted per two characters, these 4-6 word questions were 9-12 words; per run, as
+    written, they are short turns, like the same question in English."""
+    assert m.SHORT_TURN in meta_of(text).signals
+    assert m.TERSE in meta_of(text).signals
+
+
+def test_a_two_word_yes_in_tamil_accepts_an_offer() -> None:
+    """Counted per two characters, "ஆமாம், செய்யுங்கள்" ("yes, do it") was 8 words, too long to
+    be a yes; counted per run it is 2, and it continues the offered work."""
+    history = (
+        ("user", "Write a Python class for a bank account."),
+        ("assistant", "```python\nclass Account: ...\n```\nShall I add tests?"),
+    )
+    meta = meta_of("ஆமாம், செய்யுங்கள்", *history)
+    assert m.FOLLOWUP in meta.signals
+    assert meta.task_type is TaskType.CODE
+
+
+@pytest.mark.parametrize(
     "text", ["ما هي عاصمة كندا؟", "پایتخت کانادا کجاست؟", "کینیڈا کا دارالحکومت کیا ہے؟"]
 )
 def test_an_arabic_question_mark_is_a_question(text: str) -> None:

@@ -32,7 +32,9 @@ name a feature in a file). The namespaces:
   read from a head-and-tail slice (:data:`FeatureSpec.head`, :data:`FeatureSpec.tail`) so a
   pasted document costs what a paragraph does. Pairs are off in the default spec
   (:data:`FeatureSpec.pairs`). Chinese, Japanese, Thai, Korean and Hindi have no words here
-  (see ``c`` and ``cue``); they count as one word per two characters in the ``words`` size.
+  (see ``c`` and ``cue``); in the ``words`` size the first four count one word per two
+  characters, and Hindi, Marathi, Bengali, Tamil and Telugu, which put spaces between words,
+  a word per run of their script (:func:`~.folding.unspaced_word_count`).
 * ``c``: character n-grams of the start of the latest turn (whitespace collapsed) when it is
   written in a script without spaces between words (Chinese, Japanese, Thai) or with
   particles glued to its words (Korean). Other scripts have their words, and cutting them into n-grams as well cost more than
@@ -58,7 +60,12 @@ from typing import Final, NamedTuple
 
 from octoroute.enums import Importance, TaskType, Tier
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import GREEK_QUESTION_RE, QUESTION_MARKS, UNSPACED_RE
+from octoroute.routing.lexicon.folding import (
+    GREEK_QUESTION_RE,
+    QUESTION_MARKS,
+    UNSPACED_RE,
+    spaced_script_runs,
+)
 from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
 from octoroute.routing.rules import decide_by_rules
 from octoroute.routing.signals import asks_question, fold, greek_question_marks, tokenize
@@ -185,10 +192,10 @@ def _tokens(folded: str, unspaced: bool) -> tuple[list[str], int]:
     ASCII, and text whose every character beyond ASCII is punctuation (English with a
     typographic dash or quote: turning those into ``?``, a separator as they were, gives the
     same words) take the fast ASCII path, other text the general tokenizer. Scripts matched by
-    substring (``unspaced``: Chinese, Japanese, Thai, Korean, Hindi) give no words (``c`` and
+    substring (``unspaced``: Chinese, Japanese, Thai, Korean, Hindi...) give no words (``c`` and
     ``cue`` read them) but count as one word per two characters, their punctuation included,
     about as :func:`~octoroute.routing.signals.scan_text` counts them, so a long question in
-    Japanese is not "short". Splitting Korean and Hindi into words as well cost 5-30 us a
+    Japanese is not "short"; a run of an Indic script, written with spaces, counts as a word. Splitting Korean and Hindi into words as well cost 5-30 us a
     request (a regex over every character) for no gain in grouped cross-validation.
     """
     if not folded.isascii() and _LETTERS_BEYOND_ASCII.search(folded) is None:
@@ -198,6 +205,9 @@ def _tokens(folded: str, unspaced: bool) -> tuple[list[str], int]:
         return words, 0
     # counted by lengths, in C: a regex over each character costs ~60 ns apiece here
     rest = len(folded) - folded.count(" ") - folded.count("\n") - sum(map(len, words))
+    runs = spaced_script_runs(folded)  # Hindi, Bengali, Tamil...: a run is a word
+    if runs:
+        return words, (rest - sum(map(len, runs))) // 2 + len(runs)
     return words, rest // 2
 
 

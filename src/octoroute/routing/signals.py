@@ -7,9 +7,9 @@ Everything is compiled at import and every pass is linear in the scanned text:
 * words are found by one tokenising regex and looked up in a dict keyed by their first word
   (multi-word phrases are then compared token by token), which gives whole-word matching in
   every language that separates words with spaces, whatever the number of phrases;
-* scripts without word boundaries (CJK, Korean, Hindi, Bengali) are matched by substring, and only
-  when the text contains such a character: every substring phrase in one pass of an Aho-Corasick
-  automaton, which reports where each occurs;
+* scripts matched by substring (:data:`~.folding.UNSPACED_CLASS`: CJK, Thai, Korean and the Indic
+  scripts) are matched that way only when the text contains such a character: every substring
+  phrase in one pass of an Aho-Corasick automaton, which reports where each occurs;
 * the regex detectors anchor on a literal or a look-behind and use bounded repetition, so none
   of them can backtrack catastrophically (hypothesis tests feed them adversarial text).
 
@@ -52,6 +52,7 @@ from octoroute.routing.lexicon.folding import (
     overlapping_matches,
     searchable_beyond_ascii,
     tokenize,
+    unspaced_word_count,
 )
 from octoroute.routing.lexicon.length import LengthMatcher
 
@@ -592,7 +593,9 @@ def scan_text(text: str, *, keyword_full: int = KEYWORD_FULL_CHARS) -> TextScan:
     """
     keyword_text, detect_text, folded, beyond, unspaced, tokens = _prepare(text, keyword_full)
     evidence = LEXICON.scan(folded, tokens, unspaced=unspaced, beyond=beyond)
-    words = len(tokens) + (evidence.unspaced_chars + 1) // 2
+    words = len(tokens)
+    if evidence.unspaced_chars:
+        words += unspaced_word_count(folded, beyond, evidence.unspaced_chars)
     if keyword_text is not text:
         words = max(words, len(text) // 6)
     digit = has_digit(folded)

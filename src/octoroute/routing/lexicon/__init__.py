@@ -14,7 +14,9 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
 A group name must be a :class:`KeywordGroup`; a language defines only the groups it has words for.
 Phrases are matched as whole words after case and accent folding (:mod:`.folding`), so each is
 written once, with or without accents; ``{a,b}`` expands to alternatives. In scripts without
-spaces between words (CJK, Korean, Hindi, Bengali) a phrase is matched as a substring instead.
+spaces between words (Chinese, Japanese, Thai), with particles glued to words (Korean), or whose
+vowel signs are not word characters for ``re`` (Hindi, Marathi, Bengali, Tamil, Telugu) a phrase
+is matched as a substring instead (:data:`.folding.UNSPACED_CLASS`).
 
 Every file is read and checked once, when this module is imported: an unknown group, a group whose
 value is not a non-empty list of phrases, a phrase listed twice, an unknown key or a file that is
@@ -107,8 +109,7 @@ class KeywordGroup(StrEnum):
     medicines and symptoms, leases, dismissal, residence, inheritance, lawsuits, tax, loans and
     pensions. Such a question, however briefly and casually asked, needs the deep tier (the
     labelling policy's "high-stakes analysis"). Only the learned model's ``cue`` namespace reads
-    this group (its one-word phrases, and Chinese, Japanese, Korean, Hindi and Bengali
-    substrings); no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
+    this group (its one-word phrases, and the substrings of the scripts matched by substring); no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
     <octoroute.routing.signals.Evidence.counts>`."""
 
 

@@ -44,6 +44,36 @@ Telugu, Thai, Hangul, kana, CJK ideographs). In the Indic scripts the vowel sign
 are not word characters for ``re``, so splitting into words would cut every word into pieces
 (Tamil வணக்கம், "hello", into வணக + கம; Telugu ధన్యవాదాలు, "thanks", into four)."""
 UNSPACED_RE: Final = re.compile(f"[{UNSPACED_CLASS}]")
+SPACED_SCRIPTS_CLASS: Final = "\u0900-\u09ff\u0b80-\u0c7f"
+"""The scripts of :data:`UNSPACED_CLASS` that put spaces between words (Devanagari, Bengali,
+Tamil, Telugu): matched by substring for their vowel signs, but a run of them is a word."""
+_SPACED_SCRIPT_RE: Final = re.compile(f"[{SPACED_SCRIPTS_CLASS}]")
+_SPACED_RUN_RE: Final = re.compile(f"[{SPACED_SCRIPTS_CLASS}]+")
+
+
+def spaced_script_runs(text: str) -> list[str]:
+    """The runs of :data:`SPACED_SCRIPTS_CLASS` characters in ``text``: one per word of those
+    scripts (none, after one C search, for text without them)."""
+    if _SPACED_SCRIPT_RE.search(text) is None:
+        return []
+    return _SPACED_RUN_RE.findall(text)
+
+
+def unspaced_word_count(folded: str, beyond: str, unspaced_chars: int) -> int:
+    """How many words the ``unspaced_chars`` characters of :data:`UNSPACED_CLASS` in ``folded``
+    make (``beyond``: :func:`searchable_beyond_ascii` of it, or ``folded``).
+
+    Chinese, Japanese, Thai and Korean count one word per two characters, about what a word of
+    theirs holds. Hindi, Marathi, Bengali, Tamil and Telugu put spaces between words, so each run
+    of them is a word: counted per two characters, "हाँ, कर दो" ("yes, do it") made 4 words and a
+    ten-word question 25, and a short question was not short."""
+    if _SPACED_SCRIPT_RE.search(beyond) is None:
+        return (unspaced_chars + 1) // 2
+    runs = spaced_script_runs(folded)
+    spaced_chars = sum(map(len, runs))
+    return len(runs) + (max(unspaced_chars - spaced_chars, 0) + 1) // 2
+
+
 GREEK_LETTER_CLASS: Final = "\u0370-\u03ff\u1f00-\u1fff"
 """A regex character class of the Greek letters (Greek and Coptic, Greek Extended)."""
 GREEK_QUESTION_RE: Final = re.compile(f";(?<=[{GREEK_LETTER_CLASS}];)(?!\\S)")
