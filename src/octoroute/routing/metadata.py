@@ -326,7 +326,7 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     # for a follow-up (to what?) or a turn with a single hint of code (in a coding thread?),
     # and then only as far as that question needs (see _Context).
     needs_context = earlier and (followup or code_score == 1)
-    context = _Context(messages[:latest], earlier) if needs_context else None
+    context = _Context(messages[:latest], earlier, tasks=followup) if needs_context else None
     context_code = code_score == 1 and context is not None and context.has_code()
     turn = _classify(scan, len(turn_text), context_code=context_code, code_score=code_score)
     signals = list(turn.signals)
@@ -372,15 +372,18 @@ class _Context:
 
     The context is the first system message and the ``CONTEXT_MESSAGES`` messages before the
     latest user turn. Two questions are asked of it: whether it is a coding thread (any message
-    with a code score of 3 or more: user turns are looked at first, as they are scanned for the
-    other question anyway) and which recent user turn asked for real work.
+    with a code score of 3 or more: user turns are looked at first, as a follow-up scans them for
+    the other question anyway) and which recent user turn asked for real work.
     """
 
-    __slots__ = ("_code", "_messages", "_scans")
+    __slots__ = ("_code", "_messages", "_scans", "_tasks")
 
-    def __init__(self, before: Sequence[Message], earlier: Sequence[Message]) -> None:
+    def __init__(
+        self, before: Sequence[Message], earlier: Sequence[Message], *, tasks: bool
+    ) -> None:
         """``before``: every message before the latest user turn; ``earlier``: the last
-        ``CONTEXT_MESSAGES`` of them."""
+        ``CONTEXT_MESSAGES`` of them; ``tasks``: whether :meth:`previous_task` will be asked
+        (a follow-up), which needs the user turns' full scans."""
         first_system = next((m for m in before if m.role == "system"), None)
         context = [m for m in earlier if m is not first_system]
         if first_system is not None:
@@ -388,6 +391,7 @@ class _Context:
         self._messages = context
         self._scans: dict[int, TextScan] = {}
         self._code: bool | None = None
+        self._tasks = tasks
 
     def _scan(self, index: int) -> TextScan:
         """The full scan of a user turn (the first time it is asked for)."""
@@ -397,12 +401,13 @@ class _Context:
         return scan
 
     def _code_scan(self, index: int) -> TextScan | CodeScan:
-        """What the code score reads of a message: a user turn's full scan (which the other
-        question needs too), else only the code fields of its two ends, keywords of its
-        instruction (``keyword_full=0``) as the full scan would read them."""
+        """What the code score reads of a message: a user turn's code fields, from its full scan
+        when a follow-up needs that too, else from :func:`scan_code` of the same text (the same
+        fields and counts, at about half the cost); any other message's code fields of its two
+        ends, keywords of its instruction (``keyword_full=0``) as the full scan would read them."""
         message = self._messages[index]
         if message.role == "user":
-            return self._scan(index)
+            return self._scan(index) if self._tasks else scan_code(message.text())
         return scan_code(bounded(message.text(), CONTEXT_CHARS, CONTEXT_CHARS), keyword_full=0)
 
     def has_code(self) -> bool:
