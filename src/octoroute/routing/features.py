@@ -64,6 +64,7 @@ from octoroute.routing.lexicon.folding import (
     GREEK_QUESTION_RE,
     QUESTION_MARKS,
     UNSPACED_RE,
+    question_marks,
     spaced_script_runs,
 )
 from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
@@ -270,12 +271,6 @@ _NAMES_CACHE: dict[int, tuple[str, ...]] = {}
 _NAMES_CACHE_MAX: Final = 4096
 
 
-def _question_marks(text: str) -> int:
-    """How many of :data:`~.folding.QUESTION_MARKS` ``text`` holds (the Greek ``;`` apart: the
-    code punctuation count needs that one on its own)."""
-    return text.count("?") + text.count("？") + text.count("؟")
-
-
 ASK_MATERIAL_CHARS: Final = 400
 """A turn this long may be material with a question after it (see :func:`ask_after_material`)."""
 ASK_MAX_CHARS: Final = 300
@@ -370,7 +365,7 @@ def extract(
     shape = [
         _CHARS[chars.bit_length()],
         _WORDS[words.bit_length()],
-        _QUESTIONS[(_question_marks(sliced) + greek_questions).bit_length()],
+        _QUESTIONS[(question_marks(sliced) + greek_questions).bit_length()],
         _LINES[text.count("\n").bit_length()],
     ]
     followup = FOLLOWUP in signals
