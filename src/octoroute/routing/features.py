@@ -67,9 +67,9 @@ from octoroute.routing.lexicon.folding import (
     question_marks,
     spaced_script_runs,
 )
-from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
+from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded, ends_asking
 from octoroute.routing.rules import decide_by_rules
-from octoroute.routing.signals import asks_question, fold, greek_question_marks, tokenize
+from octoroute.routing.signals import fold, greek_question_marks, tokenize
 from octoroute.wire.messages import Message
 
 SCHEME: Final = "octoroute-features/3"
@@ -221,9 +221,6 @@ _CUE_NAMES: Final = (*(group.value for group in KeywordGroup), "offer")
 _BIT: Final = {name: 1 << index for index, name in enumerate(_CUE_NAMES)}
 OFFER: Final = "offer"
 """The ``cue`` key of a turn that answers an assistant's question."""
-OFFER_CHARS: Final = 300
-"""How far from the end of the assistant's previous answer a question mark makes it an offer
-(as the metadata step's ``yes please`` rule reads it)."""
 
 
 class _Cues(NamedTuple):
@@ -402,10 +399,8 @@ def extract(
             context_system = _words(system.text(), spec.context_chars, 0)
 
     mask = _cue_mask(tokens, folded[: spec.char_chars] if substrings else "")
-    if answer is not None:
-        end = answer.text()[-OFFER_CHARS:]
-        if asks_question(end):
-            mask |= _OFFER_BIT
+    if answer is not None and ends_asking(answer):
+        mask |= _OFFER_BIT
     cue = _names(mask)
 
     pairs = list(itertools.pairwise(tokens[: spec.pairs])) if spec.pairs else []
