@@ -276,6 +276,11 @@ ASK_AFTER: Final = "ask_after"
 """The ``shape`` key of a turn whose request follows the material it is about."""
 
 
+def _has_substring_script(folded: str) -> bool:
+    """Whether folded text holds a script matched by substring, so has substring cues."""
+    return not folded.isascii() and UNSPACED_RE.search(folded) is not None
+
+
 def ask_after_material(text: str) -> str:
     """The last paragraph of ``text`` when it is short and follows material at least twice as
     long (a pasted lease, table or log, then "what's the deposit?"), else ``""``; a paragraph
@@ -337,7 +342,7 @@ def extract(
     chars = len(text)
     sliced = bounded(text, spec.head, spec.tail)
     folded = fold(sliced)
-    substrings = not folded.isascii() and UNSPACED_RE.search(folded) is not None
+    substrings = _has_substring_script(folded)
     tokens, unspaced_words = _tokens(folded, substrings)
     words = len(tokens) + unspaced_words
     if chars > len(sliced):
@@ -383,6 +388,18 @@ def extract(
         greek_questions and GREEK_QUESTION_RE.match(sliced, len(sliced) - 1) is not None
     ):
         shape.append("ends_question")
+    # what the request's lead and cue words are: a short question after long material has
+    # its own, the material's words say only what it is about
+    ask = ask_after_material(text) if chars >= ASK_MATERIAL_CHARS else ""
+    if ask:
+        shape.append(ASK_AFTER)
+        ask_folded = fold(bounded(ask, spec.head, spec.tail))
+        ask_substrings = _has_substring_script(ask_folded)
+        request_tokens = _tokens(ask_folded, ask_substrings)[0]  # none in Chinese: as ever
+        request_start = ask_folded[: spec.char_chars] if ask_substrings else ""
+    else:
+        request_tokens = tokens
+        request_start = folded[: spec.char_chars] if substrings else ""
 
     unspaced = not folded.isascii() and _UNSPACED.search(folded) is not None
     grams: list[str] = []
@@ -398,26 +415,15 @@ def extract(
         if system is not None:
             context_system = _words(system.text(), spec.context_chars, 0)
 
-    mask = _cue_mask(tokens, folded[: spec.char_chars] if substrings else "")
+    mask = _cue_mask(request_tokens, request_start)
     if answer is not None and ends_asking(answer):
         mask |= _OFFER_BIT
     cue = _names(mask)
 
     pairs = list(itertools.pairwise(tokens[: spec.pairs])) if spec.pairs else []
-    ask_tokens = tokens
-    if chars >= ASK_MATERIAL_CHARS:
-        ask = ask_after_material(text)
-        if ask:
-            shape.append(ASK_AFTER)
-            ask_folded = fold(bounded(ask, spec.head, spec.tail))
-            ask_substrings = not ask_folded.isascii() and UNSPACED_RE.search(ask_folded) is not None
-            ask_tokens = _tokens(ask_folded, ask_substrings)[0]  # none in Chinese: as ever
-            # the request's groups, not the material's (the offer is the thread's, kept)
-            start = ask_folded[: spec.char_chars] if ask_substrings else ""
-            cue = _names(_cue_mask(ask_tokens, start) | (mask & _OFFER_BIT))
-    lead = ask_tokens[:1]
-    if len(ask_tokens) > 1:
-        lead.append(ask_tokens[0] + " " + ask_tokens[1])
+    lead = request_tokens[:1]
+    if len(request_tokens) > 1:
+        lead.append(request_tokens[0] + " " + request_tokens[1])
     return Features(  # positional: a keyword call costs more per request
         sig, shape, lead, tokens, pairs, grams, context_previous, context_system, cue,
     )  # fmt: skip
