@@ -196,8 +196,9 @@ def _tokens(folded: str, unspaced: bool) -> tuple[list[str], int]:
     substring (``unspaced``: Chinese, Japanese, Thai, Korean, Hindi...) give no words (``c`` and
     ``cue`` read them) but count as one word per two characters, their punctuation included,
     about as :func:`~octoroute.routing.signals.scan_text` counts them, so a long question in
-    Japanese is not "short"; a run of an Indic script, written with spaces, counts as a word. Splitting Korean and Hindi into words as well cost 5-30 us a
-    request (a regex over every character) for no gain in grouped cross-validation.
+    Japanese is not "short"; a run of an Indic script, written with spaces, counts as a word.
+    Splitting Korean and Hindi into words as well cost 5-30 us a request (a regex over every
+    character) for no gain in grouped cross-validation.
     """
     if not folded.isascii() and _LETTERS_BEYOND_ASCII.search(folded) is None:
         folded = folded.encode("ascii", "replace").decode("ascii")
