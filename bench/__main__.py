@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--strategy",
         choices=servers.STRATEGIES,
         default=servers.DEFAULT_STRATEGY,
-        help="how router-auto decides model: auto (default: the router's default, learned)",
+        help="how router-auto decides model: auto (default learned, as octoroute config writes it)",
     )
     parser.add_argument(
         "--peer", action="store_true", help="include LiteLLM if installed in /tmp/litellm-venv"

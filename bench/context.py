@@ -3,7 +3,7 @@
 A *variant* is one way of reaching the fake upstream: ``direct`` (no proxy, the baseline every
 "added" number subtracts), ``floor`` (``bench/floor.py``), ``router-fast`` (the router with
 ``model: "fast"``, no routing), ``router-auto`` (``model: "auto"``, decided by the run's
-``--strategy``, by default the router's own: ``learned``) and the
+``--strategy``, by default ``learned``, as ``octoroute config`` writes it) and the
 optional ``litellm`` peer. All variants are measured in the same run, interleaved, against the
 same upstream processes, so their differences are paired.
 """

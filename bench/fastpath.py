@@ -14,7 +14,7 @@ Run it on the code to compare (a worktree, or ``PYTHONPATH=<other>/src`` in fron
 one's): ``.venv/bin/python -m bench.fastpath``. Needs valgrind and nginx.
 
 ``--model auto`` sends the same body with ``model: "auto"``, decided by ``--strategy`` (by
-default ``learned``, the router's default, as the throughput part's ``router-auto``): the
+default ``learned``, the strategy ``octoroute config`` writes, as the throughput part's ``router-auto``): the
 difference from ``fast`` is what the routing decision costs inside the server, a count the
 paired benchmark's noisy saturation ratios cannot give.
 """
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         "--strategy",
         choices=STRATEGIES,
         default=DEFAULT_STRATEGY,
-        help="how model: auto is decided (default learned, the router's default)",
+        help="how model: auto is decided (default learned, as octoroute config writes it)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as name:

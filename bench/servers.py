@@ -26,8 +26,9 @@ HELPER_LIFETIME_SECONDS: Final = 1200.0
 """Python helpers exit by themselves after this long even if the harness forgot them."""
 STRATEGIES: Final = ("learned", "rule")
 DEFAULT_STRATEGY: Final = "learned"
-"""The router's own default for ``model: "auto"``, so ``router-auto`` measures what a user
-gets; ``--strategy rule`` measures the rule table, as every run before 2026-12-07 (5) did."""
+"""The strategy ``octoroute config`` writes and the demo runs (``[routing] strategy`` has no
+default: every configuration names one), so ``router-auto`` measures what a user starts
+with; ``--strategy rule`` measures the rule table, as every run before 2026-12-07 (5) did."""
 
 
 class Missing(Exception):

@@ -64,11 +64,12 @@ from octoroute.routing.lexicon.folding import (
     GREEK_QUESTION_RE,
     QUESTION_MARKS,
     UNSPACED_RE,
+    question_marks,
     spaced_script_runs,
 )
-from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded
+from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded, ends_asking
 from octoroute.routing.rules import decide_by_rules
-from octoroute.routing.signals import asks_question, fold, greek_question_marks, tokenize
+from octoroute.routing.signals import fold, greek_question_marks, tokenize
 from octoroute.wire.messages import Message
 
 SCHEME: Final = "octoroute-features/3"
@@ -195,8 +196,9 @@ def _tokens(folded: str, unspaced: bool) -> tuple[list[str], int]:
     substring (``unspaced``: Chinese, Japanese, Thai, Korean, Hindi...) give no words (``c`` and
     ``cue`` read them) but count as one word per two characters, their punctuation included,
     about as :func:`~octoroute.routing.signals.scan_text` counts them, so a long question in
-    Japanese is not "short"; a run of an Indic script, written with spaces, counts as a word. Splitting Korean and Hindi into words as well cost 5-30 us a
-    request (a regex over every character) for no gain in grouped cross-validation.
+    Japanese is not "short"; a run of an Indic script, written with spaces, counts as a word.
+    Splitting Korean and Hindi into words as well cost 5-30 us a request (a regex over every
+    character) for no gain in grouped cross-validation.
     """
     if not folded.isascii() and _LETTERS_BEYOND_ASCII.search(folded) is None:
         folded = folded.encode("ascii", "replace").decode("ascii")
@@ -220,9 +222,6 @@ _CUE_NAMES: Final = (*(group.value for group in KeywordGroup), "offer")
 _BIT: Final = {name: 1 << index for index, name in enumerate(_CUE_NAMES)}
 OFFER: Final = "offer"
 """The ``cue`` key of a turn that answers an assistant's question."""
-OFFER_CHARS: Final = 300
-"""How far from the end of the assistant's previous answer a question mark makes it an offer
-(as the metadata step's ``yes please`` rule reads it)."""
 
 
 class _Cues(NamedTuple):
@@ -270,18 +269,17 @@ _NAMES_CACHE: dict[int, tuple[str, ...]] = {}
 _NAMES_CACHE_MAX: Final = 4096
 
 
-def _question_marks(text: str) -> int:
-    """How many of :data:`~.folding.QUESTION_MARKS` ``text`` holds (the Greek ``;`` apart: the
-    code punctuation count needs that one on its own)."""
-    return text.count("?") + text.count("？") + text.count("؟")
-
-
 ASK_MATERIAL_CHARS: Final = 400
 """A turn this long may be material with a question after it (see :func:`ask_after_material`)."""
 ASK_MAX_CHARS: Final = 300
 """The longest last paragraph that counts as the question about the material before it."""
 ASK_AFTER: Final = "ask_after"
 """The ``shape`` key of a turn whose request follows the material it is about."""
+
+
+def _has_substring_script(folded: str) -> bool:
+    """Whether folded text holds a script matched by substring, so has substring cues."""
+    return not folded.isascii() and UNSPACED_RE.search(folded) is not None
 
 
 def ask_after_material(text: str) -> str:
@@ -345,7 +343,7 @@ def extract(
     chars = len(text)
     sliced = bounded(text, spec.head, spec.tail)
     folded = fold(sliced)
-    substrings = not folded.isascii() and UNSPACED_RE.search(folded) is not None
+    substrings = _has_substring_script(folded)
     tokens, unspaced_words = _tokens(folded, substrings)
     words = len(tokens) + unspaced_words
     if chars > len(sliced):
@@ -370,7 +368,7 @@ def extract(
     shape = [
         _CHARS[chars.bit_length()],
         _WORDS[words.bit_length()],
-        _QUESTIONS[(_question_marks(sliced) + greek_questions).bit_length()],
+        _QUESTIONS[(question_marks(sliced) + greek_questions).bit_length()],
         _LINES[text.count("\n").bit_length()],
     ]
     followup = FOLLOWUP in signals
@@ -391,6 +389,18 @@ def extract(
         greek_questions and GREEK_QUESTION_RE.match(sliced, len(sliced) - 1) is not None
     ):
         shape.append("ends_question")
+    # what the request's lead and cue words are: a short question after long material has
+    # its own, the material's words say only what it is about
+    ask = ask_after_material(text) if chars >= ASK_MATERIAL_CHARS else ""
+    if ask:
+        shape.append(ASK_AFTER)
+        ask_folded = fold(bounded(ask, spec.head, spec.tail))
+        ask_substrings = _has_substring_script(ask_folded)
+        request_tokens = _tokens(ask_folded, ask_substrings)[0]  # none in Chinese: as ever
+        request_start = ask_folded[: spec.char_chars] if ask_substrings else ""
+    else:
+        request_tokens = tokens
+        request_start = folded[: spec.char_chars] if substrings else ""
 
     unspaced = not folded.isascii() and _UNSPACED.search(folded) is not None
     grams: list[str] = []
@@ -406,28 +416,15 @@ def extract(
         if system is not None:
             context_system = _words(system.text(), spec.context_chars, 0)
 
-    mask = _cue_mask(tokens, folded[: spec.char_chars] if substrings else "")
-    if answer is not None:
-        end = answer.text()[-OFFER_CHARS:]
-        if asks_question(end):
-            mask |= _OFFER_BIT
+    mask = _cue_mask(request_tokens, request_start)
+    if answer is not None and ends_asking(answer):
+        mask |= _OFFER_BIT
     cue = _names(mask)
 
     pairs = list(itertools.pairwise(tokens[: spec.pairs])) if spec.pairs else []
-    ask_tokens = tokens
-    if chars >= ASK_MATERIAL_CHARS:
-        ask = ask_after_material(text)
-        if ask:
-            shape.append(ASK_AFTER)
-            ask_folded = fold(bounded(ask, spec.head, spec.tail))
-            ask_substrings = not ask_folded.isascii() and UNSPACED_RE.search(ask_folded) is not None
-            ask_tokens = _tokens(ask_folded, ask_substrings)[0]  # none in Chinese: as ever
-            # the request's groups, not the material's (the offer is the thread's, kept)
-            start = ask_folded[: spec.char_chars] if ask_substrings else ""
-            cue = _names(_cue_mask(ask_tokens, start) | (mask & _OFFER_BIT))
-    lead = ask_tokens[:1]
-    if len(ask_tokens) > 1:
-        lead.append(ask_tokens[0] + " " + ask_tokens[1])
+    lead = request_tokens[:1]
+    if len(request_tokens) > 1:
+        lead.append(request_tokens[0] + " " + request_tokens[1])
     return Features(  # positional: a keyword call costs more per request
         sig, shape, lead, tokens, pairs, grams, context_previous, context_system, cue,
     )  # fmt: skip

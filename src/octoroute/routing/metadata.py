@@ -358,12 +358,21 @@ def _only(scan: TextScan, group: GroupName) -> bool:
     return count(group, 0) >= 1 and scan.words <= 6 and residual <= 2
 
 
+OFFER_CHARS: Final = 300
+"""How far from the end of an assistant's answer a question mark makes it an offer."""
+
+
+def ends_asking(answer: Message) -> bool:
+    """Whether an assistant's answer ends by asking something ("Shall I write it all?"): the
+    offer that a "yes please" accepts, for this step and for the learned ``offer`` cue."""
+    return asks_question(answer.text()[-OFFER_CHARS:])
+
+
 def _assistant_asked(earlier: Sequence[Message]) -> bool:
-    """Whether the last assistant message ends by asking something ("Shall I write it all?")."""
+    """Whether the last assistant message ends by asking something (:func:`ends_asking`)."""
     for message in reversed(earlier):
         if message.role == "assistant":
-            end = message.text()[-300:]
-            return asks_question(end)
+            return ends_asking(message)
     return False
 
 

@@ -109,7 +109,8 @@ class KeywordGroup(StrEnum):
     medicines and symptoms, leases, dismissal, residence, inheritance, lawsuits, tax, loans and
     pensions. Such a question, however briefly and casually asked, needs the deep tier (the
     labelling policy's "high-stakes analysis"). Only the learned model's ``cue`` namespace reads
-    this group (its one-word phrases, and the substrings of the scripts matched by substring); no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
+    this group (its one-word phrases, and the substrings of the scripts matched by substring);
+    no rule does, so its multi-word phrases count only in :attr:`Evidence.counts
     <octoroute.routing.signals.Evidence.counts>`."""
 
 

@@ -158,12 +158,18 @@ QUESTION_MARKS: Final = ("?", "？", "؟")
 Japanese, and the Arabic one (Arabic, Persian, Urdu)."""
 
 
+def question_marks(text: str) -> int:
+    """How many of :data:`QUESTION_MARKS` ``text`` holds (the Greek ``;`` apart: a reader that
+    also counts code punctuation needs that one on its own, :func:`greek_question_marks`)."""
+    return sum(map(text.count, QUESTION_MARKS))
+
+
 def asks_question(text: str) -> bool:
     """Whether ``text`` holds a question mark: one of :data:`QUESTION_MARKS` or a Greek ``;``.
 
     One definition for every reader (the ``question`` signal, the ``offer`` cue, a "yes" that
     accepts an offer), so a question in Arabic or Chinese is a question everywhere."""
-    return "?" in text or "？" in text or "؟" in text or greek_question_marks(text) > 0
+    return any(map(text.__contains__, QUESTION_MARKS)) or greek_question_marks(text) > 0
 
 
 def tokenize(folded: str, *, unspaced: bool, beyond: str | None = None) -> list[str]:

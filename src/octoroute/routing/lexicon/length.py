@@ -6,8 +6,8 @@ after the number in scripts without ("800字", "500단어"). Thousands may be gr
 ``'`` or a (narrow) space ("2 000 mots", so "3 300-word essays" reads as 3300: a longer target is
 the cheaper mistake); a ``number_multipliers`` suffix, optionally abbreviated with a dot,
 multiplies ("2k", "2 tis. slov", "1万字"). A ``length_connectors`` word may stand between the
-number and a spaced unit (Romanian "1500 de cuvinte"). The text is the folded text the keywords are matched
-in, so units match without their accents ("worter").
+number and a spaced unit (Romanian "1500 de cuvinte"). The text is the folded text the keywords
+are matched in, so units match without their accents ("worter").
 """
 
 from __future__ import annotations
