@@ -78,7 +78,12 @@ async def test_a_replica_that_hangs_on_chat_but_answers_probes_stops_delaying_tr
     control, _ = await asyncio.wait_for(run(without), 30)
 
     assert result.sent == control.sent == 50
-    assert result.ok == control.ok == 50  # every delayed request failed over and was answered
+    assert result.ok == 50  # every delayed request failed over and was answered
+    # Without ejection a request whose first attempt is slow on the healthy twin (the router and
+    # both replicas share one event loop here, and a busy host stretches its 0.5 s answers past
+    # the 1 s timeout) may fail over to the hung replica and time out there too: the control
+    # shows the delays, and may lose a request or two to them.
+    assert control.ok >= control.sent - 2
     assert result.ejections >= 1
     assert result.delayed == result.hung_chat_requests
     assert result.delayed <= 12

@@ -11,8 +11,8 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 TRAIN: Final = sorted((ROOT / "data/routing/train").glob("*.jsonl"))
 FROZEN: Final = ROOT / "data/routing/test/frozen.jsonl"
 TESTS: Final = sorted((ROOT / "data/routing/test").glob("*.jsonl"))
-"""Every frozen split: ``frozen.jsonl`` (the first) and ``frozen_b.jsonl`` (written later by
-another writer, the same way)."""
+"""Every frozen split: ``frozen.jsonl`` (the first), ``frozen_b.jsonl`` and ``frozen_c.jsonl``
+(each written later by another writer, the same way)."""
 KNOWN_COINCIDENCES: Final = frozenset({"test-0393 = relabelled.jsonl:v0-0166"})
 """Written independently by two writers ("Prove that the halting problem is undecidable."), found
 after the split was frozen; kept in both (the split is never edited) and documented in
@@ -37,7 +37,7 @@ def _latest_turns(path: Path) -> dict[str, str]:
 def test_the_splits_exist() -> None:
     assert len(TRAIN) >= 4
     assert FROZEN.is_file()
-    assert [path.name for path in TESTS] == ["frozen.jsonl", "frozen_b.jsonl"]
+    assert [path.name for path in TESTS] == ["frozen.jsonl", "frozen_b.jsonl", "frozen_c.jsonl"]
 
 
 def test_no_frozen_request_is_a_training_row() -> None:

@@ -144,6 +144,16 @@ def test_indic_words_are_kept_whole_and_matched_as_substrings(phrase: str, group
             "whole numbers above 1",
         ),
         (
+            'language = "X"\nword_units = ["wug"]\nunits_before_number = ["wugs"]\n'
+            '[groups]\ngreet = ["hi"]\n',
+            "`units_before_number`: 'wugs' is not one of `word_units`",
+        ),
+        (
+            'language = "X"\nword_units = ["字"]\nunits_before_number = ["字"]\n'
+            '[groups]\ngreet = ["hi"]\n',
+            "`units_before_number` are for scripts with spaces",
+        ),
+        (
             'language = "X"\nnumber_multipliers = { k = "1000" }\n[groups]\ngreet = ["hi"]\n',
             "whole numbers above 1",
         ),
@@ -280,6 +290,11 @@ def test_the_documented_example_is_a_valid_language_file() -> None:
         ("Tulis karangan 500 patah perkataan tentang perdagangan", 500),
         ("Tulis esei 800 perkataan", 800),
         ("Andika insha ya 500 maneno kuhusu biashara", 500),
+        ("Andika insha ya maneno 500 kuhusu biashara", 500),  # Swahili: the unit may come first
+        ("Andika hadithi ya maneno 2,000 kuhusu bahari", 2000),
+        ("Urefu wa insha, maneno: 1500", 1500),
+        ("kwa maneno mengine, watu 500 walikuja", 0),  # "in other words", then a number
+        ("Write 500 words, maneno 800", 800),  # the larger of the two
         ("Escriu un assaig de 1.500 paraules sobre el comerç", 1500),
         ("Napíš esej na 2000 slov o obchode", 2000),
         ("Napíš text s 500 slovami", 500),
@@ -621,6 +636,8 @@ OFFER: Final = (
         "ஆமாம்",
         "होय",
         "అవును",
+        "हाँ, कर दो",
+        "हां कर दीजिए",
     ],
 )
 def test_yes_to_an_offer_continues_the_work_in_every_language(text: str) -> None:

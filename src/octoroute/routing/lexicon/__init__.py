@@ -6,6 +6,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
     word_units = ["Wort", "Wörter"]      # "2000 Wörter" asks for a length (TextScan.word_target)
     number_multipliers = { k = 1000 }    # optional: "2k words"
     length_connectors = ["de"]           # optional (Romanian): "1500 de cuvinte"
+    units_before_number = ["maneno"]     # optional (Swahili): word units a number may follow
 
     [groups]
     greet = ["hallo", "guten {morgen,tag,abend}"]
@@ -146,10 +147,20 @@ class Language:
     length_connectors: tuple[str, ...] = ()
     """Folded words that may stand between the number and the unit (Romanian "1500 de
     cuvinte": "de" is required after a number of 20 or more)."""
+    units_before_number: tuple[str, ...] = ()
+    """Folded word units that also make a FOLLOWING number a length, for languages that put
+    the number after the noun (Swahili "insha ya maneno 500"); each is one of ``word_units``."""
 
 
 _KEYS: Final = frozenset(
-    {"language", "word_units", "number_multipliers", "length_connectors", "groups"}
+    {
+        "language",
+        "word_units",
+        "number_multipliers",
+        "length_connectors",
+        "units_before_number",
+        "groups",
+    }
 )
 _GROUPS: Final = {group.value: group for group in KeywordGroup}
 
@@ -189,7 +200,23 @@ def parse_language(source: str, text: str) -> Language:
             f"{source}: `length_connectors` are for scripts with spaces: a word between the "
             "number and the unit"
         )
-    return Language(code, name.strip(), groups, units, _multipliers(source, data), connectors)
+    before = _phrases(
+        source, "`units_before_number`", data.get("units_before_number", []), units=True
+    )
+    stray = [unit for unit in before if unit not in units]
+    if stray:
+        raise LexiconError(
+            f"{source}: `units_before_number`: {stray[0]!r} is not one of `word_units`; list it "
+            "there too (it is a unit that may also come before its number)"
+        )
+    if any(UNSPACED_RE.search(unit) for unit in before):
+        raise LexiconError(
+            f"{source}: `units_before_number` are for scripts with spaces: the number is a "
+            "separate word after the unit"
+        )
+    return Language(
+        code, name.strip(), groups, units, _multipliers(source, data), connectors, before
+    )
 
 
 def _unknown_group(name: str) -> str:

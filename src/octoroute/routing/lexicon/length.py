@@ -6,8 +6,9 @@ after the number in scripts without ("800字", "500단어"). Thousands may be gr
 ``'`` or a (narrow) space ("2 000 mots", so "3 300-word essays" reads as 3300: a longer target is
 the cheaper mistake); a ``number_multipliers`` suffix, optionally abbreviated with a dot,
 multiplies ("2k", "2 tis. slov", "1万字"). A ``length_connectors`` word may stand between the
-number and a spaced unit (Romanian "1500 de cuvinte"). The text is the folded text the keywords
-are matched in, so units match without their accents ("worter").
+number and a spaced unit (Romanian "1500 de cuvinte"). A ``units_before_number`` unit may also
+come first, then a space or a colon and the number (Swahili "insha ya maneno 500"). The text is
+the folded text the keywords are matched in, so units match without their accents ("worter").
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ class LengthMatcher:
             if alternatives
             else None
         )
+        before = {unit for language in languages for unit in language.units_before_number}
+        self._before_words = frozenset(before)
+        # the unit as a whole word, a space or a colon, then the number as a whole word
+        self._before_pattern = (
+            re.compile(
+                f"(?<![^\\W\\d_])(?:{_alternation(before)})(?:[ ]|:[ ]?)"
+                + _NUMBER
+                + multiplier
+                + "(?![^\\W_])"
+            )
+            if before
+            else None
+        )
 
     def target(self, folded: str, tokens: Sequence[str], *, unspaced: bool) -> int:
         """The largest length ``folded`` asks for, 0 if none.
@@ -82,12 +96,16 @@ class LengthMatcher:
             unspaced and any(unit in folded for unit in self._unspaced_units)
         ):
             return 0
-        best = 0
-        for match in pattern.finditer(folded):
-            digits, decimal, suffix = match.group(1, 2, 3)
-            value = int(_GROUPING.sub("", digits))
-            if suffix:
-                factor = self._multipliers[suffix]
-                value = value * factor + (int(decimal) * factor // 10 if decimal else 0)
-            best = max(best, value)
-        return best
+        matches = list(pattern.finditer(folded))
+        before = self._before_pattern
+        if before is not None and not self._before_words.isdisjoint(tokens):
+            matches += before.finditer(folded)
+        return max(map(self._value, matches), default=0)
+
+    def _value(self, match: re.Match[str]) -> int:
+        digits, decimal, suffix = match.group(1, 2, 3)
+        value = int(_GROUPING.sub("", digits))
+        if suffix:
+            factor = self._multipliers[suffix]
+            value = value * factor + (int(decimal) * factor // 10 if decimal else 0)
+        return value
