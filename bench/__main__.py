@@ -84,12 +84,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="worker count compared with 1 in 'scaling'"
     )
-    parser.add_argument(
-        "--strategy",
-        choices=servers.STRATEGIES,
-        default=servers.DEFAULT_STRATEGY,
-        help="how router-auto decides model: auto (default learned, as octoroute config writes it)",
-    )
+    servers.add_strategy_option(parser)
     parser.add_argument(
         "--peer", action="store_true", help="include LiteLLM if installed in /tmp/litellm-venv"
     )

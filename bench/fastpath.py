@@ -36,7 +36,7 @@ from bench import payloads
 from bench.procs import free_port
 from bench.servers import (
     DEFAULT_STRATEGY,
-    STRATEGIES,
+    add_strategy_option,
     router_command,
     router_config,
     start_nginx,
@@ -146,12 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model", choices=("fast", "auto"), default="fast", help="the body's model (default fast)"
     )
-    parser.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default=DEFAULT_STRATEGY,
-        help="how model: auto is decided (default learned, as octoroute config writes it)",
-    )
+    add_strategy_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)

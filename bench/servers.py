@@ -8,6 +8,7 @@ accepts connections and it has answered one real request.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -29,6 +30,16 @@ DEFAULT_STRATEGY: Final = "learned"
 """The strategy ``octoroute config`` writes and the demo runs (``[routing] strategy`` has no
 default: every configuration names one), so ``router-auto`` measures what a user starts
 with; ``--strategy rule`` measures the rule table, as every run before 2026-12-07 (5) did."""
+
+
+def add_strategy_option(parser: argparse.ArgumentParser) -> None:
+    """``--strategy``, the same for every benchmark that starts a router for ``model: auto``."""
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=DEFAULT_STRATEGY,
+        help="how model: auto is decided (default learned, as octoroute config writes it)",
+    )
 
 
 class Missing(Exception):
