@@ -51,6 +51,28 @@ async def test_route_shows_the_learned_decision_and_its_confidence(learned: Rout
     assert raised["tier"] == "fast"  # small talk stays on fast at any importance
 
 
+OFFER_THREAD = [
+    {"role": "user", "content": "Is the sum of two odd squares ever a perfect square?"},
+    {
+        "role": "assistant",
+        "content": "No: an odd square is 1 mod 4, so the sum is 2 mod 4, which no square is.\n\n"
+        "Shall I write the complete formal proof, with the generalisation to three odd squares?",
+    },
+]
+
+
+async def test_a_yes_to_an_offer_is_routed_as_the_offered_work(learned: RouterHandle) -> None:
+    accepted = await dry_run(learned, [*OFFER_THREAD, {"role": "user", "content": "sí, dale"}])
+    assert accepted["tier"] == "deep"
+    assert "accepts_offer" in accepted["signals"]  # type: ignore[operator]
+    explained = accepted["explanation"]
+    assert isinstance(explained, dict)
+    assert "(accepts_offer)" in explained["summary"]
+    alone = await dry_run(learned, [{"role": "user", "content": "sí, dale"}])
+    assert alone["tier"] == "fast"
+    assert "accepts_offer" not in alone["signals"]  # type: ignore[operator]
+
+
 async def test_rule_decisions_have_no_confidence(router: RouterHandle) -> None:
     decision = await dry_run(router, SMALL_TALK)
     assert (decision["strategy"], decision["confidence"]) == ("rule", None)

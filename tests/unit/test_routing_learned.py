@@ -22,7 +22,7 @@ from octoroute.routing.features import (
     extract,
 )
 from octoroute.routing.learned import LearnedModel, least_cost, load_model, softmax
-from octoroute.routing.metadata import infer_metadata
+from octoroute.routing.metadata import ACCEPTS_OFFER, infer_metadata
 from octoroute.routing.model_file import (
     ModelFileError,
     encode_model,
@@ -65,6 +65,8 @@ def test_an_offer_in_arabic_is_an_offer() -> None:
         Message("assistant", "```python\ndef sort(xs): ...\n```\nهل أضيف اختبارات؟"),
         Message("user", "نعم"),
     ]
+    assert ACCEPTS_OFFER in infer_metadata(thread, N).signals  # a yes to the offer
+    thread[2] = Message("user", "ماذا عن القوائم الفارغة؟")  # "what about empty lists?"
     assert "offer" in extract(thread, infer_metadata(thread, N)).cue
     thread[1] = Message("assistant", "```python\ndef sort(xs): ...\n```")
     assert "offer" not in extract(thread, infer_metadata(thread, N)).cue
@@ -170,13 +172,15 @@ def test_cues_are_the_keyword_groups_of_any_language() -> None:
 
 
 def test_offer_marks_a_turn_that_answers_the_assistants_question() -> None:
+    """A turn after an offer that does not accept it keeps its own words and the ``offer`` cue
+    (one that accepts it is read as the offered work: test_routing_acceptance.py)."""
     asked = "Here is the parser.\n\nShall I write the tests for it too?"
     told = "Here is the parser. It handles every case in the spec."
     for answer, offered in ((asked, True), (told, False), (asked + "\n" + "x" * 400, False)):
         messages = [
             Message("user", "write a semver parser in Rust"),
             Message("assistant", answer),
-            Message("user", "yes please"),
+            Message("user", "what about pre-release tags"),  # no yes: read as it stands
         ]
         assert ("offer" in features_of(*messages).cue) is offered  # type: ignore[attr-defined]
 

@@ -157,6 +157,15 @@ def test_indic_words_are_kept_whole_and_matched_as_substrings(phrase: str, group
             'language = "X"\nnumber_multipliers = { k = "1000" }\n[groups]\ngreet = ["hi"]\n',
             "whole numbers above 1",
         ),
+        (
+            'language = "X"\naffirm_openers = "はい"\n[groups]\ngreet = ["hi"]\n',
+            "`affirm_openers` must be a list of strings",
+        ),
+        ('language = "X"\naffirm_openers = []\n[groups]\ngreet = ["hi"]\n', "is empty"),
+        (
+            'language = "X"\naffirm_openers = ["네", "네"]\n[groups]\ngreet = ["hi"]\n',
+            "`affirm_openers` lists '네' twice",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_with_the_file_and_the_problem(text: str, problem: str) -> None:

@@ -21,6 +21,7 @@ from octoroute.api.common import RUNTIME, decide, importance_of, read_json_body
 from octoroute.api.tracing import request_trace
 from octoroute.enums import TIERS, DecisionSource, Strategy
 from octoroute.errors import InvalidRequest
+from octoroute.routing.metadata import ACCEPTS_OFFER
 from octoroute.routing.strategy import (
     CONTEXT_OVERFLOW,
     DEFAULT_REASON,
@@ -83,6 +84,11 @@ def _summary(decision: Decision, routed: Decision, router: Router, sure: float |
             importance = "high" if reason == LEARNED_HIGH else "low"
             said = (
                 f"The learned model's choice was moved {way} to {tier} by {importance} importance."
+            )
+        if ACCEPTS_OFFER in routed.metadata.signals:
+            said += (
+                " The turn says yes to the offer the assistant's answer ended with, so the model"
+                " judged the offered work (accepts_offer)."
             )
         if router.strategy is Strategy.HYBRID and routed.fallback is None and sure is not None:
             said += " It was sure enough (confidence_threshold) not to ask the router model."

@@ -59,6 +59,7 @@ from collections.abc import Sequence
 from typing import Final, NamedTuple
 
 from octoroute.enums import Importance, TaskType, Tier
+from octoroute.routing.acceptance import offered_request
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
 from octoroute.routing.lexicon.folding import (
     GREEK_QUESTION_RE,
@@ -67,12 +68,19 @@ from octoroute.routing.lexicon.folding import (
     question_marks,
     spaced_script_runs,
 )
-from octoroute.routing.metadata import FOLLOWUP, RouteMetadata, bounded, ends_asking
+from octoroute.routing.metadata import (
+    ACCEPTS_OFFER,
+    FOLLOWUP,
+    RouteMetadata,
+    bounded,
+    ends_asking,
+    infer_metadata,
+)
 from octoroute.routing.rules import decide_by_rules
 from octoroute.routing.signals import fold, greek_question_marks, tokenize
 from octoroute.wire.messages import Message
 
-SCHEME: Final = "octoroute-features/3"
+SCHEME: Final = "octoroute-features/4"
 """Bump when a key's meaning changes: a model file names the scheme it was trained with."""
 
 NAMESPACES: Final = ("sig", "shape", "lead", "w", "w2", "c", "pw", "sw", "cue")
@@ -337,7 +345,16 @@ def _cue_mask(tokens: list[str], start: str) -> int:
 def extract(
     messages: Sequence[Message], meta: RouteMetadata, spec: FeatureSpec = DEFAULT_SPEC
 ) -> Features:
-    """The features of a conversation whose inferred metadata is ``meta``; bounded work."""
+    """The features of a conversation whose inferred metadata is ``meta``; bounded work.
+
+    A turn that accepts an assistant's offer (the ``accepts_offer`` signal) is read as the
+    request it accepts (:func:`~octoroute.routing.acceptance.offered_request`), metadata and
+    all: its tier is the offered work's.
+    """
+    if ACCEPTS_OFFER in meta.signals:
+        offered = offered_request(messages)
+        if offered is not None:
+            messages, meta = offered, infer_metadata(offered, meta.importance)
     latest = _latest_user(messages)
     text = "" if latest is None else messages[latest].text()
     chars = len(text)

@@ -26,6 +26,7 @@ from typing import Final, NamedTuple
 import msgspec
 
 from octoroute.enums import Importance, TaskType
+from octoroute.routing.acceptance import ACCEPT_WORDS, OPENERS, last_answer
 from octoroute.routing.lexicon import GroupName
 from octoroute.routing.signals import (
     CodeScan,
@@ -89,13 +90,15 @@ QUESTION: Final = "question"
 SHORT_TURN: Final = "short_turn"
 PASTED_TEXT: Final = "pasted_text"
 LONG_TURN: Final = "long_turn"
+ACCEPTS_OFFER: Final = "accepts_offer"
+"""The turn says yes to the offer the assistant's answer ended with (:mod:`.acceptance`)."""
 
 SIGNALS: Final = frozenset(
     {SMALLTALK, CODE, CODE_FENCE, CODE_SYNTAX, STACK_TRACE, FILE_EXT, CODE_HARD, CONTEXT_CODE,
      PROOF, MATH, MATH_HARD, ARITHMETIC, DESIGN, SECURITY, CONCURRENCY, CONCEPT, ANALYSIS,
      SUMMARY, CREATIVE, CREATIVE_SHORT, CREATIVE_LONG, TRANSLATION, EXPLAIN, HOWTO, LOOKUP,
      DEPTH, BRIEF, URGENCY, MULTI_PART, FOLLOWUP, TECHNICAL, QUESTION, SHORT_TURN, TERSE,
-     PASTED_TEXT, LONG_TURN}
+     PASTED_TEXT, LONG_TURN, ACCEPTS_OFFER}
 )  # fmt: skip
 """Every name that can appear in :attr:`RouteMetadata.signals`."""
 TASK_SIGNALS: Final = frozenset(
@@ -308,13 +311,15 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     turn_text = messages[latest].text()
     scan = scan_text(turn_text)
     earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
+    count: CountOf = scan.evidence.counts.get
     affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
+    proceed = scan.words <= 6 and count("proceed", 0) >= 1
+    accepts = _accepts_offer(messages, latest, scan, turn_text, affirm_only or proceed)
     if _is_smalltalk(scan) and not affirm_only:
-        return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, (SMALLTALK,))
+        small: tuple[str, ...] = (SMALLTALK, ACCEPTS_OFFER) if accepts else (SMALLTALK,)
+        return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, small)
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
-    count: CountOf = scan.evidence.counts.get
-    proceed = scan.words <= 6 and count("proceed", 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
@@ -341,7 +346,27 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
         elif not turn.substantive and context.has_code():
             signals[:0] = [CODE, CONTEXT_CODE, FOLLOWUP]
             task = TaskType.CODE
+    if accepts:
+        signals.append(ACCEPTS_OFFER)
     return RouteMetadata(tokens, importance, task, tuple(signals))
+
+
+def _accepts_offer(
+    messages: Sequence[Message], latest: int, scan: TextScan, text: str, yes_or_go_on: bool
+) -> bool:
+    """Whether the latest user turn says yes to the offer the assistant's answer before it
+    ended with (see :mod:`~octoroute.routing.acceptance`): a short turn, no change of subject
+    and no thanks, that is only a yes or a "go on" (``yes_or_go_on``) or opens with one. Cheap
+    first: most turns are long or follow no answer."""
+    if scan.words > ACCEPT_WORDS or latest == 0:
+        return False
+    count: CountOf = scan.evidence.counts.get
+    if count("topic_change", 0) or count("thanks", 0):
+        return False  # "ok, thanks, I'll try it tomorrow" signs off more often than it says yes
+    answer = last_answer(messages, latest)
+    if answer is None or not ends_asking(messages[answer]):
+        return False
+    return yes_or_go_on or OPENERS.opens(text)
 
 
 def _latest_user_index(messages: Sequence[Message]) -> int | None:

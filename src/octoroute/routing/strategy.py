@@ -32,7 +32,13 @@ from octoroute.enums import TIERS, DecisionSource, Importance, Strategy, TaskTyp
 from octoroute.errors import RoutingError
 from octoroute.routing.learned import LearnedModel, Prediction, load_model
 from octoroute.routing.llm import RouterModel, build_router_prompt, parse_router_answer
-from octoroute.routing.metadata import SMALLTALK, RouteMetadata, infer_metadata, stated_metadata
+from octoroute.routing.metadata import (
+    ACCEPTS_OFFER,
+    SMALLTALK,
+    RouteMetadata,
+    infer_metadata,
+    stated_metadata,
+)
 from octoroute.routing.rules import REASONS, decide_by_rules
 from octoroute.wire.messages import Message
 
@@ -246,7 +252,9 @@ class Router:
         assert self._learned is not None  # loaded in __init__ for the strategies that use it
         prediction = self._learned.predict(messages, meta)
         tier, reason = prediction.tier, LEARNED_REASON
-        if meta.importance is not Importance.NORMAL and SMALLTALK not in meta.signals:
+        if meta.importance is not Importance.NORMAL and (
+            SMALLTALK not in meta.signals or ACCEPTS_OFFER in meta.signals
+        ):
             moved = (_UP if meta.importance is Importance.HIGH else _DOWN)[tier]
             if moved is not tier:
                 tier = moved

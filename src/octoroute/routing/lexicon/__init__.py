@@ -7,6 +7,7 @@ Each language is one TOML file in this package (``en.toml``, ``de.toml``, ...)::
     number_multipliers = { k = 1000 }    # optional: "2k words"
     length_connectors = ["de"]           # optional (Romanian): "1500 de cuvinte"
     units_before_number = ["maneno"]     # optional (Swahili): word units a number may follow
+    affirm_openers = ["はい"]             # optional: a yes that counts only where a turn opens
 
     [groups]
     greet = ["hallo", "guten {morgen,tag,abend}"]
@@ -150,6 +151,10 @@ class Language:
     units_before_number: tuple[str, ...] = ()
     """Folded word units that also make a FOLLOWING number a length, for languages that put
     the number after the noun (Swahili "insha ya maneno 500"); each is one of ``word_units``."""
+    affirm_openers: tuple[str, ...] = ()
+    """Phrases that say yes to an assistant's offer when they open the user's turn (Japanese
+    "はい", Chinese "好", Korean "네"), besides the ``affirm`` and ``proceed`` groups: words too
+    common inside other words to be a keyword anywhere (:mod:`~octoroute.routing.acceptance`)."""
 
 
 _KEYS: Final = frozenset(
@@ -159,6 +164,7 @@ _KEYS: Final = frozenset(
         "number_multipliers",
         "length_connectors",
         "units_before_number",
+        "affirm_openers",
         "groups",
     }
 )
@@ -214,8 +220,10 @@ def parse_language(source: str, text: str) -> Language:
             f"{source}: `units_before_number` are for scripts with spaces: the number is a "
             "separate word after the unit"
         )
+    raw_openers = data.get("affirm_openers")
+    openers = () if raw_openers is None else _phrases(source, "`affirm_openers`", raw_openers)
     return Language(
-        code, name.strip(), groups, units, _multipliers(source, data), connectors, before
+        code, name.strip(), groups, units, _multipliers(source, data), connectors, before, openers
     )
 
 

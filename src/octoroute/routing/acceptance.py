@@ -1,0 +1,112 @@
+"""A turn that accepts an assistant's offer, and the request it accepts.
+
+An assistant often ends an answer with an offer: "Shall I write the full proof, with the
+generalisation?", "¿Quieres que lo convierta en el capítulo completo?", "要我写完整配置吗？".
+The user's next turn ("yes please", "sí, dale", "好，写一下，还要 gzip") is then a request for the
+offered work, and policy rule 1 says it takes that work's tier. Read on its own, a short "yes"
+looks like small talk: before this module the learned model sent 56 of writer_v's 118 such deep
+rows and 102 of its 186 balanced ones to ``fast``.
+
+So the learned router reads an accepting turn as the request it accepts: the conversation
+before the assistant's answer, then one user turn made of the answer's last paragraph (the
+offer) and the acceptance, with whatever the user added ("yes, and make the limit 50 MB").
+The model then judges the offered work with everything it learned from ordinary requests.
+
+A turn accepts an offer when the assistant's last answer ends by asking something
+(:func:`~octoroute.routing.metadata.ends_asking`), the turn is short (:data:`ACCEPT_WORDS`),
+does not change the subject, and opens with a yes: a phrase of the lexicon's ``affirm`` or
+``proceed`` groups, or one of a language file's ``affirm_openers`` (words such as Japanese
+"はい", Chinese "好" or Korean "네", too common inside other words to count anywhere but at the
+start of a turn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
+from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
+from octoroute.wire.messages import Message
+
+ACCEPT_WORDS: Final = 40
+"""The longest turn read as accepting an offer: a yes with the details the offer asked for
+("yes, RSU 800 shares vested over 3 years, 2 in CA"); a longer turn is a request of its own.
+In grouped cross-validation 15, 40 and 80 words differed by 0.001."""
+OPENING_CHARS: Final = 48
+"""How much of a turn's start is folded to look for its opening yes."""
+AFFIRM: Final = KeywordGroup.AFFIRM
+PROCEED: Final = KeywordGroup.PROCEED
+OFFER_CHARS: Final = 300
+"""The most of the answer's last paragraph that stands for the offer (its end, where the
+question is)."""
+
+
+class OpenerMatcher:
+    """Whether a text opens with a yes of any language; built once from the language files."""
+
+    def __init__(self, languages: Iterable[Language]) -> None:
+        spaced: set[str] = set()
+        unspaced: set[str] = set()
+        openers: set[str] = set()
+        for language in languages:
+            groups = language.groups
+            for phrase in (*groups.get(AFFIRM, ()), *groups.get(PROCEED, ())):
+                (unspaced if UNSPACED_RE.search(phrase) else spaced).add(phrase)
+            for phrase in language.affirm_openers:
+                (openers if UNSPACED_RE.search(phrase) else spaced).add(phrase)
+        self._spaced = frozenset(spaced)
+        self._longest = max((phrase.count(" ") + 1 for phrase in spaced), default=0)
+        self._unspaced = tuple(sorted(unspaced))
+        self._openers = tuple(sorted(openers))
+
+    def opens(self, text: str) -> bool:
+        """Whether ``text``'s first words are a yes ("ok, write it"); in a script matched by
+        substring, whether it starts with a phrase of the groups ("继续写"), or with an opener
+        that a non-letter follows ("네 해주세요", not "네트워크")."""
+        folded = fold(text[:OPENING_CHARS].lstrip())
+        if folded.startswith(self._unspaced):
+            return True
+        for opener in self._openers:
+            if folded.startswith(opener) and not folded[len(opener) : len(opener) + 1].isalnum():
+                return True
+        words = tokenize(folded, unspaced=UNSPACED_RE.search(folded) is not None)
+        spaced = self._spaced
+        return any(
+            " ".join(words[:count]) in spaced
+            for count in range(1, min(self._longest, len(words)) + 1)
+        )
+
+
+OPENERS: Final = OpenerMatcher(LANGUAGES)
+
+
+def last_answer(messages: Sequence[Message], latest: int) -> int | None:
+    """The index of the assistant's answer that the user turn at ``latest`` replies to: the last
+    assistant message after the user turn before it, if any."""
+    for index in range(latest - 1, -1, -1):
+        role = messages[index].role
+        if role == "assistant":
+            return index
+        if role == "user":
+            return None
+    return None
+
+
+def offered_request(messages: Sequence[Message]) -> list[Message] | None:
+    """The request an accepting latest turn accepts (see the module), or ``None`` when the
+    conversation has no assistant answer before its latest user turn."""
+    latest = next(
+        (index for index in range(len(messages) - 1, -1, -1) if messages[index].role == "user"),
+        None,
+    )
+    if latest is None:
+        return None
+    answer_at = last_answer(messages, latest)
+    if answer_at is None:
+        return None
+    answer = messages[answer_at].text().rstrip()
+    offer = answer[answer.rfind("\n\n") + 2 :] if "\n\n" in answer else answer
+    offer = offer[-OFFER_CHARS:]
+    turn = Message(role="user", content=offer + "\n" + messages[latest].text())
+    return [*messages[:answer_at], turn]
