@@ -66,6 +66,8 @@ def thread(
         "ㅇㅇ 증명해줘",
         "हाँ, विस्तार से",
         "ได้เลย วิเคราะห์มา",
+        "계속 해줘",
+        "  please do",
     ],
 )
 def test_a_turn_that_opens_with_a_yes_in_any_language(text: str) -> None:
@@ -82,6 +84,13 @@ def test_a_turn_that_opens_with_a_yes_in_any_language(text: str) -> None:
         "可以用吗？",  # 可以, but it asks whether something can be used
         "예를 들어 설명해 주세요",
         "nope, just the command",
+        "계속되는 오류가 있어요",  # 계속 ("go on"), but inside a longer word
+        "what is the next prime?",  # a "go on" word, but not first
+        "什么是OK手势？",  # a Latin "ok" after Chinese text does not open the turn
+        "これはOKですか？",
+        "ok?",  # a yes that is asked: "what do you mean?"
+        "はい？",
+        "네? 무슨 뜻이에요?",
     ],
 )
 def test_a_turn_that_does_not_open_with_a_yes(text: str) -> None:

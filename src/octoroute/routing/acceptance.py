@@ -14,7 +14,8 @@ The model then judges the offered work with everything it learned from ordinary 
 
 A turn accepts an offer when the assistant's last answer ends by asking something
 (:func:`~octoroute.routing.metadata.ends_asking`), the turn is short (:data:`ACCEPT_WORDS`),
-does not change the subject, and opens with a yes: a phrase of the lexicon's ``affirm`` or
+does not change the subject, thanks nobody (a thanks signs off more often than it says yes),
+and opens with a yes that is not itself asked ("ok?"): a phrase of the lexicon's ``affirm`` or
 ``proceed`` groups, or one of a language file's ``affirm_openers`` (words such as Japanese
 "はい", Chinese "好" or Korean "네", too common inside other words to count anywhere but at the
 start of a turn).
@@ -22,11 +23,13 @@ start of a turn).
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
-from octoroute.routing.lexicon.folding import UNSPACED_RE, fold, tokenize
+from octoroute.routing.lexicon.folding import SPACED_SCRIPTS_CLASS, UNSPACED_RE, fold, tokenize
 from octoroute.wire.messages import Message
 
 ACCEPT_WORDS: Final = 40
@@ -38,8 +41,24 @@ OPENING_CHARS: Final = 48
 AFFIRM: Final = KeywordGroup.AFFIRM
 PROCEED: Final = KeywordGroup.PROCEED
 OFFER_CHARS: Final = 300
-"""The most of the answer's last paragraph that stands for the offer (its end, where the
-question is)."""
+"""How far from the end of an assistant's answer a question mark makes it an offer, and the
+most of its last paragraph that stands for the offer (its end, where the question is)."""
+
+
+_QUESTION_MARKS: Final = ("?", "？")
+WORD_SPACED_CLASS: Final = (
+    f"{SPACED_SCRIPTS_CLASS}\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7af"
+)
+"""Scripts matched by substring that still put spaces between words (Hindi, Bengali, Tamil,
+Telugu; Korean between its phrases): there a yes must end where a word ends ("계속 해줘", not
+"계속되는"). Chinese, Japanese and Thai have no such boundary to check."""
+_WORD_SPACED_RE: Final = re.compile(f"[{WORD_SPACED_CLASS}]")
+
+
+def _word_goes_on(char: str) -> bool:
+    """Whether ``char`` continues the word before it: a letter, a digit or a combining mark
+    (an Indic vowel sign is not ``isalnum``)."""
+    return char.isalnum() or unicodedata.category(char).startswith("M")
 
 
 class OpenerMatcher:
@@ -47,35 +66,56 @@ class OpenerMatcher:
 
     def __init__(self, languages: Iterable[Language]) -> None:
         spaced: set[str] = set()
-        unspaced: set[str] = set()
-        openers: set[str] = set()
+        prefixes: set[str] = set()
+        bounded: set[str] = set()
         for language in languages:
             groups = language.groups
             for phrase in (*groups.get(AFFIRM, ()), *groups.get(PROCEED, ())):
-                (unspaced if UNSPACED_RE.search(phrase) else spaced).add(phrase)
+                if not UNSPACED_RE.search(phrase):
+                    spaced.add(phrase)
+                else:
+                    (bounded if _WORD_SPACED_RE.search(phrase) else prefixes).add(phrase)
             for phrase in language.affirm_openers:
-                (openers if UNSPACED_RE.search(phrase) else spaced).add(phrase)
+                (bounded if UNSPACED_RE.search(phrase) else spaced).add(phrase)
         self._spaced = frozenset(spaced)
         self._longest = max((phrase.count(" ") + 1 for phrase in spaced), default=0)
-        self._unspaced = tuple(sorted(unspaced))
-        self._openers = tuple(sorted(openers))
+        self._prefixes = tuple(sorted(prefixes))
+        self._bounded = tuple(sorted(bounded))
 
     def opens(self, text: str) -> bool:
-        """Whether ``text``'s first words are a yes ("ok, write it"); in a script matched by
-        substring, whether it starts with a phrase of the groups ("继续写"), or with an opener
-        that a non-letter follows ("네 해주세요", not "네트워크")."""
-        folded = fold(text[:OPENING_CHARS].lstrip())
-        if folded.startswith(self._unspaced):
-            return True
-        for opener in self._openers:
-            if folded.startswith(opener) and not folded[len(opener) : len(opener) + 1].isalnum():
-                return True
+        """Whether ``text`` opens with a yes that is not itself asked ("ok?", "はい？" ask what
+        was meant). A yes of words ("ok, write it") is the turn's first words; in Chinese,
+        Japanese or Thai a phrase of the groups is a prefix ("继续写第三章"); a phrase of
+        Korean or an Indic script, or any ``affirm_openers`` entry, must also end where a word
+        ends ("네 해주세요", not "네트워크")."""
+        folded = fold(text.lstrip()[:OPENING_CHARS])
+        for phrase in self._prefixes:
+            if folded.startswith(phrase):
+                return not _asked(folded, len(phrase))
+        for phrase in self._bounded:
+            end = len(phrase)
+            if folded.startswith(phrase) and not _word_goes_on(folded[end : end + 1] or " "):
+                return not _asked(folded, end)
+        if UNSPACED_RE.match(folded):
+            return False  # "什么是OK手势？": a Latin word later in the line is not an opening yes
         words = tokenize(folded, unspaced=UNSPACED_RE.search(folded) is not None)
-        spaced = self._spaced
-        return any(
-            " ".join(words[:count]) in spaced
-            for count in range(1, min(self._longest, len(words)) + 1)
-        )
+        for count in range(min(self._longest, len(words)), 0, -1):
+            if " ".join(words[:count]) in self._spaced:
+                return not _asked(folded, _end_of_words(folded, words[:count]))
+        return False
+
+
+def _end_of_words(folded: str, words: Sequence[str]) -> int:
+    """Where the last of ``words`` ends in ``folded``, which they open (in order)."""
+    end = 0
+    for word in words:
+        end = folded.find(word, end) + len(word)
+    return end
+
+
+def _asked(folded: str, end: int) -> bool:
+    """Whether a question mark follows the yes that ends at ``end`` (spaces between)."""
+    return folded[end:].lstrip().startswith(_QUESTION_MARKS)
 
 
 OPENERS: Final = OpenerMatcher(LANGUAGES)

@@ -26,7 +26,7 @@ from typing import Final, NamedTuple
 import msgspec
 
 from octoroute.enums import Importance, TaskType
-from octoroute.routing.acceptance import ACCEPT_WORDS, OPENERS, last_answer
+from octoroute.routing.acceptance import ACCEPT_WORDS, OFFER_CHARS, OPENERS, last_answer
 from octoroute.routing.lexicon import GroupName
 from octoroute.routing.signals import (
     CodeScan,
@@ -314,7 +314,7 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     count: CountOf = scan.evidence.counts.get
     affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
     proceed = scan.words <= 6 and count("proceed", 0) >= 1
-    accepts = _accepts_offer(messages, latest, scan, turn_text, affirm_only or proceed)
+    accepts = _accepts_offer(messages, latest, scan, turn_text)
     if _is_smalltalk(scan) and not affirm_only:
         small: tuple[str, ...] = (SMALLTALK, ACCEPTS_OFFER) if accepts else (SMALLTALK,)
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, small)
@@ -351,13 +351,11 @@ def infer_metadata(messages: Sequence[Message], importance: Importance) -> Route
     return RouteMetadata(tokens, importance, task, tuple(signals))
 
 
-def _accepts_offer(
-    messages: Sequence[Message], latest: int, scan: TextScan, text: str, yes_or_go_on: bool
-) -> bool:
+def _accepts_offer(messages: Sequence[Message], latest: int, scan: TextScan, text: str) -> bool:
     """Whether the latest user turn says yes to the offer the assistant's answer before it
     ended with (see :mod:`~octoroute.routing.acceptance`): a short turn, no change of subject
-    and no thanks, that is only a yes or a "go on" (``yes_or_go_on``) or opens with one. Cheap
-    first: most turns are long or follow no answer."""
+    and no thanks, that opens with a yes or a "go on" ("what is the next prime?" has one, but
+    not first). Cheap first: most turns are long or follow no answer."""
     if scan.words > ACCEPT_WORDS or latest == 0:
         return False
     count: CountOf = scan.evidence.counts.get
@@ -366,7 +364,7 @@ def _accepts_offer(
     answer = last_answer(messages, latest)
     if answer is None or not ends_asking(messages[answer]):
         return False
-    return yes_or_go_on or OPENERS.opens(text)
+    return OPENERS.opens(text)
 
 
 def _latest_user_index(messages: Sequence[Message]) -> int | None:
@@ -381,10 +379,6 @@ def _only(scan: TextScan, group: GroupName) -> bool:
     residual = evidence.tokens + evidence.unspaced_chars - evidence.covered
     count: CountOf = evidence.counts.get
     return count(group, 0) >= 1 and scan.words <= 6 and residual <= 2
-
-
-OFFER_CHARS: Final = 300
-"""How far from the end of an assistant's answer a question mark makes it an offer."""
 
 
 def ends_asking(answer: Message) -> bool:

@@ -248,7 +248,9 @@ class Router:
         )
 
     def _decide_learned(self, messages: Sequence[Message], meta: RouteMetadata) -> _Learned:
-        """The learned model's tier, then the importance adjustment the rules also make."""
+        """The learned model's tier, then the importance adjustment the rules also make; unlike
+        the rules, it also moves a turn that accepts an offer while reading as small talk
+        ("sure, cool"), since its tier is the offered work's."""
         assert self._learned is not None  # loaded in __init__ for the strategies that use it
         prediction = self._learned.predict(messages, meta)
         tier, reason = prediction.tier, LEARNED_REASON
