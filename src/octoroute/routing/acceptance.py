@@ -79,8 +79,15 @@ class OpenerMatcher:
                 (bounded if UNSPACED_RE.search(phrase) else spaced).add(phrase)
         self._spaced = frozenset(spaced)
         self._longest = max((phrase.count(" ") + 1 for phrase in spaced), default=0)
-        self._prefixes = tuple(sorted(prefixes))
-        self._bounded = tuple(sorted(bounded))
+        by_first: dict[str, list[tuple[str, bool]]] = {}
+        for phrase, word_ends in (
+            *((phrase, False) for phrase in sorted(prefixes)),
+            *((phrase, True) for phrase in sorted(bounded)),
+        ):
+            by_first.setdefault(phrase[0], []).append((phrase, word_ends))
+        self._by_first = {char: tuple(found) for char, found in by_first.items()}
+        """The phrases of those scripts by their first character, each with whether it must end
+        a word: a turn's first character picks the few worth trying."""
 
     def opens(self, text: str) -> bool:
         """Whether ``text`` opens with a yes that is not itself asked ("ok?", "はい？" ask what
@@ -89,15 +96,15 @@ class OpenerMatcher:
         Korean or an Indic script, or any ``affirm_openers`` entry, must also end where a word
         ends ("네 해주세요", not "네트워크")."""
         folded = fold(text.lstrip()[:OPENING_CHARS])
-        for phrase in self._prefixes:
-            if folded.startswith(phrase):
-                return not _asked(folded, len(phrase))
-        for phrase in self._bounded:
+        for phrase, word_ends in self._by_first.get(folded[:1], ()):
             end = len(phrase)
-            if folded.startswith(phrase) and not _word_goes_on(folded[end : end + 1] or " "):
-                return not _asked(folded, end)
+            if not folded.startswith(phrase):
+                continue
+            if word_ends and _word_goes_on(folded[end : end + 1] or " "):
+                continue
+            return not _asked(folded, end)
         if UNSPACED_RE.match(folded):
-            return False  # "什么是OK手势？": a Latin word later in the line is not an opening yes
+            return False  # "什么是OK手势？": a Latin word later on does not open the turn
         words = tokenize(folded, unspaced=UNSPACED_RE.search(folded) is not None)
         for count in range(min(self._longest, len(words)), 0, -1):
             if " ".join(words[:count]) in self._spaced:
