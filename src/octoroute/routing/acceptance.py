@@ -30,7 +30,7 @@ from typing import Final
 
 from octoroute.routing.lexicon import LANGUAGES, KeywordGroup, Language
 from octoroute.routing.lexicon.folding import SPACED_SCRIPTS_CLASS, UNSPACED_RE, fold, tokenize
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, latest_user_index
 
 ACCEPT_WORDS: Final = 40
 """The longest turn read as accepting an offer: a yes with the details the offer asked for
@@ -143,10 +143,7 @@ def last_answer(messages: Sequence[Message], latest: int) -> int | None:
 def offered_request(messages: Sequence[Message]) -> list[Message] | None:
     """The request an accepting latest turn accepts (see the module), or ``None`` when the
     conversation has no assistant answer before its latest user turn."""
-    latest = next(
-        (index for index in range(len(messages) - 1, -1, -1) if messages[index].role == "user"),
-        None,
-    )
+    latest = latest_user_index(messages)
     if latest is None:
         return None
     answer_at = last_answer(messages, latest)

@@ -78,7 +78,7 @@ from octoroute.routing.metadata import (
 )
 from octoroute.routing.rules import decide_by_rules
 from octoroute.routing.signals import fold, greek_question_marks, tokenize
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, latest_user_index
 
 SCHEME: Final = "octoroute-features/4"
 """Bump when a key's meaning changes: a model file names the scheme it was trained with."""
@@ -175,13 +175,6 @@ def _rule_keys(meta: RouteMetadata) -> tuple[str, ...]:
     if rule is None:
         return _NO_RULE
     return _RULE_TIER[rule.tier], "reason=" + rule.reason
-
-
-def _latest_user(messages: Sequence[Message]) -> int | None:
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == "user":
-            return index
-    return None
 
 
 _LETTERS_BEYOND_ASCII: Final = re.compile(
@@ -355,7 +348,7 @@ def extract(
         offered = offered_request(messages)
         if offered is not None:
             messages, meta = offered, infer_metadata(offered, meta.importance)
-    latest = _latest_user(messages)
+    latest = latest_user_index(messages)
     text = "" if latest is None else messages[latest].text()
     chars = len(text)
     sliced = bounded(text, spec.head, spec.tail)

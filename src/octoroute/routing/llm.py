@@ -24,7 +24,7 @@ from typing import Final, Protocol
 from octoroute.enums import Tier
 from octoroute.errors import RoutingError
 from octoroute.routing.metadata import RouteMetadata
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, latest_user_index
 
 ROUTER_PROMPT_SIGNATURE: Final = "Answer with one word: FAST, BALANCED or DEEP."
 """The closing sentence of every router prompt (the simulated fleet recognises prompts by it)."""
@@ -151,10 +151,8 @@ def _context_summary(messages: Sequence[Message], latest: int) -> str:
 
 def build_router_prompt(messages: Sequence[Message], meta: RouteMetadata) -> str:
     """The router prompt: tier descriptions, our rule hints, a bounded quote of the request."""
-    latest = next(
-        (i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"),
-        len(messages) - 1,
-    )
+    found = latest_user_index(messages)
+    latest = len(messages) - 1 if found is None else found
     turn = messages[latest].text() if messages else ""
     context = _context_summary(messages, latest) if latest > 0 else ""
     signals = ", ".join(meta.signals) or "none"

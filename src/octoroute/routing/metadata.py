@@ -35,7 +35,7 @@ from octoroute.routing.signals import (
     scan_code,
     scan_text,
 )
-from octoroute.wire.messages import Message
+from octoroute.wire.messages import Message, latest_user_index
 
 CONTEXT_CHARS: Final = 512
 """Characters read from each end of a non-user context message (for code evidence only)."""
@@ -305,21 +305,21 @@ def _is_smalltalk(scan: TextScan) -> bool:
 def infer_metadata(messages: Sequence[Message], importance: Importance) -> RouteMetadata:
     """Infer the task of a ``model: auto`` conversation; never raises, bounded work."""
     tokens = estimate_tokens(messages)
-    latest = _latest_user_index(messages)
+    latest = latest_user_index(messages)
     if latest is None:
         return RouteMetadata(tokens, importance, TaskType.QUESTION_ANSWER, ())
     turn_text = messages[latest].text()
     scan = scan_text(turn_text)
     earlier = messages[max(0, latest - CONTEXT_MESSAGES) : latest]
-    count: CountOf = scan.evidence.counts.get
     affirm_only = _only(scan, "affirm") and _assistant_asked(earlier)
-    proceed = scan.words <= 6 and count("proceed", 0) >= 1
     accepts = _accepts_offer(messages, latest, scan, turn_text)
     if _is_smalltalk(scan) and not affirm_only:
         small: tuple[str, ...] = (SMALLTALK, ACCEPTS_OFFER) if accepts else (SMALLTALK,)
         return RouteMetadata(tokens, importance, TaskType.CASUAL_CHAT, small)
     short = scan.words <= SHORT_WORDS
     code_score = _code_score(scan)
+    count: CountOf = scan.evidence.counts.get
+    proceed = scan.words <= 6 and count("proceed", 0) >= 1
     # Inherit only on an explicit continuation ("and", "it", "what if", "yes" to an offer),
     # never across a topic change ("anyway, ...").
     followup = (
@@ -365,13 +365,6 @@ def _accepts_offer(messages: Sequence[Message], latest: int, scan: TextScan, tex
     if answer is None or not ends_asking(messages[answer]):
         return False
     return OPENERS.opens(text)
-
-
-def _latest_user_index(messages: Sequence[Message]) -> int | None:
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].role == "user":
-            return index
-    return None
 
 
 def _only(scan: TextScan, group: GroupName) -> bool:

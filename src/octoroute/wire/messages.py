@@ -7,6 +7,7 @@ get forwarded upstream, untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -38,6 +39,15 @@ class Message(msgspec.Struct):
         if isinstance(content, str):
             return content
         return "\n".join(part.text for part in content if part.text is not None)
+
+
+def latest_user_index(messages: Sequence[Message]) -> int | None:
+    """The index of the last user message (the request routing decides on), ``None`` without
+    one; one definition for the metadata, the features, the offered request and the prompt."""
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == "user":
+            return index
+    return None
 
 
 def check_conversation(messages: list[Message], limits: LimitsConfig, param: str) -> None:
