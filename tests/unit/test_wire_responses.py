@@ -406,7 +406,7 @@ def test_interleaved_parallel_call_deltas_still_give_one_item_after_another() ->
 
     raw = stream.opening() + stream.translate(events) + stream.closing()
 
-    decoded, _, _ = replay(raw)
+    decoded, _, from_deltas = replay(raw)
     items = [
         (e["type"], e["output_index"])
         for e in decoded
@@ -418,6 +418,21 @@ def test_interleaved_parallel_call_deltas_still_give_one_item_after_another() ->
         ("response.output_item.added", 1),
         ("response.output_item.done", 1),
     ]
+    # every event a client may act on carries the call's whole arguments, not the part that
+    # had arrived when the next call began
+    whole = [("a", '{"x": 1}'), ("b", '{"y": 2}')]
+    assert from_deltas == whole
+    arguments_done = [
+        (e["name"], e["arguments"])
+        for e in decoded
+        if e["type"] == "response.function_call_arguments.done"
+    ]
+    items_done = [
+        (e["item"]["name"], e["item"]["arguments"])
+        for e in decoded
+        if e["type"] == "response.output_item.done"
+    ]
+    assert arguments_done == items_done == whole
     final = decoded[-1]["response"]["output"]
     assert [(item["name"], item["arguments"]) for item in final] == [
         ("a", '{"x": 1}'),

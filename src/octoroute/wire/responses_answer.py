@@ -172,6 +172,9 @@ class ResponsesStream:
         self._text_id = ""
         self._calls: dict[int, _Call] = {}
         """Open function calls by the chat stream's tool-call index."""
+        self._live: int | None = None
+        """The index of the open call whose events are written as its fragments come; the
+        other open calls are held until it is closed (see :meth:`_call_delta`)."""
         self._done_calls: dict[int, _Call] = {}
         """Calls already closed, by index: late fragments still complete their arguments."""
         self._finish_reason: str | None = None
@@ -304,8 +307,11 @@ class ResponsesStream:
 
     def _call_delta(self, delta: dict[str, Any]) -> None:
         """One tool-call fragment. Items are written one after another, as Responses clients
-        expect: a new call closes the open one first. A fragment for a call already closed (an
-        upstream that interleaves calls) still reaches that call's final arguments."""
+        expect, and a call's ``done`` events must carry its whole arguments; an upstream may
+        interleave the fragments of parallel calls, so while calls come, only the first is
+        written as its fragments arrive and the others are held whole until the calls end (a
+        text delta or the end of the answer). A fragment for a call already closed still
+        reaches that call's final arguments."""
         index = delta.get("index", 0)
         function = delta.get("function") or {}
         fragment = function.get("arguments")
@@ -320,23 +326,31 @@ class ResponsesStream:
         call = self._calls.get(index)
         if call is None:
             self._close_text("completed")
-            self._close_calls("completed")
             call = _Call(len(self._output), delta.get("id") or _id("call"), "")
             self._calls[index] = call
             self._output.append(None)
             call.name = function.get("name") or ""
-            item = _call_item(call.call_id, call.name, "", "in_progress", call.item_id)
-            self._emit("response.output_item.added", output_index=call.index, item=item)
+            if self._live is None:
+                self._live = index
+                self._call_added(call)
         elif not call.name and function.get("name"):
             call.name = function["name"]
         if isinstance(fragment, str) and fragment:
             call.arguments.append(fragment)
-            self._emit(
-                "response.function_call_arguments.delta",
-                item_id=call.item_id,
-                output_index=call.index,
-                delta=fragment,
-            )
+            if index == self._live:
+                self._call_arguments(call, fragment)
+
+    def _call_added(self, call: _Call) -> None:
+        item = _call_item(call.call_id, call.name, "", "in_progress", call.item_id)
+        self._emit("response.output_item.added", output_index=call.index, item=item)
+
+    def _call_arguments(self, call: _Call, fragment: str) -> None:
+        self._emit(
+            "response.function_call_arguments.delta",
+            item_id=call.item_id,
+            output_index=call.index,
+            delta=fragment,
+        )
 
     def _close_text(self, status: str) -> None:
         if self._text is None:
@@ -351,8 +365,13 @@ class ResponsesStream:
         self._text = None
 
     def _close_calls(self, status: str) -> None:
-        for call in sorted(self._calls.values(), key=lambda call: call.index):
+        """Close the live call, then write each held call whole, in the order they came."""
+        for key, call in sorted(self._calls.items(), key=lambda entry: entry[1].index):
             arguments = "".join(call.arguments)
+            if key != self._live:
+                self._call_added(call)
+                if arguments:
+                    self._call_arguments(call, arguments)
             self._emit(
                 "response.function_call_arguments.done",
                 item_id=call.item_id,
@@ -365,6 +384,7 @@ class ResponsesStream:
             self._emit("response.output_item.done", output_index=call.index, item=item)
         self._done_calls.update(self._calls)
         self._calls.clear()
+        self._live = None
 
     def _close_all(self, status: str) -> None:
         self._close_text(status)
