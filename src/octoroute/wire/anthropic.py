@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
@@ -32,6 +31,7 @@ from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
+    decode_json_values,
     read_model,
     read_stream,
     rebuild_with_model,
@@ -169,7 +169,7 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
     fields = decode_json_object(body)
     model = read_model(fields)
     stream = read_stream(fields)
-    values: dict[str, Any] = orjson.loads(body)
+    values: dict[str, Any] = decode_json_values(body)
     max_tokens = values.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequest(

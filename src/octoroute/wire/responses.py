@@ -31,6 +31,7 @@ from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
+    decode_json_values,
     read_model,
     read_stream,
     rebuild_with_model,
@@ -175,7 +176,7 @@ def parse_responses_request(
     stream = read_stream(fields)
     check_sampling(fields)
     # One C pass over the whole body: a call per field cost more than the fields' own decoding.
-    values: dict[str, Any] = orjson.loads(body)
+    values: dict[str, Any] = decode_json_values(body)
     values.pop("model", None)
     raw_input = values.get("input")
     if isinstance(raw_input, str):
