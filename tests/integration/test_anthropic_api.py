@@ -242,6 +242,24 @@ async def test_count_tokens_answers_the_routers_estimate(client: AsyncAnthropic)
     assert with_tools.input_tokens == counted.input_tokens + len(orjson.dumps([WEATHER])) // 4
 
 
+async def test_an_empty_or_thinking_only_user_message_is_a_bad_request_naming_it(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    thinking: Any = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+    for last in ([], [thinking]):
+        history: Any = [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": last},
+        ]
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(model="deep", max_tokens=5, messages=history)
+        error = refused.value.body["error"]  # type: ignore[index]
+        assert error["type"] == "invalid_request_error"
+        assert error["message"].startswith("messages[2].content has no content the model can read")
+    assert fleet.deep[0].chat_requests == []
+
+
 # --- errors: each status as the SDK's own exception -------------------------------------------
 
 

@@ -336,6 +336,62 @@ def test_thinking_blocks_are_dropped_and_an_empty_assistant_turn_stays_a_string(
     assert chat_messages(*HI, assistant)[1] == {"role": "assistant", "content": ""}
 
 
+THINKING: Any = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": []}], "messages[0].content"),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": []},
+            ],
+            "messages[2].content",
+        ),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": []},
+                {"role": "user", "content": "c"},
+            ],
+            "messages[1].content",
+        ),
+    ],
+)
+def test_an_empty_content_array_is_refused_naming_it_except_on_a_final_assistant_message(
+    messages: Any, param: str
+) -> None:
+    error = untranslatable(messages=messages)
+    assert error.param == param
+    assert f"{param} has no content the model can read" in error.message
+    assert "final assistant message" in error.message
+
+
+def test_a_user_message_of_only_thinking_blocks_is_refused_rather_than_dropped() -> None:
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": [THINKING, {"type": "redacted_thinking", "data": "x"}]},
+    ]
+    error = untranslatable(messages=messages)
+    assert error.param == "messages[2].content"
+    assert "thinking" in error.message
+
+
+def test_an_empty_final_assistant_message_and_a_thinking_only_turn_in_the_history_stay() -> None:
+    # Anthropic accepts both: an empty final assistant message (a prefill of nothing), and
+    # Claude Code sends back an assistant turn of only thinking blocks; neither vanishes.
+    history = [*HI, {"role": "assistant", "content": [THINKING]}, {"role": "user", "content": "b"}]
+    assert chat_messages(*history)[1] == {"role": "assistant", "content": ""}
+    assert chat_messages(*HI, {"role": "assistant", "content": []})[1] == {
+        "role": "assistant",
+        "content": "",
+    }
+
+
 def test_a_string_tool_result_becomes_a_tool_message_before_the_users_text() -> None:
     user = {
         "role": "user",

@@ -12,7 +12,8 @@ as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
 ``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
 ``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
 a model that cannot reason; with ``thinking`` on, the server's reasoning comes back as
-``thinking`` blocks. Anything else that would change the answer is a 400 naming it.
+``thinking`` blocks. Anything else that would change the answer is a 400 naming it, as is a
+message that would vanish in translation (``wire.anthropic_content``).
 """
 
 from __future__ import annotations
@@ -237,8 +238,9 @@ def _chat_body(
             )
     system = _system(values.get("system"))
     translated = [] if system is None else [{"role": "system", "content": system}]
+    last = len(raw_messages) - 1
     for index, message in enumerate(raw_messages):
-        translated.extend(chat_messages(message, f"messages[{index}]"))
+        translated.extend(chat_messages(message, f"messages[{index}]", final=index == last))
     chat: dict[str, Any] = {"messages": translated, "max_tokens": max_tokens}
     if stream:
         chat["stream"] = True
