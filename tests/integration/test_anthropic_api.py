@@ -260,6 +260,29 @@ async def test_an_empty_or_thinking_only_user_message_is_a_bad_request_naming_it
     assert fleet.deep[0].chat_requests == []
 
 
+async def test_tools_or_thinking_of_the_wrong_type_are_bad_requests_naming_them(
+    router: RouterHandle, fleet: SimulatedFleet
+) -> None:
+    hi = [{"role": "user", "content": "hi"}]
+    async with httpx.AsyncClient(timeout=5) as http:
+        for field, value in [
+            ("tools", {}),
+            ("tools", False),
+            ("tools", ""),
+            ("thinking", "yes"),
+            ("thinking", [1]),
+        ]:
+            answer = await http.post(
+                router.url + "/v1/messages",
+                json={"model": "deep", "max_tokens": 5, "messages": hi, field: value},
+            )
+            assert answer.status_code == 400, (field, value, answer.text)
+            assert answer.json()["type"] == "error"
+            assert answer.json()["error"]["type"] == "invalid_request_error"
+            assert answer.json()["error"]["message"].startswith(f"{field} must be an")
+    assert fleet.deep[0].chat_requests == []
+
+
 # --- errors: each status as the SDK's own exception -------------------------------------------
 
 

@@ -544,6 +544,18 @@ def test_a_tool_the_translation_cannot_carry_is_refused_naming_it(tool: Any, par
     assert untranslatable(tools=[tool]).param == param
 
 
+@pytest.mark.parametrize("tools", [{}, False, "", 0])
+def test_tools_that_are_not_an_array_are_refused_even_when_empty_or_false(tools: Any) -> None:
+    error = untranslatable(tools=tools)
+    assert error.param == "tools"
+    assert "tools must be an array" in error.message
+
+
+def test_null_or_empty_tools_are_no_tools() -> None:
+    assert "tools" not in chat_body(messages=HI, tools=None)
+    assert "tools" not in chat_body(messages=HI, tools=[])
+
+
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
@@ -632,6 +644,19 @@ def test_bad_metadata_is_refused_naming_it(metadata: Any, param: str) -> None:
 def test_thinking_and_output_config_effort_are_accepted_and_not_forwarded() -> None:
     body = chat_body(messages=HI, thinking={"type": "adaptive"}, output_config={"effort": "high"})
     assert not {"thinking", "output_config", "reasoning_effort", "response_format"} & set(body)
+
+
+@pytest.mark.parametrize("thinking", ["yes", [1], True, 1, "enabled"])
+def test_thinking_that_is_not_an_object_is_refused_naming_it(thinking: Any) -> None:
+    error = untranslatable(thinking=thinking)
+    assert error.param == "thinking"
+    assert "thinking must be an object" in error.message
+
+
+def test_null_thinking_is_thinking_not_set() -> None:
+    request = parse({"model": "fast", "max_tokens": 5, "messages": HI, "thinking": None})
+    request.check_scope([CHAT])
+    assert not request.thinking
 
 
 def test_output_config_format_becomes_a_json_schema_response_format() -> None:

@@ -10,10 +10,11 @@ message its chat messages (``wire.anthropic_content``); ``tools`` (``strict`` ke
 ``tool_choice``, ``stop_sequences`` (``stop``), ``temperature``, ``top_p``, ``top_k`` (forwarded
 as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
 ``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
-``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
-a model that cannot reason; with ``thinking`` on, the server's reasoning comes back as
-``thinking`` blocks. Anything else that would change the answer is a 400 naming it, as is a
-message that would vanish in translation (``wire.anthropic_content``).
+``output_config.effort``) are checked (``thinking`` is an object) and not forwarded: servers
+differ on them, and some refuse a model that cannot reason; with ``thinking`` on, the server's
+reasoning comes back as ``thinking`` blocks. Anything else that would change the answer is a 400
+naming it, as is a ``tools`` that is not an array and a message that would vanish in translation
+(``wire.anthropic_content``).
 """
 
 from __future__ import annotations
@@ -268,14 +269,28 @@ def _chat_body(
     user = _user(values.get("metadata"))
     if user is not None:
         chat["user"] = user
-    if values.get("tools"):
-        chat["tools"] = _tools(values["tools"])
+    if values.get("tools") is not None:
+        tools = _tools(values["tools"])
+        if tools:  # [] is no tools; chat servers (and OpenAI) may refuse an empty array
+            chat["tools"] = tools
+    _check_thinking(values.get("thinking"))
     if values.get("tool_choice") is not None:
         _tool_choice(values["tool_choice"], chat)
     response_format = _output_format(values.get("output_config"))
     if response_format is not None:
         chat["response_format"] = response_format
     return chat, stop_sequences
+
+
+def _check_thinking(thinking: Any) -> None:
+    """``thinking`` is an object (or null), as Anthropic's API requires: it is not forwarded to
+    a chat server, so a malformed value would otherwise be dropped without a word."""
+    if thinking is not None and not isinstance(thinking, dict):
+        raise InvalidRequest(
+            'thinking must be an object, e.g. {"type": "enabled", "budget_tokens": 1024}, '
+            f'{{"type": "adaptive"}} or {{"type": "disabled"}}; got {shown(thinking)}',
+            param="thinking",
+        )
 
 
 def _wants_thinking(thinking: Any) -> bool:
@@ -298,8 +313,12 @@ accepted and not forwarded."""
 
 
 def _tools(tools: Any) -> list[Block]:
+    """The function tools for ``tools``; anything but an array (``{}``, ``false`` and ``""``
+    too, which a falsy check would have let through unsent) is a 400."""
     if not isinstance(tools, list):
-        raise InvalidRequest("tools must be an array of tools", param="tools")
+        raise InvalidRequest(
+            f"tools must be an array of tools (or null), got {shown(tools)}", param="tools"
+        )
     translated = []
     for index, tool in enumerate(tools):
         at = f"tools[{index}]"
