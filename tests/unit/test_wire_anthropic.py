@@ -732,6 +732,25 @@ def test_count_tokens_does_not_need_max_tokens() -> None:
     assert sum(len(m.text()) for m in request.messages) == 12
 
 
+def test_count_tokens_refuses_a_key_sent_twice_as_messages_does() -> None:
+    # Without max_tokens the body used to be rebuilt from its decoded keys first, which lost
+    # the duplicate before it was looked for.
+    body = (
+        b'{"model":"fast","messages":[{"role":"user","content":"x"}],'
+        b'"messages":[{"role":"user","content":"' + b"y" * 50 + b'"}]}'
+    )
+    with pytest.raises(InvalidRequest, match="appears twice") as caught:
+        parse_count_request(body, LimitsConfig())
+    assert caught.value.param == "messages"
+
+
+def test_count_tokens_validates_max_tokens_when_it_is_sent() -> None:
+    body = {"model": "fast", "max_tokens": 0, "messages": HI}
+    with pytest.raises(InvalidRequest, match="max_tokens") as caught:
+        parse_count_request(orjson.dumps(body), LimitsConfig())
+    assert caught.value.param == "max_tokens"
+
+
 @pytest.mark.parametrize(
     ("status", "kind"),
     [

@@ -36,7 +36,6 @@ from octoroute.wire.requests import (
     decode_json_values,
     read_model,
     read_stream,
-    rebuild_with_model,
     shown,
 )
 
@@ -168,11 +167,23 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
     sampling number, ``messages`` array or a key sent twice; what only the translation cannot
     carry is kept in ``problem`` (a native endpoint takes the body as sent).
     """
+    return _parse(body, limits, counting=False)
+
+
+def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
+    """A ``/v1/messages/count_tokens`` body, validated as ``/v1/messages`` would be except that
+    ``max_tokens`` is not asked for (it is checked when sent)."""
+    return _parse(body, limits, counting=True)
+
+
+def _parse(body: bytes, limits: LimitsConfig, *, counting: bool) -> MessagesRequest:
+    """Both parsers in one, so ``count_tokens`` checks what ``/v1/messages`` checks on the very
+    bytes sent (rebuilding the body first would hide a key sent twice)."""
     fields = decode_json_object(body)
     model = read_model(fields)
     stream = read_stream(fields)
     values: dict[str, Any] = decode_json_values(body)
-    max_tokens = values.get("max_tokens")
+    max_tokens = values.get("max_tokens", 1 if counting else None)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequest(
             "max_tokens is required: an integer >= 1"
@@ -213,16 +224,6 @@ def _user_key(metadata: Any) -> str | None:
         if isinstance(user_id, str) and user_id:
             return user_id
     return None
-
-
-def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
-    """A ``/v1/messages/count_tokens`` body, validated as ``/v1/messages`` would be except that
-    ``max_tokens`` is not asked for."""
-    fields = decode_json_object(body)
-    if "max_tokens" not in fields:
-        fields["max_tokens"] = msgspec.Raw(b"1")
-        body = rebuild_with_model(fields, read_model(fields))
-    return parse_messages_request(body, limits)
 
 
 def _chat_body(
