@@ -182,6 +182,15 @@ class _Message:
         self.parts: list[tuple[str, list[str]]] = []
 
 
+def _open_part(message: _Message) -> dict[str, Any]:
+    """Where the message's last (open) content part is, as its events name it."""
+    return {
+        "item_id": message.item_id,
+        "output_index": message.index,
+        "content_index": len(message.parts) - 1,
+    }
+
+
 class ResponsesStream:
     """A ``StreamTranslator`` from a chat-completions stream to Responses events (one per
     attempt: it holds the state of the answer being built)."""
@@ -341,11 +350,7 @@ class ResponsesStream:
                 part=_part(kind, ""),
             )
         message.parts[-1][1].append(piece)
-        where = {
-            "item_id": message.item_id,
-            "output_index": message.index,
-            "content_index": len(message.parts) - 1,
-        }
+        where = _open_part(message)
         if kind == "refusal":
             self._emit("response.refusal.delta", **where, delta=piece)
         else:
@@ -357,11 +362,7 @@ class ResponsesStream:
             return
         kind, pieces = message.parts[-1]
         text = "".join(pieces)
-        where = {
-            "item_id": message.item_id,
-            "output_index": message.index,
-            "content_index": len(message.parts) - 1,
-        }
+        where = _open_part(message)
         if kind == "refusal":
             self._emit("response.refusal.done", **where, refusal=text)
         else:
