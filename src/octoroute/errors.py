@@ -134,6 +134,11 @@ class MethodNotAllowed(RequestError):
         self.allowed = allowed
 
 
+class UnreadableBody(InvalidRequest):
+    """The body does not decode from its ``Content-Encoding``: the rest of it is not read (the
+    connection is closed), since reading on would only fail again."""
+
+
 class RequestTimeout(RequestError):
     """The client stopped sending its body: no byte for ``server.client_header_timeout_seconds``.
 

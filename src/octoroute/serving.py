@@ -35,6 +35,8 @@ closed at once; aiohttp would otherwise read and discard the unread body for up 
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -44,6 +46,7 @@ from aiohttp.web_protocol import RequestHandler
 from octoroute.config.schema import ServerConfig
 from octoroute.errors import error_body
 from octoroute.observability.logging import RateLimitedWarning, get_logger
+from octoroute.wire.media import unsupported_encoding
 
 SERVER_NAME: Final = "octoroute"
 """The ``Server`` header of every answer: no library names, no versions."""
@@ -53,6 +56,9 @@ WARNING_INTERVAL_SECONDS: Final = 10.0
 log = get_logger("octoroute.serving")
 
 _RequestFactory = Callable[..., web.BaseRequest]
+
+_UNDECODABLE_CODING: Final = re.compile(r"Can not decode content-encoding: \w+ \((\w+)\)")
+"""aiohttp's parser error for a content coding it has no decoder for: ``brotli (br)``."""
 
 
 class _Guards:
@@ -137,16 +143,25 @@ class _GuardedHandler(RequestHandler):
         detail = (message or getattr(exc, "message", None) or "malformed request").strip()
         detail = detail.partition("\n")[0].rstrip(":")[:200]
         self._guards.malformed.warn(status=status, detail=detail)
-        response = web.Response(
-            status=status,
-            body=error_body(
+        # No request id was read (the head may not have parsed): every answer carries a new one.
+        headers = {"Server": SERVER_NAME, "x-request-id": str(uuid.uuid4())}
+        coding = _UNDECODABLE_CODING.match(detail)
+        if coding is not None:
+            # A well-formed request in a content coding the parser cannot decode (br, zstd):
+            # the 415 any other unsupported coding gets, not "malformed".
+            error = unsupported_encoding(coding.group(1))
+            body = error.to_body()
+            status = error.status
+            headers.update(error.headers)
+        else:
+            body = error_body(
                 f"The request could not be parsed as HTTP/1.1: {detail}",
                 "invalid_request_error",
                 None,
                 "malformed_request",
-            ),
-            content_type="application/json",
-            headers={"Server": SERVER_NAME},
+            )
+        response = web.Response(
+            status=status, body=body, content_type="application/json", headers=headers
         )
         response.force_close()
         return response

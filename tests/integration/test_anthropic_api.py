@@ -4,6 +4,7 @@ errors raised as the SDK's typed exceptions."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -240,6 +241,98 @@ async def test_count_tokens_answers_the_routers_estimate(client: AsyncAnthropic)
     )
     # The tools as sent count too: a model's template renders them into its prompt.
     assert with_tools.input_tokens == counted.input_tokens + len(orjson.dumps([WEATHER])) // 4
+
+
+async def test_count_tokens_answers_an_unknown_model_with_the_same_404_as_create(
+    client: AsyncAnthropic,
+) -> None:
+    hi: Any = [{"role": "user", "content": "hi"}]
+    with pytest.raises(anthropic.NotFoundError) as created:
+        await client.messages.create(model="no-such-model", max_tokens=5, messages=hi)
+    with pytest.raises(anthropic.NotFoundError) as counted:
+        await client.messages.count_tokens(model="no-such-model", messages=hi)
+    assert counted.value.body == created.value.body
+    assert counted.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert "no-such-model" in counted.value.body["error"]["message"]  # type: ignore[index]
+
+
+async def test_count_tokens_refuses_a_key_sent_twice_as_create_does(router: RouterHandle) -> None:
+    twice = (
+        b'{"model":"deep","messages":[{"role":"user","content":"x"}],'
+        b'"messages":[{"role":"user","content":"' + b"y" * 400 + b'"}]}'
+    )
+    async with httpx.AsyncClient(timeout=5) as http:
+        answer = await http.post(
+            router.url + "/v1/messages/count_tokens",
+            content=twice,
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert 'the key "messages" appears twice' in answer.json()["error"]["message"]
+
+
+async def test_count_tokens_refuses_a_model_the_key_may_not_use_as_create_does(
+    fleet: SimulatedFleet,
+) -> None:
+    key = "sk-octo-fastonly-0123456789abcdefgh"
+    auth = (
+        '[auth]\n[[auth.keys]]\nname = "fastonly"\n'
+        f'key_sha256 = "{hashlib.sha256(key.encode()).hexdigest()}"\ntiers = ["fast"]\n'
+    )
+    hi: Any = [{"role": "user", "content": "hi"}]
+    async with (
+        running_router(config_for(fleet, strategy="rule", extra=auth)) as router,
+        AsyncAnthropic(base_url=router.url, api_key=key, max_retries=0) as sdk,
+    ):
+        with pytest.raises(anthropic.PermissionDeniedError) as created:
+            await sdk.messages.create(model="deep", max_tokens=5, messages=hi)
+        with pytest.raises(anthropic.PermissionDeniedError) as counted:
+            await sdk.messages.count_tokens(model="deep", messages=hi)
+        allowed = await sdk.messages.count_tokens(model="fast", messages=hi)
+    assert counted.value.body == created.value.body
+    assert allowed.input_tokens == 0  # "hi" is under four characters
+
+
+async def test_an_empty_or_thinking_only_user_message_is_a_bad_request_naming_it(
+    client: AsyncAnthropic, fleet: SimulatedFleet
+) -> None:
+    thinking: Any = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+    for last in ([], [thinking]):
+        history: Any = [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": last},
+        ]
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await client.messages.create(model="deep", max_tokens=5, messages=history)
+        error = refused.value.body["error"]  # type: ignore[index]
+        assert error["type"] == "invalid_request_error"
+        assert error["message"].startswith("messages[2].content has no content the model can read")
+    assert fleet.deep[0].chat_requests == []
+
+
+async def test_tools_or_thinking_of_the_wrong_type_are_bad_requests_naming_them(
+    router: RouterHandle, fleet: SimulatedFleet
+) -> None:
+    hi = [{"role": "user", "content": "hi"}]
+    async with httpx.AsyncClient(timeout=5) as http:
+        for field, value in [
+            ("tools", {}),
+            ("tools", False),
+            ("tools", ""),
+            ("thinking", "yes"),
+            ("thinking", [1]),
+        ]:
+            answer = await http.post(
+                router.url + "/v1/messages",
+                json={"model": "deep", "max_tokens": 5, "messages": hi, field: value},
+            )
+            assert answer.status_code == 400, (field, value, answer.text)
+            assert answer.json()["type"] == "error"
+            assert answer.json()["error"]["type"] == "invalid_request_error"
+            assert answer.json()["error"]["message"].startswith(f"{field} must be an")
+    assert fleet.deep[0].chat_requests == []
 
 
 # --- errors: each status as the SDK's own exception -------------------------------------------

@@ -7,6 +7,7 @@ stays fast; what is asserted is that the router acts by the deadline, not the ex
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import resource
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import msgspec
@@ -447,6 +449,48 @@ async def test_malformed_requests_get_a_json_400_and_only_a_few_warning_lines(
     warnings = router.events("malformed HTTP request answered 400")
     assert 1 <= len(warnings) <= 3
     assert warnings[0]["level"] == "warning"
+
+
+async def test_content_codings_are_decoded_or_refused_with_the_ones_that_are(
+    fleet: SimulatedFleet, tmp_path: Path
+) -> None:
+    """gzip is decoded; a gzip header on bytes that are not gzip is the client's 400, with no
+    traceback in the log; a coding the router does not decode (br and zstd, which the HTTP
+    parser itself refuses, a list, an unknown name) is a 415 listing those it does. Every
+    answer carries a request id, the parser's included."""
+    body = json.dumps(HELLO).encode()
+    async with _router_process(fleet, tmp_path) as router, aiohttp.ClientSession() as session:
+
+        async def post(data: bytes, coding: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+            headers = {"Content-Type": "application/json", "Content-Encoding": coding}
+            async with session.post(
+                router.url + CHAT, data=data, headers=headers, compress=None
+            ) as response:
+                named = {name.lower(): value for name, value in response.headers.items()}
+                return response.status, named, await response.json()
+
+        status, headers, answer = await post(gzip.compress(body), "gzip")
+        assert status == 200, answer
+        status, headers, answer = await post(body, "gzip")
+        assert status == 400
+        assert answer["error"]["code"] == "invalid_request"
+        assert "x-request-id" in headers
+        for coding in ("br", "zstd", "gzip, br", "x-unknown"):
+            status, headers, answer = await post(body, coding)
+            assert status == 415, coding
+            assert headers["accept-encoding"] == "gzip, deflate"
+            assert answer["error"]["code"] == "unsupported_media_type"
+            assert repr(coding) in answer["error"]["message"]
+            assert "install" not in answer["error"]["message"]
+            assert "x-request-id" in headers
+        async with _raw(router.port) as (reader, writer):
+            writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+            status, raw_headers, _ = await _read_response(reader)
+        assert status == 400
+        assert raw_headers["x-request-id"]
+
+    assert not [raw for raw in router.raw if b"Traceback" in raw]
+    assert not [line for line in router.lines if line.get("level") == "error"]
 
 
 async def test_an_oversized_body_is_logged_with_the_413_the_client_got(

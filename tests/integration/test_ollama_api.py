@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import math
 from collections.abc import AsyncIterator
 from typing import Any
@@ -463,6 +464,67 @@ async def test_errors_are_response_errors_with_the_right_status(
         async with session.post(router.url + "/api/pull", json={"model": "x"}) as response:
             assert response.status == 404
             assert "POST /api/chat" in (await response.json())["error"]
+
+
+async def test_numbers_no_translation_can_carry_are_a_400_naming_the_problem(
+    router: RouterHandle, fleet: SimulatedFleet
+) -> None:
+    """A number past a 64-bit float anywhere in a body that is translated, and an integer
+    option past 64 bits, are the client's error in each dialect's shape, never a 500."""
+    huge = b'"x": 1e400'
+    bodies = {
+        "/api/chat": b'{"model": "fast", "messages": [{"role": "user", "content": "Hi"}], ',
+        "/api/generate": b'{"model": "fast", "prompt": "Hi", ',
+        "/api/embed": b'{"model": "sim-embed", "input": "Hi", ',
+        "/api/embeddings": b'{"model": "sim-embed", "prompt": "Hi", ',
+        "/api/show": b'{"model": "fast", ',
+    }
+    async with aiohttp.ClientSession() as session:
+        for path, start in bodies.items():
+            async with session.post(router.url + path, data=start + huge + b"}") as response:
+                assert response.status == 400, path
+                answer = await response.json()
+                assert set(answer) == {"error"}
+                assert "too large" in answer["error"], path
+        anthropic = {"model": "fast", "max_tokens": 5, "messages": HI}
+        async with session.post(
+            router.url + "/v1/messages",
+            data=orjson.dumps(anthropic)[:-1] + b", " + huge + b"}",
+            headers={"Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+            answer = await response.json()
+            assert answer["type"] == "error"
+            assert "too large" in answer["error"]["message"]
+        async with session.post(
+            router.url + "/v1/responses",
+            data=b'{"model": "fast", "input": "Hi", ' + huge + b"}",
+            headers={"Content-Type": "application/json"},
+        ) as response:
+            assert response.status == 400
+            assert "too large" in (await response.json())["error"]["message"]
+        for option, value in (("seed", 10**20), ("num_predict", 1e300), ("top_k", 2**64)):
+            for path, sent in (
+                ("/api/chat", {"model": "fast", "messages": HI}),
+                ("/api/generate", {"model": "fast", "prompt": "Hi"}),
+            ):
+                body = {**sent, "stream": False, "options": {option: value}}
+                written = json.dumps(body).encode()  # orjson cannot write 2**64
+                async with session.post(router.url + path, data=written) as response:
+                    assert response.status == 400, (path, option)
+                    assert f"options.{option}" in (await response.json())["error"]
+        for path, sent in (
+            ("/api/embed", {"model": "sim-embed", "input": "Hi"}),
+            ("/api/embeddings", {"model": "sim-embed", "prompt": "Hi"}),
+        ):
+            body = {**sent, "keep_alive": [1]}
+            async with session.post(router.url + path, data=orjson.dumps(body)) as response:
+                assert response.status == 400, path
+                assert (await response.json())["error"].startswith("keep_alive must be a duration")
+    nothing_sent = [
+        r.path for model in fleet.models for r in model.requests if r.path != "/v1/models"
+    ]
+    assert nothing_sent == []  # every one was refused before a model was asked
 
 
 FORM = "Content-Type: application/x-www-form-urlencoded\r\n"

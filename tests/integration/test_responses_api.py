@@ -246,6 +246,39 @@ async def test_what_cannot_be_translated_is_a_400_naming_it(
     assert fragment in answer["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("body", "param", "fragment"),
+    [
+        (b'{"model": "fast", "input": []}', "input", "empty array"),
+        (b'{"model": "fast", "input": "hi", "previous_response_id": 5}', "previous_response_id", "a string"),
+        (b'{"model": "fast", "input": "hi", "metadata": "x"}', "metadata", "an object"),
+        (b'{"model": "fast", "input": "hi", "metadata": {"k": 1}}', "metadata.k", "a string"),
+        (b'{"model": "fast", "input": "hi", "instructions": "a", "instructions": "b"}', "instructions", "twice"),
+        (b'{"model": "fast", "input": "hi", "tool_choice": "auto", "tool_choice": "none"}', "tool_choice", "twice"),
+    ],
+    ids=["empty input", "id not a string", "metadata a string", "metadata value", "instructions twice", "tool_choice twice"],
+)  # fmt: skip
+async def test_a_body_the_translation_would_misread_is_a_400_naming_the_field(
+    router: RouterHandle,
+    fleet: SimulatedFleet,
+    session: aiohttp.ClientSession,
+    body: bytes,
+    param: str,
+    fragment: str,
+) -> None:
+    """Nothing reaches a model: not an empty conversation, not one of two values of a key, not
+    a metadata value the response would echo in a shape its SDK type refuses."""
+    async with session.post(
+        router.v1 + "/responses", data=body, headers={"Content-Type": "application/json"}
+    ) as response:
+        answer = await response.json()
+    assert response.status == 400
+    assert answer["error"]["param"] == param
+    assert fragment in answer["error"]["message"]
+    asked = [r.path for model in fleet.models for r in model.requests if r.path != "/v1/models"]
+    assert asked == []
+
+
 async def test_reasoning_is_dropped_when_translated(
     router: RouterHandle, fleet: SimulatedFleet
 ) -> None:

@@ -336,6 +336,62 @@ def test_thinking_blocks_are_dropped_and_an_empty_assistant_turn_stays_a_string(
     assert chat_messages(*HI, assistant)[1] == {"role": "assistant", "content": ""}
 
 
+THINKING: Any = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+
+
+@pytest.mark.parametrize(
+    ("messages", "param"),
+    [
+        ([{"role": "user", "content": []}], "messages[0].content"),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": []},
+            ],
+            "messages[2].content",
+        ),
+        (
+            [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": []},
+                {"role": "user", "content": "c"},
+            ],
+            "messages[1].content",
+        ),
+    ],
+)
+def test_an_empty_content_array_is_refused_naming_it_except_on_a_final_assistant_message(
+    messages: Any, param: str
+) -> None:
+    error = untranslatable(messages=messages)
+    assert error.param == param
+    assert f"{param} has no content the model can read" in error.message
+    assert "final assistant message" in error.message
+
+
+def test_a_user_message_of_only_thinking_blocks_is_refused_rather_than_dropped() -> None:
+    messages = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": [THINKING, {"type": "redacted_thinking", "data": "x"}]},
+    ]
+    error = untranslatable(messages=messages)
+    assert error.param == "messages[2].content"
+    assert "thinking" in error.message
+
+
+def test_an_empty_final_assistant_message_and_a_thinking_only_turn_in_the_history_stay() -> None:
+    # Anthropic accepts both: an empty final assistant message (a prefill of nothing), and
+    # Claude Code sends back an assistant turn of only thinking blocks; neither vanishes.
+    history = [*HI, {"role": "assistant", "content": [THINKING]}, {"role": "user", "content": "b"}]
+    assert chat_messages(*history)[1] == {"role": "assistant", "content": ""}
+    assert chat_messages(*HI, {"role": "assistant", "content": []})[1] == {
+        "role": "assistant",
+        "content": "",
+    }
+
+
 def test_a_string_tool_result_becomes_a_tool_message_before_the_users_text() -> None:
     user = {
         "role": "user",
@@ -488,6 +544,18 @@ def test_a_tool_the_translation_cannot_carry_is_refused_naming_it(tool: Any, par
     assert untranslatable(tools=[tool]).param == param
 
 
+@pytest.mark.parametrize("tools", [{}, False, "", 0])
+def test_tools_that_are_not_an_array_are_refused_even_when_empty_or_false(tools: Any) -> None:
+    error = untranslatable(tools=tools)
+    assert error.param == "tools"
+    assert "tools must be an array" in error.message
+
+
+def test_null_or_empty_tools_are_no_tools() -> None:
+    assert "tools" not in chat_body(messages=HI, tools=None)
+    assert "tools" not in chat_body(messages=HI, tools=[])
+
+
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
@@ -578,6 +646,19 @@ def test_thinking_and_output_config_effort_are_accepted_and_not_forwarded() -> N
     assert not {"thinking", "output_config", "reasoning_effort", "response_format"} & set(body)
 
 
+@pytest.mark.parametrize("thinking", ["yes", [1], True, 1, "enabled"])
+def test_thinking_that_is_not_an_object_is_refused_naming_it(thinking: Any) -> None:
+    error = untranslatable(thinking=thinking)
+    assert error.param == "thinking"
+    assert "thinking must be an object" in error.message
+
+
+def test_null_thinking_is_thinking_not_set() -> None:
+    request = parse({"model": "fast", "max_tokens": 5, "messages": HI, "thinking": None})
+    request.check_scope([CHAT])
+    assert not request.thinking
+
+
 def test_output_config_format_becomes_a_json_schema_response_format() -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
     body = chat_body(
@@ -649,6 +730,25 @@ def test_count_tokens_does_not_need_max_tokens() -> None:
     }
     request = parse_count_request(orjson.dumps(body), LimitsConfig())
     assert sum(len(m.text()) for m in request.messages) == 12
+
+
+def test_count_tokens_refuses_a_key_sent_twice_as_messages_does() -> None:
+    # Without max_tokens the body used to be rebuilt from its decoded keys first, which lost
+    # the duplicate before it was looked for.
+    body = (
+        b'{"model":"fast","messages":[{"role":"user","content":"x"}],'
+        b'"messages":[{"role":"user","content":"' + b"y" * 50 + b'"}]}'
+    )
+    with pytest.raises(InvalidRequest, match="appears twice") as caught:
+        parse_count_request(body, LimitsConfig())
+    assert caught.value.param == "messages"
+
+
+def test_count_tokens_validates_max_tokens_when_it_is_sent() -> None:
+    body = {"model": "fast", "max_tokens": 0, "messages": HI}
+    with pytest.raises(InvalidRequest, match="max_tokens") as caught:
+        parse_count_request(orjson.dumps(body), LimitsConfig())
+    assert caught.value.param == "max_tokens"
 
 
 @pytest.mark.parametrize(

@@ -253,7 +253,7 @@ def test_streamed_reasoning_is_a_thinking_block_before_the_text_when_thinking_is
     assert reassemble(events_of(out)).blocks == [{"type": "text", "text": "42."}]
 
 
-def test_tool_call_fragments_become_input_json_deltas_of_their_own_blocks() -> None:
+def test_tool_calls_become_blocks_of_their_own_each_input_one_json_object() -> None:
     stream = MessagesStream(request())
     first = {"index": 0, "id": "call_a", "function": {"name": "get_weather", "arguments": ""}}
     second = {"index": 1, "id": "call_b", "function": {"name": "noop", "arguments": "{}"}}
@@ -273,10 +273,97 @@ def test_tool_call_fragments_become_input_json_deltas_of_their_own_blocks() -> N
     result = reassemble(events_of(out))
     assert result.blocks == [
         {"type": "text", "text": "Let me check."},
-        {"type": "tool_use", "id": "call_a", "name": "get_weather", "json": '{"city": "Paris"}'},
+        {"type": "tool_use", "id": "call_a", "name": "get_weather", "json": '{"city":"Paris"}'},
         {"type": "tool_use", "id": "call_b", "name": "noop", "json": "{}"},
     ]
     assert result.stop_reason == "tool_use"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        (["{bad"], {"_raw": "{bad"}),
+        (["[1,", "2]"], {"_raw": "[1,2]"}),
+        (['"just', ' text"'], {"_raw": '"just text"'}),
+        (['{"city": "Pa', 'ris"', "}"], {"city": "Paris"}),
+        ([], {}),
+    ],
+)
+def test_streamed_tool_arguments_always_accumulate_to_a_json_object(
+    pieces: list[str], expected: dict[str, Any]
+) -> None:
+    opening = {"index": 0, "id": "call_a", "function": {"name": "get_weather", "arguments": ""}}
+    fragments = [{"index": 0, "function": {"arguments": piece}} for piece in pieces]
+    stream = MessagesStream(request())
+    out = stream.opening() + stream.translate(
+        [chunk({"tool_calls": [opening]})]
+        + [chunk({"tool_calls": [fragment]}) for fragment in fragments]
+        + [chunk(finish="tool_calls"), DONE]
+    )
+    out += stream.closing()
+
+    events = events_of(out)
+    deltas = [event["delta"] for event in events if event["type"] == "content_block_delta"]
+    assert deltas == [{"type": "input_json_delta", "partial_json": orjson.dumps(expected).decode()}]
+    (block,) = reassemble(events).blocks
+    assert orjson.loads(block["json"]) == expected
+
+
+def test_tool_calls_are_held_until_the_answer_ends_and_pings_go_on_meanwhile() -> None:
+    stream = MessagesStream(request())
+    stream.opening()
+    opening = {"index": 0, "id": "call_a", "function": {"name": "f", "arguments": '{"a":'}}
+    assert stream.translate([chunk({"tool_calls": [opening]})]) == b""
+    assert events_of(stream.keepalive()) == [{"type": "ping"}]
+    rest = {"index": 0, "function": {"arguments": " 1}"}}
+    assert stream.translate([chunk({"tool_calls": [rest]}), chunk(finish="tool_calls")]) == b""
+    kinds = [event["type"] for event in events_of(stream.translate([DONE]) + stream.closing())]
+    assert kinds == [
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one chunk", "consecutive chunks"])
+def test_streamed_calls_without_index_are_told_apart_by_their_ids(together: bool) -> None:
+    first = {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    second = {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    more = {"function": {"arguments": ""}}  # neither index nor id: the latest call goes on
+    calls = (
+        [chunk({"tool_calls": [first, second, more]})]
+        if together
+        else [
+            chunk({"tool_calls": [first]}),
+            chunk({"tool_calls": [second]}),
+            chunk({"tool_calls": [more]}),
+        ]
+    )
+    stream = MessagesStream(request())
+    out = stream.opening() + stream.translate([*calls, chunk(finish="tool_calls"), DONE])
+    out += stream.closing()
+
+    assert reassemble(events_of(out)).blocks == [
+        {"type": "tool_use", "id": "call_a", "name": "f", "json": '{"a":1}'},
+        {"type": "tool_use", "id": "call_b", "name": "g", "json": "{}"},
+    ]
+
+
+def test_a_stream_is_finished_by_finish_reason_or_done_and_cut_short_without_either() -> None:
+    for ending in ([chunk(finish="stop")], [DONE], [chunk(finish="stop"), DONE]):
+        stream = MessagesStream(request())
+        out = stream.opening() + stream.translate([chunk({"content": "Hi."}), *ending])
+        result = reassemble(events_of(out + stream.closing()))
+        assert result.stopped
+        assert result.blocks == [{"type": "text", "text": "Hi."}]
+
+    stream = MessagesStream(request())
+    stream.opening()
+    stream.translate([chunk({"content": "Half an ans"}), b": keep-alive\n\n"])
+    with pytest.raises(UpstreamProtocolError, match="before the answer was complete"):
+        stream.closing()
 
 
 def test_a_stream_stopped_by_a_named_stop_sequence_says_so() -> None:
@@ -344,7 +431,7 @@ def test_an_answer_that_came_whole_gives_the_whole_event_stream() -> None:
     result = reassemble(events_of(out))
     assert result.blocks == [
         {"type": "text", "text": "Done."},
-        {"type": "tool_use", "id": "call_1", "name": "f", "json": '{"a": 1}'},
+        {"type": "tool_use", "id": "call_1", "name": "f", "json": '{"a":1}'},
     ]
     assert result.stopped
     assert (result.stop_reason, result.usage) == (
@@ -378,7 +465,7 @@ def test_a_whole_answer_with_a_call_that_is_not_an_object_keeps_the_others() -> 
         ]
     }
     folded = reassemble(events_of(MessagesStream(request()).whole(orjson.dumps(answer))))
-    assert folded.blocks == [{"type": "tool_use", "id": "c1", "name": "f", "json": '{"a": 1}'}]
+    assert folded.blocks == [{"type": "tool_use", "id": "c1", "name": "f", "json": '{"a":1}'}]
     assert folded.stop_reason == "tool_use"
 
 

@@ -235,6 +235,7 @@ def test_a_generate_stream_answers_with_response() -> None:
     translator = OllamaStream(generate_request(raw=True), timing())
     written = (
         translator.translate([event({"choices": [{"text": "abc", "finish_reason": None}]})])
+        + translator.translate([event({"choices": [{"text": "", "finish_reason": "stop"}]})])
         + translator.closing()
     )
     parts = [GenerateResponse(**line) for line in lines_of(written)]
@@ -261,6 +262,36 @@ def test_a_whole_json_answer_to_a_stream_request_gives_every_line() -> None:
     assert lines[-1]["done_reason"] == "length"
     with pytest.raises(BadUpstreamResponse):
         OllamaStream(chat_request(), timing()).whole(b"<html>")
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one chunk", "consecutive chunks"])
+def test_streamed_calls_without_index_are_told_apart_by_their_ids(together: bool) -> None:
+    first = {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    second = {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "[2]"}}
+    calls = (
+        [chunk({"tool_calls": [first, second]})]
+        if together
+        else [chunk({"tool_calls": [first]}), chunk({"tool_calls": [second]})]
+    )
+    translator = OllamaStream(chat_request(), timing())
+    written = translator.translate([*calls, chunk({}, "tool_calls")]) + translator.closing()
+    _, got, reason = reassemble(lines_of(written))
+    assert got == [("f", {"a": 1}), ("g", {"_raw": "[2]"})]
+    assert reason == "stop"
+
+
+def test_a_stream_is_finished_by_finish_reason_or_done_and_cut_short_without_either() -> None:
+    done = b"data: [DONE]\n\n"
+    for ending in ([chunk({}, "stop")], [done], [chunk({}, "stop"), done]):
+        translator = OllamaStream(chat_request(), timing())
+        written = translator.translate([chunk({"content": "Hi."}), *ending])
+        text, _, reason = reassemble(lines_of(written + translator.closing()))
+        assert (text, reason) == ("Hi.", "stop")
+
+    translator = OllamaStream(chat_request(), timing())
+    translator.translate([chunk({"content": "Half an ans"})])
+    with pytest.raises(UpstreamProtocolError, match="before the answer was complete"):
+        translator.closing()
 
 
 def test_a_native_stream_is_relayed_unchanged() -> None:

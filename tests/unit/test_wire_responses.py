@@ -406,7 +406,7 @@ def test_interleaved_parallel_call_deltas_still_give_one_item_after_another() ->
 
     raw = stream.opening() + stream.translate(events) + stream.closing()
 
-    decoded, _, _ = replay(raw)
+    decoded, _, from_deltas = replay(raw)
     items = [
         (e["type"], e["output_index"])
         for e in decoded
@@ -418,6 +418,21 @@ def test_interleaved_parallel_call_deltas_still_give_one_item_after_another() ->
         ("response.output_item.added", 1),
         ("response.output_item.done", 1),
     ]
+    # every event a client may act on carries the call's whole arguments, not the part that
+    # had arrived when the next call began
+    whole = [("a", '{"x": 1}'), ("b", '{"y": 2}')]
+    assert from_deltas == whole
+    arguments_done = [
+        (e["name"], e["arguments"])
+        for e in decoded
+        if e["type"] == "response.function_call_arguments.done"
+    ]
+    items_done = [
+        (e["item"]["name"], e["item"]["arguments"])
+        for e in decoded
+        if e["type"] == "response.output_item.done"
+    ]
+    assert arguments_done == items_done == whole
     final = decoded[-1]["response"]["output"]
     assert [(item["name"], item["arguments"]) for item in final] == [
         ("a", '{"x": 1}'),
@@ -483,3 +498,117 @@ def test_a_whole_answer_the_translators_cannot_read_is_a_bad_upstream_response(
         ResponsesStream(parse({"model": "m", "input": "hi"})).whole(body)
     with pytest.raises(BadUpstreamResponse):
         NativeStream().whole(b"[1, 2]" if body == b'{"error": "overloaded"}' else body)
+
+
+# --- refusals, calls without index, a stream cut short ------------------------------------------
+
+
+def refusal_answer(content: str | None) -> dict[str, Any]:
+    answer = chat_answer("", [], "stop")
+    answer["choices"][0]["message"].update(content=content, refusal="I can't help with that.")
+    return answer
+
+
+def test_a_refusal_is_a_refusal_part_of_the_message_item() -> None:
+    request = parse({"model": "m", "input": "q"})
+    refused = response_from_chat(refusal_answer(None), request)
+    Response.model_validate(refused)
+    assert refused["status"] == "completed"
+    (item,) = refused["output"]
+    assert item["content"] == [{"type": "refusal", "refusal": "I can't help with that."}]
+
+    both = response_from_chat(refusal_answer("Well,"), request)
+    Response.model_validate(both)
+    assert [part["type"] for part in both["output"][0]["content"]] == ["output_text", "refusal"]
+
+
+def test_a_streamed_refusal_gives_refusal_events_and_part() -> None:
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return b"data: " + orjson.dumps({"choices": [choice]}) + b"\n\n"
+
+    request = parse({"model": "m", "input": "q", "stream": True})
+    done: list[dict[str, Any]] = []
+    stream = ResponsesStream(request, done.append)
+    written = stream.opening() + stream.translate(
+        [
+            event({"role": "assistant", "content": "Well, "}),
+            event({"refusal": "I can't"}),
+            event({"refusal": " help."}),
+            event({}, "stop"),
+            b"data: [DONE]\n\n",
+        ]
+    )
+    written += stream.closing()
+
+    decoded, text, _ = replay(written)
+    assert text == "Well, "
+    kinds = [e["type"] for e in decoded]
+    assert kinds[2:-1] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.content_part.added",
+        "response.refusal.delta",
+        "response.refusal.delta",
+        "response.refusal.done",
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
+    refusal_done = next(e for e in decoded if e["type"] == "response.refusal.done")
+    assert (refusal_done["content_index"], refusal_done["refusal"]) == (1, "I can't help.")
+    final = decoded[-1]["response"]
+    Response.model_validate(final)
+    assert final["output"][0]["content"][1] == {"type": "refusal", "refusal": "I can't help."}
+    assert done == [final]
+
+    whole = ResponsesStream(request).whole(orjson.dumps(refusal_answer(None)))
+    decoded, _, _ = replay(whole)
+    refusal_events = [e["type"] for e in decoded if "refusal" in e["type"]]
+    assert refusal_events == ["response.refusal.delta", "response.refusal.done"]
+    assert decoded[-1]["response"]["output"][0]["content"] == [
+        {"type": "refusal", "refusal": "I can't help with that."}
+    ]
+
+
+def test_a_native_response_with_a_refusal_that_came_whole_gives_refusal_events() -> None:
+    refused = response_from_chat(refusal_answer(None), parse({"model": "m", "input": "q"}))
+    decoded, text, _ = replay(NativeStream().whole(orjson.dumps(refused)))
+    assert text == ""
+    done = next(e for e in decoded if e["type"] == "response.refusal.done")
+    assert done["refusal"] == "I can't help with that."
+
+
+def test_streamed_calls_without_index_are_told_apart_by_their_ids() -> None:
+    first = {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+    second = {"id": "call_b", "type": "function", "function": {"name": "g", "arguments": "{}"}}
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"tool_calls": [first, second]}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    stream = ResponsesStream(parse({"model": "m", "input": "hi"}))
+    events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks]
+    decoded, _, calls = replay(stream.opening() + stream.translate(events) + stream.closing())
+    assert calls == [("f", '{"a":1}'), ("g", "{}")]
+    final = decoded[-1]["response"]["output"]
+    assert [(item["call_id"], item["arguments"]) for item in final] == [
+        ("call_a", '{"a":1}'),
+        ("call_b", "{}"),
+    ]
+
+
+def test_a_stream_is_finished_by_finish_reason_or_done_and_cut_short_without_either() -> None:
+    request = parse({"model": "m", "input": "q", "stream": True})
+    events = chat_chunks(["Hel", "lo"], [], "stop")  # ..., finish, usage, [DONE]
+    for kept in (events, events[:-1], [*events[:3], events[-1]]):
+        stream = ResponsesStream(request)
+        decoded, text, _ = replay(stream.opening() + stream.translate(kept) + stream.closing())
+        assert (decoded[-1]["type"], text) == ("response.completed", "Hello")
+
+    stream = ResponsesStream(request)
+    stream.opening()
+    stream.translate(events[:3])
+    with pytest.raises(UpstreamProtocolError, match="before the answer was complete"):
+        stream.closing()

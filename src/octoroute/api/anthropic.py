@@ -19,6 +19,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from octoroute.access.limits import anthropic_rate_headers
+from octoroute.api.access import check_model
+from octoroute.api.auth import client_key
 from octoroute.api.common import RUNTIME, Handler, dialect_errors, read_json_body
 from octoroute.api.generation import PerEndpoint, generate
 from octoroute.enums import Native
@@ -71,9 +73,15 @@ async def count_tokens(request: web.Request) -> web.Response:
     """``{"input_tokens": N}``: the router's own estimate (characters // 4, as routing counts:
     the system prompt and the messages' text, plus the ``tools`` as sent, which a model's
     template renders into the prompt too), not the model's tokenizer; nothing is sent
-    upstream."""
+    upstream.
+
+    ``model`` is resolved and checked against the client key as ``/v1/messages`` does it, with
+    the same 404 and 403: a count for a model the router does not serve, or the key may not
+    use, would promise a request that is then refused."""
+    runtime = request.app[RUNTIME]
     body = await read_json_body(request)
-    parsed = parse_count_request(body, request.app[RUNTIME].config.limits)
+    parsed = parse_count_request(body, runtime.config.limits)
+    check_model(runtime, client_key(request), runtime.catalog.resolve(parsed.model), parsed.model)
     tools = parsed.fields.get("tools")
     count = estimate_tokens(parsed.messages) + (0 if tools is None else len(tools) // 4)
     return web.Response(body=orjson.dumps({"input_tokens": count}), content_type="application/json")

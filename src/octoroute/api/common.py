@@ -23,6 +23,7 @@ from octoroute.errors import (
     PayloadTooLarge,
     RequestTimeout,
     ServerOverloaded,
+    UnreadableBody,
 )
 from octoroute.observability.decisions import Dashboard
 from octoroute.observability.logging import get_logger
@@ -31,7 +32,7 @@ from octoroute.routing.metadata import infer_metadata
 from octoroute.routing.strategy import Decision, Router, direct
 from octoroute.runtime import Runtime
 from octoroute.upstream.forward import Outcome
-from octoroute.wire.media import check_json_content_type
+from octoroute.wire.media import check_content_encoding, check_json_content_type
 from octoroute.wire.messages import Message
 
 RUNTIME: Final = web.AppKey("octoroute_runtime", Runtime)
@@ -64,7 +65,7 @@ def error_response(error: OctorouteError) -> web.Response:
         response.headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     for name, value in error.headers:
         response.headers[name] = value
-    if isinstance(error, PayloadTooLarge | RequestTimeout):
+    if isinstance(error, PayloadTooLarge | RequestTimeout | UnreadableBody):
         # The rest of the body is not read: close rather than drain it (see serving.py).
         response.force_close()
     elif isinstance(error, ServerOverloaded):
@@ -85,6 +86,7 @@ async def read_json_body(request: web.Request, *, any_content_type: bool = False
     """
     if not any_content_type:
         check_json_content_type(request.headers.get("Content-Type"))
+    check_content_encoding(request.headers.get("Content-Encoding"))
     limit = request.app[RUNTIME].config.server.max_request_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -100,7 +102,7 @@ async def read_json_body(request: web.Request, *, any_content_type: bool = False
         # aiohttp raises this from read() with the parser's error as the cause; unhandled, it
         # would be a 500 with a logged traceback for what is the client's malformed body.
         detail = getattr(error.__cause__, "message", None) or "the body is malformed"
-        raise InvalidRequest(
+        raise UnreadableBody(
             f"The request body could not be read: {detail}. Send it uncompressed, or with a "
             "Content-Encoding (gzip, deflate) that matches its bytes."
         ) from None

@@ -54,7 +54,7 @@ from octoroute.wire.ollama_models import (
     tags_body,
     version_body,
 )
-from octoroute.wire.requests import decode_json_object
+from octoroute.wire.requests import decode_json_object, decode_json_values
 
 PATH_PREFIX: Final = "/api/"
 """Every route of this dialect starts so: its errors are written in Ollama's shape."""
@@ -351,7 +351,7 @@ async def show(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     body = await read_json_body(request, any_content_type=True)
     decode_json_object(body)  # a 400 that says what is wrong with a body that is not an object
-    values = orjson.loads(body)
+    values = decode_json_values(body)
     model = values.get("model") or values.get("name")
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequest("model is required: a model name string", param="model")

@@ -138,7 +138,11 @@ class StreamTranslator(Protocol):
         ...
 
     def closing(self) -> bytes:
-        """Events written after the upstream stream ended cleanly."""
+        """Events written after the upstream stream ended cleanly.
+
+        Raises ``UpstreamError`` when the body ended cleanly but the answer did not (no
+        ``finish_reason``, no ``[DONE]``): the relay then ends the stream as one that broke.
+        """
         ...
 
     def failed(self, error: UpstreamError) -> bytes:
@@ -593,14 +597,15 @@ class Forwarder:
                 await relay.client.write(response, opening + first)
             try:
                 await relay.pump(response)
+                closing = relay.closing()
             except UpstreamError as error:
                 await self._interrupted(response, attempt, error, outcome, relay)
                 return response
             clean = True
             outcome.usage = relay.usage
             self._succeeded(attempt, scope, outcome, ttfb)
-            if translator is not None:
-                await relay.client.write(response, translator.closing())
+            if closing:
+                await relay.client.write(response, closing)
             await relay.client.finish(response)
         except ClientStalled:
             outcome.error = "client_stalled"
@@ -765,6 +770,21 @@ class _Relay:
             return self.translator.translate(events)
         except UNREADABLE as error:
             raise untranslatable(self.label, "stream event", error) from None
+
+    def closing(self) -> bytes:
+        """The translator's end of a stream whose body ended cleanly (nothing for a relayed
+        one). A translator that finds the answer cut short raises ``UpstreamProtocolError``,
+        given this endpoint's name here, as the client's own failures are."""
+        if self.translator is None:
+            return b""
+        try:
+            return self.translator.closing()
+        except UpstreamProtocolError as error:
+            raise UpstreamProtocolError(
+                f"{self.label}: {error.message}", endpoint=self.label
+            ) from None
+        except UNREADABLE as error:
+            raise untranslatable(self.label, "stream", error) from None
 
     def _take_lines(self, lines: list[bytes]) -> bytes:
         """``_take`` for NDJSON: the final line ends the answer and carries its usage."""

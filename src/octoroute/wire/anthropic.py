@@ -10,9 +10,11 @@ message its chat messages (``wire.anthropic_content``); ``tools`` (``strict`` ke
 ``tool_choice``, ``stop_sequences`` (``stop``), ``temperature``, ``top_p``, ``top_k`` (forwarded
 as the extra field vLLM and llama.cpp read), ``metadata.user_id`` (``user``),
 ``output_config.format`` (``response_format``) and ``stream``. Reasoning controls (``thinking``,
-``output_config.effort``) are accepted and not forwarded: servers differ on them, and some refuse
-a model that cannot reason; with ``thinking`` on, the server's reasoning comes back as
-``thinking`` blocks. Anything else that would change the answer is a 400 naming it.
+``output_config.effort``) are checked (``thinking`` is an object) and not forwarded: servers
+differ on them, and some refuse a model that cannot reason; with ``thinking`` on, the server's
+reasoning comes back as ``thinking`` blocks. Anything else that would change the answer is a 400
+naming it, as is a ``tools`` that is not an array and a message that would vanish in translation
+(``wire.anthropic_content``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-import orjson
 
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
@@ -32,9 +33,9 @@ from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
+    decode_json_values,
     read_model,
     read_stream,
-    rebuild_with_model,
     shown,
 )
 
@@ -166,11 +167,23 @@ def parse_messages_request(body: bytes, limits: LimitsConfig) -> MessagesRequest
     sampling number, ``messages`` array or a key sent twice; what only the translation cannot
     carry is kept in ``problem`` (a native endpoint takes the body as sent).
     """
+    return _parse(body, limits, counting=False)
+
+
+def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
+    """A ``/v1/messages/count_tokens`` body, validated as ``/v1/messages`` would be except that
+    ``max_tokens`` is not asked for (it is checked when sent)."""
+    return _parse(body, limits, counting=True)
+
+
+def _parse(body: bytes, limits: LimitsConfig, *, counting: bool) -> MessagesRequest:
+    """Both parsers in one, so ``count_tokens`` checks what ``/v1/messages`` checks on the very
+    bytes sent (rebuilding the body first would hide a key sent twice)."""
     fields = decode_json_object(body)
     model = read_model(fields)
     stream = read_stream(fields)
-    values: dict[str, Any] = orjson.loads(body)
-    max_tokens = values.get("max_tokens")
+    values: dict[str, Any] = decode_json_values(body)
+    max_tokens = values.get("max_tokens", 1 if counting else None)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InvalidRequest(
             "max_tokens is required: an integer >= 1"
@@ -213,16 +226,6 @@ def _user_key(metadata: Any) -> str | None:
     return None
 
 
-def parse_count_request(body: bytes, limits: LimitsConfig) -> MessagesRequest:
-    """A ``/v1/messages/count_tokens`` body, validated as ``/v1/messages`` would be except that
-    ``max_tokens`` is not asked for."""
-    fields = decode_json_object(body)
-    if "max_tokens" not in fields:
-        fields["max_tokens"] = msgspec.Raw(b"1")
-        body = rebuild_with_model(fields, read_model(fields))
-    return parse_messages_request(body, limits)
-
-
 def _chat_body(
     values: dict[str, Any], raw_messages: list[Any], max_tokens: int, stream: bool
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
@@ -237,8 +240,9 @@ def _chat_body(
             )
     system = _system(values.get("system"))
     translated = [] if system is None else [{"role": "system", "content": system}]
+    last = len(raw_messages) - 1
     for index, message in enumerate(raw_messages):
-        translated.extend(chat_messages(message, f"messages[{index}]"))
+        translated.extend(chat_messages(message, f"messages[{index}]", final=index == last))
     chat: dict[str, Any] = {"messages": translated, "max_tokens": max_tokens}
     if stream:
         chat["stream"] = True
@@ -266,14 +270,28 @@ def _chat_body(
     user = _user(values.get("metadata"))
     if user is not None:
         chat["user"] = user
-    if values.get("tools"):
-        chat["tools"] = _tools(values["tools"])
+    if values.get("tools") is not None:
+        tools = _tools(values["tools"])
+        if tools:  # [] is no tools; chat servers (and OpenAI) may refuse an empty array
+            chat["tools"] = tools
+    _check_thinking(values.get("thinking"))
     if values.get("tool_choice") is not None:
         _tool_choice(values["tool_choice"], chat)
     response_format = _output_format(values.get("output_config"))
     if response_format is not None:
         chat["response_format"] = response_format
     return chat, stop_sequences
+
+
+def _check_thinking(thinking: Any) -> None:
+    """``thinking`` is an object (or null), as Anthropic's API requires: it is not forwarded to
+    a chat server, so a malformed value would otherwise be dropped without a word."""
+    if thinking is not None and not isinstance(thinking, dict):
+        raise InvalidRequest(
+            'thinking must be an object, e.g. {"type": "enabled", "budget_tokens": 1024}, '
+            f'{{"type": "adaptive"}} or {{"type": "disabled"}}; got {shown(thinking)}',
+            param="thinking",
+        )
 
 
 def _wants_thinking(thinking: Any) -> bool:
@@ -296,8 +314,12 @@ accepted and not forwarded."""
 
 
 def _tools(tools: Any) -> list[Block]:
+    """The function tools for ``tools``; anything but an array (``{}``, ``false`` and ``""``
+    too, which a falsy check would have let through unsent) is a 400."""
     if not isinstance(tools, list):
-        raise InvalidRequest("tools must be an array of tools", param="tools")
+        raise InvalidRequest(
+            f"tools must be an array of tools (or null), got {shown(tools)}", param="tools"
+        )
     translated = []
     for index, tool in enumerate(tools):
         at = f"tools[{index}]"

@@ -114,10 +114,17 @@ class MessagesStream:
     """A ``StreamTranslator`` from a chat-completions stream to Messages events (one per
     attempt: it holds the state of the message being built).
 
-    Blocks are written one after another, as Anthropic does: a tool call closes the open text
-    block, a new call closes the previous call. Upstreams interleave parallel calls rarely; a
-    fragment for a call already closed is then written to that call's block index anyway (the
-    SDKs accumulate by index), never dropped.
+    Blocks are written one after another, as Anthropic does. Text and thinking are written as
+    they come. A tool call's ``input`` must accumulate to a JSON object (the SDKs parse the
+    ``input_json_delta`` fragments as they arrive and raise on anything else), and only the
+    whole arguments tell whether they are one: so the calls are held, their fragments gathered
+    by call whatever order they come in, and written when the answer ends, each as its own
+    block with one ``input_json_delta`` carrying the object (``{"_raw": text}`` for arguments
+    that are not one, as in a buffered answer). While they are held the relay sees nothing
+    written and sends its ``ping`` events.
+
+    A stream that ends without a ``finish_reason`` or ``[DONE]`` is cut short, not finished:
+    ``closing`` raises ``UpstreamProtocolError`` and the relay ends it with the ``error`` event.
     """
 
     def __init__(self, request: MessagesRequest) -> None:
@@ -128,8 +135,11 @@ class MessagesStream:
         self._open_block: int | None = None
         self._open_kind: str | None = None
         """``text`` or ``thinking`` while such a block is open (deltas go on in it)."""
-        self._calls: dict[int, int] = {}
-        """Block index by the chat stream's tool-call index."""
+        self._calls: dict[object, _HeldCall] = {}
+        """The answer's tool calls by ``sse.ToolCalls`` key, in the order they began."""
+        self._keys = sse.ToolCalls()
+        self._ended = False
+        """A ``finish_reason`` or ``[DONE]`` came: the stream may close as finished."""
         self._finish_reason: Any = None
         self._matched: Any = None
         self._usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
@@ -176,14 +186,24 @@ class MessagesStream:
         self._open()
         for chunk in sse.chat_chunks(events):
             self._chunk(chunk)
+        if events and sse.is_done(events[-1]):
+            self._ended = True
         return self._take()
 
     def closing(self) -> bytes:
-        """The open block stopped, ``message_delta`` with the stop reason, ``message_stop``."""
+        """The open block stopped, the tool calls written, ``message_delta`` with the stop
+        reason, ``message_stop``.
+
+        Raises ``UpstreamProtocolError`` (``sse.cut_short``) when the upstream's stream ended
+        without saying the answer was complete.
+        """
         if self._error is not None:
             return self._fail(self._error)
+        if not self._ended:
+            raise sse.cut_short()
         self._open()
         self._close_block()
+        self._write_calls()
         stop_reason, stop_sequence = _stop(self._finish_reason, self._matched, self._request)
         self._emit(
             "message_delta",
@@ -201,6 +221,7 @@ class MessagesStream:
         """The whole event stream for a chat answer that came as one JSON body."""
         opening = self.opening()
         self._chunk(sse.whole_chunk(answer))
+        self._ended = True  # a whole body is a whole answer, finish_reason or not
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -232,6 +253,7 @@ class MessagesStream:
         if choice.get("finish_reason") is not None:
             self._finish_reason = choice["finish_reason"]
             self._matched = choice.get("stop_reason")
+            self._ended = True
 
     def _close_block(self) -> None:
         if self._open_block is not None:
@@ -268,26 +290,44 @@ class MessagesStream:
         )
 
     def _call_delta(self, delta: dict[str, Any]) -> None:
-        position = delta.get("index", 0)
         function = delta.get("function") or {}
-        block = self._calls.get(position)
-        if block is None:
-            block = self._start_block(
-                {
-                    "type": "tool_use",
-                    "id": delta.get("id") or _id("toolu"),
-                    "name": function.get("name") or "",
-                    "input": {},
-                }
-            )
-            self._calls[position] = block
+        key = self._keys.key(delta)
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = _HeldCall()
+        if not call.id and isinstance(delta.get("id"), str):
+            call.id = delta["id"]
+        if not call.name and isinstance(function.get("name"), str):
+            call.name = function["name"]
         fragment = function.get("arguments")
         if isinstance(fragment, str) and fragment:
+            call.arguments.append(fragment)
+
+    def _write_calls(self) -> None:
+        """Each held call as its block: started, its input as one JSON object, stopped."""
+        for call in self._calls.values():
+            index = self._start_block(
+                {"type": "tool_use", "id": call.id or _id("toolu"), "name": call.name, "input": {}}
+            )
+            arguments = orjson.dumps(sse.tool_input("".join(call.arguments))).decode()
             self._emit(
                 "content_block_delta",
-                index=block,
-                delta={"type": "input_json_delta", "partial_json": fragment},
+                index=index,
+                delta={"type": "input_json_delta", "partial_json": arguments},
             )
+            self._close_block()
+        self._calls.clear()
+
+
+class _HeldCall:
+    """A tool call being gathered: its id and name once sent, its argument fragments."""
+
+    __slots__ = ("arguments", "id", "name")
+
+    def __init__(self) -> None:
+        self.id = ""
+        self.name = ""
+        self.arguments: list[str] = []
 
 
 class NativeMessagesStream(NativeRelay):

@@ -6,6 +6,12 @@ assistant's ``tool_calls``), ``tool_result`` (a ``tool`` message; ``is_error`` i
 text; its images follow in a user message, as chat's tool messages carry text only),
 ``thinking``/``redacted_thinking`` (dropped, as chat has no place for them), and ``system``
 messages inside ``messages`` (kept where they stand). Any other block is a 400 naming it.
+
+No message vanishes in translation: as Anthropic's API does, an empty block list is a 400 except
+on the final assistant message (a prefill of nothing), and so is a user message whose blocks are
+all dropped (only thinking). An assistant turn of only thinking blocks stays, as an empty
+assistant message: Claude Code sends its earlier turns back so, and dropping their thinking is
+this translation's documented choice, not the client's mistake.
 """
 
 from __future__ import annotations
@@ -79,9 +85,10 @@ def _document(block: Block, where: str) -> str:
     return f"{title}\n\n{source['data']}" if isinstance(title, str) and title else source["data"]
 
 
-def chat_messages(message: Any, where: str) -> list[Block]:
+def chat_messages(message: Any, where: str, *, final: bool) -> list[Block]:
     """The chat messages for one Anthropic message at ``where`` (``messages[i]``): tool results
-    first, as chat wants them right after the assistant's calls."""
+    first, as chat wants them right after the assistant's calls. ``final``: the conversation's
+    last message, the only one that may have no content (as an assistant prefill)."""
     if not isinstance(message, dict):
         raise InvalidRequest(f"{where} must be an object", param=where)
     role = message.get("role")
@@ -98,6 +105,12 @@ def chat_messages(message: Any, where: str) -> list[Block]:
     if not isinstance(content, list):
         raise InvalidRequest(
             f"{where}.content must be a string or an array of content blocks",
+            param=f"{where}.content",
+        )
+    if not content and not (final and role == "assistant"):
+        raise InvalidRequest(
+            f"{where}.content has no content the model can read: it is an empty array, which "
+            "only a final assistant message may be; send at least one block",
             param=f"{where}.content",
         )
     out: list[Block] = []
@@ -144,6 +157,15 @@ def chat_messages(message: Any, where: str) -> list[Block]:
             out.append({"role": "user", "content": "\n".join(part["text"] for part in parts)})
         else:
             out.append({"role": "user", "content": parts})
+    elif not out:
+        # Only thinking blocks: the message would vanish, and the conversation with it could
+        # end on the assistant's turn or be empty.
+        raise InvalidRequest(
+            f"{where}.content has no content the model can read: its only blocks are thinking "
+            "blocks, which the translation to chat drops; send a text, image, document or "
+            "tool_result block",
+            param=f"{where}.content",
+        )
     return out
 
 

@@ -36,7 +36,7 @@ from octoroute.wire.duplicates import check_duplicate_keys
 from octoroute.wire.hints import RequestHints
 from octoroute.wire.messages import Message, check_conversation
 from octoroute.wire.native import NativeOrChat
-from octoroute.wire.requests import decode_json_object, read_model, shown
+from octoroute.wire.requests import decode_json_object, decode_json_values, read_model, shown
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
@@ -192,7 +192,7 @@ def _decode(body: bytes) -> tuple[dict[str, msgspec.Raw], Json, str]:
     fields = decode_json_object(body)
     model = read_model(fields)
     # One C pass over the whole body: a call per field costs more than the fields' decoding.
-    values: Json = orjson.loads(body)
+    values: Json = decode_json_values(body)
     return fields, values, model
 
 
@@ -344,6 +344,20 @@ def _settings(
     effort = _think(values.get("think"))
     if effort is not None and not completions:
         chat["reasoning_effort"] = effort
+    check_keep_alive(values)
+    for key in _UNTRANSLATABLE.keys() & values.keys():
+        if values[key] not in (None, False, 0, "", []):
+            problems.append(_untranslatable(key, _UNTRANSLATABLE[key]))
+
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+"""The integer options (``seed``, ``num_predict``, ``top_k``...) are 64-bit integers upstream."""
+
+
+def check_keep_alive(values: Json) -> None:
+    """``keep_alive``, which every route that runs a model takes, must be a duration: how long
+    the server keeps the model loaded (a number of seconds or a string like ``"5m"``)."""
     keep_alive = values.get("keep_alive")
     if keep_alive is not None and (
         isinstance(keep_alive, bool) or not isinstance(keep_alive, int | float | str)
@@ -353,9 +367,6 @@ def _settings(
             f"{shown(keep_alive)}",
             param="keep_alive",
         )
-    for key in _UNTRANSLATABLE.keys() & values.keys():
-        if values[key] not in (None, False, 0, "", []):
-            problems.append(_untranslatable(key, _UNTRANSLATABLE[key]))
 
 
 def _options(options: Any, chat: Json) -> None:
@@ -380,6 +391,11 @@ def _options(options: Any, chat: Json) -> None:
         elif isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidRequest(f"{param} must be a number, got {shown(value)}", param=param)
         elif key in _INTEGER_OPTIONS:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                raise InvalidRequest(
+                    f"{param} must be an integer that fits 64 bits, got {shown(value)}",
+                    param=param,
+                )
             value = int(value)
         if field is None:
             continue

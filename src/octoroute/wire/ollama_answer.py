@@ -184,8 +184,11 @@ class OllamaStream:
         self._request = request
         self._timing = timing
         self._out: list[bytes] = []
-        self._calls: dict[int, list[Any]] = {}
-        """``[id, name, argument pieces]`` by the chat stream's tool-call index."""
+        self._calls: dict[object, list[Any]] = {}
+        """``[id, name, argument pieces]`` by ``sse.ToolCalls`` key, in the order they began."""
+        self._keys = sse.ToolCalls()
+        self._ended = False
+        """A ``finish_reason`` or ``[DONE]`` came: the stream may close as finished."""
         self._finish: Any = None
         self._usage: Any = None
         self._error: str | None = None
@@ -208,13 +211,21 @@ class OllamaStream:
         for chunk in sse.chat_chunks(events):
             created_at = created_at or self._timing.created_at()
             self._chunk(chunk, created_at)
+        if events and sse.is_done(events[-1]):
+            self._ended = True
         return self._take()
 
     def closing(self) -> bytes:
         """The tool calls not written yet, then the ``done`` line (or the error line when the
-        upstream's stream carried an error)."""
+        upstream's stream carried an error).
+
+        Raises ``UpstreamProtocolError`` (``sse.cut_short``) when the upstream's stream ended
+        without saying the answer was complete: the relay then ends it with the error line.
+        """
         if self._error is not None:
             return error_line(self._error)
+        if not self._ended:
+            raise sse.cut_short()
         created_at = self._timing.created_at()
         self._flush_calls(created_at)
         now = self._timing.monotonic_ns()
@@ -242,6 +253,7 @@ class OllamaStream:
     def whole(self, answer: bytes) -> bytes:
         """Every line for a chat answer that came as one JSON body."""
         self._chunk(sse.whole_chunk(answer), self._timing.created_at())
+        self._ended = True  # a whole body is a whole answer, finish_reason or not
         return self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -276,13 +288,14 @@ class OllamaStream:
             )
         if choice.get("finish_reason") is not None:
             self._finish = choice["finish_reason"]
+            self._ended = True
             self._flush_calls(created_at)
 
     def _call_delta(self, delta: Json) -> None:
-        position = delta.get("index", 0)
         function = delta.get("function") or {}
         if not isinstance(function, dict):
             return
+        position = self._keys.key(delta)
         call = self._calls.get(position)
         if call is None:
             call = self._calls[position] = [None, None, []]

@@ -20,7 +20,14 @@ import orjson
 from octoroute.enums import Native
 from octoroute.errors import InvalidRequest
 from octoroute.wire.duplicates import check_duplicate_keys
-from octoroute.wire.requests import decode_json_object, read_model, rebuild_with_model, shown
+from octoroute.wire.ollama import check_keep_alive
+from octoroute.wire.requests import (
+    decode_json_object,
+    decode_json_values,
+    read_model,
+    rebuild_with_model,
+    shown,
+)
 
 if TYPE_CHECKING:
     from octoroute.config.schema import EndpointConfig, LimitsConfig
@@ -80,6 +87,7 @@ def _check_size(chars: int, limits: LimitsConfig, param: str) -> None:
 
 
 def _check_common(values: dict[str, Any]) -> None:
+    check_keep_alive(values)
     truncate = values.get("truncate")
     if truncate is not None and not isinstance(truncate, bool):
         raise InvalidRequest(
@@ -95,7 +103,7 @@ def parse_embed_request(body: bytes, limits: LimitsConfig) -> OllamaEmbedRequest
     ``dimensions`` a positive integer. Raises ``InvalidRequest`` naming the field."""
     fields = decode_json_object(body)
     model = read_model(fields)
-    values: dict[str, Any] = orjson.loads(body)
+    values: dict[str, Any] = decode_json_values(body)
     texts = values.get("input")
     if texts is None:
         texts = []
@@ -132,7 +140,7 @@ def parse_embeddings_request(body: bytes, limits: LimitsConfig) -> OllamaEmbedRe
     ``InvalidRequest`` naming the field."""
     fields = decode_json_object(body)
     model = read_model(fields)
-    values: dict[str, Any] = orjson.loads(body)
+    values: dict[str, Any] = decode_json_values(body)
     prompt = values.get("prompt")
     if prompt is None:
         prompt = ""

@@ -159,6 +159,21 @@ def decode_json_object(body: bytes) -> dict[str, msgspec.Raw]:
         raise InvalidRequest("Request body is nested too deeply to be decoded") from None
 
 
+def decode_json_values(body: bytes) -> Any:
+    """The whole body decoded to Python values, for the dialects that translate it (Anthropic,
+    Ollama, Responses); call after :func:`decode_json_object`, which has checked its syntax.
+
+    Raises ``InvalidRequest`` for what that check lets through but no translation can carry:
+    a number beyond a 64-bit float (``1e400``), anywhere in the body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"Request body holds a number too large to decode ({exc}); numbers must fit a "
+            "64-bit floating-point value"
+        ) from None
+
+
 def parse_chat_request(body: bytes, limits: LimitsConfig) -> ChatRequest:
     """Decode and validate a chat-completions body; everything not validated is kept raw.
 

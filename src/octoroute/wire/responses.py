@@ -31,6 +31,7 @@ from octoroute.wire.native import NativeOrChat
 from octoroute.wire.requests import (
     check_sampling,
     decode_json_object,
+    decode_json_values,
     read_model,
     read_stream,
     rebuild_with_model,
@@ -47,9 +48,6 @@ Item = dict[str, Any]
 History = Callable[[str], "list[Item] | None"]
 """The conversation stored under a response id (its input items, then its output), or ``None``."""
 
-_READ_KEYS: Final = frozenset(
-    {"model", "input", "stream", "temperature", "top_p", "max_output_tokens", "store"}
-)
 _SAME_NAME: Final = (
     "temperature",
     "top_p",
@@ -175,7 +173,7 @@ def parse_responses_request(
     stream = read_stream(fields)
     check_sampling(fields)
     # One C pass over the whole body: a call per field cost more than the fields' own decoding.
-    values: dict[str, Any] = orjson.loads(body)
+    values: dict[str, Any] = decode_json_values(body)
     values.pop("model", None)
     raw_input = values.get("input")
     if isinstance(raw_input, str):
@@ -193,7 +191,13 @@ def parse_responses_request(
     prior: list[Item] = []
     native_input: bytes | None = None
     if previous is not None:
-        stored = history(previous) if isinstance(previous, str) else None
+        if not isinstance(previous, str):
+            raise InvalidRequest(
+                "previous_response_id must be the id of an earlier response (a string), got "
+                f"{shown_value(fields['previous_response_id'])}",
+                param="previous_response_id",
+            )
+        stored = history(previous)
         if stored is None:
             raise InvalidRequest(
                 f"previous_response_id {shown_value(fields['previous_response_id'])} is not a "
@@ -216,12 +220,19 @@ def parse_responses_request(
         raise InvalidRequest(
             f"store must be true or false, got {shown_value(fields['store'])}", param="store"
         )
+    _check_metadata(values.get("metadata"))
     items = [*prior, *new_items]
+    if not items:
+        raise InvalidRequest(
+            "input is an empty array: send at least one item (a message), or a string",
+            param="input",
+        )
     messages = _routing_view(values.get("instructions"), items)
     _check_limits(messages, limits)
-    # The items' keys too: a native endpoint gets them as sent, so a repeated "content" would
-    # let the limit above judge one value while the server reads the other.
-    check_duplicate_keys(body, fields, _READ_KEYS, messages_key="input")
+    # Every top-level key: the translation reads them all (one it cannot carry is a 400). The
+    # items' keys too: a native endpoint gets them as sent, so a repeated "content" would let
+    # the limit above judge one value while the server reads the other.
+    check_duplicate_keys(body, fields, frozenset(fields), messages_key="input")
     problem: InvalidRequest | None = None
     chat: dict[str, Any] = {}
     try:
@@ -242,6 +253,35 @@ def parse_responses_request(
         created_at=created_at,
         hints=RequestHints(max_output, True, _key(values)),
     )
+
+
+METADATA_KEYS: Final = 16
+METADATA_VALUE_CHARS: Final = 512
+
+
+def _check_metadata(metadata: Any) -> None:
+    """``metadata`` is echoed in the response, whose type (and OpenAI's API) says: an object of
+    at most 16 string values of at most 512 characters; anything else would reach the client
+    as a response its SDK cannot type."""
+    if metadata is None:
+        return
+    if not isinstance(metadata, dict):
+        raise InvalidRequest(
+            f"metadata must be an object of string values, got {shown(metadata)}",
+            param="metadata",
+        )
+    if len(metadata) > METADATA_KEYS:
+        raise InvalidRequest(
+            f"metadata has {len(metadata)} keys, more than the {METADATA_KEYS} allowed",
+            param="metadata",
+        )
+    for key, value in metadata.items():
+        if not isinstance(value, str) or len(value) > METADATA_VALUE_CHARS:
+            raise InvalidRequest(
+                f"metadata.{key} must be a string of at most {METADATA_VALUE_CHARS} characters, "
+                f"got {shown(value)}",
+                param=f"metadata.{key}",
+            )
 
 
 def _key(values: dict[str, Any]) -> str | None:

@@ -86,18 +86,27 @@ def _response(
     }
 
 
-def _message_item(text: str, status: str, item_id: str | None = None) -> Item:
+def _message_item(parts: list[Item], status: str, item_id: str | None = None) -> Item:
     return {
         "id": item_id or _id("msg"),
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [_text_part(text)],
+        "content": parts,
     }
 
 
 def _text_part(text: str) -> Item:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def _refusal_part(refusal: str) -> Item:
+    return {"type": "refusal", "refusal": refusal}
+
+
+def _part(kind: str, text: str) -> Item:
+    """A message's content part of ``kind`` (``output_text`` or ``refusal``)."""
+    return _refusal_part(text) if kind == "refusal" else _text_part(text)
 
 
 def _call_item(call_id: str, name: str, arguments: str, status: str, item_id: str) -> Item:
@@ -120,9 +129,15 @@ def response_from_chat(answer: Any, request: ResponsesRequest) -> dict[str, Any]
     finish_reason = choice.get("finish_reason")
     status = "incomplete" if finish_reason in _INCOMPLETE else "completed"
     output: list[Item] = []
+    parts: list[Item] = []
     content = message.get("content")
     if isinstance(content, str) and content:
-        output.append(_message_item(content, status))
+        parts.append(_text_part(content))
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(_refusal_part(refusal))
+    if parts:
+        output.append(_message_item(parts, status))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
         output.append(
@@ -155,6 +170,27 @@ class _Call:
         self.arguments: list[str] = []
 
 
+class _Message:
+    """The open ``message`` item: its id, output index, and content parts so far, each
+    ``[kind, pieces]`` (``output_text`` or ``refusal``); the last one is open."""
+
+    __slots__ = ("index", "item_id", "parts")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.item_id = _id("msg")
+        self.parts: list[tuple[str, list[str]]] = []
+
+
+def _open_part(message: _Message) -> dict[str, Any]:
+    """Where the message's last (open) content part is, as its events name it."""
+    return {
+        "item_id": message.item_id,
+        "output_index": message.index,
+        "content_index": len(message.parts) - 1,
+    }
+
+
 class ResponsesStream:
     """A ``StreamTranslator`` from a chat-completions stream to Responses events (one per
     attempt: it holds the state of the answer being built)."""
@@ -167,13 +203,17 @@ class ResponsesStream:
         self._out: list[bytes] = []
         self._output: list[Item | None] = []
         """Finished items by output index; ``None`` for one still open."""
-        self._text: list[str] | None = None
-        self._text_index = -1
-        self._text_id = ""
-        self._calls: dict[int, _Call] = {}
-        """Open function calls by the chat stream's tool-call index."""
-        self._done_calls: dict[int, _Call] = {}
-        """Calls already closed, by index: late fragments still complete their arguments."""
+        self._message: _Message | None = None
+        self._calls: dict[object, _Call] = {}
+        """Open function calls by ``sse.ToolCalls`` key."""
+        self._keys = sse.ToolCalls()
+        self._live: object = None
+        """The key of the open call whose events are written as its fragments come; the
+        other open calls are held until it is closed (see :meth:`_call_delta`)."""
+        self._done_calls: dict[object, _Call] = {}
+        """Calls already closed, by key: late fragments still complete their arguments."""
+        self._ended = False
+        """A ``finish_reason`` or ``[DONE]`` came: the stream may close as finished."""
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._error: str | None = None
@@ -218,12 +258,20 @@ class ResponsesStream:
         self._open()
         for chunk in sse.chat_chunks(events):
             self._chunk(chunk)
+        if events and sse.is_done(events[-1]):
+            self._ended = True
         return self._take()
 
     def closing(self) -> bytes:
-        """Every open item done, then ``response.completed`` (``incomplete`` when cut)."""
+        """Every open item done, then ``response.completed`` (``incomplete`` when cut).
+
+        Raises ``UpstreamProtocolError`` (``sse.cut_short``) when the upstream's stream ended
+        without saying the answer was complete: the relay then ends it with ``response.failed``.
+        """
         if self._error is not None:
             return self._fail("server_error", self._error)
+        if not self._ended:
+            raise sse.cut_short()
         self._open()
         incomplete = self._finish_reason in _INCOMPLETE
         self._close_all("incomplete" if incomplete else "completed")
@@ -243,6 +291,7 @@ class ResponsesStream:
         """The whole event stream for a chat answer that came as one JSON body."""
         opening = self.opening()
         self._chunk(sse.whole_chunk(answer))
+        self._ended = True  # a whole body is a whole answer, finish_reason or not
         return opening + self._take() + self.closing()
 
     # --- the state machine ----------------------------------------------------------------------
@@ -268,45 +317,66 @@ class ResponsesStream:
             return
         choice, text, calls = parts
         if text:
-            self._text_delta(text)
+            self._message_delta("output_text", text)
+        delta = choice.get("delta")
+        refusal = delta.get("refusal") if isinstance(delta, dict) else None
+        if isinstance(refusal, str) and refusal:
+            self._message_delta("refusal", refusal)
         for call in calls:
             self._call_delta(call)
         if choice.get("finish_reason") is not None:
             self._finish_reason = choice["finish_reason"]
+            self._ended = True
 
-    def _text_delta(self, content: str) -> None:
+    def _message_delta(self, kind: str, piece: str) -> None:
+        """A piece of the answer's text (``output_text``) or of the model's refusal
+        (``refusal``): one ``message`` item holds both, each run of one kind its own part."""
         if self._calls:
             self._close_calls("completed")
-        if self._text is None:
-            self._text = []
-            self._text_index = len(self._output)
-            self._text_id = _id("msg")
+        message = self._message
+        if message is None:
+            message = self._message = _Message(len(self._output))
             self._output.append(None)
-            item = _message_item("", "in_progress", self._text_id)
-            item["content"] = []
-            self._emit("response.output_item.added", output_index=self._text_index, item=item)
+            item = _message_item([], "in_progress", message.item_id)
+            self._emit("response.output_item.added", output_index=message.index, item=item)
+        if not message.parts or message.parts[-1][0] != kind:
+            self._close_part(message)
+            message.parts.append((kind, []))
             self._emit(
                 "response.content_part.added",
-                item_id=self._text_id,
-                output_index=self._text_index,
-                content_index=0,
-                part=_text_part(""),
+                item_id=message.item_id,
+                output_index=message.index,
+                content_index=len(message.parts) - 1,
+                part=_part(kind, ""),
             )
-        self._text.append(content)
-        self._emit(
-            "response.output_text.delta",
-            item_id=self._text_id,
-            output_index=self._text_index,
-            content_index=0,
-            delta=content,
-            logprobs=[],
-        )
+        message.parts[-1][1].append(piece)
+        where = _open_part(message)
+        if kind == "refusal":
+            self._emit("response.refusal.delta", **where, delta=piece)
+        else:
+            self._emit("response.output_text.delta", **where, delta=piece, logprobs=[])
+
+    def _close_part(self, message: _Message) -> None:
+        """The ``done`` events of the message's open part, if it has one."""
+        if not message.parts:
+            return
+        kind, pieces = message.parts[-1]
+        text = "".join(pieces)
+        where = _open_part(message)
+        if kind == "refusal":
+            self._emit("response.refusal.done", **where, refusal=text)
+        else:
+            self._emit("response.output_text.done", **where, text=text, logprobs=[])
+        self._emit("response.content_part.done", **where, part=_part(kind, text))
 
     def _call_delta(self, delta: dict[str, Any]) -> None:
         """One tool-call fragment. Items are written one after another, as Responses clients
-        expect: a new call closes the open one first. A fragment for a call already closed (an
-        upstream that interleaves calls) still reaches that call's final arguments."""
-        index = delta.get("index", 0)
+        expect, and a call's ``done`` events must carry its whole arguments; an upstream may
+        interleave the fragments of parallel calls, so while calls come, only the first is
+        written as its fragments arrive and the others are held whole until the calls end (a
+        text or refusal delta, or the end of the answer). A fragment for a call already closed still
+        reaches that call's final arguments."""
+        index = self._keys.key(delta)
         function = delta.get("function") or {}
         fragment = function.get("arguments")
         done = self._done_calls.get(index)
@@ -319,40 +389,52 @@ class ResponsesStream:
             return
         call = self._calls.get(index)
         if call is None:
-            self._close_text("completed")
-            self._close_calls("completed")
+            self._close_message("completed")
             call = _Call(len(self._output), delta.get("id") or _id("call"), "")
             self._calls[index] = call
             self._output.append(None)
             call.name = function.get("name") or ""
-            item = _call_item(call.call_id, call.name, "", "in_progress", call.item_id)
-            self._emit("response.output_item.added", output_index=call.index, item=item)
+            if self._live is None:
+                self._live = index
+                self._call_added(call)
         elif not call.name and function.get("name"):
             call.name = function["name"]
         if isinstance(fragment, str) and fragment:
             call.arguments.append(fragment)
-            self._emit(
-                "response.function_call_arguments.delta",
-                item_id=call.item_id,
-                output_index=call.index,
-                delta=fragment,
-            )
+            if index == self._live:
+                self._call_arguments(call, fragment)
 
-    def _close_text(self, status: str) -> None:
-        if self._text is None:
+    def _call_added(self, call: _Call) -> None:
+        item = _call_item(call.call_id, call.name, "", "in_progress", call.item_id)
+        self._emit("response.output_item.added", output_index=call.index, item=item)
+
+    def _call_arguments(self, call: _Call, fragment: str) -> None:
+        self._emit(
+            "response.function_call_arguments.delta",
+            item_id=call.item_id,
+            output_index=call.index,
+            delta=fragment,
+        )
+
+    def _close_message(self, status: str) -> None:
+        message = self._message
+        if message is None:
             return
-        text = "".join(self._text)
-        where = {"item_id": self._text_id, "output_index": self._text_index, "content_index": 0}
-        self._emit("response.output_text.done", **where, text=text, logprobs=[])
-        self._emit("response.content_part.done", **where, part=_text_part(text))
-        item = _message_item(text, status, self._text_id)
-        self._output[self._text_index] = item
-        self._emit("response.output_item.done", output_index=self._text_index, item=item)
-        self._text = None
+        self._close_part(message)
+        parts = [_part(kind, "".join(pieces)) for kind, pieces in message.parts]
+        item = _message_item(parts, status, message.item_id)
+        self._output[message.index] = item
+        self._emit("response.output_item.done", output_index=message.index, item=item)
+        self._message = None
 
     def _close_calls(self, status: str) -> None:
-        for call in sorted(self._calls.values(), key=lambda call: call.index):
+        """Close the live call, then write each held call whole, in the order they came."""
+        for key, call in sorted(self._calls.items(), key=lambda entry: entry[1].index):
             arguments = "".join(call.arguments)
+            if key != self._live:
+                self._call_added(call)
+                if arguments:
+                    self._call_arguments(call, arguments)
             self._emit(
                 "response.function_call_arguments.done",
                 item_id=call.item_id,
@@ -365,9 +447,10 @@ class ResponsesStream:
             self._emit("response.output_item.done", output_index=call.index, item=item)
         self._done_calls.update(self._calls)
         self._calls.clear()
+        self._live = None
 
     def _close_all(self, status: str) -> None:
-        self._close_text(status)
+        self._close_message(status)
         self._close_calls("completed")
 
 
@@ -470,17 +553,8 @@ def events_of_response(response: dict[str, Any]) -> list[tuple[str, dict[str, An
                 )
             )
             for part_index, part in enumerate(item.get("content") or []):
-                text = part.get("text", "") if isinstance(part, dict) else ""
                 where = {"item_id": item_id, "output_index": index, "content_index": part_index}
-                events.append(("response.content_part.added", {**where, "part": _text_part("")}))
-                if text:
-                    events.append(
-                        ("response.output_text.delta", {**where, "delta": text, "logprobs": []})
-                    )
-                events.append(
-                    ("response.output_text.done", {**where, "text": text, "logprobs": []})
-                )
-                events.append(("response.content_part.done", {**where, "part": part}))
+                events.extend(_part_events(part, where))
         elif kind == "function_call":
             arguments = item.get("arguments", "")
             events.append(
@@ -510,4 +584,22 @@ def events_of_response(response: dict[str, Any]) -> list[tuple[str, dict[str, An
         "response.incomplete" if response.get("status") == "incomplete" else "response.completed"
     )
     events.append((final, {"response": response}))
+    return events
+
+
+def _part_events(part: Any, where: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The events of one finished content part of a message: added, its text (or refusal) as
+    one delta, done."""
+    refusal = isinstance(part, dict) and part.get("type") == "refusal"
+    field = "refusal" if refusal else "text"
+    text = part.get(field, "") if isinstance(part, dict) else ""
+    kind = "refusal" if refusal else "output_text"
+    logprobs: dict[str, Any] = {} if refusal else {"logprobs": []}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("response.content_part.added", {**where, "part": _part(kind, "")})
+    ]
+    if text:
+        events.append((f"response.{kind}.delta", {**where, "delta": text, **logprobs}))
+    events.append((f"response.{kind}.done", {**where, field: text, **logprobs}))
+    events.append(("response.content_part.done", {**where, "part": part}))
     return events

@@ -15,16 +15,18 @@ from typing import Annotated, Any, Final
 import msgspec
 import orjson
 
-from octoroute.errors import BadUpstreamResponse, error_body
+from octoroute.errors import BadUpstreamResponse, UpstreamProtocolError, error_body
 
 __all__ = [
     "DONE_EVENT",
     "KEEPALIVE_EVENT",
     "SSESplitter",
+    "ToolCalls",
     "answer_usage",
     "chat_chunks",
     "chunk_delta",
     "chunk_error",
+    "cut_short",
     "data_event",
     "describe_body",
     "error_event",
@@ -411,6 +413,53 @@ def tool_input(arguments: str) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {"_raw": arguments}
     return decoded if isinstance(decoded, dict) else {"_raw": arguments}
+
+
+class ToolCalls:
+    """Which call of the answer each streamed tool-call fragment belongs to, for translators.
+
+    A fragment names its call by ``index``; some servers leave ``index`` out and send each call
+    with its own ``id`` instead (two calls in one chunk, or one after the other). Without an
+    ``index``, a fragment with an ``id`` not seen before starts a new call, one with a known
+    ``id`` continues that call, and one with neither continues the latest call: so parallel
+    calls stay apart instead of merging into call 0. One per stream.
+    """
+
+    __slots__ = ("_by_id", "_latest")
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, object] = {}
+        self._latest: object = 0
+
+    def key(self, fragment: dict[str, Any]) -> object:
+        """The fragment's call: its ``index``, or for a fragment without one, the key of its
+        ``id``'s call (a new key for a new ``id``). Keys are only compared, never written."""
+        index = fragment.get("index")
+        call_id = fragment.get("id")
+        if not isinstance(call_id, str) or not call_id:
+            call_id = None
+        if index is not None:
+            key: object = index
+        elif call_id is not None:
+            key = self._by_id.get(call_id, ("id", call_id))
+        else:
+            key = self._latest
+        if call_id is not None:
+            self._by_id.setdefault(call_id, key)
+        self._latest = key
+        return key
+
+
+def cut_short() -> UpstreamProtocolError:
+    """The failure of a translated stream whose body ended before the answer did: no chunk
+    carried a ``finish_reason`` and no ``[DONE]`` came. Servers say one or the other (llama.cpp,
+    vLLM and Ollama both); closing such a stream as finished would tell the client an
+    incomplete answer is complete, so translators raise this from ``closing`` instead and the
+    relay ends the stream as it ends one that broke."""
+    return UpstreamProtocolError(
+        "the upstream ended its stream before the answer was complete "
+        "(no finish_reason and no [DONE])"
+    )
 
 
 def answer_usage(body: bytes) -> tuple[int, int] | None:
