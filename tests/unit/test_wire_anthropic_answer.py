@@ -525,3 +525,28 @@ def test_a_native_whole_answer_that_is_not_a_message_is_a_bad_upstream_response(
 ) -> None:
     with pytest.raises(BadUpstreamResponse, match="not a message"):
         NativeMessagesStream().whole(answer)
+
+
+# --- a refusal ---------------------------------------------------------------------------------
+
+
+def test_a_refusal_is_text_with_stop_reason_refusal_buffered_streamed_and_whole() -> None:
+    """Messages has no refusal field: the model's refusal must reach the client as its text,
+    and the stop reason must say the model declined, not that it finished a turn."""
+    refused = completion(None)
+    refused["choices"][0]["message"]["refusal"] = "I can't help with that."
+    message = message_from_chat(refused, request())
+    assert message["content"] == [{"type": "text", "text": "I can't help with that."}]
+    assert message["stop_reason"] == "refusal"
+
+    stream = MessagesStream(request())
+    out = stream.opening()
+    out += stream.translate([chunk({"role": "assistant", "refusal": "I can't"})])
+    out += stream.translate([chunk({"refusal": " help."}), chunk(finish="stop"), DONE])
+    out += stream.closing()
+    result = reassemble(events_of(out))
+    assert result.blocks == [{"type": "text", "text": "I can't help."}]
+    assert result.stop_reason == "refusal"
+
+    whole = MessagesStream(request()).whole(orjson.dumps(refused))
+    assert reassemble(events_of(whole)).stop_reason == "refusal"

@@ -398,3 +398,27 @@ def test_the_lines_reassemble_to_the_upstreams_content_and_stop_reason(
     assert reassemble([answer_from_chat(buffered, request, timing())]) == expected
     whole = OllamaStream(request, timing()).whole(orjson.dumps(buffered))
     assert reassemble(lines_of(whole)) == expected
+
+
+def test_a_refusal_is_the_answers_text_buffered_and_streamed() -> None:
+    """Ollama has no refusal field: the model's refusal is what the client reads."""
+    answer = {
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": "I can't."},
+                "finish_reason": "stop",
+            }
+        ]
+    }
+    line = answer_from_chat(answer, chat_request(), timing())
+    assert ChatResponse(**line).message.content == "I can't."
+
+    translator = OllamaStream(chat_request(), timing())
+    written = translator.translate(
+        [chunk({"role": "assistant", "refusal": "I can't"}), chunk({"refusal": "."}, "stop")]
+    )
+    written += translator.closing()
+    parts = [ChatResponse(**line) for line in lines_of(written)]
+    assert "".join(part.message.content or "" for part in parts) == "I can't."
+    assert parts[-1].done is True

@@ -59,6 +59,11 @@ def _stop(finish_reason: Any, matched: Any, request: MessagesRequest) -> tuple[s
     return "end_turn", None
 
 
+REFUSAL: Final = "refusal"
+"""The stop reason of an answer the model declined to give (Anthropic's own name for it); a
+chat ``refusal`` becomes text with this stop reason, as Messages has no refusal field."""
+
+
 def _usage(usage: Any) -> dict[str, int]:
     prompt, completion = sse.token_counts(usage)
     return {"input_tokens": prompt, "output_tokens": completion}
@@ -77,6 +82,9 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
     text = message.get("content")
     if isinstance(text, str) and text:
         content.append({"type": "text", "text": text})
+    refusal = sse.refusal_of(message)
+    if refusal:
+        content.append({"type": "text", "text": refusal})
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {} if isinstance(call, dict) else {}
         content.append(
@@ -90,6 +98,8 @@ def message_from_chat(answer: Any, request: MessagesRequest) -> dict[str, Any]:
     stop_reason, stop_sequence = _stop(
         choice.get("finish_reason"), choice.get("stop_reason"), request
     )
+    if refusal:
+        stop_reason, stop_sequence = REFUSAL, None
     return {
         "id": _id("msg"),
         "type": "message",
@@ -144,6 +154,8 @@ class MessagesStream:
         self._matched: Any = None
         self._usage: dict[str, int] = {"input_tokens": 0, "output_tokens": 0}
         self._error: str | None = None
+        self._refused = False
+        """A ``refusal`` delta came: the answer ends with ``stop_reason: "refusal"``."""
 
     def _emit(self, kind: str, **fields: Any) -> None:
         self._out.append(_event(kind, fields))
@@ -205,6 +217,8 @@ class MessagesStream:
         self._close_block()
         self._write_calls()
         stop_reason, stop_sequence = _stop(self._finish_reason, self._matched, self._request)
+        if self._refused:
+            stop_reason, stop_sequence = REFUSAL, None
         self._emit(
             "message_delta",
             delta={"stop_reason": stop_reason, "stop_sequence": stop_sequence},
@@ -248,6 +262,10 @@ class MessagesStream:
                 self._thinking_delta(reasoning)
         if text:
             self._text_delta(text)
+        refusal = sse.refusal_of(delta)
+        if refusal:
+            self._refused = True
+            self._text_delta(refusal)
         for call in calls:
             self._call_delta(call)
         if choice.get("finish_reason") is not None:

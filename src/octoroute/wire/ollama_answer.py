@@ -148,6 +148,8 @@ def answer_from_chat(answer: Any, request: OllamaRequest, timing: Timing) -> Jso
     message = choice.get("message")
     if isinstance(message, dict):
         text, thinking = message.get("content"), sse.reasoning_of(message)
+        # Ollama has no refusal field: a model's refusal is its answer's text
+        text = (text if isinstance(text, str) else "") + sse.refusal_of(message)
         calls = message.get("tool_calls") or []
     elif isinstance(choice.get("text"), str):
         text, thinking, calls = choice["text"], None, []
@@ -278,6 +280,7 @@ class OllamaStream:
         thinking = sse.reasoning_of(delta) if isinstance(delta, dict) else None
         if delta is None and isinstance(choice.get("text"), str):
             text = choice["text"]  # a legacy completions chunk (raw or suffix)
+        text += sse.refusal_of(delta)  # Ollama has no refusal field: it is the answer's text
         for call in calls:
             self._call_delta(call)
         if text or thinking:

@@ -404,6 +404,14 @@ def reasoning_of(fields: dict[str, Any]) -> str | None:
     return thinking if isinstance(thinking, str) and thinking else None
 
 
+def refusal_of(fields: Any) -> str:
+    """The ``refusal`` text of a chat ``message`` or ``delta`` (``""`` for none): what a server
+    sends instead of content when the model declines (OpenAI's structured outputs). Dialects
+    without a refusal field carry it as text, so it is never lost."""
+    refusal = fields.get("refusal") if isinstance(fields, dict) else None
+    return refusal if isinstance(refusal, str) else ""
+
+
 def tool_input(arguments: str) -> dict[str, Any]:
     """A tool call's JSON ``arguments`` text as the object Messages' ``input`` and Ollama's
     ``arguments`` carry; text that is not a JSON object is kept whole under ``_raw`` rather than
