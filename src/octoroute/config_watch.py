@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import os
 import threading
@@ -161,9 +162,13 @@ class ConfigWatcher:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        """Start polling."""
+        """Start polling, in a context of its own: started by ``POST /admin/reload``, the task
+        would otherwise keep that request's log context, and every later line of the watcher
+        would carry the id of a request long answered."""
         if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name=TASK_NAME)
+            self._task = asyncio.get_running_loop().create_task(
+                self._watch(), name=TASK_NAME, context=contextvars.Context()
+            )
 
     async def stop(self) -> None:
         """Stop polling and wait for the task to end."""

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import structlog
 
 from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop, digest
 from tests.harness import wait_until
@@ -170,3 +171,29 @@ async def test_a_watched_file_that_hangs_is_reported_as_stuck_not_changed(fifo: 
 
     assert calls == []
     assert "hung network mount" in problems[0]
+
+
+async def test_the_watcher_logs_in_a_context_of_its_own_not_the_one_that_started_it(
+    tmp_path: Path,
+) -> None:
+    """Started while answering ``POST /admin/reload``, the watcher must not carry that
+    request's id into the log lines of every reload it triggers later."""
+    path = tmp_path / "config.toml"
+    put(path, "a = 1\n")
+    seen: list[dict[str, object]] = []
+
+    async def changed() -> None:
+        seen.append(structlog.contextvars.get_contextvars())
+
+    structlog.contextvars.bind_contextvars(request_id="the-admin-reload")
+    try:
+        watcher = ConfigWatcher(str(path), changed, baseline=digest(str(path)), poll_seconds=POLL)
+        watcher.start()
+    finally:
+        structlog.contextvars.clear_contextvars()
+    try:
+        put(path, "a = 2\n")
+        await wait_until(lambda: len(seen) == 1, what="the change")
+    finally:
+        await watcher.stop()
+    assert "request_id" not in seen[0]
