@@ -132,11 +132,16 @@ class ReloadReport:
         body: dict[str, Any] = {}
         if self.rejected:
             count = len(self.problems)
+            advice = (
+                "Fix the file and reload again (octoroute check --config "
+                f"{shlex.quote(self.source)} lists them too)."
+                if _from_a_file(self.source)
+                else "Start the router with --config FILE to reload from a file."
+            )
             body["error"] = {
                 "message": (
                     f"{self.source}: {count} {'problem' if count == 1 else 'problems'}; the "
-                    "router keeps running its previous configuration. Fix the file and reload "
-                    f"again (octoroute check --config {shlex.quote(self.source)} lists them too)."
+                    f"router keeps running its previous configuration. {advice}"
                 ),
                 "type": "invalid_request_error",
                 "param": None,

@@ -31,7 +31,13 @@ from octoroute.fleet.endpoint import Admission, Endpoint
 from octoroute.observability.logging import configure_logging
 from octoroute.observability.metrics import instance_label
 from octoroute.simulator import HttpError, SimulatedFleet, SimulatedModel, fleet_config_toml
-from tests.harness import RouterHandle, first_probe_round, running_router, wait_until
+from tests.harness import (
+    RouterHandle,
+    config_for,
+    first_probe_round,
+    running_router,
+    wait_until,
+)
 
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 NOT_A_CERTIFICATE = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
@@ -659,6 +665,23 @@ async def test_admin_reload_is_a_post(
 
     assert (status, allow) == (405, "POST")
     assert error["message"] == "/admin/reload does not accept GET; use POST."
+
+
+async def test_a_router_not_started_from_a_file_says_so_instead_of_asking_to_fix_one(
+    fleet: SimulatedFleet, session: aiohttp.ClientSession
+) -> None:
+    """``octoroute demo`` (and a configuration parsed from text) has no file: the refusal must
+    not send its operator to edit one or to run ``octoroute check`` on it."""
+    async with (
+        running_router(config_for(fleet, strategy="rule")) as router,
+        session.post(router.url + "/admin/reload") as answer,
+    ):
+        status, body = answer.status, await answer.json()
+
+    assert status == 422
+    assert body["problems"][0].startswith("this router's configuration did not come from a file")
+    assert "octoroute check" not in body["error"]["message"]
+    assert "--config FILE" in body["error"]["message"]
 
 
 # --- watch_config -------------------------------------------------------------------------------
