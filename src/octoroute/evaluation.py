@@ -35,10 +35,14 @@ from octoroute.runtime import Runtime
 
 
 def load_datasets(paths: Sequence[Path]) -> list[EvalRow]:
-    """Every row of every file, in order."""
+    """Every row of every file, in order; ``ValueError`` when they hold none (a report of
+    zero requests would read as a measurement)."""
     rows: list[EvalRow] = []
     for path in paths:
         rows.extend(load_dataset(path))
+    if not rows:
+        names = ", ".join(str(path) for path in paths)
+        raise ValueError(f"no labelled rows in {names}: each line must be a JSON object")
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Final
@@ -138,3 +139,52 @@ async def test_a_missing_dataset_is_a_clean_error(tmp_path: Path) -> None:
     assert code == 2
     assert "none.jsonl" in err
     assert "Traceback" not in err
+
+
+async def test_an_empty_acceptable_list_and_an_empty_dataset_are_clean_errors(
+    tmp_path: Path,
+) -> None:
+    """Neither may pass as a measurement: ``acceptable: []`` lists no tier at all, and a
+    file of no rows would print a report of zero requests."""
+    config = tmp_path / "config.toml"
+    config.write_text(TEMPLATE, encoding="utf-8")
+    empty_list = tmp_path / "empty_list.jsonl"
+    row = {"messages": [{"role": "user", "content": "hi"}], "expected_tier": "fast"}
+    empty_list.write_text(json.dumps({**row, "acceptable": []}) + "\n")
+    no_rows = tmp_path / "no_rows.jsonl"
+    no_rows.write_text("\n")
+
+    code, out, err = await octoroute("eval", "--config", str(config), str(empty_list))
+    assert (code, out) == (2, "")
+    assert "empty_list.jsonl:1:" in err
+    assert "`acceptable` is empty" in err
+    for args in (("eval", "--config", str(config)), ("eval", "--cv", "2")):
+        code, out, err = await octoroute(*args, str(no_rows))
+        assert (code, out) == (2, ""), args
+        assert "no labelled rows" in err
+        assert "Traceback" not in err
+
+
+async def test_a_report_piped_into_a_reader_that_stops_early_is_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """``octoroute eval ... | head -1``: the reader closes the pipe after one line."""
+    config = tmp_path / "config.toml"
+    config.write_text(TEMPLATE, encoding="utf-8")
+    read, write = os.pipe()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "octoroute",
+        "eval",
+        "--config",
+        str(config),
+        str(DATASET),
+        stdout=write,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write)
+    os.close(read)  # before the report is written: every write of it meets a closed pipe
+    _, stderr = await asyncio.wait_for(process.communicate(), DEADLINE)
+    assert "Traceback" not in stderr.decode()
+    assert "BrokenPipeError" not in stderr.decode()

@@ -146,6 +146,12 @@ def parse_rows(lines: Iterable[str], source: str = "<memory>") -> list[EvalRow]:
                     )
         if not raw.messages:
             raise DatasetError(f"{source}:{number}: `messages` is empty")
+        if raw.acceptable is not None and not raw.acceptable:
+            raise DatasetError(
+                f"{source}:{number}: `acceptable` is empty; list every tier that would answer "
+                f"well, expected_tier {str(raw.expected_tier)!r} included (or leave it out to "
+                "mean expected_tier alone)"
+            )
         acceptable = tuple(raw.acceptable or (raw.expected_tier,))
         if raw.expected_tier not in acceptable:
             raise DatasetError(
