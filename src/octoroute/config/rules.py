@@ -89,12 +89,22 @@ def base_url_problem(url: str) -> str | None:
         return f"must start with http:// or https://, got {shown}"
     if any(char.isspace() for char in url):
         return f"must not contain spaces, got {shown}"
-    parts = urlsplit(normalize_base_url(url))
+    try:
+        # urlsplit refuses an unclosed "[" or a bracketed host that is no IPv6 address.
+        parts = urlsplit(normalize_base_url(url))
+    except ValueError:
+        return (
+            "has an invalid host: an IPv6 address must be complete and in brackets, e.g. "
+            f"http://[::1]:8000/v1, got {shown}"
+        )
     if not parts.hostname:
         return f"has no host name, got {shown}"
     try:
-        parts.port  # noqa: B018 - the property validates the port and raises on a bad one
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0:
+        # Port 0 means "any free port" to a listener; no server can be reached on it.
         return f"has an invalid port (must be a number from 1 to 65535), got {shown}"
     if parts.query or parts.fragment:
         return f"must not have a query string or fragment, got {shown}"
