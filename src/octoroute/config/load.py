@@ -215,10 +215,11 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
     timeouts = _timeouts(root)
     health = _health(root)
     limits = _limits(root)
-    aliases = (
-        None
-        if models is None or embeddings is None
-        else check_aliases(root, _targets(models, embeddings))
+    # Checked even when the fleet is not: what can be known about [aliases] is still reported,
+    # and the table is read, so the root does not call it an unknown key.
+    aliases = check_aliases(
+        root,
+        Targets.unknown() if models is None or embeddings is None else _targets(models, embeddings),
     )
     auth = check_auth(
         root,
