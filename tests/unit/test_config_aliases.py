@@ -164,6 +164,13 @@ def test_a_problem_in_the_embeddings_leaves_valid_aliases_alone() -> None:
     assert caught.value.problems == ("embeddings[0].weight: must be a positive number, got 0",)
 
 
+def test_an_alias_name_with_a_control_character_is_refused() -> None:
+    assert problems('"gpt\\u0000" = "deep"\n') == (
+        'aliases."gpt\\u0000": an alias name must not contain control characters (found U+0000 '
+        'at position 4), got "gpt\\u0000"',
+    )
+
+
 def test_aliases_must_be_a_table() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config('aliases = "fast"\n' + BASE, environ={})

@@ -95,6 +95,13 @@ def test_port_zero_is_refused_like_in_base_url(entry: str) -> None:
     )
 
 
+def test_a_control_character_in_an_origin_is_refused() -> None:
+    assert problems('["https://a\\u0000b.com"]') == (
+        "server.cors_origins[0]: must not contain control characters (found U+0000 at position "
+        '10), got "https://a\\u0000b.com"',
+    )
+
+
 def test_canonical_origin_keeps_non_default_ports_and_brackets_ipv6() -> None:
     assert canonical_origin("HTTP://[::1]:8080/") == "http://[::1]:8080"
     assert canonical_origin("https://h:99999") is None

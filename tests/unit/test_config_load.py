@@ -395,7 +395,19 @@ REJECTED = [
         "models.fast[0].base_url: has an invalid port (must be a number from 1 to 65535), "
         'got "http://127.0.0.1:0/v1"',
     ),
+    (
+        "models.fast.0.base_url",
+        "http://fast\x00:8000/v1",
+        "models.fast[0].base_url: must not contain control characters (found U+0000 at "
+        'position 12), got "http://fast\\u0000:8000/v1"',
+    ),
     # names
+    (
+        "models.fast.0.name",
+        "fast\x00model",
+        "models.fast[0].name: must not contain control characters (found U+0000 at position 5), "
+        'got "fast\\u0000model"; it is the model id sent upstream',
+    ),
     (
         "models.fast.0.name",
         "",

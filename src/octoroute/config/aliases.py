@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Final
 
 from octoroute.config.reader import Table, describe, show, suggest
+from octoroute.config.rules import control_character_problem
 from octoroute.config.schema import Alias
 from octoroute.enums import TIERS
 
@@ -89,6 +90,9 @@ def _alias(name: str, value: object, targets: Targets, table: Mapping[str, objec
     """The checked entry, or the problem with it in words."""
     if not name:
         return "an alias name must not be empty"
+    if problem := control_character_problem(name):
+        # Clients send the name as ``model``; it is logged and may become a metric label.
+        return f"an alias name {problem}, got {show(name)}"
     if name.casefold() in _RESERVED:
         return (
             f"{show(name)} is a routing name; an alias cannot redefine it (requests for "

@@ -12,6 +12,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from octoroute.config.reader import Table, show
+from octoroute.config.rules import control_character_problem
 
 ANY_ORIGIN: Final = "*"
 KEY: Final = "cors_origins"
@@ -36,6 +37,8 @@ def _check(entry: str) -> tuple[str | None, str | None]:
     """``(entry, None)`` for ``"*"`` or an origin in its exact form, else ``(None, problem)``."""
     if entry == ANY_ORIGIN:
         return entry, None
+    if problem := control_character_problem(entry):
+        return None, f"{problem}, got {show(entry)}"
     if _port(entry) == 0:
         return None, f"has an invalid port (must be a number from 1 to 65535), got {show(entry)}"
     canonical = canonical_origin(entry)
