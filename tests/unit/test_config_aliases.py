@@ -132,6 +132,45 @@ def test_every_problem_is_reported_at_once_with_other_sections() -> None:
     )
 
 
+def test_a_problem_in_the_fleet_leaves_aliases_read_and_checked_as_far_as_they_can_be() -> None:
+    broken = BASE.replace("max_tokens = 16384", "max_tokens = 0")
+    aliases = (
+        '"gpt-4o" = "deep"\n"mine" = "gpt-oss:120b"\n"maybe" = "not-yet-known"\n'
+        '"fast" = "deep"\n"again" = "gpt-4o"\n"" = "deep"\n"n" = 3\n'
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(broken + "\n[aliases]\n" + aliases, environ={})
+
+    # An alias naming anything but a tier or "auto" is left unjudged: the endpoint names are
+    # not known while [models] has a problem.
+    assert caught.value.problems == (
+        "models.deep[0].max_tokens: must be an integer from 1 to 4294967295, got 0",
+        'aliases."fast": "fast" is a routing name; an alias cannot redefine it (requests for '
+        "'fast' always mean the fast tier)",
+        f'aliases."again": "gpt-4o" is not {TARGETS}; an alias must name its target, not '
+        "another alias",
+        'aliases."": an alias name must not be empty',
+        f'aliases."n": must be a string naming {TARGETS}, got integer 3',
+    )
+
+
+def test_a_problem_in_the_embeddings_leaves_valid_aliases_alone() -> None:
+    embeddings = '\n[[embeddings]]\nname = "e"\nbase_url = "http://e:1/v1"\nweight = 0\n'
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(BASE + embeddings + '\n[aliases]\n"gpt-4o" = "deep"\n', environ={})
+
+    assert caught.value.problems == ("embeddings[0].weight: must be a positive number, got 0",)
+
+
+def test_an_alias_name_with_a_control_character_is_refused() -> None:
+    assert problems('"gpt\\u0000" = "deep"\n') == (
+        'aliases."gpt\\u0000": an alias name must not contain control characters (found U+0000 '
+        'at position 4), got "gpt\\u0000"',
+    )
+
+
 def test_aliases_must_be_a_table() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config('aliases = "fast"\n' + BASE, environ={})

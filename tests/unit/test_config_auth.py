@@ -282,6 +282,9 @@ def test_redis_urls_of_every_kind_are_accepted(url: str) -> None:
         ("redis://cache:0", "has port 0"),
         ("redis://cache:6379/main", "the path must be a database number"),
         ("redis://user:hunter2@cache:6379/x", "the path must be a database number"),
+        ("redis://user:hunter2@[zz::1]:6379/0", "must be a Redis URL"),
+        ("redis://[::1:6379/0", "must be a Redis URL"),
+        ("redis://cache\\u0000:6379/0", "must not contain control characters"),
     ],
 )
 def test_a_wrong_redis_url_says_what_form_it_takes(url: str, message: str) -> None:

@@ -76,6 +76,33 @@ def test_the_wildcard_with_other_entries_is_refused() -> None:
     )
 
 
+def test_the_wildcard_with_other_entries_is_reported_along_with_bad_entries() -> None:
+    assert problems('["*", "https://a.com", "HTTP://B.COM"]') == (
+        f'server.cors_origins[2]: {FORM}, got "HTTP://B.COM"; did you mean "http://b.com"?',
+        'server.cors_origins: "*" allows every origin; remove the other entries or the "*"',
+    )
+
+
+def test_the_wildcard_twice_is_only_a_duplicate() -> None:
+    assert problems('["*", "*"]') == ('server.cors_origins[1]: "*" is listed twice',)
+
+
+@pytest.mark.parametrize("entry", ["https://a.com:0", "http://[::1]:0", "http://a.com:00/"])
+def test_port_zero_is_refused_like_in_base_url(entry: str) -> None:
+    assert problems(f'["{entry}"]') == (
+        "server.cors_origins[0]: has an invalid port (must be a number from 1 to 65535), "
+        f'got "{entry}"',
+    )
+
+
+def test_a_control_character_in_an_origin_is_refused() -> None:
+    assert problems('["https://a\\u0000b.com"]') == (
+        "server.cors_origins[0]: must not contain control characters (found U+0000 at position "
+        '10), got "https://a\\u0000b.com"',
+    )
+
+
 def test_canonical_origin_keeps_non_default_ports_and_brackets_ipv6() -> None:
     assert canonical_origin("HTTP://[::1]:8080/") == "http://[::1]:8080"
     assert canonical_origin("https://h:99999") is None
+    assert canonical_origin("https://h:0") is None

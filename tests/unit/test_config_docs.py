@@ -101,6 +101,16 @@ OTHER_MESSAGES = {
         'base_url = "http://localhost:11434/v1"\nmax_tokens = 4096',
         'base_url = "http://your-server:port/v1"\nmax_tokens = 4096',
     ),
+    "models.fast[0].base_url: has an invalid host: an IPv6 address must be complete and in "
+    'brackets, e.g. http://[::1]:8000/v1, got "http://[zz::1]:80/v1"': (
+        'base_url = "http://localhost:11434/v1"\nmax_tokens = 4096',
+        'base_url = "http://[zz::1]:80/v1"\nmax_tokens = 4096',
+    ),
+    "models.fast[0].name: must not contain control characters (found U+0000 at position 6), "
+    'got "llama\\u0000"; it is the model id sent upstream': (
+        'name = "llama3.1:8b"',
+        'name = "llama\\u0000"',
+    ),
     "models.fast[0].max_tokens: must be an integer from 1 to 4294967295, got 0": (
         "max_tokens = 4096",
         "max_tokens = 0",

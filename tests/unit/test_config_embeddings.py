@@ -213,3 +213,10 @@ def test_the_catalog_keeps_chat_and_embedding_models_apart() -> None:
     with pytest.raises(InvalidRequest, match="'bge-m3' is an embedding model"):
         catalog.resolve("bge-m3")
     assert catalog.resolve("gpt-oss:120b").name == "gpt-oss:120b"
+
+
+def test_a_malformed_ipv6_host_in_an_embedding_base_url_is_a_problem_not_a_crash() -> None:
+    assert problems('\n[[embeddings]]\nname = "e"\nbase_url = "http://[zz::1]:80/v1"\n') == (
+        "embeddings[0].base_url: has an invalid host: an IPv6 address must be complete and in "
+        'brackets, e.g. http://[::1]:8000/v1, got "http://[zz::1]:80/v1"',
+    )

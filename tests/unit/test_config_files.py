@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -131,6 +132,29 @@ def test_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
 
     assert str(load_error(path)) == (
         f"{path}: is not UTF-8 text (invalid byte at line 2); TOML files must be UTF-8"
+    )
+
+
+def test_a_byte_order_mark_is_skipped_and_the_digest_still_matches_the_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + TEMPLATE.encode("utf-8"))
+
+    config = load_config(path, environ={})
+
+    assert config.server.port == parse_config(TEMPLATE, environ={}).server.port
+    # The file watcher compares the file's bytes with this digest: equal means unchanged.
+    assert config.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_syntax_error_after_a_byte_order_mark_counts_columns_as_an_editor_does() -> None:
+    assert syntax_error("\ufeff= 1\n") == (
+        "config.toml: invalid TOML at line 1, column 1: invalid statement"
+    )
+    assert syntax_error("\ufeffa = \n") == (
+        "config.toml: invalid TOML at line 1, column 5: invalid value (is a string missing its "
+        "double quotes?)"
     )
 
 

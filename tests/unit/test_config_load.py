@@ -389,7 +389,25 @@ REJECTED = [
         "http://fast/v1?key=1",
         'models.fast[0].base_url: must not have a query string or fragment, got "http://fast/v1?key=1"',
     ),
+    (
+        "models.fast.0.base_url",
+        "http://127.0.0.1:0/v1",
+        "models.fast[0].base_url: has an invalid port (must be a number from 1 to 65535), "
+        'got "http://127.0.0.1:0/v1"',
+    ),
+    (
+        "models.fast.0.base_url",
+        "http://fast\x00:8000/v1",
+        "models.fast[0].base_url: must not contain control characters (found U+0000 at "
+        'position 12), got "http://fast\\u0000:8000/v1"',
+    ),
     # names
+    (
+        "models.fast.0.name",
+        "fast\x00model",
+        "models.fast[0].name: must not contain control characters (found U+0000 at position 5), "
+        'got "fast\\u0000model"; it is the model id sent upstream',
+    ),
     (
         "models.fast.0.name",
         "",
@@ -561,6 +579,27 @@ def test_out_of_range_or_malformed_value_is_reported_with_its_path(
     path: str, value: object, expected: str
 ) -> None:
     assert problem(path, value) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://[zz::1]:80/v1", "http://[zz::1]:80/v1"),
+        ("http://[::1/v1", "http://[::1/v1"),
+        ("http://a:b@[zz]:1/v1", "http://a:***@[zz]:1/v1"),
+    ],
+)
+def test_a_malformed_ipv6_host_in_base_url_is_a_problem_not_a_crash(url: str, shown: str) -> None:
+    assert problem("models.fast.0.base_url", url) == (
+        "models.fast[0].base_url: has an invalid host: an IPv6 address must be complete and in "
+        f'brackets, e.g. http://[::1]:8000/v1, got "{shown}"'
+    )
+
+
+def test_a_bracketed_ipv6_base_url_is_accepted() -> None:
+    url = "http://[fd00::1]:8000/v1"
+
+    assert parse(with_value("models.fast.0.base_url", url)).models.fast[0].base_url == url
 
 
 TYPE_ERRORS = [

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Final
 
 from octoroute.config.reader import Table, describe, show, suggest
+from octoroute.config.rules import control_character_problem
 from octoroute.config.schema import Alias
 from octoroute.enums import TIERS
 
@@ -38,6 +39,21 @@ class Targets:
         self.routing: Final = (AUTO, *(tier.value for tier in TIERS))
         self.kinds: Final = {kind: tuple(names) for kind, names in kinds.items()}
         self.names: Final = frozenset(name for names in self.kinds.values() for name in names)
+        self.known: bool = True
+        """False when the names could not be read (see :meth:`unknown`)."""
+
+    @classmethod
+    def unknown(cls) -> Targets:
+        """The targets of a file whose ``[models]`` or ``[[embeddings]]`` has a problem.
+
+        Which names exist is then not known, so an alias naming anything but ``auto`` or a
+        tier is neither accepted nor refused; what does not depend on the fleet (an empty or
+        reserved alias name, a target that is not a string or is another alias) is still
+        reported with the fleet's problems, so one run lists as much as can be known.
+        """
+        targets = cls(endpoints=())
+        targets.known = False
+        return targets
 
     def wording(self) -> str:
         """``a tier ('fast', 'balanced', 'deep'), 'auto' or an endpoint name``."""
@@ -74,6 +90,9 @@ def _alias(name: str, value: object, targets: Targets, table: Mapping[str, objec
     """The checked entry, or the problem with it in words."""
     if not name:
         return "an alias name must not be empty"
+    if problem := control_character_problem(name):
+        # Clients send the name as ``model``; it is logged and may become a metric label.
+        return f"an alias name {problem}, got {show(name)}"
     if name.casefold() in _RESERVED:
         return (
             f"{show(name)} is a routing name; an alias cannot redefine it (requests for "
@@ -92,6 +111,8 @@ def _alias(name: str, value: object, targets: Targets, table: Mapping[str, objec
     message = f"{show(value)} is not {targets.wording()}"
     if value in table:
         return f"{message}; an alias must name its target, not another alias"
+    if not targets.known:
+        return Alias(name=name, target=value, pattern=not GLOB_CHARACTERS.isdisjoint(name))
     guess = suggest(value, (*targets.routing, *targets.names))
     return f"{message}; did you mean '{guess}'?" if guess else message
 

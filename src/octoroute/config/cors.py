@@ -12,6 +12,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from octoroute.config.reader import Table, show
+from octoroute.config.rules import control_character_problem
 
 ANY_ORIGIN: Final = "*"
 KEY: Final = "cors_origins"
@@ -20,7 +21,13 @@ KEY: Final = "cors_origins"
 def check_cors_origins(server: Table) -> tuple[str, ...] | None:
     """The origins of ``[server] cors_origins`` (default: none); ``None`` after a problem."""
     origins = server.string_list(KEY, _check)
-    if origins is not None and ANY_ORIGIN in origins and len(origins) > 1:
+    # Judged on the entries as written, so this is reported along with any bad entry.
+    written = server.data.get(KEY)
+    if (
+        isinstance(written, list)
+        and ANY_ORIGIN in written
+        and any(entry != ANY_ORIGIN for entry in written)
+    ):
         server.fail(KEY, '"*" allows every origin; remove the other entries or the "*"')
         return None
     return origins
@@ -30,6 +37,10 @@ def _check(entry: str) -> tuple[str | None, str | None]:
     """``(entry, None)`` for ``"*"`` or an origin in its exact form, else ``(None, problem)``."""
     if entry == ANY_ORIGIN:
         return entry, None
+    if problem := control_character_problem(entry):
+        return None, f"{problem}, got {show(entry)}"
+    if _port(entry) == 0:
+        return None, f"has an invalid port (must be a number from 1 to 65535), got {show(entry)}"
     canonical = canonical_origin(entry)
     if canonical == entry:
         return entry, None
@@ -51,7 +62,17 @@ def canonical_origin(text: str) -> str | None:
     host = (parts.hostname or "").lower()
     if scheme not in ("http", "https") or not host or parts.username or parts.password:
         return None
+    if port == 0:
+        return None  # no browser page is served from port 0
     if ":" in host:
         host = f"[{host}]"
     default = 80 if scheme == "http" else 443
     return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
+def _port(text: str) -> int | None:
+    """The port written in ``text``, ``None`` when there is none or it cannot be read."""
+    try:
+        return urlsplit(text.strip()).port
+    except ValueError:
+        return None

@@ -230,12 +230,17 @@ def _words(table: Table, key: str, vocabulary: type[StrEnum], what: str) -> froz
 
 
 def _endpoint_name(table: Table) -> str | None:
-    """The model id: non-empty, and not a word clients use to ask for routing."""
+    """The model id: non-empty, free of control characters, and not a word clients use to ask
+    for routing."""
     name = table.string("name")
     if name is None:
         return None
     if not name.strip():
         table.fail("name", "must not be empty; it is the model id sent upstream")
+        return None
+    if problem := rules.control_character_problem(name):
+        # The name is sent upstream, logged and used as a metric label value.
+        table.fail("name", f"{problem}, got {show(name)}; it is the model id sent upstream")
         return None
     if name.casefold() in RESERVED_NAMES:
         table.fail(

@@ -66,6 +66,9 @@ OVERFLOW_AFTER_LIMIT_MS: Final = 3_600_000
 MAX_WORKERS: Final = 1024
 """More server processes than this is a typo: each is a whole router with its own pool."""
 
+BYTE_ORDER_MARK: Final = "\ufeff"
+"""What a file saved as "UTF-8 with BOM" starts with; tomllib refuses it, so it is skipped."""
+
 _OBSERVABILITY_HINTS: Final = {
     "metrics_enabled": "metrics are always served at GET /metrics; remove this key",
     "metrics_port": "metrics are served on the server port at GET /metrics; remove this key",
@@ -120,12 +123,15 @@ def parse_config(
     """The validated configuration in TOML ``text``; ``source`` names it in messages.
 
     ``environ`` (default ``os.environ``) resolves ``api_key_env``. Raises ``ConfigError`` listing
-    every problem at once.
+    every problem at once. A leading UTF-8 byte-order mark (Windows editors write one) is
+    skipped, as most TOML tools do; ``Config.digest`` still covers the text as given, so it
+    matches the file's bytes.
     """
+    toml = text.removeprefix(BYTE_ORDER_MARK)
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(toml)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(source, [_toml_problem(str(error), text)], file_level=True) from None
+        raise ConfigError(source, [_toml_problem(str(error), toml)], file_level=True) from None
     except ValueError:
         # tomllib lets int()'s digit-count guard (CVE-2020-10735) escape as a bare ValueError.
         problem = "invalid TOML: an integer has more digits than any setting could need"
@@ -215,10 +221,11 @@ def _config(root: Table, source: str, environ: Mapping[str, str]) -> Config | No
     timeouts = _timeouts(root)
     health = _health(root)
     limits = _limits(root)
-    aliases = (
-        None
-        if models is None or embeddings is None
-        else check_aliases(root, _targets(models, embeddings))
+    # Checked even when the fleet is not: what can be known about [aliases] is still reported,
+    # and the table is read, so the root does not call it an unknown key.
+    aliases = check_aliases(
+        root,
+        Targets.unknown() if models is None or embeddings is None else _targets(models, embeddings),
     )
     auth = check_auth(
         root,

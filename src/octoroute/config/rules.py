@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -27,6 +28,22 @@ _HOST_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _HOST_NAME = re.compile(rf"(?=.{{1,253}}\.?$){_HOST_LABEL}(?:\.{_HOST_LABEL})*\.?")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_ENV_NAME = 64
+
+
+def control_character_problem(value: str) -> str | None:
+    """Whether ``value`` holds a control character (NUL, ESC, DEL...), named by its code point.
+
+    Names and URLs end up in HTTP headers, request lines, log lines and metric labels, where a
+    control character is refused by the other side or splits the line; TOML lets one in through
+    an escape such as ``\\u0000``, so it is caught here rather than at the first request.
+    """
+    found = next((char for char in value if unicodedata.category(char) == "Cc"), None)
+    if found is None:
+        return None
+    return (
+        f"must not contain control characters (found U+{ord(found):04X} at position "
+        f"{value.index(found) + 1})"
+    )
 
 
 def normalize_log_level(value: str) -> str | None:
@@ -89,12 +106,24 @@ def base_url_problem(url: str) -> str | None:
         return f"must start with http:// or https://, got {shown}"
     if any(char.isspace() for char in url):
         return f"must not contain spaces, got {shown}"
-    parts = urlsplit(normalize_base_url(url))
+    if problem := control_character_problem(url):
+        return f"{problem}, got {shown}"
+    try:
+        # urlsplit refuses an unclosed "[" or a bracketed host that is no IPv6 address.
+        parts = urlsplit(normalize_base_url(url))
+    except ValueError:
+        return (
+            "has an invalid host: an IPv6 address must be complete and in brackets, e.g. "
+            f"http://[::1]:8000/v1, got {shown}"
+        )
     if not parts.hostname:
         return f"has no host name, got {shown}"
     try:
-        parts.port  # noqa: B018 - the property validates the port and raises on a bad one
+        port = parts.port
     except ValueError:
+        port = 0
+    if port == 0:
+        # Port 0 means "any free port" to a listener; no server can be reached on it.
         return f"has an invalid port (must be a number from 1 to 65535), got {shown}"
     if parts.query or parts.fragment:
         return f"must not have a query string or fragment, got {shown}"

@@ -48,6 +48,8 @@ def redis_url_problem(url: str) -> str | None:
         'must be a Redis URL such as "redis://127.0.0.1:6379/0", "rediss://host:6380/0" (TLS) '
         'or "unix:///run/redis/redis.sock"'
     )
+    if problem := rules.control_character_problem(url):
+        return f"{problem}, got {show(redact_url(url))}"
     try:
         parts = urlsplit(url)
         port = parts.port
