@@ -100,7 +100,11 @@ class OffLoop:
         threading.Thread(target=work, name=THREAD_NAME, daemon=True).start()
         self._pending = future  # type: ignore[assignment]
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns the result of a
+            # future that finished just as its task was cancelled, swallowing the cancellation,
+            # and the watcher it runs in then never stops (a shutdown that hangs)
+            async with asyncio.timeout(self.timeout):
+                return await asyncio.shield(future)
         except TimeoutError:
             raise FileStuck(
                 f"reading {what} did not finish within {self.timeout:g} s (a hung network "
@@ -155,6 +159,9 @@ class ConfigWatcher:
         """The content last reported or loaded: a change is measured against it."""
         self.polls = 0
         """Polls done so far (a test waits for one to pass)."""
+        self._stopping = False
+        """Set by :meth:`stop` and :meth:`cancel`: the loop ends at its next turn even if the
+        cancellation itself was lost on the way (an awaited call may swallow one)."""
 
     @property
     def running(self) -> bool:
@@ -166,6 +173,7 @@ class ConfigWatcher:
         would otherwise keep that request's log context, and every later line of the watcher
         would carry the id of a request long answered."""
         if not self.running:
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(
                 self._watch(), name=TASK_NAME, context=contextvars.Context()
             )
@@ -173,6 +181,7 @@ class ConfigWatcher:
     async def stop(self) -> None:
         """Stop polling and wait for the task to end."""
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -180,8 +189,13 @@ class ConfigWatcher:
     def cancel(self) -> None:
         """Stop polling, without waiting for the task to end (from synchronous code)."""
         task, self._task = self._task, None
+        self._stopping = True
         if task is not None:
             task.cancel()
+
+    def _stopped(self) -> bool:
+        """Whether :meth:`stop` or :meth:`cancel` was called (a method, read anew each turn)."""
+        return self._stopping
 
     def seen(self, content: str) -> None:
         """A reload from elsewhere (``SIGHUP``, the admin route) just read content whose
@@ -203,6 +217,8 @@ class ConfigWatcher:
         stuck = False
         while True:
             await asyncio.sleep(self._poll)
+            if self._stopped():
+                return
             self.polls += 1
             stamped, answered = await self._read(stamp)
             if not answered or stamped is None:

@@ -12,14 +12,16 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import structlog
 
 from octoroute.config_watch import ConfigWatcher, FileStuck, OffLoop, digest
-from tests.harness import wait_until
+from tests.harness import wait_until, within
 
 POLL = 0.01
+T = TypeVar("T")
 
 
 def put(path: Path, text: str) -> None:
@@ -197,3 +199,70 @@ async def test_the_watcher_logs_in_a_context_of_its_own_not_the_one_that_started
     finally:
         await watcher.stop()
     assert "request_id" not in seen[0]
+
+
+async def test_a_read_cancelled_just_as_it_finished_is_still_cancelled() -> None:
+    """The read's result is on its way to the awaiting task when the task is cancelled (a
+    shutdown at that instant): the task must end cancelled, not carry on with the result, or
+    the watcher it belongs to never stops. ``asyncio.wait_for`` on Python 3.11 returned the
+    result here, every time; ``_fut_waiter`` is CPython's record of what a task awaits."""
+    outcomes: list[object] = []
+    for _ in range(20):
+        reads = OffLoop(timeout=5.0)
+        task = asyncio.ensure_future(reads.run(lambda: 42, "the file"))
+        while not task.done():
+            await asyncio.sleep(0)
+            waiter = getattr(task, "_fut_waiter", None)
+            if waiter is not None and waiter.done():
+                task.cancel()  # after the result reached the task's waiter, before it resumed
+                break
+        try:
+            outcomes.append(await within(task, 2.0))
+        except asyncio.CancelledError:
+            outcomes.append("cancelled")
+    assert outcomes == ["cancelled"] * 20
+
+
+class SwallowingReads(OffLoop):
+    """Reads that swallow the first cancellation they meet, as Python 3.11's ``wait_for`` did
+    when a read finished at that instant: the watcher must stop anyway."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.swallowed = 0
+        self.reading = False
+
+    async def run(self, call: Callable[[], T], what: str) -> T:
+        self.reading = True
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            if self.swallowed:
+                raise
+            self.swallowed += 1
+        finally:
+            self.reading = False
+        return call()
+
+
+async def test_stop_ends_the_watcher_even_if_a_read_swallows_the_cancellation(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.toml"
+    put(path, "a = 1\n")
+    reads = SwallowingReads()
+
+    async def changed() -> None:
+        pass
+
+    watcher = ConfigWatcher(
+        str(path), changed, baseline=digest(str(path)), poll_seconds=POLL, reads=reads
+    )
+    watcher.start()
+    await passes(watcher, 1)
+    await wait_until(lambda: reads.reading, what="a read under way")
+    stopping = asyncio.ensure_future(watcher.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=2.0)
+    assert stopping in done  # the lost cancellation used to leave stop() waiting for ever
+    assert reads.swallowed == 1
+    assert not watcher.running
