@@ -341,9 +341,11 @@ class EndpointSaturated(UpstreamError):
 class UpstreamStatusError(UpstreamError):
     """The upstream answered with a non-2xx status.
 
-    A 5xx or 429 is the endpoint's trouble: retryable and a health failure. Any other 4xx is the
-    client's (a context-length error, say): relayed as it came, not retried, not held against the
-    endpoint.
+    A 5xx or 429 is the endpoint's trouble: retryable and a health failure; so is a 3xx, since
+    the router does not follow redirects and a ``base_url`` that redirects (http to https, a
+    missing ``/v1``) is the endpoint's misconfiguration, not the client's. Any other 4xx is the
+    client's (a context-length error, say): relayed as it came, not retried, not held against
+    the endpoint.
     """
 
     reason = "status"
@@ -361,7 +363,9 @@ class UpstreamStatusError(UpstreamError):
         self.upstream_status = upstream_status
         self.body = body
         self.content_type = content_type
-        self.retryable = upstream_status >= 500 or upstream_status == 429
+        self.retryable = (
+            upstream_status >= 500 or upstream_status == 429 or 300 <= upstream_status < 400
+        )
         self.status = upstream_status if not self.retryable else 502
 
     @property

@@ -282,6 +282,72 @@ async def test_a_stream_longer_than_stream_total_seconds_is_cut_with_an_error_ev
         assert state(deep) is Admission.ADMITTED
 
 
+@pytest.mark.parametrize(
+    ("slow", "where"),
+    [("first_token_delay", "before its first event"), ("latency", "before its headers")],
+)
+async def test_stream_total_seconds_run_out_before_the_first_event_fails_over(
+    session: aiohttp.ClientSession, slow: str, where: str
+) -> None:
+    """The stream's total time counts from the start of its attempt, the wait for the headers
+    included; run out before anything was sent, it is a failover to the healthy twin, held
+    against nobody, and a 504 ``upstream_stream_too_long`` when no endpoint is left."""
+    stalled = SimulatedModel("sim-fast")
+    setattr(stalled.behaviour, slow, 30.0)
+    fleet = two_replicas(stalled)
+    extra = "[timeouts]\nstream_total_seconds = 1\n"
+    async with fleet, running_router(config_for(fleet, strategy="rule", extra=extra)) as router:
+        await first_probe_round(router)
+
+        async def one() -> tuple[int, float, bytes]:
+            started = time.monotonic()
+            body = {"model": "fast", "messages": HELLO, "stream": True}
+            async with session.post(router.v1 + "/chat/completions", json=body) as response:
+                raw = await asyncio.wait_for(response.read(), 10)
+                return response.status, time.monotonic() - started, raw
+
+        answers = []
+        for _ in range(2):  # two at once: least-loaded selection gives one to each replica
+            answers += await asyncio.gather(one(), one())
+        failed_over = metric(
+            router, "octoroute_upstream_retries_total", tier="fast", reason="stream_total"
+        )
+        stalled_endpoint = endpoint_of(router, 0)
+
+    assert [status for status, _, _ in answers] == [200] * 4, where
+    assert all(raw.rstrip().endswith(b"data: [DONE]") for _, _, raw in answers)
+    assert all(b'"error"' not in raw for _, _, raw in answers)
+    assert failed_over >= 1  # the stalled replica was tried, and given up on after 1 s
+    assert max(elapsed for _, elapsed, _ in answers) < 5
+    assert stalled_endpoint.consecutive_failures == 0  # our limit, not the server's fault
+
+
+async def test_a_redirect_from_an_upstream_is_a_failure_that_fails_over_not_an_empty_3xx(
+    session: aiohttp.ClientSession,
+) -> None:
+    """The router does not follow redirects: a base_url that redirects (http to https, a
+    missing /v1) is the endpoint's misconfiguration, failed over and held against it, and
+    named in the 502 when no endpoint is left."""
+    moved = SimulatedModel("sim-fast")
+    moved.behaviour.fault = HttpError(307, headers={"Location": "https://elsewhere/v1/chat"})
+    fleet = two_replicas(moved)
+    async with fleet, running_router(config_for(fleet, strategy="rule")) as router:
+        await first_probe_round(router)
+        statuses = [(await chat(session, router))[0] for _ in range(4)]
+        redirected = endpoint_of(router, 0)
+        failures = redirected.consecutive_failures
+        fleet.fast[1].behaviour.fault = HttpError(307)
+        status, headers, raw = await chat(session, router)
+
+    assert statuses == [200] * 4
+    assert failures >= 1
+    assert status == 502
+    assert headers["content-type"].startswith("application/json")
+    error = orjson.loads(raw)["error"]
+    assert "HTTP 307" in error["message"]
+    assert "does not follow" in error["message"]
+
+
 async def test_a_refused_router_key_is_a_502_naming_the_endpoint_logged_once_at_error(
     session: aiohttp.ClientSession, fleet: SimulatedFleet
 ) -> None:

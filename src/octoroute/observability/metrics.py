@@ -44,8 +44,10 @@ RETRY_REASONS = (
     "auth",
     "throttled",
     "saturated",
+    "stream_total",
 )
-"""Every ``UpstreamError.reason`` (``octoroute.errors``): why an attempt failed."""
+"""Every ``UpstreamError.reason`` (``octoroute.errors``): why an attempt failed (a test checks
+that every subclass's is here: a missing one was a ``KeyError`` on the request path)."""
 EJECTION_CAUSES = ("timeout", "connect", "status", "protocol", "bad_response", "auth", "other")
 """Why an instance was ejected: the reason of the failure that ejected it, ``other`` for the rest."""
 OVERLOAD_REASONS = ("max_in_flight", "file_descriptors")

@@ -532,8 +532,14 @@ class UpstreamClient:
             body = b""
         finally:
             self._pool.discard(connection)
+        redirect = (
+            " (a redirect, which the router does not follow: set base_url to the address it "
+            "points to, e.g. https instead of http, or with /v1)"
+            if 300 <= status < 400
+            else ""
+        )
         return UpstreamStatusError(
-            f"{label}: answered HTTP {status}",
+            f"{label}: answered HTTP {status}{redirect}",
             endpoint=label,
             upstream_status=status,
             body=body,

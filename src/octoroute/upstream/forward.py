@@ -52,6 +52,7 @@ from octoroute.errors import (
     UpstreamProtocolError,
     UpstreamStatusError,
     UpstreamThrottled,
+    UpstreamTimeout,
 )
 from octoroute.fleet.dispatch import Dispatcher, Ticket
 from octoroute.fleet.endpoint import Endpoint
@@ -492,14 +493,27 @@ class Forwarder:
             # Before the stream opens: nothing between opening it and handing it to the relay
             # may raise, or its connection would never go back to the pool.
             translator = None if translators is None else translators(config)
-            upstream = await self._client.open_stream(
-                attempt.lane.target,
-                attempt.body,
-                timeout=timeout,
-                read_timeout=timeout,
-                path=attempt.path,
-                extra=attempt.extra,
-            )
+            # stream_total_seconds counts from the start of the attempt: the wait for the
+            # headers is part of it (a failover, not a failure, when it is what ran out)
+            total = self._stream_total
+            opening = timeout if total is None else min(timeout, total)
+            try:
+                upstream = await self._client.open_stream(
+                    attempt.lane.target,
+                    attempt.body,
+                    timeout=opening,
+                    read_timeout=timeout,
+                    path=attempt.path,
+                    extra=attempt.extra,
+                )
+            except UpstreamTimeout:
+                if opening >= timeout:
+                    raise
+                label = attempt.lane.target.label
+                raise StreamTooLong(
+                    f"{label}: no answer before timeouts.stream_total_seconds ran out",
+                    endpoint=label,
+                ) from None
             headers["x-octoroute-endpoint"] = attempt.lane.endpoint.config.name
             # NDJSON (Ollama's own streams) only where a translator reads it; a chat request
             # answered so is relayed whole, as any other non-SSE answer.
@@ -508,7 +522,11 @@ class Forwarder:
                 return await self._json_instead(
                     attempt, upstream, scope, outcome, headers, translator
                 )
-            deadline = None if self._stream_total is None else time.monotonic() + self._stream_total
+            deadline = (
+                None
+                if total is None
+                else time.monotonic() + total - (time.perf_counter() - attempt.started)
+            )
             relay = _Relay(
                 upstream,
                 attempt.lane.target.label,
