@@ -306,7 +306,7 @@ async def test_stream_total_seconds_run_out_before_the_first_event_fails_over(
                 raw = await asyncio.wait_for(response.read(), 10)
                 return response.status, time.monotonic() - started, raw
 
-        answers = []
+        answers: list[tuple[int, float, bytes]] = []
         for _ in range(2):  # two at once: least-loaded selection gives one to each replica
             answers += await asyncio.gather(one(), one())
         failed_over = metric(

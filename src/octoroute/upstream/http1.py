@@ -139,6 +139,8 @@ class Connection(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._deadline_timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
+        self._head_bytes = 0
+        """Bytes received before the response head ended (bounded by ``MAX_HEADER_BYTES``)."""
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -167,6 +169,16 @@ class Connection(asyncio.Protocol):
             self._fail(
                 MalformedResponse(f"sent over {MAX_HEADER_BYTES} bytes of an unfinished header")
             )
+        elif not self._headers_done:
+            # A head of endless short lines completes a header every few bytes: it is bounded
+            # by its total size, or it would be read until the attempt's timeout.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._fail(
+                    MalformedResponse(
+                        f"sent a response head of over {MAX_HEADER_BYTES} bytes without ending it"
+                    )
+                )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
