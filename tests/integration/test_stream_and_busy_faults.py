@@ -332,32 +332,27 @@ async def test_a_low_soft_fd_limit_is_raised_at_start_up() -> None:
 # --- a response head that never ends ------------------------------------------------------------
 
 
-def endless_header_upstream(sent: list[int]) -> Script:
-    """Starts a 200 answer and then one header line that never ends (up to 256 MB)."""
+def endless_head_upstream(start: bytes, piece: bytes) -> Callable[[list[int]], Script]:
+    """An upstream that starts a 200 answer's head with ``start`` and then writes ``piece``
+    after ``piece`` (up to 256 MB, counted in ``sent``), never ending the head."""
 
-    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Junk: ")
-        piece = b"a" * 65536
-        while sent[0] < 256 * MIB:
-            writer.write(piece)
-            sent[0] += len(piece)
-            await writer.drain()
+    def script(sent: list[int]) -> Script:
+        async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + start)
+            while sent[0] < 256 * MIB:
+                writer.write(piece)
+                sent[0] += len(piece)
+                await writer.drain()
 
-    return chat_script(flood)
+        return chat_script(flood)
+
+    return script
 
 
-def endless_short_headers_upstream(sent: list[int]) -> Script:
-    """Starts a 200 answer and then short header lines, each complete, that never end."""
-
-    async def flood(request: Request, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-        piece = b"X-Junk: a\r\n" * 4096
-        while sent[0] < 256 * MIB:
-            writer.write(piece)
-            sent[0] += len(piece)
-            await writer.drain()
-
-    return chat_script(flood)
+endless_header_upstream = endless_head_upstream(b"X-Junk: ", b"a" * 65536)
+"""One header line that never ends."""
+endless_short_headers_upstream = endless_head_upstream(b"", b"X-Junk: a\r\n" * 4096)
+"""Short header lines, each complete, that never end."""
 
 
 @pytest.mark.parametrize(
