@@ -104,6 +104,27 @@ class _GuardedHandler(RequestHandler):
         super().connection_made(transport)
         self._arm()
 
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """aiohttp's drain, bounded by ``timeout`` in all. aiohttp waits up to ``timeout`` for
+        the request under way, then "cancels" it by failing its body read, which a handler
+        relaying a stream never does again, and waits up to ``timeout`` once more: a stream
+        longer than the grace period kept the process up for twice it. Here the handler's
+        task is cancelled when the grace period ends, which ends a stream as a client that
+        left would (its upstream request closed, its slot freed)."""
+        if timeout is None:
+            await super().shutdown(timeout)
+            return
+        cut = self._clock.call_later(timeout, self._cut_handler)
+        try:
+            await super().shutdown(timeout)
+        finally:
+            cut.cancel()
+
+    def _cut_handler(self) -> None:
+        task = self._task_handler
+        if task is not None and not task.done():
+            task.cancel()
+
     def data_received(self, data: bytes) -> None:
         # The first byte after an answered request starts the next head's deadline; before it,
         # the connection is idle and aiohttp's keep-alive timeout applies.

@@ -10,7 +10,9 @@ what an operator sees: ``/health`` shows no request in flight and no queue, ``/m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,8 +26,9 @@ from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
 from octoroute.enums import Pool
 from octoroute.serving import make_runner
+from octoroute.simulator import SimulatedFleet, SimulatedModel
 from tests.gated import GatedModel, gated, wait_held
-from tests.harness import RouterHandle, first_probe_round, wait_until, within
+from tests.harness import RouterHandle, config_for, first_probe_round, wait_until, within
 from tests.integration.test_placement import (
     Tiers,
     chat,
@@ -727,3 +730,49 @@ async def test_a_request_still_waiting_when_the_grace_ends_leaves_nothing_behind
         assert router.runtime.dispatcher.depth(Pool.FAST) == 0
         assert all(endpoint.in_flight == 0 for endpoint in router.runtime.fleet.all())
         assert small.cancelled == 1, "the held upstream request was dropped"
+
+
+async def test_a_stream_longer_than_the_grace_period_is_cut_when_the_grace_ends(
+    session: aiohttp.ClientSession,
+) -> None:
+    """The drain at shutdown is bounded by its grace period in all: a stream still running
+    when it ends is cut then, its upstream request dropped, not after twice the grace."""
+    model = SimulatedModel("sim-fast")
+    model.behaviour.reply = "word " * 400
+    model.behaviour.token_gap = 0.05  # about 20 s of tokens
+    fleet = SimulatedFleet(
+        fast=[model], balanced=[SimulatedModel("sim-b")], deep=[SimulatedModel("sim-d")]
+    )
+    grace = 1.0
+    async with fleet:
+        config = config_for(fleet, strategy="rule")
+        app = create_app(config)
+        runner = make_runner(app, config.server, shutdown_timeout=grace)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        router = RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+        try:
+            await first_probe_round(router)
+            body = {
+                "model": "fast",
+                "messages": [{"role": "user", "content": "go"}],
+                "stream": True,
+            }
+            response = await session.post(router.v1 + "/chat/completions", json=body)
+            assert response.status == 200
+            await within(response.content.readline())  # the stream is under way
+            started = time.monotonic()
+            await within(runner.cleanup(), 10.0)
+            elapsed = time.monotonic() - started
+            with contextlib.suppress(aiohttp.ClientError):
+                await within(response.read())
+            response.release()
+        finally:
+            await runner.cleanup()
+        await wait_until(
+            lambda: model.requests[-1].finished_at is not None, what="the upstream end"
+        )
+
+    assert elapsed < 1.7 * grace  # not two grace periods back to back
+    assert not model.requests[-1].completed  # cut, not left to run its 20 s
