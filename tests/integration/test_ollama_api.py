@@ -271,6 +271,29 @@ async def test_list_show_and_ps_describe_the_routers_models(
     }
 
 
+async def test_show_and_ps_tell_the_window_placement_enforces_the_configured_one_first() -> None:
+    """``context_window`` in the config is the window placement checks: an Ollama client told
+    a larger one (the server's own) would send conversations the router then refuses."""
+    async with (
+        SimulatedFleet(
+            fast=[SimulatedModel("sim-fast", config_keys={"context_window": 3072})],
+            balanced=[SimulatedModel("sim-balanced")],
+            deep=[SimulatedModel("sim-deep", config_keys={"context_window": 65536})],
+        ) as fleet,
+        running_router(config_for(fleet, strategy="rule")) as router,
+    ):
+        endpoint(router, "sim-fast").observe(InstanceFacts(loaded=True, context_window=4096))
+        endpoint(router, "sim-deep").observe(InstanceFacts(loaded=True))  # reports none
+        async with AsyncClient(host=router.url) as client:
+            fast, deep = await client.show("fast"), await client.show("deep")
+            running = {model.model: model.context_length for model in (await client.ps()).models}
+
+    assert (fast.modelinfo or {})["octoroute.context_length"] == 3072
+    assert fast.parameters == "num_ctx 3072"
+    assert (deep.modelinfo or {})["octoroute.context_length"] == 65536
+    assert running == {"sim-fast:latest": 3072, "sim-deep:latest": 65536}
+
+
 async def test_version_and_the_root_probe_answer_as_ollama_does(router: RouterHandle) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.get(router.url + "/api/version") as response:

@@ -135,7 +135,7 @@ class Listing:
                 tagged(name),
                 endpoints[0].pool is Pool.EMBEDDINGS,
                 min(
-                    (e.facts.context_window for e in endpoints if e.facts.context_window),
+                    (e.context_window for e in endpoints if e.context_window),
                     default=None,
                 ),
             )
@@ -145,8 +145,9 @@ class Listing:
 
 def _smallest_window(endpoints: Sequence[Endpoint]) -> int | None:
     """The context window a request may count on whichever endpoint serves it: the smallest,
-    when every endpoint reports one."""
-    windows = [endpoint.facts.context_window for endpoint in endpoints]
+    when every endpoint has one. Placement's window (the configured ``context_window``, else
+    the discovered one): a client told a larger one would send what placement refuses."""
+    windows = [endpoint.context_window for endpoint in endpoints]
     if not windows or any(window is None for window in windows):
         return None
     return min(window for window in windows if window is not None)
