@@ -24,6 +24,7 @@ from aiohttp import web
 
 from octoroute.api.common import RUNTIME
 from octoroute.app import create_app
+from octoroute.config import Config
 from octoroute.enums import Pool
 from octoroute.serving import make_runner
 from octoroute.simulator import SimulatedFleet, SimulatedModel
@@ -673,6 +674,17 @@ async def test_requests_waiting_for_a_slot_count_against_max_in_flight(
 # --- shutdown -----------------------------------------------------------------------------------
 
 
+async def runner_for(config: Config, grace: float) -> tuple[web.AppRunner, RouterHandle]:
+    """A router serving ``config`` on an ephemeral port whose runner the test shuts down itself
+    (``grace`` seconds for requests to finish): the runner, and the router's handle."""
+    app = create_app(config)
+    runner = make_runner(app, config.server, shutdown_timeout=grace)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+
+
 @asynccontextmanager
 async def waiting_at_shutdown(
     session: aiohttp.ClientSession, grace: float
@@ -686,13 +698,7 @@ async def waiting_at_shutdown(
             "balanced": [(up, "")],
             "deep": [(top, "")],
         }
-        config = placement_config(tiers)
-        app = create_app(config)
-        runner = make_runner(app, config.server, shutdown_timeout=grace)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        router = RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+        runner, router = await runner_for(placement_config(tiers), grace)
         try:
             await first_probe_round(router)
             held = await hold_the_slot(session, router, small)
@@ -745,13 +751,7 @@ async def test_a_stream_longer_than_the_grace_period_is_cut_when_the_grace_ends(
     )
     grace = 1.0
     async with fleet:
-        config = config_for(fleet, strategy="rule")
-        app = create_app(config)
-        runner = make_runner(app, config.server, shutdown_timeout=grace)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        host, port = runner.addresses[0][:2]
-        router = RouterHandle(f"http://{host}:{port}", app[RUNTIME], config)
+        runner, router = await runner_for(config_for(fleet, strategy="rule"), grace)
         try:
             await first_probe_round(router)
             body = {
