@@ -133,8 +133,8 @@ def response_from_chat(answer: Any, request: ResponsesRequest) -> dict[str, Any]
     content = message.get("content")
     if isinstance(content, str) and content:
         parts.append(_text_part(content))
-    refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
+    refusal = sse.refusal_of(message)
+    if refusal:
         parts.append(_refusal_part(refusal))
     if parts:
         output.append(_message_item(parts, status))
@@ -318,9 +318,8 @@ class ResponsesStream:
         choice, text, calls = parts
         if text:
             self._message_delta("output_text", text)
-        delta = choice.get("delta")
-        refusal = delta.get("refusal") if isinstance(delta, dict) else None
-        if isinstance(refusal, str) and refusal:
+        refusal = sse.refusal_of(choice.get("delta"))
+        if refusal:
             self._message_delta("refusal", refusal)
         for call in calls:
             self._call_delta(call)
@@ -342,13 +341,7 @@ class ResponsesStream:
         if not message.parts or message.parts[-1][0] != kind:
             self._close_part(message)
             message.parts.append((kind, []))
-            self._emit(
-                "response.content_part.added",
-                item_id=message.item_id,
-                output_index=message.index,
-                content_index=len(message.parts) - 1,
-                part=_part(kind, ""),
-            )
+            self._emit("response.content_part.added", **_open_part(message), part=_part(kind, ""))
         message.parts[-1][1].append(piece)
         where = _open_part(message)
         if kind == "refusal":
