@@ -159,9 +159,6 @@ class ConfigWatcher:
         """The content last reported or loaded: a change is measured against it."""
         self.polls = 0
         """Polls done so far (a test waits for one to pass)."""
-        self._stopping = False
-        """Set by :meth:`stop` and :meth:`cancel`: the loop ends at its next turn even if the
-        cancellation itself was lost on the way (an awaited call may swallow one)."""
 
     @property
     def running(self) -> bool:
@@ -173,7 +170,6 @@ class ConfigWatcher:
         would otherwise keep that request's log context, and every later line of the watcher
         would carry the id of a request long answered."""
         if not self.running:
-            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(
                 self._watch(), name=TASK_NAME, context=contextvars.Context()
             )
@@ -181,7 +177,6 @@ class ConfigWatcher:
     async def stop(self) -> None:
         """Stop polling and wait for the task to end."""
         task, self._task = self._task, None
-        self._stopping = True
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -189,13 +184,14 @@ class ConfigWatcher:
     def cancel(self) -> None:
         """Stop polling, without waiting for the task to end (from synchronous code)."""
         task, self._task = self._task, None
-        self._stopping = True
         if task is not None:
             task.cancel()
 
     def _stopped(self) -> bool:
-        """Whether :meth:`stop` or :meth:`cancel` was called (a method, read anew each turn)."""
-        return self._stopping
+        """Whether this task is no longer the watcher's own (:meth:`stop` or :meth:`cancel`
+        let it go, perhaps for a new one): it then ends at its next turn, even if the
+        cancellation itself was lost on the way (an awaited call may swallow one)."""
+        return self._task is not asyncio.current_task()
 
     def seen(self, content: str) -> None:
         """A reload from elsewhere (``SIGHUP``, the admin route) just read content whose
